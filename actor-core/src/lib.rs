@@ -1,0 +1,41 @@
+//! # actor-core
+//!
+//! The single-node foundation of Foundation: OTP-style supervision on top of
+//! [ractor]. ractor gives actors, links and supervision *events*; this crate
+//! gives the policy: restart strategies, restart policies per child, restart
+//! intensity with escalation, ordered start and ordered shutdown.
+//!
+//! ```
+//! use actor_core::{ChildSpec, Restart, Supervisor, SupervisorSpec};
+//! use ractor::{Actor, ActorProcessingErr, ActorRef};
+//!
+//! struct Worker;
+//! impl Actor for Worker {
+//!     type Msg = ();
+//!     type State = ();
+//!     type Arguments = ();
+//!     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), actor_core::CoreError> {
+//! let spec = SupervisorSpec::one_for_one()
+//!     .child(ChildSpec::new("worker", || (Worker, ())).restart(Restart::Permanent));
+//! let sup = Supervisor::start(spec).await?;
+//! assert_eq!(sup.children().await?.len(), 1);
+//! sup.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ractor is built with its `cluster` feature in this workspace, so every
+//! message type implements [`ractor::Message`] explicitly (`impl Message for
+//! MyMsg {}`); `()` and the types in this crate already do.
+
+mod error;
+mod supervisor;
+
+pub use error::{CoreError, Result};
+pub use supervisor::{
+    ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,
+};

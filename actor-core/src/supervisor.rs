@@ -1,0 +1,590 @@
+//! OTP-style supervision on top of ractor's links.
+//!
+//! ractor tells a parent when a linked child starts, stops or fails, and
+//! otherwise leaves policy to the parent. The [`Supervisor`] here is that
+//! policy: it starts its children in declared order, restarts them according
+//! to their [`Restart`] policy and its [`Strategy`], gives up (fails, so that
+//! *its* parent sees a failure) when restarts exceed its [`Intensity`], and
+//! stops children in reverse order, each within its shutdown timeout.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
+};
+
+use crate::error::{CoreError, Result};
+
+/// Which children are restarted when one of them has to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Only the child that exited is restarted; its siblings are untouched.
+    #[default]
+    OneForOne,
+    /// Every child is stopped (in reverse order) and all are started again in order.
+    OneForAll,
+    /// The exited child and every child declared after it are restarted.
+    RestForOne,
+}
+
+/// When a child is restarted after it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    /// Always restarted, whether it failed or stopped normally.
+    #[default]
+    Permanent,
+    /// Restarted only when it fails (a panic or an error from a handler).
+    Transient,
+    /// Never restarted; removed from the supervisor when it exits.
+    Temporary,
+}
+
+/// Restart intensity: at most `max_restarts` restarts within `within`.
+///
+/// One more restart than that and the supervisor stops its children and
+/// fails, so that its own parent decides what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intensity {
+    /// How many restarts are tolerated inside the window.
+    pub max_restarts: u32,
+    /// The sliding window.
+    pub within: Duration,
+}
+
+impl Default for Intensity {
+    /// Three restarts in five seconds, as in OTP.
+    fn default() -> Self {
+        Self {
+            max_restarts: 3,
+            within: Duration::from_secs(5),
+        }
+    }
+}
+
+type StartFuture = Pin<Box<dyn Future<Output = std::result::Result<ActorCell, String>> + Send>>;
+type StartFn = Arc<dyn Fn(ActorCell) -> StartFuture + Send + Sync>;
+
+/// How to start (and restart) one child.
+#[derive(Clone)]
+#[must_use]
+pub struct ChildSpec {
+    id: String,
+    restart: Restart,
+    shutdown: Duration,
+    start: StartFn,
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildSpec {
+    /// A child with id `id`, started by spawning the actor and arguments that
+    /// `factory` returns. The factory runs again for every restart, so each
+    /// incarnation starts from fresh arguments.
+    ///
+    /// Defaults: [`Restart::Permanent`], a 5 s shutdown timeout.
+    pub fn new<A, F>(id: impl Into<String>, factory: F) -> Self
+    where
+        A: Actor,
+        F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
+    {
+        let factory = Arc::new(factory);
+        let start: StartFn = Arc::new(move |parent: ActorCell| {
+            let factory = Arc::clone(&factory);
+            Box::pin(async move {
+                let (actor, args) = factory();
+                A::spawn_linked(None, actor, args, parent)
+                    .await
+                    .map(|(actor, _join)| actor.get_cell())
+                    .map_err(|e| e.to_string())
+            })
+        });
+        Self {
+            id: id.into(),
+            restart: Restart::Permanent,
+            shutdown: Duration::from_secs(5),
+            start,
+        }
+    }
+
+    /// A nested supervisor as a child: supervision trees are built this way.
+    pub fn supervisor(id: impl Into<String>, spec: SupervisorSpec) -> Self {
+        Self::new(id, move || (SupervisorActor, spec.clone()))
+    }
+
+    /// Sets the restart policy.
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// Sets how long the child may take to stop before it is killed.
+    pub fn shutdown(mut self, timeout: Duration) -> Self {
+        self.shutdown = timeout;
+        self
+    }
+
+    /// The child's id, unique under its supervisor.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Everything a supervisor needs to know before it starts.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SupervisorSpec {
+    name: Option<String>,
+    strategy: Strategy,
+    intensity: Intensity,
+    max_children: Option<usize>,
+    children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// An empty one-for-one supervisor with default intensity.
+    pub fn one_for_one() -> Self {
+        Self::default()
+    }
+
+    /// An empty supervisor with the given strategy.
+    pub fn with_strategy(strategy: Strategy) -> Self {
+        Self {
+            strategy,
+            ..Self::default()
+        }
+    }
+
+    /// Registers the supervisor under this ractor name (process-wide unique).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the restart intensity.
+    pub fn intensity(mut self, max_restarts: u32, within: Duration) -> Self {
+        self.intensity = Intensity {
+            max_restarts,
+            within,
+        };
+        self
+    }
+
+    /// Caps how many children may run at once ([`Supervisor::start_child`]
+    /// refuses more).
+    pub fn max_children(mut self, max: usize) -> Self {
+        self.max_children = Some(max);
+        self
+    }
+
+    /// Adds a child; children start in the order they are added.
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        self.children.push(child);
+        self
+    }
+}
+
+/// A snapshot of one child, from [`Supervisor::children`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ChildInfo {
+    /// The child's id.
+    pub id: String,
+    /// Its current actor.
+    pub actor: ActorCell,
+    /// Its restart policy.
+    pub restart: Restart,
+    /// How many times it has been restarted.
+    pub restarts: u32,
+}
+
+/// Messages understood by a supervisor actor. Use the methods of
+/// [`Supervisor`] rather than sending these directly.
+#[non_exhaustive]
+pub enum SupervisorMsg {
+    /// Start one more child at the end of the order.
+    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell>>),
+    /// Stop a child (within its shutdown timeout) and forget it.
+    TerminateChild(String, RpcReplyPort<Result<()>>),
+    /// List the children.
+    Children(RpcReplyPort<Vec<ChildInfo>>),
+}
+
+impl fmt::Debug for SupervisorMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StartChild(spec, _) => write!(f, "StartChild({})", spec.id),
+            Self::TerminateChild(id, _) => write!(f, "TerminateChild({id})"),
+            Self::Children(_) => write!(f, "Children"),
+        }
+    }
+}
+
+impl Message for SupervisorMsg {}
+
+/// A handle to a running supervisor.
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    actor: ActorRef<SupervisorMsg>,
+}
+
+impl Supervisor {
+    /// Starts a top-level supervisor and all its children, in order.
+    ///
+    /// # Errors
+    /// [`CoreError::Spawn`] if the supervisor or any initial child fails to start.
+    pub async fn start(spec: SupervisorSpec) -> Result<Self> {
+        let name = spec.name.clone();
+        let (actor, _join) = Actor::spawn(name.clone(), SupervisorActor, spec)
+            .await
+            .map_err(|e| CoreError::Spawn {
+                child: name.unwrap_or_else(|| "supervisor".into()),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { actor })
+    }
+
+    /// Starts a supervisor linked to `parent`, which will see it fail when its
+    /// restart intensity is exceeded.
+    ///
+    /// # Errors
+    /// [`CoreError::Spawn`] if the supervisor or any initial child fails to start.
+    pub async fn start_linked(spec: SupervisorSpec, parent: ActorCell) -> Result<Self> {
+        let name = spec.name.clone();
+        let (actor, _join) = Actor::spawn_linked(name.clone(), SupervisorActor, spec, parent)
+            .await
+            .map_err(|e| CoreError::Spawn {
+                child: name.unwrap_or_else(|| "supervisor".into()),
+                reason: e.to_string(),
+            })?;
+        Ok(Self { actor })
+    }
+
+    /// Wraps the actor of a supervisor started as a child
+    /// ([`ChildSpec::supervisor`]).
+    pub fn from_actor(actor: ActorRef<SupervisorMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// The supervisor's actor, e.g. to link other actors to it.
+    pub fn actor(&self) -> &ActorRef<SupervisorMsg> {
+        &self.actor
+    }
+
+    /// Starts a child at run time (the dynamic-supervisor case).
+    ///
+    /// # Errors
+    /// [`CoreError::DuplicateChild`], [`CoreError::Spawn`], or
+    /// [`CoreError::NotRunning`] if the supervisor is gone.
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell> {
+        self.call(|reply| SupervisorMsg::StartChild(spec, reply))
+            .await?
+    }
+
+    /// Stops a child within its shutdown timeout and removes it.
+    ///
+    /// # Errors
+    /// [`CoreError::UnknownChild`], or [`CoreError::NotRunning`].
+    pub async fn terminate_child(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(|reply| SupervisorMsg::TerminateChild(id, reply))
+            .await?
+    }
+
+    /// The current children, in start order.
+    ///
+    /// # Errors
+    /// [`CoreError::NotRunning`] if the supervisor is gone.
+    pub async fn children(&self) -> Result<Vec<ChildInfo>> {
+        self.call(SupervisorMsg::Children).await
+    }
+
+    /// Stops the children in reverse order, then the supervisor, and waits.
+    pub async fn stop(&self) {
+        // An error means it is already stopped, which is what we want.
+        let _ = self.actor.stop_and_wait(None, None).await;
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        msg: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
+    ) -> Result<T> {
+        self.actor
+            .call(msg, None)
+            .await
+            .map_err(|e| CoreError::NotRunning {
+                actor: "supervisor".into(),
+                reason: e.to_string(),
+            })?
+            .success_or_else(|| CoreError::NotRunning {
+                actor: "supervisor".into(),
+                reason: "no reply".into(),
+            })
+    }
+}
+
+/// The ractor actor behind [`Supervisor`]; use it directly only to spawn a
+/// supervisor with your own ractor calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SupervisorActor;
+
+struct Child {
+    spec: ChildSpec,
+    actor: ActorCell,
+    restarts: u32,
+}
+
+/// The supervisor's state.
+pub(crate) struct SupervisorState {
+    name: String,
+    strategy: Strategy,
+    intensity: Intensity,
+    max_children: Option<usize>,
+    children: Vec<Child>,
+    restarts: VecDeque<Instant>,
+}
+
+impl fmt::Debug for SupervisorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorState")
+            .field("name", &self.name)
+            .field("strategy", &self.strategy)
+            .field("children", &self.children.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SupervisorState {
+    fn position(&self, cell: &ActorCell) -> Option<usize> {
+        self.children
+            .iter()
+            .position(|c| c.actor.get_id() == cell.get_id())
+    }
+
+    /// Records a restart; false when the intensity is exceeded.
+    fn allow_restart(&mut self) -> bool {
+        let now = Instant::now();
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.intensity.within)
+        {
+            self.restarts.pop_front();
+        }
+        self.restarts.push_back(now);
+        self.restarts.len() <= self.intensity.max_restarts as usize
+    }
+}
+
+async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> {
+    (spec.start)(parent.clone())
+        .await
+        .map_err(|reason| CoreError::Spawn {
+            child: spec.id.clone(),
+            reason,
+        })
+}
+
+async fn stop_child(child: &Child) {
+    let cell = &child.actor;
+    if cell.stop_and_wait(None, Some(child.spec.shutdown)).await.is_err() {
+        tracing::warn!(child = %child.spec.id, timeout = ?child.spec.shutdown, "child ignored shutdown; killing it");
+        let _ = cell.kill_and_wait(Some(Duration::from_secs(1))).await;
+    }
+}
+
+async fn stop_all(children: &[Child]) {
+    for child in children.iter().rev() {
+        stop_child(child).await;
+    }
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorSpec;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        spec: SupervisorSpec,
+    ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
+        let mut children: Vec<Child> = Vec::with_capacity(spec.children.len());
+        for child in spec.children {
+            match spawn_child(&child, &myself.get_cell()).await {
+                Ok(actor) => children.push(Child {
+                    spec: child,
+                    actor,
+                    restarts: 0,
+                }),
+                Err(e) => {
+                    stop_all(&children).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        let name = spec.name.unwrap_or_else(|| format!("supervisor-{}", myself.get_id()));
+        tracing::debug!(supervisor = %name, children = children.len(), "supervisor started");
+        Ok(SupervisorState {
+            name,
+            strategy: spec.strategy,
+            intensity: spec.intensity,
+            max_children: spec.max_children,
+            children,
+            restarts: VecDeque::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        stop_all(&state.children).await;
+        tracing::debug!(supervisor = %state.name, "supervisor stopped");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::StartChild(spec, reply) => {
+                let result = if state.children.iter().any(|c| c.spec.id == spec.id) {
+                    Err(CoreError::DuplicateChild(spec.id))
+                } else if state
+                    .max_children
+                    .is_some_and(|max| state.children.len() >= max)
+                {
+                    Err(CoreError::Spawn {
+                        child: spec.id,
+                        reason: format!(
+                            "supervisor `{}` already runs its maximum of {} children",
+                            state.name,
+                            state.children.len()
+                        ),
+                    })
+                } else {
+                    match spawn_child(&spec, &myself.get_cell()).await {
+                        Ok(actor) => {
+                            state.children.push(Child {
+                                spec,
+                                actor: actor.clone(),
+                                restarts: 0,
+                            });
+                            Ok(actor)
+                        }
+                        Err(e) => Err(e),
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::TerminateChild(id, reply) => {
+                let result = match state.children.iter().position(|c| c.spec.id == id) {
+                    Some(i) => {
+                        let child = state.children.remove(i);
+                        stop_child(&child).await;
+                        Ok(())
+                    }
+                    None => Err(CoreError::UnknownChild(id)),
+                };
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::Children(reply) => {
+                let list = state
+                    .children
+                    .iter()
+                    .map(|c| ChildInfo {
+                        id: c.spec.id.clone(),
+                        actor: c.actor.clone(),
+                        restart: c.spec.restart,
+                        restarts: c.restarts,
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        let (cell, failure) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.filter(|r| r == "killed")),
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            _ => return Ok(()),
+        };
+        // Events from incarnations we stopped ourselves find no child: ignore them.
+        let Some(index) = state.position(&cell) else {
+            return Ok(());
+        };
+        let id = state.children[index].spec.id.clone();
+        let restart = match (state.children[index].spec.restart, &failure) {
+            (Restart::Permanent, _) => true,
+            (Restart::Transient, failed) => failed.is_some(),
+            (Restart::Temporary, _) => false,
+        };
+        match &failure {
+            Some(reason) => {
+                tracing::warn!(supervisor = %state.name, child = %id, %reason, "child failed")
+            }
+            None => tracing::debug!(supervisor = %state.name, child = %id, "child exited"),
+        }
+        if !restart {
+            state.children.remove(index);
+            return Ok(());
+        }
+        if !state.allow_restart() {
+            let err = CoreError::IntensityExceeded {
+                supervisor: state.name.clone(),
+                child: id,
+                max_restarts: state.intensity.max_restarts,
+                within: state.intensity.within,
+            };
+            tracing::error!(supervisor = %state.name, "{err}; escalating");
+            let children = std::mem::take(&mut state.children);
+            stop_all(&children).await;
+            return Err(err.into());
+        }
+        // Which children go down and come back with it.
+        let affected: Vec<usize> = match state.strategy {
+            Strategy::OneForOne => vec![index],
+            Strategy::OneForAll => (0..state.children.len()).collect(),
+            Strategy::RestForOne => (index..state.children.len()).collect(),
+        };
+        for &i in affected.iter().rev() {
+            if i != index {
+                stop_child(&state.children[i]).await;
+            }
+        }
+        let parent = myself.get_cell();
+        for &i in &affected {
+            let child = &mut state.children[i];
+            let actor = spawn_child(&child.spec, &parent).await?;
+            child.actor = actor;
+            child.restarts += 1;
+            tracing::info!(supervisor = %state.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
+        }
+        Ok(())
+    }
+}

@@ -68,7 +68,7 @@ impl Default for Intensity {
 }
 
 type StartFuture = Pin<Box<dyn Future<Output = std::result::Result<ActorCell, String>> + Send>>;
-type StartFn = Arc<dyn Fn(ActorCell) -> StartFuture + Send + Sync>;
+type StartFn = Arc<dyn Fn(Option<String>, ActorCell) -> StartFuture + Send + Sync>;
 
 /// How to start (and restart) one child.
 #[derive(Clone)]
@@ -77,6 +77,7 @@ pub struct ChildSpec {
     id: String,
     restart: Restart,
     shutdown: Duration,
+    actor_name: Option<String>,
     start: StartFn,
 }
 
@@ -86,6 +87,7 @@ impl fmt::Debug for ChildSpec {
             .field("id", &self.id)
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
+            .field("actor_name", &self.actor_name)
             .finish_non_exhaustive()
     }
 }
@@ -102,11 +104,11 @@ impl ChildSpec {
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
     {
         let factory = Arc::new(factory);
-        let start: StartFn = Arc::new(move |parent: ActorCell| {
+        let start: StartFn = Arc::new(move |name: Option<String>, parent: ActorCell| {
             let factory = Arc::clone(&factory);
             Box::pin(async move {
                 let (actor, args) = factory();
-                A::spawn_linked(None, actor, args, parent)
+                A::spawn_linked(name, actor, args, parent)
                     .await
                     .map(|(actor, _join)| actor.get_cell())
                     .map_err(|e| e.to_string())
@@ -116,6 +118,7 @@ impl ChildSpec {
             id: id.into(),
             restart: Restart::Permanent,
             shutdown: Duration::from_secs(5),
+            actor_name: None,
             start,
         }
     }
@@ -134,6 +137,14 @@ impl ChildSpec {
     /// Sets how long the child may take to stop before it is killed.
     pub fn shutdown(mut self, timeout: Duration) -> Self {
         self.shutdown = timeout;
+        self
+    }
+
+    /// Registers every incarnation of the child under this ractor name
+    /// (process-wide unique), so that others can find it with
+    /// `ractor::registry::where_is` across restarts.
+    pub fn register_as(mut self, name: impl Into<String>) -> Self {
+        self.actor_name = Some(name.into());
         self
     }
 
@@ -390,7 +401,7 @@ impl SupervisorState {
 }
 
 async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> {
-    (spec.start)(parent.clone())
+    (spec.start)(spec.actor_name.clone(), parent.clone())
         .await
         .map_err(|reason| CoreError::Spawn {
             child: spec.id.clone(),

@@ -1,0 +1,110 @@
+//! The error type of actor-cluster.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can go wrong in actor-cluster.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The node could not be configured or started.
+    #[error("node configuration: {0}")]
+    Config(String),
+    /// The node could not start (bind, spawn).
+    #[error("node failed to start: {0}")]
+    Start(String),
+    /// No actor is registered under this name anywhere in the cluster.
+    #[error("no actor named `{0}` in the cluster")]
+    UnknownName(String),
+    /// The name is already registered (by this node or another).
+    #[error("the name `{name}` is already registered on node `{node}`")]
+    NameTaken {
+        /// The contested name.
+        name: String,
+        /// The node that holds it.
+        node: String,
+    },
+    /// The actor behind the name takes other message types than requested.
+    #[error("`{name}` takes `{actual}`, not `{requested}`")]
+    TypeMismatch {
+        /// The name looked up.
+        name: String,
+        /// The message/reply types it was registered with.
+        actual: String,
+        /// The types the caller asked for.
+        requested: String,
+    },
+    /// No reply came within the deadline.
+    #[error("no reply from `{name}` within {timeout:?}")]
+    Timeout {
+        /// The target.
+        name: String,
+        /// The deadline that passed.
+        timeout: Duration,
+    },
+    /// The node that hosts the target is not (or no longer) connected.
+    #[error("node `{node}` hosting `{name}` is gone")]
+    NodeGone {
+        /// The node.
+        node: String,
+        /// The target name.
+        name: String,
+    },
+    /// A message or reply could not be encoded.
+    #[error("could not encode a message for `{name}`: {reason}")]
+    Encode {
+        /// The target name.
+        name: String,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// A message or reply could not be decoded.
+    #[error("could not decode a message for `{name}`: {reason}")]
+    Decode {
+        /// The target name.
+        name: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The target actor stopped, or dropped the request without replying.
+    #[error("`{name}` did not reply: {reason}")]
+    NoReply {
+        /// The target name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node itself is shutting down or its gateway is not running.
+    #[error("the local node is not running")]
+    NodeStopped,
+}
+
+/// Shorthand for results in actor-cluster.
+pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+
+/// The failures a remote gateway reports back to an asker; turned into
+/// [`ClusterError`] on the asking side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum RemoteError {
+    UnknownName,
+    TypeMismatch { actual: String, requested: String },
+    Decode(String),
+    NoReply(String),
+}
+
+impl RemoteError {
+    pub(crate) fn into_cluster(self, name: &str) -> ClusterError {
+        let name = name.to_owned();
+        match self {
+            Self::UnknownName => ClusterError::UnknownName(name),
+            Self::TypeMismatch { actual, requested } => ClusterError::TypeMismatch {
+                name,
+                actual,
+                requested,
+            },
+            Self::Decode(reason) => ClusterError::Decode { name, reason },
+            Self::NoReply(reason) => ClusterError::NoReply { name, reason },
+        }
+    }
+}

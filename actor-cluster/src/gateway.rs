@@ -1,0 +1,902 @@
+//! The per-node gateway: the only actor that crosses the wire.
+//!
+//! Every node runs one gateway, registered as `foundation.gateway@<node>` and
+//! joined to the process group [`GATEWAY_GROUP`]; ractor_cluster makes each
+//! peer's gateway visible here as a remote proxy in that group. Gateways
+//! exchange [`Envelope`]s: hellos with the names each holds, name changes,
+//! tells, asks and replies. User actors never become remotable themselves.
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::pg::GroupChangeMessage;
+use ractor::registry::PidLifecycleEvent;
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
+};
+use ractor_cluster::node::NodeServerSessionInformation;
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
+use serde_bytes::ByteBuf;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::connector::ConnectorMsg;
+use crate::error::{ClusterError, RemoteError, Result};
+use crate::node::NodeEvent;
+use crate::reference::{type_key, type_tag, Payload, Reply, Request};
+use crate::wire::{Body, Claim, Envelope};
+
+/// The process group every gateway joins.
+pub(crate) const GATEWAY_GROUP: &str = "foundation.gateways";
+const GATEWAY_PREFIX: &str = "foundation.gateway@";
+/// How long a session that closed before authenticating may wait for a
+/// sibling session to the same peer before we call it an auth failure.
+const AUTH_GRACE: Duration = Duration::from_millis(1500);
+
+pub(crate) fn gateway_name(node: &str) -> String {
+    format!("{GATEWAY_PREFIX}{node}")
+}
+
+/// Sends to the gateway registered under `name`.
+pub(crate) fn send(name: &str, msg: GatewayMsg) -> Result<()> {
+    let cell = ractor::registry::where_is(name.to_owned()).ok_or(ClusterError::NodeStopped)?;
+    let gateway: ActorRef<GatewayMsg> = cell.into();
+    gateway
+        .send_message(msg)
+        .map_err(|_| ClusterError::NodeStopped)
+}
+
+/// Calls the gateway registered under `name`.
+pub(crate) async fn call<T: Send + 'static>(
+    name: &str,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GatewayMsg,
+) -> Result<T> {
+    let cell = ractor::registry::where_is(name.to_owned()).ok_or(ClusterError::NodeStopped)?;
+    let gateway: ActorRef<GatewayMsg> = cell.into();
+    match gateway.call(msg, Some(Duration::from_secs(5))).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        _ => Err(ClusterError::NodeStopped),
+    }
+}
+
+/// A local actor registered under a name, with its types erased so the
+/// gateway can decode and deliver remote messages to it.
+pub(crate) trait Deliver: Send + Sync {
+    fn deliver(&self, payload: &[u8], reply: Option<RemoteReply>) -> Result<(), RemoteError>;
+    fn type_key(&self) -> TypeId;
+    fn type_tag(&self) -> String;
+    fn cell(&self) -> ActorCell;
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Where the answer to a remote ask goes.
+pub(crate) struct RemoteReply {
+    gateway: String,
+    node: String,
+    id: u64,
+}
+
+pub(crate) struct LocalTarget<M, R> {
+    pub(crate) actor: ActorRef<Request<M, R>>,
+}
+
+impl<M: Payload, R: Payload> Deliver for LocalTarget<M, R> {
+    fn deliver(&self, payload: &[u8], reply: Option<RemoteReply>) -> Result<(), RemoteError> {
+        let msg: M =
+            rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(e.to_string()))?;
+        let reply = match reply {
+            None => Reply::none(),
+            Some(RemoteReply { gateway, node, id }) => Reply::from_fn(move |result| {
+                let result = result.and_then(|value: R| {
+                    rmp_serde::to_vec_named(&value)
+                        .map(ByteBuf::from)
+                        .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))
+                });
+                if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
+                    tracing::debug!("reply dropped: the local gateway is gone");
+                }
+            }),
+        };
+        self.actor
+            .send_message(Request { msg, reply })
+            .map_err(|_| RemoteError::UnknownName)
+    }
+    fn type_key(&self) -> TypeId {
+        type_key::<M, R>()
+    }
+    fn type_tag(&self) -> String {
+        type_tag::<M, R>()
+    }
+    fn cell(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// What a name resolves to.
+pub(crate) enum Resolved {
+    Local(Arc<dyn Deliver>),
+    Remote { node: String, type_tag: String },
+}
+
+/// A registered name as listed by [`crate::Node::members`] and
+/// [`crate::Node::names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NameInfo {
+    /// The registered name.
+    pub name: String,
+    /// The node that holds it.
+    pub node: String,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+}
+
+/// A connected peer as listed by [`crate::Node::peers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The peer's node name.
+    pub node: String,
+    /// The address it listens on.
+    pub addr: String,
+}
+
+pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
+
+/// Messages of the gateway actor. Only [`GatewayMsg::Wire`] crosses nodes.
+pub(crate) enum GatewayMsg {
+    /// An encoded [`Envelope`] from a peer's gateway.
+    Wire(Vec<u8>),
+    Register {
+        name: String,
+        groups: Vec<String>,
+        target: Arc<dyn Deliver>,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    Unregister {
+        name: String,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    Lookup {
+        name: String,
+        reply: RpcReplyPort<Option<Resolved>>,
+    },
+    Names {
+        group: Option<String>,
+        reply: RpcReplyPort<Vec<NameInfo>>,
+    },
+    Peers(RpcReplyPort<Vec<PeerInfo>>),
+    Send {
+        node: String,
+        name: String,
+        type_tag: String,
+        payload: Vec<u8>,
+        ask: Option<(AskReply, Duration)>,
+    },
+    Reply {
+        node: String,
+        id: u64,
+        result: std::result::Result<ByteBuf, RemoteError>,
+    },
+    Expire(u64),
+    Session(SessionEvent),
+    CheckAuth {
+        peer: String,
+        addr: String,
+    },
+}
+
+impl fmt::Debug for GatewayMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Self::Wire(_) => "Wire",
+            Self::Register { .. } => "Register",
+            Self::Unregister { .. } => "Unregister",
+            Self::Lookup { .. } => "Lookup",
+            Self::Names { .. } => "Names",
+            Self::Peers(_) => "Peers",
+            Self::Send { .. } => "Send",
+            Self::Reply { .. } => "Reply",
+            Self::Expire(_) => "Expire",
+            Self::Session(_) => "Session",
+            Self::CheckAuth { .. } => "CheckAuth",
+        };
+        f.write_str(kind)
+    }
+}
+
+const WIRE_VARIANT: &str = "foundation.envelope";
+
+impl Message for GatewayMsg {
+    fn serializable() -> bool {
+        true
+    }
+
+    fn serialize(self) -> std::result::Result<SerializedMessage, BoxedDowncastErr> {
+        match self {
+            Self::Wire(args) => Ok(SerializedMessage::Cast {
+                variant: WIRE_VARIANT.to_owned(),
+                args,
+                metadata: None,
+            }),
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+
+    fn deserialize(bytes: SerializedMessage) -> std::result::Result<Self, BoxedDowncastErr> {
+        match bytes {
+            SerializedMessage::Cast { variant, args, .. } if variant == WIRE_VARIANT => {
+                Ok(Self::Wire(args))
+            }
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+}
+
+/// A node-session event from ractor_cluster, forwarded to the gateway.
+#[derive(Debug)]
+pub(crate) struct SessionEvent {
+    kind: SessionKind,
+    peer: Option<String>,
+    addr: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum SessionKind {
+    Authenticated,
+    Disconnected { authenticated: bool },
+}
+
+/// Forwards ractor_cluster's synchronous callbacks into the gateway mailbox.
+struct Forward {
+    gateway: ActorRef<GatewayMsg>,
+    authenticated: std::sync::Mutex<HashSet<u64>>,
+}
+
+impl Forward {
+    fn forward(&self, kind: SessionKind, ses: &NodeServerSessionInformation) {
+        let _ = self.gateway.send_message(GatewayMsg::Session(SessionEvent {
+            kind,
+            // ractor_cluster names sessions `<node>@<host>`.
+            peer: ses.peer_name.as_ref().map(|n| {
+                n.name
+                    .rsplit_once('@')
+                    .map_or(n.name.as_str(), |(node, _)| node)
+                    .to_owned()
+            }),
+            addr: ses
+                .peer_name
+                .as_ref()
+                .map(|n| n.connection_string.clone())
+                .unwrap_or_else(|| ses.peer_addr.clone()),
+        }));
+    }
+}
+
+impl NodeEventSubscription for Forward {
+    fn node_session_opened(&self, _ses: NodeServerSessionInformation) {}
+
+    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
+        let authenticated = self
+            .authenticated
+            .lock()
+            .map(|mut set| set.remove(&ses.node_id))
+            .unwrap_or(false);
+        self.forward(SessionKind::Disconnected { authenticated }, &ses);
+    }
+
+    fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
+        if let Ok(mut set) = self.authenticated.lock() {
+            set.insert(ses.node_id);
+        }
+        self.forward(SessionKind::Authenticated, &ses);
+    }
+}
+
+pub(crate) struct GatewayArgs {
+    pub(crate) node: String,
+    pub(crate) addr: String,
+    pub(crate) server: String,
+    pub(crate) connector: String,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+}
+
+pub(crate) struct Gateway;
+
+struct Peer {
+    gateway: Option<ActorRef<GatewayMsg>>,
+    addr: Option<String>,
+    up: bool,
+}
+
+struct Pending {
+    node: String,
+    name: String,
+    timeout: Duration,
+    reply: AskReply,
+}
+
+pub(crate) struct GatewayState {
+    node: String,
+    addr: String,
+    connector: String,
+    events: broadcast::Sender<NodeEvent>,
+    peers: HashMap<String, Peer>,
+    /// Every claim on every name, by node; the smallest node name wins.
+    claims: HashMap<String, BTreeMap<String, Claim>>,
+    local: HashMap<String, Arc<dyn Deliver>>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
+}
+
+impl GatewayState {
+    fn emit(&self, event: NodeEvent) {
+        tracing::info!(?event, "membership");
+        let _ = self.events.send(event);
+    }
+
+    fn envelope(&self, body: Body) -> Option<Vec<u8>> {
+        match Envelope::new(&self.node, body).encode() {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::error!("could not encode envelope: {e}");
+                None
+            }
+        }
+    }
+
+    fn send_to(&self, node: &str, body: Body) -> bool {
+        let Some(gateway) = self.peers.get(node).and_then(|p| p.gateway.as_ref()) else {
+            return false;
+        };
+        match self.envelope(body) {
+            Some(bytes) => gateway.send_message(GatewayMsg::Wire(bytes)).is_ok(),
+            None => false,
+        }
+    }
+
+    fn broadcast(&self, body: Body) {
+        let Some(bytes) = self.envelope(body) else {
+            return;
+        };
+        for peer in self.peers.values() {
+            if let Some(gateway) = &peer.gateway {
+                let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+            }
+        }
+    }
+
+    fn winner(&self, name: &str) -> Option<(&String, &Claim)> {
+        self.claims.get(name).and_then(|c| c.iter().next())
+    }
+
+    fn local_claims(&self) -> Vec<Claim> {
+        self.claims
+            .values()
+            .filter_map(|c| c.get(&self.node).cloned())
+            .collect()
+    }
+
+    fn add_claim(&mut self, node: &str, claim: Claim) {
+        let name = claim.name.clone();
+        let claims = self.claims.entry(name.clone()).or_default();
+        claims.insert(node.to_owned(), claim);
+        if claims.len() > 1 {
+            let winner = claims.keys().next().cloned().unwrap_or_default();
+            tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the smallest node name wins");
+        }
+    }
+
+    fn remove_claim(&mut self, node: &str, name: &str) {
+        if let Some(claims) = self.claims.get_mut(name) {
+            claims.remove(node);
+            if claims.is_empty() {
+                self.claims.remove(name);
+            }
+        }
+    }
+
+    fn hello(&self, node: &str) {
+        let body = Body::Hello {
+            addr: self.addr.clone(),
+            claims: self.local_claims(),
+        };
+        self.send_to(node, body);
+    }
+
+    /// A peer is up once we have both its gateway and its hello.
+    fn check_up(&mut self, node: &str) {
+        let Some(peer) = self.peers.get_mut(node) else {
+            return;
+        };
+        if peer.up || peer.gateway.is_none() {
+            return;
+        }
+        let Some(addr) = peer.addr.clone() else {
+            return;
+        };
+        peer.up = true;
+        self.emit(NodeEvent::NodeUp {
+            node: node.to_owned(),
+            addr: addr.clone(),
+        });
+        // Tell everyone else, so that every pair connects (full mesh).
+        let body = Body::PeerUp {
+            node: node.to_owned(),
+            addr,
+        };
+        let Some(bytes) = self.envelope(body) else {
+            return;
+        };
+        for (name, other) in &self.peers {
+            if name != node {
+                if let Some(gateway) = &other.gateway {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+                }
+            }
+        }
+    }
+
+    fn node_down(&mut self, node: &str, reason: &str) {
+        let Some(peer) = self.peers.remove(node) else {
+            return;
+        };
+        let names: Vec<String> = self
+            .claims
+            .iter()
+            .filter(|(_, c)| c.contains_key(node))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            self.remove_claim(node, name);
+        }
+        let failed: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in failed {
+            if let Some(p) = self.pending.remove(&id) {
+                let _ = p.reply.send(Err(ClusterError::NodeGone {
+                    node: node.to_owned(),
+                    name: p.name,
+                }));
+            }
+        }
+        if peer.up {
+            self.emit(NodeEvent::NodeDown {
+                node: node.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+        tracing::debug!(%node, purged = names.len(), "peer removed");
+    }
+
+    fn dial(&self, addr: &str) {
+        if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
+            let connector: ActorRef<ConnectorMsg> = cell.into();
+            let _ = connector.send_message(ConnectorMsg::Dial(addr.to_owned()));
+        }
+    }
+
+    fn handle_wire(&mut self, bytes: &[u8]) {
+        let env = match Envelope::decode(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
+                return;
+            }
+        };
+        let from = env.from;
+        match env.body {
+            Body::Hello { addr, claims } => {
+                let peer = self.peers.entry(from.clone()).or_insert(Peer {
+                    gateway: None,
+                    addr: None,
+                    up: false,
+                });
+                peer.addr = Some(addr);
+                for claim in claims {
+                    self.add_claim(&from, claim);
+                }
+                self.check_up(&from);
+            }
+            Body::PeerUp { node, addr } => {
+                if node != self.node && !self.peers.get(&node).is_some_and(|p| p.up) {
+                    tracing::debug!(%node, %addr, via = %from, "connecting to a peer's peer");
+                    self.dial(&addr);
+                }
+            }
+            Body::Registered(claim) => self.add_claim(&from, claim),
+            Body::Unregistered { name } => self.remove_claim(&from, &name),
+            Body::Tell {
+                to,
+                type_tag,
+                payload,
+            } => {
+                if let Err(e) = self.deliver(&to, &type_tag, &payload, None) {
+                    tracing::warn!(to = %to, from = %from, "tell not delivered: {e:?}");
+                }
+            }
+            Body::Ask {
+                id,
+                to,
+                type_tag,
+                payload,
+            } => {
+                let route = RemoteReply {
+                    gateway: gateway_name(&self.node),
+                    node: from.clone(),
+                    id,
+                };
+                if let Err(e) = self.deliver(&to, &type_tag, &payload, Some(route)) {
+                    self.send_to(&from, Body::Reply { id, result: Err(e) });
+                }
+            }
+            Body::Reply { id, result } => {
+                if let Some(p) = self.pending.remove(&id) {
+                    let _ = p.reply.send(
+                        result
+                            .map(|b| b.into_vec())
+                            .map_err(|e| e.into_cluster(&p.name)),
+                    );
+                } else {
+                    tracing::debug!(id, from = %from, "late reply ignored");
+                }
+            }
+        }
+    }
+
+    fn deliver(
+        &self,
+        to: &str,
+        type_tag: &str,
+        payload: &[u8],
+        reply: Option<RemoteReply>,
+    ) -> std::result::Result<(), RemoteError> {
+        let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
+        let actual = target.type_tag();
+        if actual != type_tag {
+            return Err(RemoteError::TypeMismatch {
+                actual,
+                requested: type_tag.to_owned(),
+            });
+        }
+        target.deliver(payload, reply)
+    }
+}
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        args: GatewayArgs,
+    ) -> std::result::Result<GatewayState, ActorProcessingErr> {
+        let server: ActorRef<NodeServerMessage> = ractor::registry::where_is(args.server.clone())
+            .ok_or("the node server is not running")?
+            .into();
+        server.send_message(NodeServerMessage::SubscribeToEvents {
+            id: "foundation.gateway".into(),
+            subscription: Box::new(Forward {
+                gateway: myself.clone(),
+                authenticated: Default::default(),
+            }),
+        })?;
+        ractor::pg::monitor(GATEWAY_GROUP.to_owned(), myself.get_cell());
+        ractor::pg::join(GATEWAY_GROUP.to_owned(), vec![myself.get_cell()]);
+        ractor::registry::pid_registry::monitor(myself.get_cell());
+        let mut state = GatewayState {
+            node: args.node,
+            addr: args.addr,
+            connector: args.connector,
+            events: args.events,
+            peers: HashMap::new(),
+            claims: HashMap::new(),
+            local: HashMap::new(),
+            pending: HashMap::new(),
+            next_id: 1,
+        };
+        // Peers whose gateways were already visible before we subscribed.
+        for cell in ractor::pg::get_members(&GATEWAY_GROUP.to_owned()) {
+            peer_joined(&mut state, cell);
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        state: &mut GatewayState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            GatewayMsg::Wire(bytes) => state.handle_wire(&bytes),
+            GatewayMsg::Register {
+                name,
+                groups,
+                target,
+                reply,
+            } => {
+                let result = if let Some((node, _)) = state.winner(&name) {
+                    Err(ClusterError::NameTaken {
+                        name,
+                        node: node.clone(),
+                    })
+                } else {
+                    let claim = Claim {
+                        name: name.clone(),
+                        type_tag: target.type_tag(),
+                        groups,
+                    };
+                    let node = state.node.clone();
+                    state.add_claim(&node, claim.clone());
+                    state.local.insert(name, target);
+                    state.broadcast(Body::Registered(claim));
+                    Ok(())
+                };
+                let _ = reply.send(result);
+            }
+            GatewayMsg::Unregister { name, reply } => {
+                let result = if state.local.remove(&name).is_some() {
+                    let node = state.node.clone();
+                    state.remove_claim(&node, &name);
+                    state.broadcast(Body::Unregistered { name });
+                    Ok(())
+                } else {
+                    Err(ClusterError::UnknownName(name))
+                };
+                let _ = reply.send(result);
+            }
+            GatewayMsg::Lookup { name, reply } => {
+                let resolved = state.winner(&name).map(|(node, claim)| {
+                    if *node == state.node {
+                        state
+                            .local
+                            .get(&name)
+                            .map(|t| Resolved::Local(Arc::clone(t)))
+                    } else {
+                        Some(Resolved::Remote {
+                            node: node.clone(),
+                            type_tag: claim.type_tag.clone(),
+                        })
+                    }
+                });
+                let _ = reply.send(resolved.flatten());
+            }
+            GatewayMsg::Names { group, reply } => {
+                let mut list: Vec<NameInfo> = state
+                    .claims
+                    .values()
+                    .filter_map(|c| c.iter().next())
+                    .filter(|(_, claim)| group.as_ref().is_none_or(|g| claim.groups.contains(g)))
+                    .map(|(node, claim)| NameInfo {
+                        name: claim.name.clone(),
+                        node: node.clone(),
+                        groups: claim.groups.clone(),
+                    })
+                    .collect();
+                list.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(list);
+            }
+            GatewayMsg::Peers(reply) => {
+                let mut list: Vec<PeerInfo> = state
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.up)
+                    .map(|(node, p)| PeerInfo {
+                        node: node.clone(),
+                        addr: p.addr.clone().unwrap_or_default(),
+                    })
+                    .collect();
+                list.sort_by(|a, b| a.node.cmp(&b.node));
+                let _ = reply.send(list);
+            }
+            GatewayMsg::Send {
+                node,
+                name,
+                type_tag,
+                payload,
+                ask,
+            } => {
+                let up = state.peers.get(&node).is_some_and(|p| p.up);
+                match ask {
+                    None => {
+                        let sent = up
+                            && state.send_to(
+                                &node,
+                                Body::Tell {
+                                    to: name.clone(),
+                                    type_tag,
+                                    payload: ByteBuf::from(payload),
+                                },
+                            );
+                        if !sent {
+                            tracing::warn!(%node, %name, "tell dropped: node is gone");
+                        }
+                    }
+                    Some((reply, timeout)) => {
+                        if !up {
+                            let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                            return Ok(());
+                        }
+                        let id = state.next_id;
+                        state.next_id += 1;
+                        let body = Body::Ask {
+                            id,
+                            to: name.clone(),
+                            type_tag,
+                            payload: ByteBuf::from(payload),
+                        };
+                        if state.send_to(&node, body) {
+                            state.pending.insert(
+                                id,
+                                Pending {
+                                    node,
+                                    name,
+                                    timeout,
+                                    reply,
+                                },
+                            );
+                            myself.send_after(timeout, move || GatewayMsg::Expire(id));
+                        } else {
+                            let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                        }
+                    }
+                }
+            }
+            GatewayMsg::Reply { node, id, result } => {
+                if !state.send_to(&node, Body::Reply { id, result }) {
+                    tracing::debug!(%node, id, "reply dropped: asker's node is gone");
+                }
+            }
+            GatewayMsg::Expire(id) => {
+                if let Some(p) = state.pending.remove(&id) {
+                    let _ = p.reply.send(Err(ClusterError::Timeout {
+                        name: p.name,
+                        timeout: p.timeout,
+                    }));
+                }
+            }
+            GatewayMsg::Session(ev) => match ev.kind {
+                SessionKind::Authenticated => {
+                    tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session authenticated");
+                }
+                SessionKind::Disconnected { authenticated: true } => {
+                    if let Some(peer) = ev.peer {
+                        state.node_down(&peer, "connection closed");
+                    }
+                }
+                SessionKind::Disconnected {
+                    authenticated: false,
+                } => {
+                    let peer = ev.peer.unwrap_or_else(|| "?".into());
+                    let addr = ev.addr;
+                    myself.send_after(AUTH_GRACE, move || GatewayMsg::CheckAuth { peer, addr });
+                }
+            },
+            GatewayMsg::CheckAuth { peer, addr } => {
+                // A session also closes unauthenticated when two nodes dial each
+                // other at once and one connection yields; only call it an auth
+                // failure if no authenticated session to that peer exists.
+                if !state.peers.get(&peer).is_some_and(|p| p.up) {
+                    tracing::warn!(%peer, %addr, "connection closed before authentication: wrong cookie or not a Foundation node");
+                    state.emit(NodeEvent::AuthFailed {
+                        peer,
+                        addr,
+                        reason: "the connection closed before authentication (wrong cookie?)"
+                            .into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        event: SupervisionEvent,
+        state: &mut GatewayState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ProcessGroupChanged(change) => match change {
+                GroupChangeMessage::Join(_, group, cells) if group == GATEWAY_GROUP => {
+                    for cell in cells {
+                        peer_joined(state, cell);
+                    }
+                }
+                GroupChangeMessage::Leave(_, group, cells) if group == GATEWAY_GROUP => {
+                    for cell in cells {
+                        if let Some(node) = peer_name(&cell) {
+                            state.node_down(&node, "connection lost");
+                        }
+                    }
+                }
+                _ => {}
+            },
+            SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
+                let id = cell.get_id();
+                let dead: Vec<String> = state
+                    .local
+                    .iter()
+                    .filter(|(_, t)| t.cell().get_id() == id)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for name in dead {
+                    state.local.remove(&name);
+                    let node = state.node.clone();
+                    state.remove_claim(&node, &name);
+                    state.broadcast(Body::Unregistered { name: name.clone() });
+                    tracing::debug!(%name, "registered actor stopped; name released");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn peer_name(cell: &ActorCell) -> Option<String> {
+    if cell.get_id().is_local() {
+        return None;
+    }
+    cell.get_name()?
+        .strip_prefix(GATEWAY_PREFIX)
+        .map(str::to_owned)
+}
+
+fn peer_joined(state: &mut GatewayState, cell: ActorCell) {
+    let Some(node) = peer_name(&cell) else {
+        return;
+    };
+    let peer = state.peers.entry(node.clone()).or_insert(Peer {
+        gateway: None,
+        addr: None,
+        up: false,
+    });
+    peer.gateway = Some(cell.into());
+    state.hello(&node);
+    state.check_up(&node);
+}
+
+/// Registers `actor` under `name` via the gateway `gateway`.
+pub(crate) async fn register<M: Payload, R: Payload>(
+    gateway: &str,
+    name: &str,
+    groups: Vec<String>,
+    actor: ActorRef<Request<M, R>>,
+) -> Result<()> {
+    let target: Arc<dyn Deliver> = Arc::new(LocalTarget { actor });
+    let name = name.to_owned();
+    call(gateway, |reply| GatewayMsg::Register {
+        name,
+        groups,
+        target,
+        reply,
+    })
+    .await?
+}
+
+/// Turns a resolved local target back into its typed actor.
+pub(crate) fn typed_local<M: Payload, R: Payload>(
+    target: &Arc<dyn Deliver>,
+) -> Option<ActorRef<Request<M, R>>> {
+    if target.type_key() != type_key::<M, R>() {
+        return None;
+    }
+    target
+        .as_any()
+        .downcast_ref::<LocalTarget<M, R>>()
+        .map(|t| t.actor.clone())
+}

@@ -1,0 +1,368 @@
+//! A cluster node: its builder, its handle and its membership events.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actor_core::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+use ractor::ActorRef;
+use ractor_cluster::node::NodeConnectionMode;
+use ractor_cluster::NodeServer;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::connector::{Connector, ConnectorArgs};
+use crate::error::{ClusterError, Result};
+use crate::gateway::{self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved};
+use crate::reference::{type_tag, Payload, Ref, Request};
+
+/// The default listen address: loopback only, so nothing is exposed unless
+/// asked for.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// A change in cluster membership, as seen by one node.
+///
+/// Serialises to one JSON object tagged by `event`, e.g.
+/// `{"event":"node_up","node":"b","addr":"127.0.0.1:7002"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A peer authenticated and exchanged its names with us.
+    NodeUp {
+        /// The peer's node name.
+        node: String,
+        /// Where it listens.
+        addr: String,
+    },
+    /// A peer's connection is gone; its names have been removed.
+    NodeDown {
+        /// The peer's node name.
+        node: String,
+        /// Why we consider it down.
+        reason: String,
+    },
+    /// A connection closed before authentication: most likely a wrong cookie.
+    AuthFailed {
+        /// The peer's name as it introduced itself, or `?`.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// What we know.
+        reason: String,
+    },
+}
+
+/// Configures and starts a [`Node`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct NodeBuilder {
+    name: Option<String>,
+    cookie: Option<String>,
+    listen: SocketAddr,
+    seeds: Vec<String>,
+}
+
+impl Default for NodeBuilder {
+    fn default() -> Self {
+        Self {
+            name: None,
+            cookie: None,
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            seeds: Vec::new(),
+        }
+    }
+}
+
+impl NodeBuilder {
+    /// The node's name, unique in the cluster. Default: `node-<port>`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The shared secret every peer must present. Required.
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Some(cookie.into());
+        self
+    }
+
+    /// Where to listen for peers. Default [`DEFAULT_LISTEN`] (loopback).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// A `host:port` of a peer to connect to at start (retried until it answers).
+    pub fn seed(mut self, addr: impl Into<String>) -> Self {
+        self.seeds.push(addr.into());
+        self
+    }
+
+    /// Several seeds at once.
+    pub fn seeds<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.seeds.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts the node: its listener, its gateway and its connector, all
+    /// under one supervisor. Returns once the node listens.
+    ///
+    /// # Errors
+    /// [`ClusterError::Config`] for a missing cookie or a bad name,
+    /// [`ClusterError::Start`] if the address cannot be bound.
+    pub async fn start(self) -> Result<Node> {
+        let cookie = self
+            .cookie
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ClusterError::Config("a cookie is required".into()))?;
+        let name = self
+            .name
+            .unwrap_or_else(|| format!("node-{}", self.listen.port()));
+        if name.is_empty() || name.contains(['@', ' ']) {
+            return Err(ClusterError::Config(format!(
+                "invalid node name `{name}`: it must be non-empty, without `@` or spaces"
+            )));
+        }
+        if self.listen.port() == 0 {
+            return Err(ClusterError::Config(
+                "listen on an explicit port (0 is not supported yet)".into(),
+            ));
+        }
+        let addr = self.listen.to_string();
+        let server_name = format!("foundation.node_server@{name}");
+        let gateway = gateway_name(&name);
+        let connector_name = format!("foundation.connector@{name}");
+        let (events, _) = broadcast::channel(256);
+
+        let server = {
+            let (ip, port, cookie, name) = (self.listen.ip(), self.listen.port(), cookie, name.clone());
+            ChildSpec::new("node_server", move || {
+                let server = NodeServer::new(
+                    port,
+                    cookie.clone(),
+                    name.clone(),
+                    ip.to_string(),
+                    None,
+                    Some(NodeConnectionMode::Transitive),
+                )
+                .with_listen_addr(ip);
+                (server, ())
+            })
+            .register_as(server_name.clone())
+        };
+        let gateway_spec = {
+            let (node, addr, server, connector, events) = (
+                name.clone(),
+                addr.clone(),
+                server_name.clone(),
+                connector_name.clone(),
+                events.clone(),
+            );
+            ChildSpec::new("gateway", move || {
+                let args = GatewayArgs {
+                    node: node.clone(),
+                    addr: addr.clone(),
+                    server: server.clone(),
+                    connector: connector.clone(),
+                    events: events.clone(),
+                };
+                (Gateway, args)
+            })
+            .register_as(gateway.clone())
+        };
+        let connector = {
+            let (server, own_addr, seeds) = (server_name, addr.clone(), self.seeds);
+            ChildSpec::new("connector", move || {
+                let args = ConnectorArgs {
+                    server: server.clone(),
+                    own_addr: own_addr.clone(),
+                    seeds: seeds.clone(),
+                };
+                (Connector, args)
+            })
+            .register_as(connector_name)
+        };
+        // A restarted node server loses its sessions, so everything started
+        // after it restarts too.
+        let spec = SupervisorSpec::with_strategy(Strategy::RestForOne)
+            .name(format!("foundation.node@{name}"))
+            .child(server)
+            .child(gateway_spec)
+            .child(connector);
+        let supervisor = Supervisor::start(spec)
+            .await
+            .map_err(|e| ClusterError::Start(format!("{e} (is {addr} free?)")))?;
+        tracing::info!(node = %name, %addr, "node listening; the cookie is all that guards it (no TLS)");
+        Ok(Node {
+            inner: Arc::new(Inner {
+                name,
+                addr: self.listen,
+                gateway,
+                supervisor,
+                events,
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    addr: SocketAddr,
+    gateway: String,
+    supervisor: Supervisor,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+/// A running node. Cheap to clone; every clone is the same node.
+///
+/// ractor's registry and process groups are process-global: run one node
+/// per OS process.
+#[derive(Debug, Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl Node {
+    /// Starts configuring a node.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), actor_cluster::ClusterError> {
+    /// let node = actor_cluster::Node::builder()
+    ///     .name("a")
+    ///     .cookie("secret")
+    ///     .listen("127.0.0.1:7001".parse().unwrap())
+    ///     .seed("127.0.0.1:7002")
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The address this node listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The node's root supervisor; hang your own actors under it.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
+    /// Membership events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Makes `actor` reachable by `name` from every node of the cluster.
+    /// The name is released when the actor stops.
+    ///
+    /// # Errors
+    /// [`ClusterError::NameTaken`] if any node already holds the name.
+    pub async fn register<M: Payload, R: Payload>(
+        &self,
+        name: &str,
+        actor: &ActorRef<Request<M, R>>,
+    ) -> Result<()> {
+        self.register_in(name, Vec::<String>::new(), actor).await
+    }
+
+    /// Like [`register`](Node::register), and also lists the name in each of
+    /// `groups` (see [`members`](Node::members)).
+    ///
+    /// # Errors
+    /// [`ClusterError::NameTaken`] if any node already holds the name.
+    pub async fn register_in<M: Payload, R: Payload>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        actor: &ActorRef<Request<M, R>>,
+    ) -> Result<()> {
+        let groups = groups.into_iter().map(Into::into).collect();
+        gateway::register(&self.inner.gateway, name, groups, actor.clone()).await
+    }
+
+    /// Releases a name this node holds.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if this node holds no such name.
+    pub async fn unregister(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Unregister { name, reply }).await?
+    }
+
+    /// A reference to the actor registered under `name`, wherever it lives.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if no node holds the name;
+    /// [`ClusterError::TypeMismatch`] if it takes other types than `M`/`R`.
+    pub async fn lookup<M: Payload, R: Payload>(&self, name: &str) -> Result<Ref<M, R>> {
+        let key = name.to_owned();
+        let resolved = gateway::call(&self.inner.gateway, |reply| GatewayMsg::Lookup {
+            name: key,
+            reply,
+        })
+        .await?
+        .ok_or_else(|| ClusterError::UnknownName(name.to_owned()))?;
+        let requested = type_tag::<M, R>();
+        match resolved {
+            Resolved::Local(target) => match gateway::typed_local::<M, R>(&target) {
+                Some(actor) => Ok(Ref::local(name.to_owned(), self.inner.gateway.clone(), actor)),
+                None => Err(ClusterError::TypeMismatch {
+                    name: name.to_owned(),
+                    actual: target.type_tag(),
+                    requested,
+                }),
+            },
+            Resolved::Remote { node, type_tag } if type_tag == requested => {
+                Ok(Ref::remote(name.to_owned(), self.inner.gateway.clone(), node))
+            }
+            Resolved::Remote { type_tag, .. } => Err(ClusterError::TypeMismatch {
+                name: name.to_owned(),
+                actual: type_tag,
+                requested,
+            }),
+        }
+    }
+
+    /// Every registered name in the cluster, sorted.
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if this node is shutting down.
+    pub async fn names(&self) -> Result<Vec<NameInfo>> {
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names { group: None, reply }).await
+    }
+
+    /// The names registered in `group`, on any node, sorted.
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if this node is shutting down.
+    pub async fn members(&self, group: &str) -> Result<Vec<NameInfo>> {
+        let group = Some(group.to_owned());
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names { group, reply }).await
+    }
+
+    /// The peers currently up, sorted by name.
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if this node is shutting down.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        gateway::call(&self.inner.gateway, GatewayMsg::Peers).await
+    }
+
+    /// Stops the node: connector, gateway and listener, in reverse order.
+    pub async fn shutdown(&self) {
+        self.inner.supervisor.stop().await;
+    }
+}

@@ -1,0 +1,294 @@
+//! Location-transparent references: [`Ref`], and what the target actor
+//! receives, [`Request`] and [`Reply`].
+
+use std::any::{type_name, TypeId};
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use ractor::{ActorRef, Message};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::error::{ClusterError, RemoteError, Result};
+use crate::gateway::{self, GatewayMsg};
+
+/// What a cluster-addressable message type must be: plain serde data.
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
+
+/// The tag under which a `(message, reply)` pair is registered and checked
+/// on both ends.
+pub(crate) fn type_tag<M: 'static, R: 'static>() -> String {
+    format!("{} -> {}", type_name::<M>(), type_name::<R>())
+}
+
+pub(crate) fn type_key<M: 'static, R: 'static>() -> TypeId {
+    TypeId::of::<(M, R)>()
+}
+
+/// A message as an addressable actor receives it: the user's message and,
+/// for an `ask`, the way back.
+///
+/// An actor reachable by name has `type Msg = Request<M, R>`, where `M` is
+/// its message and `R` its reply type. The message came from this node or
+/// another; the actor cannot tell and need not care.
+pub struct Request<M, R = ()> {
+    /// The message.
+    pub msg: M,
+    /// Where the answer goes; [`Reply::none`] for a `tell`.
+    pub reply: Reply<R>,
+}
+
+impl<M: fmt::Debug, R> fmt::Debug for Request<M, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("msg", &self.msg)
+            .field("reply", &self.reply)
+            .finish()
+    }
+}
+
+impl<M: Send + 'static, R: Send + 'static> Message for Request<M, R> {}
+
+impl<M, R> Request<M, R> {
+    /// Splits into message and reply handle.
+    pub fn into_parts(self) -> (M, Reply<R>) {
+        (self.msg, self.reply)
+    }
+}
+
+type ReplyFn<R> = Box<dyn FnOnce(std::result::Result<R, RemoteError>) + Send>;
+
+/// The way back to an asker. Sending consumes it; dropping it unsent tells
+/// the asker that no reply will come (it gets [`ClusterError::NoReply`]
+/// at once instead of waiting for its timeout).
+pub struct Reply<R> {
+    send: Option<ReplyFn<R>>,
+}
+
+impl<R> fmt::Debug for Reply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.send.is_some() {
+            "Reply(expected)"
+        } else {
+            "Reply(none)"
+        })
+    }
+}
+
+impl<R> Reply<R> {
+    /// No reply expected (the request was a `tell`).
+    pub fn none() -> Self {
+        Self { send: None }
+    }
+
+    pub(crate) fn from_fn(f: impl FnOnce(std::result::Result<R, RemoteError>) + Send + 'static) -> Self {
+        Self {
+            send: Some(Box::new(f)),
+        }
+    }
+
+    /// Whether the sender is waiting for an answer.
+    pub fn is_expected(&self) -> bool {
+        self.send.is_some()
+    }
+
+    /// Sends the answer; a no-op for a `tell`.
+    pub fn send(mut self, value: R) {
+        if let Some(send) = self.send.take() {
+            send(Ok(value));
+        }
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    fn drop(&mut self) {
+        if let Some(send) = self.send.take() {
+            send(Err(RemoteError::NoReply(
+                "the actor dropped the request without replying".into(),
+            )));
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Target<M, R> {
+    Local(ActorRef<Request<M, R>>),
+    Remote { node: String },
+}
+
+/// A reference to a named actor anywhere in the cluster.
+///
+/// The same type and the same [`tell`](Ref::tell) / [`ask`](Ref::ask) serve
+/// a local actor (a direct ractor send, nothing encoded) and a remote one
+/// (MessagePack through the node gateways).
+pub struct Ref<M, R = ()> {
+    name: String,
+    gateway: String,
+    target: Target<M, R>,
+    _types: PhantomData<fn(M) -> R>,
+}
+
+impl<M, R> Clone for Ref<M, R> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            gateway: self.gateway.clone(),
+            target: match &self.target {
+                Target::Local(a) => Target::Local(a.clone()),
+                Target::Remote { node } => Target::Remote { node: node.clone() },
+            },
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<M, R> fmt::Debug for Ref<M, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Ref");
+        d.field("name", &self.name);
+        match &self.target {
+            Target::Local(a) => d.field("local", &a.get_id()),
+            Target::Remote { node } => d.field("node", node),
+        };
+        d.finish()
+    }
+}
+
+impl<M: Payload, R: Payload> Ref<M, R> {
+    pub(crate) fn local(name: String, gateway: String, actor: ActorRef<Request<M, R>>) -> Self {
+        Self {
+            name,
+            gateway,
+            target: Target::Local(actor),
+            _types: PhantomData,
+        }
+    }
+
+    pub(crate) fn remote(name: String, gateway: String, node: String) -> Self {
+        Self {
+            name,
+            gateway,
+            target: Target::Remote { node },
+            _types: PhantomData,
+        }
+    }
+
+    /// The name this reference was looked up by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node the actor lives on, or `None` if it is on this node.
+    pub fn node(&self) -> Option<&str> {
+        match &self.target {
+            Target::Local(_) => None,
+            Target::Remote { node } => Some(node),
+        }
+    }
+
+    /// Sends a message without waiting for an answer.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if a local target has stopped,
+    /// [`ClusterError::Encode`] if the message cannot be encoded,
+    /// [`ClusterError::NodeStopped`] if this node's gateway is gone. A remote
+    /// delivery failure after the message left this node is logged by the
+    /// receiving gateway; use [`ask`](Ref::ask) when you need to know.
+    pub fn tell(&self, msg: M) -> Result<()> {
+        match &self.target {
+            Target::Local(actor) => actor
+                .send_message(Request {
+                    msg,
+                    reply: Reply::none(),
+                })
+                .map_err(|_| ClusterError::UnknownName(self.name.clone())),
+            Target::Remote { node } => {
+                let payload = self.encode(&msg)?;
+                gateway::send(
+                    &self.gateway,
+                    GatewayMsg::Send {
+                        node: node.clone(),
+                        name: self.name.clone(),
+                        type_tag: type_tag::<M, R>(),
+                        payload,
+                        ask: None,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Sends a message and waits at most `timeout` for the answer.
+    ///
+    /// # Errors
+    /// [`ClusterError::Timeout`] when the deadline passes,
+    /// [`ClusterError::NodeGone`] when the target's node is (or goes) down,
+    /// [`ClusterError::UnknownName`] when nothing is registered under the
+    /// name any more, [`ClusterError::Decode`] / [`ClusterError::Encode`] for
+    /// data that does not fit the types, [`ClusterError::NoReply`] when the
+    /// actor dropped the request.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the answer; the message may still be
+    /// delivered.
+    pub async fn ask(&self, msg: M, timeout: Duration) -> Result<R> {
+        let timed_out = || ClusterError::Timeout {
+            name: self.name.clone(),
+            timeout,
+        };
+        match &self.target {
+            Target::Local(actor) => {
+                let (tx, rx) = oneshot::channel();
+                let reply = Reply::from_fn(move |r| {
+                    let _ = tx.send(r);
+                });
+                actor
+                    .send_message(Request { msg, reply })
+                    .map_err(|_| ClusterError::UnknownName(self.name.clone()))?;
+                match tokio::time::timeout(timeout, rx).await {
+                    Err(_) => Err(timed_out()),
+                    Ok(Err(_)) => Err(ClusterError::NoReply {
+                        name: self.name.clone(),
+                        reason: "the actor stopped before replying".into(),
+                    }),
+                    Ok(Ok(r)) => r.map_err(|e| e.into_cluster(&self.name)),
+                }
+            }
+            Target::Remote { node } => {
+                let payload = self.encode(&msg)?;
+                let (tx, rx) = oneshot::channel();
+                gateway::send(
+                    &self.gateway,
+                    GatewayMsg::Send {
+                        node: node.clone(),
+                        name: self.name.clone(),
+                        type_tag: type_tag::<M, R>(),
+                        payload,
+                        ask: Some((tx, timeout)),
+                    },
+                )?;
+                // The gateway expires the ask itself; the extra margin only
+                // guards against a gateway that died meanwhile.
+                let bytes = match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await
+                {
+                    Err(_) | Ok(Err(_)) => return Err(timed_out()),
+                    Ok(Ok(r)) => r?,
+                };
+                rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
+                    name: self.name.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    fn encode(&self, msg: &M) -> Result<Vec<u8>> {
+        rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
+            name: self.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+}

@@ -628,6 +628,15 @@ impl Actor for Gateway {
                 target,
                 reply,
             } => {
+                // A restarted actor re-registers before the old incarnation's
+                // termination reaches us: a dead holder gives way.
+                if state.local.get(&name).is_some_and(|t| {
+                    t.cell().get_status() >= ractor::ActorStatus::Stopping
+                }) {
+                    state.local.remove(&name);
+                    let node = state.node.clone();
+                    state.remove_claim(&node, &name);
+                }
                 let result = if let Some((node, _)) = state.winner(&name) {
                     Err(ClusterError::NameTaken {
                         name,

@@ -1,1 +1,48 @@
-//! agents
+//! # agents
+//!
+//! Agents are supervised actors with a cluster-wide id and capabilities.
+//! They take part in coordination protocols (a majority vote, a sealed-bid
+//! auction) run by a coordinator actor that may sit on any node.
+//!
+//! ```
+//! use agents::{Agent, Agents, AuctionRule, AuctionSpec, CallForBids};
+//! use std::time::Duration;
+//!
+//! struct Bidder { id: String, value: f64 }
+//! impl Agent for Bidder {
+//!     fn id(&self) -> String { self.id.clone() }
+//!     fn capabilities(&self) -> Vec<String> { vec!["bidder".into()] }
+//!     async fn bid(&mut self, _call: &CallForBids) -> Option<f64> { Some(self.value) }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = actor_cluster::Node::builder()
+//!     .name("doc").cookie("secret").listen("127.0.0.1:17392".parse()?)
+//!     .start().await?;
+//! let agents = Agents::start(&node).await?;
+//! agents.spawn(|| Bidder { id: "alice".into(), value: 12.0 }).await?;
+//! agents.spawn(|| Bidder { id: "bob".into(), value: 10.0 }).await?;
+//! let result = agents.auction(AuctionSpec {
+//!     item: "gpu-hour".into(),
+//!     rule: AuctionRule::SecondPrice,
+//!     reserve: 5.0,
+//!     capability: "bidder".into(),
+//!     deadline: Duration::from_secs(1),
+//! }).await?;
+//! assert_eq!(result.outcome.winner.as_deref(), Some("alice"));
+//! assert_eq!(result.outcome.price, Some(10.0));
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod agent;
+mod error;
+pub mod protocols;
+mod system;
+
+pub use agent::{Agent, AgentMsg, AgentReply, AgentRequest, CallForBids, Proposal, Value};
+pub use error::{AgentError, Result};
+pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};
+pub use protocols::vote::{Ballot, VoteTally};
+pub use protocols::{AuctionResult, AuctionSpec, Missing, VoteResult, VoteSpec};
+pub use system::{AgentEntry, AgentRef, Agents};

@@ -1,0 +1,170 @@
+//! The [`Agent`] trait and the actor that runs an agent.
+
+use std::future::Future;
+
+use actor_cluster::{Node, Request};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+
+/// A value an agent can propose or vote on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Value {
+    /// A floating-point value (a learning rate, a price).
+    Float(f64),
+    /// An integer value (a batch size, a pool size).
+    Int(i64),
+    /// A flag.
+    Bool(bool),
+    /// A choice among named options.
+    Text(String),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Float(v) => write!(f, "{v}"),
+            Self::Int(v) => write!(f, "{v}"),
+            Self::Bool(v) => write!(f, "{v}"),
+            Self::Text(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A proposal put to a vote: set `subject` to `value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// What is being decided, e.g. a variable name.
+    pub subject: String,
+    /// The proposed value.
+    pub value: Value,
+}
+
+/// An invitation to bid in a sealed-bid auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallForBids {
+    /// What is sold.
+    pub item: String,
+}
+
+/// An agent: a supervised actor with a cluster-wide id and capabilities
+/// that takes part in coordination protocols.
+///
+/// Every method but [`id`](Agent::id) has a default: an agent that does not
+/// vote abstains, one that does not bid declines.
+pub trait Agent: Send + Sync + 'static {
+    /// The agent's id, unique in the cluster.
+    fn id(&self) -> String;
+
+    /// What the agent can do; protocols invite agents by capability.
+    fn capabilities(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Answers a vote: `Some(true)` yes, `Some(false)` no, `None` abstain.
+    fn vote(&mut self, proposal: &Proposal) -> impl Future<Output = Option<bool>> + Send {
+        let _ = proposal;
+        async { None }
+    }
+
+    /// Answers a call for bids with an amount, or `None` to decline.
+    fn bid(&mut self, call: &CallForBids) -> impl Future<Output = Option<f64>> + Send {
+        let _ = call;
+        async { None }
+    }
+}
+
+/// What a coordinator asks an agent (carried across nodes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AgentRequest {
+    /// Vote on a proposal.
+    Vote(Proposal),
+    /// Bid in a sealed-bid auction.
+    Bid(CallForBids),
+    /// Describe yourself.
+    Describe,
+}
+
+/// An agent's answer to an [`AgentRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AgentReply {
+    /// The agent's vote.
+    Vote(Option<bool>),
+    /// The agent's bid.
+    Bid(Option<f64>),
+    /// The agent's id and capabilities.
+    Description {
+        /// Its id.
+        id: String,
+        /// Its capabilities.
+        capabilities: Vec<String>,
+    },
+}
+
+/// The message type of an agent actor.
+pub type AgentMsg = Request<AgentRequest, AgentReply>;
+
+/// The name prefix under which agents are registered in the cluster.
+pub(crate) const AGENT_PREFIX: &str = "agent/";
+/// The group prefix for capabilities.
+pub(crate) const CAPABILITY_PREFIX: &str = "capability/";
+/// The group every agent joins.
+pub(crate) const AGENTS_GROUP: &str = "agents";
+
+pub(crate) fn agent_name(id: &str) -> String {
+    format!("{AGENT_PREFIX}{id}")
+}
+
+/// Runs one [`Agent`]; registers it cluster-wide as `agent/<id>` in the
+/// groups `agents` and `capability/<c>` for each capability.
+pub(crate) struct AgentActor<A>(std::marker::PhantomData<fn() -> A>);
+
+impl<A> AgentActor<A> {
+    pub(crate) fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<A: Agent> Actor for AgentActor<A> {
+    type Msg = AgentMsg;
+    type State = A;
+    type Arguments = (A, Node);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        (agent, node): (A, Node),
+    ) -> Result<A, ActorProcessingErr> {
+        let id = agent.id();
+        let groups = std::iter::once(AGENTS_GROUP.to_owned()).chain(
+            agent
+                .capabilities()
+                .into_iter()
+                .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
+        );
+        node.register_in(&agent_name(&id), groups, &myself).await?;
+        tracing::info!(agent = %id, node = %node.name(), "agent ready");
+        Ok(agent)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<AgentMsg>,
+        request: AgentMsg,
+        agent: &mut A,
+    ) -> Result<(), ActorProcessingErr> {
+        let (msg, reply) = request.into_parts();
+        let answer = match msg {
+            AgentRequest::Vote(proposal) => AgentReply::Vote(agent.vote(&proposal).await),
+            AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
+            AgentRequest::Describe => AgentReply::Description {
+                id: agent.id(),
+                capabilities: agent.capabilities(),
+            },
+        };
+        reply.send(answer);
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The error type of the agents crate.
+
+use actor_cluster::ClusterError;
+use actor_core::CoreError;
+
+/// Everything that can go wrong in the agents layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// An agent id was empty or contained characters names cannot hold.
+    #[error("invalid agent id `{0}`: use a non-empty id without whitespace")]
+    InvalidId(String),
+    /// No agent with this id is registered anywhere in the cluster.
+    #[error("no agent `{0}` in the cluster")]
+    UnknownAgent(String),
+    /// A protocol was asked to run with invalid parameters.
+    #[error("invalid protocol parameters: {0}")]
+    InvalidParameters(String),
+    /// A protocol run found nobody to invite.
+    #[error("no participants: no agent has capability `{0}`")]
+    NoParticipants(String),
+    /// The supervision layer refused (spawn failure, duplicate id, ...).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The cluster layer refused (name taken, node gone, ...).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Shorthand for results in the agents crate.
+pub type Result<T, E = AgentError> = std::result::Result<T, E>;

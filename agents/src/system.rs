@@ -1,0 +1,223 @@
+//! [`Agents`]: the agent supervisor of one node and the cluster-wide
+//! agent directory.
+
+use std::time::Duration;
+
+use actor_cluster::{Node, Ref};
+use actor_core::{ChildSpec, Restart, Supervisor, SupervisorSpec};
+use ractor::Actor;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::agent::{
+    agent_name, Agent, AgentActor, AgentReply, AgentRequest, AGENTS_GROUP, AGENT_PREFIX,
+    CAPABILITY_PREFIX,
+};
+use crate::error::{AgentError, Result};
+use crate::protocols::{
+    AuctionResult, AuctionSpec, Coordinator, Participants, Run, VoteResult, VoteSpec,
+};
+
+/// An agent as the directory lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentEntry {
+    /// The agent's id.
+    pub id: String,
+    /// The node it runs on.
+    pub node: String,
+    /// Its capabilities.
+    pub capabilities: Vec<String>,
+}
+
+/// A reference to an agent, wherever it runs.
+pub type AgentRef = Ref<AgentRequest, AgentReply>;
+
+/// The agents of one node, and the door to every agent in the cluster.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    node: Node,
+    supervisor: Supervisor,
+}
+
+impl Agents {
+    /// Starts this node's agent supervisor (one-for-one, under the node's
+    /// supervisor).
+    ///
+    /// # Errors
+    /// [`AgentError::Core`] if the supervisor cannot start.
+    pub async fn start(node: &Node) -> Result<Self> {
+        let spec = SupervisorSpec::one_for_one().intensity(10, Duration::from_secs(10));
+        let cell = node
+            .supervisor()
+            .start_child(ChildSpec::supervisor("agents", spec))
+            .await?;
+        Ok(Self {
+            node: node.clone(),
+            supervisor: Supervisor::from_actor(cell.into()),
+        })
+    }
+
+    /// The node these agents run on.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Starts an agent under supervision; `factory` builds it again for each
+    /// restart. Returns its id once it is registered cluster-wide.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidId`], or a duplicate id here
+    /// ([`AgentError::Core`]) or anywhere in the cluster ([`AgentError::Cluster`]).
+    pub async fn spawn<A, F>(&self, factory: F) -> Result<String>
+    where
+        A: Agent,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let id = factory().id();
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            return Err(AgentError::InvalidId(id));
+        }
+        let node = self.node.clone();
+        let spec = ChildSpec::new(id.clone(), move || (AgentActor::<A>::new(), (factory(), node.clone())))
+            .restart(Restart::Permanent);
+        self.supervisor.start_child(spec).await?;
+        Ok(id)
+    }
+
+    /// Stops an agent of this node and removes it from the directory.
+    ///
+    /// # Errors
+    /// [`AgentError::UnknownAgent`] if no such agent runs here.
+    pub async fn stop(&self, id: &str) -> Result<()> {
+        self.supervisor
+            .terminate_child(id)
+            .await
+            .map_err(|_| AgentError::UnknownAgent(id.to_owned()))
+    }
+
+    /// A reference to the agent `id`, on any node.
+    ///
+    /// # Errors
+    /// [`AgentError::UnknownAgent`] if no node runs it.
+    pub async fn find(&self, id: &str) -> Result<AgentRef> {
+        self.node
+            .lookup(&agent_name(id))
+            .await
+            .map_err(|e| match e {
+                actor_cluster::ClusterError::UnknownName(_) => AgentError::UnknownAgent(id.to_owned()),
+                other => other.into(),
+            })
+    }
+
+    /// Every agent in the cluster, sorted by id.
+    ///
+    /// # Errors
+    /// [`AgentError::Cluster`] if this node is shutting down.
+    pub async fn list(&self) -> Result<Vec<AgentEntry>> {
+        self.entries(AGENTS_GROUP).await
+    }
+
+    /// The agents with `capability`, on any node, sorted by id.
+    ///
+    /// # Errors
+    /// [`AgentError::Cluster`] if this node is shutting down.
+    pub async fn with_capability(&self, capability: &str) -> Result<Vec<AgentEntry>> {
+        self.entries(&format!("{CAPABILITY_PREFIX}{capability}")).await
+    }
+
+    async fn entries(&self, group: &str) -> Result<Vec<AgentEntry>> {
+        Ok(self
+            .node
+            .members(group)
+            .await?
+            .into_iter()
+            .filter_map(|info| {
+                let id = info.name.strip_prefix(AGENT_PREFIX)?.to_owned();
+                let capabilities = info
+                    .groups
+                    .iter()
+                    .filter_map(|g| g.strip_prefix(CAPABILITY_PREFIX).map(str::to_owned))
+                    .collect();
+                Some(AgentEntry {
+                    id,
+                    node: info.node,
+                    capabilities,
+                })
+            })
+            .collect())
+    }
+
+    async fn participants(&self, capability: &str) -> Result<Participants> {
+        let entries = self.with_capability(capability).await?;
+        if entries.is_empty() {
+            return Err(AgentError::NoParticipants(capability.to_owned()));
+        }
+        let mut participants = Vec::with_capacity(entries.len());
+        for entry in entries {
+            // An agent that vanished between listing and lookup is simply not invited.
+            if let Ok(agent) = self.find(&entry.id).await {
+                participants.push((entry.id, agent));
+            }
+        }
+        Ok(participants)
+    }
+
+    async fn coordinate(&self, run: Run) -> Result<()> {
+        Actor::spawn_linked(None, Coordinator, run, self.supervisor.actor().get_cell())
+            .await
+            .map_err(|e| {
+                AgentError::Core(actor_core::CoreError::Spawn {
+                    child: "coordinator".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+        Ok(())
+    }
+
+    /// Puts a proposal to a simple-majority vote of every agent with the
+    /// spec's capability, wherever they run. Agents that do not answer
+    /// before the deadline count as not voting yes.
+    ///
+    /// # Errors
+    /// [`AgentError::NoParticipants`] if no agent has the capability;
+    /// [`AgentError::InvalidParameters`] for a zero deadline.
+    pub async fn vote(&self, spec: VoteSpec) -> Result<VoteResult> {
+        if spec.deadline.is_zero() {
+            return Err(AgentError::InvalidParameters("the deadline must be positive".into()));
+        }
+        let participants = self.participants(&spec.capability).await?;
+        let (tx, rx) = oneshot::channel();
+        self.coordinate(Run::Vote(spec, participants, tx)).await?;
+        rx.await.map_err(|_| coordinator_lost())
+    }
+
+    /// Runs a sealed-bid auction among every agent with the spec's
+    /// capability, wherever they run.
+    ///
+    /// # Errors
+    /// [`AgentError::NoParticipants`] if no agent has the capability;
+    /// [`AgentError::InvalidParameters`] for a negative or non-finite
+    /// reserve or a zero deadline.
+    pub async fn auction(&self, spec: AuctionSpec) -> Result<AuctionResult> {
+        if !spec.reserve.is_finite() || spec.reserve < 0.0 {
+            return Err(AgentError::InvalidParameters(format!(
+                "the reserve price must be a finite number ≥ 0, not {}",
+                spec.reserve
+            )));
+        }
+        if spec.deadline.is_zero() {
+            return Err(AgentError::InvalidParameters("the deadline must be positive".into()));
+        }
+        let participants = self.participants(&spec.capability).await?;
+        let (tx, rx) = oneshot::channel();
+        self.coordinate(Run::Auction(spec, participants, tx)).await?;
+        rx.await.map_err(|_| coordinator_lost())
+    }
+}
+
+fn coordinator_lost() -> AgentError {
+    AgentError::Core(actor_core::CoreError::NotRunning {
+        actor: "coordinator".into(),
+        reason: "it stopped before reporting a result".into(),
+    })
+}

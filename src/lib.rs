@@ -1,1 +1,16 @@
-//! foundation
+#![doc = include_str!("../README.md")]
+
+pub use actor_cluster as cluster;
+pub use actor_core as core;
+pub use agents;
+
+/// The names most programs need, in one import.
+pub mod prelude {
+    pub use actor_cluster::{ClusterError, Node, NodeEvent, Ref, Reply, Request};
+    pub use actor_core::{ChildSpec, Restart, Strategy, Supervisor, SupervisorSpec};
+    pub use agents::{
+        Agent, AgentError, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value,
+        VoteSpec,
+    };
+    pub use ractor::{Actor, ActorProcessingErr, ActorRef};
+}

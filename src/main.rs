@@ -1,1 +1,44 @@
-fn main() {}
+//! The `foundation` command: run a node, or the local multi-node demo.
+//!
+//! ```text
+//! foundation launch --nodes 3
+//! foundation node --name a --listen 127.0.0.1:7001 --cookie secret --seed 127.0.0.1:7002
+//! ```
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+mod cli;
+
+/// Foundation: supervised, location-transparent actors and agents.
+#[derive(Debug, Parser)]
+#[command(name = "foundation", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one node until stopped (Ctrl-C, SIGTERM, or `quit` on stdin with --commands).
+    Node(cli::node::NodeArgs),
+    /// Start N local nodes, let their agents vote and bid, print a summary.
+    Launch(cli::launch::LaunchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default = match cli.command {
+        Cmd::Node(_) => "info",
+        Cmd::Launch(_) => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Cmd::Node(args) => cli::node::run(args).await,
+        Cmd::Launch(args) => cli::launch::run(args).await,
+    }
+}

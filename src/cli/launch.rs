@@ -1,0 +1,220 @@
+//! `foundation launch`: the local multi-node demo.
+//!
+//! Starts N `foundation node` processes on 127.0.0.1, follows their JSON
+//! event lines until they form a full mesh and every agent is visible, then
+//! drives a vote and an auction through their command channels and prints
+//! a summary.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::Value as Json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// Arguments of `foundation launch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LaunchArgs {
+    /// How many node processes to start.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) nodes: usize,
+    /// Agents started on each node.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) agents_per_node: usize,
+    /// The first node listens here, the next on the following ports.
+    #[arg(long, default_value_t = 7101)]
+    pub(crate) base_port: u16,
+    /// The cluster's cookie.
+    #[arg(long, env = "FOUNDATION_COOKIE", default_value = "foundation-demo", hide_env_values = true)]
+    pub(crate) cookie: String,
+}
+
+/// One node process and its command/event pipes.
+struct NodeProc {
+    name: String,
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl NodeProc {
+    /// Reads lines until one satisfies `pred`, at most until `deadline`.
+    async fn expect(&mut self, deadline: Instant, mut pred: impl FnMut(&Json) -> bool) -> anyhow::Result<Json> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = tokio::time::timeout(left, self.lines.next_line())
+                .await
+                .with_context(|| format!("{} did not answer in time", self.name))??
+                .with_context(|| format!("{} exited", self.name))?;
+            let Ok(value) = serde_json::from_str::<Json>(&line) else {
+                continue;
+            };
+            if pred(&value) {
+                return Ok(value);
+            }
+        }
+    }
+
+    async fn command(&mut self, line: &str, within: Duration) -> anyhow::Result<Json> {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        let reply = self
+            .expect(Instant::now() + within, |v| v.get("reply").is_some())
+            .await?;
+        if reply["reply"] == "error" {
+            bail!("{} refused `{line}`: {}", self.name, reply["message"]);
+        }
+        Ok(reply)
+    }
+}
+
+fn demo_agents(node: usize, count: usize) -> Vec<String> {
+    (1..=count)
+        .map(|k| {
+            let vote = if (node + k) % 4 == 0 { "no" } else { "yes" };
+            let bid = 10 + (node * 7 + k * 13) % 23;
+            format!("n{node}-agent{k}:vote={vote}:bid={bid}")
+        })
+        .collect()
+}
+
+pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("locating the foundation binary")?;
+    let first = format!("127.0.0.1:{}", args.base_port);
+    println!("Starting {} nodes on 127.0.0.1:{}..", args.nodes, args.base_port);
+    let mut procs = Vec::with_capacity(args.nodes);
+    for i in 1..=args.nodes {
+        let name = format!("node{i}");
+        let port = args.base_port + (i - 1) as u16;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["node", "--name", &name, "--listen", &format!("127.0.0.1:{port}"), "--events", "json", "--commands"])
+            .env("FOUNDATION_COOKIE", &args.cookie)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn,ractor_cluster=error");
+        }
+        if i > 1 {
+            cmd.args(["--seed", &first]);
+        }
+        for agent in demo_agents(i, args.agents_per_node) {
+            cmd.args(["--agent", &agent]);
+        }
+        let mut child = cmd.spawn().context("starting a node process")?;
+        let stdin = child.stdin.take().context("node stdin")?;
+        let stdout = child.stdout.take().context("node stdout")?;
+        procs.push(NodeProc {
+            name,
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        });
+    }
+
+    let result = drive(&mut procs, &args, started).await;
+    for p in &mut procs {
+        let _ = p.stdin.write_all(b"quit\n").await;
+    }
+    for p in &mut procs {
+        if tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await.is_err() {
+            let _ = p.child.kill().await;
+        }
+    }
+    result?;
+    println!("All nodes stopped. Done in {:.1} s.", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for p in procs.iter_mut() {
+        let ev = p.expect(deadline, |v| v["event"] == "listening").await?;
+        println!("  {} listening on {}", p.name, ev["addr"].as_str().unwrap_or("?"));
+    }
+    let n = procs.len();
+    for p in procs.iter_mut() {
+        let mut seen = BTreeSet::new();
+        while seen.len() < n - 1 {
+            let ev = p.expect(deadline, |v| v["event"] == "node_up").await?;
+            seen.insert(ev["node"].as_str().unwrap_or("?").to_owned());
+        }
+        if n > 1 {
+            println!("  {} sees {}", p.name, seen.into_iter().collect::<Vec<_>>().join(", "));
+        }
+    }
+    println!("Cluster formed: {n} nodes, full mesh, in {} ms.", started.elapsed().as_millis());
+
+    let total = n * args.agents_per_node;
+    let agents = loop {
+        let reply = procs[0].command("agents", Duration::from_secs(5)).await?;
+        let list = reply["agents"].as_array().cloned().unwrap_or_default();
+        if list.len() >= total {
+            break list;
+        }
+        if Instant::now() > deadline {
+            bail!("only {} of {total} agents became visible", list.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("\nAgents ({total}), as node1's directory sees them:");
+    for p in procs.iter() {
+        let ids: Vec<&str> = agents
+            .iter()
+            .filter(|a| a["node"] == p.name.as_str())
+            .filter_map(|a| a["id"].as_str())
+            .collect();
+        println!("  {:<8} {}", p.name, ids.join(", "));
+    }
+
+    let vote = procs[0]
+        .command("vote learning_rate 0.01 2000", Duration::from_secs(10))
+        .await?;
+    let r = &vote["result"];
+    let t = &r["tally"];
+    println!("\nVote on learning_rate = 0.01 (simple majority of {} eligible, coordinated on node1):", t["eligible"]);
+    println!(
+        "  yes {}  no {}  abstained {}  absent {}  -> {}",
+        t["yes"], t["no"], t["abstained"], t["absent"],
+        if t["passed"] == true { "PASSED: learning_rate committed = 0.01" } else { "REJECTED: learning_rate unchanged" }
+    );
+    println!("  closed in {} ms", r["duration_ms"]);
+
+    let coordinator = procs.len().min(2) - 1;
+    let auction = procs[coordinator]
+        .command("auction gpu-hour second 5 2000", Duration::from_secs(10))
+        .await?;
+    let r = &auction["result"];
+    let o = &r["outcome"];
+    println!(
+        "\nSealed-bid second-price auction for gpu-hour (reserve 5, coordinated on {}):",
+        procs[coordinator].name
+    );
+    if let Some(ranking) = o["ranking"].as_array() {
+        let top: Vec<String> = ranking
+            .iter()
+            .take(4)
+            .map(|b| format!("{} {}", b["bidder"].as_str().unwrap_or("?"), b["amount"]))
+            .collect();
+        println!("  top bids: {}", top.join(", "));
+    }
+    match o["winner"].as_str() {
+        Some(w) => {
+            let node = agents.iter().find(|a| a["id"] == w).and_then(|a| a["node"].as_str()).unwrap_or("?");
+            println!("  winner {w} (on {node}) pays {}", o["price"]);
+        }
+        None => println!("  no bid met the reserve"),
+    }
+    if let Some(tb) = o["tie_break"].as_str() {
+        println!("  tie broken: {tb}");
+    }
+    println!("  closed in {} ms\n", r["duration_ms"]);
+    Ok(())
+}

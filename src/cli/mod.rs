@@ -1,0 +1,4 @@
+//! The `foundation` command line.
+
+pub(crate) mod launch;
+pub(crate) mod node;

@@ -1,0 +1,357 @@
+//! `foundation node`: run one node until stopped.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actor_core::ChildSpec;
+use anyhow::{bail, Context};
+use foundation::prelude::*;
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Arguments of `foundation node`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// The node's name, unique in the cluster.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Where to listen for peers.
+    #[arg(long, default_value = actor_cluster::DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+    /// The shared secret of the cluster.
+    #[arg(long, env = "FOUNDATION_COOKIE", hide_env_values = true)]
+    pub(crate) cookie: String,
+    /// A peer to connect to (`host:port`); repeatable.
+    #[arg(long = "seed")]
+    pub(crate) seeds: Vec<String>,
+    /// Print one JSON line per membership change on stdout.
+    #[arg(long, value_enum)]
+    pub(crate) events: Option<EventFormat>,
+    /// Start an agent: `ID[:vote=yes|no|abstain][:bid=AMOUNT][:delay=MS]`; repeatable.
+    #[arg(long = "agent")]
+    pub(crate) agents: Vec<String>,
+    /// Register a counter service under this name; repeatable.
+    #[arg(long = "counter")]
+    pub(crate) counters: Vec<String>,
+    /// Read commands from stdin, one per line, and answer each with a JSON line.
+    /// Commands: peers, names, agents, ask NAME add N|get [TIMEOUT_MS],
+    /// vote SUBJECT VALUE DEADLINE_MS, auction ITEM first|second RESERVE DEADLINE_MS, quit.
+    #[arg(long)]
+    pub(crate) commands: bool,
+}
+
+/// How membership events are printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum EventFormat {
+    /// One JSON object per line.
+    Json,
+}
+
+/// An agent whose answers are given on the command line.
+#[derive(Debug, Clone)]
+struct ScriptedAgent {
+    id: String,
+    vote: Option<bool>,
+    bid: Option<f64>,
+    delay: Duration,
+}
+
+impl ScriptedAgent {
+    fn parse(spec: &str) -> anyhow::Result<Self> {
+        let mut parts = spec.split(':');
+        let id = parts.next().unwrap_or_default().to_owned();
+        if id.is_empty() {
+            bail!("agent spec `{spec}` has no id");
+        }
+        let mut agent = Self {
+            id,
+            vote: None,
+            bid: None,
+            delay: Duration::ZERO,
+        };
+        for part in parts {
+            let (key, value) = part
+                .split_once('=')
+                .with_context(|| format!("`{part}` in agent spec `{spec}` is not key=value"))?;
+            match key {
+                "vote" => {
+                    agent.vote = match value {
+                        "yes" => Some(true),
+                        "no" => Some(false),
+                        "abstain" => None,
+                        _ => bail!("vote must be yes, no or abstain, not `{value}`"),
+                    }
+                }
+                "bid" => {
+                    agent.bid = match value {
+                        "none" => None,
+                        v => Some(v.parse().with_context(|| format!("bid `{v}` is not a number"))?),
+                    }
+                }
+                "delay" => {
+                    agent.delay = Duration::from_millis(
+                        value.parse().with_context(|| format!("delay `{value}` is not milliseconds"))?,
+                    )
+                }
+                _ => bail!("unknown key `{key}` in agent spec `{spec}`"),
+            }
+        }
+        Ok(agent)
+    }
+}
+
+impl Agent for ScriptedAgent {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        vec!["voter".into(), "bidder".into()]
+    }
+
+    async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
+        tokio::time::sleep(self.delay).await;
+        self.vote
+    }
+
+    async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
+        tokio::time::sleep(self.delay).await;
+        self.bid
+    }
+}
+
+/// The counter service's messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum CounterMsg {
+    /// Add to the count; replies with the new count.
+    Add(u64),
+    /// Reply with the count.
+    Get,
+}
+
+struct Counter;
+
+impl Actor for Counter {
+    type Msg = Request<CounterMsg, u64>;
+    type State = u64;
+    type Arguments = (Node, String);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (node, name): (Node, String),
+    ) -> Result<u64, ActorProcessingErr> {
+        node.register(&name, &myself).await?;
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        req: Self::Msg,
+        count: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        let (msg, reply) = req.into_parts();
+        if let CounterMsg::Add(n) = msg {
+            *count = count.saturating_add(n);
+        }
+        reply.send(*count);
+        Ok(())
+    }
+}
+
+// Compile-time check that the counter's message type is a ractor message.
+const _: fn() = || {
+    fn is_message<T: Message>() {}
+    is_message::<Request<CounterMsg, u64>>();
+};
+
+fn emit(line: &Json) {
+    println!("{line}");
+}
+
+fn error_json(e: &ClusterError) -> Json {
+    let kind = match e {
+        ClusterError::UnknownName(_) => "unknown_name",
+        ClusterError::Timeout { .. } => "timeout",
+        ClusterError::NodeGone { .. } => "node_gone",
+        ClusterError::TypeMismatch { .. } => "type_mismatch",
+        ClusterError::Decode { .. } => "decode",
+        ClusterError::Encode { .. } => "encode",
+        ClusterError::NoReply { .. } => "no_reply",
+        _ => "other",
+    };
+    json!({ "kind": kind, "message": e.to_string() })
+}
+
+pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let scripted: Vec<ScriptedAgent> = args
+        .agents
+        .iter()
+        .map(|s| ScriptedAgent::parse(s))
+        .collect::<anyhow::Result<_>>()?;
+    let node = Node::builder()
+        .name(&args.name)
+        .cookie(&args.cookie)
+        .listen(args.listen)
+        .seeds(args.seeds.clone())
+        .start()
+        .await
+        .context("starting the node")?;
+    let mut events = node.subscribe();
+    let json_events = args.events.is_some();
+    for name in &args.counters {
+        let (node, name) = (node.clone(), name.clone());
+        node.supervisor()
+            .start_child(ChildSpec::new(format!("counter:{name}"), {
+                let node = node.clone();
+                move || (Counter, (node.clone(), name.clone()))
+            }))
+            .await
+            .context("starting a counter")?;
+    }
+    let agents = Agents::start(&node).await?;
+    for agent in scripted {
+        agents.spawn(move || agent.clone()).await?;
+    }
+    if json_events {
+        emit(&json!({ "event": "listening", "node": node.name(), "addr": node.addr().to_string() }));
+    }
+
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut reading = args.commands;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) if json_events => emit(&serde_json::to_value(&event)?),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("{n} membership events were dropped (slow reader)");
+                }
+                Err(_) => break,
+            },
+            line = stdin.next_line(), if reading => match line? {
+                None => reading = false,
+                Some(line) => {
+                    let line = line.trim().to_owned();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    if line == "quit" {
+                        break;
+                    }
+                    emit(&command(&node, &agents, &line).await);
+                }
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn command(node: &Node, agents: &Agents, line: &str) -> Json {
+    match command_inner(node, agents, line).await {
+        Ok(v) => v,
+        Err(e) => json!({ "reply": "error", "command": line, "message": format!("{e:#}") }),
+    }
+}
+
+async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Result<Json> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let ms = |s: &str| -> anyhow::Result<Duration> {
+        Ok(Duration::from_millis(s.parse().with_context(|| format!("`{s}` is not milliseconds"))?))
+    };
+    Ok(match words.as_slice() {
+        ["peers"] => {
+            let peers: Vec<Json> = node
+                .peers()
+                .await?
+                .into_iter()
+                .map(|p| json!({ "node": p.node, "addr": p.addr }))
+                .collect();
+            json!({ "reply": "peers", "peers": peers })
+        }
+        ["names"] => {
+            let names: Vec<Json> = node
+                .names()
+                .await?
+                .into_iter()
+                .map(|n| json!({ "name": n.name, "node": n.node }))
+                .collect();
+            json!({ "reply": "names", "names": names })
+        }
+        ["agents"] => json!({ "reply": "agents", "agents": agents.list().await? }),
+        ["ask", name, rest @ ..] => {
+            let (msg, timeout) = match rest {
+                ["get", t @ ..] => (CounterMsg::Get, t.first()),
+                ["add", n, t @ ..] => (CounterMsg::Add(n.parse().context("add takes a number")?), t.first()),
+                _ => bail!("usage: ask NAME add N|get [TIMEOUT_MS]"),
+            };
+            let timeout = timeout.map_or(Ok(Duration::from_secs(2)), |t| ms(t))?;
+            let result = match node.lookup::<CounterMsg, u64>(name).await {
+                Ok(counter) => counter.ask(msg, timeout).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => json!({ "reply": "ask", "name": name, "ok": v }),
+                Err(e) => json!({ "reply": "ask", "name": name, "error": error_json(&e) }),
+            }
+        }
+        ["vote", subject, value, deadline] => {
+            let value = value
+                .parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| value.parse::<f64>().map(Value::Float))
+                .unwrap_or_else(|_| Value::Text((*value).to_owned()));
+            let result = agents
+                .vote(VoteSpec {
+                    proposal: Proposal {
+                        subject: (*subject).to_owned(),
+                        value,
+                    },
+                    capability: "voter".into(),
+                    deadline: ms(deadline)?,
+                })
+                .await?;
+            json!({ "reply": "vote", "result": result })
+        }
+        ["auction", item, rule, reserve, deadline] => {
+            let rule = match *rule {
+                "first" => AuctionRule::FirstPrice,
+                "second" => AuctionRule::SecondPrice,
+                other => bail!("rule must be first or second, not `{other}`"),
+            };
+            let result = agents
+                .auction(AuctionSpec {
+                    item: (*item).to_owned(),
+                    rule,
+                    reserve: reserve.parse().context("the reserve is not a number")?,
+                    capability: "bidder".into(),
+                    deadline: ms(deadline)?,
+                })
+                .await?;
+            json!({ "reply": "auction", "result": result })
+        }
+        _ => bail!("unknown command"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_specs_parse() {
+        let a = ScriptedAgent::parse("alice:vote=yes:bid=12.5:delay=30").unwrap();
+        assert_eq!((a.id.as_str(), a.vote, a.bid), ("alice", Some(true), Some(12.5)));
+        assert_eq!(a.delay, Duration::from_millis(30));
+        assert!(ScriptedAgent::parse("bob:vote=maybe").is_err());
+        assert!(ScriptedAgent::parse(":vote=yes").is_err());
+        assert!(ScriptedAgent::parse("bob:bid=lots").is_err());
+    }
+}

@@ -310,7 +310,9 @@ pub(crate) struct GatewayArgs {
 pub(crate) struct Gateway;
 
 struct Peer {
-    gateway: Option<ActorRef<GatewayMsg>>,
+    /// The peer gateway's proxies, one per live session, newest last. Two
+    /// sessions to one peer exist briefly when both dial at once.
+    gateways: Vec<ActorRef<GatewayMsg>>,
     addr: Option<String>,
     up: bool,
 }
@@ -352,7 +354,7 @@ impl GatewayState {
     }
 
     fn send_to(&self, node: &str, body: Body) -> bool {
-        let Some(gateway) = self.peers.get(node).and_then(|p| p.gateway.as_ref()) else {
+        let Some(gateway) = self.peers.get(node).and_then(|p| p.gateways.last()) else {
             return false;
         };
         match self.envelope(body) {
@@ -366,7 +368,7 @@ impl GatewayState {
             return;
         };
         for peer in self.peers.values() {
-            if let Some(gateway) = &peer.gateway {
+            if let Some(gateway) = peer.gateways.last() {
                 let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
             }
         }
@@ -415,7 +417,7 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        if peer.up || peer.gateway.is_none() {
+        if peer.up || peer.gateways.is_empty() {
             return;
         }
         let Some(addr) = peer.addr.clone() else {
@@ -436,7 +438,7 @@ impl GatewayState {
         };
         for (name, other) in &self.peers {
             if name != node {
-                if let Some(gateway) = &other.gateway {
+                if let Some(gateway) = other.gateways.last() {
                     let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
                 }
             }
@@ -498,7 +500,7 @@ impl GatewayState {
         match env.body {
             Body::Hello { addr, claims } => {
                 let peer = self.peers.entry(from.clone()).or_insert(Peer {
-                    gateway: None,
+                    gateways: Vec::new(),
                     addr: None,
                     up: false,
                 });
@@ -782,9 +784,9 @@ impl Actor for Gateway {
                     tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session authenticated");
                 }
                 SessionKind::Disconnected { authenticated: true } => {
-                    if let Some(peer) = ev.peer {
-                        state.node_down(&peer, "connection closed");
-                    }
+                    // The peer's gateway proxy leaves the gateway group with
+                    // the session; that departure is what marks it down.
+                    tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session closed");
                 }
                 SessionKind::Disconnected {
                     authenticated: false,
@@ -827,9 +829,7 @@ impl Actor for Gateway {
                 }
                 GroupChangeMessage::Leave(_, group, cells) if group == GATEWAY_GROUP => {
                     for cell in cells {
-                        if let Some(node) = peer_name(&cell) {
-                            state.node_down(&node, "connection lost");
-                        }
+                        peer_left(state, &cell);
                     }
                 }
                 _ => {}
@@ -870,13 +870,29 @@ fn peer_joined(state: &mut GatewayState, cell: ActorCell) {
         return;
     };
     let peer = state.peers.entry(node.clone()).or_insert(Peer {
-        gateway: None,
+        gateways: Vec::new(),
         addr: None,
         up: false,
     });
-    peer.gateway = Some(cell.into());
+    peer.gateways.retain(|g| g.get_id() != cell.get_id());
+    peer.gateways.push(cell.into());
     state.hello(&node);
     state.check_up(&node);
+}
+
+fn peer_left(state: &mut GatewayState, cell: &ActorCell) {
+    let Some(node) = peer_name(cell) else {
+        return;
+    };
+    let Some(peer) = state.peers.get_mut(&node) else {
+        return;
+    };
+    peer.gateways.retain(|g| g.get_id() != cell.get_id());
+    if peer.gateways.is_empty() {
+        state.node_down(&node, "connection lost");
+    } else {
+        tracing::debug!(%node, "a duplicate session closed; the peer stays up");
+    }
 }
 
 /// Registers `actor` under `name` via the gateway `gateway`.

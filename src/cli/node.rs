@@ -36,7 +36,7 @@ pub(crate) struct NodeArgs {
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
     /// Read commands from stdin, one per line, and answer each with a JSON line.
-    /// Commands: peers, names, agents, ask NAME add N|get [TIMEOUT_MS],
+    /// Commands: peers, names, agents, ask NAME add N|get [TIMEOUT_MS], tell NAME add N,
     /// vote SUBJECT VALUE DEADLINE_MS, auction ITEM first|second RESERVE DEADLINE_MS, quit.
     #[arg(long)]
     pub(crate) commands: bool,
@@ -56,9 +56,17 @@ struct ScriptedAgent {
     vote: Option<bool>,
     bid: Option<f64>,
     delay: Duration,
+    /// Print an `agent_asked` event line for every request (with `--events json`).
+    announce: bool,
 }
 
 impl ScriptedAgent {
+    fn asked(&self, request: &str) {
+        if self.announce {
+            emit(&json!({ "event": "agent_asked", "agent": self.id, "request": request }));
+        }
+    }
+
     fn parse(spec: &str) -> anyhow::Result<Self> {
         let mut parts = spec.split(':');
         let id = parts.next().unwrap_or_default().to_owned();
@@ -70,6 +78,7 @@ impl ScriptedAgent {
             vote: None,
             bid: None,
             delay: Duration::ZERO,
+            announce: false,
         };
         for part in parts {
             let (key, value) = part
@@ -112,11 +121,13 @@ impl Agent for ScriptedAgent {
     }
 
     async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
+        self.asked("vote");
         tokio::time::sleep(self.delay).await;
         self.vote
     }
 
     async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
+        self.asked("bid");
         tokio::time::sleep(self.delay).await;
         self.bid
     }
@@ -190,7 +201,12 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let scripted: Vec<ScriptedAgent> = args
         .agents
         .iter()
-        .map(|s| ScriptedAgent::parse(s))
+        .map(|s| {
+            ScriptedAgent::parse(s).map(|a| ScriptedAgent {
+                announce: args.events.is_some(),
+                ..a
+            })
+        })
         .collect::<anyhow::Result<_>>()?;
     let node = Node::builder()
         .name(&args.name)
@@ -300,6 +316,17 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
             match result {
                 Ok(v) => json!({ "reply": "ask", "name": name, "ok": v }),
                 Err(e) => json!({ "reply": "ask", "name": name, "error": error_json(&e) }),
+            }
+        }
+        ["tell", name, "add", n] => {
+            let n = n.parse().context("add takes a number")?;
+            let result = match node.lookup::<CounterMsg, u64>(name).await {
+                Ok(counter) => counter.tell(CounterMsg::Add(n)),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => json!({ "reply": "tell", "name": name, "ok": true }),
+                Err(e) => json!({ "reply": "tell", "name": name, "error": error_json(&e) }),
             }
         }
         ["vote", subject, value, deadline] => {

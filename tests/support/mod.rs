@@ -1,0 +1,215 @@
+//! Shared helpers for the multi-node tests: each node is a `foundation node`
+//! process on 127.0.0.1, driven through its stdin commands and followed
+//! through its JSON event lines. Every wait has a deadline.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How long any single expectation may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A free port on 127.0.0.1 (bound and released; the kernel does not hand it
+/// out again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct TestNode {
+    pub name: String,
+    pub addr: String,
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Every JSON line seen so far (events and replies).
+    pub seen: Vec<Value>,
+}
+
+pub struct NodeSpec {
+    pub name: String,
+    pub port: u16,
+    pub cookie: String,
+    pub seeds: Vec<String>,
+    pub agents: Vec<String>,
+    pub counters: Vec<String>,
+}
+
+impl NodeSpec {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            port: free_port(),
+            cookie: "test-cookie".into(),
+            seeds: Vec::new(),
+            agents: Vec::new(),
+            counters: Vec::new(),
+        }
+    }
+    pub fn seed(mut self, addr: &str) -> Self {
+        self.seeds.push(addr.into());
+        self
+    }
+    pub fn cookie(mut self, cookie: &str) -> Self {
+        self.cookie = cookie.into();
+        self
+    }
+    pub fn agent(mut self, spec: &str) -> Self {
+        self.agents.push(spec.into());
+        self
+    }
+    pub fn counter(mut self, name: &str) -> Self {
+        self.counters.push(name.into());
+        self
+    }
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn start(self) -> TestNode {
+        let addr = self.addr();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_foundation"));
+        cmd.args(["node", "--name", &self.name, "--listen", &addr, "--events", "json", "--commands"])
+            .env("FOUNDATION_COOKIE", &self.cookie)
+            .env("RUST_LOG", "info,ractor_cluster=warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for s in &self.seeds {
+            cmd.args(["--seed", s]);
+        }
+        for a in &self.agents {
+            cmd.args(["--agent", a]);
+        }
+        for c in &self.counters {
+            cmd.args(["--counter", c]);
+        }
+        let mut child = cmd.spawn().expect("spawn foundation node");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut node = TestNode {
+            name: self.name,
+            addr,
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        };
+        node.expect(|v| v["event"] == "listening").await;
+        node
+    }
+}
+
+impl TestNode {
+    /// Waits for a line matching `pred` (lines seen earlier count too).
+    pub async fn expect(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        self.try_expect(DEADLINE, &pred)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}; seen so far: {:#?}", self.name, self.seen))
+    }
+
+    pub async fn try_expect(&mut self, within: Duration, pred: &impl Fn(&Value) -> bool) -> Result<Value, String> {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return Ok(v.clone());
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match tokio::time::timeout(left, self.lines.next_line()).await {
+                Err(_) => return Err(format!("no matching line within {within:?}")),
+                Ok(Ok(Some(line))) => line,
+                Ok(_) => return Err("the process closed its output".into()),
+            };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            self.seen.push(v.clone());
+            if pred(&v) {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Waits until this node has seen `node_up` for each of `peers`.
+    pub async fn expect_up(&mut self, peers: &[&str]) {
+        for peer in peers {
+            let peer = peer.to_string();
+            self.expect(|v| v["event"] == "node_up" && v["node"] == peer.as_str()).await;
+        }
+    }
+
+    /// Sends a command and returns its reply line.
+    pub async fn command(&mut self, line: &str) -> Value {
+        // Replies are matched by order: `send` forgets earlier replies first.
+        self.send(line).await;
+        self.reply().await
+    }
+
+    /// Sends a command without waiting for its reply (see [`TestNode::reply`]).
+    pub async fn send(&mut self, line: &str) {
+        self.seen.retain(|v| v.get("reply").is_none());
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write command");
+        self.stdin.flush().await.expect("flush command");
+    }
+
+    /// Waits for the reply to a command sent with [`TestNode::send`].
+    pub async fn reply(&mut self) -> Value {
+        self.expect(|v| v.get("reply").is_some()).await
+    }
+
+    /// Repeats `line` until its reply satisfies `pred`, within the deadline.
+    pub async fn command_until(&mut self, line: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let reply = self.command(line).await;
+            if pred(&reply) {
+                return reply;
+            }
+            assert!(Instant::now() < deadline, "{}: `{line}` never satisfied the condition; last reply {reply}", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, as `kill -9`.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("kill node");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Asks the node to quit and waits for it to exit cleanly.
+    pub async fn quit(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        let status = tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("node exits after quit")
+            .expect("wait");
+        assert!(status.success(), "{} exited with {status}", self.name);
+    }
+}
+
+/// Starts `names.len()` nodes, every one seeded with the first, and waits
+/// for the full mesh.
+pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {
+    let first = specs[0].addr();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut nodes = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let spec = if i == 0 { spec } else { spec.seed(&first) };
+        nodes.push(spec.start().await);
+    }
+    for node in nodes.iter_mut() {
+        let others: Vec<&str> = names.iter().filter(|n| **n != node.name).map(String::as_str).collect();
+        node.expect_up(&others).await;
+    }
+    nodes
+}

@@ -9,8 +9,7 @@ pub mod prelude {
     pub use actor_cluster::{ClusterError, Node, NodeEvent, Ref, Reply, Request};
     pub use actor_core::{ChildSpec, Restart, Strategy, Supervisor, SupervisorSpec};
     pub use agents::{
-        Agent, AgentError, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value,
-        VoteSpec,
+        Agent, AgentError, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value, VoteSpec,
     };
     pub use ractor::{Actor, ActorProcessingErr, ActorRef};
 }

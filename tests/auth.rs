@@ -8,7 +8,11 @@ async fn a_wrong_cookie_is_refused_on_both_sides() {
     let a = NodeSpec::new("a").cookie("right");
     let a_addr = a.addr();
     let mut a = a.start().await;
-    let mut b = NodeSpec::new("b").cookie("wrong").seed(&a_addr).start().await;
+    let mut b = NodeSpec::new("b")
+        .cookie("wrong")
+        .seed(&a_addr)
+        .start()
+        .await;
 
     let ev = b.expect(|v| v["event"] == "auth_failed").await;
     assert_eq!(ev["peer"], "a");

@@ -14,17 +14,24 @@ async fn a_killed_node_goes_down_and_its_names_vanish() {
     ])
     .await;
     nodes[0]
-        .command_until("names", |r| r["names"].as_array().is_some_and(|a| a.len() == 3))
+        .command_until("names", |r| {
+            r["names"].as_array().is_some_and(|a| a.len() == 3)
+        })
         .await;
 
     let killed_at = Instant::now();
     nodes[2].kill().await;
     for node in nodes[..2].iter_mut() {
-        let ev = node.expect(|v| v["event"] == "node_down" && v["node"] == "c").await;
+        let ev = node
+            .expect(|v| v["event"] == "node_down" && v["node"] == "c")
+            .await;
         assert!(ev["reason"].is_string());
     }
     let detected = killed_at.elapsed();
-    assert!(detected < Duration::from_secs(5), "detection took {detected:?}");
+    assert!(
+        detected < Duration::from_secs(5),
+        "detection took {detected:?}"
+    );
 
     for node in nodes[..2].iter_mut() {
         let names = node.command("names").await;
@@ -50,17 +57,25 @@ async fn asks_in_flight_to_a_dying_node_fail_with_node_gone() {
     ])
     .await;
     nodes[0]
-        .command_until("agents", |r| r["agents"].as_array().is_some_and(|a| a.len() == 2))
+        .command_until("agents", |r| {
+            r["agents"].as_array().is_some_and(|a| a.len() == 2)
+        })
         .await;
 
     // The vote would stay open for 30 s; c's agent would answer after 60 s.
     nodes[0].send("vote x 1 30000").await;
     // Kill c only once its agent holds the request.
-    nodes[1].expect(|v| v["event"] == "agent_asked" && v["agent"] == "c-slow").await;
+    nodes[1]
+        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c-slow")
+        .await;
     let started = Instant::now();
     nodes[1].kill().await;
     let reply = nodes[0].reply().await;
-    assert!(started.elapsed() < Duration::from_secs(10), "vote hung for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "vote hung for {:?}",
+        started.elapsed()
+    );
     let result = &reply["result"];
     assert_eq!(result["tally"]["eligible"], 2);
     assert_eq!(result["tally"]["yes"], 1);

@@ -40,8 +40,14 @@ async fn tell_and_ask_by_name_across_three_nodes() {
 
 #[tokio::test]
 async fn a_name_is_unique_across_the_cluster() {
-    let mut nodes = cluster(vec![NodeSpec::new("a").counter("shared"), NodeSpec::new("b")]).await;
-    nodes[1].command_until("names", |r| name_count(r) == 1).await;
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a").counter("shared"),
+        NodeSpec::new("b"),
+    ])
+    .await;
+    nodes[1]
+        .command_until("names", |r| name_count(r) == 1)
+        .await;
     let names = nodes[1].command("names").await;
     assert_eq!(names["names"][0]["node"], "a");
     for node in nodes {

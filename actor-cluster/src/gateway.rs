@@ -42,7 +42,7 @@ pub(crate) fn gateway_name(node: &str) -> String {
 
 /// Sends to the gateway registered under `name`.
 pub(crate) fn send(name: &str, msg: GatewayMsg) -> Result<()> {
-    let cell = ractor::registry::where_is(name.to_owned()).ok_or(ClusterError::NodeStopped)?;
+    let cell = ractor::registry::where_is(name).ok_or(ClusterError::NodeStopped)?;
     let gateway: ActorRef<GatewayMsg> = cell.into();
     gateway
         .send_message(msg)
@@ -54,7 +54,7 @@ pub(crate) async fn call<T: Send + 'static>(
     name: &str,
     msg: impl FnOnce(RpcReplyPort<T>) -> GatewayMsg,
 ) -> Result<T> {
-    let cell = ractor::registry::where_is(name.to_owned()).ok_or(ClusterError::NodeStopped)?;
+    let cell = ractor::registry::where_is(name).ok_or(ClusterError::NodeStopped)?;
     let gateway: ActorRef<GatewayMsg> = cell.into();
     match gateway.call(msg, Some(Duration::from_secs(5))).await {
         Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
@@ -632,9 +632,11 @@ impl Actor for Gateway {
             } => {
                 // A restarted actor re-registers before the old incarnation's
                 // termination reaches us: a dead holder gives way.
-                if state.local.get(&name).is_some_and(|t| {
-                    t.cell().get_status() >= ractor::ActorStatus::Stopping
-                }) {
+                if state
+                    .local
+                    .get(&name)
+                    .is_some_and(|t| t.cell().get_status() >= ractor::ActorStatus::Stopping)
+                {
                     state.local.remove(&name);
                     let node = state.node.clone();
                     state.remove_claim(&node, &name);
@@ -783,7 +785,9 @@ impl Actor for Gateway {
                 SessionKind::Authenticated => {
                     tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session authenticated");
                 }
-                SessionKind::Disconnected { authenticated: true } => {
+                SessionKind::Disconnected {
+                    authenticated: true,
+                } => {
                     // The peer's gateway proxy leaves the gateway group with
                     // the session; that departure is what marks it down.
                     tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session closed");

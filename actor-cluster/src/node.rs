@@ -12,7 +12,9 @@ use tokio::sync::broadcast;
 
 use crate::connector::{Connector, ConnectorArgs};
 use crate::error::{ClusterError, Result};
-use crate::gateway::{self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved};
+use crate::gateway::{
+    self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved,
+};
 use crate::reference::{type_tag, Payload, Ref, Request};
 
 /// The default listen address: loopback only, so nothing is exposed unless
@@ -139,7 +141,8 @@ impl NodeBuilder {
         let (events, _) = broadcast::channel(256);
 
         let server = {
-            let (ip, port, cookie, name) = (self.listen.ip(), self.listen.port(), cookie, name.clone());
+            let (ip, port, cookie, name) =
+                (self.listen.ip(), self.listen.port(), cookie, name.clone());
             ChildSpec::new("node_server", move || {
                 let server = NodeServer::new(
                     port,
@@ -299,7 +302,11 @@ impl Node {
     /// [`ClusterError::UnknownName`] if this node holds no such name.
     pub async fn unregister(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Unregister { name, reply }).await?
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Unregister {
+            name,
+            reply,
+        })
+        .await?
     }
 
     /// A reference to the actor registered under `name`, wherever it lives.
@@ -318,16 +325,22 @@ impl Node {
         let requested = type_tag::<M, R>();
         match resolved {
             Resolved::Local(target) => match gateway::typed_local::<M, R>(&target) {
-                Some(actor) => Ok(Ref::local(name.to_owned(), self.inner.gateway.clone(), actor)),
+                Some(actor) => Ok(Ref::local(
+                    name.to_owned(),
+                    self.inner.gateway.clone(),
+                    actor,
+                )),
                 None => Err(ClusterError::TypeMismatch {
                     name: name.to_owned(),
                     actual: target.type_tag(),
                     requested,
                 }),
             },
-            Resolved::Remote { node, type_tag } if type_tag == requested => {
-                Ok(Ref::remote(name.to_owned(), self.inner.gateway.clone(), node))
-            }
+            Resolved::Remote { node, type_tag } if type_tag == requested => Ok(Ref::remote(
+                name.to_owned(),
+                self.inner.gateway.clone(),
+                node,
+            )),
             Resolved::Remote { type_tag, .. } => Err(ClusterError::TypeMismatch {
                 name: name.to_owned(),
                 actual: type_tag,
@@ -341,7 +354,11 @@ impl Node {
     /// # Errors
     /// [`ClusterError::NodeStopped`] if this node is shutting down.
     pub async fn names(&self) -> Result<Vec<NameInfo>> {
-        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names { group: None, reply }).await
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names {
+            group: None,
+            reply,
+        })
+        .await
     }
 
     /// The names registered in `group`, on any node, sorted.
@@ -350,7 +367,11 @@ impl Node {
     /// [`ClusterError::NodeStopped`] if this node is shutting down.
     pub async fn members(&self, group: &str) -> Result<Vec<NameInfo>> {
         let group = Some(group.to_owned());
-        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names { group, reply }).await
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Names {
+            group,
+            reply,
+        })
+        .await
     }
 
     /// The peers currently up, sorted by name.

@@ -84,7 +84,9 @@ impl<R> Reply<R> {
         Self { send: None }
     }
 
-    pub(crate) fn from_fn(f: impl FnOnce(std::result::Result<R, RemoteError>) + Send + 'static) -> Self {
+    pub(crate) fn from_fn(
+        f: impl FnOnce(std::result::Result<R, RemoteError>) + Send + 'static,
+    ) -> Self {
         Self {
             send: Some(Box::new(f)),
         }
@@ -272,11 +274,11 @@ impl<M: Payload, R: Payload> Ref<M, R> {
                 )?;
                 // The gateway expires the ask itself; the extra margin only
                 // guards against a gateway that died meanwhile.
-                let bytes = match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await
-                {
-                    Err(_) | Ok(Err(_)) => return Err(timed_out()),
-                    Ok(Ok(r)) => r?,
-                };
+                let bytes =
+                    match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await {
+                        Err(_) | Ok(Err(_)) => return Err(timed_out()),
+                        Ok(Ok(r)) => r?,
+                    };
                 rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
                     name: self.name.clone(),
                     reason: e.to_string(),

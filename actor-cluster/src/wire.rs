@@ -36,11 +36,19 @@ pub(crate) struct Envelope {
 pub(crate) enum Body {
     /// First words after a gateway sees a peer: who I am, where I listen,
     /// which names I hold.
-    Hello { addr: String, claims: Vec<Claim> },
+    Hello {
+        addr: String,
+        claims: Vec<Claim>,
+    },
     /// A peer I know of, so the receiver can connect to it too.
-    PeerUp { node: String, addr: String },
+    PeerUp {
+        node: String,
+        addr: String,
+    },
     Registered(Claim),
-    Unregistered { name: String },
+    Unregistered {
+        name: String,
+    },
     Tell {
         to: String,
         type_tag: String,
@@ -124,7 +132,10 @@ mod tests {
         let mut env = Envelope::new("a", Body::Unregistered { name: "x".into() });
         env.version = 99;
         let bytes = rmp_serde::to_vec_named(&env).unwrap();
-        assert!(matches!(Envelope::decode(&bytes), Err(WireError::Version(99))));
+        assert!(matches!(
+            Envelope::decode(&bytes),
+            Err(WireError::Version(99))
+        ));
     }
 
     proptest! {

@@ -411,7 +411,11 @@ async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> 
 
 async fn stop_child(child: &Child) {
     let cell = &child.actor;
-    if cell.stop_and_wait(None, Some(child.spec.shutdown)).await.is_err() {
+    if cell
+        .stop_and_wait(None, Some(child.spec.shutdown))
+        .await
+        .is_err()
+    {
         tracing::warn!(child = %child.spec.id, timeout = ?child.spec.shutdown, "child ignored shutdown; killing it");
         let _ = cell.kill_and_wait(Some(Duration::from_secs(1))).await;
     }
@@ -447,7 +451,9 @@ impl Actor for SupervisorActor {
                 }
             }
         }
-        let name = spec.name.unwrap_or_else(|| format!("supervisor-{}", myself.get_id()));
+        let name = spec
+            .name
+            .unwrap_or_else(|| format!("supervisor-{}", myself.get_id()));
         tracing::debug!(supervisor = %name, children = children.len(), "supervisor started");
         Ok(SupervisorState {
             name,
@@ -541,7 +547,9 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         let (cell, failure) = match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.filter(|r| r == "killed")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.filter(|r| r == "killed"))
+            }
             SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
             _ => return Ok(()),
         };

@@ -78,8 +78,10 @@ impl Agents {
             return Err(AgentError::InvalidId(id));
         }
         let node = self.node.clone();
-        let spec = ChildSpec::new(id.clone(), move || (AgentActor::<A>::new(), (factory(), node.clone())))
-            .restart(Restart::Permanent);
+        let spec = ChildSpec::new(id.clone(), move || {
+            (AgentActor::<A>::new(), (factory(), node.clone()))
+        })
+        .restart(Restart::Permanent);
         self.supervisor.start_child(spec).await?;
         Ok(id)
     }
@@ -104,7 +106,9 @@ impl Agents {
             .lookup(&agent_name(id))
             .await
             .map_err(|e| match e {
-                actor_cluster::ClusterError::UnknownName(_) => AgentError::UnknownAgent(id.to_owned()),
+                actor_cluster::ClusterError::UnknownName(_) => {
+                    AgentError::UnknownAgent(id.to_owned())
+                }
                 other => other.into(),
             })
     }
@@ -122,7 +126,8 @@ impl Agents {
     /// # Errors
     /// [`AgentError::Cluster`] if this node is shutting down.
     pub async fn with_capability(&self, capability: &str) -> Result<Vec<AgentEntry>> {
-        self.entries(&format!("{CAPABILITY_PREFIX}{capability}")).await
+        self.entries(&format!("{CAPABILITY_PREFIX}{capability}"))
+            .await
     }
 
     async fn entries(&self, group: &str) -> Result<Vec<AgentEntry>> {
@@ -183,7 +188,9 @@ impl Agents {
     /// [`AgentError::InvalidParameters`] for a zero deadline.
     pub async fn vote(&self, spec: VoteSpec) -> Result<VoteResult> {
         if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters("the deadline must be positive".into()));
+            return Err(AgentError::InvalidParameters(
+                "the deadline must be positive".into(),
+            ));
         }
         let participants = self.participants(&spec.capability).await?;
         let (tx, rx) = oneshot::channel();
@@ -206,11 +213,14 @@ impl Agents {
             )));
         }
         if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters("the deadline must be positive".into()));
+            return Err(AgentError::InvalidParameters(
+                "the deadline must be positive".into(),
+            ));
         }
         let participants = self.participants(&spec.capability).await?;
         let (tx, rx) = oneshot::channel();
-        self.coordinate(Run::Auction(spec, participants, tx)).await?;
+        self.coordinate(Run::Auction(spec, participants, tx))
+            .await?;
         rx.await.map_err(|_| coordinator_lost())
     }
 }

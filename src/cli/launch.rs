@@ -27,7 +27,12 @@ pub(crate) struct LaunchArgs {
     #[arg(long, default_value_t = 7101)]
     pub(crate) base_port: u16,
     /// The cluster's cookie.
-    #[arg(long, env = "FOUNDATION_COOKIE", default_value = "foundation-demo", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FOUNDATION_COOKIE",
+        default_value = "foundation-demo",
+        hide_env_values = true
+    )]
     pub(crate) cookie: String,
 }
 
@@ -41,7 +46,11 @@ struct NodeProc {
 
 impl NodeProc {
     /// Reads lines until one satisfies `pred`, at most until `deadline`.
-    async fn expect(&mut self, deadline: Instant, mut pred: impl FnMut(&Json) -> bool) -> anyhow::Result<Json> {
+    async fn expect(
+        &mut self,
+        deadline: Instant,
+        mut pred: impl FnMut(&Json) -> bool,
+    ) -> anyhow::Result<Json> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = tokio::time::timeout(left, self.lines.next_line())
@@ -87,18 +96,30 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the foundation binary")?;
     let first = format!("127.0.0.1:{}", args.base_port);
-    println!("Starting {} nodes on 127.0.0.1:{}..", args.nodes, args.base_port);
+    println!(
+        "Starting {} nodes on 127.0.0.1:{}..",
+        args.nodes, args.base_port
+    );
     let mut procs = Vec::with_capacity(args.nodes);
     for i in 1..=args.nodes {
         let name = format!("node{i}");
         let port = args.base_port + (i - 1) as u16;
         let mut cmd = Command::new(&exe);
-        cmd.args(["node", "--name", &name, "--listen", &format!("127.0.0.1:{port}"), "--events", "json", "--commands"])
-            .env("FOUNDATION_COOKIE", &args.cookie)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.args([
+            "node",
+            "--name",
+            &name,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--events",
+            "json",
+            "--commands",
+        ])
+        .env("FOUNDATION_COOKIE", &args.cookie)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn,ractor_cluster=error");
         }
@@ -124,12 +145,18 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
         let _ = p.stdin.write_all(b"quit\n").await;
     }
     for p in &mut procs {
-        if tokio::time::timeout(Duration::from_secs(10), p.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), p.child.wait())
+            .await
+            .is_err()
+        {
             let _ = p.child.kill().await;
         }
     }
     result?;
-    println!("All nodes stopped. Done in {:.1} s.", started.elapsed().as_secs_f64());
+    println!(
+        "All nodes stopped. Done in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -137,7 +164,11 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
     let deadline = Instant::now() + Duration::from_secs(30);
     for p in procs.iter_mut() {
         let ev = p.expect(deadline, |v| v["event"] == "listening").await?;
-        println!("  {} listening on {}", p.name, ev["addr"].as_str().unwrap_or("?"));
+        println!(
+            "  {} listening on {}",
+            p.name,
+            ev["addr"].as_str().unwrap_or("?")
+        );
     }
     let n = procs.len();
     for p in procs.iter_mut() {
@@ -147,10 +178,17 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
             seen.insert(ev["node"].as_str().unwrap_or("?").to_owned());
         }
         if n > 1 {
-            println!("  {} sees {}", p.name, seen.into_iter().collect::<Vec<_>>().join(", "));
+            println!(
+                "  {} sees {}",
+                p.name,
+                seen.into_iter().collect::<Vec<_>>().join(", ")
+            );
         }
     }
-    println!("Cluster formed: {n} nodes, full mesh, in {} ms.", started.elapsed().as_millis());
+    println!(
+        "Cluster formed: {n} nodes, full mesh, in {} ms.",
+        started.elapsed().as_millis()
+    );
 
     let total = n * args.agents_per_node;
     let agents = loop {
@@ -179,11 +217,21 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
         .await?;
     let r = &vote["result"];
     let t = &r["tally"];
-    println!("\nVote on learning_rate = 0.01 (simple majority of {} eligible, coordinated on node1):", t["eligible"]);
+    println!(
+        "\nVote on learning_rate = 0.01 (simple majority of {} eligible, coordinated on node1):",
+        t["eligible"]
+    );
     println!(
         "  yes {}  no {}  abstained {}  absent {}  -> {}",
-        t["yes"], t["no"], t["abstained"], t["absent"],
-        if t["passed"] == true { "PASSED: learning_rate committed = 0.01" } else { "REJECTED: learning_rate unchanged" }
+        t["yes"],
+        t["no"],
+        t["abstained"],
+        t["absent"],
+        if t["passed"] == true {
+            "PASSED: learning_rate committed = 0.01"
+        } else {
+            "REJECTED: learning_rate unchanged"
+        }
     );
     println!("  closed in {} ms", r["duration_ms"]);
 
@@ -207,7 +255,11 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
     }
     match o["winner"].as_str() {
         Some(w) => {
-            let node = agents.iter().find(|a| a["id"] == w).and_then(|a| a["node"].as_str()).unwrap_or("?");
+            let node = agents
+                .iter()
+                .find(|a| a["id"] == w)
+                .and_then(|a| a["node"].as_str())
+                .unwrap_or("?");
             println!("  winner {w} (on {node}) pays {}", o["price"]);
         }
         None => println!("  no bid met the reserve"),

@@ -96,12 +96,17 @@ impl ScriptedAgent {
                 "bid" => {
                     agent.bid = match value {
                         "none" => None,
-                        v => Some(v.parse().with_context(|| format!("bid `{v}` is not a number"))?),
+                        v => Some(
+                            v.parse()
+                                .with_context(|| format!("bid `{v}` is not a number"))?,
+                        ),
                     }
                 }
                 "delay" => {
                     agent.delay = Duration::from_millis(
-                        value.parse().with_context(|| format!("delay `{value}` is not milliseconds"))?,
+                        value
+                            .parse()
+                            .with_context(|| format!("delay `{value}` is not milliseconds"))?,
                     )
                 }
                 _ => bail!("unknown key `{key}` in agent spec `{spec}`"),
@@ -233,7 +238,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         agents.spawn(move || agent.clone()).await?;
     }
     if json_events {
-        emit(&json!({ "event": "listening", "node": node.name(), "addr": node.addr().to_string() }));
+        emit(
+            &json!({ "event": "listening", "node": node.name(), "addr": node.addr().to_string() }),
+        );
     }
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
@@ -280,7 +287,10 @@ async fn command(node: &Node, agents: &Agents, line: &str) -> Json {
 async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Result<Json> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let ms = |s: &str| -> anyhow::Result<Duration> {
-        Ok(Duration::from_millis(s.parse().with_context(|| format!("`{s}` is not milliseconds"))?))
+        Ok(Duration::from_millis(
+            s.parse()
+                .with_context(|| format!("`{s}` is not milliseconds"))?,
+        ))
     };
     Ok(match words.as_slice() {
         ["peers"] => {
@@ -305,7 +315,10 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
         ["ask", name, rest @ ..] => {
             let (msg, timeout) = match rest {
                 ["get", t @ ..] => (CounterMsg::Get, t.first()),
-                ["add", n, t @ ..] => (CounterMsg::Add(n.parse().context("add takes a number")?), t.first()),
+                ["add", n, t @ ..] => (
+                    CounterMsg::Add(n.parse().context("add takes a number")?),
+                    t.first(),
+                ),
                 _ => bail!("usage: ask NAME add N|get [TIMEOUT_MS]"),
             };
             let timeout = timeout.map_or(Ok(Duration::from_secs(2)), |t| ms(t))?;
@@ -375,7 +388,10 @@ mod tests {
     #[test]
     fn agent_specs_parse() {
         let a = ScriptedAgent::parse("alice:vote=yes:bid=12.5:delay=30").unwrap();
-        assert_eq!((a.id.as_str(), a.vote, a.bid), ("alice", Some(true), Some(12.5)));
+        assert_eq!(
+            (a.id.as_str(), a.vote, a.bid),
+            ("alice", Some(true), Some(12.5))
+        );
         assert_eq!(a.delay, Duration::from_millis(30));
         assert!(ScriptedAgent::parse("bob:vote=maybe").is_err());
         assert!(ScriptedAgent::parse(":vote=yes").is_err());

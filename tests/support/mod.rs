@@ -2,7 +2,7 @@
 //! process on 127.0.0.1, driven through its stdin commands and followed
 //! through its JSON event lines. Every wait has a deadline.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -77,13 +77,22 @@ impl NodeSpec {
     pub async fn start(self) -> TestNode {
         let addr = self.addr();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_foundation"));
-        cmd.args(["node", "--name", &self.name, "--listen", &addr, "--events", "json", "--commands"])
-            .env("FOUNDATION_COOKIE", &self.cookie)
-            .env("RUST_LOG", "info,ractor_cluster=warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.args([
+            "node",
+            "--name",
+            &self.name,
+            "--listen",
+            &addr,
+            "--events",
+            "json",
+            "--commands",
+        ])
+        .env("FOUNDATION_COOKIE", &self.cookie)
+        .env("RUST_LOG", "info,ractor_cluster=warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
         for s in &self.seeds {
             cmd.args(["--seed", s]);
         }
@@ -117,7 +126,11 @@ impl TestNode {
             .unwrap_or_else(|e| panic!("{}: {e}; seen so far: {:#?}", self.name, self.seen))
     }
 
-    pub async fn try_expect(&mut self, within: Duration, pred: &impl Fn(&Value) -> bool) -> Result<Value, String> {
+    pub async fn try_expect(
+        &mut self,
+        within: Duration,
+        pred: &impl Fn(&Value) -> bool,
+    ) -> Result<Value, String> {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return Ok(v.clone());
         }
@@ -129,7 +142,9 @@ impl TestNode {
                 Ok(Ok(Some(line))) => line,
                 Ok(_) => return Err("the process closed its output".into()),
             };
-            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
             self.seen.push(v.clone());
             if pred(&v) {
                 return Ok(v);
@@ -141,7 +156,8 @@ impl TestNode {
     pub async fn expect_up(&mut self, peers: &[&str]) {
         for peer in peers {
             let peer = peer.to_string();
-            self.expect(|v| v["event"] == "node_up" && v["node"] == peer.as_str()).await;
+            self.expect(|v| v["event"] == "node_up" && v["node"] == peer.as_str())
+                .await;
         }
     }
 
@@ -155,7 +171,10 @@ impl TestNode {
     /// Sends a command without waiting for its reply (see [`TestNode::reply`]).
     pub async fn send(&mut self, line: &str) {
         self.seen.retain(|v| v.get("reply").is_none());
-        self.stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write command");
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write command");
         self.stdin.flush().await.expect("flush command");
     }
 
@@ -172,7 +191,11 @@ impl TestNode {
             if pred(&reply) {
                 return reply;
             }
-            assert!(Instant::now() < deadline, "{}: `{line}` never satisfied the condition; last reply {reply}", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{}: `{line}` never satisfied the condition; last reply {reply}",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -208,7 +231,11 @@ pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {
         nodes.push(spec.start().await);
     }
     for node in nodes.iter_mut() {
-        let others: Vec<&str> = names.iter().filter(|n| **n != node.name).map(String::as_str).collect();
+        let others: Vec<&str> = names
+            .iter()
+            .filter(|n| **n != node.name)
+            .map(String::as_str)
+            .collect();
         node.expect_up(&others).await;
     }
     nodes

@@ -84,17 +84,19 @@ pub fn sealed_bid(rule: AuctionRule, reserve: f64, bids: &[Bid]) -> AuctionOutco
             .then_with(|| a.bidder.cmp(&b.bidder))
     });
     let tie_break = match ranking.as_slice() {
-        [first, second, ..] if first.amount == second.amount => Some(if first.arrival != second.arrival {
-            format!(
-                "{} and {} bid {}; {} arrived first",
-                first.bidder, second.bidder, first.amount, first.bidder
-            )
-        } else {
-            format!(
-                "{} and {} bid {} at the same time; lowest id {} wins",
-                first.bidder, second.bidder, first.amount, first.bidder
-            )
-        }),
+        [first, second, ..] if first.amount == second.amount => {
+            Some(if first.arrival != second.arrival {
+                format!(
+                    "{} and {} bid {}; {} arrived first",
+                    first.bidder, second.bidder, first.amount, first.bidder
+                )
+            } else {
+                format!(
+                    "{} and {} bid {} at the same time; lowest id {} wins",
+                    first.bidder, second.bidder, first.amount, first.bidder
+                )
+            })
+        }
         _ => None,
     };
     let winner = ranking.first().map(|b| b.bidder.clone());
@@ -150,7 +152,11 @@ mod tests {
 
     #[test]
     fn second_price_with_single_bid_pays_reserve() {
-        let out = sealed_bid(AuctionRule::SecondPrice, 5.0, &[bid("a", 10.0, 0), bid("b", 4.0, 1)]);
+        let out = sealed_bid(
+            AuctionRule::SecondPrice,
+            5.0,
+            &[bid("a", 10.0, 0), bid("b", 4.0, 1)],
+        );
         assert_eq!(out.winner.as_deref(), Some("a"));
         assert_eq!(out.price, Some(5.0));
         assert_eq!(out.rejected.len(), 1);
@@ -186,7 +192,12 @@ mod tests {
         let out = sealed_bid(
             AuctionRule::FirstPrice,
             0.0,
-            &[bid("a", f64::NAN, 0), bid("b", -1.0, 1), bid("c", f64::INFINITY, 2), bid("d", 1.0, 3)],
+            &[
+                bid("a", f64::NAN, 0),
+                bid("b", -1.0, 1),
+                bid("c", f64::INFINITY, 2),
+                bid("d", 1.0, 3),
+            ],
         );
         assert_eq!(out.winner.as_deref(), Some("d"));
         assert_eq!(out.rejected.len(), 3);

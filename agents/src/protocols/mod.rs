@@ -111,7 +111,11 @@ struct Collected {
     missing: Vec<Missing>,
 }
 
-async fn collect(participants: &Participants, request: AgentRequest, deadline: Duration) -> Collected {
+async fn collect(
+    participants: &Participants,
+    request: AgentRequest,
+    deadline: Duration,
+) -> Collected {
     let opened = Instant::now();
     let mut pending: FuturesUnordered<_> = participants
         .iter()
@@ -168,18 +172,35 @@ impl Actor for Coordinator {
             Some(Run::Vote(spec, participants, reply)) => {
                 let span = tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
                 let _guard = span.enter();
-                let got = collect(&participants, AgentRequest::Vote(spec.proposal.clone()), spec.deadline).await;
+                let got = collect(
+                    &participants,
+                    AgentRequest::Vote(spec.proposal.clone()),
+                    spec.deadline,
+                )
+                .await;
                 let mut ballots = Vec::new();
                 let mut missing = got.missing;
                 for (agent, answer) in got.answers {
                     match answer {
-                        AgentReply::Vote(choice) => ballots.push(Ballot { voter: agent, choice }),
-                        other => missing.push(Missing { agent, reason: format!("answered {other:?} to a vote") }),
+                        AgentReply::Vote(choice) => ballots.push(Ballot {
+                            voter: agent,
+                            choice,
+                        }),
+                        other => missing.push(Missing {
+                            agent,
+                            reason: format!("answered {other:?} to a vote"),
+                        }),
                     }
                 }
                 let eligible: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
                 let tally = vote::majority(&eligible, &ballots);
-                tracing::info!(passed = tally.passed, yes = tally.yes, no = tally.no, absent = tally.absent, "vote closed");
+                tracing::info!(
+                    passed = tally.passed,
+                    yes = tally.yes,
+                    no = tally.no,
+                    absent = tally.absent,
+                    "vote closed"
+                );
                 let _ = reply.send(VoteResult {
                     proposal: spec.proposal,
                     tally,
@@ -189,9 +210,12 @@ impl Actor for Coordinator {
                 });
             }
             Some(Run::Auction(spec, participants, reply)) => {
-                let span = tracing::info_span!("auction", item = %spec.item, invited = participants.len());
+                let span =
+                    tracing::info_span!("auction", item = %spec.item, invited = participants.len());
                 let _guard = span.enter();
-                let call = AgentRequest::Bid(CallForBids { item: spec.item.clone() });
+                let call = AgentRequest::Bid(CallForBids {
+                    item: spec.item.clone(),
+                });
                 let got = collect(&participants, call, spec.deadline).await;
                 let mut bids = Vec::new();
                 let mut declined = Vec::new();
@@ -204,7 +228,10 @@ impl Actor for Coordinator {
                             arrival: bids.len() as u64,
                         }),
                         AgentReply::Bid(None) => declined.push(agent),
-                        other => missing.push(Missing { agent, reason: format!("answered {other:?} to a call for bids") }),
+                        other => missing.push(Missing {
+                            agent,
+                            reason: format!("answered {other:?} to a call for bids"),
+                        }),
                     }
                 }
                 let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);

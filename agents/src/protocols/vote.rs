@@ -73,7 +73,14 @@ mod tests {
 
     #[test]
     fn strict_majority_of_eligible() {
-        let t = majority(&voters(5), &[ballot(0, Some(true)), ballot(1, Some(true)), ballot(2, Some(true))]);
+        let t = majority(
+            &voters(5),
+            &[
+                ballot(0, Some(true)),
+                ballot(1, Some(true)),
+                ballot(2, Some(true)),
+            ],
+        );
         assert!(t.passed);
         assert_eq!(t.absent, 2);
     }
@@ -88,14 +95,25 @@ mod tests {
 
     #[test]
     fn a_tie_fails() {
-        let t = majority(&voters(4), &[ballot(0, Some(true)), ballot(1, Some(true)), ballot(2, Some(false)), ballot(3, Some(false))]);
+        let t = majority(
+            &voters(4),
+            &[
+                ballot(0, Some(true)),
+                ballot(1, Some(true)),
+                ballot(2, Some(false)),
+                ballot(3, Some(false)),
+            ],
+        );
         assert!(!t.passed);
     }
 
     #[test]
     fn strangers_and_double_votes_are_ignored() {
         let mut ballots = vec![ballot(0, Some(true)), ballot(0, Some(true))];
-        ballots.push(Ballot { voter: "mallory".into(), choice: Some(true) });
+        ballots.push(Ballot {
+            voter: "mallory".into(),
+            choice: Some(true),
+        });
         let t = majority(&voters(3), &ballots);
         assert_eq!(t.yes, 1);
         assert!(!t.passed);

@@ -1,0 +1,302 @@
+//! Supervision on one node: restarts by policy and strategy, intensity
+//! escalation, ordered shutdown.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use foundation::prelude::*;
+use ractor::{Message, RpcReplyPort, SupervisionEvent};
+use tokio::sync::mpsc;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// A worker that counts, panics on demand, or stops normally.
+struct Worker {
+    starts: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
+    id: &'static str,
+}
+
+enum WorkerMsg {
+    Add(u64),
+    Get(RpcReplyPort<u64>),
+    Panic,
+    Stop,
+}
+impl Message for WorkerMsg {}
+
+impl Actor for Worker {
+    type Msg = WorkerMsg;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<WorkerMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        self.log.lock().unwrap().push(format!("start {}", self.id));
+        Ok(0)
+    }
+    async fn post_stop(
+        &self,
+        _: ActorRef<WorkerMsg>,
+        _: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        self.log.lock().unwrap().push(format!("stop {}", self.id));
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        me: ActorRef<WorkerMsg>,
+        msg: WorkerMsg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WorkerMsg::Add(k) => *n += k,
+            WorkerMsg::Get(reply) => {
+                let _ = reply.send(*n);
+            }
+            WorkerMsg::Panic => panic!("worker {} asked to panic", self.id),
+            WorkerMsg::Stop => me.stop(None),
+        }
+        Ok(())
+    }
+}
+
+struct Fixture {
+    starts: Vec<Arc<AtomicUsize>>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn spec(strategy: Strategy, ids: &[&'static str], restart: Restart) -> (SupervisorSpec, Fixture) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut starts = Vec::new();
+    let mut spec = SupervisorSpec::with_strategy(strategy).intensity(3, Duration::from_secs(10));
+    for id in ids {
+        let count = Arc::new(AtomicUsize::new(0));
+        starts.push(count.clone());
+        let log = log.clone();
+        let id = *id;
+        spec = spec.child(
+            ChildSpec::new(id, move || {
+                (
+                    Worker {
+                        starts: count.clone(),
+                        log: log.clone(),
+                        id,
+                    },
+                    (),
+                )
+            })
+            .restart(restart),
+        );
+    }
+    (spec, Fixture { starts, log })
+}
+
+async fn child(sup: &Supervisor, id: &str) -> ActorRef<WorkerMsg> {
+    sup.children()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == id)
+        .expect("child")
+        .actor
+        .into()
+}
+
+async fn get(actor: &ActorRef<WorkerMsg>) -> u64 {
+    ractor::call_t!(actor, WorkerMsg::Get, 1000).expect("get")
+}
+
+/// Waits until `cond` holds, polling with a deadline.
+async fn wait_for(mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_for_one_restarts_only_the_panicking_child() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["a", "b"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    let b = child(&sup, "b").await;
+    b.send_message(WorkerMsg::Add(7)).unwrap();
+    let a = child(&sup, "a").await;
+    a.send_message(WorkerMsg::Panic).unwrap();
+    wait_for(async || fx.starts[0].load(Ordering::SeqCst) == 2).await;
+    let a2 = child(&sup, "a").await;
+    assert_ne!(a.get_id(), a2.get_id());
+    assert_eq!(get(&a2).await, 0, "a restarted fresh");
+    assert_eq!(get(&b).await, 7, "b kept its state");
+    assert_eq!(fx.starts[1].load(Ordering::SeqCst), 1);
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn one_for_all_restarts_every_child() {
+    let (spec, fx) = spec(Strategy::OneForAll, &["a", "b", "c"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "b")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts.iter().all(|s| s.load(Ordering::SeqCst) == 2)).await;
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn rest_for_one_restarts_the_child_and_those_after_it() {
+    let (spec, fx) = spec(Strategy::RestForOne, &["a", "b", "c"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "b")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[2].load(Ordering::SeqCst) == 2).await;
+    assert_eq!(fx.starts[1].load(Ordering::SeqCst), 2);
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 1);
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn transient_children_restart_only_on_failure() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["t"], Restart::Transient);
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "t")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[0].load(Ordering::SeqCst) == 2).await;
+    child(&sup, "t")
+        .await
+        .send_message(WorkerMsg::Stop)
+        .unwrap();
+    wait_for(async || sup.children().await.unwrap().is_empty()).await;
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 2);
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn temporary_children_are_never_restarted() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["t", "p"], Restart::Temporary);
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "t")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || sup.children().await.unwrap().len() == 1).await;
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 1);
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn children_stop_in_reverse_order() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["a", "b", "c"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    sup.stop().await;
+    let log = fx.log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
+    );
+}
+
+#[tokio::test]
+async fn dynamic_children_are_added_and_terminated() {
+    let (spec, fx) = spec(Strategy::OneForOne, &[], Restart::Permanent);
+    let sup = Supervisor::start(spec.max_children(1)).await.unwrap();
+    let log = fx.log.clone();
+    let make = move |id: &'static str| {
+        let log = log.clone();
+        ChildSpec::new(id, move || {
+            (
+                Worker {
+                    starts: Default::default(),
+                    log: log.clone(),
+                    id,
+                },
+                (),
+            )
+        })
+    };
+    sup.start_child(make("x")).await.unwrap();
+    assert!(matches!(
+        sup.start_child(make("x")).await,
+        Err(foundation::core::CoreError::DuplicateChild(_))
+    ));
+    assert!(
+        sup.start_child(make("y")).await.is_err(),
+        "max_children is 1"
+    );
+    sup.terminate_child("x").await.unwrap();
+    assert!(matches!(
+        sup.terminate_child("x").await,
+        Err(foundation::core::CoreError::UnknownChild(_))
+    ));
+    assert_eq!(fx.log.lock().unwrap().clone(), ["start x", "stop x"]);
+    sup.stop().await;
+}
+
+/// A parent that reports its children's failures.
+struct Parent(mpsc::UnboundedSender<String>);
+impl Actor for Parent {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<()>,
+        ev: SupervisionEvent,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(_, err) = ev {
+            let _ = self.0.send(err.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn exceeding_the_intensity_fails_the_supervisor_and_its_parent_sees_it() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (parent, _) = Actor::spawn(None, Parent(tx), ()).await.unwrap();
+    let (spec, fx) = spec(Strategy::OneForOne, &["a", "b"], Restart::Permanent);
+    let sup = Supervisor::start_linked(
+        spec.intensity(2, Duration::from_secs(60)),
+        parent.get_cell(),
+    )
+    .await
+    .unwrap();
+    for expected_starts in 2..=3 {
+        child(&sup, "a")
+            .await
+            .send_message(WorkerMsg::Panic)
+            .unwrap();
+        wait_for(async || fx.starts[0].load(Ordering::SeqCst) == expected_starts).await;
+    }
+    // The third failure within the window is one too many.
+    child(&sup, "a")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    let failure = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("parent notified")
+        .unwrap();
+    assert!(
+        failure.contains("exceeded its restart intensity"),
+        "{failure}"
+    );
+    assert!(
+        fx.log.lock().unwrap().contains(&"stop b".to_owned()),
+        "siblings are stopped"
+    );
+    parent.stop(None);
+}

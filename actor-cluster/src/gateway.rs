@@ -929,3 +929,72 @@ pub(crate) fn typed_local<M: Payload, R: Payload>(
         .downcast_ref::<LocalTarget<M, R>>()
         .map(|t| t.actor.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Sink;
+    impl Actor for Sink {
+        type Msg = Request<u64, u64>;
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(
+            &self,
+            _: ActorRef<Self::Msg>,
+            _: (),
+        ) -> std::result::Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn undecodable_payloads_are_refused_not_delivered() {
+        let (actor, _) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = LocalTarget {
+            actor: actor.clone(),
+        };
+        let garbage = [0xc1, 0xff, 0x00];
+        assert!(matches!(
+            target.deliver(&garbage, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let text = rmp_serde::to_vec_named("not a number").unwrap();
+        assert!(matches!(
+            target.deliver(&text, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let ok = rmp_serde::to_vec_named(&7u64).unwrap();
+        assert!(target.deliver(&ok, None).is_ok());
+        actor.stop(None);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_target_reports_unknown_name() {
+        let (actor, handle) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = LocalTarget {
+            actor: actor.clone(),
+        };
+        actor.stop(None);
+        handle.await.unwrap();
+        let ok = rmp_serde::to_vec_named(&7u64).unwrap();
+        assert_eq!(target.deliver(&ok, None), Err(RemoteError::UnknownName));
+    }
+
+    #[test]
+    fn only_wire_messages_serialize() {
+        let msg = GatewayMsg::Wire(vec![1, 2, 3]);
+        let ser = msg.serialize().unwrap();
+        assert!(matches!(
+            GatewayMsg::deserialize(ser),
+            Ok(GatewayMsg::Wire(b)) if b == [1, 2, 3]
+        ));
+        let other = SerializedMessage::Cast {
+            variant: "something-else".into(),
+            args: vec![],
+            metadata: None,
+        };
+        assert!(GatewayMsg::deserialize(other).is_err());
+        assert!(GatewayMsg::Expire(1).serialize().is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! References on one node: lookups check types and names, asks time out,
+//! a dropped request is reported at once, a stopped actor's name is released.
+
+use std::time::{Duration, Instant};
+
+use foundation::prelude::*;
+
+/// Replies to `Echo`, stays silent on `Ignore`, drops the reply on `Drop`.
+struct Echo;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum EchoMsg {
+    Echo(String),
+    Ignore,
+    Drop,
+}
+
+impl Actor for Echo {
+    type Msg = Request<EchoMsg, String>;
+    type State = Vec<Reply<String>>;
+    type Arguments = ();
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(Vec::new())
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        req: Self::Msg,
+        held: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (msg, reply) = req.into_parts();
+        match msg {
+            EchoMsg::Echo(s) => reply.send(s),
+            EchoMsg::Ignore => held.push(reply),
+            EchoMsg::Drop => drop(reply),
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn local_lookups_asks_and_their_errors() {
+    let node = Node::builder()
+        .name("solo")
+        .cookie("c")
+        .listen(format!("127.0.0.1:{}", free_port()).parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let (echo, handle) = Actor::spawn(None, Echo, ()).await.unwrap();
+    node.register("echo", &echo).await.unwrap();
+    assert!(matches!(
+        node.register("echo", &echo).await,
+        Err(ClusterError::NameTaken { .. })
+    ));
+
+    let r = node.lookup::<EchoMsg, String>("echo").await.unwrap();
+    assert_eq!(r.node(), None, "local");
+    let t = Duration::from_millis(200);
+    assert_eq!(r.ask(EchoMsg::Echo("hi".into()), t).await.unwrap(), "hi");
+
+    let started = Instant::now();
+    assert!(matches!(
+        r.ask(EchoMsg::Ignore, t).await,
+        Err(ClusterError::Timeout { .. })
+    ));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(
+        r.ask(EchoMsg::Drop, Duration::from_secs(30)).await,
+        Err(ClusterError::NoReply { .. })
+    ));
+
+    assert!(matches!(
+        node.lookup::<u64, u64>("echo").await,
+        Err(ClusterError::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        node.lookup::<EchoMsg, String>("nobody").await,
+        Err(ClusterError::UnknownName(_))
+    ));
+
+    echo.stop(None);
+    handle.await.unwrap();
+    // The gateway releases the name when the actor stops.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.lookup::<EchoMsg, String>("echo").await.is_ok() {
+        assert!(Instant::now() < deadline, "name not released");
+        tokio::task::yield_now().await;
+    }
+    assert!(node.names().await.unwrap().is_empty());
+    node.shutdown().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

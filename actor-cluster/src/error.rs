@@ -88,9 +88,14 @@ pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum RemoteError {
     UnknownName,
-    TypeMismatch { actual: String, requested: String },
+    TypeMismatch {
+        actual: String,
+        requested: String,
+    },
     Decode(String),
     NoReply(String),
+    /// The reply was too large to send back.
+    TooLarge(usize),
 }
 
 impl RemoteError {
@@ -105,6 +110,10 @@ impl RemoteError {
             },
             Self::Decode(reason) => ClusterError::Decode { name, reason },
             Self::NoReply(reason) => ClusterError::NoReply { name, reason },
+            Self::TooLarge(bytes) => ClusterError::Encode {
+                name,
+                reason: format!("the reply of {bytes} bytes exceeds the message size limit"),
+            },
         }
     }
 }

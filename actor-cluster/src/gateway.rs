@@ -27,7 +27,7 @@ use crate::connector::ConnectorMsg;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::node::NodeEvent;
 use crate::reference::{type_key, type_tag, Payload, Reply, Request};
-use crate::wire::{Body, Claim, Envelope};
+use crate::wire::{Body, Claim, Envelope, MAX_PAYLOAD_BYTES};
 
 /// The process group every gateway joins.
 pub(crate) const GATEWAY_GROUP: &str = "foundation.gateways";
@@ -91,9 +91,12 @@ impl<M: Payload, R: Payload> Deliver for LocalTarget<M, R> {
             None => Reply::none(),
             Some(RemoteReply { gateway, node, id }) => Reply::from_fn(move |result| {
                 let result = result.and_then(|value: R| {
-                    rmp_serde::to_vec_named(&value)
-                        .map(ByteBuf::from)
-                        .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))
+                    let bytes = rmp_serde::to_vec_named(&value)
+                        .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))?;
+                    if bytes.len() > MAX_PAYLOAD_BYTES {
+                        return Err(RemoteError::TooLarge(bytes.len()));
+                    }
+                    Ok(ByteBuf::from(bytes))
                 });
                 if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
                     tracing::debug!("reply dropped: the local gateway is gone");

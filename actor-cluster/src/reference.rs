@@ -12,7 +12,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::gateway::{self, GatewayMsg};
+use crate::gateway::{self, AskReply, GatewayMsg};
+use crate::wire::MAX_PAYLOAD_BYTES;
 
 /// What a cluster-addressable message type must be: plain serde data.
 pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
@@ -207,19 +208,7 @@ impl<M: Payload, R: Payload> Ref<M, R> {
                     reply: Reply::none(),
                 })
                 .map_err(|_| ClusterError::UnknownName(self.name.clone())),
-            Target::Remote { node } => {
-                let payload = self.encode(&msg)?;
-                gateway::send(
-                    &self.gateway,
-                    GatewayMsg::Send {
-                        node: node.clone(),
-                        name: self.name.clone(),
-                        type_tag: type_tag::<M, R>(),
-                        payload,
-                        ask: None,
-                    },
-                )
-            }
+            Target::Remote { node } => self.send_remote(node, &msg, None),
         }
     }
 
@@ -260,18 +249,8 @@ impl<M: Payload, R: Payload> Ref<M, R> {
                 }
             }
             Target::Remote { node } => {
-                let payload = self.encode(&msg)?;
                 let (tx, rx) = oneshot::channel();
-                gateway::send(
-                    &self.gateway,
-                    GatewayMsg::Send {
-                        node: node.clone(),
-                        name: self.name.clone(),
-                        type_tag: type_tag::<M, R>(),
-                        payload,
-                        ask: Some((tx, timeout)),
-                    },
-                )?;
+                self.send_remote(node, &msg, Some((tx, timeout)))?;
                 // The gateway expires the ask itself; the extra margin only
                 // guards against a gateway that died meanwhile.
                 let bytes =
@@ -287,10 +266,44 @@ impl<M: Payload, R: Payload> Ref<M, R> {
         }
     }
 
-    fn encode(&self, msg: &M) -> Result<Vec<u8>> {
-        rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
+    /// Encodes `msg` and hands it to this node's gateway for `node`.
+    fn send_remote(&self, node: &str, msg: &M, ask: Option<(AskReply, Duration)>) -> Result<()> {
+        let payload = rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
             name: self.name.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Encode {
+                name: self.name.clone(),
+                reason: format!(
+                    "the message of {} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
+                    payload.len()
+                ),
+            });
+        }
+        gateway::send(
+            &self.gateway,
+            GatewayMsg::Send {
+                node: node.to_owned(),
+                name: self.name.clone(),
+                type_tag: type_tag::<M, R>(),
+                payload,
+                ask,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_messages_are_refused_before_they_leave() {
+        let r: Ref<Vec<u8>, ()> = Ref::remote("big".into(), "no-such-gateway".into(), "b".into());
+        let err = r.tell(vec![7; MAX_PAYLOAD_BYTES + 1]).unwrap_err();
+        assert!(matches!(err, ClusterError::Encode { .. }), "{err}");
+        // A message within the limit gets as far as the (missing) gateway.
+        assert_eq!(r.tell(vec![7; 16]).unwrap_err(), ClusterError::NodeStopped);
     }
 }

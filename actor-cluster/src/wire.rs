@@ -16,6 +16,10 @@ pub(crate) const WIRE_VERSION: u8 = 1;
 /// frames over 16 MiB).
 pub(crate) const MAX_ENVELOPE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Upper bound on one encoded user message or reply, leaving room for the
+/// envelope around it.
+pub(crate) const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 64 * 1024;
+
 /// A name as announced to peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Claim {

@@ -258,14 +258,7 @@ impl Supervisor {
     /// # Errors
     /// [`CoreError::Spawn`] if the supervisor or any initial child fails to start.
     pub async fn start(spec: SupervisorSpec) -> Result<Self> {
-        let name = spec.name.clone();
-        let (actor, _join) = Actor::spawn(name.clone(), SupervisorActor, spec)
-            .await
-            .map_err(|e| CoreError::Spawn {
-                child: name.unwrap_or_else(|| "supervisor".into()),
-                reason: e.to_string(),
-            })?;
-        Ok(Self { actor })
+        Self::spawn(spec, None).await
     }
 
     /// Starts a supervisor linked to `parent`, which will see it fail when its
@@ -274,13 +267,19 @@ impl Supervisor {
     /// # Errors
     /// [`CoreError::Spawn`] if the supervisor or any initial child fails to start.
     pub async fn start_linked(spec: SupervisorSpec, parent: ActorCell) -> Result<Self> {
+        Self::spawn(spec, Some(parent)).await
+    }
+
+    async fn spawn(spec: SupervisorSpec, parent: Option<ActorCell>) -> Result<Self> {
         let name = spec.name.clone();
-        let (actor, _join) = Actor::spawn_linked(name.clone(), SupervisorActor, spec, parent)
-            .await
-            .map_err(|e| CoreError::Spawn {
-                child: name.unwrap_or_else(|| "supervisor".into()),
-                reason: e.to_string(),
-            })?;
+        let spawned = match parent {
+            Some(parent) => Actor::spawn_linked(name.clone(), SupervisorActor, spec, parent).await,
+            None => Actor::spawn(name.clone(), SupervisorActor, spec).await,
+        };
+        let (actor, _join) = spawned.map_err(|e| CoreError::Spawn {
+            child: name.unwrap_or_else(|| "supervisor".into()),
+            reason: e.to_string(),
+        })?;
         Ok(Self { actor })
     }
 

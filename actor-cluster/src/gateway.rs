@@ -514,7 +514,9 @@ impl GatewayState {
                 self.check_up(&from);
             }
             Body::PeerUp { node, addr } => {
-                if node != self.node && !self.peers.get(&node).is_some_and(|p| p.up) {
+                // Both ends hear of each other; only the smaller name dials,
+                // so that they do not race two connections.
+                if node < self.node && !self.peers.contains_key(&node) {
                     tracing::debug!(%node, %addr, via = %from, "connecting to a peer's peer");
                     self.dial(&addr);
                 }

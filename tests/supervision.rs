@@ -100,6 +100,7 @@ async fn child(sup: &Supervisor, id: &str) -> ActorRef<WorkerMsg> {
         .find(|c| c.id == id)
         .expect("child")
         .actor
+        .expect("child is running")
         .into()
 }
 
@@ -299,4 +300,93 @@ async fn exceeding_the_intensity_fails_the_supervisor_and_its_parent_sees_it() {
         "siblings are stopped"
     );
     parent.stop(None);
+}
+
+#[tokio::test]
+async fn one_for_all_does_not_restart_temporary_siblings() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let worker = |id: &'static str, log: &Arc<Mutex<Vec<String>>>| {
+        let log = log.clone();
+        move || {
+            (
+                Worker {
+                    starts: Default::default(),
+                    log: log.clone(),
+                    id,
+                },
+                (),
+            )
+        }
+    };
+    let spec = SupervisorSpec::with_strategy(Strategy::OneForAll)
+        .child(ChildSpec::new("p", worker("p", &log)))
+        .child(ChildSpec::new("t", worker("t", &log)).restart(Restart::Temporary));
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "p")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || {
+        let children = sup.children().await.unwrap();
+        children.len() == 1 && children[0].actor.is_some() && children[0].restarts == 1
+    })
+    .await;
+    assert_eq!(sup.children().await.unwrap()[0].id, "p");
+    assert!(log.lock().unwrap().contains(&"stop t".to_owned()));
+    sup.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_backoff_delays_restarts() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["a"], Restart::Permanent);
+    let spec = spec.restart_backoff(Duration::from_millis(200), Duration::from_secs(1));
+    let sup = Supervisor::start(spec).await.unwrap();
+    let failed_at = tokio::time::Instant::now();
+    child(&sup, "a")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || sup.children().await.unwrap()[0].actor.is_none()).await;
+    wait_for(async || fx.starts[0].load(Ordering::SeqCst) == 2).await;
+    let waited = failed_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "restarted after {waited:?}"
+    );
+    // The second restart in the window waits twice as long.
+    let failed_at = tokio::time::Instant::now();
+    child(&sup, "a")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[0].load(Ordering::SeqCst) == 3).await;
+    assert!(failed_at.elapsed() >= Duration::from_millis(400));
+    sup.stop().await;
+}
+
+/// A child whose shutdown never finishes.
+struct Stubborn;
+impl Actor for Stubborn {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn post_stop(&self, _: ActorRef<()>, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
+    let spec = SupervisorSpec::one_for_one()
+        .child(ChildSpec::new("stubborn", || (Stubborn, ())).shutdown(Duration::from_millis(100)));
+    let sup = Supervisor::start(spec).await.unwrap();
+    let stubborn = sup.children().await.unwrap()[0].actor.clone().unwrap();
+    tokio::time::timeout(DEADLINE, sup.stop())
+        .await
+        .expect("supervisor stops despite the child");
+    assert_eq!(stubborn.get_status(), ractor::ActorStatus::Stopped);
 }

@@ -162,7 +162,16 @@ pub struct SupervisorSpec {
     strategy: Strategy,
     intensity: Intensity,
     max_children: Option<usize>,
+    backoff: Option<Backoff>,
     children: Vec<ChildSpec>,
+}
+
+/// Delay before a restart: `initial`, doubling with each further restart
+/// inside the intensity window, capped at `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    initial: Duration,
+    max: Duration,
 }
 
 impl SupervisorSpec {
@@ -194,6 +203,14 @@ impl SupervisorSpec {
         self
     }
 
+    /// Delays restarts: the first by `initial`, each further one inside the
+    /// intensity window twice as long, at most `max`. Without it (the
+    /// default) children restart at once, as in OTP.
+    pub fn restart_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = Some(Backoff { initial, max });
+        self
+    }
+
     /// Caps how many children may run at once ([`Supervisor::start_child`]
     /// refuses more).
     pub fn max_children(mut self, max: usize) -> Self {
@@ -214,8 +231,8 @@ impl SupervisorSpec {
 pub struct ChildInfo {
     /// The child's id.
     pub id: String,
-    /// Its current actor.
-    pub actor: ActorCell,
+    /// Its current actor; `None` while a delayed restart is pending.
+    pub actor: Option<ActorCell>,
     /// Its restart policy.
     pub restart: Restart,
     /// How many times it has been restarted.
@@ -232,6 +249,9 @@ pub enum SupervisorMsg {
     TerminateChild(String, RpcReplyPort<Result<()>>),
     /// List the children.
     Children(RpcReplyPort<Vec<ChildInfo>>),
+    /// A delayed restart (see [`SupervisorSpec::restart_backoff`]) is due
+    /// for these children; sent by the supervisor to itself.
+    RestartDue(Vec<String>),
 }
 
 impl fmt::Debug for SupervisorMsg {
@@ -240,6 +260,7 @@ impl fmt::Debug for SupervisorMsg {
             Self::StartChild(spec, _) => write!(f, "StartChild({})", spec.id),
             Self::TerminateChild(id, _) => write!(f, "TerminateChild({id})"),
             Self::Children(_) => write!(f, "Children"),
+            Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
         }
     }
 }
@@ -353,7 +374,8 @@ pub(crate) struct SupervisorActor;
 
 struct Child {
     spec: ChildSpec,
-    actor: ActorCell,
+    /// `None` while a delayed restart is pending.
+    actor: Option<ActorCell>,
     restarts: u32,
 }
 
@@ -363,6 +385,7 @@ pub(crate) struct SupervisorState {
     strategy: Strategy,
     intensity: Intensity,
     max_children: Option<usize>,
+    backoff: Option<Backoff>,
     children: Vec<Child>,
     restarts: VecDeque<Instant>,
 }
@@ -379,9 +402,37 @@ impl fmt::Debug for SupervisorState {
 
 impl SupervisorState {
     fn position(&self, cell: &ActorCell) -> Option<usize> {
-        self.children
-            .iter()
-            .position(|c| c.actor.get_id() == cell.get_id())
+        self.children.iter().position(|c| {
+            c.actor
+                .as_ref()
+                .is_some_and(|a| a.get_id() == cell.get_id())
+        })
+    }
+
+    /// The delay before the current restart, if backoff is configured.
+    fn backoff_delay(&self) -> Option<Duration> {
+        let backoff = self.backoff?;
+        let exponent = self.restarts.len().saturating_sub(1).min(20) as u32;
+        Some(
+            backoff
+                .initial
+                .saturating_mul(1 << exponent)
+                .min(backoff.max),
+        )
+    }
+
+    /// Starts the children with these ids (those still waiting), in order.
+    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) -> Result<()> {
+        let parent = myself.get_cell();
+        for child in self.children.iter_mut() {
+            if child.actor.is_some() || !ids.contains(&child.spec.id) {
+                continue;
+            }
+            child.actor = Some(spawn_child(&child.spec, &parent).await?);
+            child.restarts += 1;
+            tracing::info!(supervisor = %self.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
+        }
+        Ok(())
     }
 
     /// Records a restart; false when the intensity is exceeded.
@@ -409,7 +460,9 @@ async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> 
 }
 
 async fn stop_child(child: &Child) {
-    let cell = &child.actor;
+    let Some(cell) = &child.actor else {
+        return;
+    };
     if cell
         .stop_and_wait(None, Some(child.spec.shutdown))
         .await
@@ -441,7 +494,7 @@ impl Actor for SupervisorActor {
             match spawn_child(&child, &myself.get_cell()).await {
                 Ok(actor) => children.push(Child {
                     spec: child,
-                    actor,
+                    actor: Some(actor),
                     restarts: 0,
                 }),
                 Err(e) => {
@@ -459,6 +512,7 @@ impl Actor for SupervisorActor {
             strategy: spec.strategy,
             intensity: spec.intensity,
             max_children: spec.max_children,
+            backoff: spec.backoff,
             children,
             restarts: VecDeque::new(),
         })
@@ -501,7 +555,7 @@ impl Actor for SupervisorActor {
                         Ok(actor) => {
                             state.children.push(Child {
                                 spec,
-                                actor: actor.clone(),
+                                actor: Some(actor.clone()),
                                 restarts: 0,
                             });
                             Ok(actor)
@@ -535,6 +589,7 @@ impl Actor for SupervisorActor {
                     .collect();
                 let _ = reply.send(list);
             }
+            SupervisorMsg::RestartDue(ids) => state.restart(&myself, &ids).await?,
         }
         Ok(())
     }
@@ -594,14 +649,25 @@ impl Actor for SupervisorActor {
             if i != index {
                 stop_child(&state.children[i]).await;
             }
+            state.children[i].actor = None;
         }
-        let parent = myself.get_cell();
+        // As in OTP, temporary siblings are stopped but not restarted.
+        let mut ids = Vec::with_capacity(affected.len());
         for &i in &affected {
-            let child = &mut state.children[i];
-            let actor = spawn_child(&child.spec, &parent).await?;
-            child.actor = actor;
-            child.restarts += 1;
-            tracing::info!(supervisor = %state.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
+            let child = &state.children[i];
+            if i == index || child.spec.restart != Restart::Temporary {
+                ids.push(child.spec.id.clone());
+            }
+        }
+        state
+            .children
+            .retain(|c| c.actor.is_some() || ids.contains(&c.spec.id));
+        match state.backoff_delay() {
+            Some(delay) => {
+                tracing::info!(supervisor = %state.name, ?ids, ?delay, "restart delayed");
+                myself.send_after(delay, move || SupervisorMsg::RestartDue(ids));
+            }
+            None => state.restart(&myself, &ids).await?,
         }
         Ok(())
     }

@@ -228,7 +228,7 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
         t["abstained"],
         t["absent"],
         if t["passed"] == true {
-            "PASSED: learning_rate committed = 0.01"
+            "PASSED: learning_rate = 0.01 agreed"
         } else {
             "REJECTED: learning_rate unchanged"
         }

@@ -1,20 +1,32 @@
-//! Dials peers: the static seeds at start, and peers that other peers
-//! announce, retrying failed connects with capped exponential backoff.
+//! Dials peers until they are up: the static seeds at start, peers that
+//! other peers announce, and peers that were lost (reconnection). Failed
+//! attempts are retried with capped exponential backoff; a peer that stays
+//! away longer than its deadline is forgotten.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use ractor_cluster::NodeServerMessage;
+use tokio::time::Instant;
 
+const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(crate) enum ConnectorMsg {
-    /// Connect to this `host:port` (no-op if a dial is already under way).
-    Dial(String),
-    /// A scheduled retry.
-    Retry(String, u32),
+    /// Keep dialing `addr` until it is up, or until `until` passes
+    /// (`None`: for ever).
+    Want {
+        addr: String,
+        until: Option<Instant>,
+    },
+    /// The node at `addr` is up: stop dialing it.
+    Satisfied(String),
+    /// Stop dialing `addr` (it refused our cookie).
+    GiveUp(String),
+    /// A scheduled attempt.
+    Retry(String),
 }
 
 impl Message for ConnectorMsg {}
@@ -27,39 +39,40 @@ pub(crate) struct ConnectorArgs {
 
 pub(crate) struct Connector;
 
+struct Wanted {
+    attempt: u32,
+    until: Option<Instant>,
+}
+
 pub(crate) struct ConnectorState {
     server: String,
     own_addr: String,
-    /// Addresses with a retry scheduled.
-    retrying: HashSet<String>,
+    wanted: HashMap<String, Wanted>,
 }
 
 impl ConnectorState {
-    async fn attempt(&mut self, myself: &ActorRef<ConnectorMsg>, addr: String, attempt: u32) {
+    async fn dial(&self, addr: &str, attempt: u32) {
         let Some(cell) = ractor::registry::where_is(self.server.clone()) else {
             return;
         };
         let server: ActorRef<NodeServerMessage> = cell.into();
-        match ractor_cluster::client_connect(&server, addr.as_str()).await {
-            Ok(()) => {
-                self.retrying.remove(&addr);
-                tracing::debug!(%addr, "connected; handshake under way");
-            }
-            Err(e) => {
-                let delay = backoff(attempt);
-                if attempt == 0 || attempt % 10 == 0 {
-                    tracing::warn!(%addr, attempt, "cannot connect ({e}); retrying in {delay:?}");
-                }
-                self.retrying.insert(addr.clone());
-                myself.send_after(delay, move || ConnectorMsg::Retry(addr, attempt + 1));
-            }
+        match ractor_cluster::client_connect(&server, addr).await {
+            Ok(()) => tracing::debug!(%addr, attempt, "connected; handshake under way"),
+            Err(e) if attempt == 0 => tracing::warn!(%addr, "cannot connect ({e}); will retry"),
+            Err(e) => tracing::debug!(%addr, attempt, "cannot connect ({e})"),
         }
+    }
+
+    fn schedule(&self, myself: &ActorRef<ConnectorMsg>, addr: &str, attempt: u32) {
+        let addr = addr.to_owned();
+        myself.send_after(backoff(attempt), move || ConnectorMsg::Retry(addr));
     }
 }
 
 fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(100).saturating_mul(1 << attempt.min(6));
-    base.min(MAX_BACKOFF)
+    FIRST_RETRY
+        .saturating_mul(1 << attempt.min(6))
+        .min(MAX_BACKOFF)
 }
 
 impl Actor for Connector {
@@ -72,13 +85,13 @@ impl Actor for Connector {
         myself: ActorRef<ConnectorMsg>,
         args: ConnectorArgs,
     ) -> Result<ConnectorState, ActorProcessingErr> {
-        for seed in args.seeds {
-            myself.send_message(ConnectorMsg::Dial(seed))?;
+        for addr in args.seeds {
+            myself.send_message(ConnectorMsg::Want { addr, until: None })?;
         }
         Ok(ConnectorState {
             server: args.server,
             own_addr: args.own_addr,
-            retrying: HashSet::new(),
+            wanted: HashMap::new(),
         })
     }
 
@@ -89,12 +102,46 @@ impl Actor for Connector {
         state: &mut ConnectorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ConnectorMsg::Dial(addr) => {
-                if addr != state.own_addr && !state.retrying.contains(&addr) {
-                    state.attempt(&myself, addr, 0).await;
+            ConnectorMsg::Want { addr, until } => {
+                if addr == state.own_addr {
+                    return Ok(());
+                }
+                if let Some(wanted) = state.wanted.get_mut(&addr) {
+                    // Already dialing: keep the longer deadline.
+                    wanted.until = match (wanted.until, until) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                    return Ok(());
+                }
+                state
+                    .wanted
+                    .insert(addr.clone(), Wanted { attempt: 0, until });
+                state.dial(&addr, 0).await;
+                state.schedule(&myself, &addr, 0);
+            }
+            ConnectorMsg::Retry(addr) => {
+                let Some(wanted) = state.wanted.get_mut(&addr) else {
+                    return Ok(());
+                };
+                if wanted.until.is_some_and(|t| Instant::now() >= t) {
+                    state.wanted.remove(&addr);
+                    tracing::info!(%addr, "peer stayed away; forgetting it");
+                    return Ok(());
+                }
+                wanted.attempt += 1;
+                let attempt = wanted.attempt;
+                state.dial(&addr, attempt).await;
+                state.schedule(&myself, &addr, attempt);
+            }
+            ConnectorMsg::Satisfied(addr) => {
+                state.wanted.remove(&addr);
+            }
+            ConnectorMsg::GiveUp(addr) => {
+                if state.wanted.remove(&addr).is_some() {
+                    tracing::warn!(%addr, "not dialing again: the peer refused our cookie");
                 }
             }
-            ConnectorMsg::Retry(addr, attempt) => state.attempt(&myself, addr, attempt).await,
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! tells, asks and replies. User actors never become remotable themselves.
 
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +19,10 @@ use ractor::{
     Actor, ActorCell, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
 };
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage, NodeSessionMessage};
 use serde_bytes::ByteBuf;
 use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
 
 use crate::connector::ConnectorMsg;
 use crate::error::{ClusterError, RemoteError, Result};
@@ -188,7 +189,9 @@ pub(crate) enum GatewayMsg {
         result: std::result::Result<ByteBuf, RemoteError>,
     },
     Expire(u64),
+    Tick,
     Session(SessionEvent),
+    CheckHandshake(u64),
     CheckAuth {
         peer: String,
         addr: String,
@@ -207,7 +210,9 @@ impl fmt::Debug for GatewayMsg {
             Self::Send { .. } => "Send",
             Self::Reply { .. } => "Reply",
             Self::Expire(_) => "Expire",
+            Self::Tick => "Tick",
             Self::Session(_) => "Session",
+            Self::CheckHandshake(_) => "CheckHandshake",
             Self::CheckAuth { .. } => "CheckAuth",
         };
         f.write_str(kind)
@@ -246,26 +251,30 @@ impl Message for GatewayMsg {
 #[derive(Debug)]
 pub(crate) struct SessionEvent {
     kind: SessionKind,
+    /// ractor_cluster's id of the session (unique within this node).
+    id: u64,
+    session: ActorRef<NodeSessionMessage>,
     peer: Option<String>,
     addr: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 enum SessionKind {
+    Opened,
     Authenticated,
-    Disconnected { authenticated: bool },
+    Disconnected,
 }
 
 /// Forwards ractor_cluster's synchronous callbacks into the gateway mailbox.
 struct Forward {
     gateway: ActorRef<GatewayMsg>,
-    authenticated: std::sync::Mutex<HashSet<u64>>,
 }
 
 impl Forward {
-    fn forward(&self, kind: SessionKind, ses: &NodeServerSessionInformation) {
+    fn forward(&self, kind: SessionKind, ses: NodeServerSessionInformation) {
         let _ = self.gateway.send_message(GatewayMsg::Session(SessionEvent {
             kind,
+            id: ses.node_id,
             // ractor_cluster names sessions `<node>@<host>`.
             peer: ses.peer_name.as_ref().map(|n| {
                 n.name
@@ -278,28 +287,45 @@ impl Forward {
                 .as_ref()
                 .map(|n| n.connection_string.clone())
                 .unwrap_or_else(|| ses.peer_addr.clone()),
+            session: ses.actor,
         }));
     }
 }
 
 impl NodeEventSubscription for Forward {
-    fn node_session_opened(&self, _ses: NodeServerSessionInformation) {}
+    fn node_session_opened(&self, ses: NodeServerSessionInformation) {
+        self.forward(SessionKind::Opened, ses);
+    }
 
     fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
-        let authenticated = self
-            .authenticated
-            .lock()
-            .map(|mut set| set.remove(&ses.node_id))
-            .unwrap_or(false);
-        self.forward(SessionKind::Disconnected { authenticated }, &ses);
+        self.forward(SessionKind::Disconnected, ses);
     }
 
     fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
-        if let Ok(mut set) = self.authenticated.lock() {
-            set.insert(ses.node_id);
-        }
-        self.forward(SessionKind::Authenticated, &ses);
+        self.forward(SessionKind::Authenticated, ses);
     }
+}
+
+/// Failure detection and connection settings of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// How often a gateway pings each peer.
+    pub(crate) heartbeat: Duration,
+    /// Silence after which a peer is declared down and its sessions closed.
+    pub(crate) failure_timeout: Duration,
+    /// A connection that has not authenticated by then is closed.
+    pub(crate) handshake_timeout: Duration,
+    /// How long a lost peer is redialed before it is forgotten.
+    pub(crate) forget_after: Duration,
+}
+
+/// One ractor_cluster session, as the gateway tracks it.
+struct Session {
+    actor: ActorRef<NodeSessionMessage>,
+    peer: Option<String>,
+    authenticated: bool,
+    /// We closed it for not authenticating in time.
+    timed_out: bool,
 }
 
 pub(crate) struct GatewayArgs {
@@ -308,11 +334,14 @@ pub(crate) struct GatewayArgs {
     pub(crate) server: String,
     pub(crate) connector: String,
     pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) timing: Timing,
 }
 
 pub(crate) struct Gateway;
 
 struct Peer {
+    /// When we last heard anything from it.
+    last_heard: Instant,
     /// The peer gateway's proxies, one per live session, newest last. Two
     /// sessions to one peer exist briefly when both dial at once.
     gateways: Vec<ActorRef<GatewayMsg>>,
@@ -338,6 +367,8 @@ pub(crate) struct GatewayState {
     local: HashMap<String, Arc<dyn Deliver>>,
     pending: HashMap<u64, Pending>,
     next_id: u64,
+    timing: Timing,
+    sessions: HashMap<u64, Session>,
 }
 
 impl GatewayState {
@@ -427,6 +458,8 @@ impl GatewayState {
             return;
         };
         peer.up = true;
+        peer.last_heard = Instant::now();
+        self.connector(ConnectorMsg::Satisfied(addr.clone()));
         self.emit(NodeEvent::NodeUp {
             node: node.to_owned(),
             addr: addr.clone(),
@@ -481,13 +514,48 @@ impl GatewayState {
                 reason: reason.to_owned(),
             });
         }
+        // Close whatever sessions remain (a frozen peer's stay open), so
+        // ractor_cluster purges its proxies and groups too.
+        for session in self.sessions.values() {
+            if session.peer.as_deref() == Some(node) {
+                session.actor.stop(Some(reason.to_owned()));
+            }
+        }
+        if let Some(addr) = peer.addr {
+            let until = Some(Instant::now() + self.timing.forget_after);
+            self.connector(ConnectorMsg::Want { addr, until });
+        }
         tracing::debug!(%node, purged = names.len(), "peer removed");
     }
 
-    fn dial(&self, addr: &str) {
+    fn connector(&self, msg: ConnectorMsg) {
         if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
             let connector: ActorRef<ConnectorMsg> = cell.into();
-            let _ = connector.send_message(ConnectorMsg::Dial(addr.to_owned()));
+            let _ = connector.send_message(msg);
+        }
+    }
+
+    /// Pings every peer that is up, and declares down those silent for
+    /// longer than the failure timeout.
+    fn heartbeat(&mut self) {
+        let now = Instant::now();
+        let timeout = self.timing.failure_timeout;
+        let silent: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up && now.duration_since(p.last_heard) > timeout)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in silent {
+            tracing::warn!(%node, ?timeout, "no heartbeat from peer; declaring it down");
+            self.node_down(&node, &format!("no heartbeat for {timeout:?}"));
+        }
+        if let Some(bytes) = self.envelope(Body::Ping) {
+            for peer in self.peers.values().filter(|p| p.up) {
+                if let Some(gateway) = peer.gateways.last() {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+                }
+            }
         }
     }
 
@@ -500,9 +568,17 @@ impl GatewayState {
             }
         };
         let from = env.from;
+        if let Some(peer) = self.peers.get_mut(&from) {
+            peer.last_heard = Instant::now();
+        }
         match env.body {
+            Body::Ping => {
+                self.send_to(&from, Body::Pong);
+            }
+            Body::Pong => {}
             Body::Hello { addr, claims } => {
                 let peer = self.peers.entry(from.clone()).or_insert(Peer {
+                    last_heard: Instant::now(),
                     gateways: Vec::new(),
                     addr: None,
                     up: false,
@@ -518,7 +594,8 @@ impl GatewayState {
                 // so that they do not race two connections.
                 if node < self.node && !self.peers.contains_key(&node) {
                     tracing::debug!(%node, %addr, via = %from, "connecting to a peer's peer");
-                    self.dial(&addr);
+                    let until = Some(Instant::now() + self.timing.forget_after);
+                    self.connector(ConnectorMsg::Want { addr, until });
                 }
             }
             Body::Registered(claim) => self.add_claim(&from, claim),
@@ -597,7 +674,6 @@ impl Actor for Gateway {
             id: "foundation.gateway".into(),
             subscription: Box::new(Forward {
                 gateway: myself.clone(),
-                authenticated: Default::default(),
             }),
         })?;
         ractor::pg::monitor(GATEWAY_GROUP.to_owned(), myself.get_cell());
@@ -613,7 +689,10 @@ impl Actor for Gateway {
             local: HashMap::new(),
             pending: HashMap::new(),
             next_id: 1,
+            timing: args.timing,
+            sessions: HashMap::new(),
         };
+        myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
         // Peers whose gateways were already visible before we subscribed.
         for cell in ractor::pg::get_members(&GATEWAY_GROUP.to_owned()) {
             peer_joined(&mut state, cell);
@@ -786,31 +865,65 @@ impl Actor for Gateway {
                     }));
                 }
             }
+            GatewayMsg::Tick => state.heartbeat(),
             GatewayMsg::Session(ev) => match ev.kind {
+                SessionKind::Opened => {
+                    state.sessions.insert(
+                        ev.id,
+                        Session {
+                            actor: ev.session,
+                            peer: None,
+                            authenticated: false,
+                            timed_out: false,
+                        },
+                    );
+                    let id = ev.id;
+                    myself.send_after(state.timing.handshake_timeout, move || {
+                        GatewayMsg::CheckHandshake(id)
+                    });
+                }
                 SessionKind::Authenticated => {
                     tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session authenticated");
+                    if let Some(session) = state.sessions.get_mut(&ev.id) {
+                        session.authenticated = true;
+                        session.peer = ev.peer;
+                    }
                 }
-                SessionKind::Disconnected {
-                    authenticated: true,
-                } => {
-                    // The peer's gateway proxy leaves the gateway group with
-                    // the session; that departure is what marks it down.
-                    tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session closed");
-                }
-                SessionKind::Disconnected {
-                    authenticated: false,
-                } => {
-                    let peer = ev.peer.unwrap_or_else(|| "?".into());
-                    let addr = ev.addr;
-                    myself.send_after(AUTH_GRACE, move || GatewayMsg::CheckAuth { peer, addr });
+                SessionKind::Disconnected => {
+                    let session = state.sessions.remove(&ev.id);
+                    let (authenticated, timed_out) = session
+                        .as_ref()
+                        .map_or((false, false), |s| (s.authenticated, s.timed_out));
+                    if authenticated {
+                        // The peer's gateway proxy leaves the gateway group
+                        // with the session; that departure marks it down.
+                        tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session closed");
+                    } else if !timed_out {
+                        let peer = ev.peer.unwrap_or_else(|| "?".into());
+                        let addr = ev.addr;
+                        myself.send_after(AUTH_GRACE, move || GatewayMsg::CheckAuth { peer, addr });
+                    }
                 }
             },
+            GatewayMsg::CheckHandshake(id) => {
+                if let Some(session) = state.sessions.get_mut(&id) {
+                    if !session.authenticated {
+                        tracing::warn!(
+                            timeout = ?state.timing.handshake_timeout,
+                            "closing a connection that did not authenticate in time"
+                        );
+                        session.timed_out = true;
+                        session.actor.stop(Some("handshake timeout".into()));
+                    }
+                }
+            }
             GatewayMsg::CheckAuth { peer, addr } => {
                 // A session also closes unauthenticated when two nodes dial each
                 // other at once and one connection yields; only call it an auth
                 // failure if no authenticated session to that peer exists.
                 if !state.peers.get(&peer).is_some_and(|p| p.up) {
                     tracing::warn!(%peer, %addr, "connection closed before authentication: wrong cookie or not a Foundation node");
+                    state.connector(ConnectorMsg::GiveUp(addr.clone()));
                     state.emit(NodeEvent::AuthFailed {
                         peer,
                         addr,
@@ -879,6 +992,7 @@ fn peer_joined(state: &mut GatewayState, cell: ActorCell) {
         return;
     };
     let peer = state.peers.entry(node.clone()).or_insert(Peer {
+        last_heard: Instant::now(),
         gateways: Vec::new(),
         addr: None,
         up: false,

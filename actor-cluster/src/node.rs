@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actor_core::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
 use ractor::ActorRef;
@@ -13,7 +14,7 @@ use tokio::sync::broadcast;
 use crate::connector::{Connector, ConnectorArgs};
 use crate::error::{ClusterError, Result};
 use crate::gateway::{
-    self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved,
+    self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
 };
 use crate::reference::{type_tag, Payload, Ref, Request};
 
@@ -62,6 +63,7 @@ pub struct NodeBuilder {
     cookie: Option<String>,
     listen: SocketAddr,
     seeds: Vec<String>,
+    timing: Timing,
 }
 
 impl Default for NodeBuilder {
@@ -71,6 +73,12 @@ impl Default for NodeBuilder {
             cookie: None,
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             seeds: Vec::new(),
+            timing: Timing {
+                heartbeat: Duration::from_millis(500),
+                failure_timeout: Duration::from_secs(2),
+                handshake_timeout: Duration::from_secs(5),
+                forget_after: Duration::from_secs(300),
+            },
         }
     }
 }
@@ -110,6 +118,32 @@ impl NodeBuilder {
         self
     }
 
+    /// How long a peer may stay silent before it is declared down and its
+    /// connection closed. Default 2 s; heartbeats go out every quarter of
+    /// it (at most every 500 ms), so a frozen or unreachable peer is down
+    /// within about `timeout` + 500 ms.
+    pub fn failure_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.failure_timeout = timeout;
+        self.timing.heartbeat =
+            (timeout / 4).clamp(Duration::from_millis(10), Duration::from_millis(500));
+        self
+    }
+
+    /// A connection that has not authenticated within this time is closed.
+    /// Default 5 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.timing.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a lost peer is redialed (with backoff) before it is
+    /// forgotten. Default 5 minutes. Seeds given at start are dialed until
+    /// they first answer, however long that takes.
+    pub fn forget_after(mut self, after: Duration) -> Self {
+        self.timing.forget_after = after;
+        self
+    }
+
     /// Starts the node: its listener, its gateway and its connector, all
     /// under one supervisor. Returns once the node listens.
     ///
@@ -128,6 +162,11 @@ impl NodeBuilder {
             return Err(ClusterError::Config(format!(
                 "invalid node name `{name}`: it must be non-empty, without `@` or spaces"
             )));
+        }
+        if self.timing.failure_timeout.is_zero() || self.timing.handshake_timeout.is_zero() {
+            return Err(ClusterError::Config(
+                "the failure and handshake timeouts must be positive".into(),
+            ));
         }
         if self.listen.port() == 0 {
             return Err(ClusterError::Config(
@@ -158,12 +197,13 @@ impl NodeBuilder {
             .register_as(server_name.clone())
         };
         let gateway_spec = {
-            let (node, addr, server, connector, events) = (
+            let (node, addr, server, connector, events, timing) = (
                 name.clone(),
                 addr.clone(),
                 server_name.clone(),
                 connector_name.clone(),
                 events.clone(),
+                self.timing,
             );
             ChildSpec::new("gateway", move || {
                 let args = GatewayArgs {
@@ -172,6 +212,7 @@ impl NodeBuilder {
                     server: server.clone(),
                     connector: connector.clone(),
                     events: events.clone(),
+                    timing,
                 };
                 (Gateway, args)
             })

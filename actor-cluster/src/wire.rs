@@ -49,6 +49,9 @@ pub(crate) enum Body {
         node: String,
         addr: String,
     },
+    /// Heartbeat; answered with `Pong`. Any envelope counts as a sign of life.
+    Ping,
+    Pong,
     Registered(Claim),
     Unregistered {
         name: String,

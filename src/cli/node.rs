@@ -26,6 +26,12 @@ pub(crate) struct NodeArgs {
     /// A peer to connect to (`host:port`); repeatable.
     #[arg(long = "seed")]
     pub(crate) seeds: Vec<String>,
+    /// A peer silent this long is declared down and its connection closed (e.g. `2s`, `800ms`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub(crate) failure_timeout: Duration,
+    /// A connection that has not authenticated within this time is closed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub(crate) handshake_timeout: Duration,
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
     pub(crate) events: Option<EventFormat>,
@@ -218,6 +224,8 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .cookie(&args.cookie)
         .listen(args.listen)
         .seeds(args.seeds.clone())
+        .failure_timeout(args.failure_timeout)
+        .handshake_timeout(args.handshake_timeout)
         .start()
         .await
         .context("starting the node")?;

@@ -41,6 +41,7 @@ pub struct NodeSpec {
     pub seeds: Vec<String>,
     pub agents: Vec<String>,
     pub counters: Vec<String>,
+    pub extra: Vec<String>,
 }
 
 impl NodeSpec {
@@ -52,7 +53,13 @@ impl NodeSpec {
             seeds: Vec::new(),
             agents: Vec::new(),
             counters: Vec::new(),
+            extra: Vec::new(),
         }
+    }
+    /// Any other `foundation node` argument.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra.push(arg.into());
+        self
     }
     pub fn seed(mut self, addr: &str) -> Self {
         self.seeds.push(addr.into());
@@ -102,6 +109,7 @@ impl NodeSpec {
         for c in &self.counters {
             cmd.args(["--counter", c]);
         }
+        cmd.args(&self.extra);
         let mut child = cmd.spawn().expect("spawn foundation node");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -200,6 +208,20 @@ impl TestNode {
         }
     }
 
+    /// Forgets the lines seen so far, so that the next `expect` waits for a new one.
+    pub fn forget(&mut self) {
+        self.seen.clear();
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// SIGKILL, as `kill -9`.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill node");
@@ -223,6 +245,7 @@ impl TestNode {
 /// Starts `names.len()` nodes, every one seeded with the first, and waits
 /// for the full mesh.
 pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {
+    // The first node of a test cluster seeds the others.
     let first = specs[0].addr();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let mut nodes = Vec::new();

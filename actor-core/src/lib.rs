@@ -31,10 +31,16 @@
 //! ractor is built with its `cluster` feature in this workspace, so every
 //! message type implements [`ractor::Message`] explicitly (`impl Message for
 //! MyMsg {}`); `()` and the types in this crate already do.
+//!
+//! [`Config`] is the layered configuration (defaults < TOML file <
+//! environment < runtime updates) with typed access by path, guarded
+//! updates, rollback and change notifications.
 
+mod config;
 mod error;
 mod supervisor;
 
+pub use config::{Change, ChangeKind, Config, ConfigBuilder, ConfigError};
 pub use error::{CoreError, Result};
 pub use supervisor::{
     ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,

@@ -28,6 +28,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Protection: [`execute_protected`] guards calls to a dependency with a
+//! [`CircuitBreaker`], a [`RateLimiter`], a [`Bulkhead`], a timeout and a
+//! [`Retry`], composed by a [`ProtectionPolicy`].
+//!
 //! ractor is built with its `cluster` feature in this workspace, so every
 //! message type implements [`ractor::Message`] explicitly (`impl Message for
 //! MyMsg {}`); `()` and the types in this crate already do.
@@ -38,10 +42,16 @@
 
 mod config;
 mod error;
+mod protection;
 mod supervisor;
 
 pub use config::{Change, ChangeKind, Config, ConfigBuilder, ConfigError};
 pub use error::{CoreError, Result};
+pub use protection::{
+    execute_protected, Bulkhead, BulkheadPermit, BulkheadRejection, CircuitBreaker, CircuitPermit,
+    CircuitState, Jitter, KeyedRateLimiter, ProtectionError, ProtectionPolicy, Quota, RateLimiter,
+    Retry,
+};
 pub use supervisor::{
     ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,
 };

@@ -18,6 +18,8 @@ struct Cli {
     command: Cmd,
 }
 
+// Parsed once at start-up: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run one node until stopped (Ctrl-C, SIGTERM, or `quit` on stdin with --commands).

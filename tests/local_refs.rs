@@ -48,6 +48,7 @@ async fn local_lookups_asks_and_their_errors() {
         .name("solo")
         .cookie("c")
         .listen(format!("127.0.0.1:{}", free_port()).parse().unwrap())
+        .no_discovery()
         .start()
         .await
         .unwrap();

@@ -34,7 +34,6 @@ impl Message for ConnectorMsg {}
 pub(crate) struct ConnectorArgs {
     pub(crate) server: String,
     pub(crate) own_addr: String,
-    pub(crate) seeds: Vec<String>,
 }
 
 pub(crate) struct Connector;
@@ -82,12 +81,9 @@ impl Actor for Connector {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<ConnectorMsg>,
+        _myself: ActorRef<ConnectorMsg>,
         args: ConnectorArgs,
     ) -> Result<ConnectorState, ActorProcessingErr> {
-        for addr in args.seeds {
-            myself.send_message(ConnectorMsg::Want { addr, until: None })?;
-        }
         Ok(ConnectorState {
             server: args.server,
             own_addr: args.own_addr,

@@ -33,6 +33,7 @@
 //!     .name("doc")
 //!     .cookie("secret")
 //!     .listen("127.0.0.1:17391".parse()?)
+//!     .no_discovery() // a node on its own; by default it looks for peers with mDNS
 //!     .start()
 //!     .await?;
 //! let (actor, _) = Actor::spawn(None, Doubler, ()).await?;
@@ -48,13 +49,15 @@
 //! process-global.
 
 mod connector;
+mod discovery;
 mod error;
 mod gateway;
 mod node;
 mod reference;
 mod wire;
 
+pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, Result};
 pub use gateway::{NameInfo, PeerInfo};
-pub use node::{Node, NodeBuilder, NodeEvent, DEFAULT_LISTEN};
+pub use node::{Node, NodeBuilder, NodeEvent, DEFAULT_CLUSTER, DEFAULT_LISTEN};
 pub use reference::{Payload, Ref, Reply, Request};

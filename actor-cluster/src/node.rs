@@ -1,6 +1,6 @@
 //! A cluster node: its builder, its handle and its membership events.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::connector::{Connector, ConnectorArgs};
+use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, Result};
 use crate::gateway::{
     self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
@@ -21,6 +22,22 @@ use crate::reference::{type_tag, Payload, Ref, Request};
 /// The default listen address: loopback only, so nothing is exposed unless
 /// asked for.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// The cluster name used when none is given.
+pub const DEFAULT_CLUSTER: &str = "foundation";
+
+/// The first non-loopback IPv4 address of this host, or 127.0.0.1.
+fn lan_ip() -> IpAddr {
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|ifs| {
+            ifs.into_iter()
+                .filter(|i| !i.is_loopback())
+                .map(|i| i.ip())
+                .find(IpAddr::is_ipv4)
+        })
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
 
 /// A change in cluster membership, as seen by one node.
 ///
@@ -61,8 +78,12 @@ pub enum NodeEvent {
 pub struct NodeBuilder {
     name: Option<String>,
     cookie: Option<String>,
-    listen: SocketAddr,
+    cluster: String,
+    listen: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
     seeds: Vec<String>,
+    discovery: Vec<Discovery>,
+    no_discovery: bool,
     timing: Timing,
 }
 
@@ -71,8 +92,12 @@ impl Default for NodeBuilder {
         Self {
             name: None,
             cookie: None,
-            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            cluster: DEFAULT_CLUSTER.to_owned(),
+            listen: None,
+            advertise: None,
             seeds: Vec::new(),
+            discovery: Vec::new(),
+            no_discovery: false,
             timing: Timing {
                 heartbeat: Duration::from_millis(500),
                 failure_timeout: Duration::from_secs(2),
@@ -96,9 +121,40 @@ impl NodeBuilder {
         self
     }
 
-    /// Where to listen for peers. Default [`DEFAULT_LISTEN`] (loopback).
+    /// The cluster this node belongs to (default `foundation`). mDNS
+    /// discovery only connects nodes of the same cluster.
+    pub fn cluster(mut self, name: impl Into<String>) -> Self {
+        self.cluster = name.into();
+        self
+    }
+
+    /// Where to listen for peers. Default: [`DEFAULT_LISTEN`] (loopback
+    /// only), or port 7400 on all IPv4 interfaces when mDNS discovery is on
+    /// and no address is given (a LAN needs to reach the node).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
+        self.listen = Some(addr);
+        self
+    }
+
+    /// The address peers are told to dial. Default: the listen address, or
+    /// when that is unspecified (`0.0.0.0`), the first non-loopback IPv4
+    /// address of this host.
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// Adds a discovery strategy; several may run at once. With none at all
+    /// (and no seeds), the node uses [`Discovery::mdns`].
+    pub fn discovery(mut self, strategy: Discovery) -> Self {
+        self.discovery.push(strategy);
+        self
+    }
+
+    /// Runs no discovery of its own: the node only accepts connections and
+    /// dials the peers its peers announce.
+    pub fn no_discovery(mut self) -> Self {
+        self.no_discovery = true;
         self
     }
 
@@ -155,9 +211,29 @@ impl NodeBuilder {
             .cookie
             .filter(|c| !c.is_empty())
             .ok_or_else(|| ClusterError::Config("a cookie is required".into()))?;
+        let mut strategies = self.discovery;
+        if !self.seeds.is_empty() {
+            strategies.push(Discovery::Seeds(self.seeds));
+        }
+        if strategies.is_empty() && !self.no_discovery {
+            strategies.push(Discovery::mdns());
+        }
+        let mdns = strategies
+            .iter()
+            .any(|d| matches!(d, Discovery::Mdns { .. }));
+        let listen = match self.listen {
+            Some(addr) => addr,
+            None if mdns => SocketAddr::from(([0, 0, 0, 0], 7400)),
+            None => DEFAULT_LISTEN.parse().expect("valid default address"),
+        };
+        let advertised = match self.advertise {
+            Some(addr) => addr,
+            None if listen.ip().is_unspecified() => SocketAddr::new(lan_ip(), listen.port()),
+            None => listen,
+        };
         let name = self
             .name
-            .unwrap_or_else(|| format!("node-{}", self.listen.port()));
+            .unwrap_or_else(|| format!("node-{}", listen.port()));
         if name.is_empty() || name.contains(['@', ' ']) {
             return Err(ClusterError::Config(format!(
                 "invalid node name `{name}`: it must be non-empty, without `@` or spaces"
@@ -168,26 +244,32 @@ impl NodeBuilder {
                 "the failure and handshake timeouts must be positive".into(),
             ));
         }
-        if self.listen.port() == 0 {
+        if self.cluster.is_empty() {
+            return Err(ClusterError::Config(
+                "the cluster name must not be empty".into(),
+            ));
+        }
+        if listen.port() == 0 {
             return Err(ClusterError::Config(
                 "listen on an explicit port (0 is not supported yet)".into(),
             ));
         }
-        let addr = self.listen.to_string();
+        let addr = advertised.to_string();
         let server_name = format!("foundation.node_server@{name}");
         let gateway = gateway_name(&name);
         let connector_name = format!("foundation.connector@{name}");
         let (events, _) = broadcast::channel(256);
 
         let server = {
-            let (ip, port, cookie, name) =
-                (self.listen.ip(), self.listen.port(), cookie, name.clone());
+            let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
+            // Peers dial what this node tells them: the advertised address.
+            let host = advertised.ip().to_string();
             ChildSpec::new("node_server", move || {
                 let server = NodeServer::new(
                     port,
                     cookie.clone(),
                     name.clone(),
-                    ip.to_string(),
+                    host.clone(),
                     None,
                     Some(NodeConnectionMode::Transitive),
                 )
@@ -219,32 +301,51 @@ impl NodeBuilder {
             .register_as(gateway.clone())
         };
         let connector = {
-            let (server, own_addr, seeds) = (server_name, addr.clone(), self.seeds);
+            let (server, own_addr) = (server_name, addr.clone());
             ChildSpec::new("connector", move || {
                 let args = ConnectorArgs {
                     server: server.clone(),
                     own_addr: own_addr.clone(),
-                    seeds: seeds.clone(),
                 };
                 (Connector, args)
             })
-            .register_as(connector_name)
+            .register_as(connector_name.clone())
         };
         // A restarted node server loses its sessions, so everything started
         // after it restarts too.
-        let spec = SupervisorSpec::with_strategy(Strategy::RestForOne)
+        let mut spec = SupervisorSpec::with_strategy(Strategy::RestForOne)
             .name(format!("foundation.node@{name}"))
             .child(server)
             .child(gateway_spec)
             .child(connector);
+        let kinds: Vec<&str> = strategies.iter().map(Discovery::kind).collect();
+        for (i, strategy) in strategies.into_iter().enumerate() {
+            let args = DiscoveryArgs {
+                strategy,
+                cluster: self.cluster.clone(),
+                node: name.clone(),
+                advertised,
+                connector: connector_name.clone(),
+                dial_for: self.timing.forget_after,
+            };
+            let id = format!("discovery-{}-{i}", args.strategy.kind());
+            spec = spec.child(ChildSpec::new(id, move || (DiscoveryActor, args.clone())));
+        }
         let supervisor = Supervisor::start(spec)
             .await
             .map_err(|e| ClusterError::Start(format!("{e} (is {addr} free?)")))?;
-        tracing::info!(node = %name, %addr, "node listening; the cookie is all that guards it (no TLS)");
+        tracing::info!(
+            node = %name,
+            cluster = %self.cluster,
+            %listen,
+            advertised = %addr,
+            discovery = ?kinds,
+            "node listening; without TLS the cookie is all that guards it"
+        );
         Ok(Node {
             inner: Arc::new(Inner {
                 name,
-                addr: self.listen,
+                addr: advertised,
                 gateway,
                 supervisor,
                 events,
@@ -294,7 +395,7 @@ impl Node {
         &self.inner.name
     }
 
-    /// The address this node listens on.
+    /// The address peers reach this node at (its advertised address).
     pub fn addr(&self) -> SocketAddr {
         self.inner.addr
     }

@@ -125,6 +125,8 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
         }
         if i > 1 {
             cmd.args(["--seed", &first]);
+        } else {
+            cmd.args(["--discovery", "none"]);
         }
         for agent in demo_agents(i, args.agents_per_node) {
             cmd.args(["--agent", &agent]);

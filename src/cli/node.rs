@@ -17,15 +17,28 @@ pub(crate) struct NodeArgs {
     /// The node's name, unique in the cluster.
     #[arg(long)]
     pub(crate) name: String,
-    /// Where to listen for peers.
-    #[arg(long, default_value = actor_cluster::DEFAULT_LISTEN)]
-    pub(crate) listen: SocketAddr,
+    /// The cluster to join; mDNS only connects nodes of the same cluster.
+    #[arg(long, default_value = actor_cluster::DEFAULT_CLUSTER)]
+    pub(crate) cluster: String,
+    /// Where to listen for peers [default: 127.0.0.1:7400, or 0.0.0.0:7400 with mDNS].
+    #[arg(long)]
+    pub(crate) listen: Option<SocketAddr>,
+    /// The address peers should dial [default: the listen address, or this host's LAN address].
+    #[arg(long)]
+    pub(crate) advertise: Option<SocketAddr>,
     /// The shared secret of the cluster.
     #[arg(long, env = "FOUNDATION_COOKIE", hide_env_values = true)]
     pub(crate) cookie: String,
+    /// How to find peers; repeatable. Without this flag, `--seed` and `--dns-name`
+    /// choose for themselves, and with neither the node uses mDNS.
+    #[arg(long, value_enum)]
+    pub(crate) discovery: Vec<DiscoveryKind>,
     /// A peer to connect to (`host:port`); repeatable.
     #[arg(long = "seed")]
     pub(crate) seeds: Vec<String>,
+    /// A DNS name whose A/AAAA records are the peers, with their port (`NAME:PORT`); repeatable.
+    #[arg(long = "dns-name")]
+    pub(crate) dns_names: Vec<String>,
     /// A peer silent this long is declared down and its connection closed (e.g. `2s`, `800ms`).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub(crate) failure_timeout: Duration,
@@ -46,6 +59,19 @@ pub(crate) struct NodeArgs {
     /// vote SUBJECT VALUE DEADLINE_MS, auction ITEM first|second RESERVE DEADLINE_MS, quit.
     #[arg(long)]
     pub(crate) commands: bool,
+}
+
+/// A discovery strategy named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiscoveryKind {
+    /// Multicast DNS on the LAN.
+    Mdns,
+    /// The `--seed` addresses.
+    Seeds,
+    /// The `--dns-name` names.
+    Dns,
+    /// None: only accept connections (and dial peers that peers announce).
+    None,
 }
 
 /// How membership events are printed.
@@ -219,11 +245,38 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let node = Node::builder()
+    let mut builder = Node::builder()
         .name(&args.name)
         .cookie(&args.cookie)
-        .listen(args.listen)
-        .seeds(args.seeds.clone())
+        .cluster(&args.cluster)
+        .seeds(args.seeds.clone());
+    if let Some(listen) = args.listen {
+        builder = builder.listen(listen);
+    }
+    if let Some(advertise) = args.advertise {
+        builder = builder.advertise(advertise);
+    }
+    for name in &args.dns_names {
+        let (host, port) = name
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .with_context(|| format!("--dns-name `{name}` is not NAME:PORT"))?;
+        builder = builder.discovery(Discovery::dns(host, port));
+    }
+    let wants = |k| args.discovery.contains(&k);
+    if wants(DiscoveryKind::Seeds) && args.seeds.is_empty() {
+        bail!("--discovery seeds needs at least one --seed");
+    }
+    if wants(DiscoveryKind::Dns) && args.dns_names.is_empty() {
+        bail!("--discovery dns needs at least one --dns-name");
+    }
+    if wants(DiscoveryKind::Mdns) {
+        builder = builder.discovery(Discovery::mdns());
+    }
+    if wants(DiscoveryKind::None) {
+        builder = builder.no_discovery();
+    }
+    let node = builder
         .failure_timeout(args.failure_timeout)
         .handshake_timeout(args.handshake_timeout)
         .start()

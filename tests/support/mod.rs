@@ -103,6 +103,10 @@ impl NodeSpec {
         for s in &self.seeds {
             cmd.args(["--seed", s]);
         }
+        if self.seeds.is_empty() && !self.extra.iter().any(|a| a == "--discovery") {
+            // No multicast from tests unless asked for.
+            cmd.args(["--discovery", "none"]);
+        }
         for a in &self.agents {
             cmd.args(["--agent", a]);
         }

@@ -5,6 +5,13 @@
 //! gives the policy: restart strategies, restart policies per child, restart
 //! intensity with escalation, ordered start and ordered shutdown.
 //!
+//! Its parts:
+//!
+//! * **Supervision**: [`Supervisor`], [`SupervisorSpec`], [`ChildSpec`].
+//! * **Registries**: [`LocalRegistry`] (typed lookup of named actors) and
+//!   [`ServiceRegistry`] (services by namespace, with metadata and
+//!   [`HealthCheck`]s, removed when their actor dies).
+//!
 //! ```
 //! use actor_core::{ChildSpec, Restart, Supervisor, SupervisorSpec};
 //! use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -33,9 +40,13 @@
 //! MyMsg {}`); `()` and the types in this crate already do.
 
 mod error;
+mod registry;
 mod supervisor;
 
 pub use error::{CoreError, Result};
+pub use registry::{
+    Health, HealthCheck, LocalRegistry, Metadata, RegistryError, ServiceEntry, ServiceRegistry,
+};
 pub use supervisor::{
     ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,
 };

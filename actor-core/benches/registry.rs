@@ -216,6 +216,9 @@ fn main() {
         median("service"),
     );
     println!();
+    if std::env::args().any(|a| a == "--test") {
+        println!("(--test mode: one iteration each, so these are not measurements)");
+    }
     println!("medians of the per-iteration time of every sample:");
     println!("  HashMap::get (baseline)         {hashmap:>10.1} ns");
     println!("  ractor where_is (baseline)      {where_is:>10.1} ns");

@@ -5,6 +5,13 @@
 //! gives the policy: restart strategies, restart policies per child, restart
 //! intensity with escalation, ordered start and ordered shutdown.
 //!
+//! Its parts:
+//!
+//! * **Supervision**: [`Supervisor`], [`SupervisorSpec`], [`ChildSpec`].
+//! * **Registries**: [`LocalRegistry`] (typed lookup of named actors) and
+//!   [`ServiceRegistry`] (services by namespace, with metadata and
+//!   [`HealthCheck`]s, removed when their actor dies).
+//!
 //! ```
 //! use actor_core::{ChildSpec, Restart, Supervisor, SupervisorSpec};
 //! use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -43,6 +50,7 @@
 mod config;
 mod error;
 mod protection;
+mod registry;
 mod supervisor;
 
 pub use config::{Change, ChangeKind, Config, ConfigBuilder, ConfigError};
@@ -51,6 +59,9 @@ pub use protection::{
     execute_protected, Bulkhead, BulkheadPermit, BulkheadRejection, CircuitBreaker, CircuitPermit,
     CircuitState, Jitter, KeyedRateLimiter, ProtectionError, ProtectionPolicy, Quota, RateLimiter,
     Retry,
+};
+pub use registry::{
+    Health, HealthCheck, LocalRegistry, Metadata, RegistryError, ServiceEntry, ServiceRegistry,
 };
 pub use supervisor::{
     ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,

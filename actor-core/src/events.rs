@@ -12,21 +12,6 @@
 //! capacity are dropped (oldest first) when new ones arrive, and events older
 //! than `max_age` are dropped on the next call to any method. Nothing runs in
 //! the background.
-//!
-//! ```
-//! use actor_core::{Event, EventStore, EventStoreConfig, Query};
-//! use serde_json::json;
-//!
-//! # fn main() -> Result<(), actor_core::EventError> {
-//! let store = EventStore::new(EventStoreConfig::default())?;
-//! let root = store.store(Event::new("order.placed", json!({"sku": "A-1"})).correlation("req-7"))?;
-//! store.store(Event::new("order.paid", json!({})).correlation("req-7").parent(root))?;
-//!
-//! let trail = store.query(&Query::new().correlation("req-7"));
-//! assert_eq!(trail.len(), 2);
-//! assert_eq!(trail[1].parent_id, Some(root));
-//! # Ok(()) }
-//! ```
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
@@ -281,8 +266,23 @@ impl Query {
 
 /// A bounded in-memory event store with indexes and subscriptions.
 ///
-/// Cloning gives another handle to the same store. See the
-/// [module docs](self) for an example.
+/// Cloning gives another handle to the same store; every method takes a
+/// short lock and none awaits.
+///
+/// ```
+/// use actor_core::{Event, EventStore, EventStoreConfig, Query};
+/// use serde_json::json;
+///
+/// # fn main() -> Result<(), actor_core::EventError> {
+/// let store = EventStore::new(EventStoreConfig::default())?;
+/// let root = store.store(Event::new("order.placed", json!({"sku": "A-1"})).correlation("req-7"))?;
+/// store.store(Event::new("order.paid", json!({})).correlation("req-7").parent(root))?;
+///
+/// let trail = store.query(&Query::new().correlation("req-7"));
+/// assert_eq!(trail.len(), 2);
+/// assert_eq!(trail[1].parent_id, Some(root));
+/// # Ok(()) }
+/// ```
 ///
 /// **Pruning.** At most [`capacity`](EventStoreConfig::capacity) events are
 /// kept, the oldest dropped first. With a

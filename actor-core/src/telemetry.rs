@@ -12,20 +12,6 @@
 //! Histograms keep a DDSketch ([`metrics_util::storage::Summary`]) per key,
 //! so memory stays bounded however many samples arrive, and quantiles are
 //! within 0.1 % (relative) of the true value.
-//!
-//! ```
-//! use actor_core::MetricsRegistry;
-//!
-//! let registry = MetricsRegistry::new();
-//! registry.counter(("requests_total", &[("route", "/")])).increment(1);
-//! let answer = registry.measure("work_seconds", || 6 * 7);
-//! assert_eq!(answer, 42);
-//!
-//! let snapshot = registry.snapshot();
-//! assert_eq!(snapshot.counter("requests_total", &[("route", "/")]), Some(1));
-//! assert_eq!(snapshot.histogram("work_seconds", &[]).map(|h| h.count), Some(1));
-//! assert!(registry.render_prometheus().contains("# TYPE work_seconds summary"));
-//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
@@ -123,8 +109,22 @@ struct Inner {
 /// A metrics registry: counters, gauges and histograms by key (a name plus
 /// labels), and a [`metrics::Recorder`].
 ///
-/// Cloning gives another handle to the same metrics. See the
-/// [module docs](self) for an example.
+/// Cloning gives another handle to the same metrics. Install it to receive
+/// what the [`metrics`] macros emit, or use it directly:
+///
+/// ```
+/// use actor_core::MetricsRegistry;
+///
+/// let registry = MetricsRegistry::new();
+/// registry.counter(("requests_total", &[("route", "/")])).increment(1);
+/// let answer = registry.measure("work_seconds", || 6 * 7);
+/// assert_eq!(answer, 42);
+///
+/// let snapshot = registry.snapshot();
+/// assert_eq!(snapshot.counter("requests_total", &[("route", "/")]), Some(1));
+/// assert_eq!(snapshot.histogram("work_seconds", &[]).map(|h| h.count), Some(1));
+/// assert!(registry.render_prometheus().contains("# TYPE work_seconds summary"));
+/// ```
 #[derive(Clone)]
 pub struct MetricsRegistry {
     inner: Arc<Inner>,
@@ -186,6 +186,11 @@ impl MetricsRegistry {
     }
 
     /// The histogram for `key`, created empty on first use.
+    ///
+    /// Each histogram keeps a DDSketch (`metrics_util`'s `Summary`), so its
+    /// memory is bounded (at most about 64 KiB) however many samples arrive,
+    /// and its quantiles are within 0.1 % (relative) of a true sample value.
+    /// NaN and infinite samples are dropped.
     pub fn histogram(&self, key: impl Into<Key>) -> Histogram {
         Histogram::from_arc(self.histogram_cell(&key.into()))
     }

@@ -390,3 +390,23 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
         .expect("supervisor stops despite the child");
     assert_eq!(stubborn.get_status(), ractor::ActorStatus::Stopped);
 }
+
+#[tokio::test]
+async fn restarts_are_counted_in_metrics() {
+    let metrics = foundation::core::MetricsRegistry::new();
+    // The only test of this binary that installs the global recorder.
+    metrics.install().expect("no recorder installed yet");
+    let (spec, fx) = spec(Strategy::OneForOne, &["a"], Restart::Permanent);
+    let sup = Supervisor::start(spec.name("metrics-sup")).await.unwrap();
+    child(&sup, "a")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[0].load(Ordering::SeqCst) == 2).await;
+    let restarts = metrics.snapshot().counter(
+        "foundation_supervisor_restarts_total",
+        &[("supervisor", "metrics-sup"), ("child", "a")],
+    );
+    assert_eq!(restarts, Some(1));
+    sup.stop().await;
+}

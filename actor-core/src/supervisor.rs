@@ -430,6 +430,12 @@ impl SupervisorState {
             }
             child.actor = Some(spawn_child(&child.spec, &parent).await?);
             child.restarts += 1;
+            metrics::counter!(
+                "foundation_supervisor_restarts_total",
+                "supervisor" => self.name.clone(),
+                "child" => child.spec.id.clone()
+            )
+            .increment(1);
             tracing::info!(supervisor = %self.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
         }
         Ok(())

@@ -1,0 +1,675 @@
+//! Structured events and a bounded, queryable, in-memory event store.
+//!
+//! An [`Event`] is a record of something that happened: a `kind` (a dotted
+//! name such as `"agent.started"`), a JSON payload, and the ids that tie
+//! events together (a correlation id shared by everything one request caused,
+//! and the id of the parent event). The [`EventStore`] keeps the most recent
+//! events in memory, answers [`Query`]s by kind, time range and correlation
+//! id, and pushes matching events to subscribers as they are stored.
+//!
+//! The store is a cheap-to-clone handle over shared state; every method takes
+//! a short lock and none of them awaits. It prunes *lazily*: events beyond the
+//! capacity are dropped (oldest first) when new ones arrive, and events older
+//! than `max_age` are dropped on the next call to any method. Nothing runs in
+//! the background.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+/// Something that happened, with what it carried and what it belongs to.
+///
+/// Build one with [`Event::new`] and the builder methods; the store assigns
+/// [`id`](Event::id) when the event is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// The store-assigned id: `0` until the event is stored, then unique and
+    /// increasing within one [`EventStore`].
+    pub id: u64,
+    /// What happened, e.g. `"agent.started"`. Never empty in a store.
+    pub kind: String,
+    /// Whatever the producer attached.
+    pub payload: serde_json::Value,
+    /// Ties together every event caused by one request or operation.
+    pub correlation_id: Option<String>,
+    /// The id of the event that caused this one.
+    pub parent_id: Option<u64>,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The node that produced it, if it matters.
+    pub node: Option<String>,
+}
+
+impl Event {
+    /// An event of `kind` carrying `payload`, timestamped now.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            id: 0,
+            kind: kind.into(),
+            payload,
+            correlation_id: None,
+            parent_id: None,
+            timestamp_ms: to_ms(SystemTime::now()),
+            node: None,
+        }
+    }
+
+    /// Sets the correlation id.
+    #[must_use]
+    pub fn correlation(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the id of the parent event.
+    #[must_use]
+    pub fn parent(mut self, id: u64) -> Self {
+        self.parent_id = Some(id);
+        self
+    }
+
+    /// Sets the node that produced the event.
+    #[must_use]
+    pub fn node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Sets the timestamp (by default the time of [`Event::new`]). Times
+    /// before the Unix epoch are stored as the epoch.
+    #[must_use]
+    pub fn at(mut self, time: SystemTime) -> Self {
+        self.timestamp_ms = to_ms(time);
+        self
+    }
+
+    /// The timestamp as a [`SystemTime`].
+    pub fn time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.timestamp_ms)
+    }
+}
+
+fn to_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// What can go wrong with events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// An event without a kind was offered to the store.
+    #[error("event rejected: its kind is empty (payload {payload})")]
+    EmptyKind {
+        /// The offending event's payload, to help find its producer.
+        payload: String,
+    },
+    /// An [`EventStoreConfig`] value is out of range.
+    #[error("invalid event store config: `{field}` {reason}")]
+    InvalidConfig {
+        /// The field at fault.
+        field: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+}
+
+/// Limits of an [`EventStore`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventStoreConfig {
+    /// How many events are kept; when full, the oldest is dropped for each
+    /// new one. Default 10 000. Must be at least 1.
+    pub capacity: usize,
+    /// Events stored longer ago than this are dropped. Default: none.
+    /// Must not be zero.
+    pub max_age: Option<Duration>,
+    /// How many matching events each subscription buffers before its oldest
+    /// unread ones are overwritten (see [`EventStore::subscribe`]). Default
+    /// 1024. Must be at least 1.
+    pub subscriber_buffer: usize,
+}
+
+impl Default for EventStoreConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            max_age: None,
+            subscriber_buffer: 1024,
+        }
+    }
+}
+
+impl EventStoreConfig {
+    /// Sets [`capacity`](Self::capacity).
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets [`max_age`](Self::max_age).
+    #[must_use]
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Sets [`subscriber_buffer`](Self::subscriber_buffer).
+    #[must_use]
+    pub fn subscriber_buffer(mut self, buffer: usize) -> Self {
+        self.subscriber_buffer = buffer;
+        self
+    }
+
+    fn validate(&self) -> Result<(), EventError> {
+        let invalid = |field, reason| Err(EventError::InvalidConfig { field, reason });
+        if self.capacity == 0 {
+            return invalid("capacity", "must be at least 1");
+        }
+        if self.subscriber_buffer == 0 {
+            return invalid("subscriber_buffer", "must be at least 1");
+        }
+        if self.max_age == Some(Duration::ZERO) {
+            return invalid("max_age", "must not be zero");
+        }
+        Ok(())
+    }
+}
+
+/// A filter over events, with a limit and an order for [`EventStore::query`].
+///
+/// Every condition set must hold; a query with none matches every event.
+///
+/// ```
+/// use actor_core::Query;
+/// use std::time::{Duration, SystemTime};
+///
+/// let last_hour = SystemTime::now() - Duration::from_secs(3600);
+/// let q = Query::new().kind("agent.failed").since(last_hour).newest_first().limit(10);
+/// # let _ = q;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Query {
+    kind: Option<String>,
+    correlation_id: Option<String>,
+    since_ms: Option<u64>,
+    before_ms: Option<u64>,
+    limit: Option<usize>,
+    newest_first: bool,
+}
+
+impl Query {
+    /// A query that matches every event, oldest first, without a limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only events of this kind.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Only events with this correlation id.
+    pub fn correlation(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Only events timestamped at or after `time` (millisecond precision).
+    pub fn since(mut self, time: SystemTime) -> Self {
+        self.since_ms = Some(to_ms(time));
+        self
+    }
+
+    /// Only events timestamped strictly before `time` (millisecond precision).
+    pub fn before(mut self, time: SystemTime) -> Self {
+        self.before_ms = Some(to_ms(time));
+        self
+    }
+
+    /// At most `n` events (the first `n` in the query's order).
+    /// Ignored by [`EventStore::subscribe`].
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Newest events first instead of oldest first (with [`limit`](Self::limit):
+    /// the `n` most recent). Ignored by [`EventStore::subscribe`].
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    /// Whether `event` passes the filter (limit and order aside).
+    pub fn matches(&self, event: &Event) -> bool {
+        self.kind.as_deref().is_none_or(|k| k == event.kind)
+            && self
+                .correlation_id
+                .as_deref()
+                .is_none_or(|c| event.correlation_id.as_deref() == Some(c))
+            && self.since_ms.is_none_or(|t| event.timestamp_ms >= t)
+            && self.before_ms.is_none_or(|t| event.timestamp_ms < t)
+    }
+}
+
+/// A bounded in-memory event store with indexes and subscriptions.
+///
+/// Cloning gives another handle to the same store; every method takes a
+/// short lock and none awaits.
+///
+/// ```
+/// use actor_core::{Event, EventStore, EventStoreConfig, Query};
+/// use serde_json::json;
+///
+/// # fn main() -> Result<(), actor_core::EventError> {
+/// let store = EventStore::new(EventStoreConfig::default())?;
+/// let root = store.store(Event::new("order.placed", json!({"sku": "A-1"})).correlation("req-7"))?;
+/// store.store(Event::new("order.paid", json!({})).correlation("req-7").parent(root))?;
+///
+/// let trail = store.query(&Query::new().correlation("req-7"));
+/// assert_eq!(trail.len(), 2);
+/// assert_eq!(trail[1].parent_id, Some(root));
+/// # Ok(()) }
+/// ```
+///
+/// **Pruning.** At most [`capacity`](EventStoreConfig::capacity) events are
+/// kept, the oldest dropped first. With a
+/// [`max_age`](EventStoreConfig::max_age), an event is dropped once it has
+/// been in the store that long; age runs on tokio's monotonic clock (so
+/// `tokio::time::pause` governs it in tests) from the moment the event was
+/// stored, not from its own timestamp. Pruning happens on every call, so an
+/// idle store holds on to old events until it is next used.
+///
+/// **Indexes.** Queries by kind or correlation id read only the matching
+/// events; a time-range query reads only the events in the range.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    event: Event,
+    stored_at: Instant,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    filter: Query,
+    tx: broadcast::Sender<Event>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EventStoreConfig,
+    /// Events in id order; ids are contiguous, so `events[id - first_id]`.
+    events: VecDeque<Stored>,
+    next_id: u64,
+    /// Ids per kind and per correlation id, ascending.
+    by_kind: HashMap<String, VecDeque<u64>>,
+    by_correlation: HashMap<String, VecDeque<u64>>,
+    /// (timestamp_ms, id) of every stored event.
+    by_time: BTreeSet<(u64, u64)>,
+    subscribers: Vec<Subscriber>,
+}
+
+impl EventStore {
+    /// An empty store with these limits.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::InvalidConfig`] if the capacity or the subscriber buffer
+    /// is zero, or `max_age` is zero.
+    pub fn new(config: EventStoreConfig) -> Result<Self, EventError> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                config,
+                events: VecDeque::new(),
+                next_id: 1,
+                by_kind: HashMap::new(),
+                by_correlation: HashMap::new(),
+                by_time: BTreeSet::new(),
+                subscribers: Vec::new(),
+            })),
+        })
+    }
+
+    /// Stores `event`, assigning it the next id (any id it carried is
+    /// replaced), sends it to matching subscribers, and returns the id.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::EmptyKind`] if the event's kind is empty; nothing is stored.
+    pub fn store(&self, event: Event) -> Result<u64, EventError> {
+        check(&event)?;
+        let mut inner = self.lock();
+        let id = inner.insert(event);
+        inner.prune();
+        metrics::counter!("foundation_events_stored_total").increment(1);
+        Ok(id)
+    }
+
+    /// Stores several events at once, with consecutive ids in the given order.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::EmptyKind`] if any event's kind is empty; then none of
+    /// them is stored.
+    pub fn store_batch(
+        &self,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<Vec<u64>, EventError> {
+        let events: Vec<Event> = events.into_iter().collect();
+        events.iter().try_for_each(check)?;
+        let mut inner = self.lock();
+        let ids: Vec<u64> = events.into_iter().map(|e| inner.insert(e)).collect();
+        inner.prune();
+        metrics::counter!("foundation_events_stored_total").increment(ids.len() as u64);
+        Ok(ids)
+    }
+
+    /// The event with this id, if it is still in the store.
+    pub fn get(&self, id: u64) -> Option<Event> {
+        let mut inner = self.lock();
+        inner.prune();
+        inner.get(id).cloned()
+    }
+
+    /// The events that match `query`, in its order, up to its limit.
+    pub fn query(&self, query: &Query) -> Vec<Event> {
+        let mut inner = self.lock();
+        inner.prune();
+        inner.query(query)
+    }
+
+    /// How many events the store holds.
+    pub fn len(&self) -> usize {
+        let mut inner = self.lock();
+        inner.prune();
+        inner.events.len()
+    }
+
+    /// Whether the store holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Subscribes to events stored from now on that match `filter` (its limit
+    /// and order are ignored).
+    ///
+    /// Each subscription has its own buffer of
+    /// [`subscriber_buffer`](EventStoreConfig::subscriber_buffer) events.
+    /// Storing never waits for a subscriber: when a subscriber falls that far
+    /// behind, its oldest unread events are overwritten and its next `recv`
+    /// returns [`RecvError::Lagged(n)`](broadcast::error::RecvError::Lagged)
+    /// with the number it missed, after which it continues with the oldest
+    /// event still buffered. `recv` returns
+    /// [`RecvError::Closed`](broadcast::error::RecvError::Closed) once every
+    /// handle to the store is dropped and the buffer is drained. Dropping the
+    /// receiver ends the subscription.
+    pub fn subscribe(&self, filter: Query) -> broadcast::Receiver<Event> {
+        let mut inner = self.lock();
+        let (tx, rx) = broadcast::channel(inner.config.subscriber_buffer);
+        inner.subscribers.push(Subscriber { filter, tx });
+        tracing::debug!(
+            subscribers = inner.subscribers.len(),
+            "event subscription added"
+        );
+        rx
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // No code path panics while holding the lock, and the state stays
+        // consistent between statements, so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn check(event: &Event) -> Result<(), EventError> {
+    if event.kind.is_empty() {
+        return Err(EventError::EmptyKind {
+            payload: event.payload.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn push_index(index: &mut HashMap<String, VecDeque<u64>>, key: &str, id: u64) {
+    match index.get_mut(key) {
+        Some(ids) => ids.push_back(id),
+        None => {
+            index.insert(key.to_owned(), VecDeque::from([id]));
+        }
+    }
+}
+
+fn pop_index(index: &mut HashMap<String, VecDeque<u64>>, key: &str, id: u64) {
+    if let Some(ids) = index.get_mut(key) {
+        // Events leave in id order, so the id is at the front.
+        if ids.front() == Some(&id) {
+            ids.pop_front();
+        } else {
+            ids.retain(|&x| x != id);
+        }
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+impl Inner {
+    fn first_id(&self) -> u64 {
+        self.next_id - self.events.len() as u64
+    }
+
+    fn get(&self, id: u64) -> Option<&Event> {
+        let offset = id.checked_sub(self.first_id())?;
+        let offset = usize::try_from(offset).ok()?;
+        self.events.get(offset).map(|s| &s.event)
+    }
+
+    fn insert(&mut self, mut event: Event) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        event.id = id;
+        push_index(&mut self.by_kind, &event.kind, id);
+        if let Some(c) = &event.correlation_id {
+            push_index(&mut self.by_correlation, c, id);
+        }
+        self.by_time.insert((event.timestamp_ms, id));
+        self.publish(&event);
+        self.events.push_back(Stored {
+            event,
+            stored_at: Instant::now(),
+        });
+        id
+    }
+
+    fn publish(&mut self, event: &Event) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| {
+            if !s.filter.matches(event) {
+                return s.tx.receiver_count() > 0;
+            }
+            // `send` fails only when the receiver is gone; it never waits.
+            s.tx.send(event.clone()).is_ok()
+        });
+        let gone = before - self.subscribers.len();
+        if gone > 0 {
+            tracing::debug!(gone, "event subscriptions dropped by their receivers");
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(Stored { event, .. }) = self.events.pop_front() {
+            pop_index(&mut self.by_kind, &event.kind, event.id);
+            if let Some(c) = &event.correlation_id {
+                pop_index(&mut self.by_correlation, c, event.id);
+            }
+            self.by_time.remove(&(event.timestamp_ms, event.id));
+        }
+    }
+
+    fn prune(&mut self) {
+        let mut pruned = 0u64;
+        while self.events.len() > self.config.capacity {
+            self.pop_oldest();
+            pruned += 1;
+        }
+        if let Some(max_age) = self.config.max_age {
+            let now = Instant::now();
+            while self
+                .events
+                .front()
+                .is_some_and(|s| now.saturating_duration_since(s.stored_at) >= max_age)
+            {
+                self.pop_oldest();
+                pruned += 1;
+            }
+        }
+        if pruned > 0 {
+            tracing::trace!(pruned, left = self.events.len(), "events pruned");
+            metrics::counter!("foundation_events_pruned_total").increment(pruned);
+        }
+    }
+
+    fn query(&self, q: &Query) -> Vec<Event> {
+        let limit = q.limit.unwrap_or(usize::MAX);
+        if limit == 0 {
+            return Vec::new();
+        }
+        // The narrowest index that applies gives the candidate ids, in id order.
+        let indexed = [
+            q.kind.as_ref().map(|k| self.by_kind.get(k)),
+            q.correlation_id
+                .as_ref()
+                .map(|c| self.by_correlation.get(c)),
+        ];
+        let mut narrowest: Option<&VecDeque<u64>> = None;
+        for ids in indexed.into_iter().flatten() {
+            let Some(ids) = ids else {
+                // A kind or correlation id with no event: nothing matches.
+                return Vec::new();
+            };
+            if narrowest.is_none_or(|n| ids.len() < n.len()) {
+                narrowest = Some(ids);
+            }
+        }
+        let pick = |ids: &mut dyn Iterator<Item = u64>| -> Vec<Event> {
+            ids.filter_map(|id| self.get(id))
+                .filter(|e| q.matches(e))
+                .take(limit)
+                .cloned()
+                .collect()
+        };
+        if let Some(ids) = narrowest {
+            return if q.newest_first {
+                pick(&mut ids.iter().rev().copied())
+            } else {
+                pick(&mut ids.iter().copied())
+            };
+        }
+        if q.since_ms.is_some() || q.before_ms.is_some() {
+            // Ids start at 1, so `(t, 0)` sorts before every event stamped `t`.
+            let from = Bound::Included((q.since_ms.unwrap_or(0), 0));
+            let to = q
+                .before_ms
+                .map_or(Bound::Unbounded, |t| Bound::Excluded((t, 0)));
+            if q.since_ms.unwrap_or(0) >= q.before_ms.unwrap_or(u64::MAX) {
+                return Vec::new();
+            }
+            let mut ids: Vec<u64> = self.by_time.range((from, to)).map(|&(_, id)| id).collect();
+            ids.sort_unstable();
+            return if q.newest_first {
+                pick(&mut ids.into_iter().rev())
+            } else {
+                pick(&mut ids.into_iter())
+            };
+        }
+        let mut all = self.events.iter().map(|s| s.event.id);
+        if q.newest_first {
+            pick(&mut all.rev())
+        } else {
+            pick(&mut all)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_contiguous_and_get_finds_them_after_pruning() {
+        let store = EventStore::new(EventStoreConfig::default().capacity(3)).unwrap();
+        let ids: Vec<u64> = (0..5)
+            .map(|i| store.store(Event::new("k", json!(i))).unwrap())
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+        assert_eq!(store.get(2), None);
+        assert_eq!(store.get(3).unwrap().payload, json!(2));
+        assert_eq!(store.get(6), None);
+        assert_eq!(store.get(0), None);
+    }
+
+    #[test]
+    fn indexes_shrink_with_pruning() {
+        let store = EventStore::new(EventStoreConfig::default().capacity(2)).unwrap();
+        for i in 0..10 {
+            let e = Event::new(format!("k{i}"), json!(null)).correlation(format!("c{i}"));
+            store.store(e).unwrap();
+        }
+        let inner = store.lock();
+        assert_eq!(inner.by_kind.len(), 2);
+        assert_eq!(inner.by_correlation.len(), 2);
+        assert_eq!(inner.by_time.len(), 2);
+    }
+
+    #[test]
+    fn config_is_validated() {
+        for (config, field) in [
+            (EventStoreConfig::default().capacity(0), "capacity"),
+            (
+                EventStoreConfig::default().subscriber_buffer(0),
+                "subscriber_buffer",
+            ),
+            (
+                EventStoreConfig::default().max_age(Duration::ZERO),
+                "max_age",
+            ),
+        ] {
+            match EventStore::new(config) {
+                Err(EventError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected InvalidConfig for {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn event_round_trips_through_json() {
+        let e = Event::new("a.b", json!({"x": 1}))
+            .correlation("c")
+            .parent(4)
+            .node("n1");
+        let text = serde_json::to_string(&e).unwrap();
+        let back: Event = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e);
+    }
+}

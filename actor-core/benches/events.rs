@@ -11,10 +11,11 @@
 //! shorter run). The ratio of medians is printed at the end.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use actor_core::{Event, EventStore, EventStoreConfig, Query};
 use criterion::{BatchSize, Criterion};
+
+mod support;
 use serde_json::json;
 
 const EVENTS: usize = 10_000;
@@ -77,42 +78,15 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-fn output_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-/// The median (ns) criterion measured for `events/<id>` in this run.
-fn median_ns(id: &str) -> Option<f64> {
-    let path = output_dir()
-        .join("events")
-        .join(id)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
-#[allow(clippy::print_stdout)]
 fn main() {
-    // Start clean so stale figures from an earlier run are never reported.
-    let _ = std::fs::remove_dir_all(output_dir().join("events"));
-    let mut c = Criterion::default()
-        .output_directory(&output_dir())
-        .configure_from_args();
+    let mut c = support::criterion("events");
     bench(&mut c);
     c.final_summary();
-
-    println!();
-    for (what, ours, baseline) in [
-        ("append", "append_store", "append_vec"),
-        ("query by correlation", "query_store", "query_scan"),
-    ] {
-        match (median_ns(ours), median_ns(baseline)) {
-            (Some(o), Some(b)) => println!(
-                "{what}: store {o:.0} ns, baseline {b:.0} ns, ratio of medians {:.2}",
-                o / b
-            ),
-            _ => println!("{what}: no medians (not measured in this mode)"),
-        }
-    }
+    support::print_ratios(
+        "events",
+        &[
+            ("append", "append_store", "append_vec"),
+            ("query by correlation", "query_store", "query_scan"),
+        ],
+    );
 }

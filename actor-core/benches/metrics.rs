@@ -10,11 +10,12 @@
 //! shorter run). The ratios of medians are printed at the end.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actor_core::MetricsRegistry;
 use criterion::Criterion;
+
+mod support;
 
 fn bench(c: &mut Criterion) {
     let registry = MetricsRegistry::new();
@@ -56,55 +57,28 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-fn output_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-/// The median (ns) criterion measured for `metrics/<id>` in this run.
-fn median_ns(id: &str) -> Option<f64> {
-    let path = output_dir()
-        .join("metrics")
-        .join(id)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
-#[allow(clippy::print_stdout)]
 fn main() {
-    // Start clean so stale figures from an earlier run are never reported.
-    let _ = std::fs::remove_dir_all(output_dir().join("metrics"));
-    let mut c = Criterion::default()
-        .output_directory(&output_dir())
-        .configure_from_args();
+    let mut c = support::criterion("metrics");
     bench(&mut c);
     c.final_summary();
-
-    println!();
-    for (what, ours, baseline) in [
-        (
-            "counter handle vs AtomicU64::fetch_add",
-            "counter_handle",
-            "counter_atomic",
-        ),
-        (
-            "counter! macro vs AtomicU64::fetch_add",
-            "counter_macro",
-            "counter_atomic",
-        ),
-        (
-            "histogram record vs Vec<f64>::push",
-            "histogram_record",
-            "vec_push",
-        ),
-    ] {
-        match (median_ns(ours), median_ns(baseline)) {
-            (Some(o), Some(b)) => println!(
-                "{what}: {o:.1} ns vs {b:.1} ns, ratio of medians {:.2}",
-                o / b
+    support::print_ratios(
+        "metrics",
+        &[
+            (
+                "counter handle vs AtomicU64::fetch_add",
+                "counter_handle",
+                "counter_atomic",
             ),
-            _ => println!("{what}: no medians (not measured in this mode)"),
-        }
-    }
+            (
+                "counter! macro vs AtomicU64::fetch_add",
+                "counter_macro",
+                "counter_atomic",
+            ),
+            (
+                "histogram record vs Vec<f64>::push",
+                "histogram_record",
+                "vec_push",
+            ),
+        ],
+    );
 }

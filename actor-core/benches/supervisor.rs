@@ -96,8 +96,15 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args();
+    let mut c = support::criterion("restart");
     bench(&mut c);
     c.final_summary();
-    support::print_ratio("restart", "foundation_supervisor", "bare_ractor_respawn");
+    support::print_ratios(
+        "restart",
+        &[(
+            "supervisor restart vs bare ractor respawn",
+            "foundation_supervisor",
+            "bare_ractor_respawn",
+        )],
+    );
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod netns;
+
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -42,6 +44,11 @@ pub struct NodeSpec {
     pub agents: Vec<String>,
     pub counters: Vec<String>,
     pub extra: Vec<String>,
+    /// Run inside this network namespace (see `netns.rs`).
+    pub netns: Option<String>,
+    /// Listen on this address instead of 127.0.0.1:`port`; `Some("")`
+    /// passes no `--listen` at all (the node picks its default).
+    pub listen: Option<String>,
 }
 
 impl NodeSpec {
@@ -54,7 +61,19 @@ impl NodeSpec {
             agents: Vec::new(),
             counters: Vec::new(),
             extra: Vec::new(),
+            netns: None,
+            listen: None,
         }
+    }
+    /// Runs the node inside network namespace `ns`.
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.into());
+        self
+    }
+    /// Listens on `addr` (`""`: no `--listen`, the node's default).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.into());
+        self
     }
     /// Any other `foundation node` argument.
     pub fn arg(mut self, arg: &str) -> Self {
@@ -78,32 +97,47 @@ impl NodeSpec {
         self
     }
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.listen {
+            Some(addr) => addr.clone(),
+            None => format!("127.0.0.1:{}", self.port),
+        }
     }
 
     pub async fn start(self) -> TestNode {
         let addr = self.addr();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_foundation"));
+        let bin = env!("CARGO_BIN_EXE_foundation");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, bin]);
+                cmd
+            }
+            None => Command::new(bin),
+        };
         cmd.args([
             "node",
             "--name",
             &self.name,
-            "--listen",
-            &addr,
             "--events",
             "json",
             "--commands",
-        ])
-        .env("FOUNDATION_COOKIE", &self.cookie)
-        .env("RUST_LOG", "info,ractor_cluster=warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        ]);
+        if !addr.is_empty() {
+            cmd.args(["--listen", &addr]);
+        }
+        cmd.env("FOUNDATION_COOKIE", &self.cookie)
+            .env("RUST_LOG", "info,ractor_cluster=warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         for s in &self.seeds {
             cmd.args(["--seed", s]);
         }
-        if self.seeds.is_empty() && !self.extra.iter().any(|a| a == "--discovery") {
+        let chooses = |flag: &str| self.extra.iter().any(|a| a == flag);
+        // A node on all its defaults (`listen("")`) is left to choose its own discovery.
+        let defaults = addr.is_empty();
+        if self.seeds.is_empty() && !chooses("--discovery") && !chooses("--dns-name") && !defaults {
             // No multicast from tests unless asked for.
             cmd.args(["--discovery", "none"]);
         }
@@ -125,7 +159,8 @@ impl NodeSpec {
             lines: BufReader::new(stdout).lines(),
             seen: Vec::new(),
         };
-        node.expect(|v| v["event"] == "listening").await;
+        let listening = node.expect(|v| v["event"] == "listening").await;
+        node.addr = listening["addr"].as_str().unwrap_or_default().to_owned();
         node
     }
 }

@@ -1,8 +1,8 @@
 //! The per-node gateway: the only actor that crosses the wire.
 //!
-//! Every node runs one gateway, registered as `foundation.gateway@<node>` and
-//! joined to the process group [`GATEWAY_GROUP`]; ractor_cluster makes each
-//! peer's gateway visible here as a remote proxy in that group. Gateways
+//! Every node runs one gateway, joined to the process group
+//! `foundation.gateway@<node>`; ractor_cluster syncs process groups, so each
+//! peer's gateway appears here as a remote proxy in its peer's group. Gateways
 //! exchange [`Envelope`]s: hellos with the names each holds, name changes,
 //! tells, asks and replies. User actors never become remotable themselves.
 
@@ -31,32 +31,40 @@ use crate::reference::{type_key, type_tag, Payload, Reply, Request};
 use crate::wire::{Body, Claim, Envelope, MAX_PAYLOAD_BYTES};
 
 /// The process group every gateway joins.
-pub(crate) const GATEWAY_GROUP: &str = "foundation.gateways";
 const GATEWAY_PREFIX: &str = "foundation.gateway@";
 /// How long a session that closed before authenticating may wait for a
 /// sibling session to the same peer before we call it an auth failure.
 const AUTH_GRACE: Duration = Duration::from_millis(1500);
 
-pub(crate) fn gateway_name(node: &str) -> String {
+/// The process group of a node's gateway. Gateways are unnamed actors (a
+/// ractor name would travel to peers and collide there when two sessions to
+/// one peer briefly coexist); the group names the node instead.
+pub(crate) fn gateway_group(node: &str) -> String {
     format!("{GATEWAY_PREFIX}{node}")
 }
 
-/// Sends to the gateway registered under `name`.
-pub(crate) fn send(name: &str, msg: GatewayMsg) -> Result<()> {
-    let cell = ractor::registry::where_is(name).ok_or(ClusterError::NodeStopped)?;
-    let gateway: ActorRef<GatewayMsg> = cell.into();
-    gateway
+/// This process's gateway of the group `group`.
+fn local_gateway(group: &str) -> Result<ActorRef<GatewayMsg>> {
+    ractor::pg::get_local_members(&group.to_owned())
+        .into_iter()
+        .next()
+        .map(ActorRef::from)
+        .ok_or(ClusterError::NodeStopped)
+}
+
+/// Sends to the local gateway of the group `group`.
+pub(crate) fn send(group: &str, msg: GatewayMsg) -> Result<()> {
+    local_gateway(group)?
         .send_message(msg)
         .map_err(|_| ClusterError::NodeStopped)
 }
 
-/// Calls the gateway registered under `name`.
+/// Calls the local gateway of the group `group`.
 pub(crate) async fn call<T: Send + 'static>(
-    name: &str,
+    group: &str,
     msg: impl FnOnce(RpcReplyPort<T>) -> GatewayMsg,
 ) -> Result<T> {
-    let cell = ractor::registry::where_is(name).ok_or(ClusterError::NodeStopped)?;
-    let gateway: ActorRef<GatewayMsg> = cell.into();
+    let gateway = local_gateway(group)?;
     match gateway.call(msg, Some(Duration::from_secs(5))).await {
         Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
         _ => Err(ClusterError::NodeStopped),
@@ -616,7 +624,7 @@ impl GatewayState {
                 payload,
             } => {
                 let route = RemoteReply {
-                    gateway: gateway_name(&self.node),
+                    gateway: gateway_group(&self.node),
                     node: from.clone(),
                     id,
                 };
@@ -676,8 +684,10 @@ impl Actor for Gateway {
                 gateway: myself.clone(),
             }),
         })?;
-        ractor::pg::monitor(GATEWAY_GROUP.to_owned(), myself.get_cell());
-        ractor::pg::join(GATEWAY_GROUP.to_owned(), vec![myself.get_cell()]);
+        // Every group change in the default scope reaches us; the gateway
+        // groups of peers are among them.
+        ractor::pg::monitor_scope(ractor::pg::DEFAULT_SCOPE.to_owned(), myself.get_cell());
+        ractor::pg::join(gateway_group(&args.node), vec![myself.get_cell()]);
         ractor::registry::pid_registry::monitor(myself.get_cell());
         let mut state = GatewayState {
             node: args.node,
@@ -694,8 +704,12 @@ impl Actor for Gateway {
         };
         myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
         // Peers whose gateways were already visible before we subscribed.
-        for cell in ractor::pg::get_members(&GATEWAY_GROUP.to_owned()) {
-            peer_joined(&mut state, cell);
+        for group in ractor::pg::which_groups() {
+            if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                for cell in ractor::pg::get_members(&group) {
+                    peer_joined(&mut state, node, cell);
+                }
+            }
         }
         Ok(state)
     }
@@ -944,17 +958,20 @@ impl Actor for Gateway {
     ) -> std::result::Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ProcessGroupChanged(change) => match change {
-                GroupChangeMessage::Join(_, group, cells) if group == GATEWAY_GROUP => {
-                    for cell in cells {
-                        peer_joined(state, cell);
+                GroupChangeMessage::Join(_, group, cells) => {
+                    if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                        for cell in cells {
+                            peer_joined(state, node, cell);
+                        }
                     }
                 }
-                GroupChangeMessage::Leave(_, group, cells) if group == GATEWAY_GROUP => {
-                    for cell in cells {
-                        peer_left(state, &cell);
+                GroupChangeMessage::Leave(_, group, cells) => {
+                    if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                        for cell in cells {
+                            peer_left(state, node, &cell);
+                        }
                     }
                 }
-                _ => {}
             },
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
                 let id = cell.get_id();
@@ -978,19 +995,11 @@ impl Actor for Gateway {
     }
 }
 
-fn peer_name(cell: &ActorCell) -> Option<String> {
-    if cell.get_id().is_local() {
-        return None;
-    }
-    cell.get_name()?
-        .strip_prefix(GATEWAY_PREFIX)
-        .map(str::to_owned)
-}
-
-fn peer_joined(state: &mut GatewayState, cell: ActorCell) {
-    let Some(node) = peer_name(&cell) else {
+fn peer_joined(state: &mut GatewayState, node: &str, cell: ActorCell) {
+    if cell.get_id().is_local() || node == state.node {
         return;
-    };
+    }
+    let node = node.to_owned();
     let peer = state.peers.entry(node.clone()).or_insert(Peer {
         last_heard: Instant::now(),
         gateways: Vec::new(),
@@ -1003,16 +1012,16 @@ fn peer_joined(state: &mut GatewayState, cell: ActorCell) {
     state.check_up(&node);
 }
 
-fn peer_left(state: &mut GatewayState, cell: &ActorCell) {
-    let Some(node) = peer_name(cell) else {
+fn peer_left(state: &mut GatewayState, node: &str, cell: &ActorCell) {
+    if cell.get_id().is_local() {
         return;
-    };
-    let Some(peer) = state.peers.get_mut(&node) else {
+    }
+    let Some(peer) = state.peers.get_mut(node) else {
         return;
     };
     peer.gateways.retain(|g| g.get_id() != cell.get_id());
     if peer.gateways.is_empty() {
-        state.node_down(&node, "connection lost");
+        state.node_down(node, "connection lost");
     } else {
         tracing::debug!(%node, "a duplicate session closed; the peer stays up");
     }

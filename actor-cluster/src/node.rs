@@ -15,7 +15,7 @@ use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, Result};
 use crate::gateway::{
-    self, gateway_name, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
+    self, gateway_group, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
 };
 use crate::reference::{type_tag, Payload, Ref, Request};
 
@@ -256,7 +256,7 @@ impl NodeBuilder {
         }
         let addr = advertised.to_string();
         let server_name = format!("foundation.node_server@{name}");
-        let gateway = gateway_name(&name);
+        let gateway = gateway_group(&name);
         let connector_name = format!("foundation.connector@{name}");
         let (events, _) = broadcast::channel(256);
 
@@ -298,7 +298,6 @@ impl NodeBuilder {
                 };
                 (Gateway, args)
             })
-            .register_as(gateway.clone())
         };
         let connector = {
             let (server, own_addr) = (server_name, addr.clone());

@@ -42,7 +42,11 @@ fn report(what: &str, samples: Vec<Duration>, target: Duration) {
 async fn full_mesh(nodes: &mut [TestNode]) {
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     for node in nodes.iter_mut() {
-        let others: Vec<&str> = names.iter().filter(|n| **n != node.name).map(String::as_str).collect();
+        let others: Vec<&str> = names
+            .iter()
+            .filter(|n| **n != node.name)
+            .map(String::as_str)
+            .collect();
         node.expect_up(&others).await;
     }
 }
@@ -53,7 +57,11 @@ async fn mesh_with_seeds(n: usize) -> Duration {
     let started = Instant::now();
     let mut nodes = Vec::new();
     for (i, spec) in specs.into_iter().enumerate() {
-        nodes.push(if i == 0 { spec.start().await } else { spec.seed(&first).start().await });
+        nodes.push(if i == 0 {
+            spec.start().await
+        } else {
+            spec.seed(&first).start().await
+        });
     }
     full_mesh(&mut nodes).await;
     started.elapsed()
@@ -81,7 +89,9 @@ async fn detection(signal: &str) -> Duration {
     nodes[0].forget();
     let t = Instant::now();
     nodes[2].signal(signal);
-    nodes[0].expect(|v| v["event"] == "node_down" && v["node"] == "d3").await;
+    nodes[0]
+        .expect(|v| v["event"] == "node_down" && v["node"] == "d3")
+        .await;
     let took = t.elapsed();
     if signal == "STOP" {
         nodes[2].signal("CONT");
@@ -92,14 +102,22 @@ async fn detection(signal: &str) -> Duration {
 #[tokio::main]
 async fn main() {
     // `cargo test --benches` runs this with `--test`: one quick round only.
-    let rounds = if std::env::args().any(|a| a == "--test") { 1 } else { ROUNDS };
+    let rounds = if std::env::args().any(|a| a == "--test") {
+        1
+    } else {
+        ROUNDS
+    };
     let mesh_target = Duration::from_secs(1);
     for n in [3, 5] {
         let mut samples = Vec::new();
         for _ in 0..rounds {
             samples.push(mesh_with_seeds(n).await);
         }
-        report(&format!("full mesh, {n} nodes, static seeds"), samples, mesh_target);
+        report(
+            &format!("full mesh, {n} nodes, static seeds"),
+            samples,
+            mesh_target,
+        );
     }
     for n in [3, 5] {
         let Some(lan) = Lan::create(n) else {
@@ -113,7 +131,10 @@ async fn main() {
         report(&format!("full mesh, {n} nodes, mDNS"), samples, mesh_target);
     }
     let detect_target = Duration::from_secs(3);
-    for (what, signal) in [("killed node (SIGKILL) detected", "KILL"), ("frozen node (SIGSTOP) detected", "STOP")] {
+    for (what, signal) in [
+        ("killed node (SIGKILL) detected", "KILL"),
+        ("frozen node (SIGSTOP) detected", "STOP"),
+    ] {
         let mut samples = Vec::new();
         for _ in 0..rounds {
             samples.push(detection(signal).await);

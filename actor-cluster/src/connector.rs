@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The pause after a peer refused us.
+pub(crate) const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub(crate) enum ConnectorMsg {
@@ -23,8 +25,9 @@ pub(crate) enum ConnectorMsg {
     },
     /// The node at `addr` is up: stop dialing it.
     Satisfied(String),
-    /// Stop dialing `addr` (it refused our cookie).
-    GiveUp(String),
+    /// `addr` refused us (most likely our cookie): dial it again only after
+    /// [`REFUSED_BACKOFF`], never in a tight loop.
+    Refused(String),
     /// A scheduled attempt.
     Retry(String),
 }
@@ -41,6 +44,8 @@ pub(crate) struct Connector;
 struct Wanted {
     attempt: u32,
     until: Option<Instant>,
+    /// No dialing before this (after a refusal).
+    not_before: Option<Instant>,
 }
 
 pub(crate) struct ConnectorState {
@@ -110,9 +115,14 @@ impl Actor for Connector {
                     };
                     return Ok(());
                 }
-                state
-                    .wanted
-                    .insert(addr.clone(), Wanted { attempt: 0, until });
+                state.wanted.insert(
+                    addr.clone(),
+                    Wanted {
+                        attempt: 0,
+                        until,
+                        not_before: None,
+                    },
+                );
                 state.dial(&addr, 0).await;
                 state.schedule(&myself, &addr, 0);
             }
@@ -125,6 +135,11 @@ impl Actor for Connector {
                     tracing::info!(%addr, "peer stayed away; forgetting it");
                     return Ok(());
                 }
+                if wanted.not_before.is_some_and(|t| Instant::now() < t) {
+                    let attempt = wanted.attempt;
+                    state.schedule(&myself, &addr, attempt);
+                    return Ok(());
+                }
                 wanted.attempt += 1;
                 let attempt = wanted.attempt;
                 state.dial(&addr, attempt).await;
@@ -133,9 +148,10 @@ impl Actor for Connector {
             ConnectorMsg::Satisfied(addr) => {
                 state.wanted.remove(&addr);
             }
-            ConnectorMsg::GiveUp(addr) => {
-                if state.wanted.remove(&addr).is_some() {
-                    tracing::warn!(%addr, "not dialing again: the peer refused our cookie");
+            ConnectorMsg::Refused(addr) => {
+                if let Some(wanted) = state.wanted.get_mut(&addr) {
+                    wanted.not_before = Some(Instant::now() + REFUSED_BACKOFF);
+                    tracing::warn!(%addr, "the peer refused us (wrong cookie?); next attempt in {REFUSED_BACKOFF:?}");
                 }
             }
         }

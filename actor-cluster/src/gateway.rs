@@ -386,8 +386,15 @@ impl GatewayState {
     }
 
     fn envelope(&self, body: Body) -> Option<Vec<u8>> {
+        let kind = body.kind();
         match Envelope::new(&self.node, body).encode() {
-            Ok(bytes) => Some(bytes),
+            Ok(bytes) => {
+                metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => kind)
+                    .increment(1);
+                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                    .record(bytes.len() as f64);
+                Some(bytes)
+            }
             Err(e) => {
                 tracing::error!("could not encode envelope: {e}");
                 None
@@ -522,13 +529,6 @@ impl GatewayState {
                 reason: reason.to_owned(),
             });
         }
-        // Close whatever sessions remain (a frozen peer's stay open), so
-        // ractor_cluster purges its proxies and groups too.
-        for session in self.sessions.values() {
-            if session.peer.as_deref() == Some(node) {
-                session.actor.stop(Some(reason.to_owned()));
-            }
-        }
         if let Some(addr) = peer.addr {
             let until = Some(Instant::now() + self.timing.forget_after);
             self.connector(ConnectorMsg::Want { addr, until });
@@ -556,7 +556,15 @@ impl GatewayState {
             .collect();
         for node in silent {
             tracing::warn!(%node, ?timeout, "no heartbeat from peer; declaring it down");
-            self.node_down(&node, &format!("no heartbeat for {timeout:?}"));
+            let reason = format!("no heartbeat for {timeout:?}");
+            // A frozen peer's sessions stay open: close them, so that
+            // ractor_cluster purges its proxies and groups too.
+            for session in self.sessions.values() {
+                if session.peer.as_deref() == Some(node.as_str()) {
+                    session.actor.stop(Some(reason.clone()));
+                }
+            }
+            self.node_down(&node, &reason);
         }
         if let Some(bytes) = self.envelope(Body::Ping) {
             for peer in self.peers.values().filter(|p| p.up) {
@@ -568,13 +576,18 @@ impl GatewayState {
     }
 
     fn handle_wire(&mut self, bytes: &[u8]) {
+        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
+            .record(bytes.len() as f64);
         let env = match Envelope::decode(bytes) {
             Ok(env) => env,
             Err(e) => {
+                metrics::counter!("foundation_gateway_rejected_total").increment(1);
                 tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
                 return;
             }
         };
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => env.body.kind())
+            .increment(1);
         let from = env.from;
         if let Some(peer) = self.peers.get_mut(&from) {
             peer.last_heard = Instant::now();
@@ -935,9 +948,14 @@ impl Actor for Gateway {
                 // A session also closes unauthenticated when two nodes dial each
                 // other at once and one connection yields; only call it an auth
                 // failure if no authenticated session to that peer exists.
-                if !state.peers.get(&peer).is_some_and(|p| p.up) {
+                // Nor while another session to that peer is still under way.
+                let other_session = state
+                    .sessions
+                    .values()
+                    .any(|s| s.peer.as_deref() == Some(peer.as_str()));
+                if !state.peers.get(&peer).is_some_and(|p| p.up) && !other_session {
                     tracing::warn!(%peer, %addr, "connection closed before authentication: wrong cookie or not a Foundation node");
-                    state.connector(ConnectorMsg::GiveUp(addr.clone()));
+                    state.connector(ConnectorMsg::Refused(addr.clone()));
                     state.emit(NodeEvent::AuthFailed {
                         peer,
                         addr,

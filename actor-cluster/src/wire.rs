@@ -73,6 +73,23 @@ pub(crate) enum Body {
     },
 }
 
+impl Body {
+    /// A short name of the variant, for metrics and logs.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::PeerUp { .. } => "peer_up",
+            Self::Ping => "ping",
+            Self::Pong => "pong",
+            Self::Registered(_) => "registered",
+            Self::Unregistered { .. } => "unregistered",
+            Self::Tell { .. } => "tell",
+            Self::Ask { .. } => "ask",
+            Self::Reply { .. } => "reply",
+        }
+    }
+}
+
 /// Why an envelope could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WireError {

@@ -156,6 +156,12 @@ impl<A: Agent> Actor for AgentActor<A> {
         agent: &mut A,
     ) -> Result<(), ActorProcessingErr> {
         let (msg, reply) = request.into_parts();
+        let kind = match &msg {
+            AgentRequest::Vote(_) => "vote",
+            AgentRequest::Bid(_) => "bid",
+            AgentRequest::Describe => "describe",
+        };
+        metrics::counter!("foundation_agent_requests_total", "request" => kind).increment(1);
         let answer = match msg {
             AgentRequest::Vote(proposal) => AgentReply::Vote(agent.vote(&proposal).await),
             AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),

@@ -147,6 +147,18 @@ async fn collect(
     collected
 }
 
+/// Protocol analytics through the metrics facade: runs, duration and
+/// participation per protocol.
+fn record_run(protocol: &'static str, invited: usize, answered: usize, started: Instant) {
+    metrics::counter!("foundation_protocol_runs_total", "protocol" => protocol).increment(1);
+    metrics::histogram!("foundation_protocol_duration_seconds", "protocol" => protocol)
+        .record(started.elapsed().as_secs_f64());
+    if invited > 0 {
+        metrics::histogram!("foundation_protocol_participation_ratio", "protocol" => protocol)
+            .record(answered as f64 / invited as f64);
+    }
+}
+
 impl Actor for Coordinator {
     type Msg = CoordinatorMsg;
     type State = Option<Run>;
@@ -201,6 +213,7 @@ impl Actor for Coordinator {
                     absent = tally.absent,
                     "vote closed"
                 );
+                record_run("vote", participants.len(), ballots.len(), started);
                 let _ = reply.send(VoteResult {
                     proposal: spec.proposal,
                     tally,
@@ -236,6 +249,12 @@ impl Actor for Coordinator {
                 }
                 let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
                 tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
+                record_run(
+                    "sealed_bid_auction",
+                    participants.len(),
+                    bids.len() + declined.len(),
+                    started,
+                );
                 let _ = reply.send(AuctionResult {
                     item: spec.item,
                     rule: spec.rule,

@@ -126,7 +126,7 @@ struct Mdns {
     fullname: String,
 }
 
-const MDNS_POLL: Duration = Duration::from_millis(200);
+const MDNS_POLL: Duration = Duration::from_millis(50);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 impl DiscoveryState {

@@ -42,6 +42,17 @@ async fn a_frozen_node_goes_down_by_deadline_and_rejoins_when_thawed() {
         assert!(ev["reason"].as_str().unwrap().contains("heartbeat"), "{ev}");
     }
     let detected = frozen_at.elapsed();
+    // Before going down, c was suspect; after, it is being redialed.
+    let events: Vec<&str> = nodes[0]
+        .seen
+        .iter()
+        .filter(|v| v["node"] == "c")
+        .filter_map(|v| v["event"].as_str())
+        .collect();
+    assert_eq!(events[..2], ["suspect", "node_down"], "{events:?}");
+    nodes[0]
+        .expect(|v| v["event"] == "reconnecting" && v["node"] == "c")
+        .await;
     // 1 s of silence, heartbeats every 250 ms: down within ~1.25 s; allow for a busy machine.
     assert!(
         detected < Duration::from_secs(3),

@@ -10,7 +10,7 @@ use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use ractor::pg::GroupChangeMessage;
@@ -149,14 +149,32 @@ pub struct NameInfo {
     pub groups: Vec<String>,
 }
 
-/// A connected peer as listed by [`crate::Node::peers`].
+/// A peer as listed by [`crate::Node::peers`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerInfo {
     /// The peer's node name.
     pub node: String,
-    /// The address it listens on.
+    /// The address it listens on (empty while it is still joining).
     pub addr: String,
+    /// Where it stands.
+    pub status: PeerStatus,
+    /// Since when.
+    pub since: SystemTime,
+}
+
+/// The status of a peer in this node's membership view. A peer that is
+/// down is no longer listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PeerStatus {
+    /// Connected and authenticated, its names not yet exchanged.
+    Joining,
+    /// Up: heard from within half the failure timeout.
+    Up,
+    /// Up, but silent for more than half the failure timeout.
+    Suspect,
 }
 
 pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
@@ -354,7 +372,33 @@ struct Peer {
     /// sessions to one peer exist briefly when both dial at once.
     gateways: Vec<ActorRef<GatewayMsg>>,
     addr: Option<String>,
+    /// Authenticated and its hello received (else: joining).
     up: bool,
+    /// Up, but silent for more than half the failure timeout.
+    suspect: bool,
+    /// When the status last changed.
+    since: SystemTime,
+}
+
+impl Peer {
+    fn new() -> Self {
+        Self {
+            last_heard: Instant::now(),
+            gateways: Vec::new(),
+            addr: None,
+            up: false,
+            suspect: false,
+            since: SystemTime::now(),
+        }
+    }
+
+    fn status(&self) -> PeerStatus {
+        match (self.up, self.suspect) {
+            (false, _) => PeerStatus::Joining,
+            (true, false) => PeerStatus::Up,
+            (true, true) => PeerStatus::Suspect,
+        }
+    }
 }
 
 struct Pending {
@@ -473,6 +517,7 @@ impl GatewayState {
             return;
         };
         peer.up = true;
+        peer.since = SystemTime::now();
         peer.last_heard = Instant::now();
         self.connector(ConnectorMsg::Satisfied(addr.clone()));
         self.emit(NodeEvent::NodeUp {
@@ -530,6 +575,12 @@ impl GatewayState {
             });
         }
         if let Some(addr) = peer.addr {
+            if peer.up {
+                self.emit(NodeEvent::Reconnecting {
+                    node: node.to_owned(),
+                    addr: addr.clone(),
+                });
+            }
             let until = Some(Instant::now() + self.timing.forget_after);
             self.connector(ConnectorMsg::Want { addr, until });
         }
@@ -554,6 +605,22 @@ impl GatewayState {
             .filter(|(_, p)| p.up && now.duration_since(p.last_heard) > timeout)
             .map(|(n, _)| n.clone())
             .collect();
+        let quiet: Vec<(String, Duration)> = self
+            .peers
+            .iter_mut()
+            .filter(|(_, p)| p.up && !p.suspect && now.duration_since(p.last_heard) > timeout / 2)
+            .map(|(n, p)| {
+                p.suspect = true;
+                p.since = SystemTime::now();
+                (n.clone(), now.duration_since(p.last_heard))
+            })
+            .collect();
+        for (node, silent_for) in quiet {
+            self.emit(NodeEvent::Suspect {
+                node,
+                silent_ms: silent_for.as_millis() as u64,
+            });
+        }
         for node in silent {
             tracing::warn!(%node, ?timeout, "no heartbeat from peer; declaring it down");
             let reason = format!("no heartbeat for {timeout:?}");
@@ -591,6 +658,15 @@ impl GatewayState {
         let from = env.from;
         if let Some(peer) = self.peers.get_mut(&from) {
             peer.last_heard = Instant::now();
+            if peer.suspect {
+                peer.suspect = false;
+                peer.since = SystemTime::now();
+                let addr = peer.addr.clone().unwrap_or_default();
+                self.emit(NodeEvent::NodeUp {
+                    node: from.clone(),
+                    addr,
+                });
+            }
         }
         match env.body {
             Body::Ping => {
@@ -598,13 +674,13 @@ impl GatewayState {
             }
             Body::Pong => {}
             Body::Hello { addr, claims } => {
-                let peer = self.peers.entry(from.clone()).or_insert(Peer {
-                    last_heard: Instant::now(),
-                    gateways: Vec::new(),
-                    addr: None,
-                    up: false,
-                });
-                peer.addr = Some(addr);
+                if !self.peers.contains_key(&from) {
+                    self.peers.insert(from.clone(), Peer::new());
+                    self.emit(NodeEvent::Joining { node: from.clone() });
+                }
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    peer.addr = Some(addr);
+                }
                 for claim in claims {
                     self.add_claim(&from, claim);
                 }
@@ -817,10 +893,11 @@ impl Actor for Gateway {
                 let mut list: Vec<PeerInfo> = state
                     .peers
                     .iter()
-                    .filter(|(_, p)| p.up)
                     .map(|(node, p)| PeerInfo {
                         node: node.clone(),
                         addr: p.addr.clone().unwrap_or_default(),
+                        status: p.status(),
+                        since: p.since,
                     })
                     .collect();
                 list.sort_by(|a, b| a.node.cmp(&b.node));
@@ -1018,12 +1095,13 @@ fn peer_joined(state: &mut GatewayState, node: &str, cell: ActorCell) {
         return;
     }
     let node = node.to_owned();
-    let peer = state.peers.entry(node.clone()).or_insert(Peer {
-        last_heard: Instant::now(),
-        gateways: Vec::new(),
-        addr: None,
-        up: false,
-    });
+    if !state.peers.contains_key(&node) {
+        state.peers.insert(node.clone(), Peer::new());
+        state.emit(NodeEvent::Joining { node: node.clone() });
+    }
+    let Some(peer) = state.peers.get_mut(&node) else {
+        return;
+    };
     peer.gateways.retain(|g| g.get_id() != cell.get_id());
     peer.gateways.push(cell.into());
     state.hello(&node);

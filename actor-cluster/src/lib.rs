@@ -58,6 +58,6 @@ mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, Result};
-pub use gateway::{NameInfo, PeerInfo};
+pub use gateway::{NameInfo, PeerInfo, PeerStatus};
 pub use node::{Node, NodeBuilder, NodeEvent, DEFAULT_CLUSTER, DEFAULT_LISTEN};
 pub use reference::{Payload, Ref, Reply, Request};

@@ -47,7 +47,13 @@ fn lan_ip() -> IpAddr {
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum NodeEvent {
-    /// A peer authenticated and exchanged its names with us.
+    /// A peer authenticated; its names are on their way.
+    Joining {
+        /// The peer's node name.
+        node: String,
+    },
+    /// A peer authenticated and exchanged its names with us, or a suspect
+    /// peer was heard from again.
     NodeUp {
         /// The peer's node name.
         node: String,
@@ -60,6 +66,21 @@ pub enum NodeEvent {
         node: String,
         /// Why we consider it down.
         reason: String,
+    },
+    /// A peer has been silent for more than half the failure timeout; it
+    /// goes down if the silence lasts the whole timeout.
+    Suspect {
+        /// The peer's node name.
+        node: String,
+        /// How long it has been silent.
+        silent_ms: u64,
+    },
+    /// A peer that went down is being redialed (with backoff).
+    Reconnecting {
+        /// The peer's node name.
+        node: String,
+        /// The address being dialed.
+        addr: String,
     },
     /// A connection closed before authentication: most likely a wrong cookie.
     AuthFailed {

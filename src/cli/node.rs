@@ -359,7 +359,7 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
                 .peers()
                 .await?
                 .into_iter()
-                .map(|p| json!({ "node": p.node, "addr": p.addr }))
+                .map(|p| json!({ "node": p.node, "addr": p.addr, "status": p.status }))
                 .collect();
             json!({ "reply": "peers", "peers": peers })
         }

@@ -26,6 +26,8 @@ enum Cmd {
     Node(cli::node::NodeArgs),
     /// Start N local nodes, let their agents vote and bid, print a summary.
     Launch(cli::launch::LaunchArgs),
+    /// Make a private cluster CA and node certificates for mutual TLS.
+    Certs(cli::certs::CertsArgs),
 }
 
 #[tokio::main]
@@ -33,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default = match cli.command {
         Cmd::Node(_) => "info",
-        Cmd::Launch(_) => "warn",
+        Cmd::Launch(_) | Cmd::Certs(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -44,5 +46,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Node(args) => cli::node::run(args).await,
         Cmd::Launch(args) => cli::launch::run(args).await,
+        Cmd::Certs(args) => cli::certs::run(args),
     }
 }

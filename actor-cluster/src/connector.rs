@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long one connection attempt (TCP, and TLS when on) may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The pause after a peer refused us.
 pub(crate) const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -37,6 +39,8 @@ impl Message for ConnectorMsg {}
 pub(crate) struct ConnectorArgs {
     pub(crate) server: String,
     pub(crate) own_addr: String,
+    /// Dial with TLS when set.
+    pub(crate) tls: Option<tokio_rustls::TlsConnector>,
 }
 
 pub(crate) struct Connector;
@@ -51,6 +55,7 @@ struct Wanted {
 pub(crate) struct ConnectorState {
     server: String,
     own_addr: String,
+    tls: Option<tokio_rustls::TlsConnector>,
     wanted: HashMap<String, Wanted>,
 }
 
@@ -60,7 +65,21 @@ impl ConnectorState {
             return;
         };
         let server: ActorRef<NodeServerMessage> = cell.into();
-        match ractor_cluster::client_connect(&server, addr).await {
+        let connect = async {
+            match &self.tls {
+                None => ractor_cluster::client_connect(&server, addr).await,
+                Some(tls) => {
+                    let name = crate::tls::TlsSetup::server_name();
+                    ractor_cluster::client_connect_enc(&server, addr, tls.clone(), name).await
+                }
+            }
+        };
+        // A black-holed address or a frozen peer must not stall the connector.
+        let Ok(connected) = tokio::time::timeout(DIAL_TIMEOUT, connect).await else {
+            tracing::debug!(%addr, attempt, "connect timed out after {DIAL_TIMEOUT:?}");
+            return;
+        };
+        match connected {
             Ok(()) => tracing::debug!(%addr, attempt, "connected; handshake under way"),
             Err(e) if attempt == 0 => tracing::warn!(%addr, "cannot connect ({e}); will retry"),
             Err(e) => tracing::debug!(%addr, attempt, "cannot connect ({e})"),
@@ -92,6 +111,7 @@ impl Actor for Connector {
         Ok(ConnectorState {
             server: args.server,
             own_addr: args.own_addr,
+            tls: args.tls,
             wanted: HashMap::new(),
         })
     }

@@ -54,6 +54,7 @@ mod error;
 mod gateway;
 mod node;
 mod reference;
+mod tls;
 mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
@@ -61,3 +62,4 @@ pub use error::{ClusterError, Result};
 pub use gateway::{NameInfo, PeerInfo, PeerStatus};
 pub use node::{Node, NodeBuilder, NodeEvent, DEFAULT_CLUSTER, DEFAULT_LISTEN};
 pub use reference::{Payload, Ref, Reply, Request};
+pub use tls::{Tls, TLS_SERVER_NAME};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actor_core::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
 use ractor::ActorRef;
 use ractor_cluster::node::NodeConnectionMode;
-use ractor_cluster::NodeServer;
+use ractor_cluster::{IncomingEncryptionMode, NodeServer};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -18,6 +18,7 @@ use crate::gateway::{
     self, gateway_group, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
 };
 use crate::reference::{type_tag, Payload, Ref, Request};
+use crate::tls::Tls;
 
 /// The default listen address: loopback only, so nothing is exposed unless
 /// asked for.
@@ -105,6 +106,7 @@ pub struct NodeBuilder {
     seeds: Vec<String>,
     discovery: Vec<Discovery>,
     no_discovery: bool,
+    tls: Option<Tls>,
     timing: Timing,
 }
 
@@ -119,6 +121,7 @@ impl Default for NodeBuilder {
             seeds: Vec::new(),
             discovery: Vec::new(),
             no_discovery: false,
+            tls: None,
             timing: Timing {
                 heartbeat: Duration::from_millis(500),
                 failure_timeout: Duration::from_secs(2),
@@ -169,6 +172,13 @@ impl NodeBuilder {
     /// (and no seeds), the node uses [`Discovery::mdns`].
     pub fn discovery(mut self, strategy: Discovery) -> Self {
         self.discovery.push(strategy);
+        self
+    }
+
+    /// Mutual TLS between nodes (see [`Tls`]). Without it, traffic is plain
+    /// TCP and the cookie is all that guards the node.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -275,6 +285,7 @@ impl NodeBuilder {
                 "listen on an explicit port (0 is not supported yet)".into(),
             ));
         }
+        let tls = self.tls.as_ref().map(Tls::load).transpose()?;
         let addr = advertised.to_string();
         let server_name = format!("foundation.node_server@{name}");
         let gateway = gateway_group(&name);
@@ -285,13 +296,15 @@ impl NodeBuilder {
             let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
             // Peers dial what this node tells them: the advertised address.
             let host = advertised.ip().to_string();
+            let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
             ChildSpec::new("node_server", move || {
+                let encryption = acceptor.clone().map(IncomingEncryptionMode::Tls);
                 let server = NodeServer::new(
                     port,
                     cookie.clone(),
                     name.clone(),
                     host.clone(),
-                    None,
+                    encryption,
                     Some(NodeConnectionMode::Transitive),
                 )
                 .with_listen_addr(ip);
@@ -322,10 +335,12 @@ impl NodeBuilder {
         };
         let connector = {
             let (server, own_addr) = (server_name, addr.clone());
+            let tls = tls.as_ref().map(|t| t.connector.clone());
             ChildSpec::new("connector", move || {
                 let args = ConnectorArgs {
                     server: server.clone(),
                     own_addr: own_addr.clone(),
+                    tls: tls.clone(),
                 };
                 (Connector, args)
             })
@@ -360,7 +375,9 @@ impl NodeBuilder {
             %listen,
             advertised = %addr,
             discovery = ?kinds,
-            "node listening; without TLS the cookie is all that guards it"
+            tls = self.tls.is_some(),
+            "node listening{}",
+            if self.tls.is_some() { " (mutual TLS)" } else { "; without TLS the cookie is all that guards it" }
         );
         Ok(Node {
             inner: Arc::new(Inner {

@@ -1,4 +1,5 @@
 //! The `foundation` command line.
 
+pub(crate) mod certs;
 pub(crate) mod launch;
 pub(crate) mod node;

@@ -45,6 +45,15 @@ pub(crate) struct NodeArgs {
     /// A connection that has not authenticated within this time is closed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub(crate) handshake_timeout: Duration,
+    /// This node's certificate chain (PEM) for mutual TLS; needs --tls-key and --tls-ca.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
+    /// The cluster CA certificate (PEM) that signs every node's certificate.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
     pub(crate) events: Option<EventFormat>,
@@ -275,6 +284,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     if wants(DiscoveryKind::None) {
         builder = builder.no_discovery();
+    }
+    if let (Some(cert), Some(key), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca) {
+        builder = builder.tls(actor_cluster::Tls::from_pem_files(cert, key, ca));
     }
     let node = builder
         .failure_timeout(args.failure_timeout)

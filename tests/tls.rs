@@ -1,0 +1,77 @@
+//! Mutual TLS between node processes: certificates from `foundation certs`
+//! form a cluster; a node without TLS, or with a certificate from another
+//! CA, never joins.
+
+mod support;
+use std::path::Path;
+use std::time::Duration;
+
+use support::NodeSpec;
+
+fn certs(dir: &Path, nodes: &[&str]) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_foundation"));
+    cmd.args(["certs", "--out"]).arg(dir);
+    for n in nodes {
+        cmd.args(["--node", n]);
+    }
+    assert!(cmd.status().expect("run foundation certs").success());
+}
+
+fn tls(spec: NodeSpec, dir: &Path, node: &str) -> NodeSpec {
+    let path = |f: String| dir.join(f).to_string_lossy().into_owned();
+    spec.arg("--tls-cert")
+        .arg(&path(format!("{node}.pem")))
+        .arg("--tls-key")
+        .arg(&path(format!("{node}-key.pem")))
+        .arg("--tls-ca")
+        .arg(&path("ca.pem".into()))
+}
+
+#[tokio::test]
+async fn nodes_with_certificates_from_the_cluster_ca_form_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    certs(dir.path(), &["a", "b"]);
+    let a = tls(NodeSpec::new("a").counter("count-a"), dir.path(), "a");
+    let a_addr = a.addr();
+    let mut a = a.start().await;
+    let mut b = tls(NodeSpec::new("b").seed(&a_addr), dir.path(), "b")
+        .start()
+        .await;
+    a.expect_up(&["b"]).await;
+    b.expect_up(&["a"]).await;
+    b.command_until("names", |r| {
+        r["names"].as_array().is_some_and(|n| n.len() == 1)
+    })
+    .await;
+    assert_eq!(b.command("ask count-a add 3").await["ok"], 3);
+}
+
+#[tokio::test]
+async fn a_node_without_tls_or_from_another_ca_never_joins() {
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    certs(ours.path(), &["a"]);
+    certs(theirs.path(), &["c"]);
+    let a = tls(NodeSpec::new("a"), ours.path(), "a");
+    let a_addr = a.addr();
+    let mut a = a.start().await;
+    let mut plain = NodeSpec::new("plain").seed(&a_addr).start().await;
+    let mut stranger = tls(NodeSpec::new("c").seed(&a_addr), theirs.path(), "c")
+        .start()
+        .await;
+    // Both keep dialing and failing; give them a few attempts.
+    let window = Duration::from_secs(3);
+    let up = |v: &serde_json::Value| v["event"] == "node_up";
+    assert!(
+        a.try_expect(window, &up).await.is_err(),
+        "a accepted an untrusted peer: {:?}",
+        a.seen
+    );
+    assert!(plain
+        .try_expect(Duration::from_millis(100), &up)
+        .await
+        .is_err());
+    assert!(stranger
+        .try_expect(Duration::from_millis(100), &up)
+        .await
+        .is_err());
+}

@@ -472,13 +472,15 @@ fn solve(mut m: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         m.swap(col, pivot);
         b.swap(col, pivot);
-        for r in col + 1..n {
-            let factor = m[r][col] / m[col][col];
+        let (done, rest) = m.split_at_mut(col + 1);
+        let pivot_row = &done[col];
+        for (offset, row) in rest.iter_mut().enumerate() {
+            let factor = row[col] / pivot_row[col];
             if factor != 0.0 {
-                for c in col..n {
-                    m[r][c] -= factor * m[col][c];
+                for (target, source) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *target -= factor * source;
                 }
-                b[r] -= factor * b[col];
+                b[col + 1 + offset] -= factor * b[col];
             }
         }
     }

@@ -3,7 +3,11 @@
 //! decides with a pure rule ([`vote::majority`], [`auction::sealed_bid`]).
 
 pub mod auction;
+pub mod bandit;
+pub mod games;
+pub mod negotiation;
 pub mod vote;
+pub mod voting;
 
 use std::time::{Duration, Instant};
 

@@ -32,6 +32,10 @@ pub struct VoteTally {
 /// yes votes are strictly more than half of everyone invited. Absent voters
 /// and abstentions count as not voting yes; a tie fails. Ballots from
 /// voters not invited, and second ballots, are ignored.
+///
+/// Weights, supermajority and unanimity thresholds and a quorum are in
+/// [`super::voting::yes_no_vote`], of which this is the unit-weight,
+/// quorum-free case.
 pub fn majority(eligible: &[String], ballots: &[Ballot]) -> VoteTally {
     let mut seen = std::collections::HashSet::new();
     let (mut yes, mut no, mut abstained) = (0, 0, 0);

@@ -3,6 +3,7 @@
 //! decides with a pure rule ([`vote::majority`], [`auction::sealed_bid`]).
 
 pub mod auction;
+pub mod market;
 pub mod vote;
 
 use std::time::{Duration, Instant};

@@ -1,10 +1,20 @@
 //! Coordination protocols: a coordinator actor per run that invites agents
 //! anywhere in the cluster, collects their answers until a deadline, and
-//! decides with a pure rule ([`vote::majority`], [`auction::sealed_bid`]).
+//! decides with a pure rule.
+//!
+//! The rules are plain functions, unit- and property-tested on their own:
+//! [`vote`] and [`voting`] (thresholds, weights, quorum, ranked ballots,
+//! Byzantine quorums), [`auction`] (sealed-bid, English, Dutch, multi-unit,
+//! VCG, combinatorial), [`market`] (call market, order book, compute
+//! allocation), [`negotiation`] (contract-net award, alternating offers,
+//! Zeuthen), [`games`] (Nash equilibria, best response, fictitious play) and
+//! [`bandit`] (UCB1, epsilon-greedy, Thompson sampling). Coordinators run the
+//! majority vote and the sealed-bid auctions across nodes today.
 
 pub mod auction;
 pub mod bandit;
 pub mod games;
+pub mod market;
 pub mod negotiation;
 pub mod vote;
 pub mod voting;

@@ -92,6 +92,21 @@ impl ConnectorState {
     }
 }
 
+/// `host:port` as peers advertise it (`ip:port`), so that a seed given by
+/// host name is recognised once that peer is up. Unresolvable names are
+/// kept as given (dialing them reports the error).
+async fn canonical(addr: &str) -> String {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return addr.to_owned();
+    }
+    match tokio::time::timeout(DIAL_TIMEOUT, tokio::net::lookup_host(addr)).await {
+        Ok(Ok(mut found)) => found
+            .next()
+            .map_or_else(|| addr.to_owned(), |a| a.to_string()),
+        _ => addr.to_owned(),
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     FIRST_RETRY
         .saturating_mul(1 << attempt.min(6))
@@ -124,6 +139,7 @@ impl Actor for Connector {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ConnectorMsg::Want { addr, until } => {
+                let addr = canonical(&addr).await;
                 if addr == state.own_addr {
                     return Ok(());
                 }
@@ -182,6 +198,16 @@ impl Actor for Connector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn host_names_become_addresses() {
+        assert_eq!(canonical("127.0.0.1:7001").await, "127.0.0.1:7001");
+        assert_eq!(canonical("localhost:7001").await, "127.0.0.1:7001");
+        assert_eq!(
+            canonical("no-such-host.invalid:1").await,
+            "no-such-host.invalid:1"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

@@ -100,9 +100,15 @@ async fn canonical(addr: &str) -> String {
         return addr.to_owned();
     }
     match tokio::time::timeout(DIAL_TIMEOUT, tokio::net::lookup_host(addr)).await {
-        Ok(Ok(mut found)) => found
-            .next()
-            .map_or_else(|| addr.to_owned(), |a| a.to_string()),
+        Ok(Ok(found)) => {
+            // Nodes listen on IPv4 by default: prefer an IPv4 address.
+            let found: Vec<std::net::SocketAddr> = found.collect();
+            found
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(found.first())
+                .map_or_else(|| addr.to_owned(), ToString::to_string)
+        }
         _ => addr.to_owned(),
     }
 }

@@ -20,9 +20,37 @@ pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
 /// The tag under which a `(message, reply)` pair is registered and checked
-/// on both ends.
+/// on both ends: the type names without their module paths, so that two
+/// programs that define the same wire types in different modules (or
+/// crates) can talk. A mismatch the tag misses still fails to decode, with
+/// a clear error.
 pub(crate) fn type_tag<M: 'static, R: 'static>() -> String {
-    format!("{} -> {}", type_name::<M>(), type_name::<R>())
+    format!(
+        "{} -> {}",
+        short_type_name(type_name::<M>()),
+        short_type_name(type_name::<R>())
+    )
+}
+
+/// `alloc::vec::Vec<my_crate::Foo>` → `Vec<Foo>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut token = String::new();
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            token.clear();
+        } else if c.is_alphanumeric() || c == '_' {
+            token.push(c);
+        } else {
+            out.push_str(&token);
+            token.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&token);
+    out
 }
 
 pub(crate) fn type_key<M: 'static, R: 'static>() -> TypeId {
@@ -297,6 +325,16 @@ impl<M: Payload, R: Payload> Ref<M, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_tags_drop_module_paths() {
+        assert_eq!(short_type_name("alloc::vec::Vec<my::Foo>"), "Vec<Foo>");
+        assert_eq!(
+            short_type_name("(u64, core::option::Option<a::b::C>)"),
+            "(u64, Option<C>)"
+        );
+        assert_eq!(type_tag::<String, u64>(), "String -> u64");
+    }
 
     #[test]
     fn oversized_messages_are_refused_before_they_leave() {

@@ -1,0 +1,230 @@
+//! Messaging cost against baselines measured in the same run:
+//!
+//! * local `tell` + `ask` through a Foundation `Ref` vs a bare ractor
+//!   `call` vs a raw tokio mpsc + oneshot round trip;
+//! * remote `ask` to a node in another process vs a raw TCP round trip of
+//!   the same size on loopback.
+//!
+//! `cargo bench --bench messaging` (add `-- --quick` for a shorter run).
+
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::time::Duration;
+
+use foundation::prelude::*;
+use ractor::{Message, RpcReplyPort};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+#[path = "../tests/support/mod.rs"]
+mod nodes;
+#[path = "../actor-core/benches/support/mod.rs"]
+mod support;
+
+const ASK: Duration = Duration::from_secs(5);
+
+/// The counter of `foundation node --counter`: same wire types.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum CounterMsg {
+    Add(u64),
+    #[allow(dead_code)]
+    Get,
+}
+
+struct Counter;
+impl Actor for Counter {
+    type Msg = Request<CounterMsg, u64>;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        req: Self::Msg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        let (msg, reply) = req.into_parts();
+        if let CounterMsg::Add(k) = msg {
+            *n += k;
+        }
+        reply.send(*n);
+        Ok(())
+    }
+}
+
+enum BareMsg {
+    Add(u64, RpcReplyPort<u64>),
+    Inc(u64),
+}
+impl Message for BareMsg {}
+
+struct Bare;
+impl Actor for Bare {
+    type Msg = BareMsg;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<BareMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<BareMsg>,
+        msg: BareMsg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BareMsg::Add(k, reply) => {
+                *n += k;
+                let _ = reply.send(*n);
+            }
+            BareMsg::Inc(k) => *n += k,
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut c = support::criterion("messaging");
+    let (node, counter_ref, bare, tokio_tx, remote, tcp, _peer) = rt.block_on(async {
+        let peer_spec = nodes::NodeSpec::new("bench-peer").counter("remote-counter");
+        let peer_addr = peer_spec.addr();
+        let mut peer = peer_spec.start().await;
+        let node = Node::builder()
+            .name("bench")
+            .cookie("test-cookie")
+            .listen(
+                format!("127.0.0.1:{}", nodes::free_port())
+                    .parse()
+                    .expect("addr"),
+            )
+            .seed(peer_addr)
+            .start()
+            .await
+            .expect("node");
+        peer.expect_up(&["bench"]).await;
+        let (counter, _) = Actor::spawn(None, Counter, ()).await.expect("counter");
+        node.register("local-counter", &counter)
+            .await
+            .expect("register");
+        let counter_ref = node
+            .lookup::<CounterMsg, u64>("local-counter")
+            .await
+            .expect("lookup");
+        let remote = loop {
+            match node.lookup::<CounterMsg, u64>("remote-counter").await {
+                Ok(r) => break r,
+                Err(ClusterError::UnknownName(_)) => tokio::task::yield_now().await,
+                Err(e) => panic!("remote counter: {e}"),
+            }
+        };
+        let (bare, _) = Actor::spawn(None, Bare, ()).await.expect("bare");
+        // A tokio task answering over channels: the floor for an in-process round trip.
+        let (tokio_tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(1024);
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Some((k, reply)) = rx.recv().await {
+                n += k;
+                let _ = reply.send(n);
+            }
+        });
+        // A raw TCP echo on loopback, frames the size of an encoded ask.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let tcp_addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            let mut buf = [0u8; 96];
+            while s.read_exact(&mut buf).await.is_ok() {
+                if s.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let tcp = tokio::net::TcpStream::connect(tcp_addr)
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        (
+            node,
+            counter_ref,
+            bare,
+            tokio_tx,
+            remote,
+            tokio::sync::Mutex::new(tcp),
+            peer,
+        )
+    });
+
+    let mut group = c.benchmark_group("messaging");
+    group.bench_function("foundation_local_ask", |b| {
+        b.to_async(&rt)
+            .iter(|| async { counter_ref.ask(CounterMsg::Add(1), ASK).await.expect("ask") })
+    });
+    group.bench_function("ractor_call", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ractor::call!(bare, BareMsg::Add, 1).expect("call") })
+    });
+    group.bench_function("tokio_channels", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (tx, rx) = oneshot::channel();
+            tokio_tx.send((1, tx)).await.expect("send");
+            rx.await.expect("reply")
+        })
+    });
+    group.bench_function("foundation_local_tell", |b| {
+        b.iter(|| counter_ref.tell(CounterMsg::Add(1)).expect("tell"))
+    });
+    group.bench_function("ractor_cast", |b| {
+        b.iter(|| bare.send_message(BareMsg::Inc(1)).expect("cast"))
+    });
+    group.bench_function("foundation_remote_ask", |b| {
+        b.to_async(&rt).iter(|| async {
+            remote
+                .ask(CounterMsg::Add(1), ASK)
+                .await
+                .expect("remote ask")
+        })
+    });
+    group.bench_function("raw_tcp_round_trip", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut s = tcp.lock().await;
+            let buf = [7u8; 96];
+            s.write_all(&buf).await.expect("write");
+            let mut back = [0u8; 96];
+            s.read_exact(&mut back).await.expect("read");
+        })
+    });
+    group.finish();
+    c.final_summary();
+    rt.block_on(node.shutdown());
+    support::print_ratios(
+        "messaging",
+        &[
+            (
+                "local ask vs bare ractor call",
+                "foundation_local_ask",
+                "ractor_call",
+            ),
+            (
+                "local ask vs tokio mpsc+oneshot",
+                "foundation_local_ask",
+                "tokio_channels",
+            ),
+            (
+                "local tell vs bare ractor cast",
+                "foundation_local_tell",
+                "ractor_cast",
+            ),
+            (
+                "remote ask vs raw TCP round trip",
+                "foundation_remote_ask",
+                "raw_tcp_round_trip",
+            ),
+        ],
+    );
+}

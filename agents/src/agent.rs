@@ -6,6 +6,8 @@ use actor_cluster::{Node, Request};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 
+use crate::protocols::election::ElectionMethod;
+
 /// A value an agent can propose or vote on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -47,11 +49,21 @@ pub struct CallForBids {
     pub item: String,
 }
 
+/// A ranked-ballot election: rank some or all of the candidates, most
+/// preferred first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Election {
+    /// The candidates, in the order the organiser listed them.
+    pub candidates: Vec<String>,
+    /// How the ballots will be counted.
+    pub method: ElectionMethod,
+}
+
 /// An agent: a supervised actor with a cluster-wide id and capabilities
 /// that takes part in coordination protocols.
 ///
 /// Every method but [`id`](Agent::id) has a default: an agent that does not
-/// vote abstains, one that does not bid declines.
+/// vote or rank abstains, one that does not bid declines.
 pub trait Agent: Send + Sync + 'static {
     /// The agent's id, unique in the cluster.
     fn id(&self) -> String;
@@ -64,6 +76,15 @@ pub trait Agent: Send + Sync + 'static {
     /// Answers a vote: `Some(true)` yes, `Some(false)` no, `None` abstain.
     fn vote(&mut self, proposal: &Proposal) -> impl Future<Output = Option<bool>> + Send {
         let _ = proposal;
+        async { None }
+    }
+
+    /// Answers an election with a ranking, most preferred first (it may
+    /// leave candidates out), or `None` to abstain. A ranking naming an
+    /// unknown candidate, or one candidate twice, is rejected by the
+    /// counting rule and reported in the result.
+    fn rank(&mut self, election: &Election) -> impl Future<Output = Option<Vec<String>>> + Send {
+        let _ = election;
         async { None }
     }
 
@@ -82,6 +103,8 @@ pub enum AgentRequest {
     Vote(Proposal),
     /// Bid in a sealed-bid auction.
     Bid(CallForBids),
+    /// Rank the candidates of an election.
+    Rank(Election),
     /// Describe yourself.
     Describe,
 }
@@ -94,6 +117,8 @@ pub enum AgentReply {
     Vote(Option<bool>),
     /// The agent's bid.
     Bid(Option<f64>),
+    /// The agent's ranking, or `None` for an abstention.
+    Ranking(Option<Vec<String>>),
     /// The agent's id and capabilities.
     Description {
         /// Its id.
@@ -159,12 +184,14 @@ impl<A: Agent> Actor for AgentActor<A> {
         let kind = match &msg {
             AgentRequest::Vote(_) => "vote",
             AgentRequest::Bid(_) => "bid",
+            AgentRequest::Rank(_) => "rank",
             AgentRequest::Describe => "describe",
         };
         metrics::counter!("foundation_agent_requests_total", "request" => kind).increment(1);
         let answer = match msg {
             AgentRequest::Vote(proposal) => AgentReply::Vote(agent.vote(&proposal).await),
             AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
+            AgentRequest::Rank(election) => AgentReply::Ranking(agent.rank(&election).await),
             AgentRequest::Describe => AgentReply::Description {
                 id: agent.id(),
                 capabilities: agent.capabilities(),

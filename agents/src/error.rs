@@ -3,6 +3,8 @@
 use actor_cluster::ClusterError;
 use actor_core::CoreError;
 
+use crate::protocols::voting::VoteError;
+
 /// Everything that can go wrong in the agents layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -16,6 +18,11 @@ pub enum AgentError {
     /// A protocol was asked to run with invalid parameters.
     #[error("invalid protocol parameters: {0}")]
     InvalidParameters(String),
+    /// A vote or election was asked to run with an invalid rule (a
+    /// supermajority fraction outside (1/2, 1], a negative quorum) or an
+    /// invalid candidate list (empty, or naming a candidate twice).
+    #[error("invalid voting rule: {0}")]
+    Voting(#[from] VoteError),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -1,8 +1,8 @@
 //! # agents
 //!
 //! Agents are supervised actors with a cluster-wide id and capabilities.
-//! They take part in coordination protocols (a majority vote, a sealed-bid
-//! auction) run by a coordinator actor that may sit on any node.
+//! They take part in coordination protocols (weighted yes/no votes,
+//! ranked-ballot elections, sealed-bid auctions) run by a coordinator actor that may sit on any node.
 //!
 //! ```
 //! use agents::{Agent, Agents, AuctionRule, AuctionSpec, CallForBids};
@@ -40,9 +40,15 @@ mod error;
 pub mod protocols;
 mod system;
 
-pub use agent::{Agent, AgentMsg, AgentReply, AgentRequest, CallForBids, Proposal, Value};
+pub use agent::{
+    Agent, AgentMsg, AgentReply, AgentRequest, CallForBids, Election, Proposal, Value,
+};
 pub use error::{AgentError, Result};
 pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};
+pub use protocols::election::{ElectionMethod, ElectionOutcome};
 pub use protocols::vote::{Ballot, VoteTally};
-pub use protocols::{AuctionResult, AuctionSpec, Missing, VoteResult, VoteSpec};
+pub use protocols::voting::{RankedBallot, Threshold, VoteError, WeightedTally, YesNoRule};
+pub use protocols::{
+    AuctionResult, AuctionSpec, ElectionResult, ElectionSpec, Missing, VoteResult, VoteSpec,
+};
 pub use system::{AgentEntry, AgentRef, Agents};

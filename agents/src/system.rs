@@ -15,7 +15,8 @@ use crate::agent::{
 };
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    AuctionResult, AuctionSpec, Coordinator, Participants, Run, VoteResult, VoteSpec,
+    election, voting, AuctionResult, AuctionSpec, Coordinator, ElectionResult, ElectionSpec,
+    Participants, Run, VoteResult, VoteSpec,
 };
 
 /// An agent as the directory lists it.
@@ -179,23 +180,58 @@ impl Agents {
         Ok(())
     }
 
-    /// Puts a proposal to a simple-majority vote of every agent with the
-    /// spec's capability, wherever they run. Agents that do not answer
-    /// before the deadline count as not voting yes.
+    /// Puts a proposal to a vote of every agent with the spec's
+    /// capability, wherever they run, and decides it with the spec's rule
+    /// ([`voting::yes_no_vote`]: threshold over the eligible weight, quorum,
+    /// weights; by default a simple majority of heads). Agents that do not
+    /// answer before the deadline count as absent, never as yes. An invalid
+    /// weight is reported in the result and does not stop the vote.
     ///
     /// # Errors
     /// [`AgentError::NoParticipants`] if no agent has the capability;
-    /// [`AgentError::InvalidParameters`] for a zero deadline.
+    /// [`AgentError::InvalidParameters`] for a zero deadline;
+    /// [`AgentError::Voting`] for a supermajority fraction outside
+    /// (1/2, 1] or a quorum that is not a finite number ≥ 0.
     pub async fn vote(&self, spec: VoteSpec) -> Result<VoteResult> {
         if spec.deadline.is_zero() {
             return Err(AgentError::InvalidParameters(
                 "the deadline must be positive".into(),
             ));
         }
+        // Refuse a bad rule before anybody is asked.
+        voting::yes_no_vote(&spec.rule, &[], &[])?;
         let participants = self.participants(&spec.capability).await?;
         let (tx, rx) = oneshot::channel();
         self.coordinate(Run::Vote(spec, participants, tx)).await?;
-        rx.await.map_err(|_| coordinator_lost())
+        Ok(rx.await.map_err(|_| coordinator_lost())??)
+    }
+
+    /// Runs a ranked-ballot election among every agent with the spec's
+    /// capability, wherever they run: each is asked to
+    /// [`rank`](crate::Agent::rank) the candidates before the deadline, and
+    /// the rankings are counted with the spec's method. Late agents and
+    /// agents whose node dies are listed as missing; a ballot naming an
+    /// unknown candidate or one candidate twice is rejected and reported,
+    /// and the others are still counted.
+    ///
+    /// # Errors
+    /// [`AgentError::NoParticipants`] if no agent has the capability;
+    /// [`AgentError::InvalidParameters`] for a zero deadline;
+    /// [`AgentError::Voting`] for an empty candidate list or one that
+    /// names a candidate twice.
+    pub async fn elect(&self, spec: ElectionSpec) -> Result<ElectionResult> {
+        if spec.deadline.is_zero() {
+            return Err(AgentError::InvalidParameters(
+                "the deadline must be positive".into(),
+            ));
+        }
+        // Refuse a bad candidate list before anybody is asked.
+        election::count(spec.method, &spec.candidates, &[])?;
+        let participants = self.participants(&spec.capability).await?;
+        let (tx, rx) = oneshot::channel();
+        self.coordinate(Run::Election(spec, participants, tx))
+            .await?;
+        Ok(rx.await.map_err(|_| coordinator_lost())??)
     }
 
     /// Runs a sealed-bid auction among every agent with the spec's

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actor_core::ChildSpec;
+use agents::{Election, ElectionMethod, ElectionSpec, YesNoRule};
 use anyhow::{bail, Context};
 use foundation::prelude::*;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
@@ -57,7 +58,7 @@ pub(crate) struct NodeArgs {
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
     pub(crate) events: Option<EventFormat>,
-    /// Start an agent: `ID[:vote=yes|no|abstain][:bid=AMOUNT][:delay=MS]`; repeatable.
+    /// Start an agent: `ID[:vote=yes|no|abstain][:bid=AMOUNT][:rank=A>B>C|none][:delay=MS]`; repeatable.
     #[arg(long = "agent")]
     pub(crate) agents: Vec<String>,
     /// Register a counter service under this name; repeatable.
@@ -65,7 +66,11 @@ pub(crate) struct NodeArgs {
     pub(crate) counters: Vec<String>,
     /// Read commands from stdin, one per line, and answer each with a JSON line.
     /// Commands: peers, names, agents, ask NAME add N|get [TIMEOUT_MS], tell NAME add N,
-    /// vote SUBJECT VALUE DEADLINE_MS, auction ITEM first|second RESERVE DEADLINE_MS, quit.
+    /// vote SUBJECT VALUE DEADLINE_MS,
+    /// vote-weighted SUBJECT VALUE DEADLINE_MS majority|supermajority|unanimity [QUORUM] [AGENT=WEIGHT ...]
+    /// (supermajority is 2/3 of the eligible weight; unlisted agents weigh 1),
+    /// elect plurality|borda|irv|condorcet DEADLINE_MS CAND1,CAND2,...,
+    /// auction ITEM first|second RESERVE DEADLINE_MS, quit.
     #[arg(long)]
     pub(crate) commands: bool,
 }
@@ -96,6 +101,8 @@ struct ScriptedAgent {
     id: String,
     vote: Option<bool>,
     bid: Option<f64>,
+    /// The ranking given in elections; `None` abstains.
+    rank: Option<Vec<String>>,
     delay: Duration,
     /// Print an `agent_asked` event line for every request (with `--events json`).
     announce: bool,
@@ -118,6 +125,7 @@ impl ScriptedAgent {
             id,
             vote: None,
             bid: None,
+            rank: None,
             delay: Duration::ZERO,
             announce: false,
         };
@@ -141,6 +149,13 @@ impl ScriptedAgent {
                             v.parse()
                                 .with_context(|| format!("bid `{v}` is not a number"))?,
                         ),
+                    }
+                }
+                "rank" => {
+                    agent.rank = match value {
+                        "none" => None,
+                        "" => Some(Vec::new()),
+                        v => Some(v.split('>').map(str::to_owned).collect()),
                     }
                 }
                 "delay" => {
@@ -170,6 +185,12 @@ impl Agent for ScriptedAgent {
         self.asked("vote");
         tokio::time::sleep(self.delay).await;
         self.vote
+    }
+
+    async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
+        self.asked("rank");
+        tokio::time::sleep(self.delay).await;
+        self.rank.clone()
     }
 
     async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
@@ -416,22 +437,25 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
             }
         }
         ["vote", subject, value, deadline] => {
-            let value = value
-                .parse::<i64>()
-                .map(Value::Int)
-                .or_else(|_| value.parse::<f64>().map(Value::Float))
-                .unwrap_or_else(|_| Value::Text((*value).to_owned()));
-            let result = agents
-                .vote(VoteSpec {
-                    proposal: Proposal {
-                        subject: (*subject).to_owned(),
-                        value,
-                    },
-                    capability: "voter".into(),
-                    deadline: ms(deadline)?,
-                })
-                .await?;
-            json!({ "reply": "vote", "result": result })
+            let spec = VoteSpec::new(proposal(subject, value), "voter", ms(deadline)?);
+            json!({ "reply": "vote", "result": agents.vote(spec).await? })
+        }
+        ["vote-weighted", subject, value, deadline, rule, rest @ ..] => {
+            let mut spec = VoteSpec::new(proposal(subject, value), "voter", ms(deadline)?)
+                .rule(yes_no_rule(rule, rest)?);
+            for (agent, weight) in weights(rest)? {
+                spec = spec.weight(agent, weight);
+            }
+            json!({ "reply": "vote-weighted", "result": agents.vote(spec).await? })
+        }
+        ["elect", method, deadline, candidates] => {
+            let spec = ElectionSpec {
+                candidates: candidates.split(',').map(str::to_owned).collect(),
+                method: method.parse::<ElectionMethod>()?,
+                capability: "voter".into(),
+                deadline: ms(deadline)?,
+            };
+            json!({ "reply": "elect", "result": agents.elect(spec).await? })
         }
         ["auction", item, rule, reserve, deadline] => {
             let rule = match *rule {
@@ -454,6 +478,53 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
     })
 }
 
+/// A proposal to set `subject` to `value` (an integer, a float, or text).
+fn proposal(subject: &str, value: &str) -> Proposal {
+    let value = value
+        .parse::<i64>()
+        .map(Value::Int)
+        .or_else(|_| value.parse::<f64>().map(Value::Float))
+        .unwrap_or_else(|_| Value::Text(value.to_owned()));
+    Proposal {
+        subject: subject.to_owned(),
+        value,
+    }
+}
+
+/// The rule of `vote-weighted`: its name, then an optional quorum (the
+/// first of `rest` if it is not `AGENT=WEIGHT`).
+fn yes_no_rule(name: &str, rest: &[&str]) -> anyhow::Result<YesNoRule> {
+    let rule = match name {
+        "majority" => YesNoRule::simple_majority(),
+        "supermajority" => YesNoRule::two_thirds(),
+        "unanimity" => YesNoRule::unanimity(),
+        other => bail!("the rule must be majority, supermajority or unanimity, not `{other}`"),
+    };
+    Ok(match rest.first() {
+        Some(q) if !q.contains('=') => rule.with_quorum(
+            q.parse()
+                .with_context(|| format!("the quorum `{q}` is not a number"))?,
+        ),
+        _ => rule,
+    })
+}
+
+/// The `AGENT=WEIGHT` words of `vote-weighted` (a leading quorum is
+/// skipped). Weights that parse but are not finite or negative are passed
+/// on: the rule reports them.
+fn weights<'a>(rest: &[&'a str]) -> anyhow::Result<Vec<(&'a str, f64)>> {
+    rest.iter()
+        .filter(|w| w.contains('='))
+        .map(|w| {
+            let (agent, weight) = w.split_once('=').unwrap_or((w, ""));
+            let weight = weight
+                .parse()
+                .with_context(|| format!("the weight in `{w}` is not a number"))?;
+            Ok((agent, weight))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,5 +540,28 @@ mod tests {
         assert!(ScriptedAgent::parse("bob:vote=maybe").is_err());
         assert!(ScriptedAgent::parse(":vote=yes").is_err());
         assert!(ScriptedAgent::parse("bob:bid=lots").is_err());
+        let c = ScriptedAgent::parse("carol:rank=x>y>z").unwrap();
+        assert_eq!(c.rank, Some(vec!["x".into(), "y".into(), "z".into()]));
+        assert_eq!(ScriptedAgent::parse("dan:rank=none").unwrap().rank, None);
+        assert_eq!(ScriptedAgent::parse("dan").unwrap().rank, None);
+    }
+
+    #[test]
+    fn weighted_vote_arguments_parse() {
+        let rule = yes_no_rule("supermajority", &["8", "a=2"]).unwrap();
+        assert_eq!(rule, YesNoRule::two_thirds().with_quorum(8.0));
+        assert_eq!(
+            yes_no_rule("majority", &["a=2"]).unwrap(),
+            YesNoRule::simple_majority()
+        );
+        assert!(yes_no_rule("plurality", &[]).is_err());
+        assert!(yes_no_rule("unanimity", &["lots"]).is_err());
+        assert_eq!(
+            weights(&["8", "a=2", "b=0.5"]).unwrap(),
+            [("a", 2.0), ("b", 0.5)]
+        );
+        // Negative weights reach the rule, which reports them.
+        assert_eq!(weights(&["a=-1"]).unwrap(), [("a", -1.0)]);
+        assert!(weights(&["a=heavy"]).is_err());
     }
 }

@@ -8,17 +8,21 @@
 //! VCG, combinatorial), [`market`] (call market, order book, compute
 //! allocation), [`negotiation`] (contract-net award, alternating offers,
 //! Zeuthen), [`games`] (Nash equilibria, best response, fictitious play) and
-//! [`bandit`] (UCB1, epsilon-greedy, Thompson sampling). Coordinators run the
-//! majority vote and the sealed-bid auctions across nodes today.
+//! [`bandit`] (UCB1, epsilon-greedy, Thompson sampling). Coordinators run
+//! weighted yes/no votes with thresholds and quorums, ranked-ballot
+//! elections ([`election`]: plurality, Borda, instant-runoff, Condorcet) and
+//! the sealed-bid auctions across nodes today.
 
 pub mod auction;
 pub mod bandit;
+pub mod election;
 pub mod games;
 pub mod market;
 pub mod negotiation;
 pub mod vote;
 pub mod voting;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actor_cluster::{ClusterError, Ref};
@@ -27,9 +31,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::agent::{AgentReply, AgentRequest, CallForBids, Proposal};
+use crate::agent::{AgentReply, AgentRequest, CallForBids, Election, Proposal};
 use auction::{AuctionOutcome, AuctionRule, Bid};
+use election::{ElectionMethod, ElectionOutcome};
 use vote::{Ballot, VoteTally};
+use voting::{RankedBallot, VoteError, Voter, WeightedTally, YesNoRule};
 
 /// A participant that gave no usable answer, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +46,10 @@ pub struct Missing {
     pub reason: String,
 }
 
-/// What to put to a vote, and to whom.
+/// What to put to a vote, how to decide it, and to whom.
+///
+/// [`VoteSpec::new`] gives the defaults: simple majority of the eligible
+/// weight, no quorum, weight 1 for every invited agent.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct VoteSpec {
@@ -50,6 +59,48 @@ pub struct VoteSpec {
     pub capability: String,
     /// The vote closes this long after it opens.
     pub deadline: Duration,
+    /// The threshold and quorum, decided by [`voting::yes_no_vote`].
+    pub rule: YesNoRule,
+    /// Weights by agent id; an invited agent not listed weighs 1. An
+    /// invalid weight (not a finite number ≥ 0) leaves that agent out of
+    /// the electorate and is reported in [`WeightedTally::rejected`]; it
+    /// does not stop the vote. Weights of agents that are not invited are
+    /// ignored.
+    pub weights: BTreeMap<String, f64>,
+}
+
+impl VoteSpec {
+    /// A simple-majority vote on `proposal` among every agent with
+    /// `capability`, one agent one vote, no quorum, closing after
+    /// `deadline`.
+    pub fn new(proposal: Proposal, capability: impl Into<String>, deadline: Duration) -> Self {
+        Self {
+            proposal,
+            capability: capability.into(),
+            deadline,
+            rule: YesNoRule::simple_majority(),
+            weights: BTreeMap::new(),
+        }
+    }
+
+    /// The same vote decided by `rule`.
+    pub fn rule(self, rule: YesNoRule) -> Self {
+        Self { rule, ..self }
+    }
+
+    /// The same vote with agent `id` weighing `weight`.
+    pub fn weight(mut self, id: impl Into<String>, weight: f64) -> Self {
+        self.weights.insert(id.into(), weight);
+        self
+    }
+
+    /// The eligible voters: every invited agent with its weight.
+    fn voters(&self, invited: &[String]) -> Vec<Voter> {
+        invited
+            .iter()
+            .map(|id| Voter::new(id.clone(), self.weights.get(id).copied().unwrap_or(1.0)))
+            .collect()
+    }
 }
 
 /// The record of a vote.
@@ -57,13 +108,60 @@ pub struct VoteSpec {
 pub struct VoteResult {
     /// What was voted on.
     pub proposal: Proposal,
-    /// The count and the decision.
+    /// The head count (one agent one vote). Its `passed` is the decision
+    /// of the spec's rule, the same as [`WeightedTally::passed`]; with the
+    /// default rule and weights that is a simple majority of heads.
     pub tally: VoteTally,
+    /// The weighted count under the spec's rule: eligible, yes, no,
+    /// abstaining and absent weight, quorum, decision and its reason, and
+    /// input the rule set aside (invalid weights).
+    pub weighted: WeightedTally,
     /// Every ballot received in time, in arrival order.
     pub ballots: Vec<Ballot>,
     /// Invited agents without a ballot.
     pub missing: Vec<Missing>,
     /// How long the vote took.
+    pub duration_ms: u64,
+}
+
+/// A ranked-ballot election: the candidates, the counting rule, and whom
+/// to ask.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ElectionSpec {
+    /// The candidates; at least one, no name twice.
+    pub candidates: Vec<String>,
+    /// How the ballots are counted.
+    pub method: ElectionMethod,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// Ballots close this long after the election opens.
+    pub deadline: Duration,
+}
+
+/// The record of an election.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ElectionResult {
+    /// The counting rule.
+    pub method: ElectionMethod,
+    /// The candidates, as listed.
+    pub candidates: Vec<String>,
+    /// The winner, if the rule found one (the same as in `outcome`).
+    pub winner: Option<String>,
+    /// How ties were broken ([`ElectionOutcome::tie_breaks`]); empty when
+    /// none arose.
+    pub tie_breaks: Vec<String>,
+    /// Ballots the rule set aside, and why (the same as in `outcome`).
+    pub rejected: Vec<VoteError>,
+    /// The rule's full record: scores, rounds or the pairwise matrix.
+    pub outcome: ElectionOutcome,
+    /// Every ranking received in time, in arrival order.
+    pub ballots: Vec<RankedBallot>,
+    /// Agents that answered in time but declined to rank.
+    pub abstained: Vec<String>,
+    /// Invited agents without an answer (late, or their node gone).
+    pub missing: Vec<Missing>,
+    /// How long the election took.
     pub duration_ms: u64,
 }
 
@@ -105,7 +203,16 @@ pub struct AuctionResult {
 pub(crate) type Participants = Vec<(String, Ref<AgentRequest, AgentReply>)>;
 
 pub(crate) enum Run {
-    Vote(VoteSpec, Participants, oneshot::Sender<VoteResult>),
+    Vote(
+        VoteSpec,
+        Participants,
+        oneshot::Sender<Result<VoteResult, VoteError>>,
+    ),
+    Election(
+        ElectionSpec,
+        Participants,
+        oneshot::Sender<Result<ElectionResult, VoteError>>,
+    ),
     Auction(AuctionSpec, Participants, oneshot::Sender<AuctionResult>),
 }
 
@@ -193,95 +300,178 @@ impl Actor for Coordinator {
         _msg: CoordinatorMsg,
         state: &mut Option<Run>,
     ) -> Result<(), ActorProcessingErr> {
-        let started = Instant::now();
         match state.take() {
             Some(Run::Vote(spec, participants, reply)) => {
-                let span = tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
-                let _guard = span.enter();
-                let got = collect(
-                    &participants,
-                    AgentRequest::Vote(spec.proposal.clone()),
-                    spec.deadline,
-                )
-                .await;
-                let mut ballots = Vec::new();
-                let mut missing = got.missing;
-                for (agent, answer) in got.answers {
-                    match answer {
-                        AgentReply::Vote(choice) => ballots.push(Ballot {
-                            voter: agent,
-                            choice,
-                        }),
-                        other => missing.push(Missing {
-                            agent,
-                            reason: format!("answered {other:?} to a vote"),
-                        }),
-                    }
-                }
-                let eligible: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
-                let tally = vote::majority(&eligible, &ballots);
-                tracing::info!(
-                    passed = tally.passed,
-                    yes = tally.yes,
-                    no = tally.no,
-                    absent = tally.absent,
-                    "vote closed"
-                );
-                record_run("vote", participants.len(), ballots.len(), started);
-                let _ = reply.send(VoteResult {
-                    proposal: spec.proposal,
-                    tally,
-                    ballots,
-                    missing,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                });
+                let _ = reply.send(run_vote(spec, &participants).await);
+            }
+            Some(Run::Election(spec, participants, reply)) => {
+                let _ = reply.send(run_election(spec, &participants).await);
             }
             Some(Run::Auction(spec, participants, reply)) => {
-                let span =
-                    tracing::info_span!("auction", item = %spec.item, invited = participants.len());
-                let _guard = span.enter();
-                let call = AgentRequest::Bid(CallForBids {
-                    item: spec.item.clone(),
-                });
-                let got = collect(&participants, call, spec.deadline).await;
-                let mut bids = Vec::new();
-                let mut declined = Vec::new();
-                let mut missing = got.missing;
-                for (agent, answer) in got.answers {
-                    match answer {
-                        AgentReply::Bid(Some(amount)) => bids.push(Bid {
-                            bidder: agent,
-                            amount,
-                            arrival: bids.len() as u64,
-                        }),
-                        AgentReply::Bid(None) => declined.push(agent),
-                        other => missing.push(Missing {
-                            agent,
-                            reason: format!("answered {other:?} to a call for bids"),
-                        }),
-                    }
-                }
-                let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
-                tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
-                record_run(
-                    "sealed_bid_auction",
-                    participants.len(),
-                    bids.len() + declined.len(),
-                    started,
-                );
-                let _ = reply.send(AuctionResult {
-                    item: spec.item,
-                    rule: spec.rule,
-                    reserve: spec.reserve,
-                    outcome,
-                    missing,
-                    declined,
-                    duration_ms: started.elapsed().as_millis() as u64,
-                });
+                let _ = reply.send(run_auction(spec, &participants).await);
             }
             None => {}
         }
         myself.stop(None);
         Ok(())
+    }
+}
+
+/// Puts a proposal to the participants and decides it with the spec's rule.
+async fn run_vote(spec: VoteSpec, participants: &Participants) -> Result<VoteResult, VoteError> {
+    let started = Instant::now();
+    let span =
+        tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
+    let _guard = span.enter();
+    let got = collect(
+        participants,
+        AgentRequest::Vote(spec.proposal.clone()),
+        spec.deadline,
+    )
+    .await;
+    let mut ballots = Vec::new();
+    let mut missing = got.missing;
+    for (agent, answer) in got.answers {
+        match answer {
+            AgentReply::Vote(choice) => ballots.push(Ballot {
+                voter: agent,
+                choice,
+            }),
+            other => missing.push(Missing {
+                agent,
+                reason: format!("answered {other:?} to a vote"),
+            }),
+        }
+    }
+    let invited: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
+    let weighted = voting::yes_no_vote(&spec.rule, &spec.voters(&invited), &ballots)?;
+    let tally = VoteTally {
+        passed: weighted.passed,
+        ..vote::majority(&invited, &ballots)
+    };
+    tracing::info!(
+        passed = tally.passed,
+        yes = tally.yes,
+        no = tally.no,
+        absent = tally.absent,
+        yes_weight = weighted.yes_weight,
+        eligible_weight = weighted.eligible_weight,
+        reason = %weighted.reason,
+        "vote closed"
+    );
+    record_run("vote", participants.len(), ballots.len(), started);
+    Ok(VoteResult {
+        proposal: spec.proposal,
+        tally,
+        weighted,
+        ballots,
+        missing,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Asks the participants to rank the candidates and counts the rankings
+/// with the spec's method.
+async fn run_election(
+    spec: ElectionSpec,
+    participants: &Participants,
+) -> Result<ElectionResult, VoteError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("election", method = %spec.method, invited = participants.len());
+    let _guard = span.enter();
+    let request = AgentRequest::Rank(Election {
+        candidates: spec.candidates.clone(),
+        method: spec.method,
+    });
+    let got = collect(participants, request, spec.deadline).await;
+    let mut ballots = Vec::new();
+    let mut abstained = Vec::new();
+    let mut missing = got.missing;
+    for (agent, answer) in got.answers {
+        match answer {
+            AgentReply::Ranking(Some(ranking)) => ballots.push(RankedBallot {
+                voter: agent,
+                ranking,
+            }),
+            AgentReply::Ranking(None) => abstained.push(agent),
+            other => missing.push(Missing {
+                agent,
+                reason: format!("answered {other:?} to an election"),
+            }),
+        }
+    }
+    let outcome = election::count(spec.method, &spec.candidates, &ballots)?;
+    let winner = outcome.winner().map(str::to_owned);
+    let tie_breaks = outcome.tie_breaks();
+    let rejected = outcome.rejected().to_vec();
+    tracing::info!(
+        winner = ?winner,
+        ballots = ballots.len(),
+        rejected = rejected.len(),
+        missing = missing.len(),
+        "election closed"
+    );
+    record_run(
+        "election",
+        participants.len(),
+        ballots.len() + abstained.len(),
+        started,
+    );
+    Ok(ElectionResult {
+        method: spec.method,
+        candidates: spec.candidates,
+        winner,
+        tie_breaks,
+        rejected,
+        outcome,
+        ballots,
+        abstained,
+        missing,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Calls for sealed bids and prices the item with the spec's rule.
+async fn run_auction(spec: AuctionSpec, participants: &Participants) -> AuctionResult {
+    let started = Instant::now();
+    let span = tracing::info_span!("auction", item = %spec.item, invited = participants.len());
+    let _guard = span.enter();
+    let call = AgentRequest::Bid(CallForBids {
+        item: spec.item.clone(),
+    });
+    let got = collect(participants, call, spec.deadline).await;
+    let mut bids = Vec::new();
+    let mut declined = Vec::new();
+    let mut missing = got.missing;
+    for (agent, answer) in got.answers {
+        match answer {
+            AgentReply::Bid(Some(amount)) => bids.push(Bid {
+                bidder: agent,
+                amount,
+                arrival: bids.len() as u64,
+            }),
+            AgentReply::Bid(None) => declined.push(agent),
+            other => missing.push(Missing {
+                agent,
+                reason: format!("answered {other:?} to a call for bids"),
+            }),
+        }
+    }
+    let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
+    tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
+    record_run(
+        "sealed_bid_auction",
+        participants.len(),
+        bids.len() + declined.len(),
+        started,
+    );
+    AuctionResult {
+        item: spec.item,
+        rule: spec.rule,
+        reserve: spec.reserve,
+        outcome,
+        missing,
+        declined,
+        duration_ms: started.elapsed().as_millis() as u64,
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 mod support;
 
 use support::netns::Lan;
-use support::{NodeSpec, TestNode};
+use support::NodeSpec;
 
 const ROUNDS: usize = 5;
 
@@ -39,18 +39,6 @@ fn report(what: &str, samples: Vec<Duration>, target: Duration) {
     );
 }
 
-async fn full_mesh(nodes: &mut [TestNode]) {
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    for node in nodes.iter_mut() {
-        let others: Vec<&str> = names
-            .iter()
-            .filter(|n| **n != node.name)
-            .map(String::as_str)
-            .collect();
-        node.expect_up(&others).await;
-    }
-}
-
 async fn mesh_with_seeds(n: usize) -> Duration {
     let specs: Vec<NodeSpec> = (1..=n).map(|i| NodeSpec::new(&format!("s{i}"))).collect();
     let first = specs[0].addr();
@@ -63,7 +51,7 @@ async fn mesh_with_seeds(n: usize) -> Duration {
             spec.seed(&first).start().await
         });
     }
-    full_mesh(&mut nodes).await;
+    support::await_mesh(&mut nodes).await;
     started.elapsed()
 }
 
@@ -78,7 +66,7 @@ async fn mesh_with_mdns(lan: &Lan, round: usize) -> Duration {
             .arg(&format!("bench-{round}"));
         nodes.push(spec.start().await);
     }
-    full_mesh(&mut nodes).await;
+    support::await_mesh(&mut nodes).await;
     started.elapsed()
 }
 

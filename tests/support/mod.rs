@@ -286,12 +286,18 @@ impl TestNode {
 pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {
     // The first node of a test cluster seeds the others.
     let first = specs[0].addr();
-    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let mut nodes = Vec::new();
     for (i, spec) in specs.into_iter().enumerate() {
         let spec = if i == 0 { spec } else { spec.seed(&first) };
         nodes.push(spec.start().await);
     }
+    await_mesh(&mut nodes).await;
+    nodes
+}
+
+/// Waits until every node has seen every other one up.
+pub async fn await_mesh(nodes: &mut [TestNode]) {
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     for node in nodes.iter_mut() {
         let others: Vec<&str> = names
             .iter()
@@ -300,5 +306,4 @@ pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {
             .collect();
         node.expect_up(&others).await;
     }
-    nodes
 }

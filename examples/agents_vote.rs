@@ -1,0 +1,113 @@
+//! Agents agree by vote: a weighted supermajority with a quorum, then an
+//! instant-runoff election, on one node.
+//!
+//! `cargo run --example agents_vote`
+//!
+//! The same calls work unchanged when the agents live on other nodes: the
+//! coordinator finds them through the cluster-wide directory (see
+//! `tests/elections.rs`, which runs this across three processes).
+
+use std::time::Duration;
+
+use agents::{Election, ElectionMethod, ElectionSpec, Threshold, YesNoRule};
+use foundation::prelude::*;
+
+/// An agent with a fixed opinion and a fixed preference order.
+struct Voter {
+    id: &'static str,
+    yes: bool,
+    ranking: &'static [&'static str],
+}
+
+impl Agent for Voter {
+    fn id(&self) -> String {
+        self.id.to_owned()
+    }
+    fn capabilities(&self) -> Vec<String> {
+        vec!["voter".into()]
+    }
+    async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
+        Some(self.yes)
+    }
+    async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
+        Some(self.ranking.iter().map(|c| c.to_string()).collect())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let node = Node::builder()
+        .name("voting-demo")
+        .cookie("demo")
+        .listen("127.0.0.1:7211".parse()?)
+        .no_discovery()
+        .start()
+        .await?;
+    let agents = Agents::start(&node).await?;
+    let voters = [
+        Voter {
+            id: "ana",
+            yes: true,
+            ranking: &["adam", "sgd", "lion"],
+        },
+        Voter {
+            id: "ben",
+            yes: true,
+            ranking: &["adam", "lion", "sgd"],
+        },
+        Voter {
+            id: "cai",
+            yes: false,
+            ranking: &["sgd", "lion", "adam"],
+        },
+        Voter {
+            id: "dee",
+            yes: true,
+            ranking: &["lion", "sgd", "adam"],
+        },
+        Voter {
+            id: "eli",
+            yes: false,
+            ranking: &["sgd", "adam", "lion"],
+        },
+    ];
+    for v in voters {
+        agents.spawn(move || Voter { ..v }).await?;
+    }
+
+    // ana's vote weighs 3, the others 1: yes = 3 + 1 + 1 = 5 of 7 ≥ 2/3.
+    let proposal = Proposal {
+        subject: "batch_size".into(),
+        value: Value::Int(256),
+    };
+    let rule = YesNoRule {
+        threshold: Threshold::TWO_THIRDS,
+        quorum: 4.0,
+    };
+    let spec = VoteSpec::new(proposal, "voter", Duration::from_secs(1))
+        .rule(rule)
+        .weight("ana", 3.0);
+    let vote = agents.vote(spec).await?;
+    let w = &vote.weighted;
+    println!(
+        "batch_size = 256 by two-thirds of the weight: yes {} no {} of {} eligible, quorum met: {} -> {}",
+        w.yes_weight, w.no_weight, w.eligible_weight, w.quorum_met, if w.passed { "passed" } else { "rejected" }
+    );
+
+    // First preferences: adam 2, sgd 2, lion 1 -> lion is eliminated, dee's
+    // ballot goes to sgd: sgd 3 of 5 wins.
+    let election = agents
+        .elect(ElectionSpec {
+            candidates: vec!["adam".into(), "sgd".into(), "lion".into()],
+            method: ElectionMethod::InstantRunoff,
+            capability: "voter".into(),
+            deadline: Duration::from_secs(1),
+        })
+        .await?;
+    println!(
+        "optimizer by instant-runoff: {:?} (ties: {:?})",
+        election.winner, election.tie_breaks
+    );
+    node.shutdown().await;
+    Ok(())
+}

@@ -4,11 +4,7 @@
 
 mod support;
 use serde_json::{json, Value};
-use support::{cluster, NodeSpec};
-
-fn agent_count(r: &Value) -> usize {
-    r["agents"].as_array().map_or(0, Vec::len)
-}
+use support::{agent_count, cluster, NodeSpec};
 
 /// The `voter` fields of the ballots, sorted (arrival order varies).
 fn voters(ballots: &Value) -> Vec<String> {

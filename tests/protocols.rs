@@ -2,11 +2,7 @@
 //! exactly the outcome of their rules.
 
 mod support;
-use support::{cluster, NodeSpec};
-
-fn agent_count(r: &serde_json::Value) -> usize {
-    r["agents"].as_array().map_or(0, Vec::len)
-}
+use support::{agent_count, cluster, NodeSpec};
 
 #[tokio::test]
 async fn a_majority_vote_across_nodes_counts_absentees_against() {

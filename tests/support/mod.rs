@@ -281,6 +281,11 @@ impl TestNode {
     }
 }
 
+/// How many agents an `agents` reply lists.
+pub fn agent_count(reply: &Value) -> usize {
+    reply["agents"].as_array().map_or(0, Vec::len)
+}
+
 /// Starts `names.len()` nodes, every one seeded with the first, and waits
 /// for the full mesh.
 pub async fn cluster(specs: Vec<NodeSpec>) -> Vec<TestNode> {

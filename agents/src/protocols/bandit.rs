@@ -32,6 +32,7 @@
 //! assert_eq!(ucb.choose(), 0); // 1 + sqrt(2 ln 2) beats 0 + sqrt(2 ln 2)
 //! ```
 
+use super::argmax;
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
@@ -140,19 +141,6 @@ fn check_stats(stats: &[ArmStats], unit: bool) -> Result<(), BanditError> {
         }
     }
     Ok(())
-}
-
-/// Index of the largest value, the lowest index among equals.
-fn argmax(values: impl Iterator<Item = f64>) -> usize {
-    let mut best = 0;
-    let mut best_value = f64::NEG_INFINITY;
-    for (i, v) in values.enumerate() {
-        if v > best_value {
-            best = i;
-            best_value = v;
-        }
-    }
-    best
 }
 
 /// The UCB1 policy for rewards in [0, 1].

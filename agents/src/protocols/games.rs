@@ -23,6 +23,7 @@
 //! mixed strategies are exact probability vectors (non-negative, summing to
 //! 1 up to rounding of the final normalisation).
 
+use super::argmax;
 use serde::{Deserialize, Serialize};
 
 /// Why a game or a query about it was refused.
@@ -341,19 +342,6 @@ impl NormalFormGame {
             })
         }
     }
-}
-
-/// Index of the largest value, the lowest index among equals (0 if empty).
-fn argmax(values: impl Iterator<Item = f64>) -> usize {
-    let mut best = 0;
-    let mut best_value = f64::NEG_INFINITY;
-    for (i, v) in values.enumerate() {
-        if v > best_value {
-            best = i;
-            best_value = v;
-        }
-    }
-    best
 }
 
 /// A pure Nash equilibrium.

@@ -37,6 +37,30 @@ use election::{ElectionMethod, ElectionOutcome};
 use vote::{Ballot, VoteTally};
 use voting::{RankedBallot, VoteError, Voter, WeightedTally, YesNoRule};
 
+/// Index of the largest value, the lowest index among equals (0 if empty).
+pub(crate) fn argmax(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = 0;
+    let mut best_value = f64::NEG_INFINITY;
+    for (i, v) in values.enumerate() {
+        if v > best_value {
+            best = i;
+            best_value = v;
+        }
+    }
+    best
+}
+
+/// How a tie for first place between `first` and `second` (both reaching
+/// `value`, e.g. "bid 10") was broken by the default rule: earliest
+/// arrival, then lowest agent id.
+pub(crate) fn tie_break_text(first: &str, second: &str, value: &str, same_arrival: bool) -> String {
+    if same_arrival {
+        format!("{first} and {second} {value} at the same time; lowest id {first} wins")
+    } else {
+        format!("{first} and {second} {value}; {first} arrived first")
+    }
+}
+
 /// A participant that gave no usable answer, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Missing {

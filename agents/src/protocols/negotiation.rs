@@ -229,19 +229,12 @@ where
             .then_with(|| a.agent.cmp(&b.agent))
     });
     let tie_break = match ranking.as_slice() {
-        [first, second, ..] if first.score == second.score => {
-            Some(if first.arrival != second.arrival {
-                format!(
-                    "{} and {} scored {}; {} arrived first",
-                    first.agent, second.agent, first.score, first.agent
-                )
-            } else {
-                format!(
-                    "{} and {} scored {} and arrived together; lowest id {} wins",
-                    first.agent, second.agent, first.score, first.agent
-                )
-            })
-        }
+        [first, second, ..] if first.score == second.score => Some(super::tie_break_text(
+            &first.agent,
+            &second.agent,
+            &format!("scored {}", first.score),
+            first.arrival == second.arrival,
+        )),
         _ => None,
     };
     AwardOutcome {

@@ -139,19 +139,12 @@ pub fn sealed_bid(rule: AuctionRule, reserve: f64, bids: &[Bid]) -> AuctionOutco
         )
     });
     let tie_break = match ranking.as_slice() {
-        [first, second, ..] if first.amount == second.amount => {
-            Some(if first.arrival != second.arrival {
-                format!(
-                    "{} and {} bid {}; {} arrived first",
-                    first.bidder, second.bidder, first.amount, first.bidder
-                )
-            } else {
-                format!(
-                    "{} and {} bid {} at the same time; lowest id {} wins",
-                    first.bidder, second.bidder, first.amount, first.bidder
-                )
-            })
-        }
+        [first, second, ..] if first.amount == second.amount => Some(super::tie_break_text(
+            &first.bidder,
+            &second.bidder,
+            &format!("bid {}", first.amount),
+            first.arrival == second.arrival,
+        )),
         _ => None,
     };
     let winner = ranking.first().map(|b| b.bidder.clone());

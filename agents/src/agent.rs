@@ -6,7 +6,12 @@ use actor_cluster::{Node, Request};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 
+use crate::protocols::auction::{AuctionReply, AuctionRequest};
+use crate::protocols::consensus::Agreement;
 use crate::protocols::election::ElectionMethod;
+use crate::protocols::games::{GameReply, GameRequest};
+use crate::protocols::market::{MarketReply, MarketRequest};
+use crate::protocols::negotiation::{NegotiationReply, NegotiationRequest};
 
 /// A value an agent can propose or vote on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +68,13 @@ pub struct Election {
 /// that takes part in coordination protocols.
 ///
 /// Every method but [`id`](Agent::id) has a default: an agent that does not
-/// vote or rank abstains, one that does not bid declines.
+/// vote or rank abstains, one that does not bid, negotiate, trade or play
+/// declines. The simple protocols have a method each ([`vote`](Agent::vote),
+/// [`rank`](Agent::rank), [`bid`](Agent::bid), [`agree`](Agent::agree));
+/// the interactive families have one method each that receives every step
+/// of the family's protocols ([`negotiate`](Agent::negotiate),
+/// [`auction`](Agent::auction), [`trade`](Agent::trade),
+/// [`play`](Agent::play)).
 pub trait Agent: Send + Sync + 'static {
     /// The agent's id, unique in the cluster.
     fn id(&self) -> String;
@@ -93,6 +104,52 @@ pub trait Agent: Send + Sync + 'static {
         let _ = call;
         async { None }
     }
+
+    /// Answers a Byzantine-tolerant agreement with the value this agent
+    /// proposes, or `None` to abstain.
+    fn agree(&mut self, question: &Agreement) -> impl Future<Output = Option<Value>> + Send {
+        let _ = question;
+        async { None }
+    }
+
+    /// Takes one step of a negotiation (contract-net, alternating offers,
+    /// monotonic concession).
+    fn negotiate(
+        &mut self,
+        request: &NegotiationRequest,
+    ) -> impl Future<Output = NegotiationReply> + Send {
+        let _ = request;
+        async { NegotiationReply::Decline }
+    }
+
+    /// Takes one step of an interactive auction (English, Dutch,
+    /// multi-unit, VCG, combinatorial).
+    fn auction(&mut self, request: &AuctionRequest) -> impl Future<Output = AuctionReply> + Send {
+        let _ = request;
+        async { AuctionReply::Decline }
+    }
+
+    /// Takes one step of a market (call market, compute allocation, fills
+    /// in the continuous double auction).
+    fn trade(&mut self, request: &MarketRequest) -> impl Future<Output = MarketReply> + Send {
+        let _ = request;
+        async { MarketReply::Decline }
+    }
+
+    /// Takes one step of a game (a move in a normal-form game, a choice
+    /// among strategies).
+    fn play(&mut self, request: &GameRequest) -> impl Future<Output = GameReply> + Send {
+        let _ = request;
+        async { GameReply::Decline }
+    }
+
+    /// Told that a protocol set this agent's answer aside (a negative bid,
+    /// an unknown candidate, ...): the protocol goes on without it. The
+    /// default logs it.
+    fn rejected(&mut self, protocol: &str, reason: &str) -> impl Future<Output = ()> + Send {
+        tracing::warn!(agent = %self.id(), protocol, reason, "answer rejected");
+        async {}
+    }
 }
 
 /// What a coordinator asks an agent (carried across nodes).
@@ -105,6 +162,23 @@ pub enum AgentRequest {
     Bid(CallForBids),
     /// Rank the candidates of an election.
     Rank(Election),
+    /// Propose a value in Byzantine-tolerant agreement.
+    Agree(Agreement),
+    /// A step of a negotiation.
+    Negotiate(NegotiationRequest),
+    /// A step of an interactive auction.
+    Auction(AuctionRequest),
+    /// A step of a market.
+    Market(MarketRequest),
+    /// A step of a game.
+    Game(GameRequest),
+    /// Your answer to `protocol` was set aside, for `reason`.
+    Rejected {
+        /// The protocol, e.g. `sealed_bid_auction`.
+        protocol: String,
+        /// Why the answer was set aside.
+        reason: String,
+    },
     /// Describe yourself.
     Describe,
 }
@@ -119,6 +193,18 @@ pub enum AgentReply {
     Bid(Option<f64>),
     /// The agent's ranking, or `None` for an abstention.
     Ranking(Option<Vec<String>>),
+    /// The value the agent proposes in an agreement, or `None`.
+    Agreed(Option<Value>),
+    /// The agent's step in a negotiation.
+    Negotiation(NegotiationReply),
+    /// The agent's step in an interactive auction.
+    Auction(AuctionReply),
+    /// The agent's step in a market.
+    Market(MarketReply),
+    /// The agent's step in a game.
+    Game(GameReply),
+    /// Acknowledges a notice ([`AgentRequest::Rejected`]).
+    Noted,
     /// The agent's id and capabilities.
     Description {
         /// Its id.
@@ -185,6 +271,12 @@ impl<A: Agent> Actor for AgentActor<A> {
             AgentRequest::Vote(_) => "vote",
             AgentRequest::Bid(_) => "bid",
             AgentRequest::Rank(_) => "rank",
+            AgentRequest::Agree(_) => "agree",
+            AgentRequest::Negotiate(_) => "negotiate",
+            AgentRequest::Auction(_) => "auction",
+            AgentRequest::Market(_) => "market",
+            AgentRequest::Game(_) => "game",
+            AgentRequest::Rejected { .. } => "rejected",
             AgentRequest::Describe => "describe",
         };
         metrics::counter!("foundation_agent_requests_total", "request" => kind).increment(1);
@@ -192,6 +284,15 @@ impl<A: Agent> Actor for AgentActor<A> {
             AgentRequest::Vote(proposal) => AgentReply::Vote(agent.vote(&proposal).await),
             AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
             AgentRequest::Rank(election) => AgentReply::Ranking(agent.rank(&election).await),
+            AgentRequest::Agree(question) => AgentReply::Agreed(agent.agree(&question).await),
+            AgentRequest::Negotiate(r) => AgentReply::Negotiation(agent.negotiate(&r).await),
+            AgentRequest::Auction(r) => AgentReply::Auction(agent.auction(&r).await),
+            AgentRequest::Market(r) => AgentReply::Market(agent.trade(&r).await),
+            AgentRequest::Game(r) => AgentReply::Game(agent.play(&r).await),
+            AgentRequest::Rejected { protocol, reason } => {
+                agent.rejected(&protocol, &reason).await;
+                AgentReply::Noted
+            }
             AgentRequest::Describe => AgentReply::Description {
                 id: agent.id(),
                 capabilities: agent.capabilities(),

@@ -15,8 +15,8 @@ use crate::agent::{
 };
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    election, voting, AuctionResult, AuctionSpec, Coordinator, ElectionResult, ElectionSpec,
-    Participants, Run, VoteResult, VoteSpec,
+    election, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec, Coordinator,
+    ElectionResult, ElectionSpec, Participants, Run, VoteResult, VoteSpec,
 };
 
 /// An agent as the directory lists it.
@@ -153,7 +153,11 @@ impl Agents {
             .collect())
     }
 
-    async fn participants(&self, capability: &str) -> Result<Participants> {
+    /// Every agent with `capability` that can be found now, sorted by id.
+    ///
+    /// # Errors
+    /// [`AgentError::NoParticipants`] if there is none.
+    pub(crate) async fn participants(&self, capability: &str) -> Result<Participants> {
         let entries = self.with_capability(capability).await?;
         if entries.is_empty() {
             return Err(AgentError::NoParticipants(capability.to_owned()));
@@ -168,7 +172,21 @@ impl Agents {
         Ok(participants)
     }
 
-    async fn coordinate(&self, run: Run) -> Result<()> {
+    /// Runs `job` in a coordinator actor linked to this node's agent
+    /// supervisor and returns what it produces.
+    ///
+    /// # Errors
+    /// [`AgentError::Core`] if the coordinator cannot start or stops
+    /// before it reports.
+    pub(crate) async fn coordinate<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let run: Run = Box::pin(async move {
+            let _ = tx.send(job.await);
+        });
         Actor::spawn_linked(None, Coordinator, run, self.supervisor.actor().get_cell())
             .await
             .map_err(|e| {
@@ -177,7 +195,7 @@ impl Agents {
                     reason: e.to_string(),
                 })
             })?;
-        Ok(())
+        rx.await.map_err(|_| coordinator_lost())
     }
 
     /// Puts a proposal to a vote of every agent with the spec's
@@ -201,9 +219,9 @@ impl Agents {
         // Refuse a bad rule before anybody is asked.
         voting::yes_no_vote(&spec.rule, &[], &[])?;
         let participants = self.participants(&spec.capability).await?;
-        let (tx, rx) = oneshot::channel();
-        self.coordinate(Run::Vote(spec, participants, tx)).await?;
-        Ok(rx.await.map_err(|_| coordinator_lost())??)
+        Ok(self
+            .coordinate(async move { run_vote(spec, &participants).await })
+            .await??)
     }
 
     /// Runs a ranked-ballot election among every agent with the spec's
@@ -228,10 +246,9 @@ impl Agents {
         // Refuse a bad candidate list before anybody is asked.
         election::count(spec.method, &spec.candidates, &[])?;
         let participants = self.participants(&spec.capability).await?;
-        let (tx, rx) = oneshot::channel();
-        self.coordinate(Run::Election(spec, participants, tx))
-            .await?;
-        Ok(rx.await.map_err(|_| coordinator_lost())??)
+        Ok(self
+            .coordinate(async move { run_election(spec, &participants).await })
+            .await??)
     }
 
     /// Runs a sealed-bid auction among every agent with the spec's
@@ -254,10 +271,8 @@ impl Agents {
             ));
         }
         let participants = self.participants(&spec.capability).await?;
-        let (tx, rx) = oneshot::channel();
-        self.coordinate(Run::Auction(spec, participants, tx))
-            .await?;
-        rx.await.map_err(|_| coordinator_lost())
+        self.coordinate(async move { run_auction(spec, &participants).await })
+            .await
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `foundation` command line.
 
+pub(crate) mod agent;
 pub(crate) mod certs;
+pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;

@@ -4,13 +4,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actor_core::ChildSpec;
-use agents::{Election, ElectionMethod, ElectionSpec, YesNoRule};
+use agents::{ElectionMethod, ElectionSpec, YesNoRule};
 use anyhow::{bail, Context};
 use foundation::prelude::*;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::agent::{self, ScriptedAgent};
+use super::families::{auctions, consensus, games, markets, negotiation};
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
@@ -58,14 +61,17 @@ pub(crate) struct NodeArgs {
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
     pub(crate) events: Option<EventFormat>,
-    /// Start an agent: `ID[:vote=yes|no|abstain][:bid=AMOUNT][:rank=A>B>C|none][:delay=MS]`; repeatable.
+    /// Start an agent: `ID[:KEY=VALUE]...` with keys such as `vote=yes|no|abstain`,
+    /// `bid=AMOUNT`, `rank=A>B>C|none`, `delay=MS`; the command `help` lists every key.
+    /// Repeatable.
     #[arg(long = "agent")]
     pub(crate) agents: Vec<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
     /// Read commands from stdin, one per line, and answer each with a JSON line.
-    /// Commands: peers, names, agents, ask NAME add N|get [TIMEOUT_MS], tell NAME add N,
+    /// `help` lists every command and agent key. Commands: peers, names, agents,
+    /// ask NAME add N|get [TIMEOUT_MS], tell NAME add N,
     /// vote SUBJECT VALUE DEADLINE_MS,
     /// vote-weighted SUBJECT VALUE DEADLINE_MS majority|supermajority|unanimity [QUORUM] [AGENT=WEIGHT ...]
     /// (supermajority is 2/3 of the eligible weight; unlisted agents weigh 1),
@@ -93,111 +99,6 @@ pub(crate) enum DiscoveryKind {
 pub(crate) enum EventFormat {
     /// One JSON object per line.
     Json,
-}
-
-/// An agent whose answers are given on the command line.
-#[derive(Debug, Clone)]
-struct ScriptedAgent {
-    id: String,
-    vote: Option<bool>,
-    bid: Option<f64>,
-    /// The ranking given in elections; `None` abstains.
-    rank: Option<Vec<String>>,
-    delay: Duration,
-    /// Print an `agent_asked` event line for every request (with `--events json`).
-    announce: bool,
-}
-
-impl ScriptedAgent {
-    fn asked(&self, request: &str) {
-        if self.announce {
-            emit(&json!({ "event": "agent_asked", "agent": self.id, "request": request }));
-        }
-    }
-
-    fn parse(spec: &str) -> anyhow::Result<Self> {
-        let mut parts = spec.split(':');
-        let id = parts.next().unwrap_or_default().to_owned();
-        if id.is_empty() {
-            bail!("agent spec `{spec}` has no id");
-        }
-        let mut agent = Self {
-            id,
-            vote: None,
-            bid: None,
-            rank: None,
-            delay: Duration::ZERO,
-            announce: false,
-        };
-        for part in parts {
-            let (key, value) = part
-                .split_once('=')
-                .with_context(|| format!("`{part}` in agent spec `{spec}` is not key=value"))?;
-            match key {
-                "vote" => {
-                    agent.vote = match value {
-                        "yes" => Some(true),
-                        "no" => Some(false),
-                        "abstain" => None,
-                        _ => bail!("vote must be yes, no or abstain, not `{value}`"),
-                    }
-                }
-                "bid" => {
-                    agent.bid = match value {
-                        "none" => None,
-                        v => Some(
-                            v.parse()
-                                .with_context(|| format!("bid `{v}` is not a number"))?,
-                        ),
-                    }
-                }
-                "rank" => {
-                    agent.rank = match value {
-                        "none" => None,
-                        "" => Some(Vec::new()),
-                        v => Some(v.split('>').map(str::to_owned).collect()),
-                    }
-                }
-                "delay" => {
-                    agent.delay = Duration::from_millis(
-                        value
-                            .parse()
-                            .with_context(|| format!("delay `{value}` is not milliseconds"))?,
-                    )
-                }
-                _ => bail!("unknown key `{key}` in agent spec `{spec}`"),
-            }
-        }
-        Ok(agent)
-    }
-}
-
-impl Agent for ScriptedAgent {
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-
-    fn capabilities(&self) -> Vec<String> {
-        vec!["voter".into(), "bidder".into()]
-    }
-
-    async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
-        self.asked("vote");
-        tokio::time::sleep(self.delay).await;
-        self.vote
-    }
-
-    async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
-        self.asked("rank");
-        tokio::time::sleep(self.delay).await;
-        self.rank.clone()
-    }
-
-    async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
-        self.asked("bid");
-        tokio::time::sleep(self.delay).await;
-        self.bid
-    }
 }
 
 /// The counter service's messages.
@@ -246,7 +147,8 @@ const _: fn() = || {
     is_message::<Request<CounterMsg, u64>>();
 };
 
-fn emit(line: &Json) {
+/// Prints one JSON line on stdout.
+pub(crate) fn emit(line: &Json) {
     println!("{line}");
 }
 
@@ -474,9 +376,72 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
                 .await?;
             json!({ "reply": "auction", "result": result })
         }
-        _ => bail!("unknown command"),
+        ["help"] => help(),
+        _ => match family_command(node, agents, &words).await? {
+            Some(reply) => reply,
+            None => bail!("unknown command (`help` lists them)"),
+        },
     })
 }
+
+/// The commands of the protocol families beyond votes and sealed bids.
+async fn family_command(
+    node: &Node,
+    agents: &Agents,
+    words: &[&str],
+) -> anyhow::Result<Option<Json>> {
+    if let Some(reply) = consensus::command(node, agents, words).await? {
+        return Ok(Some(reply));
+    }
+    if let Some(reply) = negotiation::command(node, agents, words).await? {
+        return Ok(Some(reply));
+    }
+    if let Some(reply) = auctions::command(node, agents, words).await? {
+        return Ok(Some(reply));
+    }
+    if let Some(reply) = markets::command(node, agents, words).await? {
+        return Ok(Some(reply));
+    }
+    games::command(node, agents, words).await
+}
+
+/// Every command and agent spec key.
+fn help() -> Json {
+    let commands: Vec<&str> = BASIC_USAGE
+        .iter()
+        .chain(consensus::USAGE)
+        .chain(negotiation::USAGE)
+        .chain(auctions::USAGE)
+        .chain(markets::USAGE)
+        .chain(games::USAGE)
+        .copied()
+        .collect();
+    let keys: Vec<&str> = agent::KEYS
+        .iter()
+        .chain(consensus::KEYS)
+        .chain(negotiation::KEYS)
+        .chain(auctions::KEYS)
+        .chain(markets::KEYS)
+        .chain(games::KEYS)
+        .copied()
+        .collect();
+    json!({ "reply": "help", "commands": commands, "agent_keys": keys })
+}
+
+/// The commands of this module, for `help`.
+const BASIC_USAGE: &[&str] = &[
+    "peers",
+    "names",
+    "agents",
+    "ask NAME add N|get [TIMEOUT_MS]",
+    "tell NAME add N",
+    "vote SUBJECT VALUE DEADLINE_MS",
+    "vote-weighted SUBJECT VALUE DEADLINE_MS majority|supermajority|unanimity [QUORUM] [AGENT=WEIGHT ...]",
+    "elect plurality|borda|irv|condorcet DEADLINE_MS CAND1,CAND2,...",
+    "auction ITEM first|second RESERVE DEADLINE_MS",
+    "help",
+    "quit",
+];
 
 /// A proposal to set `subject` to `value` (an integer, a float, or text).
 fn proposal(subject: &str, value: &str) -> Proposal {
@@ -528,23 +493,6 @@ fn weights<'a>(rest: &[&'a str]) -> anyhow::Result<Vec<(&'a str, f64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn agent_specs_parse() {
-        let a = ScriptedAgent::parse("alice:vote=yes:bid=12.5:delay=30").unwrap();
-        assert_eq!(
-            (a.id.as_str(), a.vote, a.bid),
-            ("alice", Some(true), Some(12.5))
-        );
-        assert_eq!(a.delay, Duration::from_millis(30));
-        assert!(ScriptedAgent::parse("bob:vote=maybe").is_err());
-        assert!(ScriptedAgent::parse(":vote=yes").is_err());
-        assert!(ScriptedAgent::parse("bob:bid=lots").is_err());
-        let c = ScriptedAgent::parse("carol:rank=x>y>z").unwrap();
-        assert_eq!(c.rank, Some(vec!["x".into(), "y".into(), "z".into()]));
-        assert_eq!(ScriptedAgent::parse("dan:rank=none").unwrap().rank, None);
-        assert_eq!(ScriptedAgent::parse("dan").unwrap().rank, None);
-    }
 
     #[test]
     fn weighted_vote_arguments_parse() {

@@ -15,6 +15,7 @@
 
 pub mod auction;
 pub mod bandit;
+pub mod consensus;
 pub mod election;
 pub mod games;
 pub mod market;
@@ -25,13 +26,13 @@ pub mod voting;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use actor_cluster::{ClusterError, Ref};
+use actor_cluster::ClusterError;
 use futures::stream::{FuturesUnordered, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use crate::agent::{AgentReply, AgentRequest, CallForBids, Election, Proposal};
+use crate::system::AgentRef;
 use auction::{AuctionOutcome, AuctionRule, Bid};
 use election::{ElectionMethod, ElectionOutcome};
 use vote::{Ballot, VoteTally};
@@ -224,21 +225,12 @@ pub struct AuctionResult {
     pub duration_ms: u64,
 }
 
-pub(crate) type Participants = Vec<(String, Ref<AgentRequest, AgentReply>)>;
+/// The invited agents: id and reference, sorted by id.
+pub(crate) type Participants = Vec<(String, AgentRef)>;
 
-pub(crate) enum Run {
-    Vote(
-        VoteSpec,
-        Participants,
-        oneshot::Sender<Result<VoteResult, VoteError>>,
-    ),
-    Election(
-        ElectionSpec,
-        Participants,
-        oneshot::Sender<Result<ElectionResult, VoteError>>,
-    ),
-    Auction(AuctionSpec, Participants, oneshot::Sender<AuctionResult>),
-}
+/// A protocol run: the coordinator's whole job, reporting its result
+/// through a channel of its own.
+pub(crate) type Run = futures::future::BoxFuture<'static, ()>;
 
 /// The coordinator of one protocol run. It is spawned linked to the agent
 /// supervisor, runs once and stops.
@@ -251,12 +243,17 @@ pub(crate) enum CoordinatorMsg {
 impl Message for CoordinatorMsg {}
 
 /// Answers in arrival order, and who did not answer.
-struct Collected {
-    answers: Vec<(String, AgentReply)>,
-    missing: Vec<Missing>,
+pub(crate) struct Collected {
+    /// Answers received before the deadline, in arrival order.
+    pub(crate) answers: Vec<(String, AgentReply)>,
+    /// Invited agents without an answer, sorted by id.
+    pub(crate) missing: Vec<Missing>,
 }
 
-async fn collect(
+/// Sends `request` to every participant at once and gathers the answers
+/// that arrive before `deadline`; the others are [`Missing`] with the
+/// reason (deadline passed, node gone, unknown name).
+pub(crate) async fn collect(
     participants: &Participants,
     request: AgentRequest,
     deadline: Duration,
@@ -279,22 +276,39 @@ async fn collect(
     while let Some((id, result)) = pending.next().await {
         match result {
             Ok(reply) => collected.answers.push((id, reply)),
-            Err(e) => {
-                let reason = match e {
-                    ClusterError::Timeout { .. } => "no answer before the deadline".to_owned(),
-                    other => other.to_string(),
-                };
-                collected.missing.push(Missing { agent: id, reason });
-            }
+            Err(e) => collected.missing.push(missing(id, &e)),
         }
     }
     collected.missing.sort_by(|a, b| a.agent.cmp(&b.agent));
     collected
 }
 
+/// A participant that gave no answer because of `error`.
+pub(crate) fn missing(agent: String, error: &ClusterError) -> Missing {
+    let reason = match error {
+        ClusterError::Timeout { .. } => "no answer before the deadline".to_owned(),
+        other => other.to_string(),
+    };
+    Missing { agent, reason }
+}
+
+/// Tells `agent` that its answer to `protocol` was set aside and why.
+/// Fire and forget: a participant that is gone by now is not waited for.
+pub(crate) fn notify_rejected(agent: &AgentRef, protocol: &str, reason: impl Into<String>) {
+    let _ = agent.tell(AgentRequest::Rejected {
+        protocol: protocol.to_owned(),
+        reason: reason.into(),
+    });
+}
+
 /// Protocol analytics through the metrics facade: runs, duration and
 /// participation per protocol.
-fn record_run(protocol: &'static str, invited: usize, answered: usize, started: Instant) {
+pub(crate) fn record_run(
+    protocol: &'static str,
+    invited: usize,
+    answered: usize,
+    started: Instant,
+) {
     metrics::counter!("foundation_protocol_runs_total", "protocol" => protocol).increment(1);
     metrics::histogram!("foundation_protocol_duration_seconds", "protocol" => protocol)
         .record(started.elapsed().as_secs_f64());
@@ -324,17 +338,8 @@ impl Actor for Coordinator {
         _msg: CoordinatorMsg,
         state: &mut Option<Run>,
     ) -> Result<(), ActorProcessingErr> {
-        match state.take() {
-            Some(Run::Vote(spec, participants, reply)) => {
-                let _ = reply.send(run_vote(spec, &participants).await);
-            }
-            Some(Run::Election(spec, participants, reply)) => {
-                let _ = reply.send(run_election(spec, &participants).await);
-            }
-            Some(Run::Auction(spec, participants, reply)) => {
-                let _ = reply.send(run_auction(spec, &participants).await);
-            }
-            None => {}
+        if let Some(run) = state.take() {
+            run.await;
         }
         myself.stop(None);
         Ok(())
@@ -342,7 +347,10 @@ impl Actor for Coordinator {
 }
 
 /// Puts a proposal to the participants and decides it with the spec's rule.
-async fn run_vote(spec: VoteSpec, participants: &Participants) -> Result<VoteResult, VoteError> {
+pub(crate) async fn run_vote(
+    spec: VoteSpec,
+    participants: &Participants,
+) -> Result<VoteResult, VoteError> {
     let started = Instant::now();
     let span =
         tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
@@ -396,7 +404,7 @@ async fn run_vote(spec: VoteSpec, participants: &Participants) -> Result<VoteRes
 
 /// Asks the participants to rank the candidates and counts the rankings
 /// with the spec's method.
-async fn run_election(
+pub(crate) async fn run_election(
     spec: ElectionSpec,
     participants: &Participants,
 ) -> Result<ElectionResult, VoteError> {
@@ -456,7 +464,7 @@ async fn run_election(
 }
 
 /// Calls for sealed bids and prices the item with the spec's rule.
-async fn run_auction(spec: AuctionSpec, participants: &Participants) -> AuctionResult {
+pub(crate) async fn run_auction(spec: AuctionSpec, participants: &Participants) -> AuctionResult {
     let started = Instant::now();
     let span = tracing::info_span!("auction", item = %spec.item, invited = participants.len());
     let _guard = span.enter();
@@ -482,6 +490,11 @@ async fn run_auction(spec: AuctionSpec, participants: &Participants) -> AuctionR
         }
     }
     let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
+    for rejected in &outcome.rejected {
+        if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == rejected.bidder) {
+            notify_rejected(agent, "sealed_bid_auction", rejected.reason.clone());
+        }
+    }
     tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
     record_run(
         "sealed_bid_auction",

@@ -35,6 +35,7 @@ mod dutch;
 mod english;
 mod error;
 mod multi_unit;
+mod run;
 mod vcg;
 
 use std::cmp::Ordering;
@@ -49,6 +50,7 @@ pub use dutch::{Acceptance, DutchAuction, DutchOutcome, DutchStatus};
 pub use english::{EnglishAuction, EnglishEvent, EnglishOutcome};
 pub use error::AuctionError;
 pub use multi_unit::{multi_unit, MultiUnitOutcome, MultiUnitPayment, UnitAward};
+pub use run::{AuctionReply, AuctionRequest};
 pub use vcg::{vcg_units, MarginalBid, VcgAward, VcgUnitsOutcome};
 
 /// How the winner of a sealed-bid auction pays.

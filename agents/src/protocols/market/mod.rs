@@ -20,6 +20,7 @@
 mod allocation;
 mod book;
 mod call;
+mod run;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,7 @@ pub use allocation::{
 };
 pub use book::{Level, LimitOrder, OrderBook, OrderId, RestingOrder, Trade};
 pub use call::{call_market, CallMarketOutcome, CallOrder, ClearingInterval, Fill};
+pub use run::{MarketReply, MarketRequest};
 
 /// Which side of the market an order is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+mod run;
+pub use run::{NegotiationReply, NegotiationRequest};
+
 /// Why a participant's input was set aside, or why a run was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -26,6 +26,9 @@
 use super::argmax;
 use serde::{Deserialize, Serialize};
 
+mod run;
+pub use run::{GameReply, GameRequest};
+
 /// Why a game or a query about it was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]

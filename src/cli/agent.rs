@@ -1,0 +1,213 @@
+//! The agents `foundation node --agent SPEC` starts: their answers are
+//! given on the command line, one `key=value` per protocol family.
+
+use std::time::Duration;
+
+use agents::protocols::auction::{AuctionReply, AuctionRequest};
+use agents::protocols::consensus::Agreement;
+use agents::protocols::games::{GameReply, GameRequest};
+use agents::protocols::market::{MarketReply, MarketRequest};
+use agents::protocols::negotiation::{NegotiationReply, NegotiationRequest};
+use agents::Election;
+use anyhow::{bail, Context};
+use foundation::prelude::*;
+use serde_json::json;
+
+use super::families::{auctions, consensus, games, markets, negotiation};
+use super::node::emit;
+
+/// The `key=value` parts an agent spec accepts, for `--help` and `help`.
+pub(crate) const KEYS: &[&str] = &[
+    "vote=yes|no|abstain",
+    "bid=AMOUNT|none (sealed-bid auctions)",
+    "rank=A>B>C|none (elections)",
+    "delay=MS (wait before every answer)",
+];
+
+/// An agent whose answers are given on the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct ScriptedAgent {
+    pub(crate) id: String,
+    pub(crate) vote: Option<bool>,
+    pub(crate) bid: Option<f64>,
+    /// The ranking given in elections; `None` abstains.
+    pub(crate) rank: Option<Vec<String>>,
+    pub(crate) delay: Duration,
+    /// Print an `agent_asked` event line for every request (with `--events json`).
+    pub(crate) announce: bool,
+    pub(crate) consensus: consensus::Script,
+    pub(crate) negotiation: negotiation::Script,
+    pub(crate) auctions: auctions::Script,
+    pub(crate) markets: markets::Script,
+    pub(crate) games: games::Script,
+}
+
+impl ScriptedAgent {
+    /// Prints an `agent_asked` line (with `--events json`), then waits the
+    /// agent's delay.
+    async fn asked(&self, request: &str) {
+        if self.announce {
+            emit(&json!({ "event": "agent_asked", "agent": self.id, "request": request }));
+        }
+        tokio::time::sleep(self.delay).await;
+    }
+
+    /// Parses `ID[:key=value]...`.
+    pub(crate) fn parse(spec: &str) -> anyhow::Result<Self> {
+        let mut parts = spec.split(':');
+        let id = parts.next().unwrap_or_default().to_owned();
+        if id.is_empty() {
+            bail!("agent spec `{spec}` has no id");
+        }
+        let mut agent = Self {
+            id,
+            vote: None,
+            bid: None,
+            rank: None,
+            delay: Duration::ZERO,
+            announce: false,
+            consensus: Default::default(),
+            negotiation: Default::default(),
+            auctions: Default::default(),
+            markets: Default::default(),
+            games: Default::default(),
+        };
+        for part in parts {
+            let (key, value) = part
+                .split_once('=')
+                .with_context(|| format!("`{part}` in agent spec `{spec}` is not key=value"))?;
+            agent
+                .parse_key(key, value)
+                .with_context(|| format!("in agent spec `{spec}`"))?;
+        }
+        Ok(agent)
+    }
+
+    fn parse_key(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        match key {
+            "vote" => {
+                self.vote = match value {
+                    "yes" => Some(true),
+                    "no" => Some(false),
+                    "abstain" => None,
+                    _ => bail!("vote must be yes, no or abstain, not `{value}`"),
+                }
+            }
+            "bid" => {
+                self.bid = match value {
+                    "none" => None,
+                    v => Some(
+                        v.parse()
+                            .with_context(|| format!("bid `{v}` is not a number"))?,
+                    ),
+                }
+            }
+            "rank" => {
+                self.rank = match value {
+                    "none" => None,
+                    "" => Some(Vec::new()),
+                    v => Some(v.split('>').map(str::to_owned).collect()),
+                }
+            }
+            "delay" => {
+                self.delay = Duration::from_millis(
+                    value
+                        .parse()
+                        .with_context(|| format!("delay `{value}` is not milliseconds"))?,
+                )
+            }
+            _ => {
+                let taken = self.consensus.parse_key(key, value)?
+                    || self.negotiation.parse_key(key, value)?
+                    || self.auctions.parse_key(key, value)?
+                    || self.markets.parse_key(key, value)?
+                    || self.games.parse_key(key, value)?;
+                if !taken {
+                    bail!("unknown key `{key}`");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Agent for ScriptedAgent {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        vec!["voter".into(), "bidder".into()]
+    }
+
+    async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
+        self.asked("vote").await;
+        self.vote
+    }
+
+    async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
+        self.asked("rank").await;
+        self.rank.clone()
+    }
+
+    async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
+        self.asked("bid").await;
+        self.bid
+    }
+
+    async fn agree(&mut self, question: &Agreement) -> Option<Value> {
+        self.asked("agree").await;
+        self.consensus.agree(question)
+    }
+
+    async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
+        self.asked("negotiate").await;
+        self.negotiation.answer(request)
+    }
+
+    async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
+        self.asked("auction").await;
+        self.auctions.answer(request)
+    }
+
+    async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
+        self.asked("trade").await;
+        self.markets.answer(request)
+    }
+
+    async fn play(&mut self, request: &GameRequest) -> GameReply {
+        self.asked("play").await;
+        self.games.answer(request)
+    }
+
+    async fn rejected(&mut self, protocol: &str, reason: &str) {
+        if self.announce {
+            emit(&json!({
+                "event": "agent_rejected", "agent": self.id, "protocol": protocol, "reason": reason,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_specs_parse() {
+        let a = ScriptedAgent::parse("alice:vote=yes:bid=12.5:delay=30").unwrap();
+        assert_eq!(
+            (a.id.as_str(), a.vote, a.bid),
+            ("alice", Some(true), Some(12.5))
+        );
+        assert_eq!(a.delay, Duration::from_millis(30));
+        assert!(ScriptedAgent::parse("bob:vote=maybe").is_err());
+        assert!(ScriptedAgent::parse(":vote=yes").is_err());
+        assert!(ScriptedAgent::parse("bob:bid=lots").is_err());
+        assert!(ScriptedAgent::parse("bob:colour=red").is_err());
+        let c = ScriptedAgent::parse("carol:rank=x>y>z").unwrap();
+        assert_eq!(c.rank, Some(vec!["x".into(), "y".into(), "z".into()]));
+        assert_eq!(ScriptedAgent::parse("dan:rank=none").unwrap().rank, None);
+        assert_eq!(ScriptedAgent::parse("dan").unwrap().rank, None);
+    }
+}

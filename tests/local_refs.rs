@@ -59,6 +59,15 @@ async fn local_lookups_asks_and_their_errors() {
         Err(ClusterError::NameTaken { .. })
     ));
 
+    // Several names in one round trip: each answer in its place.
+    let names = ["echo".to_owned(), "nobody".to_owned()];
+    let found = node.lookup_many::<EchoMsg, String>(&names).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].as_ref().unwrap().name(), "echo");
+    assert!(matches!(&found[1], Err(ClusterError::UnknownName(n)) if n == "nobody"));
+    let wrong = node.lookup_many::<u64, u64>(&names[..1]).await.unwrap();
+    assert!(matches!(&wrong[0], Err(ClusterError::TypeMismatch { .. })));
+
     let r = node.lookup::<EchoMsg, String>("echo").await.unwrap();
     assert_eq!(r.node(), None, "local");
     let t = Duration::from_millis(200);

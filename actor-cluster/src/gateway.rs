@@ -193,9 +193,10 @@ pub(crate) enum GatewayMsg {
         name: String,
         reply: RpcReplyPort<Result<()>>,
     },
+    /// Resolves several names in one message; the answers are in order.
     Lookup {
-        name: String,
-        reply: RpcReplyPort<Option<Resolved>>,
+        names: Vec<String>,
+        reply: RpcReplyPort<Vec<Option<Resolved>>>,
     },
     Names {
         group: Option<String>,
@@ -858,21 +859,25 @@ impl Actor for Gateway {
                 };
                 let _ = reply.send(result);
             }
-            GatewayMsg::Lookup { name, reply } => {
-                let resolved = state.winner(&name).map(|(node, claim)| {
-                    if *node == state.node {
-                        state
-                            .local
-                            .get(&name)
-                            .map(|t| Resolved::Local(Arc::clone(t)))
-                    } else {
-                        Some(Resolved::Remote {
-                            node: node.clone(),
-                            type_tag: claim.type_tag.clone(),
-                        })
-                    }
-                });
-                let _ = reply.send(resolved.flatten());
+            GatewayMsg::Lookup { names, reply } => {
+                let resolved = names
+                    .iter()
+                    .map(|name| {
+                        let (node, claim) = state.winner(name)?;
+                        if *node == state.node {
+                            state
+                                .local
+                                .get(name)
+                                .map(|t| Resolved::Local(Arc::clone(t)))
+                        } else {
+                            Some(Resolved::Remote {
+                                node: node.clone(),
+                                type_tag: claim.type_tag.clone(),
+                            })
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(resolved);
             }
             GatewayMsg::Names { group, reply } => {
                 let mut list: Vec<NameInfo> = state

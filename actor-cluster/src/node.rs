@@ -494,38 +494,54 @@ impl Node {
     /// [`ClusterError::UnknownName`] if no node holds the name;
     /// [`ClusterError::TypeMismatch`] if it takes other types than `M`/`R`.
     pub async fn lookup<M: Payload, R: Payload>(&self, name: &str) -> Result<Ref<M, R>> {
-        let key = name.to_owned();
+        let mut found = self
+            .lookup_many(std::slice::from_ref(&name.to_owned()))
+            .await?;
+        found
+            .pop()
+            .unwrap_or_else(|| Err(ClusterError::UnknownName(name.to_owned())))
+    }
+
+    /// References to the actors registered under `names`, in order, each
+    /// resolved as [`lookup`](Self::lookup) would, in one round trip to the
+    /// gateway (a protocol inviting a thousand agents looks them up at once).
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if this node is shutting down; each
+    /// name's own failure is in its place in the list.
+    pub async fn lookup_many<M: Payload, R: Payload>(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Result<Ref<M, R>>>> {
         let resolved = gateway::call(&self.inner.gateway, |reply| GatewayMsg::Lookup {
-            name: key,
+            names: names.to_vec(),
             reply,
         })
-        .await?
-        .ok_or_else(|| ClusterError::UnknownName(name.to_owned()))?;
+        .await?;
         let requested = type_tag::<M, R>();
-        match resolved {
-            Resolved::Local(target) => match gateway::typed_local::<M, R>(&target) {
-                Some(actor) => Ok(Ref::local(
-                    name.to_owned(),
-                    self.inner.gateway.clone(),
-                    actor,
-                )),
-                None => Err(ClusterError::TypeMismatch {
-                    name: name.to_owned(),
-                    actual: target.type_tag(),
-                    requested,
+        Ok(names
+            .iter()
+            .zip(resolved)
+            .map(|(name, resolved)| match resolved {
+                None => Err(ClusterError::UnknownName(name.clone())),
+                Some(Resolved::Local(target)) => match gateway::typed_local::<M, R>(&target) {
+                    Some(actor) => Ok(Ref::local(name.clone(), self.inner.gateway.clone(), actor)),
+                    None => Err(ClusterError::TypeMismatch {
+                        name: name.clone(),
+                        actual: target.type_tag(),
+                        requested: requested.clone(),
+                    }),
+                },
+                Some(Resolved::Remote { node, type_tag }) if type_tag == requested => {
+                    Ok(Ref::remote(name.clone(), self.inner.gateway.clone(), node))
+                }
+                Some(Resolved::Remote { type_tag, .. }) => Err(ClusterError::TypeMismatch {
+                    name: name.clone(),
+                    actual: type_tag,
+                    requested: requested.clone(),
                 }),
-            },
-            Resolved::Remote { node, type_tag } if type_tag == requested => Ok(Ref::remote(
-                name.to_owned(),
-                self.inner.gateway.clone(),
-                node,
-            )),
-            Resolved::Remote { type_tag, .. } => Err(ClusterError::TypeMismatch {
-                name: name.to_owned(),
-                actual: type_tag,
-                requested,
-            }),
-        }
+            })
+            .collect())
     }
 
     /// Every registered name in the cluster, sorted.

@@ -162,13 +162,14 @@ impl Agents {
         if entries.is_empty() {
             return Err(AgentError::NoParticipants(capability.to_owned()));
         }
-        let mut participants = Vec::with_capacity(entries.len());
-        for entry in entries {
-            // An agent that vanished between listing and lookup is simply not invited.
-            if let Ok(agent) = self.find(&entry.id).await {
-                participants.push((entry.id, agent));
-            }
-        }
+        let names: Vec<String> = entries.iter().map(|e| agent_name(&e.id)).collect();
+        let found = self.node.lookup_many(&names).await?;
+        // An agent that vanished between listing and lookup is simply not invited.
+        let participants: Participants = entries
+            .into_iter()
+            .zip(found)
+            .filter_map(|(entry, agent)| Some((entry.id, agent.ok()?)))
+            .collect();
         Ok(participants)
     }
 

@@ -83,6 +83,30 @@ impl ScriptedAgent {
         Ok(agent)
     }
 
+    /// Parses `COUNT:PREFIX[:key=value]...`: agents `PREFIX1` to
+    /// `PREFIX<COUNT>`, each with the keys, where `{i}` in a value stands
+    /// for the agent's number (`--agents 100:a:bid={i}` bids 1 to 100).
+    pub(crate) fn parse_many(spec: &str) -> anyhow::Result<Vec<Self>> {
+        let (count, rest) = spec
+            .split_once(':')
+            .with_context(|| format!("`{spec}` is not COUNT:PREFIX[:key=value]..."))?;
+        let count: usize = count
+            .parse()
+            .with_context(|| format!("the count `{count}` in `{spec}` is not a number"))?;
+        let (prefix, keys) = rest.split_once(':').unwrap_or((rest, ""));
+        (1..=count)
+            .map(|i| {
+                let keys = keys.replace("{i}", &i.to_string());
+                let one = if keys.is_empty() {
+                    format!("{prefix}{i}")
+                } else {
+                    format!("{prefix}{i}:{keys}")
+                };
+                Self::parse(&one)
+            })
+            .collect()
+    }
+
     fn parse_key(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
         match key {
             "vote" => {
@@ -209,5 +233,16 @@ mod tests {
         assert_eq!(c.rank, Some(vec!["x".into(), "y".into(), "z".into()]));
         assert_eq!(ScriptedAgent::parse("dan:rank=none").unwrap().rank, None);
         assert_eq!(ScriptedAgent::parse("dan").unwrap().rank, None);
+    }
+
+    #[test]
+    fn agent_groups_number_their_members() {
+        let group = ScriptedAgent::parse_many("3:n1-:bid={i}:vote=yes").unwrap();
+        let ids: Vec<&str> = group.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["n1-1", "n1-2", "n1-3"]);
+        assert_eq!(group[2].bid, Some(3.0));
+        assert_eq!(ScriptedAgent::parse_many("2:x").unwrap()[1].id, "x2");
+        assert!(ScriptedAgent::parse_many("many:x").is_err());
+        assert!(ScriptedAgent::parse_many("2:x:bid=lots").is_err());
     }
 }

@@ -66,6 +66,12 @@ pub(crate) struct NodeArgs {
     /// Repeatable.
     #[arg(long = "agent")]
     pub(crate) agents: Vec<String>,
+    /// Start a group of agents: `COUNT:PREFIX[:KEY=VALUE]...` starts `PREFIX1` to
+    /// `PREFIX<COUNT>` with the same keys, `{i}` in a value standing for the
+    /// agent's number (`--agents 100:a:bid={i}`); they print no `agent_asked`
+    /// lines. Repeatable.
+    #[arg(long = "agents")]
+    pub(crate) agent_groups: Vec<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
@@ -167,16 +173,18 @@ fn error_json(e: &ClusterError) -> Json {
 }
 
 pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
-    let scripted: Vec<ScriptedAgent> = args
+    let mut scripted: Vec<ScriptedAgent> = args
         .agents
         .iter()
-        .map(|s| {
-            ScriptedAgent::parse(s).map(|a| ScriptedAgent {
-                announce: args.events.is_some(),
-                ..a
-            })
-        })
+        .map(|s| ScriptedAgent::parse(s))
         .collect::<anyhow::Result<_>>()?;
+    for agent in &mut scripted {
+        agent.announce = args.events.is_some();
+    }
+    // Groups are for scale: their agents print no `agent_asked` lines.
+    for group in &args.agent_groups {
+        scripted.extend(ScriptedAgent::parse_many(group)?);
+    }
     let mut builder = Node::builder()
         .name(&args.name)
         .cookie(&args.cookie)

@@ -72,7 +72,7 @@ async fn bare_round() -> f64 {
 
 async fn agent_round(round: usize) -> f64 {
     let node = actor_cluster::Node::builder()
-        .name(&format!("memory-{round}"))
+        .name(format!("memory-{round}"))
         .cookie("bench")
         .listen(free_addr())
         .no_discovery()

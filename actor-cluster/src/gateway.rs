@@ -28,43 +28,62 @@ use crate::connector::ConnectorMsg;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::node::NodeEvent;
 use crate::reference::{type_key, type_tag, Payload, Reply, Request};
-use crate::wire::{Body, Claim, Envelope, MAX_PAYLOAD_BYTES};
+use crate::wire::{Body, Claim, Envelope, WireKey, MAX_PAYLOAD_BYTES};
 
 /// The process group every gateway joins.
-const GATEWAY_PREFIX: &str = "foundation.gateway@";
+const GATEWAY_PREFIX: &str = "gateway@";
 /// How long a session that closed before authenticating may wait for a
 /// sibling session to the same peer before we call it an auth failure.
 const AUTH_GRACE: Duration = Duration::from_millis(1500);
 
-/// The process group of a node's gateway. Gateways are unnamed actors (a
-/// ractor name would travel to peers and collide there when two sessions to
-/// one peer briefly coexist); the group names the node instead.
-pub(crate) fn gateway_group(node: &str) -> String {
-    format!("{GATEWAY_PREFIX}{node}")
+/// How long after a peer gateway's proxy left its group while still running
+/// we look at it again (see [`GatewayMsg::CheckLeft`]).
+const LEFT_RECHECK: Duration = Duration::from_millis(500);
+
+/// Where a node's gateway is found: the process-group scope of its cluster
+/// and the group that names the node. Gateways are unnamed actors (a ractor
+/// name would travel to peers and collide there when two sessions to one
+/// peer briefly coexist); the group names the node instead. Each cluster
+/// has a scope of its own, so a process that is a member of several
+/// clusters keeps their gateways, and their peers, apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GatewayId {
+    scope: String,
+    group: String,
 }
 
-/// This process's gateway of the group `group`.
-fn local_gateway(group: &str) -> Result<ActorRef<GatewayMsg>> {
-    ractor::pg::get_local_members(&group.to_owned())
+impl GatewayId {
+    /// The gateway of node `node` in cluster `cluster`.
+    pub(crate) fn new(cluster: &str, node: &str) -> Self {
+        Self {
+            scope: format!("foundation/{cluster}"),
+            group: format!("{GATEWAY_PREFIX}{node}"),
+        }
+    }
+}
+
+/// This process's gateway `id`.
+fn local_gateway(id: &GatewayId) -> Result<ActorRef<GatewayMsg>> {
+    ractor::pg::get_scoped_local_members(&id.scope, &id.group)
         .into_iter()
         .next()
         .map(ActorRef::from)
         .ok_or(ClusterError::NodeStopped)
 }
 
-/// Sends to the local gateway of the group `group`.
-pub(crate) fn send(group: &str, msg: GatewayMsg) -> Result<()> {
-    local_gateway(group)?
+/// Sends to this process's gateway `id`.
+pub(crate) fn send(id: &GatewayId, msg: GatewayMsg) -> Result<()> {
+    local_gateway(id)?
         .send_message(msg)
         .map_err(|_| ClusterError::NodeStopped)
 }
 
-/// Calls the local gateway of the group `group`.
+/// Calls this process's gateway `id`.
 pub(crate) async fn call<T: Send + 'static>(
-    group: &str,
+    id: &GatewayId,
     msg: impl FnOnce(RpcReplyPort<T>) -> GatewayMsg,
 ) -> Result<T> {
-    let gateway = local_gateway(group)?;
+    let gateway = local_gateway(id)?;
     match gateway.call(msg, Some(Duration::from_secs(5))).await {
         Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
         _ => Err(ClusterError::NodeStopped),
@@ -83,7 +102,7 @@ pub(crate) trait Deliver: Send + Sync {
 
 /// Where the answer to a remote ask goes.
 pub(crate) struct RemoteReply {
-    gateway: String,
+    gateway: GatewayId,
     node: String,
     id: u64,
 }
@@ -223,6 +242,12 @@ pub(crate) enum GatewayMsg {
         peer: String,
         addr: String,
     },
+    /// A peer gateway left the group while its proxy was still running:
+    /// look again once it had time to stop.
+    CheckLeft {
+        node: String,
+        cell: ActorCell,
+    },
 }
 
 impl fmt::Debug for GatewayMsg {
@@ -241,6 +266,7 @@ impl fmt::Debug for GatewayMsg {
             Self::Session(_) => "Session",
             Self::CheckHandshake(_) => "CheckHandshake",
             Self::CheckAuth { .. } => "CheckAuth",
+            Self::CheckLeft { .. } => "CheckLeft",
         };
         f.write_str(kind)
     }
@@ -356,6 +382,8 @@ struct Session {
 }
 
 pub(crate) struct GatewayArgs {
+    pub(crate) id: GatewayId,
+    pub(crate) key: WireKey,
     pub(crate) node: String,
     pub(crate) addr: String,
     pub(crate) server: String,
@@ -410,6 +438,8 @@ struct Pending {
 }
 
 pub(crate) struct GatewayState {
+    id: GatewayId,
+    key: WireKey,
     node: String,
     addr: String,
     connector: String,
@@ -432,7 +462,7 @@ impl GatewayState {
 
     fn envelope(&self, body: Body) -> Option<Vec<u8>> {
         let kind = body.kind();
-        match Envelope::new(&self.node, body).encode() {
+        match Envelope::new(&self.node, body).seal(&self.key) {
             Ok(bytes) => {
                 metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => kind)
                     .increment(1);
@@ -646,7 +676,7 @@ impl GatewayState {
     fn handle_wire(&mut self, bytes: &[u8]) {
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
             .record(bytes.len() as f64);
-        let env = match Envelope::decode(bytes) {
+        let env = match Envelope::open(bytes, &self.key) {
             Ok(env) => env,
             Err(e) => {
                 metrics::counter!("foundation_gateway_rejected_total").increment(1);
@@ -714,7 +744,7 @@ impl GatewayState {
                 payload,
             } => {
                 let route = RemoteReply {
-                    gateway: gateway_group(&self.node),
+                    gateway: self.id.clone(),
                     node: from.clone(),
                     id,
                 };
@@ -774,12 +804,18 @@ impl Actor for Gateway {
                 gateway: myself.clone(),
             }),
         })?;
-        // Every group change in the default scope reaches us; the gateway
+        // Every group change in the cluster's scope reaches us; the gateway
         // groups of peers are among them.
-        ractor::pg::monitor_scope(ractor::pg::DEFAULT_SCOPE.to_owned(), myself.get_cell());
-        ractor::pg::join(gateway_group(&args.node), vec![myself.get_cell()]);
+        ractor::pg::monitor_scope(args.id.scope.clone(), myself.get_cell());
+        ractor::pg::join_scoped(
+            args.id.scope.clone(),
+            args.id.group.clone(),
+            vec![myself.get_cell()],
+        );
         ractor::registry::pid_registry::monitor(myself.get_cell());
         let mut state = GatewayState {
+            id: args.id,
+            key: args.key,
             node: args.node,
             addr: args.addr,
             connector: args.connector,
@@ -794,9 +830,9 @@ impl Actor for Gateway {
         };
         myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
         // Peers whose gateways were already visible before we subscribed.
-        for group in ractor::pg::which_groups() {
+        for group in ractor::pg::which_scoped_groups(&state.id.scope) {
             if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
-                for cell in ractor::pg::get_members(&group) {
+                for cell in ractor::pg::get_scoped_members(&state.id.scope, &group) {
                     peer_joined(&mut state, node, cell);
                 }
             }
@@ -975,6 +1011,11 @@ impl Actor for Gateway {
                 }
             }
             GatewayMsg::Tick => state.heartbeat(),
+            GatewayMsg::CheckLeft { node, cell } => {
+                if cell.get_status() >= ractor::ActorStatus::Stopping {
+                    peer_left(&mut *state, &node, &cell);
+                }
+            }
             GatewayMsg::Session(ev) => match ev.kind {
                 SessionKind::Opened => {
                     state.sessions.insert(
@@ -1052,26 +1093,42 @@ impl Actor for Gateway {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<GatewayMsg>,
+        myself: ActorRef<GatewayMsg>,
         event: SupervisionEvent,
         state: &mut GatewayState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ProcessGroupChanged(change) => match change {
-                GroupChangeMessage::Join(_, group, cells) => {
+                GroupChangeMessage::Join(scope, group, cells) if scope == state.id.scope => {
                     if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
                         for cell in cells {
                             peer_joined(state, node, cell);
                         }
                     }
                 }
-                GroupChangeMessage::Leave(_, group, cells) => {
+                GroupChangeMessage::Leave(scope, group, cells) if scope == state.id.scope => {
                     if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
                         for cell in cells {
-                            peer_left(state, node, &cell);
+                            if cell.get_status() < ractor::ActorStatus::Stopping {
+                                // ractor_cluster numbers the sessions of each
+                                // node server from 0, so with a process in two
+                                // clusters a proxy dying in one cluster can
+                                // share its id with a live one in the other, and
+                                // process groups drop both. A proxy still
+                                // running is looked at again shortly.
+                                let node = node.to_owned();
+                                myself.send_after(LEFT_RECHECK, move || GatewayMsg::CheckLeft {
+                                    node,
+                                    cell,
+                                });
+                            } else {
+                                peer_left(state, node, &cell);
+                            }
                         }
                     }
                 }
+                // Another cluster this process is a member of.
+                GroupChangeMessage::Join(..) | GroupChangeMessage::Leave(..) => {}
             },
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
                 let id = cell.get_id();
@@ -1130,7 +1187,7 @@ fn peer_left(state: &mut GatewayState, node: &str, cell: &ActorCell) {
 
 /// Registers `actor` under `name` via the gateway `gateway`.
 pub(crate) async fn register<M: Payload, R: Payload>(
-    gateway: &str,
+    gateway: &GatewayId,
     name: &str,
     groups: Vec<String>,
     actor: ActorRef<Request<M, R>>,

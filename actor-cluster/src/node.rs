@@ -15,10 +15,11 @@ use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, Result};
 use crate::gateway::{
-    self, gateway_group, Gateway, GatewayArgs, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
+    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
 };
 use crate::reference::{type_tag, Payload, Ref, Request};
 use crate::tls::Tls;
+use crate::wire::WireKey;
 
 /// The default listen address: loopback only, so nothing is exposed unless
 /// asked for.
@@ -146,7 +147,9 @@ impl NodeBuilder {
     }
 
     /// The cluster this node belongs to (default `foundation`). mDNS
-    /// discovery only connects nodes of the same cluster.
+    /// discovery only connects nodes of the same cluster, and gateway
+    /// envelopes are sealed with the cluster name and cookie, so a process
+    /// can be a member of several clusters by starting one node for each.
     pub fn cluster(mut self, name: impl Into<String>) -> Self {
         self.cluster = name.into();
         self
@@ -287,9 +290,13 @@ impl NodeBuilder {
         }
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
         let addr = advertised.to_string();
-        let server_name = format!("foundation.node_server@{name}");
-        let gateway = gateway_group(&name);
-        let connector_name = format!("foundation.connector@{name}");
+        // ractor names are process-wide: a process in two clusters may use
+        // one node name in both.
+        let local = format!("{}/{name}", self.cluster);
+        let server_name = format!("foundation.node_server@{local}");
+        let gateway = GatewayId::new(&self.cluster, &name);
+        let key = WireKey::new(&self.cluster, &cookie);
+        let connector_name = format!("foundation.connector@{local}");
         let (events, _) = broadcast::channel(256);
 
         let server = {
@@ -313,7 +320,8 @@ impl NodeBuilder {
             .register_as(server_name.clone())
         };
         let gateway_spec = {
-            let (node, addr, server, connector, events, timing) = (
+            let (id, node, addr, server, connector, events, timing) = (
+                gateway.clone(),
                 name.clone(),
                 addr.clone(),
                 server_name.clone(),
@@ -323,6 +331,8 @@ impl NodeBuilder {
             );
             ChildSpec::new("gateway", move || {
                 let args = GatewayArgs {
+                    id: id.clone(),
+                    key: key.clone(),
                     node: node.clone(),
                     addr: addr.clone(),
                     server: server.clone(),
@@ -349,7 +359,7 @@ impl NodeBuilder {
         // A restarted node server loses its sessions, so everything started
         // after it restarts too.
         let mut spec = SupervisorSpec::with_strategy(Strategy::RestForOne)
-            .name(format!("foundation.node@{name}"))
+            .name(format!("foundation.node@{local}"))
             .child(server)
             .child(gateway_spec)
             .child(connector);
@@ -395,15 +405,20 @@ impl NodeBuilder {
 struct Inner {
     name: String,
     addr: SocketAddr,
-    gateway: String,
+    gateway: GatewayId,
     supervisor: Supervisor,
     events: broadcast::Sender<NodeEvent>,
 }
 
-/// A running node. Cheap to clone; every clone is the same node.
+/// A running node: this process's membership in one cluster. Cheap to
+/// clone; every clone is the same node.
 ///
-/// ractor's registry and process groups are process-global: run one node
-/// per OS process.
+/// One process may hold several nodes, each in a different cluster (its
+/// own cluster name, cookie, listen address, discovery and names): the
+/// node you call is the cluster you mean. Two nodes of the *same* cluster
+/// in one process are not supported (ractor's registry and process groups
+/// are process-global; they would see each other's actors twice): run
+/// those in separate OS processes.
 #[derive(Debug, Clone)]
 pub struct Node {
     inner: Arc<Inner>,

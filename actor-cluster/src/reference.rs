@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::gateway::{self, AskReply, GatewayMsg};
+use crate::gateway::{self, AskReply, GatewayId, GatewayMsg};
 use crate::wire::MAX_PAYLOAD_BYTES;
 
 /// What a cluster-addressable message type must be: plain serde data.
@@ -157,7 +157,7 @@ enum Target<M, R> {
 /// (MessagePack through the node gateways).
 pub struct Ref<M, R = ()> {
     name: String,
-    gateway: String,
+    gateway: GatewayId,
     target: Target<M, R>,
     _types: PhantomData<fn(M) -> R>,
 }
@@ -189,7 +189,7 @@ impl<M, R> fmt::Debug for Ref<M, R> {
 }
 
 impl<M: Payload, R: Payload> Ref<M, R> {
-    pub(crate) fn local(name: String, gateway: String, actor: ActorRef<Request<M, R>>) -> Self {
+    pub(crate) fn local(name: String, gateway: GatewayId, actor: ActorRef<Request<M, R>>) -> Self {
         Self {
             name,
             gateway,
@@ -198,7 +198,7 @@ impl<M: Payload, R: Payload> Ref<M, R> {
         }
     }
 
-    pub(crate) fn remote(name: String, gateway: String, node: String) -> Self {
+    pub(crate) fn remote(name: String, gateway: GatewayId, node: String) -> Self {
         Self {
             name,
             gateway,
@@ -338,7 +338,11 @@ mod tests {
 
     #[test]
     fn oversized_messages_are_refused_before_they_leave() {
-        let r: Ref<Vec<u8>, ()> = Ref::remote("big".into(), "no-such-gateway".into(), "b".into());
+        let r: Ref<Vec<u8>, ()> = Ref::remote(
+            "big".into(),
+            GatewayId::new("nowhere", "no-such-node"),
+            "b".into(),
+        );
         let err = r.tell(vec![7; MAX_PAYLOAD_BYTES + 1]).unwrap_err();
         assert!(matches!(err, ClusterError::Encode { .. }), "{err}");
         // A message within the limit gets as far as the (missing) gateway.

@@ -1,15 +1,21 @@
-//! The wire format between gateways: a versioned envelope in MessagePack.
+//! The wire format between gateways: a versioned envelope in MessagePack,
+//! sealed with an HMAC-SHA256 keyed by the cluster's cookie and name.
 //!
 //! Only gateways exchange these; user messages travel inside as opaque
-//! rmp-serde bytes tagged with their type.
+//! rmp-serde bytes tagged with their type. The seal matters when one
+//! process is a member of several clusters: ractor_cluster shows every
+//! session all of the process's remotable actors, so a peer of cluster A
+//! can address the gateway of cluster B; without B's cookie it cannot
+//! produce an envelope that gateway accepts.
 
+use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
 
 /// The envelope format this build speaks.
-pub(crate) const WIRE_VERSION: u8 = 1;
+pub(crate) const WIRE_VERSION: u8 = 2;
 
 /// Upper bound on one encoded envelope; larger user messages are refused
 /// before they reach the socket (ractor_cluster drops the whole session for
@@ -99,6 +105,38 @@ pub(crate) enum WireError {
     Malformed(String),
     #[error("envelope version {0} is not supported (this node speaks {WIRE_VERSION})")]
     Version(u8),
+    #[error("envelope not sealed with this cluster's cookie")]
+    Forged,
+}
+
+/// The key that seals and opens the envelopes of one cluster.
+#[derive(Clone)]
+pub(crate) struct WireKey(hmac::Key);
+
+impl std::fmt::Debug for WireKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WireKey(..)")
+    }
+}
+
+impl WireKey {
+    /// The key of cluster `cluster` with cookie `cookie`: clusters that
+    /// share a cookie still do not accept each other's envelopes.
+    pub(crate) fn new(cluster: &str, cookie: &str) -> Self {
+        let mut material = Vec::with_capacity(cluster.len() + cookie.len() + 1);
+        material.extend_from_slice(cluster.as_bytes());
+        material.push(0);
+        material.extend_from_slice(cookie.as_bytes());
+        Self(hmac::Key::new(hmac::HMAC_SHA256, &material))
+    }
+}
+
+/// What travels: the version, the seal, and the envelope it covers.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    version: u8,
+    seal: ByteBuf,
+    envelope: ByteBuf,
 }
 
 impl Envelope {
@@ -110,21 +148,37 @@ impl Envelope {
         }
     }
 
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, WireError> {
-        let bytes =
+    /// Encodes and seals the envelope with `key`.
+    pub(crate) fn seal(&self, key: &WireKey) -> Result<Vec<u8>, WireError> {
+        let envelope =
             rmp_serde::to_vec_named(self).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let seal = hmac::sign(&key.0, &envelope);
+        let sealed = Sealed {
+            version: WIRE_VERSION,
+            seal: ByteBuf::from(seal.as_ref().to_vec()),
+            envelope: ByteBuf::from(envelope),
+        };
+        let bytes =
+            rmp_serde::to_vec_named(&sealed).map_err(|e| WireError::Malformed(e.to_string()))?;
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(WireError::TooLarge(bytes.len()));
         }
         Ok(bytes)
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+    /// Checks the version and the seal, then decodes the envelope.
+    pub(crate) fn open(bytes: &[u8], key: &WireKey) -> Result<Self, WireError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(WireError::TooLarge(bytes.len()));
         }
-        let env: Envelope =
+        let sealed: Sealed =
             rmp_serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if sealed.version != WIRE_VERSION {
+            return Err(WireError::Version(sealed.version));
+        }
+        hmac::verify(&key.0, &sealed.envelope, &sealed.seal).map_err(|_| WireError::Forged)?;
+        let env: Envelope = rmp_serde::from_slice(&sealed.envelope)
+            .map_err(|e| WireError::Malformed(e.to_string()))?;
         if env.version != WIRE_VERSION {
             return Err(WireError::Version(env.version));
         }
@@ -137,6 +191,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn key() -> WireKey {
+        WireKey::new("demo", "secret")
+    }
+
     #[test]
     fn round_trip() {
         let env = Envelope::new(
@@ -148,30 +206,60 @@ mod tests {
                 payload: ByteBuf::from(vec![1, 2, 3]),
             },
         );
-        assert_eq!(Envelope::decode(&env.encode().unwrap()).unwrap(), env);
+        assert_eq!(
+            Envelope::open(&env.seal(&key()).unwrap(), &key()).unwrap(),
+            env
+        );
     }
 
     #[test]
     fn wrong_version_is_refused() {
-        let mut env = Envelope::new("a", Body::Unregistered { name: "x".into() });
-        env.version = 99;
-        let bytes = rmp_serde::to_vec_named(&env).unwrap();
+        let env = Envelope::new("a", Body::Unregistered { name: "x".into() });
+        let sealed = Sealed {
+            version: 99,
+            seal: ByteBuf::new(),
+            envelope: ByteBuf::from(rmp_serde::to_vec_named(&env).unwrap()),
+        };
+        let bytes = rmp_serde::to_vec_named(&sealed).unwrap();
         assert!(matches!(
-            Envelope::decode(&bytes),
+            Envelope::open(&bytes, &key()),
             Err(WireError::Version(99))
+        ));
+    }
+
+    #[test]
+    fn another_clusters_or_a_tampered_envelope_is_refused() {
+        let env = Envelope::new("a", Body::Ping);
+        let bytes = env.seal(&key()).unwrap();
+        for other in [
+            WireKey::new("demo", "guess"),
+            WireKey::new("other", "secret"),
+        ] {
+            assert!(matches!(
+                Envelope::open(&bytes, &other),
+                Err(WireError::Forged)
+            ));
+        }
+        let mut sealed: Sealed = rmp_serde::from_slice(&bytes).unwrap();
+        let forged = Envelope::new("b", Body::Ping);
+        sealed.envelope = ByteBuf::from(rmp_serde::to_vec_named(&forged).unwrap());
+        let bytes = rmp_serde::to_vec_named(&sealed).unwrap();
+        assert!(matches!(
+            Envelope::open(&bytes, &key()),
+            Err(WireError::Forged)
         ));
     }
 
     proptest! {
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Envelope::decode(&bytes);
+            let _ = Envelope::open(&bytes, &key());
         }
 
         #[test]
         fn tells_round_trip(from in ".{0,16}", to in ".{0,16}", payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let env = Envelope::new(&from, Body::Tell { to, type_tag: "t".into(), payload: ByteBuf::from(payload) });
-            prop_assert_eq!(Envelope::decode(&env.encode().unwrap()).unwrap(), env);
+            prop_assert_eq!(Envelope::open(&env.seal(&key()).unwrap(), &key()).unwrap(), env);
         }
     }
 }

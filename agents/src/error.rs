@@ -3,6 +3,7 @@
 use actor_cluster::ClusterError;
 use actor_core::CoreError;
 
+use crate::protocols::auction::AuctionError;
 use crate::protocols::voting::VoteError;
 
 /// Everything that can go wrong in the agents layer.
@@ -23,6 +24,10 @@ pub enum AgentError {
     /// invalid candidate list (empty, or naming a candidate twice).
     #[error("invalid voting rule: {0}")]
     Voting(#[from] VoteError),
+    /// An auction was asked to run with invalid parameters (a negative
+    /// reserve, zero units, too many items for exact winner determination).
+    #[error("invalid auction: {0}")]
+    Auction(#[from] AuctionError),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -283,10 +283,13 @@ pub(crate) async fn collect(
     collected
 }
 
+/// The reason given for a participant that did not answer in time.
+pub(crate) const LATE: &str = "no answer before the deadline";
+
 /// A participant that gave no answer because of `error`.
 pub(crate) fn missing(agent: String, error: &ClusterError) -> Missing {
     let reason = match error {
-        ClusterError::Timeout { .. } => "no answer before the deadline".to_owned(),
+        ClusterError::Timeout { .. } => LATE.to_owned(),
         other => other.to_string(),
     };
     Missing { agent, reason }

@@ -1,42 +1,176 @@
-//! The command-line face of interactive auctions (English, Dutch, multi-unit, VCG, combinatorial): what a scripted agent answers
-//! (its `key=value` parts) and the `--commands` lines that start a run.
+//! The command-line face of the interactive auctions (English, Dutch,
+//! multi-unit, VCG, combinatorial): what a scripted agent answers (its
+//! `key=value` parts) and the `--commands` lines that start a run.
 
-use agents::protocols::auction::{AuctionReply, AuctionRequest};
+use std::time::Duration;
+
+use agents::protocols::auction::{
+    AuctionReply, AuctionRequest, CombinatorialSpec, DutchSpec, EnglishSpec, MultiUnitPayment,
+    MultiUnitSpec, VcgSpec,
+};
 use agents::Agents;
+use anyhow::{bail, Context};
 use foundation::prelude::*;
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
+
+use super::{millis, number};
 
 /// The agent spec keys of this family, for `help`.
-pub(crate) const KEYS: &[&str] = &[];
+pub(crate) const KEYS: &[&str] = &[
+    "value=AMOUNT (English: bid the minimum while it is <= value; Dutch: accept at <= value; multi-unit bid)",
+    "values=V1,V2,... (VCG marginal values, first unit first)",
+    "bundles=ITEM+ITEM@VALUE,... (combinatorial bundle bids)",
+];
 
 /// The commands of this family, for `help`.
-pub(crate) const USAGE: &[&str] = &[];
+pub(crate) const USAGE: &[&str] = &[
+    "english ITEM START INCREMENT RESERVE|none TURN_MS",
+    "dutch ITEM START STEP RESERVE|none ROUND_MS",
+    "multi-unit ITEM UNITS pay-as-bid|uniform-losing|uniform-winning RESERVE DEADLINE_MS",
+    "vcg ITEM UNITS DEADLINE_MS",
+    "combinatorial ITEM1,ITEM2,... DEADLINE_MS",
+];
 
 /// What a scripted agent answers in this family.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Script {}
+pub(crate) struct Script {
+    value: Option<f64>,
+    values: Option<Vec<f64>>,
+    bundles: Option<Vec<(Vec<String>, f64)>>,
+}
 
 impl Script {
     /// Takes `key=value` of an agent spec if the key belongs to this
     /// family; `Ok(false)` if it does not.
     pub(crate) fn parse_key(&mut self, key: &str, value: &str) -> anyhow::Result<bool> {
-        let _ = (key, value);
-        Ok(false)
+        match key {
+            "value" => self.value = Some(number(value)?),
+            "values" => {
+                self.values = Some(
+                    value
+                        .split(',')
+                        .map(number)
+                        .collect::<anyhow::Result<_>>()?,
+                )
+            }
+            "bundles" => {
+                let mut bundles = Vec::new();
+                for bundle in value.split(',') {
+                    let (items, price) = bundle
+                        .split_once('@')
+                        .with_context(|| format!("bundle `{bundle}` is not ITEM+ITEM@VALUE"))?;
+                    bundles.push((
+                        items.split('+').map(str::to_owned).collect(),
+                        number(price)?,
+                    ));
+                }
+                self.bundles = Some(bundles);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// The agent's answer.
     pub(crate) fn answer(&mut self, request: &AuctionRequest) -> AuctionReply {
-        let _ = request;
-        AuctionReply::Decline
+        match (request, self.value) {
+            (AuctionRequest::Raise { minimum, .. }, Some(v)) if *minimum <= v => {
+                AuctionReply::Bid(*minimum)
+            }
+            (AuctionRequest::Clock { price, .. }, Some(v)) if *price <= v => AuctionReply::Accept,
+            (AuctionRequest::Units { .. }, Some(v)) => AuctionReply::Bid(v),
+            (AuctionRequest::MarginalValues { .. }, _) => self
+                .values
+                .clone()
+                .map_or(AuctionReply::Decline, AuctionReply::Values),
+            (AuctionRequest::Bundles { .. }, _) => self
+                .bundles
+                .clone()
+                .map_or(AuctionReply::Decline, AuctionReply::Bundles),
+            _ => AuctionReply::Decline,
+        }
     }
+}
+
+fn reserve(word: &str) -> anyhow::Result<Option<f64>> {
+    Ok(match word {
+        "none" => None,
+        r => Some(number(r)?),
+    })
+}
+
+fn units(word: &str) -> anyhow::Result<usize> {
+    word.parse()
+        .with_context(|| format!("`{word}` is not a number of units"))
 }
 
 /// Runs a command of this family; `Ok(None)` if `words` is not one.
 pub(crate) async fn command(
-    node: &Node,
+    _node: &Node,
     agents: &Agents,
     words: &[&str],
 ) -> anyhow::Result<Option<Json>> {
-    let _ = (node, agents, words);
-    Ok(None)
+    let capability = || "bidder".to_owned();
+    let deadline = |w: &str| -> anyhow::Result<Duration> { millis(w) };
+    Ok(Some(match words {
+        ["english", item, start, increment, reserve_word, turn] => {
+            let spec = EnglishSpec {
+                item: (*item).to_owned(),
+                start: number(start)?,
+                increment: number(increment)?,
+                reserve: reserve(reserve_word)?,
+                capability: capability(),
+                turn_deadline: deadline(turn)?,
+            };
+            json!({ "reply": "english", "result": agents.english(spec).await? })
+        }
+        ["dutch", item, start, step, reserve_word, round] => {
+            let spec = DutchSpec {
+                item: (*item).to_owned(),
+                start: number(start)?,
+                step: number(step)?,
+                reserve: reserve(reserve_word)?,
+                capability: capability(),
+                round_deadline: deadline(round)?,
+            };
+            json!({ "reply": "dutch", "result": agents.dutch(spec).await? })
+        }
+        ["multi-unit", item, n, payment, reserve_word, ms] => {
+            let payment = match *payment {
+                "pay-as-bid" => MultiUnitPayment::PayAsBid,
+                "uniform-losing" => MultiUnitPayment::UniformHighestLosing,
+                "uniform-winning" => MultiUnitPayment::UniformLowestWinning,
+                other => bail!(
+                    "the payment must be pay-as-bid, uniform-losing or uniform-winning, not `{other}`"
+                ),
+            };
+            let spec = MultiUnitSpec {
+                item: (*item).to_owned(),
+                units: units(n)?,
+                payment,
+                reserve: number(reserve_word)?,
+                capability: capability(),
+                deadline: deadline(ms)?,
+            };
+            json!({ "reply": "multi-unit", "result": agents.multi_unit(spec).await? })
+        }
+        ["vcg", item, n, ms] => {
+            let spec = VcgSpec {
+                item: (*item).to_owned(),
+                units: units(n)?,
+                capability: capability(),
+                deadline: deadline(ms)?,
+            };
+            json!({ "reply": "vcg", "result": agents.vcg(spec).await? })
+        }
+        ["combinatorial", items, ms] => {
+            let spec = CombinatorialSpec {
+                items: items.split(',').map(str::to_owned).collect(),
+                capability: capability(),
+                deadline: deadline(ms)?,
+            };
+            json!({ "reply": "combinatorial", "result": agents.combinatorial(spec).await? })
+        }
+        _ => return Ok(None),
+    }))
 }

@@ -50,7 +50,10 @@ pub use dutch::{Acceptance, DutchAuction, DutchOutcome, DutchStatus};
 pub use english::{EnglishAuction, EnglishEvent, EnglishOutcome};
 pub use error::AuctionError;
 pub use multi_unit::{multi_unit, MultiUnitOutcome, MultiUnitPayment, UnitAward};
-pub use run::{AuctionReply, AuctionRequest};
+pub use run::{
+    AuctionReply, AuctionRequest, CombinatorialResult, CombinatorialSpec, DutchResult, DutchSpec,
+    EnglishResult, EnglishSpec, MultiUnitResult, MultiUnitSpec, SealedResult, VcgResult, VcgSpec,
+};
 pub use vcg::{vcg_units, MarginalBid, VcgAward, VcgUnitsOutcome};
 
 /// How the winner of a sealed-bid auction pays.

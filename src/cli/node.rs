@@ -451,17 +451,21 @@ const BASIC_USAGE: &[&str] = &[
     "quit",
 ];
 
-/// A proposal to set `subject` to `value` (an integer, a float, or text).
-fn proposal(subject: &str, value: &str) -> Proposal {
-    let value = value
-        .parse::<i64>()
-        .map(Value::Int)
-        .or_else(|_| value.parse::<f64>().map(Value::Float))
-        .unwrap_or_else(|_| Value::Text(value.to_owned()));
+/// A proposal to set `subject` to `word` (see [`value`]).
+fn proposal(subject: &str, word: &str) -> Proposal {
     Proposal {
         subject: subject.to_owned(),
-        value,
+        value: value(word),
     }
+}
+
+/// A value from the command line: an integer, a float, `true`/`false`, or text.
+pub(crate) fn value(word: &str) -> Value {
+    word.parse::<i64>()
+        .map(Value::Int)
+        .or_else(|_| word.parse::<f64>().map(Value::Float))
+        .or_else(|_| word.parse::<bool>().map(Value::Bool))
+        .unwrap_or_else(|_| Value::Text(word.to_owned()))
 }
 
 /// The rule of `vote-weighted`: its name, then an optional quorum (the

@@ -250,6 +250,26 @@ pub(crate) struct Collected {
     pub(crate) missing: Vec<Missing>,
 }
 
+/// Sends `request` to every participant at once; the answers (or the
+/// errors: deadline passed, node gone) come out in arrival order.
+pub(crate) fn ask_all<'a>(
+    participants: &'a Participants,
+    request: AgentRequest,
+    deadline: Duration,
+) -> impl futures::Stream<Item = (String, Result<AgentReply, ClusterError>)> + 'a {
+    let opened = Instant::now();
+    participants
+        .iter()
+        .map(move |(id, agent)| {
+            let request = request.clone();
+            async move {
+                let remaining = deadline.saturating_sub(opened.elapsed());
+                (id.clone(), agent.ask(request, remaining).await)
+            }
+        })
+        .collect::<FuturesUnordered<_>>()
+}
+
 /// Sends `request` to every participant at once and gathers the answers
 /// that arrive before `deadline`; the others are [`Missing`] with the
 /// reason (deadline passed, node gone, unknown name).
@@ -258,17 +278,7 @@ pub(crate) async fn collect(
     request: AgentRequest,
     deadline: Duration,
 ) -> Collected {
-    let opened = Instant::now();
-    let mut pending: FuturesUnordered<_> = participants
-        .iter()
-        .map(|(id, agent)| {
-            let request = request.clone();
-            async move {
-                let remaining = deadline.saturating_sub(opened.elapsed());
-                (id.clone(), agent.ask(request, remaining).await)
-            }
-        })
-        .collect();
+    let mut pending = std::pin::pin!(ask_all(participants, request, deadline));
     let mut collected = Collected {
         answers: Vec::new(),
         missing: Vec::new(),

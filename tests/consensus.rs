@@ -1,0 +1,109 @@
+//! Byzantine-tolerant agreement with agents on three node processes: a
+//! faulty agent, a late one, an invalid proposal and a node killed
+//! mid-agreement; outcomes exactly those of q = ⌈(n+f+1)/2⌉.
+
+mod support;
+use support::{agent_count, cluster, NodeSpec};
+
+#[tokio::test]
+async fn agreement_decides_at_the_quorum_without_waiting_for_the_rest() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a")
+            .agent("a1:agree=0.01")
+            .agent("a2:agree=0.01")
+            .agent("a3:agree=0.01"),
+        // b2 is faulty: it proposes another value.
+        NodeSpec::new("b")
+            .agent("b1:agree=0.01")
+            .agent("b2:agree=0.5"),
+        // c2 would agree, but only after 5 s.
+        NodeSpec::new("c")
+            .agent("c1:agree=0.01")
+            .agent("c2:agree=0.01:delay=5000"),
+    ])
+    .await;
+    nodes[0]
+        .command_until("agents", |r| agent_count(r) == 7)
+        .await;
+
+    // n = 7, f = ⌊6/3⌋ = 2, q = ⌈(7+2+1)/2⌉ = 5: a1 a2 a3 b1 c1 decide
+    // 0.01 as soon as the fifth arrives; c2 is not waited for.
+    let reply = nodes[1].command("agree learning_rate 10000").await;
+    let r = &reply["result"];
+    assert_eq!(
+        r["decided"],
+        serde_json::json!({ "Float": 0.01 }),
+        "{reply}"
+    );
+    assert_eq!(
+        (
+            r["outcome"]["n"].as_u64(),
+            r["outcome"]["f"].as_u64(),
+            r["outcome"]["quorum"].as_u64()
+        ),
+        (Some(7), Some(2), Some(5))
+    );
+    assert_eq!(r["not_needed"], serde_json::json!(["c2"]));
+    assert!(r["duration_ms"].as_u64().unwrap() < 5000, "{reply}");
+
+    // Tolerating 3 faulty agents needs 10; only 7 take part.
+    let reply = nodes[1].command("agree learning_rate 1000 3").await;
+    assert_eq!(reply["reply"], "error");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains("3f+1 = 10") && message.contains("only 7"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn agreement_fails_when_faulty_invalid_and_dead_agents_keep_the_quorum_out_of_reach() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a")
+            .agent("a1:agree=0.01")
+            .agent("a2:agree=0.01"),
+        // b2 is faulty, b3 proposes a number that is not one.
+        NodeSpec::new("b")
+            .agent("b1:agree=0.01")
+            .agent("b2:agree=0.5")
+            .agent("b3:agree=NaN"),
+        // c's agents are slow; the node is killed while they think.
+        NodeSpec::new("c")
+            .agent("c1:agree=0.01:delay=3000")
+            .agent("c2:agree=0.01:delay=3000"),
+    ])
+    .await;
+    nodes[0]
+        .command_until("agents", |r| agent_count(r) == 7)
+        .await;
+
+    nodes[0].send("agree learning_rate 2000").await;
+    nodes[2]
+        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c1")
+        .await;
+    nodes[2].kill().await;
+    let reply = nodes[0].reply().await;
+    let r = &reply["result"];
+    // q = 5, but only a1 a2 b1 propose 0.01 validly.
+    assert_eq!(r["decided"], serde_json::Value::Null, "{reply}");
+    let counts: Vec<(&str, u64)> = r["outcome"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["value"].as_str().unwrap(), c["votes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("float:0.01", 3), ("float:0.5", 1)]);
+    assert_eq!(r["rejected"][0]["agent"], "b3");
+    let missing: Vec<&str> = r["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["agent"].as_str())
+        .collect();
+    assert_eq!(missing, ["c1", "c2"]);
+    assert_ne!(r["missing"][0]["reason"], "no answer before the deadline");
+    // b3 was told why its proposal was set aside.
+    nodes[1]
+        .expect(|v| v["event"] == "agent_rejected" && v["agent"] == "b3")
+        .await;
+}

@@ -4,6 +4,7 @@ use actor_cluster::ClusterError;
 use actor_core::CoreError;
 
 use crate::protocols::auction::AuctionError;
+use crate::protocols::games::GameError;
 use crate::protocols::voting::VoteError;
 
 /// Everything that can go wrong in the agents layer.
@@ -28,6 +29,9 @@ pub enum AgentError {
     /// reserve, zero units, too many items for exact winner determination).
     #[error("invalid auction: {0}")]
     Auction(#[from] AuctionError),
+    /// A game was given an invalid payoff table or strategy.
+    #[error("invalid game: {0}")]
+    Game(#[from] GameError),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -27,7 +27,7 @@ use super::argmax;
 use serde::{Deserialize, Serialize};
 
 mod run;
-pub use run::{GameReply, GameRequest};
+pub use run::{GameReply, GameRequest, MatchResult, MatchSpec, Played};
 
 /// Why a game or a query about it was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
@@ -126,6 +126,15 @@ impl TryFrom<RawGame> for NormalFormGame {
     fn try_from(raw: RawGame) -> Result<Self, GameError> {
         NormalFormGame::new(raw.row, raw.col)
     }
+}
+
+/// One of the two players of a [`NormalFormGame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Player {
+    /// Chooses the row.
+    Row,
+    /// Chooses the column.
+    Col,
 }
 
 /// What each player expects to get.
@@ -322,6 +331,36 @@ impl NormalFormGame {
     /// The column player's best response to row action `i`.
     fn best_col_to(&self, i: usize) -> usize {
         argmax(self.col[i].iter().copied())
+    }
+
+    /// `player`'s best response (lowest index among equals) when the
+    /// opponent mixes its actions with the weights `opponent` (any
+    /// non-negative weights, e.g. counts of past play; missing entries
+    /// weigh 0).
+    pub fn best_response(&self, player: Player, opponent: &[f64]) -> usize {
+        let weights = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|k| opponent.get(k).copied().unwrap_or(0.0))
+                .collect()
+        };
+        match player {
+            Player::Row => argmax(self.row_values(&weights(self.cols())).into_iter()),
+            Player::Col => argmax(self.col_values(&weights(self.rows())).into_iter()),
+        }
+    }
+
+    /// The lowest and highest payoff `player` can get in this game.
+    pub fn payoff_range(&self, player: Player) -> (f64, f64) {
+        let table = match player {
+            Player::Row => &self.row,
+            Player::Col => &self.col,
+        };
+        table
+            .iter()
+            .flatten()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(*v), hi.max(*v))
+            })
     }
 
     fn is_pure_equilibrium(&self, i: usize, j: usize) -> bool {

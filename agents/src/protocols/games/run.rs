@@ -1,12 +1,38 @@
-//! Games across nodes: the messages a game coordinator sends to agents
-//! and the answers it expects.
+//! Games across nodes: two agents, wherever they run, play a normal-form
+//! game for a number of rounds. Each round both are asked at once for an
+//! action; payoffs are those of the game. The record also holds the
+//! game's equilibria, so a user sees whether play settled on one.
+
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use super::{
+    pure_equilibria, support_enumeration, NormalFormGame, Payoffs, Player, PureEquilibrium,
+    SupportEnumeration,
+};
+use crate::agent::{AgentReply, AgentRequest};
+use crate::error::{AgentError, Result};
+use crate::protocols::{missing, notify_rejected, record_run, Missing, LATE};
+use crate::system::{AgentRef, Agents};
 
 /// What a game coordinator asks an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub enum GameRequest {}
+pub enum GameRequest {
+    /// Choose your action for round `round` ([`GameReply::Action`]: a row
+    /// index for the row player, a column index for the column player).
+    Move {
+        /// The game.
+        game: NormalFormGame,
+        /// Which player you are.
+        player: Player,
+        /// The round, from 0.
+        round: u32,
+        /// Every earlier round, with both actions and payoffs.
+        history: Vec<Played>,
+    },
+}
 
 /// An agent's answer to a [`GameRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,4 +40,245 @@ pub enum GameRequest {}
 pub enum GameReply {
     /// The agent does not take part.
     Decline,
+    /// The action chosen.
+    Action(usize),
+}
+
+/// One round as played.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Played {
+    /// The round, from 0.
+    pub round: u32,
+    /// The row player's action, `None` if it gave none (late, invalid).
+    pub row: Option<usize>,
+    /// The column player's action, likewise.
+    pub col: Option<usize>,
+    /// The payoffs, `None` for a void round (a player gave no valid action).
+    pub payoffs: Option<Payoffs>,
+}
+
+/// A match: who plays which side of which game, how long.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MatchSpec {
+    /// The row player's agent id.
+    pub row: String,
+    /// The column player's agent id.
+    pub col: String,
+    /// The game.
+    pub game: NormalFormGame,
+    /// How many rounds.
+    pub rounds: u32,
+    /// How long each round waits for both actions.
+    pub round_deadline: Duration,
+}
+
+/// The record of a match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchResult {
+    /// The row player.
+    pub row: String,
+    /// The column player.
+    pub col: String,
+    /// Every round, in order.
+    pub rounds: Vec<Played>,
+    /// Summed payoffs over the rounds played.
+    pub totals: Payoffs,
+    /// Rounds without payoffs: a player was late or chose an invalid action.
+    pub void_rounds: u32,
+    /// How often each player chose each action (over rounds it acted in).
+    pub row_frequencies: Vec<f64>,
+    /// Likewise for the column player.
+    pub col_frequencies: Vec<f64>,
+    /// The game's pure Nash equilibria.
+    pub pure_equilibria: Vec<PureEquilibrium>,
+    /// Its mixed equilibria by support enumeration, or why there are none
+    /// listed (a degenerate game, too large to enumerate).
+    pub mixed_equilibria: std::result::Result<SupportEnumeration, String>,
+    /// The pure equilibrium both played in each of the last three rounds
+    /// (every round, if fewer were played), if there is one.
+    pub settled_on: Option<PureEquilibrium>,
+    /// Actions refused (out of range), with the round.
+    pub rejected: Vec<Missing>,
+    /// Answers missing, by round order (late, or a node gone).
+    pub missing: Vec<Missing>,
+    /// Why the match ended before its last round (a player's node went away).
+    pub ended_early: Option<String>,
+    /// How long the match took.
+    pub duration_ms: u64,
+}
+
+impl Agents {
+    /// Has agents `spec.row` and `spec.col`, wherever they run, play
+    /// `spec.game` for `spec.rounds` rounds. Each round both are asked at
+    /// once ([`Agent::play`](crate::Agent::play)) with the history so far;
+    /// a player that is late or picks an action out of range leaves the
+    /// round void (no payoffs; an invalid action is told so), and a player
+    /// whose node dies ends the match.
+    ///
+    /// # Errors
+    /// [`AgentError::UnknownAgent`] if either player is not found;
+    /// [`AgentError::InvalidParameters`] for zero rounds, a zero deadline,
+    /// or one agent playing both sides.
+    pub async fn play(&self, spec: MatchSpec) -> Result<MatchResult> {
+        if spec.rounds == 0 || spec.round_deadline.is_zero() {
+            return Err(AgentError::InvalidParameters(
+                "a match needs at least one round and a positive deadline".into(),
+            ));
+        }
+        if spec.row == spec.col {
+            return Err(AgentError::InvalidParameters(format!(
+                "`{}` cannot play against itself",
+                spec.row
+            )));
+        }
+        let row = self.find(&spec.row).await?;
+        let col = self.find(&spec.col).await?;
+        self.coordinate(async move { Ok(run_match(spec, row, col).await) })
+            .await?
+    }
+}
+
+/// The action of `player` this round, or why there is none.
+async fn ask_move(
+    agent: &AgentRef,
+    id: &str,
+    spec: &MatchSpec,
+    player: Player,
+    round: u32,
+    history: &[Played],
+) -> std::result::Result<usize, (Missing, bool)> {
+    let request = AgentRequest::Game(GameRequest::Move {
+        game: spec.game.clone(),
+        player,
+        round,
+        history: history.to_vec(),
+    });
+    let actions = match player {
+        Player::Row => spec.game.rows(),
+        Player::Col => spec.game.cols(),
+    };
+    match agent.ask(request, spec.round_deadline).await {
+        Ok(AgentReply::Game(GameReply::Action(a))) if a < actions => Ok(a),
+        Ok(AgentReply::Game(GameReply::Action(a))) => {
+            let reason = format!("round {round}: action {a} is out of range (0..{actions})");
+            notify_rejected(agent, "game", reason.clone());
+            Err((
+                Missing {
+                    agent: id.to_owned(),
+                    reason,
+                },
+                false,
+            ))
+        }
+        Ok(other) => Err((
+            Missing {
+                agent: id.to_owned(),
+                reason: format!("round {round}: answered {other:?}"),
+            },
+            false,
+        )),
+        Err(e) => {
+            let gone = !matches!(e, actor_cluster::ClusterError::Timeout { .. });
+            let mut m = missing(id.to_owned(), &e);
+            m.reason = format!("round {round}: {}", m.reason);
+            Err((m, gone))
+        }
+    }
+}
+
+async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult {
+    let started = Instant::now();
+    let span = tracing::info_span!("match", row = %spec.row, col = %spec.col, rounds = spec.rounds);
+    let _guard = span.enter();
+    let mut rounds: Vec<Played> = Vec::new();
+    let mut rejected = Vec::new();
+    let mut absent = Vec::new();
+    let mut ended_early = None;
+    for round in 0..spec.rounds {
+        let (r, c) = futures::join!(
+            ask_move(&row, &spec.row, &spec, Player::Row, round, &rounds),
+            ask_move(&col, &spec.col, &spec, Player::Col, round, &rounds),
+        );
+        let mut gone = Vec::new();
+        let mut action = |result: std::result::Result<usize, (Missing, bool)>| match result {
+            Ok(a) => Some(a),
+            Err((m, dead)) => {
+                if dead {
+                    gone.push(m.agent.clone());
+                }
+                if m.reason.ends_with(LATE) || dead {
+                    absent.push(m);
+                } else {
+                    rejected.push(m);
+                }
+                None
+            }
+        };
+        let (r, c) = (action(r), action(c));
+        let payoffs = r.zip(c).and_then(|(i, j)| spec.game.payoffs(i, j));
+        rounds.push(Played {
+            round,
+            row: r,
+            col: c,
+            payoffs,
+        });
+        if !gone.is_empty() {
+            ended_early = Some(format!("{} went away in round {round}", gone.join(" and ")));
+            break;
+        }
+    }
+    let totals =
+        rounds
+            .iter()
+            .filter_map(|p| p.payoffs)
+            .fold(Payoffs { row: 0.0, col: 0.0 }, |t, p| Payoffs {
+                row: t.row + p.row,
+                col: t.col + p.col,
+            });
+    let void_rounds = rounds.iter().filter(|p| p.payoffs.is_none()).count() as u32;
+    let frequencies = |actions: usize, pick: fn(&Played) -> Option<usize>| -> Vec<f64> {
+        let mut counts = vec![0.0; actions];
+        for a in rounds.iter().filter_map(pick) {
+            counts[a] += 1.0;
+        }
+        let total: f64 = counts.iter().sum();
+        if total > 0.0 {
+            counts.iter_mut().for_each(|c| *c /= total);
+        }
+        counts
+    };
+    let row_frequencies = frequencies(spec.game.rows(), |p| p.row);
+    let col_frequencies = frequencies(spec.game.cols(), |p| p.col);
+    let pure = pure_equilibria(&spec.game);
+    let tail = &rounds[rounds.len().saturating_sub(3)..];
+    let settled_on = pure
+        .iter()
+        .find(|e| {
+            !tail.is_empty()
+                && tail
+                    .iter()
+                    .all(|p| p.row == Some(e.row) && p.col == Some(e.col))
+        })
+        .copied();
+    tracing::info!(played = rounds.len(), void_rounds, settled = ?settled_on, "match over");
+    let answered = usize::from(absent.iter().all(|m| m.agent != spec.row))
+        + usize::from(absent.iter().all(|m| m.agent != spec.col));
+    record_run("game", 2, answered, started);
+    MatchResult {
+        row: spec.row,
+        col: spec.col,
+        totals,
+        void_rounds,
+        row_frequencies,
+        col_frequencies,
+        mixed_equilibria: support_enumeration(&spec.game).map_err(|e| e.to_string()),
+        pure_equilibria: pure,
+        settled_on,
+        rejected,
+        missing: absent,
+        ended_early,
+        rounds,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
 }

@@ -5,6 +5,7 @@ use actor_core::CoreError;
 
 use crate::protocols::auction::AuctionError;
 use crate::protocols::games::GameError;
+use crate::protocols::negotiation::NegotiationError;
 use crate::protocols::voting::VoteError;
 
 /// Everything that can go wrong in the agents layer.
@@ -32,6 +33,10 @@ pub enum AgentError {
     /// A game was given an invalid payoff table or strategy.
     #[error("invalid game: {0}")]
     Game(#[from] GameError),
+    /// A negotiation was asked to run with invalid parameters (discount
+    /// factors outside [0, 1), no rounds).
+    #[error("invalid negotiation: {0}")]
+    Negotiation(#[from] NegotiationError),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

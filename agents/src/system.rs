@@ -184,6 +184,22 @@ impl Agents {
         T: Send + 'static,
         F: std::future::Future<Output = T> + Send + 'static,
     {
+        self.start_coordinator(job)
+            .await?
+            .await
+            .map_err(|_| coordinator_lost())
+    }
+
+    /// Starts `job` in a coordinator actor linked to this node's agent
+    /// supervisor; its result arrives on the returned channel.
+    ///
+    /// # Errors
+    /// [`AgentError::Core`] if the coordinator cannot start.
+    pub(crate) async fn start_coordinator<T, F>(&self, job: F) -> Result<oneshot::Receiver<T>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let run: Run = Box::pin(async move {
             let _ = tx.send(job.await);
@@ -196,7 +212,7 @@ impl Agents {
                     reason: e.to_string(),
                 })
             })?;
-        rx.await.map_err(|_| coordinator_lost())
+        Ok(rx)
     }
 
     /// Puts a proposal to a vote of every agent with the spec's
@@ -277,7 +293,7 @@ impl Agents {
     }
 }
 
-fn coordinator_lost() -> AgentError {
+pub(crate) fn coordinator_lost() -> AgentError {
     AgentError::Core(actor_core::CoreError::NotRunning {
         actor: "coordinator".into(),
         reason: "it stopped before reporting a result".into(),

@@ -185,7 +185,10 @@ impl Agent for ScriptedAgent {
     }
 
     async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
-        self.asked("negotiate").await;
+        self.asked(&format!("negotiate:{}", request.kind())).await;
+        if let NegotiationRequest::Award { .. } = request {
+            tokio::time::sleep(self.negotiation.work()).await;
+        }
         self.negotiation.answer(request)
     }
 

@@ -25,7 +25,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 mod run;
-pub use run::{NegotiationReply, NegotiationRequest};
+pub use run::{
+    BargainResult, BargainSpec, CallRecord, Contract, ContractResult, ContractSpec, ContractStatus,
+    NegotiationReply, NegotiationRequest, Revise, Score, Task, Tender, ZeuthenResult, ZeuthenSpec,
+};
 
 /// Why a participant's input was set aside, or why a run was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! Agents agree by vote: a weighted supermajority with a quorum, then an
-//! instant-runoff election, on one node.
+//! Agents agree by vote: a weighted supermajority with a quorum, an
+//! instant-runoff election, and a Byzantine-tolerant agreement, on one node.
 //!
 //! `cargo run --example agents_vote`
 //!
@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use agents::protocols::consensus::{Agreement, AgreementSpec};
 use agents::{Election, ElectionMethod, ElectionSpec, Threshold, YesNoRule};
 use foundation::prelude::*;
 
@@ -17,6 +18,8 @@ struct Voter {
     id: &'static str,
     yes: bool,
     ranking: &'static [&'static str],
+    /// The learning rate it proposes.
+    rate: f64,
 }
 
 impl Agent for Voter {
@@ -31,6 +34,9 @@ impl Agent for Voter {
     }
     async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
         Some(self.ranking.iter().map(|c| c.to_string()).collect())
+    }
+    async fn agree(&mut self, _question: &Agreement) -> Option<Value> {
+        Some(Value::Float(self.rate))
     }
 }
 
@@ -47,26 +53,31 @@ async fn main() -> anyhow::Result<()> {
     let voters = [
         Voter {
             id: "ana",
+            rate: 0.01,
             yes: true,
             ranking: &["adam", "sgd", "lion"],
         },
         Voter {
             id: "ben",
+            rate: 0.01,
             yes: true,
             ranking: &["adam", "lion", "sgd"],
         },
         Voter {
             id: "cai",
+            rate: 0.01,
             yes: false,
             ranking: &["sgd", "lion", "adam"],
         },
         Voter {
             id: "dee",
+            rate: 0.1,
             yes: true,
             ranking: &["lion", "sgd", "adam"],
         },
         Voter {
             id: "eli",
+            rate: 0.01,
             yes: false,
             ranking: &["sgd", "adam", "lion"],
         },
@@ -108,6 +119,22 @@ async fn main() -> anyhow::Result<()> {
         "optimizer by instant-runoff: {:?} (ties: {:?})",
         election.winner, election.tie_breaks
     );
+    // n = 5 tolerates f = ⌊4/3⌋ = 1 faulty agent and needs q = ⌈(5+1+1)/2⌉
+    // = 4 matching proposals: ana, ben, cai and eli propose 0.01 (dee, the
+    // odd one out, 0.1), so 0.01 is decided.
+    let agreed = agents
+        .agree(AgreementSpec {
+            subject: "learning_rate".into(),
+            capability: "voter".into(),
+            faulty: None,
+            deadline: Duration::from_secs(1),
+        })
+        .await?;
+    println!(
+        "learning_rate by Byzantine agreement (n {}, f {}, quorum {}): {:?}",
+        agreed.outcome.n, agreed.outcome.f, agreed.outcome.quorum, agreed.decided
+    );
+    assert_eq!(agreed.decided, Some(Value::Float(0.01)));
     node.shutdown().await;
     Ok(())
 }

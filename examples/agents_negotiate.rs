@@ -1,0 +1,143 @@
+//! Negotiation among agents on one node: contract-net, alternating offers
+//! and Zeuthen.
+//!
+//! `cargo run --example agents_negotiate`
+//!
+//! The same calls work across nodes (see `tests/negotiation.rs`, with a
+//! cancelled contract, a contractor whose node dies and an iterated call).
+
+use std::time::Duration;
+
+use agents::protocols::negotiation::{
+    rubinstein, BargainSpec, Concession, ContractSpec, ContractStatus, NegotiationReply,
+    NegotiationRequest, Task, Tender, ZeuthenSpec,
+};
+use foundation::prelude::*;
+
+/// A contractor with a price, a bargainer that plays the subgame-perfect
+/// strategy for the discount factors it is told, and a negotiator with
+/// utilities over the deals.
+struct Negotiator {
+    id: &'static str,
+    price: f64,
+    utilities: Vec<f64>,
+}
+
+impl Agent for Negotiator {
+    fn id(&self) -> String {
+        self.id.to_owned()
+    }
+    fn capabilities(&self) -> Vec<String> {
+        vec!["contractor".into()]
+    }
+    async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
+        match request {
+            NegotiationRequest::CallForProposals { .. } => {
+                NegotiationReply::Propose(Tender { price: self.price })
+            }
+            NegotiationRequest::Award { task } => {
+                NegotiationReply::Done(format!("{} done by {}", task.name, self.id))
+            }
+            // Infinite horizon: keep x* = (1 - d_other) / (1 - d_own d_other);
+            // accept anything worth at least waiting a round to propose.
+            NegotiationRequest::Propose {
+                discounts: (own, other),
+                ..
+            } => match rubinstein(*own, *other) {
+                Ok(split) => NegotiationReply::Offer(split.first),
+                Err(_) => NegotiationReply::Decline,
+            },
+            NegotiationRequest::Respond {
+                share,
+                discounts: (own, other),
+                ..
+            } => match rubinstein(*own, *other) {
+                Ok(split) if share + 1e-9 >= own * split.first => NegotiationReply::Accept,
+                _ => NegotiationReply::Reject,
+            },
+            NegotiationRequest::Utilities { .. } => {
+                NegotiationReply::Utilities(self.utilities.clone())
+            }
+            _ => NegotiationReply::Decline,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let node = Node::builder()
+        .name("negotiation-demo")
+        .cookie("demo")
+        .listen("127.0.0.1:7213".parse()?)
+        .no_discovery()
+        .start()
+        .await?;
+    let agents = Agents::start(&node).await?;
+    for (id, price, utilities) in [
+        ("ana", 30.0, vec![1.0, 0.8, 0.5, 0.0]),
+        ("ben", 20.0, vec![0.0, 0.5, 0.8, 1.0]),
+        ("cai", 25.0, vec![0.5, 0.5, 0.5, 0.5]),
+    ] {
+        agents
+            .spawn(move || Negotiator {
+                id,
+                price,
+                utilities: utilities.clone(),
+            })
+            .await?;
+    }
+
+    // The cheapest proposal wins: ben at 20; ana and cai are told no.
+    let task = Task {
+        name: "train-shard-7".into(),
+        description: "train shard 7 for one epoch".into(),
+    };
+    let spec = ContractSpec::new(
+        task,
+        "contractor",
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    );
+    let contract = agents.contract(spec).await?.outcome().await?;
+    println!(
+        "contract-net: {:?} -> {:?}",
+        contract.contractor, contract.status
+    );
+    assert_eq!(
+        contract.status,
+        ContractStatus::Done("train-shard-7 done by ben".into())
+    );
+
+    // ana (0.9) proposes to ben (0.8): she keeps 5/7 and ben accepts at once.
+    let bargain = agents
+        .bargain(BargainSpec {
+            first: "ana".into(),
+            second: "ben".into(),
+            discounts: (0.9, 0.8),
+            horizon: None,
+            max_rounds: 10,
+            deadline: Duration::from_secs(1),
+        })
+        .await?;
+    println!(
+        "alternating offers: {:?} in round {:?} (predicted {:.4})",
+        bargain.agreement, bargain.round, bargain.predicted.first
+    );
+    assert_eq!(bargain.round, Some(0));
+
+    // Zeuthen over four deals: ana prefers w, ben z; they concede by the
+    // risk rule until one accepts the other's offer.
+    let z = agents
+        .zeuthen(ZeuthenSpec {
+            first: "ana".into(),
+            second: "ben".into(),
+            offers: vec!["w".into(), "x".into(), "y".into(), "z".into()],
+            concession: Concession::Sufficient,
+            max_rounds: 20,
+            deadline: Duration::from_secs(1),
+        })
+        .await?;
+    println!("Zeuthen: agreed on {:?}", z.agreed);
+    node.shutdown().await;
+    Ok(())
+}

@@ -1,8 +1,11 @@
 //! # agents
 //!
 //! Agents are supervised actors with a cluster-wide id and capabilities.
-//! They take part in coordination protocols (weighted yes/no votes,
-//! ranked-ballot elections, sealed-bid auctions) run by a coordinator actor that may sit on any node.
+//! They take part in coordination protocols run by a coordinator actor
+//! that may sit on any node: votes and elections, Byzantine agreement,
+//! sealed-bid, English, Dutch, multi-unit, VCG and combinatorial auctions,
+//! contract-net, alternating offers and Zeuthen negotiation, markets, and
+//! repeated games (see [`protocols`]).
 //!
 //! ```
 //! use agents::{Agent, Agents, AuctionRule, AuctionSpec, CallForBids};

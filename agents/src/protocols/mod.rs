@@ -8,10 +8,16 @@
 //! VCG, combinatorial), [`market`] (call market, order book, compute
 //! allocation), [`negotiation`] (contract-net award, alternating offers,
 //! Zeuthen), [`games`] (Nash equilibria, best response, fictitious play) and
-//! [`bandit`] (UCB1, epsilon-greedy, Thompson sampling). Coordinators run
-//! weighted yes/no votes with thresholds and quorums, ranked-ballot
-//! elections ([`election`]: plurality, Borda, instant-runoff, Condorcet) and
-//! the sealed-bid auctions across nodes today.
+//! [`bandit`] (UCB1, epsilon-greedy, Thompson sampling).
+//!
+//! Coordinators run them across nodes, as methods of
+//! [`Agents`](crate::Agents): `vote`, `elect` ([`election`]: plurality,
+//! Borda, instant-runoff, Condorcet), `agree` ([`consensus`]), `auction`,
+//! `english`, `dutch`, `multi_unit`, `vcg`, `combinatorial`
+//! ([`auction`]), `contract`, `bargain`, `zeuthen` ([`negotiation`]),
+//! `play` ([`games`]), and the markets of [`market`]. Every run records
+//! its participants, the missing ones with reasons, rejected input, how
+//! ties were broken, and telemetry (runs, duration, participation).
 
 pub mod auction;
 pub mod bandit;

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::voting::{byzantine_agreement, max_faulty, ByzantineOutcome, ByzantineVote};
-use super::{ask_all, missing, notify_rejected, record_run, Missing, Participants};
+use super::{ask_all, missing, notify_rejected, record_outcome, record_run, Missing, Participants};
 use crate::agent::{AgentReply, AgentRequest, Value};
 use crate::error::{AgentError, Result};
 use crate::system::Agents;
@@ -188,6 +188,15 @@ async fn run_agreement(
             .map(|p| p.value.clone())
     });
     tracing::info!(decided = ?decided, quorum = outcome.quorum, proposals = proposals.len(), "agreement closed");
+    record_outcome(
+        "agreement",
+        1,
+        if decided.is_some() {
+            "decided"
+        } else {
+            "undecided"
+        },
+    );
     record_run("agreement", n, heard.len() - absent.len(), started);
     Ok(AgreementResult {
         subject: spec.subject,

@@ -337,6 +337,14 @@ pub(crate) fn record_run(
     }
 }
 
+/// Protocol analytics of a run with rounds and an outcome: how many rounds
+/// it took, and a count per outcome (`decided`, `no_sale`, `cancelled`, ...).
+pub(crate) fn record_outcome(protocol: &'static str, rounds: u64, outcome: &'static str) {
+    metrics::histogram!("foundation_protocol_rounds", "protocol" => protocol).record(rounds as f64);
+    metrics::counter!("foundation_protocol_outcomes_total", "protocol" => protocol, "outcome" => outcome)
+        .increment(1);
+}
+
 impl Actor for Coordinator {
     type Msg = CoordinatorMsg;
     type State = Option<Run>;

@@ -16,7 +16,8 @@ use super::{
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    collect, missing as absent, notify_rejected, record_run, Missing, Participants, LATE,
+    collect, missing as absent, notify_rejected, record_outcome, record_run, Missing, Participants,
+    LATE,
 };
 use crate::system::Agents;
 
@@ -587,6 +588,15 @@ async fn run_dutch(spec: DutchSpec, participants: &Participants) -> Result<Dutch
         outcome.ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
     missing.sort_by(|a, b| a.agent.cmp(&b.agent));
     tracing::info!(winner = ?outcome.winner, price = ?outcome.price, round = outcome.round, "dutch auction closed");
+    record_outcome(
+        "dutch_auction",
+        outcome.round + 1,
+        if outcome.winner.is_some() {
+            "sold"
+        } else {
+            "no_sale"
+        },
+    );
     record_run("dutch_auction", participants.len(), answered.len(), started);
     Ok(DutchResult {
         item: spec.item,

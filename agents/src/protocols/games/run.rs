@@ -13,7 +13,7 @@ use super::{
 };
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
-use crate::protocols::{missing, notify_rejected, record_run, Missing, LATE};
+use crate::protocols::{missing, notify_rejected, record_outcome, record_run, Missing, LATE};
 use crate::system::{AgentRef, Agents};
 
 /// What a game coordinator asks an agent.
@@ -264,6 +264,15 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
     tracing::info!(played = rounds.len(), void_rounds, settled = ?settled_on, "match over");
     let answered = usize::from(absent.iter().all(|m| m.agent != spec.row))
         + usize::from(absent.iter().all(|m| m.agent != spec.col));
+    record_outcome(
+        "game",
+        rounds.len() as u64,
+        if ended_early.is_some() {
+            "ended_early"
+        } else {
+            "played"
+        },
+    );
     record_run("game", 2, answered, started);
     MatchResult {
         row: spec.row,

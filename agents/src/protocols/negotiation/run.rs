@@ -16,7 +16,9 @@ use super::{
 };
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
-use crate::protocols::{collect, missing, notify_rejected, record_run, Missing, Participants};
+use crate::protocols::{
+    collect, missing, notify_rejected, record_outcome, record_run, Missing, Participants,
+};
 use crate::system::{coordinator_lost, AgentRef, Agents};
 
 /// A task put out to tender in contract-net.
@@ -598,6 +600,14 @@ fn finish(
         .last()
         .map_or(0, |c| c.ranking.len() + c.refusals.len());
     tracing::info!(?contractor, ?status, calls = calls.len(), "contract over");
+    let outcome = match &status {
+        ContractStatus::Done(_) => "done",
+        ContractStatus::Failed(_) => "failed",
+        ContractStatus::Cancelled => "cancelled",
+        ContractStatus::NoAward => "no_award",
+        ContractStatus::ContractorLost(_) => "contractor_lost",
+    };
+    record_outcome("contract_net", calls.len() as u64, outcome);
     record_run("contract_net", participants.len(), answered, started);
     ContractResult {
         calls,
@@ -698,6 +708,16 @@ async fn run_bargain(
         (d1.powi(round as i32) * s1, d2.powi(round as i32) * s2)
     });
     tracing::info!(?agreement, ?breakdown, "bargaining over");
+    let rounds = offers.len() as u64;
+    record_outcome(
+        "alternating_offers",
+        rounds,
+        if agreement.is_some() {
+            "agreed"
+        } else {
+            "breakdown"
+        },
+    );
     record_run(
         "alternating_offers",
         2,
@@ -766,6 +786,15 @@ async fn run_zeuthen(spec: ZeuthenSpec, participants: &Participants) -> ZeuthenR
         _ => None,
     });
     tracing::info!(?agreed, "zeuthen over");
+    record_outcome(
+        "zeuthen",
+        outcome.as_ref().map_or(0, |o| o.rounds.len() as u64),
+        if agreed.is_some() {
+            "agreed"
+        } else {
+            "conflict"
+        },
+    );
     record_run("zeuthen", 2, 2 - missing.len().min(2), started);
     ZeuthenResult {
         offers: spec.offers,

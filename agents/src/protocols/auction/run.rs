@@ -526,6 +526,15 @@ async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<E
         .ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
     missing.sort_by(|a, b| a.agent.cmp(&b.agent));
     tracing::info!(winner = ?outcome.winner, price = ?outcome.price, turns, "english auction closed");
+    record_outcome(
+        "english_auction",
+        turns,
+        if outcome.winner.is_some() {
+            "sold"
+        } else {
+            "no_sale"
+        },
+    );
     record_run(
         "english_auction",
         participants.len(),

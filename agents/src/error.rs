@@ -3,6 +3,7 @@
 use actor_cluster::ClusterError;
 use actor_core::CoreError;
 
+use crate::protocols::market::MarketError;
 use crate::protocols::voting::VoteError;
 
 /// Everything that can go wrong in the agents layer.
@@ -23,6 +24,13 @@ pub enum AgentError {
     /// invalid candidate list (empty, or naming a candidate twice).
     #[error("invalid voting rule: {0}")]
     Voting(#[from] VoteError),
+    /// A market refused an order or a cancel (invalid price, zero
+    /// quantity, unknown order id, ...).
+    #[error("market: {0}")]
+    Market(#[from] MarketError),
+    /// No market with this name is open anywhere in the cluster.
+    #[error("no market `{0}` in the cluster")]
+    UnknownMarket(String),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -439,6 +439,43 @@ impl Agents {
     /// [`AgentError::NoParticipants`] if no agent has the capability;
     /// [`AgentError::InvalidParameters`] for a zero deadline or a market
     /// name that is empty or holds whitespace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::market::{MarketReply, MarketRequest, Quote, Side};
+    /// use agents::{Agent, Agents, CallMarketSpec};
+    /// use std::time::Duration;
+    ///
+    /// struct Trader { id: &'static str, side: Side, price: f64 }
+    /// impl Agent for Trader {
+    ///     fn id(&self) -> String { self.id.into() }
+    ///     fn capabilities(&self) -> Vec<String> { vec!["trader".into()] }
+    ///     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
+    ///         match request {
+    ///             MarketRequest::Quote { .. } => MarketReply::Orders(vec![Quote {
+    ///                 side: self.side, price: self.price, quantity: 2,
+    ///             }]),
+    ///             _ => MarketReply::Noted,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = actor_cluster::Node::builder()
+    ///     .name("doc").cookie("secret").listen("127.0.0.1:17464".parse()?).no_discovery()
+    ///     .start().await?;
+    /// let agents = Agents::start(&node).await?;
+    /// agents.spawn(|| Trader { id: "buyer", side: Side::Buy, price: 10.0 }).await?;
+    /// agents.spawn(|| Trader { id: "seller", side: Side::Sell, price: 6.0 }).await?;
+    /// let result = agents
+    ///     .call_market(CallMarketSpec::new("gpu", "trader", Duration::from_secs(1)))
+    ///     .await?;
+    /// // Both fill: interval [highest accepted ask 6, lowest accepted bid 10], price 8.
+    /// assert_eq!((result.price, result.volume), (Some(8.0), 2));
+    /// node.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn call_market(&self, spec: CallMarketSpec) -> Result<CallMarketResult> {
         check_deadline(spec.deadline)?;
         check_name("market", &spec.market)?;

@@ -5,6 +5,7 @@ use actor_core::CoreError;
 
 use crate::protocols::auction::AuctionError;
 use crate::protocols::games::GameError;
+use crate::protocols::market::MarketError;
 use crate::protocols::negotiation::NegotiationError;
 use crate::protocols::voting::VoteError;
 
@@ -37,6 +38,13 @@ pub enum AgentError {
     /// factors outside [0, 1), no rounds).
     #[error("invalid negotiation: {0}")]
     Negotiation(#[from] NegotiationError),
+    /// A market refused an order or a cancel (invalid price, zero
+    /// quantity, unknown order id, ...).
+    #[error("market: {0}")]
+    Market(#[from] MarketError),
+    /// No market with this name is open anywhere in the cluster.
+    #[error("no market `{0}` in the cluster")]
+    UnknownMarket(String),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -49,6 +49,9 @@ pub use agent::{
 pub use error::{AgentError, Result};
 pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};
 pub use protocols::election::{ElectionMethod, ElectionOutcome};
+pub use protocols::market::{
+    CallMarketResult, CallMarketSpec, ComputeResult, ComputeSpec, Market, NewOrder,
+};
 pub use protocols::vote::{Ballot, VoteTally};
 pub use protocols::voting::{RankedBallot, Threshold, VoteError, WeightedTally, YesNoRule};
 pub use protocols::{

@@ -6,6 +6,12 @@
 //! | continuous double auction | [`OrderBook`] |
 //! | compute units bought with budgets, settled per agent | [`allocate_compute`] |
 //!
+//! And their runs across nodes: [`Agents::call_market`](crate::Agents::call_market)
+//! and [`Agents::allocate_compute`](crate::Agents::allocate_compute) ask the
+//! agents (through [`Agent::trade`](crate::Agent::trade)) and decide with
+//! the rules above; [`Market`] is the continuous double auction as a
+//! cluster-wide service.
+//!
 //! # Common conventions
 //!
 //! * Prices are `f64`, finite and ≥ 0 (`-0.0` is read as `0.0`) and are
@@ -21,6 +27,7 @@ mod allocation;
 mod book;
 mod call;
 mod run;
+mod service;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +36,14 @@ pub use allocation::{
 };
 pub use book::{Level, LimitOrder, OrderBook, OrderId, RestingOrder, Trade};
 pub use call::{call_market, CallMarketOutcome, CallOrder, ClearingInterval, Fill};
-pub use run::{MarketReply, MarketRequest};
+pub use run::{
+    CallMarketResult, CallMarketSpec, ComputeNeed, ComputeOffer, ComputeResult, ComputeSpec,
+    MarketReply, MarketRequest, Quote, TIE_RULE,
+};
+pub use service::{
+    BookSnapshot, Market, MarketCommand, MarketResponse, NewOrder, Submitted, TradeLog,
+    MARKET_PREFIX, TRADE_LOG_LIMIT,
+};
 
 /// Which side of the market an order is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

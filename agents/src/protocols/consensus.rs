@@ -7,6 +7,7 @@
 //! not. A proposal that is not a finite number is rejected and told so.
 
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -126,89 +127,92 @@ async fn run_agreement(
     let started = Instant::now();
     let n = participants.len();
     let span = tracing::info_span!("agreement", subject = %spec.subject, n, f);
-    let _guard = span.enter();
-    let question = Agreement {
-        subject: spec.subject.clone(),
-        f,
-        quorum: super::voting::byzantine_quorum(n, f),
-    };
-    let mut answers = std::pin::pin!(ask_all(
-        participants,
-        AgentRequest::Agree(question),
-        spec.deadline
-    ));
-    let mut proposals = Vec::new();
-    let mut votes: Vec<ByzantineVote<String>> = Vec::new();
-    let mut abstained = Vec::new();
-    let mut rejected = Vec::new();
-    let mut absent = Vec::new();
-    let mut heard = Vec::new();
-    let mut outcome = byzantine_agreement::<String>(n, f, &[])?;
-    while let Some((agent, reply)) = answers.next().await {
-        heard.push(agent.clone());
-        match reply {
-            Ok(AgentReply::Agreed(Some(value))) => match canonical(&value) {
-                Some(key) => {
-                    votes.push(ByzantineVote {
-                        voter: agent.clone(),
-                        value: key,
-                    });
-                    proposals.push(Proposed { agent, value });
-                    outcome = byzantine_agreement(n, f, &votes)?;
-                    if outcome.decided.is_some() {
-                        break;
+    async move {
+        let question = Agreement {
+            subject: spec.subject.clone(),
+            f,
+            quorum: super::voting::byzantine_quorum(n, f),
+        };
+        let mut answers = std::pin::pin!(ask_all(
+            participants,
+            AgentRequest::Agree(question),
+            spec.deadline
+        ));
+        let mut proposals = Vec::new();
+        let mut votes: Vec<ByzantineVote<String>> = Vec::new();
+        let mut abstained = Vec::new();
+        let mut rejected = Vec::new();
+        let mut absent = Vec::new();
+        let mut heard = Vec::new();
+        let mut outcome = byzantine_agreement::<String>(n, f, &[])?;
+        while let Some((agent, reply)) = answers.next().await {
+            heard.push(agent.clone());
+            match reply {
+                Ok(AgentReply::Agreed(Some(value))) => match canonical(&value) {
+                    Some(key) => {
+                        votes.push(ByzantineVote {
+                            voter: agent.clone(),
+                            value: key,
+                        });
+                        proposals.push(Proposed { agent, value });
+                        outcome = byzantine_agreement(n, f, &votes)?;
+                        if outcome.decided.is_some() {
+                            break;
+                        }
                     }
-                }
-                None => {
-                    let reason = format!("{value} is not a finite number");
-                    if let Some((_, r)) = participants.iter().find(|(id, _)| *id == agent) {
-                        notify_rejected(r, "agreement", reason.clone());
+                    None => {
+                        let reason = format!("{value} is not a finite number");
+                        if let Some((_, r)) = participants.iter().find(|(id, _)| *id == agent) {
+                            notify_rejected(r, "agreement", reason.clone());
+                        }
+                        rejected.push(Missing { agent, reason });
                     }
-                    rejected.push(Missing { agent, reason });
-                }
-            },
-            Ok(AgentReply::Agreed(None)) => abstained.push(agent),
-            Ok(other) => rejected.push(Missing {
-                agent,
-                reason: format!("answered {other:?} to an agreement"),
-            }),
-            Err(e) => absent.push(missing(agent, &e)),
+                },
+                Ok(AgentReply::Agreed(None)) => abstained.push(agent),
+                Ok(other) => rejected.push(Missing {
+                    agent,
+                    reason: format!("answered {other:?} to an agreement"),
+                }),
+                Err(e) => absent.push(missing(agent, &e)),
+            }
         }
-    }
-    let not_needed: Vec<String> = participants
-        .iter()
-        .map(|(id, _)| id.clone())
-        .filter(|id| !heard.contains(id))
-        .collect();
-    absent.sort_by(|a, b| a.agent.cmp(&b.agent));
-    let decided = outcome.decided.as_ref().and_then(|key| {
-        proposals
+        let not_needed: Vec<String> = participants
             .iter()
-            .find(|p| canonical(&p.value).as_ref() == Some(key))
-            .map(|p| p.value.clone())
-    });
-    tracing::info!(decided = ?decided, quorum = outcome.quorum, proposals = proposals.len(), "agreement closed");
-    record_outcome(
-        "agreement",
-        1,
-        if decided.is_some() {
-            "decided"
-        } else {
-            "undecided"
-        },
-    );
-    record_run("agreement", n, heard.len() - absent.len(), started);
-    Ok(AgreementResult {
-        subject: spec.subject,
-        decided,
-        outcome,
-        proposals,
-        abstained,
-        rejected,
-        not_needed,
-        missing: absent,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+            .map(|(id, _)| id.clone())
+            .filter(|id| !heard.contains(id))
+            .collect();
+        absent.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let decided = outcome.decided.as_ref().and_then(|key| {
+            proposals
+                .iter()
+                .find(|p| canonical(&p.value).as_ref() == Some(key))
+                .map(|p| p.value.clone())
+        });
+        tracing::info!(decided = ?decided, quorum = outcome.quorum, proposals = proposals.len(), "agreement closed");
+        record_outcome(
+            "agreement",
+            1,
+            if decided.is_some() {
+                "decided"
+            } else {
+                "undecided"
+            },
+        );
+        record_run("agreement", n, heard.len() - absent.len(), started);
+        Ok(AgreementResult {
+            subject: spec.subject,
+            decided,
+            outcome,
+            proposals,
+            abstained,
+            rejected,
+            not_needed,
+            missing: absent,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+    .instrument(span)
+    .await
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod voting;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use actor_cluster::ClusterError;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -381,52 +382,55 @@ pub(crate) async fn run_vote(
     let started = Instant::now();
     let span =
         tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
-    let _guard = span.enter();
-    let got = collect(
-        participants,
-        AgentRequest::Vote(spec.proposal.clone()),
-        spec.deadline,
-    )
-    .await;
-    let mut ballots = Vec::new();
-    let mut missing = got.missing;
-    for (agent, answer) in got.answers {
-        match answer {
-            AgentReply::Vote(choice) => ballots.push(Ballot {
-                voter: agent,
-                choice,
-            }),
-            other => missing.push(Missing {
-                agent,
-                reason: format!("answered {other:?} to a vote"),
-            }),
+    async move {
+        let got = collect(
+            participants,
+            AgentRequest::Vote(spec.proposal.clone()),
+            spec.deadline,
+        )
+        .await;
+        let mut ballots = Vec::new();
+        let mut missing = got.missing;
+        for (agent, answer) in got.answers {
+            match answer {
+                AgentReply::Vote(choice) => ballots.push(Ballot {
+                    voter: agent,
+                    choice,
+                }),
+                other => missing.push(Missing {
+                    agent,
+                    reason: format!("answered {other:?} to a vote"),
+                }),
+            }
         }
+        let invited: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
+        let weighted = voting::yes_no_vote(&spec.rule, &spec.voters(&invited), &ballots)?;
+        let tally = VoteTally {
+            passed: weighted.passed,
+            ..vote::majority(&invited, &ballots)
+        };
+        tracing::info!(
+            passed = tally.passed,
+            yes = tally.yes,
+            no = tally.no,
+            absent = tally.absent,
+            yes_weight = weighted.yes_weight,
+            eligible_weight = weighted.eligible_weight,
+            reason = %weighted.reason,
+            "vote closed"
+        );
+        record_run("vote", participants.len(), ballots.len(), started);
+        Ok(VoteResult {
+            proposal: spec.proposal,
+            tally,
+            weighted,
+            ballots,
+            missing,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    let invited: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
-    let weighted = voting::yes_no_vote(&spec.rule, &spec.voters(&invited), &ballots)?;
-    let tally = VoteTally {
-        passed: weighted.passed,
-        ..vote::majority(&invited, &ballots)
-    };
-    tracing::info!(
-        passed = tally.passed,
-        yes = tally.yes,
-        no = tally.no,
-        absent = tally.absent,
-        yes_weight = weighted.yes_weight,
-        eligible_weight = weighted.eligible_weight,
-        reason = %weighted.reason,
-        "vote closed"
-    );
-    record_run("vote", participants.len(), ballots.len(), started);
-    Ok(VoteResult {
-        proposal: spec.proposal,
-        tally,
-        weighted,
-        ballots,
-        missing,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    .instrument(span)
+    .await
 }
 
 /// Asks the participants to rank the candidates and counts the rankings
@@ -437,105 +441,111 @@ pub(crate) async fn run_election(
 ) -> Result<ElectionResult, VoteError> {
     let started = Instant::now();
     let span = tracing::info_span!("election", method = %spec.method, invited = participants.len());
-    let _guard = span.enter();
-    let request = AgentRequest::Rank(Election {
-        candidates: spec.candidates.clone(),
-        method: spec.method,
-    });
-    let got = collect(participants, request, spec.deadline).await;
-    let mut ballots = Vec::new();
-    let mut abstained = Vec::new();
-    let mut missing = got.missing;
-    for (agent, answer) in got.answers {
-        match answer {
-            AgentReply::Ranking(Some(ranking)) => ballots.push(RankedBallot {
-                voter: agent,
-                ranking,
-            }),
-            AgentReply::Ranking(None) => abstained.push(agent),
-            other => missing.push(Missing {
-                agent,
-                reason: format!("answered {other:?} to an election"),
-            }),
+    async move {
+        let request = AgentRequest::Rank(Election {
+            candidates: spec.candidates.clone(),
+            method: spec.method,
+        });
+        let got = collect(participants, request, spec.deadline).await;
+        let mut ballots = Vec::new();
+        let mut abstained = Vec::new();
+        let mut missing = got.missing;
+        for (agent, answer) in got.answers {
+            match answer {
+                AgentReply::Ranking(Some(ranking)) => ballots.push(RankedBallot {
+                    voter: agent,
+                    ranking,
+                }),
+                AgentReply::Ranking(None) => abstained.push(agent),
+                other => missing.push(Missing {
+                    agent,
+                    reason: format!("answered {other:?} to an election"),
+                }),
+            }
         }
+        let outcome = election::count(spec.method, &spec.candidates, &ballots)?;
+        let winner = outcome.winner().map(str::to_owned);
+        let tie_breaks = outcome.tie_breaks();
+        let rejected = outcome.rejected().to_vec();
+        tracing::info!(
+            winner = ?winner,
+            ballots = ballots.len(),
+            rejected = rejected.len(),
+            missing = missing.len(),
+            "election closed"
+        );
+        record_run(
+            "election",
+            participants.len(),
+            ballots.len() + abstained.len(),
+            started,
+        );
+        Ok(ElectionResult {
+            method: spec.method,
+            candidates: spec.candidates,
+            winner,
+            tie_breaks,
+            rejected,
+            outcome,
+            ballots,
+            abstained,
+            missing,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    let outcome = election::count(spec.method, &spec.candidates, &ballots)?;
-    let winner = outcome.winner().map(str::to_owned);
-    let tie_breaks = outcome.tie_breaks();
-    let rejected = outcome.rejected().to_vec();
-    tracing::info!(
-        winner = ?winner,
-        ballots = ballots.len(),
-        rejected = rejected.len(),
-        missing = missing.len(),
-        "election closed"
-    );
-    record_run(
-        "election",
-        participants.len(),
-        ballots.len() + abstained.len(),
-        started,
-    );
-    Ok(ElectionResult {
-        method: spec.method,
-        candidates: spec.candidates,
-        winner,
-        tie_breaks,
-        rejected,
-        outcome,
-        ballots,
-        abstained,
-        missing,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    .instrument(span)
+    .await
 }
 
 /// Calls for sealed bids and prices the item with the spec's rule.
 pub(crate) async fn run_auction(spec: AuctionSpec, participants: &Participants) -> AuctionResult {
     let started = Instant::now();
     let span = tracing::info_span!("auction", item = %spec.item, invited = participants.len());
-    let _guard = span.enter();
-    let call = AgentRequest::Bid(CallForBids {
-        item: spec.item.clone(),
-    });
-    let got = collect(participants, call, spec.deadline).await;
-    let mut bids = Vec::new();
-    let mut declined = Vec::new();
-    let mut missing = got.missing;
-    for (agent, answer) in got.answers {
-        match answer {
-            AgentReply::Bid(Some(amount)) => bids.push(Bid {
-                bidder: agent,
-                amount,
-                arrival: bids.len() as u64,
-            }),
-            AgentReply::Bid(None) => declined.push(agent),
-            other => missing.push(Missing {
-                agent,
-                reason: format!("answered {other:?} to a call for bids"),
-            }),
+    async move {
+        let call = AgentRequest::Bid(CallForBids {
+            item: spec.item.clone(),
+        });
+        let got = collect(participants, call, spec.deadline).await;
+        let mut bids = Vec::new();
+        let mut declined = Vec::new();
+        let mut missing = got.missing;
+        for (agent, answer) in got.answers {
+            match answer {
+                AgentReply::Bid(Some(amount)) => bids.push(Bid {
+                    bidder: agent,
+                    amount,
+                    arrival: bids.len() as u64,
+                }),
+                AgentReply::Bid(None) => declined.push(agent),
+                other => missing.push(Missing {
+                    agent,
+                    reason: format!("answered {other:?} to a call for bids"),
+                }),
+            }
+        }
+        let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
+        for rejected in &outcome.rejected {
+            if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == rejected.bidder) {
+                notify_rejected(agent, "sealed_bid_auction", rejected.reason.clone());
+            }
+        }
+        tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
+        record_run(
+            "sealed_bid_auction",
+            participants.len(),
+            bids.len() + declined.len(),
+            started,
+        );
+        AuctionResult {
+            item: spec.item,
+            rule: spec.rule,
+            reserve: spec.reserve,
+            outcome,
+            missing,
+            declined,
+            duration_ms: started.elapsed().as_millis() as u64,
         }
     }
-    let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
-    for rejected in &outcome.rejected {
-        if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == rejected.bidder) {
-            notify_rejected(agent, "sealed_bid_auction", rejected.reason.clone());
-        }
-    }
-    tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
-    record_run(
-        "sealed_bid_auction",
-        participants.len(),
-        bids.len() + declined.len(),
-        started,
-    );
-    AuctionResult {
-        item: spec.item,
-        rule: spec.rule,
-        reserve: spec.reserve,
-        outcome,
-        missing,
-        declined,
-        duration_ms: started.elapsed().as_millis() as u64,
-    }
+    .instrument(span)
+    .await
 }

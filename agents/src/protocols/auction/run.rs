@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde::{Deserialize, Serialize};
 
@@ -423,194 +424,203 @@ async fn run_sealed<O>(
 ) -> Result<SealedResult<O>> {
     let started = Instant::now();
     let span = tracing::info_span!("auction", protocol, invited = participants.len());
-    let _guard = span.enter();
-    let got = collect(participants, AgentRequest::Auction(request), deadline).await;
-    let mut answers = Vec::new();
-    let mut declined = Vec::new();
-    let mut missing = got.missing;
-    for (agent, reply) in got.answers {
-        match reply {
-            AgentReply::Auction(AuctionReply::Decline) => declined.push(agent),
-            AgentReply::Auction(answer) => answers.push((agent, answer)),
-            other => missing.push(Missing {
-                agent,
-                reason: format!("answered {other:?} to an auction"),
-            }),
+    async move {
+        let got = collect(participants, AgentRequest::Auction(request), deadline).await;
+        let mut answers = Vec::new();
+        let mut declined = Vec::new();
+        let mut missing = got.missing;
+        for (agent, reply) in got.answers {
+            match reply {
+                AgentReply::Auction(AuctionReply::Decline) => declined.push(agent),
+                AgentReply::Auction(answer) => answers.push((agent, answer)),
+                other => missing.push(Missing {
+                    agent,
+                    reason: format!("answered {other:?} to an auction"),
+                }),
+            }
         }
+        let (outcome, rejected) = decide(&answers)?;
+        notify_all(participants, protocol, &rejected);
+        record_run(
+            protocol,
+            participants.len(),
+            answers.len() + declined.len(),
+            started,
+        );
+        tracing::info!(
+            answers = answers.len(),
+            rejected = rejected.len(),
+            "auction closed"
+        );
+        Ok(SealedResult {
+            outcome,
+            declined,
+            missing,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    let (outcome, rejected) = decide(&answers)?;
-    notify_all(participants, protocol, &rejected);
-    record_run(
-        protocol,
-        participants.len(),
-        answers.len() + declined.len(),
-        started,
-    );
-    tracing::info!(
-        answers = answers.len(),
-        rejected = rejected.len(),
-        "auction closed"
-    );
-    Ok(SealedResult {
-        outcome,
-        declined,
-        missing,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    .instrument(span)
+    .await
 }
 
 async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<EnglishResult> {
     let started = Instant::now();
     let span =
         tracing::info_span!("english_auction", item = %spec.item, invited = participants.len());
-    let _guard = span.enter();
-    let ids: Vec<&str> = participants.iter().map(|(id, _)| id.as_str()).collect();
-    let mut auction = EnglishAuction::new(spec.start, spec.increment, spec.reserve, ids)?;
-    let mut missing: Vec<Missing> = Vec::new();
-    let mut gone: BTreeSet<String> = BTreeSet::new();
-    let mut rejected = Vec::new();
-    let mut answered = BTreeSet::new();
-    let mut turns = 0;
-    while let Some(bidder) = auction.next_bidder().map(str::to_owned) {
-        turns += 1;
-        let agent = participants
-            .iter()
-            .find(|(id, _)| *id == bidder)
-            .map(|(_, a)| a);
-        let answer = match agent {
-            Some(agent) if !gone.contains(&bidder) => {
-                let request = AgentRequest::Auction(AuctionRequest::Raise {
-                    item: spec.item.clone(),
-                    leader: auction
-                        .leader()
-                        .map(|(who, amount)| (who.to_owned(), amount)),
-                    minimum: auction.minimum_bid(),
-                });
-                match agent.ask(request, spec.turn_deadline).await {
-                    Ok(reply) => {
-                        answered.insert(bidder.clone());
-                        Some(reply)
-                    }
-                    Err(e) => {
-                        let m = absent(bidder.clone(), &e);
-                        if !matches!(e, actor_cluster::ClusterError::Timeout { .. }) {
-                            gone.insert(bidder.clone());
-                        }
-                        if !missing.iter().any(|x| x.agent == bidder) {
-                            missing.push(m);
-                        }
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        match answer {
-            Some(AgentReply::Auction(AuctionReply::Bid(amount))) => {
-                if let Err(e) = auction.bid(&bidder, amount) {
-                    if let Some(agent) = agent {
-                        notify_rejected(agent, "english_auction", e.to_string());
-                    }
-                    rejected.push(Rejection {
-                        bidder: bidder.clone(),
-                        error: e,
+    async move {
+        let ids: Vec<&str> = participants.iter().map(|(id, _)| id.as_str()).collect();
+        let mut auction = EnglishAuction::new(spec.start, spec.increment, spec.reserve, ids)?;
+        let mut missing: Vec<Missing> = Vec::new();
+        let mut gone: BTreeSet<String> = BTreeSet::new();
+        let mut rejected = Vec::new();
+        let mut answered = BTreeSet::new();
+        let mut turns = 0;
+        while let Some(bidder) = auction.next_bidder().map(str::to_owned) {
+            turns += 1;
+            let agent = participants
+                .iter()
+                .find(|(id, _)| *id == bidder)
+                .map(|(_, a)| a);
+            let answer = match agent {
+                Some(agent) if !gone.contains(&bidder) => {
+                    let request = AgentRequest::Auction(AuctionRequest::Raise {
+                        item: spec.item.clone(),
+                        leader: auction
+                            .leader()
+                            .map(|(who, amount)| (who.to_owned(), amount)),
+                        minimum: auction.minimum_bid(),
                     });
-                    auction.pass(&bidder)?;
+                    match agent.ask(request, spec.turn_deadline).await {
+                        Ok(reply) => {
+                            answered.insert(bidder.clone());
+                            Some(reply)
+                        }
+                        Err(e) => {
+                            let m = absent(bidder.clone(), &e);
+                            if !matches!(e, actor_cluster::ClusterError::Timeout { .. }) {
+                                gone.insert(bidder.clone());
+                            }
+                            if !missing.iter().any(|x| x.agent == bidder) {
+                                missing.push(m);
+                            }
+                            None
+                        }
+                    }
                 }
+                _ => None,
+            };
+            match answer {
+                Some(AgentReply::Auction(AuctionReply::Bid(amount))) => {
+                    if let Err(e) = auction.bid(&bidder, amount) {
+                        if let Some(agent) = agent {
+                            notify_rejected(agent, "english_auction", e.to_string());
+                        }
+                        rejected.push(Rejection {
+                            bidder: bidder.clone(),
+                            error: e,
+                        });
+                        auction.pass(&bidder)?;
+                    }
+                }
+                _ => auction.pass(&bidder)?,
             }
-            _ => auction.pass(&bidder)?,
         }
+        let outcome = auction
+            .outcome()
+            .ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
+        missing.sort_by(|a, b| a.agent.cmp(&b.agent));
+        tracing::info!(winner = ?outcome.winner, price = ?outcome.price, turns, "english auction closed");
+        record_outcome(
+            "english_auction",
+            turns,
+            if outcome.winner.is_some() {
+                "sold"
+            } else {
+                "no_sale"
+            },
+        );
+        record_run(
+            "english_auction",
+            participants.len(),
+            answered.len(),
+            started,
+        );
+        Ok(EnglishResult {
+            item: spec.item,
+            outcome,
+            turns,
+            missing,
+            rejected,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    let outcome = auction
-        .outcome()
-        .ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
-    missing.sort_by(|a, b| a.agent.cmp(&b.agent));
-    tracing::info!(winner = ?outcome.winner, price = ?outcome.price, turns, "english auction closed");
-    record_outcome(
-        "english_auction",
-        turns,
-        if outcome.winner.is_some() {
-            "sold"
-        } else {
-            "no_sale"
-        },
-    );
-    record_run(
-        "english_auction",
-        participants.len(),
-        answered.len(),
-        started,
-    );
-    Ok(EnglishResult {
-        item: spec.item,
-        outcome,
-        turns,
-        missing,
-        rejected,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    .instrument(span)
+    .await
 }
 
 async fn run_dutch(spec: DutchSpec, participants: &Participants) -> Result<DutchResult> {
     let started = Instant::now();
     let span =
         tracing::info_span!("dutch_auction", item = %spec.item, invited = participants.len());
-    let _guard = span.enter();
-    let mut auction = DutchAuction::new(spec.start, spec.step, spec.reserve)?;
-    let mut missing: Vec<Missing> = Vec::new();
-    let mut answered = BTreeSet::new();
-    let mut active: Participants = participants.clone();
-    let outcome = loop {
-        let Some(price) = auction.clock() else {
-            break auction.outcome().cloned();
+    async move {
+        let mut auction = DutchAuction::new(spec.start, spec.step, spec.reserve)?;
+        let mut missing: Vec<Missing> = Vec::new();
+        let mut answered = BTreeSet::new();
+        let mut active: Participants = participants.clone();
+        let outcome = loop {
+            let Some(price) = auction.clock() else {
+                break auction.outcome().cloned();
+            };
+            let request = AgentRequest::Auction(AuctionRequest::Clock {
+                item: spec.item.clone(),
+                price,
+            });
+            let got = collect(&active, request, spec.round_deadline).await;
+            let mut acceptances = Vec::new();
+            for (agent, reply) in got.answers {
+                answered.insert(agent.clone());
+                if reply == AgentReply::Auction(AuctionReply::Accept) {
+                    acceptances.push(Acceptance {
+                        bidder: agent,
+                        arrival: acceptances.len() as u64,
+                    });
+                }
+            }
+            for m in got.missing {
+                // A bidder whose node is gone is not asked again; a slow one is.
+                if m.reason != LATE {
+                    active.retain(|(id, _)| *id != m.agent);
+                }
+                if !missing.iter().any(|x| x.agent == m.agent) {
+                    missing.push(m);
+                }
+            }
+            match auction.close_round(&acceptances)? {
+                DutchStatus::Closed(outcome) => break Some(outcome),
+                _ => continue,
+            }
         };
-        let request = AgentRequest::Auction(AuctionRequest::Clock {
-            item: spec.item.clone(),
-            price,
-        });
-        let got = collect(&active, request, spec.round_deadline).await;
-        let mut acceptances = Vec::new();
-        for (agent, reply) in got.answers {
-            answered.insert(agent.clone());
-            if reply == AgentReply::Auction(AuctionReply::Accept) {
-                acceptances.push(Acceptance {
-                    bidder: agent,
-                    arrival: acceptances.len() as u64,
-                });
-            }
-        }
-        for m in got.missing {
-            // A bidder whose node is gone is not asked again; a slow one is.
-            if m.reason != LATE {
-                active.retain(|(id, _)| *id != m.agent);
-            }
-            if !missing.iter().any(|x| x.agent == m.agent) {
-                missing.push(m);
-            }
-        }
-        match auction.close_round(&acceptances)? {
-            DutchStatus::Closed(outcome) => break Some(outcome),
-            _ => continue,
-        }
-    };
-    let outcome =
-        outcome.ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
-    missing.sort_by(|a, b| a.agent.cmp(&b.agent));
-    tracing::info!(winner = ?outcome.winner, price = ?outcome.price, round = outcome.round, "dutch auction closed");
-    record_outcome(
-        "dutch_auction",
-        outcome.round + 1,
-        if outcome.winner.is_some() {
-            "sold"
-        } else {
-            "no_sale"
-        },
-    );
-    record_run("dutch_auction", participants.len(), answered.len(), started);
-    Ok(DutchResult {
-        item: spec.item,
-        outcome,
-        missing,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+        let outcome =
+            outcome.ok_or_else(|| AgentError::InvalidParameters("the auction did not close".into()))?;
+        missing.sort_by(|a, b| a.agent.cmp(&b.agent));
+        tracing::info!(winner = ?outcome.winner, price = ?outcome.price, round = outcome.round, "dutch auction closed");
+        record_outcome(
+            "dutch_auction",
+            outcome.round + 1,
+            if outcome.winner.is_some() {
+                "sold"
+            } else {
+                "no_sale"
+            },
+        );
+        record_run("dutch_auction", participants.len(), answered.len(), started);
+        Ok(DutchResult {
+            item: spec.item,
+            outcome,
+            missing,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+    .instrument(span)
+    .await
 }

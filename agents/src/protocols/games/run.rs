@@ -4,6 +4,7 @@
 //! game's equilibria, so a user sees whether play settled on one.
 
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde::{Deserialize, Serialize};
 
@@ -190,104 +191,107 @@ async fn ask_move(
 async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult {
     let started = Instant::now();
     let span = tracing::info_span!("match", row = %spec.row, col = %spec.col, rounds = spec.rounds);
-    let _guard = span.enter();
-    let mut rounds: Vec<Played> = Vec::new();
-    let mut rejected = Vec::new();
-    let mut absent = Vec::new();
-    let mut ended_early = None;
-    for round in 0..spec.rounds {
-        let (r, c) = futures::join!(
-            ask_move(&row, &spec.row, &spec, Player::Row, round, &rounds),
-            ask_move(&col, &spec.col, &spec, Player::Col, round, &rounds),
-        );
-        let mut gone = Vec::new();
-        let mut action = |result: std::result::Result<usize, (Missing, bool)>| match result {
-            Ok(a) => Some(a),
-            Err((m, dead)) => {
-                if dead {
-                    gone.push(m.agent.clone());
+    async move {
+        let mut rounds: Vec<Played> = Vec::new();
+        let mut rejected = Vec::new();
+        let mut absent = Vec::new();
+        let mut ended_early = None;
+        for round in 0..spec.rounds {
+            let (r, c) = futures::join!(
+                ask_move(&row, &spec.row, &spec, Player::Row, round, &rounds),
+                ask_move(&col, &spec.col, &spec, Player::Col, round, &rounds),
+            );
+            let mut gone = Vec::new();
+            let mut action = |result: std::result::Result<usize, (Missing, bool)>| match result {
+                Ok(a) => Some(a),
+                Err((m, dead)) => {
+                    if dead {
+                        gone.push(m.agent.clone());
+                    }
+                    if m.reason.ends_with(LATE) || dead {
+                        absent.push(m);
+                    } else {
+                        rejected.push(m);
+                    }
+                    None
                 }
-                if m.reason.ends_with(LATE) || dead {
-                    absent.push(m);
-                } else {
-                    rejected.push(m);
-                }
-                None
-            }
-        };
-        let (r, c) = (action(r), action(c));
-        let payoffs = r.zip(c).and_then(|(i, j)| spec.game.payoffs(i, j));
-        rounds.push(Played {
-            round,
-            row: r,
-            col: c,
-            payoffs,
-        });
-        if !gone.is_empty() {
-            ended_early = Some(format!("{} went away in round {round}", gone.join(" and ")));
-            break;
-        }
-    }
-    let totals =
-        rounds
-            .iter()
-            .filter_map(|p| p.payoffs)
-            .fold(Payoffs { row: 0.0, col: 0.0 }, |t, p| Payoffs {
-                row: t.row + p.row,
-                col: t.col + p.col,
+            };
+            let (r, c) = (action(r), action(c));
+            let payoffs = r.zip(c).and_then(|(i, j)| spec.game.payoffs(i, j));
+            rounds.push(Played {
+                round,
+                row: r,
+                col: c,
+                payoffs,
             });
-    let void_rounds = rounds.iter().filter(|p| p.payoffs.is_none()).count() as u32;
-    let frequencies = |actions: usize, pick: fn(&Played) -> Option<usize>| -> Vec<f64> {
-        let mut counts = vec![0.0; actions];
-        for a in rounds.iter().filter_map(pick) {
-            counts[a] += 1.0;
+            if !gone.is_empty() {
+                ended_early = Some(format!("{} went away in round {round}", gone.join(" and ")));
+                break;
+            }
         }
-        let total: f64 = counts.iter().sum();
-        if total > 0.0 {
-            counts.iter_mut().for_each(|c| *c /= total);
+        let totals =
+            rounds
+                .iter()
+                .filter_map(|p| p.payoffs)
+                .fold(Payoffs { row: 0.0, col: 0.0 }, |t, p| Payoffs {
+                    row: t.row + p.row,
+                    col: t.col + p.col,
+                });
+        let void_rounds = rounds.iter().filter(|p| p.payoffs.is_none()).count() as u32;
+        let frequencies = |actions: usize, pick: fn(&Played) -> Option<usize>| -> Vec<f64> {
+            let mut counts = vec![0.0; actions];
+            for a in rounds.iter().filter_map(pick) {
+                counts[a] += 1.0;
+            }
+            let total: f64 = counts.iter().sum();
+            if total > 0.0 {
+                counts.iter_mut().for_each(|c| *c /= total);
+            }
+            counts
+        };
+        let row_frequencies = frequencies(spec.game.rows(), |p| p.row);
+        let col_frequencies = frequencies(spec.game.cols(), |p| p.col);
+        let pure = pure_equilibria(&spec.game);
+        let tail = &rounds[rounds.len().saturating_sub(3)..];
+        let settled_on = pure
+            .iter()
+            .find(|e| {
+                !tail.is_empty()
+                    && tail
+                        .iter()
+                        .all(|p| p.row == Some(e.row) && p.col == Some(e.col))
+            })
+            .copied();
+        tracing::info!(played = rounds.len(), void_rounds, settled = ?settled_on, "match over");
+        let answered = usize::from(absent.iter().all(|m| m.agent != spec.row))
+            + usize::from(absent.iter().all(|m| m.agent != spec.col));
+        record_outcome(
+            "game",
+            rounds.len() as u64,
+            if ended_early.is_some() {
+                "ended_early"
+            } else {
+                "played"
+            },
+        );
+        record_run("game", 2, answered, started);
+        MatchResult {
+            row: spec.row,
+            col: spec.col,
+            totals,
+            void_rounds,
+            row_frequencies,
+            col_frequencies,
+            mixed_equilibria: support_enumeration(&spec.game).map_err(|e| e.to_string()),
+            pure_equilibria: pure,
+            settled_on,
+            rejected,
+            missing: absent,
+            ended_early,
+            rounds,
+            duration_ms: started.elapsed().as_millis() as u64,
         }
-        counts
-    };
-    let row_frequencies = frequencies(spec.game.rows(), |p| p.row);
-    let col_frequencies = frequencies(spec.game.cols(), |p| p.col);
-    let pure = pure_equilibria(&spec.game);
-    let tail = &rounds[rounds.len().saturating_sub(3)..];
-    let settled_on = pure
-        .iter()
-        .find(|e| {
-            !tail.is_empty()
-                && tail
-                    .iter()
-                    .all(|p| p.row == Some(e.row) && p.col == Some(e.col))
-        })
-        .copied();
-    tracing::info!(played = rounds.len(), void_rounds, settled = ?settled_on, "match over");
-    let answered = usize::from(absent.iter().all(|m| m.agent != spec.row))
-        + usize::from(absent.iter().all(|m| m.agent != spec.col));
-    record_outcome(
-        "game",
-        rounds.len() as u64,
-        if ended_early.is_some() {
-            "ended_early"
-        } else {
-            "played"
-        },
-    );
-    record_run("game", 2, answered, started);
-    MatchResult {
-        row: spec.row,
-        col: spec.col,
-        totals,
-        void_rounds,
-        row_frequencies,
-        col_frequencies,
-        mixed_equilibria: support_enumeration(&spec.game).map_err(|e| e.to_string()),
-        pure_equilibria: pure,
-        settled_on,
-        rejected,
-        missing: absent,
-        ended_early,
-        rounds,
-        duration_ms: started.elapsed().as_millis() as u64,
     }
+    .instrument(span)
+    .await
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -504,88 +505,91 @@ async fn run_contract(
     let started = Instant::now();
     let span =
         tracing::info_span!("contract_net", task = %spec.task.name, invited = participants.len());
-    let _guard = span.enter();
-    let mut calls = Vec::new();
-    let mut task = spec.task.clone();
-    let mut winner = None;
-    for round in 0..spec.rounds {
-        if round > 0 {
-            if let Some(revise) = &spec.revise {
-                task = revise(&task, round);
+    async move {
+        let mut calls = Vec::new();
+        let mut task = spec.task.clone();
+        let mut winner = None;
+        for round in 0..spec.rounds {
+            if round > 0 {
+                if let Some(revise) = &spec.revise {
+                    task = revise(&task, round);
+                }
+            }
+            let record = tokio::select! {
+                record = call(&spec, participants, &task, round) => record,
+                _ = &mut cancelled => {
+                    return Ok(finish(calls, None, Vec::new(), ContractStatus::Cancelled, participants, started));
+                }
+            };
+            let best = record
+                .ranking
+                .first()
+                .filter(|p| spec.min_score.is_none_or(|min| p.score >= min))
+                .map(|p| p.agent.clone());
+            calls.push(record);
+            if best.is_some() {
+                winner = best;
+                break;
             }
         }
-        let record = tokio::select! {
-            record = call(&spec, participants, &task, round) => record,
+        let Some(contractor) = winner else {
+            return Ok(finish(
+                calls,
+                None,
+                Vec::new(),
+                ContractStatus::NoAward,
+                participants,
+                started,
+            ));
+        };
+        let last = calls.last().map(|c| c.ranking.clone()).unwrap_or_default();
+        let losers: Vec<String> = last
+            .iter()
+            .map(|p| p.agent.clone())
+            .filter(|a| *a != contractor)
+            .collect();
+        let agent_of = |id: &str| participants.iter().find(|(a, _)| a == id).map(|(_, r)| r);
+        for loser in &losers {
+            if let Some(agent) = agent_of(loser) {
+                let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Reject {
+                    task: task.clone(),
+                }));
+            }
+        }
+        let Some(agent) = agent_of(&contractor) else {
+            return Ok(finish(
+                calls,
+                Some(contractor),
+                losers,
+                ContractStatus::NoAward,
+                participants,
+                started,
+            ));
+        };
+        let award = AgentRequest::Negotiate(NegotiationRequest::Award { task: task.clone() });
+        let status = tokio::select! {
+            report = agent.ask(award, spec.execution_deadline) => match report {
+                Ok(AgentReply::Negotiation(NegotiationReply::Done(result))) => ContractStatus::Done(result),
+                Ok(AgentReply::Negotiation(NegotiationReply::Failed(reason))) => ContractStatus::Failed(reason),
+                Ok(other) => ContractStatus::Failed(format!("answered {other:?} to the award")),
+                Err(e) => ContractStatus::ContractorLost(missing(contractor.clone(), &e).reason),
+            },
             _ = &mut cancelled => {
-                return Ok(finish(calls, None, Vec::new(), ContractStatus::Cancelled, participants, started));
+                let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Cancel { task: task.clone() }));
+                ContractStatus::Cancelled
             }
         };
-        let best = record
-            .ranking
-            .first()
-            .filter(|p| spec.min_score.is_none_or(|min| p.score >= min))
-            .map(|p| p.agent.clone());
-        calls.push(record);
-        if best.is_some() {
-            winner = best;
-            break;
-        }
-    }
-    let Some(contractor) = winner else {
-        return Ok(finish(
-            calls,
-            None,
-            Vec::new(),
-            ContractStatus::NoAward,
-            participants,
-            started,
-        ));
-    };
-    let last = calls.last().map(|c| c.ranking.clone()).unwrap_or_default();
-    let losers: Vec<String> = last
-        .iter()
-        .map(|p| p.agent.clone())
-        .filter(|a| *a != contractor)
-        .collect();
-    let agent_of = |id: &str| participants.iter().find(|(a, _)| a == id).map(|(_, r)| r);
-    for loser in &losers {
-        if let Some(agent) = agent_of(loser) {
-            let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Reject {
-                task: task.clone(),
-            }));
-        }
-    }
-    let Some(agent) = agent_of(&contractor) else {
-        return Ok(finish(
+        Ok(finish(
             calls,
             Some(contractor),
             losers,
-            ContractStatus::NoAward,
+            status,
             participants,
             started,
-        ));
-    };
-    let award = AgentRequest::Negotiate(NegotiationRequest::Award { task: task.clone() });
-    let status = tokio::select! {
-        report = agent.ask(award, spec.execution_deadline) => match report {
-            Ok(AgentReply::Negotiation(NegotiationReply::Done(result))) => ContractStatus::Done(result),
-            Ok(AgentReply::Negotiation(NegotiationReply::Failed(reason))) => ContractStatus::Failed(reason),
-            Ok(other) => ContractStatus::Failed(format!("answered {other:?} to the award")),
-            Err(e) => ContractStatus::ContractorLost(missing(contractor.clone(), &e).reason),
-        },
-        _ = &mut cancelled => {
-            let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Cancel { task: task.clone() }));
-            ContractStatus::Cancelled
-        }
-    };
-    Ok(finish(
-        calls,
-        Some(contractor),
-        losers,
-        status,
-        participants,
-        started,
-    ))
+        ))
+    }
+    .instrument(span)
+    .await
 }
 
 fn finish(
@@ -634,173 +638,181 @@ async fn run_bargain(
 ) -> Result<BargainResult> {
     let started = Instant::now();
     let span = tracing::info_span!("bargain", first = %spec.first, second = %spec.second);
-    let _guard = span.enter();
-    let predicted = predicted(&spec)?;
-    let (d1, d2) = spec.discounts;
-    let last = spec.horizon.unwrap_or(spec.max_rounds);
-    let mut offers = Vec::new();
-    let mut breakdown = None;
-    let mut agreement = None;
-    for round in 0..last {
-        let (proposer, responder, p_id, r_id, discounts) = if round % 2 == 0 {
-            (&first, &second, &spec.first, &spec.second, (d1, d2))
-        } else {
-            (&second, &first, &spec.second, &spec.first, (d2, d1))
-        };
-        let ask = AgentRequest::Negotiate(NegotiationRequest::Propose {
-            round,
-            discounts,
-            horizon: spec.horizon,
-        });
-        let keep = match proposer.ask(ask, spec.deadline).await {
-            Ok(AgentReply::Negotiation(NegotiationReply::Offer(x))) if (0.0..=1.0).contains(&x) => {
-                x
-            }
-            Ok(AgentReply::Negotiation(NegotiationReply::Offer(x))) => {
-                notify_rejected(proposer, "bargain", format!("share {x} is not in [0, 1]"));
-                breakdown = Some(format!(
-                    "{p_id} offered an invalid share {x} in round {round}"
-                ));
-                break;
-            }
-            Ok(other) => {
-                breakdown = Some(format!("{p_id} answered {other:?} in round {round}"));
-                break;
-            }
-            Err(e) => {
-                breakdown = Some(format!("{p_id}: {}", missing(p_id.clone(), &e).reason));
-                break;
-            }
-        };
-        let respond = AgentRequest::Negotiate(NegotiationRequest::Respond {
-            round,
-            share: 1.0 - keep,
-            discounts: (discounts.1, discounts.0),
-            horizon: spec.horizon,
-        });
-        let accepted = match responder.ask(respond, spec.deadline).await {
-            Ok(AgentReply::Negotiation(NegotiationReply::Accept)) => true,
-            Ok(AgentReply::Negotiation(_)) => false,
-            Ok(other) => {
-                breakdown = Some(format!("{r_id} answered {other:?} in round {round}"));
-                break;
-            }
-            Err(e) => {
-                breakdown = Some(format!("{r_id}: {}", missing(r_id.clone(), &e).reason));
-                break;
-            }
-        };
-        offers.push((round, p_id.clone(), keep, accepted));
-        if accepted {
-            let shares = if round % 2 == 0 {
-                (keep, 1.0 - keep)
+    async move {
+        let predicted = predicted(&spec)?;
+        let (d1, d2) = spec.discounts;
+        let last = spec.horizon.unwrap_or(spec.max_rounds);
+        let mut offers = Vec::new();
+        let mut breakdown = None;
+        let mut agreement = None;
+        for round in 0..last {
+            let (proposer, responder, p_id, r_id, discounts) = if round % 2 == 0 {
+                (&first, &second, &spec.first, &spec.second, (d1, d2))
             } else {
-                (1.0 - keep, keep)
+                (&second, &first, &spec.second, &spec.first, (d2, d1))
             };
-            agreement = Some((round, shares));
-            break;
+            let ask = AgentRequest::Negotiate(NegotiationRequest::Propose {
+                round,
+                discounts,
+                horizon: spec.horizon,
+            });
+            let keep = match proposer.ask(ask, spec.deadline).await {
+                Ok(AgentReply::Negotiation(NegotiationReply::Offer(x)))
+                    if (0.0..=1.0).contains(&x) =>
+                {
+                    x
+                }
+                Ok(AgentReply::Negotiation(NegotiationReply::Offer(x))) => {
+                    notify_rejected(proposer, "bargain", format!("share {x} is not in [0, 1]"));
+                    breakdown = Some(format!(
+                        "{p_id} offered an invalid share {x} in round {round}"
+                    ));
+                    break;
+                }
+                Ok(other) => {
+                    breakdown = Some(format!("{p_id} answered {other:?} in round {round}"));
+                    break;
+                }
+                Err(e) => {
+                    breakdown = Some(format!("{p_id}: {}", missing(p_id.clone(), &e).reason));
+                    break;
+                }
+            };
+            let respond = AgentRequest::Negotiate(NegotiationRequest::Respond {
+                round,
+                share: 1.0 - keep,
+                discounts: (discounts.1, discounts.0),
+                horizon: spec.horizon,
+            });
+            let accepted = match responder.ask(respond, spec.deadline).await {
+                Ok(AgentReply::Negotiation(NegotiationReply::Accept)) => true,
+                Ok(AgentReply::Negotiation(_)) => false,
+                Ok(other) => {
+                    breakdown = Some(format!("{r_id} answered {other:?} in round {round}"));
+                    break;
+                }
+                Err(e) => {
+                    breakdown = Some(format!("{r_id}: {}", missing(r_id.clone(), &e).reason));
+                    break;
+                }
+            };
+            offers.push((round, p_id.clone(), keep, accepted));
+            if accepted {
+                let shares = if round % 2 == 0 {
+                    (keep, 1.0 - keep)
+                } else {
+                    (1.0 - keep, keep)
+                };
+                agreement = Some((round, shares));
+                break;
+            }
         }
+        if agreement.is_none() && breakdown.is_none() {
+            breakdown = Some(format!("no agreement within {last} rounds"));
+        }
+        let utilities = agreement.map_or((0.0, 0.0), |(round, (s1, s2))| {
+            (d1.powi(round as i32) * s1, d2.powi(round as i32) * s2)
+        });
+        tracing::info!(?agreement, ?breakdown, "bargaining over");
+        let rounds = offers.len() as u64;
+        record_outcome(
+            "alternating_offers",
+            rounds,
+            if agreement.is_some() {
+                "agreed"
+            } else {
+                "breakdown"
+            },
+        );
+        record_run(
+            "alternating_offers",
+            2,
+            usize::from(breakdown.is_none()) * 2,
+            started,
+        );
+        Ok(BargainResult {
+            agreement: agreement.map(|(_, s)| s),
+            round: agreement.map(|(r, _)| r),
+            utilities,
+            predicted,
+            offers,
+            breakdown,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    if agreement.is_none() && breakdown.is_none() {
-        breakdown = Some(format!("no agreement within {last} rounds"));
-    }
-    let utilities = agreement.map_or((0.0, 0.0), |(round, (s1, s2))| {
-        (d1.powi(round as i32) * s1, d2.powi(round as i32) * s2)
-    });
-    tracing::info!(?agreement, ?breakdown, "bargaining over");
-    let rounds = offers.len() as u64;
-    record_outcome(
-        "alternating_offers",
-        rounds,
-        if agreement.is_some() {
-            "agreed"
-        } else {
-            "breakdown"
-        },
-    );
-    record_run(
-        "alternating_offers",
-        2,
-        usize::from(breakdown.is_none()) * 2,
-        started,
-    );
-    Ok(BargainResult {
-        agreement: agreement.map(|(_, s)| s),
-        round: agreement.map(|(r, _)| r),
-        utilities,
-        predicted,
-        offers,
-        breakdown,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    .instrument(span)
+    .await
 }
 
 async fn run_zeuthen(spec: ZeuthenSpec, participants: &Participants) -> ZeuthenResult {
     let started = Instant::now();
     let span = tracing::info_span!("zeuthen", first = %spec.first, second = %spec.second);
-    let _guard = span.enter();
-    let request = AgentRequest::Negotiate(NegotiationRequest::Utilities {
-        offers: spec.offers.clone(),
-    });
-    let got = collect(participants, request, spec.deadline).await;
-    let mut missing = got.missing;
-    let utilities = |id: &str, missing: &mut Vec<Missing>| -> Option<Vec<f64>> {
-        let reply = got.answers.iter().find(|(a, _)| a == id).map(|(_, r)| r)?;
-        match reply {
-            AgentReply::Negotiation(NegotiationReply::Utilities(u)) => Some(u.clone()),
-            other => {
-                missing.push(Missing {
-                    agent: id.to_owned(),
-                    reason: format!("answered {other:?} to a Zeuthen negotiation"),
-                });
-                None
-            }
-        }
-    };
-    let u1 = utilities(&spec.first, &mut missing);
-    let u2 = utilities(&spec.second, &mut missing);
-    let outcome = match (u1, u2) {
-        (Some(u1), Some(u2)) => match UtilityTable::new(u1, u2) {
-            Ok(table) if table.offers() == spec.offers.len() => {
-                Some(zeuthen(&table, spec.concession, spec.max_rounds))
-            }
-            Ok(_) | Err(_) => {
-                let reason = format!(
-                    "utilities must be {} finite numbers each",
-                    spec.offers.len()
-                );
-                for (id, agent) in participants {
-                    notify_rejected(agent, "zeuthen", reason.clone());
+    async move {
+        let request = AgentRequest::Negotiate(NegotiationRequest::Utilities {
+            offers: spec.offers.clone(),
+        });
+        let got = collect(participants, request, spec.deadline).await;
+        let mut missing = got.missing;
+        let utilities = |id: &str, missing: &mut Vec<Missing>| -> Option<Vec<f64>> {
+            let reply = got.answers.iter().find(|(a, _)| a == id).map(|(_, r)| r)?;
+            match reply {
+                AgentReply::Negotiation(NegotiationReply::Utilities(u)) => Some(u.clone()),
+                other => {
                     missing.push(Missing {
-                        agent: id.clone(),
-                        reason: reason.clone(),
+                        agent: id.to_owned(),
+                        reason: format!("answered {other:?} to a Zeuthen negotiation"),
                     });
+                    None
                 }
-                None
             }
-        },
-        _ => None,
-    };
-    let agreed = outcome.as_ref().and_then(|o| match o.state.status {
-        ZeuthenStatus::Agreed { offer, .. } => spec.offers.get(offer).cloned(),
-        _ => None,
-    });
-    tracing::info!(?agreed, "zeuthen over");
-    record_outcome(
-        "zeuthen",
-        outcome.as_ref().map_or(0, |o| o.rounds.len() as u64),
-        if agreed.is_some() {
-            "agreed"
-        } else {
-            "conflict"
-        },
-    );
-    record_run("zeuthen", 2, 2 - missing.len().min(2), started);
-    ZeuthenResult {
-        offers: spec.offers,
-        agreed,
-        outcome,
-        missing,
-        duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let u1 = utilities(&spec.first, &mut missing);
+        let u2 = utilities(&spec.second, &mut missing);
+        let outcome = match (u1, u2) {
+            (Some(u1), Some(u2)) => match UtilityTable::new(u1, u2) {
+                Ok(table) if table.offers() == spec.offers.len() => {
+                    Some(zeuthen(&table, spec.concession, spec.max_rounds))
+                }
+                Ok(_) | Err(_) => {
+                    let reason = format!(
+                        "utilities must be {} finite numbers each",
+                        spec.offers.len()
+                    );
+                    for (id, agent) in participants {
+                        notify_rejected(agent, "zeuthen", reason.clone());
+                        missing.push(Missing {
+                            agent: id.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        let agreed = outcome.as_ref().and_then(|o| match o.state.status {
+            ZeuthenStatus::Agreed { offer, .. } => spec.offers.get(offer).cloned(),
+            _ => None,
+        });
+        tracing::info!(?agreed, "zeuthen over");
+        record_outcome(
+            "zeuthen",
+            outcome.as_ref().map_or(0, |o| o.rounds.len() as u64),
+            if agreed.is_some() {
+                "agreed"
+            } else {
+                "conflict"
+            },
+        );
+        record_run("zeuthen", 2, 2 - missing.len().min(2), started);
+        ZeuthenResult {
+            offers: spec.offers,
+            agreed,
+            outcome,
+            missing,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
     }
+    .instrument(span)
+    .await
 }

@@ -15,8 +15,8 @@ use crate::agent::{
 };
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    election, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec, Coordinator,
-    ElectionResult, ElectionSpec, Participants, Run, VoteResult, VoteSpec,
+    election, positive, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec,
+    Coordinator, ElectionResult, ElectionSpec, Participants, Run, VoteResult, VoteSpec,
 };
 
 /// An agent as the directory lists it.
@@ -228,11 +228,7 @@ impl Agents {
     /// [`AgentError::Voting`] for a supermajority fraction outside
     /// (1/2, 1] or a quorum that is not a finite number ≥ 0.
     pub async fn vote(&self, spec: VoteSpec) -> Result<VoteResult> {
-        if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters(
-                "the deadline must be positive".into(),
-            ));
-        }
+        positive("deadline", spec.deadline)?;
         // Refuse a bad rule before anybody is asked.
         voting::yes_no_vote(&spec.rule, &[], &[])?;
         let participants = self.participants(&spec.capability).await?;
@@ -255,11 +251,7 @@ impl Agents {
     /// [`AgentError::Voting`] for an empty candidate list or one that
     /// names a candidate twice.
     pub async fn elect(&self, spec: ElectionSpec) -> Result<ElectionResult> {
-        if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters(
-                "the deadline must be positive".into(),
-            ));
-        }
+        positive("deadline", spec.deadline)?;
         // Refuse a bad candidate list before anybody is asked.
         election::count(spec.method, &spec.candidates, &[])?;
         let participants = self.participants(&spec.capability).await?;
@@ -282,11 +274,7 @@ impl Agents {
                 spec.reserve
             )));
         }
-        if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters(
-                "the deadline must be positive".into(),
-            ));
-        }
+        positive("deadline", spec.deadline)?;
         let participants = self.participants(&spec.capability).await?;
         self.coordinate(async move { run_auction(spec, &participants).await })
             .await

@@ -13,9 +13,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::voting::{byzantine_agreement, max_faulty, ByzantineOutcome, ByzantineVote};
-use super::{ask_all, missing, notify_rejected, record_outcome, record_run, Missing, Participants};
+use super::{
+    ask_all, missing, notify_rejected, positive, record_outcome, record_run, Missing, Participants,
+};
 use crate::agent::{AgentReply, AgentRequest, Value};
-use crate::error::{AgentError, Result};
+use crate::error::Result;
 use crate::system::Agents;
 
 /// A question put to agents in Byzantine-tolerant agreement: each answers
@@ -105,11 +107,7 @@ impl Agents {
     /// [`AgentError::InvalidParameters`] for a zero deadline;
     /// [`AgentError::NoParticipants`] if no agent has the capability.
     pub async fn agree(&self, spec: AgreementSpec) -> Result<AgreementResult> {
-        if spec.deadline.is_zero() {
-            return Err(AgentError::InvalidParameters(
-                "the deadline must be positive".into(),
-            ));
-        }
+        positive("deadline", spec.deadline)?;
         let participants = self.participants(&spec.capability).await?;
         let n = participants.len();
         let f = spec.faulty.unwrap_or_else(|| max_faulty(n));

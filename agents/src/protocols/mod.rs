@@ -300,6 +300,16 @@ pub(crate) async fn collect(
     collected
 }
 
+/// Refuses a zero `what` (a deadline) with a clear error.
+pub(crate) fn positive(what: &str, d: Duration) -> crate::error::Result<()> {
+    if d.is_zero() {
+        return Err(crate::error::AgentError::InvalidParameters(format!(
+            "the {what} must be positive"
+        )));
+    }
+    Ok(())
+}
+
 /// The reason given for a participant that did not answer in time.
 pub(crate) const LATE: &str = "no answer before the deadline";
 

@@ -17,8 +17,8 @@ use super::{
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    collect, missing as absent, notify_rejected, record_outcome, record_run, Missing, Participants,
-    LATE,
+    collect, missing as absent, notify_rejected, positive, record_outcome, record_run, Missing,
+    Participants, LATE,
 };
 use crate::system::Agents;
 
@@ -218,15 +218,6 @@ pub type MultiUnitResult = SealedResult<MultiUnitOutcome>;
 pub type VcgResult = SealedResult<VcgUnitsOutcome>;
 /// The record of a combinatorial auction.
 pub type CombinatorialResult = SealedResult<CombinatorialOutcome>;
-
-fn positive(what: &str, d: Duration) -> Result<()> {
-    if d.is_zero() {
-        return Err(AgentError::InvalidParameters(format!(
-            "the {what} must be positive"
-        )));
-    }
-    Ok(())
-}
 
 impl Agents {
     /// Runs an English auction among every agent with the spec's

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
-use crate::protocols::{collect, notify_rejected, record_run, Missing, Participants};
+use crate::protocols::{collect, notify_rejected, positive, record_run, Missing, Participants};
 use crate::system::Agents;
 
 /// How equally priced orders are ranked, stated in every result.
@@ -221,16 +221,6 @@ pub struct ComputeResult {
     pub missing: Vec<Missing>,
     /// How long the allocation took.
     pub duration_ms: u64,
-}
-
-/// A positive deadline, or [`AgentError::InvalidParameters`].
-fn check_deadline(deadline: Duration) -> Result<()> {
-    if deadline.is_zero() {
-        return Err(AgentError::InvalidParameters(
-            "the deadline must be positive".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// A name without whitespace, or [`AgentError::InvalidParameters`].
@@ -477,7 +467,7 @@ impl Agents {
     /// # Ok(()) }
     /// ```
     pub async fn call_market(&self, spec: CallMarketSpec) -> Result<CallMarketResult> {
-        check_deadline(spec.deadline)?;
+        positive("deadline", spec.deadline)?;
         check_name("market", &spec.market)?;
         let participants = self.participants(&spec.capability).await?;
         let span =
@@ -502,7 +492,7 @@ impl Agents {
     /// [`AgentError::InvalidParameters`] for a zero deadline or a resource
     /// name that is empty or holds whitespace.
     pub async fn allocate_compute(&self, spec: ComputeSpec) -> Result<ComputeResult> {
-        check_deadline(spec.deadline)?;
+        positive("deadline", spec.deadline)?;
         check_name("resource", &spec.resource)?;
         let participants = self.participants(&spec.capability).await?;
         let span = tracing::info_span!("compute_allocation", resource = %spec.resource, invited = participants.len());

@@ -18,7 +18,7 @@ use super::{
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    collect, missing, notify_rejected, record_outcome, record_run, Missing, Participants,
+    collect, missing, notify_rejected, positive, record_outcome, record_run, Missing, Participants,
 };
 use crate::system::{coordinator_lost, AgentRef, Agents};
 
@@ -344,15 +344,6 @@ pub struct ZeuthenResult {
     pub missing: Vec<Missing>,
     /// How long it took.
     pub duration_ms: u64,
-}
-
-fn positive(what: &str, d: Duration) -> Result<()> {
-    if d.is_zero() {
-        return Err(AgentError::InvalidParameters(format!(
-            "the {what} must be positive"
-        )));
-    }
-    Ok(())
 }
 
 impl Agents {

@@ -4,7 +4,7 @@
 
 mod support;
 use serde_json::{json, Value};
-use support::{agent_count, cluster, NodeSpec, TestNode};
+use support::{agent_count, cluster, command_killing, NodeSpec, TestNode};
 
 /// a1, b1, c1 bid straightforwardly with their values; b2 always answers
 /// after the turn or round deadline.
@@ -40,12 +40,7 @@ fn missing(result: &Value) -> Vec<(String, String)> {
 /// Sends `line` to node a, kills node c once its agent c1 is asked, and
 /// returns the result.
 async fn run_killing_c(nodes: &mut [TestNode], line: &str) -> Value {
-    nodes[0].send(line).await;
-    nodes[2]
-        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c1")
-        .await;
-    nodes[2].kill().await;
-    nodes[0].reply().await["result"].clone()
+    command_killing(nodes, 0, line, 2, "c1", "").await["result"].clone()
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! mid-agreement; outcomes exactly those of q = ⌈(n+f+1)/2⌉.
 
 mod support;
-use support::{agent_count, cluster, NodeSpec};
+use support::{agent_count, cluster, command_killing, NodeSpec};
 
 #[tokio::test]
 async fn agreement_decides_at_the_quorum_without_waiting_for_the_rest() {
@@ -77,12 +77,7 @@ async fn agreement_fails_when_faulty_invalid_and_dead_agents_keep_the_quorum_out
         .command_until("agents", |r| agent_count(r) == 7)
         .await;
 
-    nodes[0].send("agree learning_rate 2000").await;
-    nodes[2]
-        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c1")
-        .await;
-    nodes[2].kill().await;
-    let reply = nodes[0].reply().await;
+    let reply = command_killing(&mut nodes, 0, "agree learning_rate 2000", 2, "c1", "").await;
     let r = &reply["result"];
     // q = 5, but only a1 a2 b1 propose 0.01 validly.
     assert_eq!(r["decided"], serde_json::Value::Null, "{reply}");

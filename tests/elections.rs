@@ -4,7 +4,7 @@
 
 mod support;
 use serde_json::{json, Value};
-use support::{agent_count, cluster, NodeSpec};
+use support::{agent_count, cluster, command_killing, NodeSpec};
 
 /// The `voter` fields of the ballots, sorted (arrival order varies).
 fn voters(ballots: &Value) -> Vec<String> {
@@ -44,12 +44,7 @@ async fn instant_runoff_across_nodes_ignores_late_and_dead_voters() {
         .command_until("agents", |r| agent_count(r) == 9)
         .await;
 
-    nodes[0].send("elect irv 5000 ada,bob,cy").await;
-    nodes[2]
-        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c1" && v["request"] == "rank")
-        .await;
-    nodes[2].kill().await;
-    let reply = nodes[0].reply().await;
+    let reply = command_killing(&mut nodes, 0, "elect irv 5000 ada,bob,cy", 2, "c1", "rank").await;
     assert_eq!(reply["reply"], "elect", "{reply}");
     let r = &reply["result"];
 

@@ -4,7 +4,7 @@
 
 mod support;
 use serde_json::{json, Value};
-use support::{agent_count, cluster, NodeSpec};
+use support::{agent_count, cluster, command_killing, NodeSpec};
 
 fn actions(result: &Value, side: &str) -> Vec<Value> {
     result["rounds"]
@@ -66,12 +66,16 @@ async fn matches_across_nodes_follow_the_players_strategies() {
     assert_eq!(r["missing"].as_array().unwrap().len(), 2);
 
     // c1's node is killed during the first round: the match ends there.
-    nodes[0].send("play a1 c1 coordination 20 5000").await;
-    nodes[2]
-        .expect(|v| v["event"] == "agent_asked" && v["agent"] == "c1")
-        .await;
-    nodes[2].kill().await;
-    let r = nodes[0].reply().await["result"].clone();
+    let reply = command_killing(
+        &mut nodes,
+        0,
+        "play a1 c1 coordination 20 5000",
+        2,
+        "c1",
+        "",
+    )
+    .await;
+    let r = reply["result"].clone();
     assert_eq!(r["ended_early"], "c1 went away in round 0", "{r}");
     assert_eq!(r["rounds"].as_array().unwrap().len(), 1);
     assert_eq!(r["missing"][0]["agent"], "c1");

@@ -6,7 +6,7 @@
 
 mod support;
 use serde_json::{json, Value};
-use support::{agent_count, cluster, NodeSpec, TestNode};
+use support::{agent_count, cluster, command_killing, NodeSpec, TestNode};
 
 /// The `(agent, quantity)` of every fill, sorted (arrival order varies).
 fn fills(result: &Value) -> Vec<(String, u64)> {
@@ -51,13 +51,8 @@ async fn expect_notice(node: &mut TestNode, agent: &str) {
 /// Sends `line` to the first node, kills the last node as soon as its
 /// agent `dying` is asked, and returns the first node's reply.
 async fn reply_after_killing(nodes: &mut [TestNode], line: &str, dying: &str) -> Value {
-    nodes[0].send(line).await;
     let last = nodes.len() - 1;
-    nodes[last]
-        .expect(|v| v["event"] == "agent_asked" && v["agent"] == dying)
-        .await;
-    nodes[last].kill().await;
-    nodes[0].reply().await
+    command_killing(nodes, 0, line, last, dying, "").await
 }
 
 #[tokio::test]

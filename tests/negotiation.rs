@@ -5,7 +5,7 @@
 mod support;
 use agents::protocols::negotiation::{zeuthen, Concession, UtilityTable};
 use serde_json::{json, Value};
-use support::{agent_count, cluster, NodeSpec, TestNode};
+use support::{agent_count, cluster, command_killing, NodeSpec, TestNode};
 
 fn ranking(call: &Value) -> Vec<(String, f64)> {
     call["ranking"]
@@ -77,11 +77,16 @@ async fn contract_net_across_nodes_cancelled_lost_done_and_iterated() {
     asked(&mut nodes[2], "c1", "cancel").await;
 
     // 2. c1 wins again; its node is killed while it works.
-    nodes[2].forget();
-    nodes[0].send("contract t2 500 5000").await;
-    asked(&mut nodes[2], "c1", "award").await;
-    nodes[2].kill().await;
-    let r = nodes[0].reply().await["result"].clone();
+    let reply = command_killing(
+        &mut nodes,
+        0,
+        "contract t2 500 5000",
+        2,
+        "c1",
+        "negotiate:award",
+    )
+    .await;
+    let r = reply["result"].clone();
     assert_eq!(r["contractor"], "c1", "{r}");
     let lost = r["status"]["ContractorLost"].as_str().unwrap_or_default();
     assert!(!lost.is_empty() && !lost.contains("deadline"), "{r}");

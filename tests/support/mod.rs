@@ -281,6 +281,32 @@ impl TestNode {
     }
 }
 
+/// Sends `line` to `nodes[by]`, kills `nodes[victim]` (SIGKILL) as soon as
+/// its agent `agent` has been asked something whose kind starts with
+/// `request` (`""` for anything), and returns the reply to `line`.
+pub async fn command_killing(
+    nodes: &mut [TestNode],
+    by: usize,
+    line: &str,
+    victim: usize,
+    agent: &str,
+    request: &str,
+) -> Value {
+    nodes[victim].forget();
+    nodes[by].send(line).await;
+    nodes[victim]
+        .expect(|v| {
+            v["event"] == "agent_asked"
+                && v["agent"] == agent
+                && v["request"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(request))
+        })
+        .await;
+    nodes[victim].kill().await;
+    nodes[by].reply().await
+}
+
 /// How many agents an `agents` reply lists.
 pub fn agent_count(reply: &Value) -> usize {
     reply["agents"].as_array().map_or(0, Vec::len)

@@ -62,11 +62,12 @@ async fn agreement_fails_when_faulty_invalid_and_dead_agents_keep_the_quorum_out
         NodeSpec::new("a")
             .agent("a1:agree=0.01")
             .agent("a2:agree=0.01"),
-        // b2 is faulty, b3 proposes a number that is not one.
+        // b2 is faulty, b3 proposes a number that is not one, b4 is late.
         NodeSpec::new("b")
             .agent("b1:agree=0.01")
             .agent("b2:agree=0.5")
-            .agent("b3:agree=NaN"),
+            .agent("b3:agree=NaN")
+            .agent("b4:agree=0.01:delay=5000"),
         // c's agents are slow; the node is killed while they think.
         NodeSpec::new("c")
             .agent("c1:agree=0.01:delay=3000")
@@ -74,12 +75,13 @@ async fn agreement_fails_when_faulty_invalid_and_dead_agents_keep_the_quorum_out
     ])
     .await;
     nodes[0]
-        .command_until("agents", |r| agent_count(r) == 7)
+        .command_until("agents", |r| agent_count(r) == 8)
         .await;
 
     let reply = command_killing(&mut nodes, 0, "agree learning_rate 2000", 2, "c1", "").await;
     let r = &reply["result"];
-    // q = 5, but only a1 a2 b1 propose 0.01 validly.
+    // n = 8, f = 2, q = ⌈(8+2+1)/2⌉ = 6, but only a1 a2 b1 propose 0.01
+    // validly and in time.
     assert_eq!(r["decided"], serde_json::Value::Null, "{reply}");
     let counts: Vec<(&str, u64)> = r["outcome"]["counts"]
         .as_array()
@@ -95,8 +97,9 @@ async fn agreement_fails_when_faulty_invalid_and_dead_agents_keep_the_quorum_out
         .iter()
         .filter_map(|m| m["agent"].as_str())
         .collect();
-    assert_eq!(missing, ["c1", "c2"]);
-    assert_ne!(r["missing"][0]["reason"], "no answer before the deadline");
+    assert_eq!(missing, ["b4", "c1", "c2"]);
+    assert_eq!(r["missing"][0]["reason"], "no answer before the deadline");
+    assert_ne!(r["missing"][1]["reason"], "no answer before the deadline");
     // b3 was told why its proposal was set aside.
     nodes[1]
         .expect(|v| v["event"] == "agent_rejected" && v["agent"] == "b3")

@@ -22,6 +22,7 @@ pub(crate) const KEYS: &[&str] = &[
     "bid=AMOUNT|none (sealed-bid auctions)",
     "rank=A>B>C|none (elections)",
     "delay=MS (wait before every answer)",
+    "caps=C1+C2 (capabilities; default voter+bidder, which every family command invites)",
 ];
 
 /// An agent whose answers are given on the command line.
@@ -33,6 +34,8 @@ pub(crate) struct ScriptedAgent {
     /// The ranking given in elections; `None` abstains.
     pub(crate) rank: Option<Vec<String>>,
     pub(crate) delay: Duration,
+    /// Its capabilities.
+    pub(crate) caps: Vec<String>,
     /// Print an `agent_asked` event line for every request (with `--events json`).
     pub(crate) announce: bool,
     pub(crate) consensus: consensus::Script,
@@ -65,6 +68,7 @@ impl ScriptedAgent {
             bid: None,
             rank: None,
             delay: Duration::ZERO,
+            caps: vec!["voter".into(), "bidder".into()],
             announce: false,
             consensus: Default::default(),
             negotiation: Default::default(),
@@ -133,6 +137,7 @@ impl ScriptedAgent {
                     v => Some(v.split('>').map(str::to_owned).collect()),
                 }
             }
+            "caps" => self.caps = value.split('+').map(str::to_owned).collect(),
             "delay" => {
                 self.delay = Duration::from_millis(
                     value
@@ -161,7 +166,7 @@ impl Agent for ScriptedAgent {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        vec!["voter".into(), "bidder".into()]
+        self.caps.clone()
     }
 
     async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
@@ -232,6 +237,8 @@ mod tests {
         assert!(ScriptedAgent::parse(":vote=yes").is_err());
         assert!(ScriptedAgent::parse("bob:bid=lots").is_err());
         assert!(ScriptedAgent::parse("bob:colour=red").is_err());
+        let e = ScriptedAgent::parse("eve:caps=trader+gpu").unwrap();
+        assert_eq!(e.capabilities(), ["trader", "gpu"]);
         let c = ScriptedAgent::parse("carol:rank=x>y>z").unwrap();
         assert_eq!(c.rank, Some(vec!["x".into(), "y".into(), "z".into()]));
         assert_eq!(ScriptedAgent::parse("dan:rank=none").unwrap().rank, None);

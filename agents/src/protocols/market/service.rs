@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use actor_cluster::{ClusterError, Node, Ref, Request};
 use actor_core::{ChildSpec, Restart};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use super::run::check_name;
 use super::{
@@ -167,7 +166,8 @@ struct MarketState {
     log: VecDeque<Trade>,
     /// Sequence number of `log[0]`.
     log_start: u64,
-    notices: mpsc::UnboundedSender<Trade>,
+    /// The linked actor that tells owners of their trades (none in unit tests).
+    notices: Option<ActorRef<Notice>>,
 }
 
 impl MarketState {
@@ -184,7 +184,9 @@ impl MarketState {
         self.next_id += 1;
         let traded: u64 = trades.iter().map(|t| t.quantity).sum();
         for trade in &trades {
-            let _ = self.notices.send(trade.clone());
+            if let Some(notices) = &self.notices {
+                let _ = notices.send_message(Notice(trade.clone()));
+            }
             if self.log.len() == TRADE_LOG_LIMIT {
                 self.log.pop_front();
                 self.log_start += 1;
@@ -236,8 +238,10 @@ impl Actor for MarketActor {
         (node, name): (Node, String),
     ) -> std::result::Result<MarketState, ActorProcessingErr> {
         node.register(&market_name(&name), &myself).await?;
-        let (notices, rx) = mpsc::unbounded_channel();
-        tokio::spawn(tell_owners(node, name.clone(), rx));
+        // Owners are told off the market's path, by a child linked to it.
+        let (notices, _) =
+            Actor::spawn_linked(None, OwnerNotifier, (node, name.clone()), myself.get_cell())
+                .await?;
         tracing::info!(market = %name, "market open");
         Ok(MarketState {
             name,
@@ -245,8 +249,19 @@ impl Actor for MarketActor {
             next_id: 1,
             log: VecDeque::new(),
             log_start: 0,
-            notices,
+            notices: Some(notices),
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<MarketMsg>,
+        state: &mut MarketState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        if let Some(notices) = &state.notices {
+            notices.stop(None);
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -272,45 +287,82 @@ impl Actor for MarketActor {
     }
 }
 
+/// A trade whose owners are to be told.
+struct Notice(Trade);
+
+impl Message for Notice {}
+
 /// Tells the owners of each trade that are agents (found in the directory)
-/// about it, off the market's path; ends when the market stops.
-async fn tell_owners(node: Node, market: String, mut trades: mpsc::UnboundedReceiver<Trade>) {
-    // Agents found, and owners found not to be agents (asked again after a while).
-    let mut found: HashMap<String, AgentRef> = HashMap::new();
-    let mut not_agents: HashMap<String, Instant> = HashMap::new();
-    while let Some(trade) = trades.recv().await {
+/// about it, off the market's path; a child linked to its market.
+struct OwnerNotifier;
+
+struct NotifierState {
+    node: Node,
+    market: String,
+    /// Agents found.
+    found: HashMap<String, AgentRef>,
+    /// Owners found not to be agents, asked again after a while.
+    not_agents: HashMap<String, Instant>,
+}
+
+impl Actor for OwnerNotifier {
+    type Msg = Notice;
+    type State = NotifierState;
+    type Arguments = (Node, String);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Notice>,
+        (node, market): (Node, String),
+    ) -> std::result::Result<NotifierState, ActorProcessingErr> {
+        Ok(NotifierState {
+            node,
+            market,
+            found: HashMap::new(),
+            not_agents: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Notice>,
+        Notice(trade): Notice,
+        state: &mut NotifierState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
         let mut owners = vec![trade.buyer.clone()];
         if trade.seller != trade.buyer {
             owners.push(trade.seller.clone());
         }
         for owner in owners {
-            if not_agents
+            if state
+                .not_agents
                 .get(&owner)
                 .is_some_and(|at| at.elapsed() < NOT_AN_AGENT_FOR)
             {
                 continue;
             }
-            let agent = match found.get(&owner) {
+            let agent = match state.found.get(&owner) {
                 Some(agent) => agent.clone(),
-                None => match node.lookup(&agent_name(&owner)).await {
+                None => match state.node.lookup(&agent_name(&owner)).await {
                     Ok(agent) => {
-                        found.insert(owner.clone(), agent);
-                        found[&owner].clone()
+                        state.found.insert(owner.clone(), agent);
+                        state.found[&owner].clone()
                     }
                     Err(_) => {
-                        not_agents.insert(owner, Instant::now());
+                        state.not_agents.insert(owner, Instant::now());
                         continue;
                     }
                 },
             };
             let notice = AgentRequest::Market(MarketRequest::Traded {
-                market: market.clone(),
+                market: state.market.clone(),
                 trade: trade.clone(),
             });
             if agent.tell(notice).is_err() {
-                found.remove(&owner);
+                state.found.remove(&owner);
             }
         }
+        Ok(())
     }
 }
 
@@ -489,14 +541,13 @@ mod tests {
 
     #[test]
     fn trade_log_keeps_sequence_numbers() {
-        let (notices, _rx) = mpsc::unbounded_channel();
         let mut state = MarketState {
             name: "m".into(),
             book: OrderBook::new(),
             next_id: 1,
             log: VecDeque::new(),
             log_start: 0,
-            notices,
+            notices: None,
         };
         // Ask 1 x 5 @ 10, then three buys of 2 @ 11: trades 2, 2, 1 at 10; the last buy rests 1.
         assert_eq!(state.submit(NewOrder::sell("s", 10.0, 5)).unwrap().id, 1);

@@ -74,7 +74,7 @@ async fn agent_round(round: usize) -> f64 {
     let node = actor_cluster::Node::builder()
         .name(format!("memory-{round}"))
         .cookie("bench")
-        .listen(free_addr())
+        .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .start()
         .await
@@ -93,13 +93,6 @@ async fn agent_round(round: usize) -> f64 {
     let per_agent = resident().saturating_sub(before) as f64 / N as f64;
     node.shutdown().await;
     per_agent
-}
-
-/// An address on 127.0.0.1 with a port nobody uses now.
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

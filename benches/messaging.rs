@@ -95,11 +95,7 @@ fn main() {
         let node = Node::builder()
             .name("bench")
             .cookie("test-cookie")
-            .listen(
-                format!("127.0.0.1:{}", nodes::free_port())
-                    .parse()
-                    .expect("addr"),
-            )
+            .listen("127.0.0.1:0".parse().expect("addr"))
             .seed(peer_addr)
             .start()
             .await

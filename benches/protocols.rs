@@ -112,11 +112,7 @@ async fn one_node(n: usize, auction: bool) -> Duration {
             "bench-vote"
         })
         .cookie("bench")
-        .listen(
-            format!("127.0.0.1:{}", support::free_port())
-                .parse()
-                .unwrap(),
-        )
+        .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .start()
         .await

@@ -53,11 +53,7 @@ async fn member(cluster: &str) -> Node {
         .name("p")
         .cluster(cluster)
         .cookie(format!("{cluster}-cookie"))
-        .listen(
-            format!("127.0.0.1:{}", support::free_port())
-                .parse()
-                .unwrap(),
-        )
+        .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .start()
         .await

@@ -32,7 +32,7 @@
 //! let node = Node::builder()
 //!     .name("doc")
 //!     .cookie("secret")
-//!     .listen("127.0.0.1:17391".parse()?)
+//!     .listen("127.0.0.1:0".parse()?)
 //!     .no_discovery() // a node on its own; by default it looks for peers with mDNS
 //!     .start()
 //!     .await?;

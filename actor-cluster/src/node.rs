@@ -157,7 +157,8 @@ impl NodeBuilder {
 
     /// Where to listen for peers. Default: [`DEFAULT_LISTEN`] (loopback
     /// only), or port 7400 on all IPv4 interfaces when mDNS discovery is on
-    /// and no address is given (a LAN needs to reach the node).
+    /// and no address is given (a LAN needs to reach the node). Port 0
+    /// picks a free port; [`Node::addr`] tells which.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self
@@ -256,6 +257,7 @@ impl NodeBuilder {
             .iter()
             .any(|d| matches!(d, Discovery::Mdns { .. }));
         let listen = match self.listen {
+            Some(addr) if addr.port() == 0 => free_port_on(addr)?,
             Some(addr) => addr,
             None if mdns => SocketAddr::from(([0, 0, 0, 0], 7400)),
             None => DEFAULT_LISTEN.parse().expect("valid default address"),
@@ -281,11 +283,6 @@ impl NodeBuilder {
         if self.cluster.is_empty() {
             return Err(ClusterError::Config(
                 "the cluster name must not be empty".into(),
-            ));
-        }
-        if listen.port() == 0 {
-            return Err(ClusterError::Config(
-                "listen on an explicit port (0 is not supported yet)".into(),
             ));
         }
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
@@ -408,6 +405,15 @@ struct Inner {
     gateway: GatewayId,
     supervisor: Supervisor,
     events: broadcast::Sender<NodeEvent>,
+}
+
+/// `addr` with a port the kernel has free now. ractor_cluster binds the
+/// port itself and cannot report what it bound, so the port is chosen here
+/// and released just before the node server takes it.
+fn free_port_on(addr: SocketAddr) -> Result<SocketAddr> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| ClusterError::Start(format!("no free port on {}: {e}", addr.ip())))
 }
 
 /// A running node: this process's membership in one cluster. Cheap to

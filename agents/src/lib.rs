@@ -20,7 +20,7 @@
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let node = actor_cluster::Node::builder()
-//!     .name("doc").cookie("secret").listen("127.0.0.1:17392".parse()?).no_discovery()
+//!     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
 //!     .start().await?;
 //! let agents = Agents::start(&node).await?;
 //! agents.spawn(|| Bidder { id: "alice".into(), value: 12.0 }).await?;

@@ -100,18 +100,11 @@ impl Agent for Trader {
     }
 }
 
-/// A free port on 127.0.0.1 (bound and released).
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-}
-
 async fn node(name: &str) -> Node {
     Node::builder()
         .name(name)
         .cookie("market-test")
-        .listen(free_addr())
+        .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .start()
         .await
@@ -435,7 +428,7 @@ async fn a_market_on_another_node_answers_the_same_calls() {
     let client = Node::builder()
         .name("market-client")
         .cookie("market-test")
-        .listen(free_addr())
+        .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .seed(host.addr().to_string())
         .start()

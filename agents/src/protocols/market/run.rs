@@ -453,7 +453,7 @@ impl Agents {
     ///
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let node = actor_cluster::Node::builder()
-    ///     .name("doc").cookie("secret").listen("127.0.0.1:17464".parse()?).no_discovery()
+    ///     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
     ///     .start().await?;
     /// let agents = Agents::start(&node).await?;
     /// agents.spawn(|| Trader { id: "buyer", side: Side::Buy, price: 10.0 }).await?;

@@ -384,7 +384,7 @@ impl Actor for OwnerNotifier {
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = actor_cluster::Node::builder()
-///     .name("doc").cookie("secret").listen("127.0.0.1:17463".parse()?).no_discovery()
+///     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
 ///     .start().await?;
 /// let gpu = Market::start(&node, "gpu").await?;
 /// gpu.submit(NewOrder::sell("provider", 10.0, 5)).await?;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::voting::{byzantine_agreement, max_faulty, ByzantineOutcome, ByzantineVote};
 use super::{
-    ask_all, missing, notify_rejected, positive, record_outcome, record_run, Missing, Participants,
+    ask_all, missing, positive, record_outcome, record_run, reject_answer, Missing, Participants,
 };
 use crate::agent::{AgentReply, AgentRequest, Value};
 use crate::error::Result;
@@ -160,9 +160,7 @@ async fn run_agreement(
                     }
                     None => {
                         let reason = format!("{value} is not a finite number");
-                        if let Some((_, r)) = participants.iter().find(|(id, _)| *id == agent) {
-                            notify_rejected(r, "agreement", reason.clone());
-                        }
+                        reject_answer(participants, &agent, "agreement", reason.clone());
                         rejected.push(Missing { agent, reason });
                     }
                 },

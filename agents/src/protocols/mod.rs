@@ -255,6 +255,8 @@ pub(crate) struct Collected {
     pub(crate) answers: Vec<(String, AgentReply)>,
     /// Invited agents without an answer, sorted by id.
     pub(crate) missing: Vec<Missing>,
+    /// Those of `missing` that are gone rather than late.
+    pub(crate) gone: Vec<String>,
 }
 
 /// Sends `request` to every participant at once; the answers (or the
@@ -289,11 +291,17 @@ pub(crate) async fn collect(
     let mut collected = Collected {
         answers: Vec::new(),
         missing: Vec::new(),
+        gone: Vec::new(),
     };
     while let Some((id, result)) = pending.next().await {
         match result {
             Ok(reply) => collected.answers.push((id, reply)),
-            Err(e) => collected.missing.push(missing(id, &e)),
+            Err(e) => {
+                if is_gone(&e) {
+                    collected.gone.push(id.clone());
+                }
+                collected.missing.push(missing(id, &e));
+            }
         }
     }
     collected.missing.sort_by(|a, b| a.agent.cmp(&b.agent));
@@ -310,8 +318,14 @@ pub(crate) fn positive(what: &str, d: Duration) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// Whether `error` means the agent is gone (its node down, its name
+/// unknown) rather than late.
+pub(crate) fn is_gone(error: &ClusterError) -> bool {
+    !matches!(error, ClusterError::Timeout { .. })
+}
+
 /// The reason given for a participant that did not answer in time.
-pub(crate) const LATE: &str = "no answer before the deadline";
+const LATE: &str = "no answer before the deadline";
 
 /// A participant that gave no answer because of `error`.
 pub(crate) fn missing(agent: String, error: &ClusterError) -> Missing {
@@ -329,6 +343,27 @@ pub(crate) fn notify_rejected(agent: &AgentRef, protocol: &str, reason: impl Int
         protocol: protocol.to_owned(),
         reason: reason.into(),
     });
+}
+
+/// The reference of invited agent `id`.
+pub(crate) fn participant<'a>(participants: &'a Participants, id: &str) -> Option<&'a AgentRef> {
+    participants
+        .iter()
+        .find(|(agent, _)| agent == id)
+        .map(|(_, agent)| agent)
+}
+
+/// Tells invited agent `id` that its answer to `protocol` was set aside
+/// ([`notify_rejected`]); nothing if `id` was not invited.
+pub(crate) fn reject_answer(
+    participants: &Participants,
+    id: &str,
+    protocol: &str,
+    reason: impl Into<String>,
+) {
+    if let Some(agent) = participant(participants, id) {
+        notify_rejected(agent, protocol, reason);
+    }
 }
 
 /// Protocol analytics through the metrics facade: runs, duration and
@@ -535,9 +570,12 @@ pub(crate) async fn run_auction(spec: AuctionSpec, participants: &Participants) 
         }
         let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);
         for rejected in &outcome.rejected {
-            if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == rejected.bidder) {
-                notify_rejected(agent, "sealed_bid_auction", rejected.reason.clone());
-            }
+            reject_answer(
+                participants,
+                &rejected.bidder,
+                "sealed_bid_auction",
+                rejected.reason.clone(),
+            );
         }
         tracing::info!(winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
         record_run(

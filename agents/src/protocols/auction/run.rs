@@ -17,8 +17,8 @@ use super::{
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    collect, missing as absent, notify_rejected, positive, record_outcome, record_run, Missing,
-    Participants, LATE,
+    collect, is_gone, missing as absent, notify_rejected, participant, positive, record_outcome,
+    record_run, reject_answer, Missing, Participants,
 };
 use crate::system::Agents;
 
@@ -398,9 +398,7 @@ impl Agents {
 /// Tells each rejected bidder why.
 fn notify_all(participants: &Participants, protocol: &str, rejected: &[Rejection]) {
     for r in rejected {
-        if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == r.bidder) {
-            notify_rejected(agent, protocol, r.error.to_string());
-        }
+        reject_answer(participants, &r.bidder, protocol, r.error.to_string());
     }
 }
 
@@ -468,10 +466,7 @@ async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<E
         let mut turns = 0;
         while let Some(bidder) = auction.next_bidder().map(str::to_owned) {
             turns += 1;
-            let agent = participants
-                .iter()
-                .find(|(id, _)| *id == bidder)
-                .map(|(_, a)| a);
+            let agent = participant(participants, &bidder);
             let answer = match agent {
                 Some(agent) if !gone.contains(&bidder) => {
                     let request = AgentRequest::Auction(AuctionRequest::Raise {
@@ -488,7 +483,7 @@ async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<E
                         }
                         Err(e) => {
                             let m = absent(bidder.clone(), &e);
-                            if !matches!(e, actor_cluster::ClusterError::Timeout { .. }) {
+                            if is_gone(&e) {
                                 gone.insert(bidder.clone());
                             }
                             if !missing.iter().any(|x| x.agent == bidder) {
@@ -577,11 +572,9 @@ async fn run_dutch(spec: DutchSpec, participants: &Participants) -> Result<Dutch
                     });
                 }
             }
+            // A bidder whose node is gone is not asked again; a slow one is.
+            active.retain(|(id, _)| !got.gone.contains(id));
             for m in got.missing {
-                // A bidder whose node is gone is not asked again; a slow one is.
-                if m.reason != LATE {
-                    active.retain(|(id, _)| *id != m.agent);
-                }
                 if !missing.iter().any(|x| x.agent == m.agent) {
                     missing.push(m);
                 }

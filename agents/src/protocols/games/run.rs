@@ -14,7 +14,7 @@ use super::{
 };
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
-use crate::protocols::{missing, notify_rejected, record_outcome, record_run, Missing, LATE};
+use crate::protocols::{is_gone, missing, notify_rejected, record_outcome, record_run, Missing};
 use crate::system::{AgentRef, Agents};
 
 /// What a game coordinator asks an agent.
@@ -140,6 +140,14 @@ impl Agents {
     }
 }
 
+/// Why a player made no move in a round.
+enum NoMove {
+    /// Late (`gone: false`), or its node is gone (`gone: true`).
+    Absent { missing: Missing, gone: bool },
+    /// An action out of range, or an answer that is not a move.
+    Invalid(Missing),
+}
+
 /// The action of `player` this round, or why there is none.
 async fn ask_move(
     agent: &AgentRef,
@@ -148,7 +156,7 @@ async fn ask_move(
     player: Player,
     round: u32,
     history: &[Played],
-) -> std::result::Result<usize, (Missing, bool)> {
+) -> std::result::Result<usize, NoMove> {
     let request = AgentRequest::Game(GameRequest::Move {
         game: spec.game.clone(),
         player,
@@ -164,26 +172,22 @@ async fn ask_move(
         Ok(AgentReply::Game(GameReply::Action(a))) => {
             let reason = format!("round {round}: action {a} is out of range (0..{actions})");
             notify_rejected(agent, "game", reason.clone());
-            Err((
-                Missing {
-                    agent: id.to_owned(),
-                    reason,
-                },
-                false,
-            ))
-        }
-        Ok(other) => Err((
-            Missing {
+            Err(NoMove::Invalid(Missing {
                 agent: id.to_owned(),
-                reason: format!("round {round}: answered {other:?}"),
-            },
-            false,
-        )),
+                reason,
+            }))
+        }
+        Ok(other) => Err(NoMove::Invalid(Missing {
+            agent: id.to_owned(),
+            reason: format!("round {round}: answered {other:?}"),
+        })),
         Err(e) => {
-            let gone = !matches!(e, actor_cluster::ClusterError::Timeout { .. });
             let mut m = missing(id.to_owned(), &e);
             m.reason = format!("round {round}: {}", m.reason);
-            Err((m, gone))
+            Err(NoMove::Absent {
+                missing: m,
+                gone: is_gone(&e),
+            })
         }
     }
 }
@@ -202,17 +206,20 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
                 ask_move(&col, &spec.col, &spec, Player::Col, round, &rounds),
             );
             let mut gone = Vec::new();
-            let mut action = |result: std::result::Result<usize, (Missing, bool)>| match result {
+            let mut action = |result: std::result::Result<usize, NoMove>| match result {
                 Ok(a) => Some(a),
-                Err((m, dead)) => {
+                Err(NoMove::Absent {
+                    missing,
+                    gone: dead,
+                }) => {
                     if dead {
-                        gone.push(m.agent.clone());
+                        gone.push(missing.agent.clone());
                     }
-                    if m.reason.ends_with(LATE) || dead {
-                        absent.push(m);
-                    } else {
-                        rejected.push(m);
-                    }
+                    absent.push(missing);
+                    None
+                }
+                Err(NoMove::Invalid(m)) => {
+                    rejected.push(m);
                     None
                 }
             };

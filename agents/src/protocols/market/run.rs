@@ -16,7 +16,9 @@ use super::{
 };
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
-use crate::protocols::{collect, notify_rejected, positive, record_run, Missing, Participants};
+use crate::protocols::{
+    collect, participant, positive, record_run, reject_answer, Missing, Participants,
+};
 use crate::system::Agents;
 
 /// How equally priced orders are ranked, stated in every result.
@@ -243,15 +245,13 @@ fn tie_breaks(outcome: &CallMarketOutcome) -> Vec<String> {
 /// Tells each agent of `rejected` why its order was set aside.
 fn notify_all(participants: &Participants, protocol: &str, rejected: &[OrderRejection]) {
     for r in rejected {
-        if let Some((_, agent)) = participants.iter().find(|(id, _)| *id == r.agent) {
-            notify_rejected(agent, protocol, r.error.to_string());
-        }
+        reject_answer(participants, &r.agent, protocol, r.error.to_string());
     }
 }
 
 /// Tells `agent` a market notice; fire and forget.
 fn notify(participants: &Participants, agent: &str, notice: MarketRequest) {
-    if let Some((_, r)) = participants.iter().find(|(id, _)| id == agent) {
+    if let Some(r) = participant(participants, agent) {
         let _ = r.tell(AgentRequest::Market(notice));
     }
 }

@@ -18,7 +18,8 @@ use super::{
 use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
-    collect, missing, notify_rejected, positive, record_outcome, record_run, Missing, Participants,
+    collect, missing, notify_rejected, participant, positive, record_outcome, record_run,
+    reject_answer, Missing, Participants,
 };
 use crate::system::{coordinator_lost, AgentRef, Agents};
 
@@ -472,9 +473,7 @@ async fn call(
         if let NegotiationError::InvalidProposal { agent, .. }
         | NegotiationError::NonFiniteScore { agent, .. } = e
         {
-            if let Some((_, a)) = participants.iter().find(|(id, _)| id == agent) {
-                notify_rejected(a, "contract_net", e.to_string());
-            }
+            reject_answer(participants, agent, "contract_net", e.to_string());
         }
     }
     CallRecord {
@@ -539,15 +538,14 @@ async fn run_contract(
             .map(|p| p.agent.clone())
             .filter(|a| *a != contractor)
             .collect();
-        let agent_of = |id: &str| participants.iter().find(|(a, _)| a == id).map(|(_, r)| r);
         for loser in &losers {
-            if let Some(agent) = agent_of(loser) {
+            if let Some(agent) = participant(participants, loser) {
                 let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Reject {
                     task: task.clone(),
                 }));
             }
         }
-        let Some(agent) = agent_of(&contractor) else {
+        let Some(agent) = participant(participants, &contractor) else {
             return Ok(finish(
                 calls,
                 Some(contractor),

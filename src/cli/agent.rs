@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use foundation::prelude::*;
 use serde_json::json;
 
-use super::families::{auctions, consensus, games, markets, negotiation};
+use super::families::{auctions, consensus, games, markets, millis, negotiation};
 use super::node::emit;
 
 /// The `key=value` parts an agent spec accepts, for `--help` and `help`.
@@ -138,13 +138,7 @@ impl ScriptedAgent {
                 }
             }
             "caps" => self.caps = value.split('+').map(str::to_owned).collect(),
-            "delay" => {
-                self.delay = Duration::from_millis(
-                    value
-                        .parse()
-                        .with_context(|| format!("delay `{value}` is not milliseconds"))?,
-                )
-            }
+            "delay" => self.delay = millis(value).context("the delay")?,
             _ => {
                 let taken = self.consensus.parse_key(key, value)?
                     || self.negotiation.parse_key(key, value)?

@@ -13,7 +13,7 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
-use super::families::{auctions, consensus, games, markets, negotiation};
+use super::families::{auctions, consensus, games, markets, millis, negotiation};
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
@@ -290,12 +290,6 @@ async fn command(node: &Node, agents: &Agents, line: &str) -> Json {
 
 async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Result<Json> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let ms = |s: &str| -> anyhow::Result<Duration> {
-        Ok(Duration::from_millis(
-            s.parse()
-                .with_context(|| format!("`{s}` is not milliseconds"))?,
-        ))
-    };
     Ok(match words.as_slice() {
         ["peers"] => {
             let peers: Vec<Json> = node
@@ -325,7 +319,7 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
                 ),
                 _ => bail!("usage: ask NAME add N|get [TIMEOUT_MS]"),
             };
-            let timeout = timeout.map_or(Ok(Duration::from_secs(2)), |t| ms(t))?;
+            let timeout = timeout.map_or(Ok(Duration::from_secs(2)), |t| millis(t))?;
             let result = match node.lookup::<CounterMsg, u64>(name).await {
                 Ok(counter) => counter.ask(msg, timeout).await,
                 Err(e) => Err(e),
@@ -347,11 +341,11 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
             }
         }
         ["vote", subject, value, deadline] => {
-            let spec = VoteSpec::new(proposal(subject, value), "voter", ms(deadline)?);
+            let spec = VoteSpec::new(proposal(subject, value), "voter", millis(deadline)?);
             json!({ "reply": "vote", "result": agents.vote(spec).await? })
         }
         ["vote-weighted", subject, value, deadline, rule, rest @ ..] => {
-            let mut spec = VoteSpec::new(proposal(subject, value), "voter", ms(deadline)?)
+            let mut spec = VoteSpec::new(proposal(subject, value), "voter", millis(deadline)?)
                 .rule(yes_no_rule(rule, rest)?);
             for (agent, weight) in weights(rest)? {
                 spec = spec.weight(agent, weight);
@@ -363,7 +357,7 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
                 candidates: candidates.split(',').map(str::to_owned).collect(),
                 method: method.parse::<ElectionMethod>()?,
                 capability: "voter".into(),
-                deadline: ms(deadline)?,
+                deadline: millis(deadline)?,
             };
             json!({ "reply": "elect", "result": agents.elect(spec).await? })
         }
@@ -379,7 +373,7 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
                     rule,
                     reserve: reserve.parse().context("the reserve is not a number")?,
                     capability: "bidder".into(),
-                    deadline: ms(deadline)?,
+                    deadline: millis(deadline)?,
                 })
                 .await?;
             json!({ "reply": "auction", "result": result })

@@ -1,8 +1,6 @@
 //! The command-line face of markets (call market, continuous double auction, compute allocation): what a scripted agent answers
 //! (its `key=value` parts) and the `--commands` lines that start a run.
 
-use std::time::Duration;
-
 use agents::protocols::market::{
     ComputeNeed, ComputeOffer, MarketReply, MarketRequest, Quote, Side,
 };
@@ -10,6 +8,8 @@ use agents::{Agents, CallMarketSpec, ComputeSpec, Market, NewOrder};
 use anyhow::{bail, Context};
 use foundation::prelude::*;
 use serde_json::{json, Value as Json};
+
+use super::millis;
 
 /// The agent spec keys of this family, for `help`.
 pub(crate) const KEYS: &[&str] = &[
@@ -136,19 +136,13 @@ pub(crate) async fn command(
     agents: &Agents,
     words: &[&str],
 ) -> anyhow::Result<Option<Json>> {
-    let ms = |s: &str| -> anyhow::Result<Duration> {
-        Ok(Duration::from_millis(
-            s.parse()
-                .with_context(|| format!("`{s}` is not milliseconds"))?,
-        ))
-    };
     Ok(Some(match words {
         ["call-market", market, deadline, rest @ ..] if rest.len() <= 1 => {
-            let spec = CallMarketSpec::new(*market, capability(rest), ms(deadline)?);
+            let spec = CallMarketSpec::new(*market, capability(rest), millis(deadline)?);
             json!({ "reply": "call-market", "result": agents.call_market(spec).await? })
         }
         ["allocate-compute", resource, deadline, rest @ ..] if rest.len() <= 1 => {
-            let spec = ComputeSpec::new(*resource, capability(rest), ms(deadline)?);
+            let spec = ComputeSpec::new(*resource, capability(rest), millis(deadline)?);
             json!({ "reply": "allocate-compute", "result": agents.allocate_compute(spec).await? })
         }
         ["market-open", name] => {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use agents::protocols::market::{LimitOrder, OrderBook, Side};
 use agents::{Market, NewOrder};
 use criterion::Throughput;
-use foundation::prelude::*;
 
 #[path = "../tests/support/mod.rs"]
 mod nodes;
@@ -67,18 +66,8 @@ fn main() {
     let mut c = support::criterion("market");
     let orders = orders();
     let (node, peer) = rt.block_on(async {
-        let peer_spec = nodes::NodeSpec::new("market-peer");
-        let peer_addr = peer_spec.addr();
-        let mut peer = peer_spec.start().await;
-        let node = Node::builder()
-            .name("market-bench")
-            .cookie("test-cookie")
-            .listen("127.0.0.1:0".parse().expect("addr"))
-            .seed(peer_addr)
-            .start()
-            .await
-            .expect("node");
-        peer.expect_up(&["market-bench"]).await;
+        let (node, peer) =
+            nodes::joined_to(nodes::NodeSpec::new("market-peer"), "market-bench").await;
         (node, tokio::sync::Mutex::new(peer))
     });
 

@@ -89,18 +89,8 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut c = support::criterion("messaging");
     let (node, counter_ref, bare, tokio_tx, remote, tcp, _peer) = rt.block_on(async {
-        let peer_spec = nodes::NodeSpec::new("bench-peer").counter("remote-counter");
-        let peer_addr = peer_spec.addr();
-        let mut peer = peer_spec.start().await;
-        let node = Node::builder()
-            .name("bench")
-            .cookie("test-cookie")
-            .listen("127.0.0.1:0".parse().expect("addr"))
-            .seed(peer_addr)
-            .start()
-            .await
-            .expect("node");
-        peer.expect_up(&["bench"]).await;
+        let peer = nodes::NodeSpec::new("bench-peer").counter("remote-counter");
+        let (node, peer) = nodes::joined_to(peer, "bench").await;
         let (counter, _) = Actor::spawn(None, Counter, ()).await.expect("counter");
         node.register("local-counter", &counter)
             .await

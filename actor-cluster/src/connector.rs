@@ -1,7 +1,9 @@
 //! Dials peers until they are up: the static seeds at start, peers that
 //! other peers announce, and peers that were lost (reconnection). Failed
 //! attempts are retried with capped exponential backoff; a peer that stays
-//! away longer than its deadline is forgotten.
+//! away longer than its deadline is forgotten. An address that reaches a
+//! peer that is up is not dialed again until that peer goes down: a second
+//! connection to a connected peer only makes ractor_cluster close one.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,13 +22,21 @@ pub(crate) const REFUSED_BACKOFF: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) enum ConnectorMsg {
     /// Keep dialing `addr` until it is up, or until `until` passes
-    /// (`None`: for ever).
+    /// (`None`: for ever), starting `after` from now. Ignored while `addr`
+    /// reaches a peer that is up.
     Want {
         addr: String,
         until: Option<Instant>,
+        after: Duration,
     },
-    /// The node at `addr` is up: stop dialing it.
-    Satisfied(String),
+    /// `addr` reaches `node`, which is up: stop dialing it.
+    Connected { node: String, addr: String },
+    /// `node` went down: its addresses may be dialed again, and `redial`
+    /// (its listen address, with a deadline) is.
+    Lost {
+        node: String,
+        redial: Option<(String, Option<Instant>)>,
+    },
     /// `addr` refused us (most likely our cookie): dial it again only after
     /// [`REFUSED_BACKOFF`], never in a tight loop.
     Refused(String),
@@ -57,6 +67,8 @@ pub(crate) struct ConnectorState {
     own_addr: String,
     tls: Option<tokio_rustls::TlsConnector>,
     wanted: HashMap<String, Wanted>,
+    /// Addresses that reach a peer that is up, and that peer.
+    connected: HashMap<String, String>,
 }
 
 impl ConnectorState {
@@ -83,6 +95,39 @@ impl ConnectorState {
             Ok(()) => tracing::debug!(%addr, attempt, "connected; handshake under way"),
             Err(e) if attempt == 0 => tracing::warn!(%addr, "cannot connect ({e}); will retry"),
             Err(e) => tracing::debug!(%addr, attempt, "cannot connect ({e})"),
+        }
+    }
+
+    /// Dials `addr` (now, or `after` from now) and keeps at it.
+    async fn want(
+        &mut self,
+        myself: &ActorRef<ConnectorMsg>,
+        addr: String,
+        until: Option<Instant>,
+        after: Duration,
+    ) {
+        if let Some(wanted) = self.wanted.get_mut(&addr) {
+            // Already dialing: keep the longer deadline.
+            wanted.until = match (wanted.until, until) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            return;
+        }
+        self.wanted.insert(
+            addr.clone(),
+            Wanted {
+                attempt: 0,
+                until,
+                not_before: None,
+            },
+        );
+        if after.is_zero() {
+            self.dial(&addr, 0).await;
+            self.schedule(myself, &addr, 0);
+        } else {
+            let addr = addr.clone();
+            myself.send_after(after, move || ConnectorMsg::Retry(addr));
         }
     }
 
@@ -134,6 +179,7 @@ impl Actor for Connector {
             own_addr: args.own_addr,
             tls: args.tls,
             wanted: HashMap::new(),
+            connected: HashMap::new(),
         })
     }
 
@@ -144,34 +190,34 @@ impl Actor for Connector {
         state: &mut ConnectorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ConnectorMsg::Want { addr, until } => {
+            ConnectorMsg::Want { addr, until, after } => {
                 let addr = canonical(&addr).await;
-                if addr == state.own_addr {
+                if addr == state.own_addr || state.connected.contains_key(&addr) {
                     return Ok(());
                 }
-                if let Some(wanted) = state.wanted.get_mut(&addr) {
-                    // Already dialing: keep the longer deadline.
-                    wanted.until = match (wanted.until, until) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        _ => None,
-                    };
-                    return Ok(());
+                state.want(&myself, addr, until, after).await;
+            }
+            ConnectorMsg::Connected { node, addr } => {
+                state.wanted.remove(&addr);
+                state.connected.insert(addr, node);
+            }
+            ConnectorMsg::Lost { node, redial } => {
+                state.connected.retain(|_, n| *n != node);
+                if let Some((addr, until)) = redial {
+                    let addr = canonical(&addr).await;
+                    if addr != state.own_addr {
+                        state.want(&myself, addr, until, Duration::ZERO).await;
+                    }
                 }
-                state.wanted.insert(
-                    addr.clone(),
-                    Wanted {
-                        attempt: 0,
-                        until,
-                        not_before: None,
-                    },
-                );
-                state.dial(&addr, 0).await;
-                state.schedule(&myself, &addr, 0);
             }
             ConnectorMsg::Retry(addr) => {
                 let Some(wanted) = state.wanted.get_mut(&addr) else {
                     return Ok(());
                 };
+                if state.connected.contains_key(&addr) {
+                    state.wanted.remove(&addr);
+                    return Ok(());
+                }
                 if wanted.until.is_some_and(|t| Instant::now() >= t) {
                     state.wanted.remove(&addr);
                     tracing::info!(%addr, "peer stayed away; forgetting it");
@@ -186,9 +232,6 @@ impl Actor for Connector {
                 let attempt = wanted.attempt;
                 state.dial(&addr, attempt).await;
                 state.schedule(&myself, &addr, attempt);
-            }
-            ConnectorMsg::Satisfied(addr) => {
-                state.wanted.remove(&addr);
             }
             ConnectorMsg::Refused(addr) => {
                 if let Some(wanted) = state.wanted.get_mut(&addr) {

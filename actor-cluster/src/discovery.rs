@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use tokio::time::Instant;
 
 use crate::connector::ConnectorMsg;
+use crate::gateway::MESH_FALLBACK;
 
 /// The mDNS service type nodes advertise unless told otherwise.
 pub const DEFAULT_MDNS_SERVICE: &str = "_foundation._tcp.local.";
@@ -89,14 +90,15 @@ pub(crate) struct DiscoveryArgs {
 }
 
 impl DiscoveryArgs {
-    fn want(&self, addr: String) {
+    /// Hands `addr` to the connector, to be dialed `after` from now.
+    fn want(&self, addr: String, after: Duration) {
         if addr == self.advertised.to_string() {
             return;
         }
         if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
             let connector: ActorRef<ConnectorMsg> = cell.into();
             let until = Some(Instant::now() + self.dial_for);
-            let _ = connector.send_message(ConnectorMsg::Want { addr, until });
+            let _ = connector.send_message(ConnectorMsg::Want { addr, until, after });
         }
     }
 }
@@ -180,7 +182,13 @@ impl DiscoveryState {
                 });
             if let Some(addr) = addr {
                 tracing::debug!(peer = ?node, %addr, "mDNS: found a peer");
-                self.args.want(addr);
+                // Both nodes find each other: the larger name dials, the
+                // smaller only if no connection came meanwhile.
+                let after = match node {
+                    Some(node) if node > self.args.node.as_str() => MESH_FALLBACK,
+                    _ => Duration::ZERO,
+                };
+                self.args.want(addr, after);
             }
         }
     }
@@ -194,7 +202,7 @@ impl DiscoveryState {
                 }
                 self.failing = false;
                 for addr in &found {
-                    self.args.want(addr.clone());
+                    self.args.want(addr.clone(), Duration::ZERO);
                 }
                 self.last = found;
             }
@@ -227,6 +235,7 @@ impl Actor for DiscoveryActor {
                         connector.send_message(ConnectorMsg::Want {
                             addr: addr.clone(),
                             until: None,
+                            after: Duration::ZERO,
                         })?;
                     }
                 }

@@ -36,9 +36,22 @@ const GATEWAY_PREFIX: &str = "gateway@";
 /// sibling session to the same peer before we call it an auth failure.
 const AUTH_GRACE: Duration = Duration::from_millis(1500);
 
-/// How long after a peer gateway's proxy left its group while still running
-/// we look at it again (see [`GatewayMsg::CheckLeft`]).
-const LEFT_RECHECK: Duration = Duration::from_millis(500);
+/// How long a peer whose last session closed stays up while another
+/// connection to it may still be completing its handshake (both nodes
+/// dialed at once and ractor_cluster keeps one of the two connections).
+const SETTLE_GRACE: Duration = Duration::from_secs(1);
+/// How long a node waits for a peer that should dial it (the larger name
+/// dials the smaller) before it dials that peer itself.
+pub(crate) const MESH_FALLBACK: Duration = Duration::from_secs(2);
+
+/// Why ractor_cluster ends a session that is one of two to the same peer:
+/// it keeps the other, so the peer has not gone anywhere.
+fn is_duplicate_close(reason: &str) -> bool {
+    matches!(
+        reason,
+        "duplicate_connection" | "session_election_lost" | "self_connection"
+    )
+}
 
 /// Where a node's gateway is found: the process-group scope of its cluster
 /// and the group that names the node. Gateways are unnamed actors (a ractor
@@ -242,12 +255,9 @@ pub(crate) enum GatewayMsg {
         peer: String,
         addr: String,
     },
-    /// A peer gateway left the group while its proxy was still running:
-    /// look again once it had time to stop.
-    CheckLeft {
-        node: String,
-        cell: ActorCell,
-    },
+    /// A peer lost its last session while another connection might still
+    /// take over: decide whether it is down.
+    Settle(String),
 }
 
 impl fmt::Debug for GatewayMsg {
@@ -266,7 +276,7 @@ impl fmt::Debug for GatewayMsg {
             Self::Session(_) => "Session",
             Self::CheckHandshake(_) => "CheckHandshake",
             Self::CheckAuth { .. } => "CheckAuth",
-            Self::CheckLeft { .. } => "CheckLeft",
+            Self::Settle(_) => "Settle",
         };
         f.write_str(kind)
     }
@@ -308,7 +318,13 @@ pub(crate) struct SessionEvent {
     id: u64,
     session: ActorRef<NodeSessionMessage>,
     peer: Option<String>,
+    /// The peer's listen address when known, else its socket address.
     addr: String,
+    /// The socket address of the other end (for a session we dialed: the
+    /// address we dialed).
+    peer_addr: String,
+    /// The peer dialed us.
+    is_server: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -340,6 +356,8 @@ impl Forward {
                 .as_ref()
                 .map(|n| n.connection_string.clone())
                 .unwrap_or_else(|| ses.peer_addr.clone()),
+            peer_addr: ses.peer_addr,
+            is_server: ses.is_server,
             session: ses.actor,
         }));
     }
@@ -379,6 +397,15 @@ struct Session {
     authenticated: bool,
     /// We closed it for not authenticating in time.
     timed_out: bool,
+    /// Why the session actor ended, as its monitor told us (ractor_cluster
+    /// names the reason: `duplicate_connection`, `tcp_session_closed` ...).
+    ended: Option<String>,
+}
+
+impl Session {
+    fn live_with(&self, peer: &str) -> bool {
+        self.authenticated && self.ended.is_none() && self.peer.as_deref() == Some(peer)
+    }
 }
 
 pub(crate) struct GatewayArgs {
@@ -407,6 +434,9 @@ struct Peer {
     suspect: bool,
     /// When the status last changed.
     since: SystemTime,
+    /// Its last session closed while another one may take over; a
+    /// [`GatewayMsg::Settle`] is on its way.
+    detached: bool,
 }
 
 impl Peer {
@@ -418,6 +448,7 @@ impl Peer {
             up: false,
             suspect: false,
             since: SystemTime::now(),
+            detached: false,
         }
     }
 
@@ -550,12 +581,16 @@ impl GatewayState {
         peer.up = true;
         peer.since = SystemTime::now();
         peer.last_heard = Instant::now();
-        self.connector(ConnectorMsg::Satisfied(addr.clone()));
+        self.connector(ConnectorMsg::Connected {
+            node: node.to_owned(),
+            addr: addr.clone(),
+        });
         self.emit(NodeEvent::NodeUp {
             node: node.to_owned(),
             addr: addr.clone(),
         });
-        // Tell everyone else, so that every pair connects (full mesh).
+        // Every pair connects (full mesh): tell the others of the newcomer,
+        // and the newcomer of the others.
         let body = Body::PeerUp {
             node: node.to_owned(),
             addr,
@@ -564,10 +599,18 @@ impl GatewayState {
             return;
         };
         for (name, other) in &self.peers {
-            if name != node {
-                if let Some(gateway) = other.gateways.last() {
-                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
-                }
+            if name == node || !other.up {
+                continue;
+            }
+            if let Some(gateway) = other.gateways.last() {
+                let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+            }
+            if let Some(addr) = &other.addr {
+                let body = Body::PeerUp {
+                    node: name.clone(),
+                    addr: addr.clone(),
+                };
+                self.send_to(node, body);
             }
         }
     }
@@ -605,16 +648,19 @@ impl GatewayState {
                 reason: reason.to_owned(),
             });
         }
-        if let Some(addr) = peer.addr {
+        let redial = peer.addr.map(|addr| {
             if peer.up {
                 self.emit(NodeEvent::Reconnecting {
                     node: node.to_owned(),
                     addr: addr.clone(),
                 });
             }
-            let until = Some(Instant::now() + self.timing.forget_after);
-            self.connector(ConnectorMsg::Want { addr, until });
-        }
+            (addr, Some(Instant::now() + self.timing.forget_after))
+        });
+        self.connector(ConnectorMsg::Lost {
+            node: node.to_owned(),
+            redial,
+        });
         tracing::debug!(%node, purged = names.len(), "peer removed");
     }
 
@@ -622,6 +668,105 @@ impl GatewayState {
         if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
             let connector: ActorRef<ConnectorMsg> = cell.into();
             let _ = connector.send_message(msg);
+        }
+    }
+
+    /// Records why a monitored session actor ended.
+    fn session_ended(&mut self, cell: &ActorCell, reason: String) {
+        let id = cell.get_id();
+        if let Some(session) = self.sessions.values_mut().find(|s| s.actor.get_id() == id) {
+            tracing::debug!(peer = ?session.peer, %reason, "session ended");
+            session.ended.get_or_insert(reason);
+        }
+    }
+
+    /// ractor_cluster reports a session closed. Decides, from why it ended,
+    /// whether its peer left, failed to authenticate, or neither.
+    fn session_closed(&mut self, myself: &ActorRef<GatewayMsg>, ev: SessionEvent) {
+        let session = self.sessions.remove(&ev.id);
+        let reason = session
+            .as_ref()
+            .and_then(|s| s.ended.clone())
+            .unwrap_or_else(|| "connection closed".into());
+        match session {
+            Some(s) if s.authenticated => {
+                let Some(peer) = s.peer.or(ev.peer) else {
+                    return;
+                };
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.gateways.retain(|g| session_of(g.get_id()) != Some(ev.id));
+                }
+                self.settle(myself, &peer, Some(&reason));
+            }
+            Some(Session { timed_out: true, .. }) => {}
+            _ => {
+                // An unauthenticated session: a wrong cookie, the losing
+                // one of two simultaneous dials, or a peer that went away
+                // mid-handshake. Only a named peer that then has no other
+                // connection can have refused a cookie.
+                match ev.peer {
+                    Some(peer) if !is_duplicate_close(&reason) && peer != self.node => {
+                        let addr = ev.addr;
+                        tracing::debug!(%peer, %addr, %reason, "a session closed before authentication");
+                        myself.send_after(AUTH_GRACE, move || GatewayMsg::CheckAuth { peer, addr });
+                    }
+                    peer => {
+                        tracing::debug!(?peer, addr = %ev.addr, %reason, "a connection closed during the handshake");
+                    }
+                }
+                // A peer waiting for handshakes to finish may be decided now.
+                self.settle_detached(myself);
+            }
+        }
+    }
+
+    /// Whether `node` is down, now that one of its sessions has closed (for
+    /// `reason`) or a grace period has passed (`None`). It stays up while
+    /// another authenticated session to it is live; it is given
+    /// [`SETTLE_GRACE`] while a duplicate was closed in favour of another
+    /// connection, or while other connections are still authenticating.
+    fn settle(&mut self, myself: &ActorRef<GatewayMsg>, node: &str, reason: Option<&str>) {
+        let live = self.sessions.values().any(|s| s.live_with(node));
+        let handshaking = self.sessions.values().any(|s| !s.authenticated);
+        let Some(peer) = self.peers.get_mut(node) else {
+            return;
+        };
+        if live {
+            peer.detached = false;
+            tracing::debug!(%node, "a duplicate session closed; the peer stays up");
+            return;
+        }
+        match reason {
+            Some(reason) if is_duplicate_close(reason) || handshaking => {
+                if !peer.detached {
+                    peer.detached = true;
+                    let node = node.to_owned();
+                    myself.send_after(SETTLE_GRACE, move || GatewayMsg::Settle(node));
+                }
+            }
+            Some(reason) => {
+                let reason = reason.to_owned();
+                self.node_down(node, &reason);
+            }
+            None if peer.detached => self.node_down(node, "connection lost"),
+            None => {}
+        }
+    }
+
+    /// Decides the detached peers whose outcome no longer hangs on a
+    /// handshake in progress.
+    fn settle_detached(&mut self, myself: &ActorRef<GatewayMsg>) {
+        if self.sessions.values().any(|s| !s.authenticated) {
+            return;
+        }
+        let detached: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.detached)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in detached {
+            self.settle(myself, &node, None);
         }
     }
 
@@ -718,12 +863,18 @@ impl GatewayState {
                 self.check_up(&from);
             }
             Body::PeerUp { node, addr } => {
-                // Both ends hear of each other; only the smaller name dials,
-                // so that they do not race two connections.
-                if node < self.node && !self.peers.contains_key(&node) {
-                    tracing::debug!(%node, %addr, via = %from, "connecting to a peer's peer");
+                // Both ends hear of each other; the larger name dials, so
+                // that they do not race two connections. The smaller one
+                // dials too if nothing came after a while.
+                if node != self.node && !self.peers.contains_key(&node) {
+                    let after = if node < self.node {
+                        Duration::ZERO
+                    } else {
+                        MESH_FALLBACK
+                    };
+                    tracing::debug!(%node, %addr, via = %from, ?after, "connecting to a peer's peer");
                     let until = Some(Instant::now() + self.timing.forget_after);
-                    self.connector(ConnectorMsg::Want { addr, until });
+                    self.connector(ConnectorMsg::Want { addr, until, after });
                 }
             }
             Body::Registered(claim) => self.add_claim(&from, claim),
@@ -1011,13 +1162,11 @@ impl Actor for Gateway {
                 }
             }
             GatewayMsg::Tick => state.heartbeat(),
-            GatewayMsg::CheckLeft { node, cell } => {
-                if cell.get_status() >= ractor::ActorStatus::Stopping {
-                    peer_left(&mut *state, &node, &cell);
-                }
-            }
+            GatewayMsg::Settle(node) => state.settle(&myself, &node, None),
             GatewayMsg::Session(ev) => match ev.kind {
                 SessionKind::Opened => {
+                    // The monitor tells us why the session ends.
+                    myself.get_cell().monitor(ev.session.get_cell());
                     state.sessions.insert(
                         ev.id,
                         Session {
@@ -1025,6 +1174,7 @@ impl Actor for Gateway {
                             peer: None,
                             authenticated: false,
                             timed_out: false,
+                            ended: None,
                         },
                     );
                     let id = ev.id;
@@ -1036,24 +1186,24 @@ impl Actor for Gateway {
                     tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session authenticated");
                     if let Some(session) = state.sessions.get_mut(&ev.id) {
                         session.authenticated = true;
-                        session.peer = ev.peer;
+                        session.peer.clone_from(&ev.peer);
                     }
-                }
-                SessionKind::Disconnected => {
-                    let session = state.sessions.remove(&ev.id);
-                    let (authenticated, timed_out) = session
-                        .as_ref()
-                        .map_or((false, false), |s| (s.authenticated, s.timed_out));
-                    if authenticated {
-                        // The peer's gateway proxy leaves the gateway group
-                        // with the session; that departure marks it down.
-                        tracing::debug!(peer = ?ev.peer, addr = %ev.addr, "session closed");
-                    } else if !timed_out {
-                        let peer = ev.peer.unwrap_or_else(|| "?".into());
-                        let addr = ev.addr;
-                        myself.send_after(AUTH_GRACE, move || GatewayMsg::CheckAuth { peer, addr });
+                    if let Some(peer) = ev.peer {
+                        if !ev.is_server {
+                            // The address we dialed reaches this peer: do
+                            // not dial it again while the peer is up.
+                            state.connector(ConnectorMsg::Connected {
+                                node: peer.clone(),
+                                addr: ev.peer_addr,
+                            });
+                        }
+                        if let Some(p) = state.peers.get_mut(&peer) {
+                            p.detached = false;
+                        }
                     }
+                    state.settle_detached(&myself);
                 }
+                SessionKind::Disconnected => state.session_closed(&myself, ev),
             },
             GatewayMsg::CheckHandshake(id) => {
                 if let Some(session) = state.sessions.get_mut(&id) {
@@ -1068,22 +1218,18 @@ impl Actor for Gateway {
                 }
             }
             GatewayMsg::CheckAuth { peer, addr } => {
-                // A session also closes unauthenticated when two nodes dial each
-                // other at once and one connection yields; only call it an auth
-                // failure if no authenticated session to that peer exists.
-                // Nor while another session to that peer is still under way.
-                let other_session = state
-                    .sessions
-                    .values()
-                    .any(|s| s.peer.as_deref() == Some(peer.as_str()));
-                if !state.peers.get(&peer).is_some_and(|p| p.up) && !other_session {
-                    tracing::warn!(%peer, %addr, "connection closed before authentication: wrong cookie or not a Foundation node");
+                // The peer refused our cookie or we refused its, unless a
+                // connection to it authenticated meanwhile (both nodes
+                // dialed at once and the other connection was kept).
+                let connected = state.peers.get(&peer).is_some_and(|p| p.up)
+                    || state.sessions.values().any(|s| s.live_with(&peer));
+                if !connected {
+                    tracing::warn!(%peer, %addr, "authentication failed: wrong cookie?");
                     state.connector(ConnectorMsg::Refused(addr.clone()));
                     state.emit(NodeEvent::AuthFailed {
                         peer,
                         addr,
-                        reason: "the connection closed before authentication (wrong cookie?)"
-                            .into(),
+                        reason: "the handshake failed: the cookies differ".into(),
                     });
                 }
             }
@@ -1093,7 +1239,7 @@ impl Actor for Gateway {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<GatewayMsg>,
+        _myself: ActorRef<GatewayMsg>,
         event: SupervisionEvent,
         state: &mut GatewayState,
     ) -> std::result::Result<(), ActorProcessingErr> {
@@ -1109,27 +1255,21 @@ impl Actor for Gateway {
                 GroupChangeMessage::Leave(scope, group, cells) if scope == state.id.scope => {
                     if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
                         for cell in cells {
-                            if cell.get_status() < ractor::ActorStatus::Stopping {
-                                // ractor_cluster numbers the sessions of each
-                                // node server from 0, so with a process in two
-                                // clusters a proxy dying in one cluster can
-                                // share its id with a live one in the other, and
-                                // process groups drop both. A proxy still
-                                // running is looked at again shortly.
-                                let node = node.to_owned();
-                                myself.send_after(LEFT_RECHECK, move || GatewayMsg::CheckLeft {
-                                    node,
-                                    cell,
-                                });
-                            } else {
-                                peer_left(state, node, &cell);
-                            }
+                            peer_left(state, node, &cell);
                         }
                     }
                 }
                 // Another cluster this process is a member of.
                 GroupChangeMessage::Join(..) | GroupChangeMessage::Leave(..) => {}
             },
+            // A monitored ractor_cluster session ended; ractor_cluster's
+            // disconnect callback follows.
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                state.session_ended(&cell, reason.unwrap_or_else(|| "stopped".into()));
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                state.session_ended(&cell, format!("panicked: {err}"));
+            }
             SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
                 let id = cell.get_id();
                 let dead: Vec<String> = state
@@ -1170,18 +1310,26 @@ fn peer_joined(state: &mut GatewayState, node: &str, cell: ActorCell) {
     state.check_up(&node);
 }
 
+/// A peer gateway's proxy left its group. Membership follows sessions, not
+/// proxies: this only forgets the proxy. A proxy that is still running is
+/// kept: ractor_cluster numbers the sessions of each node server from 0,
+/// so with a process in two clusters a proxy dying in one cluster can share
+/// its id with a live one in the other, and process groups drop both. It
+/// goes when its own session closes.
 fn peer_left(state: &mut GatewayState, node: &str, cell: &ActorCell) {
-    if cell.get_id().is_local() {
+    if cell.get_id().is_local() || cell.get_status() < ractor::ActorStatus::Stopping {
         return;
     }
-    let Some(peer) = state.peers.get_mut(node) else {
-        return;
-    };
-    peer.gateways.retain(|g| g.get_id() != cell.get_id());
-    if peer.gateways.is_empty() {
-        state.node_down(node, "connection lost");
-    } else {
-        tracing::debug!(%node, "a duplicate session closed; the peer stays up");
+    if let Some(peer) = state.peers.get_mut(node) {
+        peer.gateways.retain(|g| g.get_id() != cell.get_id());
+    }
+}
+
+/// The ractor_cluster session a remote proxy came through.
+fn session_of(id: ractor::ActorId) -> Option<u64> {
+    match id {
+        ractor::ActorId::Remote { node_id, .. } => Some(node_id),
+        ractor::ActorId::Local(_) => None,
     }
 }
 

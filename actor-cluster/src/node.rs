@@ -294,7 +294,9 @@ impl NodeBuilder {
         let gateway = GatewayId::new(&self.cluster, &name);
         let key = WireKey::new(&self.cluster, &cookie);
         let connector_name = format!("foundation.connector@{local}");
-        let (events, _) = broadcast::channel(256);
+        // Held until the first `subscribe`, so that it sees every event
+        // since start.
+        let (events, first) = broadcast::channel(EVENT_BUFFER);
 
         let server = {
             let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
@@ -309,7 +311,10 @@ impl NodeBuilder {
                     name.clone(),
                     host.clone(),
                     encryption,
-                    Some(NodeConnectionMode::Transitive),
+                    // The gateways mesh the cluster themselves (see
+                    // `Body::PeerUp`): one dialer per pair, through the
+                    // connector, with TLS when it is on.
+                    Some(NodeConnectionMode::Isolated),
                 )
                 .with_listen_addr(ip);
                 (server, ())
@@ -393,6 +398,7 @@ impl NodeBuilder {
                 gateway,
                 supervisor,
                 events,
+                first: std::sync::Mutex::new(Some(first)),
             }),
         })
     }
@@ -405,7 +411,12 @@ struct Inner {
     gateway: GatewayId,
     supervisor: Supervisor,
     events: broadcast::Sender<NodeEvent>,
+    /// The receiver made at start, handed to the first subscriber.
+    first: std::sync::Mutex<Option<broadcast::Receiver<NodeEvent>>>,
 }
+
+/// Membership events a subscriber may fall behind by before it lags.
+const EVENT_BUFFER: usize = 4096;
 
 /// `addr` with a port the kernel has free now. ractor_cluster binds the
 /// port itself and cannot report what it bound, so the port is chosen here
@@ -463,9 +474,17 @@ impl Node {
         &self.inner.supervisor
     }
 
-    /// Membership events from now on.
+    /// Membership events. The first subscriber receives every event since
+    /// the node started (none is lost before it subscribes); later ones,
+    /// events from the moment they subscribe.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
-        self.inner.events.subscribe()
+        let first = self
+            .inner
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        first.unwrap_or_else(|| self.inner.events.subscribe())
     }
 
     /// Makes `actor` reachable by `name` from every node of the cluster.

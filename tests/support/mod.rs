@@ -307,6 +307,23 @@ pub async fn command_killing(
     nodes[by].reply().await
 }
 
+/// Starts `spec` as a node process and a node named `name` in this
+/// process seeded with it; returns both once the process sees this one up.
+pub async fn joined_to(spec: NodeSpec, name: &str) -> (actor_cluster::Node, TestNode) {
+    let (seed, cookie) = (spec.addr(), spec.cookie.clone());
+    let mut peer = spec.start().await;
+    let node = actor_cluster::Node::builder()
+        .name(name)
+        .cookie(cookie)
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .seed(seed)
+        .start()
+        .await
+        .expect("node");
+    peer.expect_up(&[name]).await;
+    (node, peer)
+}
+
 /// How many agents an `agents` reply lists.
 pub fn agent_count(reply: &Value) -> usize {
     reply["agents"].as_array().map_or(0, Vec::len)
@@ -336,5 +353,67 @@ pub async fn await_mesh(nodes: &mut [TestNode]) {
             .map(String::as_str)
             .collect();
         node.expect_up(&others).await;
+    }
+}
+
+impl TestNode {
+    /// Reads this node's lines for `window`, keeping them in `seen`: for
+    /// counting what a node reported over a stretch of time (an absence has
+    /// no event to wait for).
+    pub async fn watch(&mut self, window: Duration) {
+        let deadline = Instant::now() + window;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        self.seen.push(v);
+                    }
+                }
+                Err(_) | Ok(_) => return,
+            }
+        }
+    }
+
+    /// The membership events seen so far, as `(event, node)` pairs.
+    pub fn membership(&self) -> Vec<(String, String)> {
+        self.seen
+            .iter()
+            .filter_map(|v| {
+                let event = v["event"].as_str()?;
+                let node = v["node"].as_str().or(v["peer"].as_str()).unwrap_or("?");
+                [
+                    "joining",
+                    "node_up",
+                    "node_down",
+                    "suspect",
+                    "reconnecting",
+                    "auth_failed",
+                ]
+                .contains(&event)
+                .then(|| (event.to_owned(), node.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Membership events other than one `joining` and one `node_up` per
+    /// peer: reports about peers that never stopped. Empty when all is well.
+    pub fn false_events(&self) -> Vec<String> {
+        let mut ups: std::collections::HashMap<String, usize> = Default::default();
+        let mut wrong = Vec::new();
+        for (event, node) in self.membership() {
+            match event.as_str() {
+                "joining" => {}
+                "node_up" => {
+                    let n = ups.entry(node.clone()).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        wrong.push(format!("{}: a second node_up for {node}", self.name));
+                    }
+                }
+                _ => wrong.push(format!("{}: {event} for {node}", self.name)),
+            }
+        }
+        wrong
     }
 }

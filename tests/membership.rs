@@ -58,8 +58,7 @@ async fn twenty_formations_with_crossed_seeds_report_no_false_event() {
     // Four rounds of five formations at once: fifteen processes forming
     // five clusters side by side load the machine as a test run does.
     for round in 0..4 {
-        let mut clusters =
-            join_all((0..5).map(|i| seed_formation(round * 5 + i))).await;
+        let mut clusters = join_all((0..5).map(|i| seed_formation(round * 5 + i))).await;
         let found = join_all(clusters.iter_mut().map(|c| formed_truthfully(c))).await;
         false_events.extend(found.into_iter().flatten());
         for cluster in clusters {
@@ -114,8 +113,13 @@ async fn a_restarted_node_rejoins_without_a_flap_for_the_others() {
     for node in &nodes {
         spec = spec.seed(&node.addr);
     }
-    nodes.push(spec.start().await);
-    formed_truthfully(&mut nodes).await;
+    let mut c = spec.start().await;
+    c.expect_up(&[&nodes[0].name, &nodes[1].name]).await;
+    for node in nodes.iter_mut() {
+        node.expect_up(&[&c_name]).await;
+    }
+    nodes.push(c);
+    join_all(nodes.iter_mut().map(|n| n.watch(WATCH))).await;
     let restarted = nodes[2].false_events();
     assert!(restarted.is_empty(), "the restarted node: {restarted:#?}");
     // The survivors saw c go down, be redialed and come back, once each,

@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::connector::ConnectorMsg;
+use crate::detector::Detector;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::node::NodeEvent;
 use crate::reference::{type_key, type_tag, Payload, Reply, Request};
@@ -422,8 +423,6 @@ pub(crate) struct GatewayArgs {
 pub(crate) struct Gateway;
 
 struct Peer {
-    /// When we last heard anything from it.
-    last_heard: Instant,
     /// The peer gateway's proxies, one per live session, newest last. Two
     /// sessions to one peer exist briefly when both dial at once.
     gateways: Vec<ActorRef<GatewayMsg>>,
@@ -442,7 +441,6 @@ struct Peer {
 impl Peer {
     fn new() -> Self {
         Self {
-            last_heard: Instant::now(),
             gateways: Vec::new(),
             addr: None,
             up: false,
@@ -483,6 +481,7 @@ pub(crate) struct GatewayState {
     next_id: u64,
     timing: Timing,
     sessions: HashMap<u64, Session>,
+    detector: Detector,
 }
 
 impl GatewayState {
@@ -580,7 +579,7 @@ impl GatewayState {
         };
         peer.up = true;
         peer.since = SystemTime::now();
-        peer.last_heard = Instant::now();
+        self.detector.add(node, Instant::now());
         self.connector(ConnectorMsg::Connected {
             node: node.to_owned(),
             addr: addr.clone(),
@@ -619,6 +618,7 @@ impl GatewayState {
         let Some(peer) = self.peers.remove(node) else {
             return;
         };
+        self.detector.remove(node);
         let names: Vec<String> = self
             .claims
             .iter()
@@ -698,7 +698,9 @@ impl GatewayState {
                 }
                 self.settle(myself, &peer, Some(&reason));
             }
-            Some(Session { timed_out: true, .. }) => {}
+            Some(Session {
+                timed_out: true, ..
+            }) => {}
             _ => {
                 // An unauthenticated session: a wrong cookie, the losing
                 // one of two simultaneous dials, or a peer that went away
@@ -737,10 +739,11 @@ impl GatewayState {
             return;
         }
         match reason {
+            // Another connection may take over: give it a moment.
             Some(reason) if is_duplicate_close(reason) || handshaking => {
-                if !peer.detached {
-                    peer.detached = true;
-                    let node = node.to_owned();
+                let waiting = std::mem::replace(&mut peer.detached, true);
+                let node = node.to_owned();
+                if !waiting {
                     myself.send_after(SETTLE_GRACE, move || GatewayMsg::Settle(node));
                 }
             }
@@ -770,51 +773,61 @@ impl GatewayState {
         }
     }
 
-    /// Pings every peer that is up, and declares down those silent for
-    /// longer than the failure timeout.
+    /// One heartbeat of the failure detector (see [`crate::detector`]):
+    /// pings the watched peers, reports the silent ones to every node, and
+    /// declares down those that a direct check found silent too.
     fn heartbeat(&mut self) {
-        let now = Instant::now();
-        let timeout = self.timing.failure_timeout;
-        let silent: Vec<String> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.up && now.duration_since(p.last_heard) > timeout)
-            .map(|(n, _)| n.clone())
-            .collect();
-        let quiet: Vec<(String, Duration)> = self
-            .peers
-            .iter_mut()
-            .filter(|(_, p)| p.up && !p.suspect && now.duration_since(p.last_heard) > timeout / 2)
-            .map(|(n, p)| {
-                p.suspect = true;
-                p.since = SystemTime::now();
-                (n.clone(), now.duration_since(p.last_heard))
-            })
-            .collect();
-        for (node, silent_for) in quiet {
-            self.emit(NodeEvent::Suspect {
-                node,
-                silent_ms: silent_for.as_millis() as u64,
-            });
+        let actions = self.detector.tick(Instant::now());
+        if let Some(late) = actions.paused {
+            tracing::warn!(
+                ?late,
+                "this node was paused (its heartbeat came {late:?} late); no peer is blamed for the silence"
+            );
         }
-        for node in silent {
-            tracing::warn!(%node, ?timeout, "no heartbeat from peer; declaring it down");
-            let reason = format!("no heartbeat for {timeout:?}");
+        for node in &actions.report {
+            tracing::info!(%node, "no heartbeat from a watched peer; asking every node to check it");
+            self.mark_suspect(node);
+            let Some(bytes) = self.envelope(Body::Unreachable { node: node.clone() }) else {
+                continue;
+            };
+            for (name, peer) in &self.peers {
+                if name != node && peer.up {
+                    if let Some(gateway) = peer.gateways.last() {
+                        let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+                    }
+                }
+            }
+        }
+        for node in &actions.ping {
+            self.send_to(node, Body::Ping);
+        }
+        for (node, reason) in actions.down {
+            tracing::warn!(%node, %reason, "declaring the peer down");
             // A frozen peer's sessions stay open: close them, so that
             // ractor_cluster purges its proxies and groups too.
-            for session in self.sessions.values() {
+            for session in self.sessions.values_mut() {
                 if session.peer.as_deref() == Some(node.as_str()) {
+                    session.ended.get_or_insert_with(|| reason.clone());
                     session.actor.stop(Some(reason.clone()));
                 }
             }
             self.node_down(&node, &reason);
         }
-        if let Some(bytes) = self.envelope(Body::Ping) {
-            for peer in self.peers.values().filter(|p| p.up) {
-                if let Some(gateway) = peer.gateways.last() {
-                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
-                }
-            }
+    }
+
+    /// A peer is being checked: `suspect`, once.
+    fn mark_suspect(&mut self, node: &str) {
+        let Some(peer) = self.peers.get_mut(node) else {
+            return;
+        };
+        if peer.up && !peer.suspect {
+            peer.suspect = true;
+            peer.since = SystemTime::now();
+            let silent = self.detector.silent(node, Instant::now());
+            self.emit(NodeEvent::Suspect {
+                node: node.to_owned(),
+                silent_ms: silent.as_millis() as u64,
+            });
         }
     }
 
@@ -832,8 +845,8 @@ impl GatewayState {
         metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => env.body.kind())
             .increment(1);
         let from = env.from;
+        self.detector.heard(&from, Instant::now());
         if let Some(peer) = self.peers.get_mut(&from) {
-            peer.last_heard = Instant::now();
             if peer.suspect {
                 peer.suspect = false;
                 peer.since = SystemTime::now();
@@ -849,6 +862,15 @@ impl GatewayState {
                 self.send_to(&from, Body::Pong);
             }
             Body::Pong => {}
+            Body::Unreachable { node } => {
+                if node == self.node {
+                    tracing::warn!(by = %from, "a peer reports that it cannot hear this node");
+                } else if let Some(target) = self.detector.reported(&node, &from, Instant::now()) {
+                    tracing::info!(%node, by = %from, "checking a peer reported unreachable");
+                    self.mark_suspect(&node);
+                    self.send_to(&target, Body::Ping);
+                }
+            }
             Body::Hello { addr, claims } => {
                 if !self.peers.contains_key(&from) {
                     self.peers.insert(from.clone(), Peer::new());
@@ -856,6 +878,19 @@ impl GatewayState {
                 }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     peer.addr = Some(addr);
+                }
+                // A hello lists every name the sender holds: forget the ones
+                // it no longer does (it may have been away meanwhile).
+                let held: Vec<String> = self
+                    .claims
+                    .iter()
+                    .filter(|(name, c)| {
+                        c.contains_key(&from) && !claims.iter().any(|n| &n.name == *name)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                for name in held {
+                    self.remove_claim(&from, &name);
                 }
                 for claim in claims {
                     self.add_claim(&from, claim);
@@ -964,6 +999,7 @@ impl Actor for Gateway {
             vec![myself.get_cell()],
         );
         ractor::registry::pid_registry::monitor(myself.get_cell());
+        let node_name = args.node.clone();
         let mut state = GatewayState {
             id: args.id,
             key: args.key,
@@ -978,6 +1014,12 @@ impl Actor for Gateway {
             next_id: 1,
             timing: args.timing,
             sessions: HashMap::new(),
+            detector: Detector::new(
+                &node_name,
+                args.timing.heartbeat,
+                args.timing.failure_timeout,
+                Instant::now(),
+            ),
         };
         myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
         // Peers whose gateways were already visible before we subscribed.

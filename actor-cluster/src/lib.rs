@@ -49,6 +49,7 @@
 //! process-global.
 
 mod connector;
+mod detector;
 mod discovery;
 mod error;
 mod gateway;

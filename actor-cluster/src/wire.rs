@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 use crate::error::RemoteError;
 
 /// The envelope format this build speaks.
-pub(crate) const WIRE_VERSION: u8 = 2;
+pub(crate) const WIRE_VERSION: u8 = 3;
 
 /// Upper bound on one encoded envelope; larger user messages are refused
 /// before they reach the socket (ractor_cluster drops the whole session for
@@ -58,6 +58,11 @@ pub(crate) enum Body {
     /// Heartbeat; answered with `Pong`. Any envelope counts as a sign of life.
     Ping,
     Pong,
+    /// The sender, which watches `node`, has not heard from it for most of
+    /// the failure timeout: the receiver checks it with a ping of its own.
+    Unreachable {
+        node: String,
+    },
     Registered(Claim),
     Unregistered {
         name: String,
@@ -87,6 +92,7 @@ impl Body {
             Self::PeerUp { .. } => "peer_up",
             Self::Ping => "ping",
             Self::Pong => "pong",
+            Self::Unreachable { .. } => "unreachable",
             Self::Registered(_) => "registered",
             Self::Unregistered { .. } => "unregistered",
             Self::Tell { .. } => "tell",

@@ -144,3 +144,139 @@ async fn a_restarted_node_rejoins_without_a_flap_for_the_others() {
     }
     join_all(nodes.into_iter().map(TestNode::quit)).await;
 }
+
+/// Five nodes `a`…`e`, one per host of `lan`, seeded with `a`, with a 1 s
+/// failure timeout and `policy`; returned once fully meshed.
+async fn five_on(lan: &Lan, policy: &str) -> Vec<TestNode> {
+    let first = format!("{}:7400", lan.hosts[0].ip);
+    let specs = lan
+        .hosts
+        .iter()
+        .zip(["a", "b", "c", "d", "e"])
+        .map(|(host, name)| {
+            let mut spec = NodeSpec::new(name)
+                .netns(&host.ns)
+                .listen(&format!("{}:7400", host.ip))
+                .arg("--failure-timeout")
+                .arg("1s")
+                .arg("--partition-policy")
+                .arg(policy);
+            if name != "a" {
+                spec = spec.seed(&first);
+            }
+            spec
+        });
+    let mut nodes = join_all(specs.map(NodeSpec::start)).await;
+    formed_truthfully(&mut nodes).await;
+    nodes
+}
+
+/// Waits until `node` lists exactly `peers` as up.
+async fn sees_exactly(node: &mut TestNode, peers: &[&str]) {
+    node.command_until("peers", |r| {
+        let mut up: Vec<&str> = r["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["status"] == "up")
+            .filter_map(|p| p["node"].as_str())
+            .collect();
+        up.sort_unstable();
+        up == peers
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_minority_of_a_split_refuses_and_the_heal_converges() {
+    let Some(lan) = Lan::create(5) else { return };
+    let mut nodes = five_on(&lan, "keep-majority").await;
+    for node in nodes.iter_mut() {
+        node.forget();
+    }
+    lan.split(&[3, 4]);
+    // The minority, d and e, loses its quorum and says so.
+    for node in &mut nodes[3..] {
+        let lost = node.expect(|v| v["event"] == "quorum_lost").await;
+        assert_eq!(lost["policy"], "keep-majority", "{lost}");
+        assert_eq!(lost["known"], 5, "{lost}");
+    }
+    sees_exactly(&mut nodes[3], &["e"]).await;
+    // It refuses a cluster-unique name, with the typed error naming the
+    // policy and what it sees.
+    let refused = nodes[3].command("counter svc").await;
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        message
+            .contains("no quorum under keep-majority: this node sees 2 of 5 known members (d, e)"),
+        "{refused}"
+    );
+    // The majority goes on: it registers and serves.
+    sees_exactly(&mut nodes[0], &["b", "c"]).await;
+    assert!(!nodes[0].seen.iter().any(|v| v["event"] == "quorum_lost"));
+    assert_eq!(nodes[2].command("counter svc").await["ok"], true);
+    // The name reaches a as soon as c's announcement does.
+    nodes[0]
+        .command_until("ask svc get", |r| r["ok"] == 0)
+        .await;
+    assert_eq!(nodes[0].command("ask svc add 3").await["ok"], 3);
+
+    let healed_at = std::time::Instant::now();
+    lan.heal();
+    for node in &mut nodes[3..] {
+        node.expect(|v| v["event"] == "quorum_regained").await;
+    }
+    let peers = ["a", "b", "c", "d", "e"];
+    for i in 0..nodes.len() {
+        let others: Vec<&str> = peers.iter().copied().filter(|p| *p != peers[i]).collect();
+        sees_exactly(&mut nodes[i], &others).await;
+    }
+    let converged = healed_at.elapsed();
+    assert!(
+        converged < Duration::from_secs(5),
+        "healed in {converged:?}"
+    );
+    // The minority reaches the majority's name again.
+    nodes[4]
+        .command_until("ask svc get", |r| r["ok"] == 3)
+        .await;
+    join_all(nodes.into_iter().map(TestNode::quit)).await;
+}
+
+#[tokio::test]
+async fn after_a_heal_the_loser_of_a_name_is_told_and_an_old_ref_reaches_the_winner() {
+    let Some(lan) = Lan::create(5) else { return };
+    // Both sides keep working (two members suffice), so both register.
+    let mut nodes = five_on(&lan, "static-quorum:2").await;
+    lan.split(&[3, 4]);
+    sees_exactly(&mut nodes[2], &["a", "b"]).await;
+    sees_exactly(&mut nodes[3], &["e"]).await;
+    assert_eq!(nodes[2].command("counter svc").await["ok"], true);
+    assert_eq!(nodes[3].command("counter svc").await["ok"], true);
+    assert_eq!(nodes[0].command("ask svc add 100").await["ok"], 100);
+    assert_eq!(nodes[4].command("ask svc add 7").await["ok"], 7);
+    // e holds a reference resolved to d's counter.
+    let held = nodes[4].command("hold svc").await;
+    assert_eq!(held["node"], "d", "{held}");
+    for node in nodes.iter_mut() {
+        node.forget();
+    }
+
+    lan.heal();
+    // c < d: c keeps the name; d is told, and its counter is stopped.
+    let conflict = nodes[3].expect(|v| v["event"] == "name_conflict").await;
+    assert_eq!(conflict["name"], "svc", "{conflict}");
+    assert_eq!(conflict["winner"], "c", "{conflict}");
+    assert_eq!(conflict["stopped"], true, "{conflict}");
+    for node in &nodes[..3] {
+        assert!(!node.seen.iter().any(|v| v["event"] == "name_conflict"));
+    }
+    // Every node, d included, now reaches c's counter by name; nobody
+    // reads d's stale 7.
+    for node in nodes.iter_mut() {
+        node.command_until("ask svc get", |r| r["ok"] == 100).await;
+    }
+    // The old reference follows the name to the winner.
+    assert_eq!(nodes[4].command("ask-held svc add 1").await["ok"], 101);
+    join_all(nodes.into_iter().map(TestNode::quit)).await;
+}

@@ -130,8 +130,8 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
     let timeout = Duration::from_secs(2);
     let red_svc = red.lookup::<CounterMsg, u64>("svc").await.unwrap();
     let blue_svc = blue.lookup::<CounterMsg, u64>("svc").await.unwrap();
-    assert_eq!(red_svc.node(), Some("r1"));
-    assert_eq!(blue_svc.node(), Some("b1"));
+    assert_eq!(red_svc.node().as_deref(), Some("r1"));
+    assert_eq!(blue_svc.node().as_deref(), Some("b1"));
     assert_eq!(red_svc.ask(CounterMsg::Add(5), timeout).await, Ok(5));
     assert_eq!(blue_svc.ask(CounterMsg::Add(7), timeout).await, Ok(7));
     assert_eq!(red_svc.ask(CounterMsg::Get, timeout).await, Ok(5));

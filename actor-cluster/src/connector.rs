@@ -13,7 +13,8 @@ use ractor_cluster::NodeServerMessage;
 use tokio::time::Instant;
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Low enough that a healed partition reconnects within a couple of seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long one connection attempt (TCP, and TLS when on) may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The pause after a peer refused us.

@@ -75,6 +75,18 @@ pub enum ClusterError {
         /// Why.
         reason: String,
     },
+    /// This node is on the losing side of a partition (see
+    /// [`crate::PartitionPolicy`]): operations that need the cluster are
+    /// refused until it heals.
+    #[error("no quorum under {policy}: this node sees {} of {known} known members ({})", visible.len(), visible.join(", "))]
+    NoQuorum {
+        /// The policy in force, e.g. `keep-majority`.
+        policy: String,
+        /// The members this node can see, itself included, sorted.
+        visible: Vec<String>,
+        /// How many members the cluster had as far as this node knows.
+        known: usize,
+    },
     /// The node itself is shutting down or its gateway is not running.
     #[error("the local node is not running")]
     NodeStopped,

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::connector::ConnectorMsg;
 use crate::detector::Detector;
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::node::NodeEvent;
+use crate::node::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::reference::{type_key, type_tag, Payload, Reply, Request};
 use crate::wire::{Body, Claim, Envelope, WireKey, MAX_PAYLOAD_BYTES};
 
@@ -36,6 +36,10 @@ const GATEWAY_PREFIX: &str = "gateway@";
 /// How long a session that closed before authenticating may wait for a
 /// sibling session to the same peer before we call it an auth failure.
 const AUTH_GRACE: Duration = Duration::from_millis(1500);
+/// How many failed handshakes with one peer, each within
+/// [`AUTH_STRIKE_WINDOW`] of the first, make an authentication failure.
+const AUTH_STRIKES: usize = 2;
+const AUTH_STRIKE_WINDOW: Duration = Duration::from_secs(60);
 
 /// How long a peer whose last session closed stays up while another
 /// connection to it may still be completing its handshake (both nodes
@@ -107,18 +111,37 @@ pub(crate) async fn call<T: Send + 'static>(
 /// A local actor registered under a name, with its types erased so the
 /// gateway can decode and deliver remote messages to it.
 pub(crate) trait Deliver: Send + Sync {
-    fn deliver(&self, payload: &[u8], reply: Option<RemoteReply>) -> Result<(), RemoteError>;
+    fn deliver(&self, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), RemoteError>;
     fn type_key(&self) -> TypeId;
     fn type_tag(&self) -> String;
     fn cell(&self) -> ActorCell;
     fn as_any(&self) -> &dyn Any;
 }
 
-/// Where the answer to a remote ask goes.
-pub(crate) struct RemoteReply {
-    gateway: GatewayId,
-    node: String,
-    id: u64,
+/// Where the answer to an ask that came through the gateway goes.
+pub(crate) enum ReplyRoute {
+    /// Back through the gateway to the asker's node.
+    Remote {
+        gateway: GatewayId,
+        node: String,
+        id: u64,
+    },
+    /// To an asker on this node whose `Ref` followed its name here.
+    Local { name: String, reply: AskReply },
+}
+
+/// Encodes a reply for the wire, within the payload limit.
+fn encode_reply<R: Payload>(
+    result: std::result::Result<R, RemoteError>,
+) -> std::result::Result<ByteBuf, RemoteError> {
+    result.and_then(|value| {
+        let bytes = rmp_serde::to_vec_named(&value)
+            .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))?;
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(RemoteError::TooLarge(bytes.len()));
+        }
+        Ok(ByteBuf::from(bytes))
+    })
 }
 
 pub(crate) struct LocalTarget<M, R> {
@@ -126,23 +149,22 @@ pub(crate) struct LocalTarget<M, R> {
 }
 
 impl<M: Payload, R: Payload> Deliver for LocalTarget<M, R> {
-    fn deliver(&self, payload: &[u8], reply: Option<RemoteReply>) -> Result<(), RemoteError> {
+    fn deliver(&self, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), RemoteError> {
         let msg: M =
             rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(e.to_string()))?;
         let reply = match reply {
             None => Reply::none(),
-            Some(RemoteReply { gateway, node, id }) => Reply::from_fn(move |result| {
-                let result = result.and_then(|value: R| {
-                    let bytes = rmp_serde::to_vec_named(&value)
-                        .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))?;
-                    if bytes.len() > MAX_PAYLOAD_BYTES {
-                        return Err(RemoteError::TooLarge(bytes.len()));
-                    }
-                    Ok(ByteBuf::from(bytes))
-                });
+            Some(ReplyRoute::Remote { gateway, node, id }) => Reply::from_fn(move |result| {
+                let result = encode_reply::<R>(result);
                 if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
                     tracing::debug!("reply dropped: the local gateway is gone");
                 }
+            }),
+            Some(ReplyRoute::Local { name, reply }) => Reply::from_fn(move |result| {
+                let result = encode_reply::<R>(result)
+                    .map(ByteBuf::into_vec)
+                    .map_err(|e| e.into_cluster(&name));
+                let _ = reply.send(result);
             }),
         };
         self.actor
@@ -236,12 +258,20 @@ pub(crate) enum GatewayMsg {
         reply: RpcReplyPort<Vec<NameInfo>>,
     },
     Peers(RpcReplyPort<Vec<PeerInfo>>),
+    /// Whether this node has a quorum (see [`PartitionPolicy`]).
+    Quorum(RpcReplyPort<Result<()>>),
+    /// The node is shutting down: tell every peer it is leaving.
+    Leave(RpcReplyPort<()>),
+    /// A tell or ask from a `Ref`: to `name` on `node`, or wherever the
+    /// name is now when `node` is `None`, or when `follow` is set and the
+    /// name has left `node`.
     Send {
-        node: String,
+        node: Option<String>,
         name: String,
         type_tag: String,
         payload: Vec<u8>,
         ask: Option<(AskReply, Duration)>,
+        follow: bool,
     },
     Reply {
         node: String,
@@ -270,6 +300,8 @@ impl fmt::Debug for GatewayMsg {
             Self::Lookup { .. } => "Lookup",
             Self::Names { .. } => "Names",
             Self::Peers(_) => "Peers",
+            Self::Quorum(_) => "Quorum",
+            Self::Leave(_) => "Leave",
             Self::Send { .. } => "Send",
             Self::Reply { .. } => "Reply",
             Self::Expire(_) => "Expire",
@@ -418,6 +450,10 @@ pub(crate) struct GatewayArgs {
     pub(crate) connector: String,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) timing: Timing,
+    pub(crate) conflicts: ConflictPolicy,
+    pub(crate) partitions: PartitionPolicy,
+    /// When this node started (Unix milliseconds).
+    pub(crate) started: u64,
 }
 
 pub(crate) struct Gateway;
@@ -429,10 +465,14 @@ struct Peer {
     addr: Option<String>,
     /// Authenticated and its hello received (else: joining).
     up: bool,
-    /// Up, but silent for more than half the failure timeout.
+    /// Being checked after a watcher found it silent.
     suspect: bool,
     /// When the status last changed.
     since: SystemTime,
+    /// It said it is shutting down.
+    leaving: bool,
+    /// When it started (Unix milliseconds), from its hello.
+    started: u64,
     /// Its last session closed while another one may take over; a
     /// [`GatewayMsg::Settle`] is on its way.
     detached: bool,
@@ -447,6 +487,8 @@ impl Peer {
             suspect: false,
             since: SystemTime::now(),
             detached: false,
+            leaving: false,
+            started: 0,
         }
     }
 
@@ -482,6 +524,24 @@ pub(crate) struct GatewayState {
     timing: Timing,
     sessions: HashMap<u64, Session>,
     detector: Detector,
+    /// Recent failed handshakes, by peer.
+    auth_strikes: HashMap<String, Vec<Instant>>,
+    conflicts: ConflictPolicy,
+    partitions: PartitionPolicy,
+    started: u64,
+    /// The members of the cluster as this node knows them (itself aside):
+    /// every node seen up and not seen leave, forgotten after it has been
+    /// away for `forget_after`.
+    members: BTreeMap<String, Member>,
+    /// Whether this node had a quorum when last checked.
+    quorate: bool,
+}
+
+/// A member of the cluster, up or not.
+struct Member {
+    started: u64,
+    /// Since when it is down, if it is.
+    down_since: Option<Instant>,
 }
 
 impl GatewayState {
@@ -546,7 +606,36 @@ impl GatewayState {
         if claims.len() > 1 {
             let winner = claims.keys().next().cloned().unwrap_or_default();
             tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the smallest node name wins");
+            let lost = winner != self.node && claims.contains_key(&self.node);
+            if lost {
+                self.revoke(&name, &winner);
+            }
         }
+    }
+
+    /// This node lost `name` to `winner` (both registered it, typically on
+    /// two sides of a partition): the registration here is revoked, every
+    /// node is told, and the actor is stopped or kept unnamed by policy.
+    fn revoke(&mut self, name: &str, winner: &str) {
+        let node = self.node.clone();
+        self.remove_claim(&node, name);
+        let Some(target) = self.local.remove(name) else {
+            return;
+        };
+        self.broadcast(Body::Unregistered {
+            name: name.to_owned(),
+        });
+        let stopped = self.conflicts == ConflictPolicy::Stop;
+        if stopped {
+            target
+                .cell()
+                .stop(Some(format!("name_conflict: `{name}` is held by {winner}")));
+        }
+        self.emit(NodeEvent::NameConflict {
+            name: name.to_owned(),
+            winner: winner.to_owned(),
+            stopped,
+        });
     }
 
     fn remove_claim(&mut self, node: &str, name: &str) {
@@ -562,6 +651,7 @@ impl GatewayState {
         let body = Body::Hello {
             addr: self.addr.clone(),
             claims: self.local_claims(),
+            started: self.started,
         };
         self.send_to(node, body);
     }
@@ -579,7 +669,15 @@ impl GatewayState {
         };
         peer.up = true;
         peer.since = SystemTime::now();
+        let started = peer.started;
         self.detector.add(node, Instant::now());
+        self.members.insert(
+            node.to_owned(),
+            Member {
+                started,
+                down_since: None,
+            },
+        );
         self.connector(ConnectorMsg::Connected {
             node: node.to_owned(),
             addr: addr.clone(),
@@ -588,6 +686,7 @@ impl GatewayState {
             node: node.to_owned(),
             addr: addr.clone(),
         });
+        self.check_quorum();
         // Every pair connects (full mesh): tell the others of the newcomer,
         // and the newcomer of the others.
         let body = Body::PeerUp {
@@ -643,12 +742,21 @@ impl GatewayState {
             }
         }
         if peer.up {
+            let reason = if peer.leaving {
+                "left the cluster"
+            } else {
+                reason
+            };
             self.emit(NodeEvent::NodeDown {
                 node: node.to_owned(),
                 reason: reason.to_owned(),
             });
         }
-        let redial = peer.addr.map(|addr| {
+        if let Some(member) = self.members.get_mut(node) {
+            member.down_since = Some(Instant::now());
+        }
+        self.check_quorum();
+        let redial = peer.addr.filter(|_| !peer.leaving).map(|addr| {
             if peer.up {
                 self.emit(NodeEvent::Reconnecting {
                     node: node.to_owned(),
@@ -668,6 +776,83 @@ impl GatewayState {
         if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
             let connector: ActorRef<ConnectorMsg> = cell.into();
             let _ = connector.send_message(msg);
+        }
+    }
+
+    /// The members this node sees, itself included, sorted.
+    fn visible(&self) -> Vec<String> {
+        let mut visible: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up)
+            .map(|(n, _)| n.clone())
+            .chain(std::iter::once(self.node.clone()))
+            .collect();
+        visible.sort();
+        visible
+    }
+
+    /// Whether this node is on the side that keeps working.
+    fn quorum(&self) -> Result<()> {
+        let visible = self.visible();
+        let known = self.members.len() + 1;
+        let sees = |node: &str| visible.iter().any(|v| v == node);
+        let ok = match self.partitions {
+            PartitionPolicy::KeepMajority => {
+                let smallest = self
+                    .members
+                    .keys()
+                    .next()
+                    .map_or(self.node.as_str(), |m| m.as_str().min(self.node.as_str()));
+                2 * visible.len() > known || (2 * visible.len() == known && sees(smallest))
+            }
+            PartitionPolicy::StaticQuorum(n) => visible.len() >= n,
+            PartitionPolicy::KeepOldest => {
+                let oldest = self
+                    .members
+                    .iter()
+                    .map(|(n, m)| (m.started, n.as_str()))
+                    .chain(std::iter::once((self.started, self.node.as_str())))
+                    .min()
+                    .map(|(_, n)| n);
+                oldest.is_none_or(sees)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ClusterError::NoQuorum {
+                policy: self.partitions.to_string(),
+                visible,
+                known,
+            })
+        }
+    }
+
+    /// Tells subscribers when this node loses or regains its quorum.
+    fn check_quorum(&mut self) {
+        let now = self.quorum();
+        if now.is_ok() == self.quorate {
+            return;
+        }
+        self.quorate = now.is_ok();
+        match now {
+            Ok(()) => self.emit(NodeEvent::QuorumRegained {
+                visible: self.visible(),
+            }),
+            Err(ClusterError::NoQuorum {
+                policy,
+                visible,
+                known,
+            }) => {
+                tracing::warn!(%policy, ?visible, known, "quorum lost: refusing what needs the cluster until it heals");
+                self.emit(NodeEvent::QuorumLost {
+                    policy,
+                    visible,
+                    known,
+                });
+            }
+            Err(_) => {}
         }
     }
 
@@ -777,7 +962,15 @@ impl GatewayState {
     /// pings the watched peers, reports the silent ones to every node, and
     /// declares down those that a direct check found silent too.
     fn heartbeat(&mut self) {
-        let actions = self.detector.tick(Instant::now());
+        let now = Instant::now();
+        let forget = self.timing.forget_after;
+        let before = self.members.len();
+        self.members
+            .retain(|_, m| m.down_since.is_none_or(|t| now.duration_since(t) < forget));
+        if self.members.len() != before {
+            self.check_quorum();
+        }
+        let actions = self.detector.tick(now);
         if let Some(late) = actions.paused {
             tracing::warn!(
                 ?late,
@@ -862,6 +1055,14 @@ impl GatewayState {
                 self.send_to(&from, Body::Pong);
             }
             Body::Pong => {}
+            Body::Leaving => {
+                tracing::info!(node = %from, "peer is leaving the cluster");
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    peer.leaving = true;
+                }
+                self.members.remove(&from);
+                self.check_quorum();
+            }
             Body::Unreachable { node } => {
                 if node == self.node {
                     tracing::warn!(by = %from, "a peer reports that it cannot hear this node");
@@ -871,13 +1072,18 @@ impl GatewayState {
                     self.send_to(&target, Body::Ping);
                 }
             }
-            Body::Hello { addr, claims } => {
+            Body::Hello {
+                addr,
+                claims,
+                started,
+            } => {
                 if !self.peers.contains_key(&from) {
                     self.peers.insert(from.clone(), Peer::new());
                     self.emit(NodeEvent::Joining { node: from.clone() });
                 }
                 if let Some(peer) = self.peers.get_mut(&from) {
                     peer.addr = Some(addr);
+                    peer.started = started;
                 }
                 // A hello lists every name the sender holds: forget the ones
                 // it no longer does (it may have been away meanwhile).
@@ -929,7 +1135,7 @@ impl GatewayState {
                 type_tag,
                 payload,
             } => {
-                let route = RemoteReply {
+                let route = ReplyRoute::Remote {
                     gateway: self.id.clone(),
                     node: from.clone(),
                     id,
@@ -952,12 +1158,132 @@ impl GatewayState {
         }
     }
 
+    /// Sends a `Ref`'s message (see [`GatewayMsg::Send`]).
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &mut self,
+        myself: &ActorRef<GatewayMsg>,
+        node: Option<String>,
+        name: String,
+        type_tag: String,
+        payload: Vec<u8>,
+        ask: Option<(AskReply, Duration)>,
+        follow: bool,
+    ) {
+        let holder = self.winner(&name).map(|(n, _)| n.clone());
+        let node = match node {
+            Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => node,
+            // The name moved, or its node is gone: follow it.
+            Some(node) if holder.is_none() => {
+                let gone = !self.peers.get(&node).is_some_and(|p| p.up);
+                let err = if gone {
+                    ClusterError::NodeGone { node, name }
+                } else {
+                    ClusterError::UnknownName(name)
+                };
+                fail(ask, err);
+                return;
+            }
+            _ => match holder {
+                Some(holder) => holder,
+                None => {
+                    fail(ask, ClusterError::UnknownName(name));
+                    return;
+                }
+            },
+        };
+        if node == self.node {
+            let reply = ask.map(|(reply, _)| ReplyRoute::Local {
+                name: name.clone(),
+                reply,
+            });
+            if let Err(e) = self.deliver_routed(&name, &type_tag, &payload, reply) {
+                tracing::warn!(%name, "not delivered: {e:?}");
+            }
+            return;
+        }
+        let up = self.peers.get(&node).is_some_and(|p| p.up);
+        match ask {
+            None => {
+                let sent = up
+                    && self.send_to(
+                        &node,
+                        Body::Tell {
+                            to: name.clone(),
+                            type_tag,
+                            payload: ByteBuf::from(payload),
+                        },
+                    );
+                if !sent {
+                    tracing::warn!(%node, %name, "tell dropped: node is gone");
+                }
+            }
+            Some((reply, timeout)) => {
+                if !up {
+                    let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let body = Body::Ask {
+                    id,
+                    to: name.clone(),
+                    type_tag,
+                    payload: ByteBuf::from(payload),
+                };
+                if self.send_to(&node, body) {
+                    self.pending.insert(
+                        id,
+                        Pending {
+                            node,
+                            name,
+                            timeout,
+                            reply,
+                        },
+                    );
+                    myself.send_after(timeout, move || GatewayMsg::Expire(id));
+                } else {
+                    let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                }
+            }
+        }
+    }
+
+    /// Delivers to a local actor by name; an error goes to the asker.
+    fn deliver_routed(
+        &self,
+        name: &str,
+        type_tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> std::result::Result<(), RemoteError> {
+        let Some(target) = self.local.get(name) else {
+            if let Some(ReplyRoute::Local { reply, .. }) = reply {
+                let _ = reply.send(Err(ClusterError::UnknownName(name.to_owned())));
+            }
+            return Err(RemoteError::UnknownName);
+        };
+        // `deliver` consumes the route only once the message is decoded.
+        let actual = target.type_tag();
+        if actual != type_tag {
+            let err = RemoteError::TypeMismatch {
+                actual,
+                requested: type_tag.to_owned(),
+            };
+            if let Some(ReplyRoute::Local { reply, .. }) = reply {
+                let _ = reply.send(Err(err.clone().into_cluster(name)));
+            }
+            return Err(err);
+        }
+        target.deliver(payload, reply)
+    }
+
     fn deliver(
         &self,
         to: &str,
         type_tag: &str,
         payload: &[u8],
-        reply: Option<RemoteReply>,
+        reply: Option<ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
         let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
         let actual = target.type_tag();
@@ -1014,6 +1340,12 @@ impl Actor for Gateway {
             next_id: 1,
             timing: args.timing,
             sessions: HashMap::new(),
+            auth_strikes: HashMap::new(),
+            conflicts: args.conflicts,
+            partitions: args.partitions,
+            started: args.started,
+            members: BTreeMap::new(),
+            quorate: true,
             detector: Detector::new(
                 &node_name,
                 args.timing.heartbeat,
@@ -1063,6 +1395,8 @@ impl Actor for Gateway {
                         name,
                         node: node.clone(),
                     })
+                } else if let Err(e) = state.quorum() {
+                    Err(e)
                 } else {
                     let claim = Claim {
                         name: name.clone(),
@@ -1123,6 +1457,13 @@ impl Actor for Gateway {
                 list.sort_by(|a, b| a.name.cmp(&b.name));
                 let _ = reply.send(list);
             }
+            GatewayMsg::Quorum(reply) => {
+                let _ = reply.send(state.quorum());
+            }
+            GatewayMsg::Leave(reply) => {
+                state.broadcast(Body::Leaving);
+                let _ = reply.send(());
+            }
             GatewayMsg::Peers(reply) => {
                 let mut list: Vec<PeerInfo> = state
                     .peers
@@ -1143,53 +1484,8 @@ impl Actor for Gateway {
                 type_tag,
                 payload,
                 ask,
-            } => {
-                let up = state.peers.get(&node).is_some_and(|p| p.up);
-                match ask {
-                    None => {
-                        let sent = up
-                            && state.send_to(
-                                &node,
-                                Body::Tell {
-                                    to: name.clone(),
-                                    type_tag,
-                                    payload: ByteBuf::from(payload),
-                                },
-                            );
-                        if !sent {
-                            tracing::warn!(%node, %name, "tell dropped: node is gone");
-                        }
-                    }
-                    Some((reply, timeout)) => {
-                        if !up {
-                            let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
-                            return Ok(());
-                        }
-                        let id = state.next_id;
-                        state.next_id += 1;
-                        let body = Body::Ask {
-                            id,
-                            to: name.clone(),
-                            type_tag,
-                            payload: ByteBuf::from(payload),
-                        };
-                        if state.send_to(&node, body) {
-                            state.pending.insert(
-                                id,
-                                Pending {
-                                    node,
-                                    name,
-                                    timeout,
-                                    reply,
-                                },
-                            );
-                            myself.send_after(timeout, move || GatewayMsg::Expire(id));
-                        } else {
-                            let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
-                        }
-                    }
-                }
-            }
+                follow,
+            } => state.route(&myself, node, name, type_tag, payload, ask, follow),
             GatewayMsg::Reply { node, id, result } => {
                 if !state.send_to(&node, Body::Reply { id, result }) {
                     tracing::debug!(%node, id, "reply dropped: asker's node is gone");
@@ -1265,13 +1561,26 @@ impl Actor for Gateway {
                 // dialed at once and the other connection was kept).
                 let connected = state.peers.get(&peer).is_some_and(|p| p.up)
                     || state.sessions.values().any(|s| s.live_with(&peer));
-                if !connected {
+                let now = Instant::now();
+                let strikes = state.auth_strikes.entry(peer.clone()).or_default();
+                strikes.retain(|t| now.duration_since(*t) < AUTH_STRIKE_WINDOW);
+                if connected {
+                    strikes.clear();
+                } else if strikes.len() + 1 < AUTH_STRIKES {
+                    // A handshake also fails when a starved node answers too
+                    // late; a wrong cookie fails every time.
+                    strikes.push(now);
+                    tracing::info!(%peer, %addr, "a handshake failed; retrying before calling it a refusal");
+                } else {
+                    strikes.clear();
                     tracing::warn!(%peer, %addr, "authentication failed: wrong cookie?");
                     state.connector(ConnectorMsg::Refused(addr.clone()));
                     state.emit(NodeEvent::AuthFailed {
                         peer,
                         addr,
-                        reason: "the handshake failed: the cookies differ".into(),
+                        reason: format!(
+                            "{AUTH_STRIKES} handshakes in a row failed: the cookies differ"
+                        ),
                     });
                 }
             }
@@ -1372,6 +1681,16 @@ fn session_of(id: ractor::ActorId) -> Option<u64> {
     match id {
         ractor::ActorId::Remote { node_id, .. } => Some(node_id),
         ractor::ActorId::Local(_) => None,
+    }
+}
+
+/// Answers a failed ask (a tell has nobody to tell).
+fn fail(ask: Option<(AskReply, Duration)>, err: ClusterError) {
+    match ask {
+        Some((reply, _)) => {
+            let _ = reply.send(Err(err));
+        }
+        None => tracing::warn!("tell dropped: {err}"),
     }
 }
 

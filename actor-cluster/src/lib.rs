@@ -61,6 +61,8 @@ mod wire;
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, Result};
 pub use gateway::{NameInfo, PeerInfo, PeerStatus};
-pub use node::{Node, NodeBuilder, NodeEvent, DEFAULT_CLUSTER, DEFAULT_LISTEN};
+pub use node::{
+    ConflictPolicy, Node, NodeBuilder, NodeEvent, PartitionPolicy, DEFAULT_CLUSTER, DEFAULT_LISTEN,
+};
 pub use reference::{Payload, Ref, Reply, Request};
 pub use tls::{Tls, TLS_SERVER_NAME};

@@ -15,9 +15,9 @@ use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, Result};
 use crate::gateway::{
-    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Resolved, Timing,
+    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Timing,
 };
-use crate::reference::{type_tag, Payload, Ref, Request};
+use crate::reference::{self, Payload, Ref, Request};
 use crate::tls::Tls;
 use crate::wire::WireKey;
 
@@ -84,7 +84,35 @@ pub enum NodeEvent {
         /// The address being dialed.
         addr: String,
     },
-    /// A connection closed before authentication: most likely a wrong cookie.
+    /// This node no longer has a quorum under its [`PartitionPolicy`]: it
+    /// refuses operations that need the cluster until it has one again.
+    QuorumLost {
+        /// The policy, e.g. `keep-majority`.
+        policy: String,
+        /// The members it still sees, itself included.
+        visible: Vec<String>,
+        /// How many members it knows of.
+        known: usize,
+    },
+    /// This node has a quorum again.
+    QuorumRegained {
+        /// The members it sees, itself included.
+        visible: Vec<String>,
+    },
+    /// Two nodes registered the same name (concurrently, or on two sides
+    /// of a partition that healed); the smallest node name keeps it. Told
+    /// on the losing node, whose registration is revoked everywhere.
+    NameConflict {
+        /// The name.
+        name: String,
+        /// The node that keeps it.
+        winner: String,
+        /// Whether this node's actor was stopped ([`ConflictPolicy::Stop`])
+        /// or kept running without the name.
+        stopped: bool,
+    },
+    /// Handshakes with a peer failed twice in a row: the cookies differ
+    /// (or it is not a Foundation node).
     AuthFailed {
         /// The peer's name as it introduced itself, or `?`.
         peer: String,
@@ -93,6 +121,50 @@ pub enum NodeEvent {
         /// What we know.
         reason: String,
     },
+}
+
+/// Which side of a partition keeps working (split-brain resolution). The
+/// other side refuses what needs the cluster — registering a name,
+/// starting a protocol — with [`ClusterError::NoQuorum`] until the
+/// partition heals. Members are the nodes this node has seen up and has not
+/// seen leave: a node that shuts down cleanly leaves; one that crashed or
+/// was cut off counts until it has been away for `forget_after` (see
+/// [`NodeBuilder::forget_after`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartitionPolicy {
+    /// The side that sees more than half of the members; on an exact half,
+    /// the side with the smallest node name.
+    #[default]
+    KeepMajority,
+    /// The side that sees at least this many members, itself included.
+    StaticQuorum(usize),
+    /// The side that sees the oldest member (the one started first).
+    KeepOldest,
+}
+
+impl std::fmt::Display for PartitionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::KeepMajority => f.write_str("keep-majority"),
+            Self::StaticQuorum(n) => write!(f, "static-quorum({n})"),
+            Self::KeepOldest => f.write_str("keep-oldest"),
+        }
+    }
+}
+
+/// What happens to the actor of a node that loses a name conflict (see
+/// [`NodeEvent::NameConflict`]). Either way its name is revoked, so it
+/// never answers under that name with its own, stale, state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictPolicy {
+    /// Stop the losing actor, with reason `name_conflict: ...` (a normal
+    /// stop: a transient or temporary child is not restarted).
+    #[default]
+    Stop,
+    /// Keep it running, unnamed: whoever holds its `ActorRef` still reaches it.
+    KeepUnnamed,
 }
 
 /// Configures and starts a [`Node`].
@@ -109,6 +181,8 @@ pub struct NodeBuilder {
     no_discovery: bool,
     tls: Option<Tls>,
     timing: Timing,
+    conflicts: ConflictPolicy,
+    partitions: PartitionPolicy,
 }
 
 impl Default for NodeBuilder {
@@ -129,6 +203,8 @@ impl Default for NodeBuilder {
                 handshake_timeout: Duration::from_secs(5),
                 forget_after: Duration::from_secs(300),
             },
+            conflicts: ConflictPolicy::default(),
+            partitions: PartitionPolicy::default(),
         }
     }
 }
@@ -217,6 +293,20 @@ impl NodeBuilder {
         self.timing.failure_timeout = timeout;
         self.timing.heartbeat =
             (timeout / 4).clamp(Duration::from_millis(10), Duration::from_millis(500));
+        self
+    }
+
+    /// What happens to this node's actor when it loses a name to another
+    /// node. Default [`ConflictPolicy::Stop`].
+    pub fn name_conflicts(mut self, policy: ConflictPolicy) -> Self {
+        self.conflicts = policy;
+        self
+    }
+
+    /// Which side of a partition keeps working. Default
+    /// [`PartitionPolicy::KeepMajority`].
+    pub fn partition_policy(mut self, policy: PartitionPolicy) -> Self {
+        self.partitions = policy;
         self
     }
 
@@ -322,6 +412,10 @@ impl NodeBuilder {
             .register_as(server_name.clone())
         };
         let gateway_spec = {
+            let (conflicts, partitions) = (self.conflicts, self.partitions);
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
             let (id, node, addr, server, connector, events, timing) = (
                 gateway.clone(),
                 name.clone(),
@@ -341,6 +435,9 @@ impl NodeBuilder {
                     connector: connector.clone(),
                     events: events.clone(),
                     timing,
+                    conflicts,
+                    partitions,
+                    started,
                 };
                 (Gateway, args)
             })
@@ -491,7 +588,8 @@ impl Node {
     /// The name is released when the actor stops.
     ///
     /// # Errors
-    /// [`ClusterError::NameTaken`] if any node already holds the name.
+    /// [`ClusterError::NameTaken`] if any node already holds the name;
+    /// [`ClusterError::NoQuorum`] on the losing side of a partition.
     pub async fn register<M: Payload, R: Payload>(
         &self,
         name: &str,
@@ -558,29 +656,10 @@ impl Node {
             reply,
         })
         .await?;
-        let requested = type_tag::<M, R>();
         Ok(names
             .iter()
             .zip(resolved)
-            .map(|(name, resolved)| match resolved {
-                None => Err(ClusterError::UnknownName(name.clone())),
-                Some(Resolved::Local(target)) => match gateway::typed_local::<M, R>(&target) {
-                    Some(actor) => Ok(Ref::local(name.clone(), self.inner.gateway.clone(), actor)),
-                    None => Err(ClusterError::TypeMismatch {
-                        name: name.clone(),
-                        actual: target.type_tag(),
-                        requested: requested.clone(),
-                    }),
-                },
-                Some(Resolved::Remote { node, type_tag }) if type_tag == requested => {
-                    Ok(Ref::remote(name.clone(), self.inner.gateway.clone(), node))
-                }
-                Some(Resolved::Remote { type_tag, .. }) => Err(ClusterError::TypeMismatch {
-                    name: name.clone(),
-                    actual: type_tag,
-                    requested: requested.clone(),
-                }),
-            })
+            .map(|(name, found)| reference::resolved(&self.inner.gateway, name, found))
             .collect())
     }
 
@@ -609,6 +688,16 @@ impl Node {
         .await
     }
 
+    /// Whether this node is on the side of a partition that keeps working
+    /// (see [`PartitionPolicy`]).
+    ///
+    /// # Errors
+    /// [`ClusterError::NoQuorum`] naming the policy and the members this
+    /// node sees; [`ClusterError::NodeStopped`] if it is shutting down.
+    pub async fn quorum(&self) -> Result<()> {
+        gateway::call(&self.inner.gateway, GatewayMsg::Quorum).await?
+    }
+
     /// The peers currently up, sorted by name.
     ///
     /// # Errors
@@ -617,8 +706,17 @@ impl Node {
         gateway::call(&self.inner.gateway, GatewayMsg::Peers).await
     }
 
-    /// Stops the node: connector, gateway and listener, in reverse order.
+    /// Stops the node: tells its peers it is leaving (a departure, not a
+    /// failure: they do not redial it, nor count it for a quorum), then
+    /// stops connector, gateway and listener, in reverse order.
     pub async fn shutdown(&self) {
+        if gateway::call(&self.inner.gateway, GatewayMsg::Leave)
+            .await
+            .is_ok()
+        {
+            // Give the goodbye a moment to leave before the sockets close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         self.inner.supervisor.stop().await;
     }
 }

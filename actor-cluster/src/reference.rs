@@ -4,15 +4,16 @@
 use std::any::{type_name, TypeId};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use ractor::{ActorRef, Message};
+use ractor::{ActorRef, Message, MessagingErr};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::gateway::{self, AskReply, GatewayId, GatewayMsg};
+use crate::gateway::{self, AskReply, GatewayId, GatewayMsg, Resolved};
 use crate::wire::MAX_PAYLOAD_BYTES;
 
 /// What a cluster-addressable message type must be: plain serde data.
@@ -144,10 +145,24 @@ impl<R> Drop for Reply<R> {
     }
 }
 
-#[derive(Clone)]
 enum Target<M, R> {
     Local(ActorRef<Request<M, R>>),
-    Remote { node: String },
+    Remote {
+        node: String,
+    },
+    /// The name left where it was resolved: route by name through the
+    /// gateway until an `ask` resolves it again.
+    Moved,
+}
+
+impl<M, R> Clone for Target<M, R> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Local(a) => Self::Local(a.clone()),
+            Self::Remote { node } => Self::Remote { node: node.clone() },
+            Self::Moved => Self::Moved,
+        }
+    }
 }
 
 /// A reference to a named actor anywhere in the cluster.
@@ -155,10 +170,17 @@ enum Target<M, R> {
 /// The same type and the same [`tell`](Ref::tell) / [`ask`](Ref::ask) serve
 /// a local actor (a direct ractor send, nothing encoded) and a remote one
 /// (MessagePack through the node gateways).
+///
+/// A `Ref` follows its name: when the actor it was resolved to stops, its
+/// node goes down or another node now holds the name, the message goes to
+/// whoever holds the name now (a message that never reached the old holder
+/// is rerouted at once; after a failed `ask` the next call resolves the name
+/// again). [`pinned`](Ref::pinned) opts out. Clones share what they learn.
 pub struct Ref<M, R = ()> {
     name: String,
     gateway: GatewayId,
-    target: Target<M, R>,
+    target: Arc<RwLock<Target<M, R>>>,
+    follow: bool,
     _types: PhantomData<fn(M) -> R>,
 }
 
@@ -167,10 +189,8 @@ impl<M, R> Clone for Ref<M, R> {
         Self {
             name: self.name.clone(),
             gateway: self.gateway.clone(),
-            target: match &self.target {
-                Target::Local(a) => Target::Local(a.clone()),
-                Target::Remote { node } => Target::Remote { node: node.clone() },
-            },
+            target: Arc::clone(&self.target),
+            follow: self.follow,
             _types: PhantomData,
         }
     }
@@ -180,31 +200,66 @@ impl<M, R> fmt::Debug for Ref<M, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Ref");
         d.field("name", &self.name);
-        match &self.target {
+        match &*self.target.read().unwrap_or_else(PoisonError::into_inner) {
             Target::Local(a) => d.field("local", &a.get_id()),
             Target::Remote { node } => d.field("node", node),
+            Target::Moved => d.field("moved", &true),
         };
-        d.finish()
+        d.field("follow", &self.follow).finish()
     }
 }
 
-impl<M: Payload, R: Payload> Ref<M, R> {
-    pub(crate) fn local(name: String, gateway: GatewayId, actor: ActorRef<Request<M, R>>) -> Self {
-        Self {
-            name,
-            gateway,
-            target: Target::Local(actor),
-            _types: PhantomData,
-        }
-    }
+/// A `Ref` to what `name` resolved to, or why it cannot be one.
+pub(crate) fn resolved<M: Payload, R: Payload>(
+    gateway: &GatewayId,
+    name: &str,
+    resolved: Option<Resolved>,
+) -> Result<Ref<M, R>> {
+    let mismatch = |actual| ClusterError::TypeMismatch {
+        name: name.to_owned(),
+        actual,
+        requested: type_tag::<M, R>(),
+    };
+    let target = match resolved {
+        None => return Err(ClusterError::UnknownName(name.to_owned())),
+        Some(Resolved::Local(target)) => match gateway::typed_local::<M, R>(&target) {
+            Some(actor) => Target::Local(actor),
+            None => return Err(mismatch(target.type_tag())),
+        },
+        Some(Resolved::Remote {
+            node,
+            type_tag: tag,
+        }) if tag == type_tag::<M, R>() => Target::Remote { node },
+        Some(Resolved::Remote { type_tag, .. }) => return Err(mismatch(type_tag)),
+    };
+    Ok(Ref {
+        name: name.to_owned(),
+        gateway: gateway.clone(),
+        target: Arc::new(RwLock::new(target)),
+        follow: true,
+        _types: PhantomData,
+    })
+}
 
+impl<M: Payload, R: Payload> Ref<M, R> {
+    #[cfg(test)]
     pub(crate) fn remote(name: String, gateway: GatewayId, node: String) -> Self {
         Self {
             name,
             gateway,
-            target: Target::Remote { node },
+            target: Arc::new(RwLock::new(Target::Remote { node })),
+            follow: true,
             _types: PhantomData,
         }
+    }
+
+    /// This reference, pinned to the actor it resolved to: it never
+    /// follows its name elsewhere, and fails once that actor or its node is
+    /// gone.
+    #[must_use]
+    pub fn pinned(mut self) -> Self {
+        self.follow = false;
+        self
     }
 
     /// The name this reference was looked up by.
@@ -212,31 +267,49 @@ impl<M: Payload, R: Payload> Ref<M, R> {
         &self.name
     }
 
-    /// The node the actor lives on, or `None` if it is on this node.
-    pub fn node(&self) -> Option<&str> {
-        match &self.target {
-            Target::Local(_) => None,
-            Target::Remote { node } => Some(node),
+    /// The node the actor lives on as far as this reference knows, or
+    /// `None` if it is on this node (or the name has moved and the next
+    /// `ask` will find where).
+    pub fn node(&self) -> Option<String> {
+        match &*self.current() {
+            Target::Remote { node } => Some(node.clone()),
+            Target::Local(_) | Target::Moved => None,
         }
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Target<M, R>> {
+        self.target.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, target: Target<M, R>) {
+        *self.target.write().unwrap_or_else(PoisonError::into_inner) = target;
     }
 
     /// Sends a message without waiting for an answer.
     ///
     /// # Errors
-    /// [`ClusterError::UnknownName`] if a local target has stopped,
-    /// [`ClusterError::Encode`] if the message cannot be encoded,
-    /// [`ClusterError::NodeStopped`] if this node's gateway is gone. A remote
-    /// delivery failure after the message left this node is logged by the
-    /// receiving gateway; use [`ask`](Ref::ask) when you need to know.
+    /// [`ClusterError::UnknownName`] if a local target has stopped (and the
+    /// reference is pinned), [`ClusterError::Encode`] if the message cannot
+    /// be encoded, [`ClusterError::NodeStopped`] if this node's gateway is
+    /// gone. A remote delivery failure after the message left this node is
+    /// logged by the receiving gateway; use [`ask`](Ref::ask) when you need
+    /// to know.
     pub fn tell(&self, msg: M) -> Result<()> {
-        match &self.target {
-            Target::Local(actor) => actor
-                .send_message(Request {
-                    msg,
-                    reply: Reply::none(),
-                })
-                .map_err(|_| ClusterError::UnknownName(self.name.clone())),
-            Target::Remote { node } => self.send_remote(node, &msg, None),
+        let target = self.current().clone();
+        match target {
+            Target::Local(actor) => match actor.send_message(Request {
+                msg,
+                reply: Reply::none(),
+            }) {
+                Ok(()) => Ok(()),
+                Err(MessagingErr::SendErr(req)) if self.follow => {
+                    self.set(Target::Moved);
+                    self.send_remote(None, &req.msg, None)
+                }
+                Err(_) => Err(ClusterError::UnknownName(self.name.clone())),
+            },
+            Target::Remote { node } => self.send_remote(Some(node), &msg, None),
+            Target::Moved => self.send_remote(None, &msg, None),
         }
     }
 
@@ -254,48 +327,105 @@ impl<M: Payload, R: Payload> Ref<M, R> {
     /// Dropping the future abandons the answer; the message may still be
     /// delivered.
     pub async fn ask(&self, msg: M, timeout: Duration) -> Result<R> {
-        let timed_out = || ClusterError::Timeout {
+        let mut target = self.current().clone();
+        if matches!(target, Target::Moved) {
+            target = self.resolve_again().await?;
+        }
+        let result = match target {
+            Target::Local(actor) => match self.ask_local(&actor, msg, timeout).await {
+                // Never delivered: the actor had stopped. Follow the name.
+                Err(Returned(msg)) if self.follow => {
+                    self.set(Target::Moved);
+                    self.ask_remote(None, &msg, timeout).await
+                }
+                Err(Returned(_)) => Err(ClusterError::UnknownName(self.name.clone())),
+                Ok(result) => result,
+            },
+            Target::Remote { node } => self.ask_remote(Some(node), &msg, timeout).await,
+            Target::Moved => self.ask_remote(None, &msg, timeout).await,
+        };
+        if self.follow
+            && matches!(
+                result,
+                Err(ClusterError::NodeGone { .. } | ClusterError::UnknownName(_))
+            )
+        {
+            self.set(Target::Moved);
+        }
+        result
+    }
+
+    /// Looks the name up again and remembers where it is.
+    async fn resolve_again(&self) -> Result<Target<M, R>> {
+        let names = vec![self.name.clone()];
+        let found = gateway::call(&self.gateway, |reply| GatewayMsg::Lookup { names, reply })
+            .await?
+            .pop()
+            .flatten();
+        let fresh = resolved::<M, R>(&self.gateway, &self.name, found)?;
+        let target = fresh.current().clone();
+        self.set(target.clone());
+        Ok(target)
+    }
+
+    /// An ask to a local actor; the message back if it never got there.
+    async fn ask_local(
+        &self,
+        actor: &ActorRef<Request<M, R>>,
+        msg: M,
+        timeout: Duration,
+    ) -> std::result::Result<Result<R>, Returned<M>> {
+        let (tx, rx) = oneshot::channel();
+        let reply = Reply::from_fn(move |r| {
+            let _ = tx.send(r);
+        });
+        if let Err(e) = actor.send_message(Request { msg, reply }) {
+            return match e {
+                MessagingErr::SendErr(req) => Err(Returned(req.into_parts().0)),
+                _ => Ok(Err(ClusterError::UnknownName(self.name.clone()))),
+            };
+        }
+        Ok(match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(self.timed_out(timeout)),
+            Ok(Err(_)) => Err(ClusterError::NoReply {
+                name: self.name.clone(),
+                reason: "the actor stopped before replying".into(),
+            }),
+            Ok(Ok(r)) => r.map_err(|e| e.into_cluster(&self.name)),
+        })
+    }
+
+    /// An ask through the gateway, to `node` or to wherever the name is.
+    async fn ask_remote(&self, node: Option<String>, msg: &M, timeout: Duration) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        self.send_remote(node, msg, Some((tx, timeout)))?;
+        // The gateway expires the ask itself; the extra margin only guards
+        // against a gateway that died meanwhile.
+        let bytes = match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await {
+            Err(_) | Ok(Err(_)) => return Err(self.timed_out(timeout)),
+            Ok(Ok(r)) => r?,
+        };
+        rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
+            name: self.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn timed_out(&self, timeout: Duration) -> ClusterError {
+        ClusterError::Timeout {
             name: self.name.clone(),
             timeout,
-        };
-        match &self.target {
-            Target::Local(actor) => {
-                let (tx, rx) = oneshot::channel();
-                let reply = Reply::from_fn(move |r| {
-                    let _ = tx.send(r);
-                });
-                actor
-                    .send_message(Request { msg, reply })
-                    .map_err(|_| ClusterError::UnknownName(self.name.clone()))?;
-                match tokio::time::timeout(timeout, rx).await {
-                    Err(_) => Err(timed_out()),
-                    Ok(Err(_)) => Err(ClusterError::NoReply {
-                        name: self.name.clone(),
-                        reason: "the actor stopped before replying".into(),
-                    }),
-                    Ok(Ok(r)) => r.map_err(|e| e.into_cluster(&self.name)),
-                }
-            }
-            Target::Remote { node } => {
-                let (tx, rx) = oneshot::channel();
-                self.send_remote(node, &msg, Some((tx, timeout)))?;
-                // The gateway expires the ask itself; the extra margin only
-                // guards against a gateway that died meanwhile.
-                let bytes =
-                    match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await {
-                        Err(_) | Ok(Err(_)) => return Err(timed_out()),
-                        Ok(Ok(r)) => r?,
-                    };
-                rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
-                    name: self.name.clone(),
-                    reason: e.to_string(),
-                })
-            }
         }
     }
 
-    /// Encodes `msg` and hands it to this node's gateway for `node`.
-    fn send_remote(&self, node: &str, msg: &M, ask: Option<(AskReply, Duration)>) -> Result<()> {
+    /// Encodes `msg` and hands it to this node's gateway for `node` (or
+    /// for whichever node holds the name, with `None`).
+    fn send_remote(
+        &self,
+        node: Option<String>,
+        msg: &M,
+        ask: Option<(AskReply, Duration)>,
+    ) -> Result<()> {
         let payload = rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
             name: self.name.clone(),
             reason: e.to_string(),
@@ -312,15 +442,19 @@ impl<M: Payload, R: Payload> Ref<M, R> {
         gateway::send(
             &self.gateway,
             GatewayMsg::Send {
-                node: node.to_owned(),
+                node,
                 name: self.name.clone(),
                 type_tag: type_tag::<M, R>(),
                 payload,
                 ask,
+                follow: self.follow,
             },
         )
     }
 }
+
+/// A message that never reached its actor, handed back.
+struct Returned<M>(M);
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,11 @@ pub(crate) enum Body {
     Hello {
         addr: String,
         claims: Vec<Claim>,
+        /// When the sender started (Unix milliseconds), for keep-oldest.
+        started: u64,
     },
+    /// The sender is shutting down: a departure, not a failure.
+    Leaving,
     /// A peer I know of, so the receiver can connect to it too.
     PeerUp {
         node: String,
@@ -89,6 +93,7 @@ impl Body {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Hello { .. } => "hello",
+            Self::Leaving => "leaving",
             Self::PeerUp { .. } => "peer_up",
             Self::Ping => "ping",
             Self::Pong => "pong",

@@ -191,15 +191,18 @@ impl Agents {
     }
 
     /// Starts `job` in a coordinator actor linked to this node's agent
-    /// supervisor; its result arrives on the returned channel.
+    /// supervisor; its result arrives on the returned channel. A node on
+    /// the losing side of a partition starts no protocol.
     ///
     /// # Errors
-    /// [`AgentError::Core`] if the coordinator cannot start.
+    /// [`AgentError::Cluster`] with [`actor_cluster::ClusterError::NoQuorum`] without a
+    /// quorum; [`AgentError::Core`] if the coordinator cannot start.
     pub(crate) async fn start_coordinator<T, F>(&self, job: F) -> Result<oneshot::Receiver<T>>
     where
         T: Send + 'static,
         F: std::future::Future<Output = T> + Send + 'static,
     {
+        self.node.quorum().await?;
         let (tx, rx) = oneshot::channel();
         let run: Run = Box::pin(async move {
             let _ = tx.send(job.await);

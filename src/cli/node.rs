@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use actor_cluster::PartitionPolicy;
 use actor_core::ChildSpec;
 use agents::{ElectionMethod, ElectionSpec, YesNoRule};
 use anyhow::{bail, Context};
@@ -49,6 +50,10 @@ pub(crate) struct NodeArgs {
     /// A connection that has not authenticated within this time is closed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub(crate) handshake_timeout: Duration,
+    /// Which side of a partition keeps working: `keep-majority`,
+    /// `keep-oldest` or `static-quorum:N`.
+    #[arg(long, value_parser = partition_policy, default_value = "keep-majority")]
+    pub(crate) partition_policy: PartitionPolicy,
     /// This node's certificate chain (PEM) for mutual TLS; needs --tls-key and --tls-ca.
     #[arg(long, requires_all = ["tls_key", "tls_ca"])]
     pub(crate) tls_cert: Option<std::path::PathBuf>,
@@ -85,6 +90,23 @@ pub(crate) struct NodeArgs {
     /// auction ITEM first|second RESERVE DEADLINE_MS, quit.
     #[arg(long)]
     pub(crate) commands: bool,
+}
+
+/// `keep-majority`, `keep-oldest` or `static-quorum:N`.
+fn partition_policy(word: &str) -> Result<PartitionPolicy, String> {
+    match word.split_once(':') {
+        None if word == "keep-majority" => Ok(PartitionPolicy::KeepMajority),
+        None if word == "keep-oldest" => Ok(PartitionPolicy::KeepOldest),
+        Some(("static-quorum", n)) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(PartitionPolicy::StaticQuorum)
+            .ok_or_else(|| format!("static-quorum takes a positive count, not `{n}`")),
+        _ => Err(format!(
+            "`{word}`: expected keep-majority, keep-oldest or static-quorum:N"
+        )),
+    }
 }
 
 /// A discovery strategy named on the command line.
@@ -167,6 +189,8 @@ fn error_json(e: &ClusterError) -> Json {
         ClusterError::Decode { .. } => "decode",
         ClusterError::Encode { .. } => "encode",
         ClusterError::NoReply { .. } => "no_reply",
+        ClusterError::NoQuorum { .. } => "no_quorum",
+        ClusterError::NameTaken { .. } => "name_taken",
         _ => "other",
     };
     json!({ "kind": kind, "message": e.to_string() })
@@ -222,20 +246,14 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let node = builder
         .failure_timeout(args.failure_timeout)
         .handshake_timeout(args.handshake_timeout)
+        .partition_policy(args.partition_policy)
         .start()
         .await
         .context("starting the node")?;
     let mut events = node.subscribe();
     let json_events = args.events.is_some();
     for name in &args.counters {
-        let (node, name) = (node.clone(), name.clone());
-        node.supervisor()
-            .start_child(ChildSpec::new(format!("counter:{name}"), {
-                let node = node.clone();
-                move || (Counter, (node.clone(), name.clone()))
-            }))
-            .await
-            .context("starting a counter")?;
+        start_counter(&node, name).await?;
     }
     let agents = Agents::start(&node).await?;
     for agent in scripted {
@@ -247,6 +265,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         );
     }
 
+    let mut held = Held::new();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -270,7 +289,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                     if line == "quit" {
                         break;
                     }
-                    emit(&command(&node, &agents, &line).await);
+                    emit(&command(&node, &agents, &mut held, &line).await);
                 }
             },
             _ = tokio::signal::ctrl_c() => break,
@@ -281,16 +300,71 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn command(node: &Node, agents: &Agents, line: &str) -> Json {
-    match command_inner(node, agents, line).await {
+/// Counter references kept by `hold`, by name.
+type Held = std::collections::HashMap<String, Ref<CounterMsg, u64>>;
+
+/// Starts a counter under the node's supervisor, registered as `name`. It
+/// is transient: stopped after losing its name to another node, it stays
+/// stopped.
+async fn start_counter(node: &Node, name: &str) -> anyhow::Result<()> {
+    let (node, name) = (node.clone(), name.to_owned());
+    let spec = ChildSpec::new(format!("counter:{name}"), {
+        let node = node.clone();
+        move || (Counter, (node.clone(), name.clone()))
+    })
+    .restart(actor_core::Restart::Transient);
+    node.supervisor()
+        .start_child(spec)
+        .await
+        .context("starting a counter")?;
+    Ok(())
+}
+
+/// The reply to an ask of the counter `name`.
+fn ask_reply(name: &str, result: Result<u64, ClusterError>) -> Json {
+    match result {
+        Ok(v) => json!({ "reply": "ask", "name": name, "ok": v }),
+        Err(e) => json!({ "reply": "ask", "name": name, "error": error_json(&e) }),
+    }
+}
+
+async fn command(node: &Node, agents: &Agents, held: &mut Held, line: &str) -> Json {
+    match command_inner(node, agents, held, line).await {
         Ok(v) => v,
         Err(e) => json!({ "reply": "error", "command": line, "message": format!("{e:#}") }),
     }
 }
 
-async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Result<Json> {
+async fn command_inner(
+    node: &Node,
+    agents: &Agents,
+    held: &mut Held,
+    line: &str,
+) -> anyhow::Result<Json> {
     let words: Vec<&str> = line.split_whitespace().collect();
     Ok(match words.as_slice() {
+        ["counter", name] => {
+            start_counter(node, name).await?;
+            json!({ "reply": "counter", "name": name, "ok": true })
+        }
+        ["hold", name] => {
+            let counter = node.lookup::<CounterMsg, u64>(name).await;
+            let reply = match &counter {
+                Ok(r) => json!({ "reply": "hold", "name": name, "node": r.node() }),
+                Err(e) => json!({ "reply": "hold", "name": name, "error": error_json(e) }),
+            };
+            if let Ok(counter) = counter {
+                held.insert((*name).to_owned(), counter);
+            }
+            reply
+        }
+        ["ask-held", name, rest @ ..] => {
+            let counter = held
+                .get(*name)
+                .with_context(|| format!("no reference held for `{name}` (use `hold {name}`)"))?;
+            let (msg, timeout) = counter_msg(rest)?;
+            ask_reply(name, counter.ask(msg, timeout).await)
+        }
         ["peers"] => {
             let peers: Vec<Json> = node
                 .peers()
@@ -311,23 +385,12 @@ async fn command_inner(node: &Node, agents: &Agents, line: &str) -> anyhow::Resu
         }
         ["agents"] => json!({ "reply": "agents", "agents": agents.list().await? }),
         ["ask", name, rest @ ..] => {
-            let (msg, timeout) = match rest {
-                ["get", t @ ..] => (CounterMsg::Get, t.first()),
-                ["add", n, t @ ..] => (
-                    CounterMsg::Add(n.parse().context("add takes a number")?),
-                    t.first(),
-                ),
-                _ => bail!("usage: ask NAME add N|get [TIMEOUT_MS]"),
-            };
-            let timeout = timeout.map_or(Ok(Duration::from_secs(2)), |t| millis(t))?;
+            let (msg, timeout) = counter_msg(rest)?;
             let result = match node.lookup::<CounterMsg, u64>(name).await {
                 Ok(counter) => counter.ask(msg, timeout).await,
                 Err(e) => Err(e),
             };
-            match result {
-                Ok(v) => json!({ "reply": "ask", "name": name, "ok": v }),
-                Err(e) => json!({ "reply": "ask", "name": name, "error": error_json(&e) }),
-            }
+            ask_reply(name, result)
         }
         ["tell", name, "add", n] => {
             let n = n.parse().context("add takes a number")?;
@@ -430,12 +493,31 @@ fn help() -> Json {
     json!({ "reply": "help", "commands": commands, "agent_keys": keys })
 }
 
+/// A counter message and timeout from `add N|get [TIMEOUT_MS]`.
+fn counter_msg(words: &[&str]) -> anyhow::Result<(CounterMsg, Duration)> {
+    let (msg, timeout) = match words {
+        ["get", t @ ..] => (CounterMsg::Get, t.first()),
+        ["add", n, t @ ..] => (
+            CounterMsg::Add(n.parse().context("add takes a number")?),
+            t.first(),
+        ),
+        _ => bail!("usage: ask NAME add N|get [TIMEOUT_MS]"),
+    };
+    Ok((
+        msg,
+        timeout.map_or(Ok(Duration::from_secs(2)), |t| millis(t))?,
+    ))
+}
+
 /// The commands of this module, for `help`.
 const BASIC_USAGE: &[&str] = &[
     "peers",
     "names",
     "agents",
     "ask NAME add N|get [TIMEOUT_MS]",
+    "counter NAME",
+    "hold NAME",
+    "ask-held NAME add N|get [TIMEOUT_MS]",
     "tell NAME add N",
     "vote SUBJECT VALUE DEADLINE_MS",
     "vote-weighted SUBJECT VALUE DEADLINE_MS majority|supermajority|unanimity [QUORUM] [AGENT=WEIGHT ...]",

@@ -152,6 +152,38 @@ impl Lan {
     }
 }
 
+impl Lan {
+    /// Splits the LAN in two: the hosts in `group` move to a second bridge
+    /// (the others stay on the first), so each side still sees its own
+    /// members and nothing of the other. [`Lan::heal`] undoes it.
+    pub fn split(&self, group: &[usize]) {
+        let sw = self.namespaces[0].as_str();
+        let _ = ip(&["-n", sw, "link", "add", "br1", "type", "bridge"]);
+        ip(&["-n", sw, "link", "set", "br1", "up"]).expect("second bridge up");
+        for &i in group {
+            let port = self.port(i);
+            ip(&["-n", sw, "link", "set", &port, "master", "br1"]).expect("move host");
+        }
+    }
+
+    /// Puts every host back on the first bridge.
+    pub fn heal(&self) {
+        let sw = self.namespaces[0].as_str();
+        for i in 0..self.hosts.len() {
+            let port = self.port(i);
+            ip(&["-n", sw, "link", "set", &port, "master", "br0"]).expect("move host back");
+        }
+    }
+
+    /// Host `i`'s port on the switch.
+    fn port(&self, i: usize) -> String {
+        // Hosts are `<p>h<n>` with ports `<p>p<n>`.
+        let ns = &self.hosts[i].ns;
+        let (p, n) = ns.rsplit_once('h').expect("host namespace name");
+        format!("{p}p{n}")
+    }
+}
+
 impl Drop for Lan {
     fn drop(&mut self) {
         for ns in self.namespaces.iter().rev() {

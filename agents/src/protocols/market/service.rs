@@ -421,7 +421,7 @@ impl Market {
         {
             return Err(AgentError::Cluster(ClusterError::NameTaken {
                 name: registered,
-                node: open.node().unwrap_or(node.name()).to_owned(),
+                node: open.node().unwrap_or_else(|| node.name().to_owned()),
             }));
         }
         let args = (node.clone(), name.to_owned());

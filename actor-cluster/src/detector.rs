@@ -78,6 +78,12 @@ impl Detector {
         }
     }
 
+    /// How long a check waits for an answer; the gateway ticks again at
+    /// its end, so that a member that stays silent is down on time.
+    pub(crate) fn verify_for(&self) -> Duration {
+        self.verify_for
+    }
+
     /// A member is up.
     pub(crate) fn add(&mut self, node: &str, now: Instant) {
         self.members.entry(node.to_owned()).or_insert(Watch {
@@ -164,6 +170,16 @@ impl Detector {
                 }
             }
             actions.paused = Some(late);
+        } else if late > self.heartbeat * 3 / 2 {
+            // We ran late (a starved machine): the time we were not running
+            // does not count against anyone.
+            let lag = late - self.heartbeat;
+            for watch in self.members.values_mut() {
+                watch.last_heard = (watch.last_heard + lag).min(now);
+                if let Some((deadline, _)) = &mut watch.verifying {
+                    *deadline += lag;
+                }
+            }
         }
         // A member that just came into view was not pinged before the last
         // tick: its silence counts from then at most.
@@ -267,6 +283,8 @@ mod tests {
     fn an_answer_during_the_check_keeps_the_member() {
         let start = Instant::now();
         let mut d = detector("a", &["b"], start);
+        assert!(d.tick(start + BEAT).report.is_empty());
+        assert!(d.tick(start + BEAT * 2).report.is_empty());
         let t = start + Duration::from_millis(1500);
         assert_eq!(d.tick(t).report, ["b"]);
         assert!(d.verifying("b"));
@@ -310,6 +328,21 @@ mod tests {
         // The clocks started again.
         let actions = d.tick(t + BEAT);
         assert!(actions.report.is_empty() && actions.down.is_empty());
+    }
+
+    #[test]
+    fn a_late_tick_does_not_count_against_the_members() {
+        let start = Instant::now();
+        let mut d = detector("a", &["b"], start);
+        let mut t = start;
+        // Ticks every beat, then one a whole second late: b, silent all
+        // along, is reported a second later than it would have been.
+        t += BEAT;
+        assert!(d.tick(t).report.is_empty());
+        t += BEAT + Duration::from_secs(1);
+        assert!(d.tick(t).report.is_empty(), "the late second is not b's");
+        t += BEAT;
+        assert_eq!(d.tick(t).report, ["b"]);
     }
 
     #[test]

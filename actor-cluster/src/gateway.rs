@@ -226,9 +226,9 @@ pub struct PeerInfo {
 pub enum PeerStatus {
     /// Connected and authenticated, its names not yet exchanged.
     Joining,
-    /// Up: heard from within half the failure timeout.
+    /// Up.
     Up,
-    /// Up, but silent for more than half the failure timeout.
+    /// Up, but being checked after a watcher found it silent.
     Suspect,
 }
 
@@ -961,7 +961,8 @@ impl GatewayState {
     /// One heartbeat of the failure detector (see [`crate::detector`]):
     /// pings the watched peers, reports the silent ones to every node, and
     /// declares down those that a direct check found silent too.
-    fn heartbeat(&mut self) {
+    /// True if a check started (the caller ticks again when it ends).
+    fn heartbeat(&mut self) -> bool {
         let now = Instant::now();
         let forget = self.timing.forget_after;
         let before = self.members.len();
@@ -994,6 +995,7 @@ impl GatewayState {
         for node in &actions.ping {
             self.send_to(node, Body::Ping);
         }
+        let checking = !actions.report.is_empty();
         for (node, reason) in actions.down {
             tracing::warn!(%node, %reason, "declaring the peer down");
             // A frozen peer's sessions stay open: close them, so that
@@ -1006,6 +1008,7 @@ impl GatewayState {
             }
             self.node_down(&node, &reason);
         }
+        checking
     }
 
     /// A peer is being checked: `suspect`, once.
@@ -1024,7 +1027,9 @@ impl GatewayState {
         }
     }
 
-    fn handle_wire(&mut self, bytes: &[u8]) {
+    /// Handles an envelope from a peer. True if it started a check of a
+    /// peer reported unreachable (the caller ticks again when it ends).
+    fn handle_wire(&mut self, bytes: &[u8]) -> bool {
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
             .record(bytes.len() as f64);
         let env = match Envelope::open(bytes, &self.key) {
@@ -1032,9 +1037,10 @@ impl GatewayState {
             Err(e) => {
                 metrics::counter!("foundation_gateway_rejected_total").increment(1);
                 tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
-                return;
+                return false;
             }
         };
+        let mut checking = false;
         metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => env.body.kind())
             .increment(1);
         let from = env.from;
@@ -1070,6 +1076,7 @@ impl GatewayState {
                     tracing::info!(%node, by = %from, "checking a peer reported unreachable");
                     self.mark_suspect(&node);
                     self.send_to(&target, Body::Ping);
+                    checking = true;
                 }
             }
             Body::Hello {
@@ -1156,6 +1163,7 @@ impl GatewayState {
                 }
             }
         }
+        checking
     }
 
     /// Sends a `Ref`'s message (see [`GatewayMsg::Send`]).
@@ -1372,7 +1380,11 @@ impl Actor for Gateway {
         state: &mut GatewayState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            GatewayMsg::Wire(bytes) => state.handle_wire(&bytes),
+            GatewayMsg::Wire(bytes) => {
+                if state.handle_wire(&bytes) {
+                    myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+            }
             GatewayMsg::Register {
                 name,
                 groups,
@@ -1499,7 +1511,11 @@ impl Actor for Gateway {
                     }));
                 }
             }
-            GatewayMsg::Tick => state.heartbeat(),
+            GatewayMsg::Tick => {
+                if state.heartbeat() {
+                    myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+            }
             GatewayMsg::Settle(node) => state.settle(&myself, &node, None),
             GatewayMsg::Session(ev) => match ev.kind {
                 SessionKind::Opened => {

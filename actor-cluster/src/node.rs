@@ -69,8 +69,10 @@ pub enum NodeEvent {
         /// Why we consider it down.
         reason: String,
     },
-    /// A peer has been silent for more than half the failure timeout; it
-    /// goes down if the silence lasts the whole timeout.
+    /// A node watching this peer has heard nothing from it for three
+    /// quarters of the failure timeout; this node is checking it with a
+    /// ping of its own, and reports it down if that goes unanswered too, or
+    /// `node_up` again if it answers.
     Suspect {
         /// The peer's node name.
         node: String,

@@ -76,7 +76,7 @@ async fn twenty_mdns_formations_in_namespaces_report_no_false_event() {
     let Some(lan) = Lan::create(3) else { return };
     let mut false_events = Vec::new();
     for round in 0..20 {
-        // Zero-config nodes: mDNS on all interfaces, each in its own host.
+        // mDNS discovery only, each node on a host of its own.
         let specs = lan.hosts.iter().enumerate().map(|(i, host)| {
             NodeSpec::new(&format!("m{round}n{i}"))
                 .netns(&host.ns)

@@ -75,3 +75,32 @@ async fn a_node_without_tls_or_from_another_ca_never_joins() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_late_joiner_meshes_with_every_member_through_one_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    certs(dir.path(), &["a", "b", "c"]);
+    let a = tls(NodeSpec::new("a"), dir.path(), "a");
+    let a_addr = a.addr();
+    let mut a = a.start().await;
+    let mut b = tls(NodeSpec::new("b").seed(&a_addr), dir.path(), "b")
+        .start()
+        .await;
+    b.expect_up(&["a"]).await;
+    // c knows only a; it learns of b from a and dials it, with TLS too.
+    let mut c = tls(
+        NodeSpec::new("c").seed(&a_addr).counter("count-c"),
+        dir.path(),
+        "c",
+    )
+    .start()
+    .await;
+    c.expect_up(&["a", "b"]).await;
+    b.expect_up(&["c"]).await;
+    a.expect_up(&["c"]).await;
+    for node in [&a, &b, &c] {
+        let wrong: Vec<_> = node.false_events();
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+    b.command_until("ask count-c get", |r| r["ok"] == 0).await;
+}

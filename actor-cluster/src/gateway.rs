@@ -234,6 +234,18 @@ pub enum PeerStatus {
 
 pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
 
+/// A tell or ask from a `Ref`: to `name` on `node`, or wherever the name is
+/// now when `node` is `None`, or when `follow` is set and the name has left
+/// `node`.
+pub(crate) struct Outgoing {
+    pub(crate) node: Option<String>,
+    pub(crate) name: String,
+    pub(crate) type_tag: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) ask: Option<(AskReply, Duration)>,
+    pub(crate) follow: bool,
+}
+
 /// Messages of the gateway actor. Only [`GatewayMsg::Wire`] crosses nodes.
 pub(crate) enum GatewayMsg {
     /// An encoded [`Envelope`] from a peer's gateway.
@@ -262,17 +274,8 @@ pub(crate) enum GatewayMsg {
     Quorum(RpcReplyPort<Result<()>>),
     /// The node is shutting down: tell every peer it is leaving.
     Leave(RpcReplyPort<()>),
-    /// A tell or ask from a `Ref`: to `name` on `node`, or wherever the
-    /// name is now when `node` is `None`, or when `follow` is set and the
-    /// name has left `node`.
-    Send {
-        node: Option<String>,
-        name: String,
-        type_tag: String,
-        payload: Vec<u8>,
-        ask: Option<(AskReply, Duration)>,
-        follow: bool,
-    },
+    /// A tell or ask from a `Ref`.
+    Send(Outgoing),
     Reply {
         node: String,
         id: u64,
@@ -302,7 +305,7 @@ impl fmt::Debug for GatewayMsg {
             Self::Peers(_) => "Peers",
             Self::Quorum(_) => "Quorum",
             Self::Leave(_) => "Leave",
-            Self::Send { .. } => "Send",
+            Self::Send(_) => "Send",
             Self::Reply { .. } => "Reply",
             Self::Expire(_) => "Expire",
             Self::Tick => "Tick",
@@ -1167,17 +1170,15 @@ impl GatewayState {
     }
 
     /// Sends a `Ref`'s message (see [`GatewayMsg::Send`]).
-    #[allow(clippy::too_many_arguments)]
-    fn route(
-        &mut self,
-        myself: &ActorRef<GatewayMsg>,
-        node: Option<String>,
-        name: String,
-        type_tag: String,
-        payload: Vec<u8>,
-        ask: Option<(AskReply, Duration)>,
-        follow: bool,
-    ) {
+    fn route(&mut self, myself: &ActorRef<GatewayMsg>, out: Outgoing) {
+        let Outgoing {
+            node,
+            name,
+            type_tag,
+            payload,
+            ask,
+            follow,
+        } = out;
         let holder = self.winner(&name).map(|(n, _)| n.clone());
         let node = match node {
             Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => node,
@@ -1490,14 +1491,7 @@ impl Actor for Gateway {
                 list.sort_by(|a, b| a.node.cmp(&b.node));
                 let _ = reply.send(list);
             }
-            GatewayMsg::Send {
-                node,
-                name,
-                type_tag,
-                payload,
-                ask,
-                follow,
-            } => state.route(&myself, node, name, type_tag, payload, ask, follow),
+            GatewayMsg::Send(out) => state.route(&myself, out),
             GatewayMsg::Reply { node, id, result } => {
                 if !state.send_to(&node, Body::Reply { id, result }) {
                     tracing::debug!(%node, id, "reply dropped: asker's node is gone");

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::gateway::{self, AskReply, GatewayId, GatewayMsg, Resolved};
+use crate::gateway::{self, AskReply, GatewayId, GatewayMsg, Outgoing, Resolved};
 use crate::wire::MAX_PAYLOAD_BYTES;
 
 /// What a cluster-addressable message type must be: plain serde data.
@@ -441,14 +441,14 @@ impl<M: Payload, R: Payload> Ref<M, R> {
         }
         gateway::send(
             &self.gateway,
-            GatewayMsg::Send {
+            GatewayMsg::Send(Outgoing {
                 node,
                 name: self.name.clone(),
                 type_tag: type_tag::<M, R>(),
                 payload,
                 ask,
                 follow: self.follow,
-            },
+            }),
         )
     }
 }

@@ -280,3 +280,36 @@ async fn after_a_heal_the_loser_of_a_name_is_told_and_an_old_ref_reaches_the_win
     assert_eq!(nodes[4].command("ask-held svc add 1").await["ok"], 101);
     join_all(nodes.into_iter().map(TestNode::quit)).await;
 }
+
+#[tokio::test]
+async fn the_first_subscriber_sees_every_event_since_start() {
+    let (node, _peer) = support::joined_to(NodeSpec::new("early-peer"), "late-subscriber").await;
+    // Subscribe only once the peer is up here: its events happened before.
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    while !node
+        .peers()
+        .await
+        .expect("peers")
+        .iter()
+        .any(|p| p.node == "early-peer" && p.status == foundation::cluster::PeerStatus::Up)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the peer never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut events = node.subscribe();
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(serde_json::to_value(&event).expect("event as JSON"));
+    }
+    assert!(
+        seen.iter()
+            .any(|e| e["event"] == "node_up" && e["node"] == "early-peer"),
+        "{seen:?}"
+    );
+    // A second subscriber starts from now.
+    assert!(node.subscribe().try_recv().is_err());
+    node.shutdown().await;
+}

@@ -66,9 +66,9 @@ async fn a_frozen_node_goes_down_by_deadline_and_rejoins_when_thawed() {
         node.expect(|v| v["event"] == "node_up" && v["node"] == "c")
             .await;
     }
-    // The resumed node finds its connections closed by the others; each is
-    // replaced (silently, when the new one comes within a second) and both
-    // peers are up again.
+    // The resumed node finds its connections closed by the others (they
+    // declared it down); it knows it was paused, waits for them to come
+    // back, and reports no peer down: a and b never stopped.
     nodes[2]
         .command_until("peers", |r| {
             r["peers"]
@@ -76,6 +76,8 @@ async fn a_frozen_node_goes_down_by_deadline_and_rejoins_when_thawed() {
                 .is_some_and(|p| p.len() == 2 && p.iter().all(|p| p["status"] == "up"))
         })
         .await;
+    let wrong = nodes[2].false_events();
+    assert!(wrong.is_empty(), "the resumed node: {wrong:?}");
     nodes[0]
         .command_until("names", |r| {
             r["names"].as_array().is_some_and(|a| a.len() == 3)

@@ -84,6 +84,12 @@ impl Detector {
         self.verify_for
     }
 
+    /// Whether this node has not ticked for three heartbeats: it is being
+    /// resumed from a pause (or is starved), and its next tick will say so.
+    pub(crate) fn stalled(&self, now: Instant) -> bool {
+        now.duration_since(self.last_tick) > self.heartbeat * 3
+    }
+
     /// A member is up.
     pub(crate) fn add(&mut self, node: &str, now: Instant) {
         self.members.entry(node.to_owned()).or_insert(Watch {

@@ -45,6 +45,9 @@ const AUTH_STRIKE_WINDOW: Duration = Duration::from_secs(60);
 /// connection to it may still be completing its handshake (both nodes
 /// dialed at once and ractor_cluster keeps one of the two connections).
 const SETTLE_GRACE: Duration = Duration::from_secs(1);
+/// How long a node that was paused waits for the connections its peers
+/// closed meanwhile to come back, before it reports those peers down.
+const RESUME_GRACE: Duration = Duration::from_secs(3);
 /// How long a node waits for a peer that should dial it (the larger name
 /// dials the smaller) before it dials that peer itself.
 pub(crate) const MESH_FALLBACK: Duration = Duration::from_secs(2);
@@ -476,9 +479,9 @@ struct Peer {
     leaving: bool,
     /// When it started (Unix milliseconds), from its hello.
     started: u64,
-    /// Its last session closed while another one may take over; a
-    /// [`GatewayMsg::Settle`] is on its way.
-    detached: bool,
+    /// Its last session closed while another one may take over: until
+    /// when we wait for it (a [`GatewayMsg::Settle`] is on its way).
+    detached: Option<Instant>,
 }
 
 impl Peer {
@@ -489,7 +492,7 @@ impl Peer {
             up: false,
             suspect: false,
             since: SystemTime::now(),
-            detached: false,
+            detached: None,
             leaving: false,
             started: 0,
         }
@@ -538,6 +541,8 @@ pub(crate) struct GatewayState {
     members: BTreeMap<String, Member>,
     /// Whether this node had a quorum when last checked.
     quorate: bool,
+    /// When this node last found that it had been paused.
+    resumed_at: Option<Instant>,
 }
 
 /// A member of the cluster, up or not.
@@ -912,40 +917,62 @@ impl GatewayState {
 
     /// Whether `node` is down, now that one of its sessions has closed (for
     /// `reason`) or a grace period has passed (`None`). It stays up while
-    /// another authenticated session to it is live; it is given
-    /// [`SETTLE_GRACE`] while a duplicate was closed in favour of another
-    /// connection, or while other connections are still authenticating.
+    /// another authenticated session to it is live. It is given
+    /// [`SETTLE_GRACE`] when a duplicate was closed in favour of another
+    /// connection or others are still authenticating, and [`RESUME_GRACE`]
+    /// when the connection closed because this node was paused (its peers
+    /// declared it down meanwhile and are redialing it).
     fn settle(&mut self, myself: &ActorRef<GatewayMsg>, node: &str, reason: Option<&str>) {
+        let now = Instant::now();
         let live = self.sessions.values().any(|s| s.live_with(node));
         let handshaking = self.sessions.values().any(|s| !s.authenticated);
+        let resuming = self.detector.stalled(now)
+            || self
+                .resumed_at
+                .is_some_and(|t| now.duration_since(t) < self.timing.failure_timeout);
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
         if live {
-            peer.detached = false;
+            peer.detached = None;
             tracing::debug!(%node, "a duplicate session closed; the peer stays up");
             return;
         }
-        match reason {
-            // Another connection may take over: give it a moment.
-            Some(reason) if is_duplicate_close(reason) || handshaking => {
-                let waiting = std::mem::replace(&mut peer.detached, true);
-                let node = node.to_owned();
-                if !waiting {
-                    myself.send_after(SETTLE_GRACE, move || GatewayMsg::Settle(node));
-                }
+        let grace = match reason {
+            Some(reason) if is_duplicate_close(reason) || handshaking => SETTLE_GRACE,
+            Some(reason) if resuming => {
+                tracing::info!(%node, %reason, "connection closed while this node was paused; waiting for it to come back");
+                RESUME_GRACE
             }
             Some(reason) => {
                 let reason = reason.to_owned();
                 self.node_down(node, &reason);
+                return;
             }
-            None if peer.detached => self.node_down(node, "connection lost"),
-            None => {}
+            None => {
+                if peer.detached.is_some_and(|until| now >= until) {
+                    self.node_down(node, "connection lost");
+                }
+                return;
+            }
+        };
+        if peer.detached.is_none() {
+            peer.detached = Some(now + grace);
+            let redial = peer.addr.clone().map(|a| (a, Some(now + grace)));
+            let node = node.to_owned();
+            if grace == RESUME_GRACE {
+                // Dial it too: whichever connection comes first is kept.
+                self.connector(ConnectorMsg::Lost {
+                    node: node.clone(),
+                    redial,
+                });
+            }
+            myself.send_after(grace, move || GatewayMsg::Settle(node));
         }
     }
 
-    /// Decides the detached peers whose outcome no longer hangs on a
-    /// handshake in progress.
+    /// Settles the detached peers that have a live session again (or whose
+    /// grace has passed), once no handshake is under way.
     fn settle_detached(&mut self, myself: &ActorRef<GatewayMsg>) {
         if self.sessions.values().any(|s| !s.authenticated) {
             return;
@@ -953,7 +980,7 @@ impl GatewayState {
         let detached: Vec<String> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.detached)
+            .filter(|(_, p)| p.detached.is_some())
             .map(|(n, _)| n.clone())
             .collect();
         for node in detached {
@@ -976,6 +1003,7 @@ impl GatewayState {
         }
         let actions = self.detector.tick(now);
         if let Some(late) = actions.paused {
+            self.resumed_at = Some(now);
             tracing::warn!(
                 ?late,
                 "this node was paused (its heartbeat came {late:?} late); no peer is blamed for the silence"
@@ -1355,6 +1383,7 @@ impl Actor for Gateway {
             started: args.started,
             members: BTreeMap::new(),
             quorate: true,
+            resumed_at: None,
             detector: Detector::new(
                 &node_name,
                 args.timing.heartbeat,
@@ -1545,8 +1574,15 @@ impl Actor for Gateway {
                                 addr: ev.peer_addr,
                             });
                         }
-                        if let Some(p) = state.peers.get_mut(&peer) {
-                            p.detached = false;
+                        if let Some(addr) = state
+                            .peers
+                            .get(&peer)
+                            .filter(|p| p.up)
+                            .and_then(|p| p.addr.clone())
+                        {
+                            // A peer that stayed up through a reconnection:
+                            // its address is connected again.
+                            state.connector(ConnectorMsg::Connected { node: peer, addr });
                         }
                     }
                     state.settle_detached(&myself);

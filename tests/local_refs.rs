@@ -105,5 +105,50 @@ async fn local_lookups_asks_and_their_errors() {
         tokio::task::yield_now().await;
     }
     assert!(node.names().await.unwrap().is_empty());
+
+    // The old reference follows its name to the actor registered next.
+    let (echo, _) = Actor::spawn(None, Echo, ()).await.unwrap();
+    node.register("echo", &echo).await.unwrap();
+    assert_eq!(
+        r.ask(EchoMsg::Echo("again".into()), t).await.unwrap(),
+        "again"
+    );
+    // A pinned one stays with the actor it first found.
+    let pinned = node
+        .lookup::<EchoMsg, String>("echo")
+        .await
+        .unwrap()
+        .pinned();
+    echo.stop(None);
+    let (echo, _) = Actor::spawn(None, Echo, ()).await.unwrap();
+    while node.register("echo", &echo).await.is_err() {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(5),
+            "name not released"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(matches!(
+        pinned.ask(EchoMsg::Echo("x".into()), t).await,
+        Err(ClusterError::UnknownName(_))
+    ));
+    assert_eq!(
+        r.ask(EchoMsg::Echo("third".into()), t).await.unwrap(),
+        "third"
+    );
+
+    // Names have a bounded length, refused before anything is sent.
+    let long = "n".repeat(actor_cluster::MAX_NAME_BYTES + 1);
+    let err = node.register(&long, &echo).await.unwrap_err();
+    assert!(matches!(err, ClusterError::InvalidName { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("at most 1024 bytes; this one is 1025 bytes"),
+        "{err}"
+    );
+    assert!(matches!(
+        node.register("", &echo).await,
+        Err(ClusterError::InvalidName { .. })
+    ));
     node.shutdown().await;
 }

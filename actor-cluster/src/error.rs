@@ -17,6 +17,15 @@ pub enum ClusterError {
     /// No actor is registered under this name anywhere in the cluster.
     #[error("no actor named `{0}` in the cluster")]
     UnknownName(String),
+    /// A name or group name that cannot be registered: empty, or longer
+    /// than [`crate::MAX_NAME_BYTES`].
+    #[error("invalid name `{name}`: {reason}")]
+    InvalidName {
+        /// The name (its first 64 characters if it is longer).
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// The name is already registered (by this node or another).
     #[error("the name `{name}` is already registered on node `{node}`")]
     NameTaken {

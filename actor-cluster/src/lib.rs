@@ -63,6 +63,7 @@ pub use error::{ClusterError, Result};
 pub use gateway::{NameInfo, PeerInfo, PeerStatus};
 pub use node::{
     ConflictPolicy, Node, NodeBuilder, NodeEvent, PartitionPolicy, DEFAULT_CLUSTER, DEFAULT_LISTEN,
+    MAX_NAME_BYTES,
 };
 pub use reference::{Payload, Ref, Reply, Request};
 pub use tls::{Tls, TLS_SERVER_NAME};

@@ -25,6 +25,34 @@ use crate::wire::WireKey;
 /// asked for.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
+/// The longest name (or group name) an actor can be registered under, in
+/// bytes. Every node lists its names to each peer that joins, so names are
+/// kept short.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Refuses a name that is empty or longer than [`MAX_NAME_BYTES`].
+fn check_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "a name must not be empty".to_owned()
+    } else if name.len() > MAX_NAME_BYTES {
+        format!(
+            "names are at most {MAX_NAME_BYTES} bytes; this one is {} bytes",
+            name.len()
+        )
+    } else {
+        return Ok(());
+    };
+    let preview: String = name.chars().take(64).collect();
+    Err(ClusterError::InvalidName {
+        name: if preview.len() < name.len() {
+            format!("{preview}…")
+        } else {
+            preview
+        },
+        reason,
+    })
+}
+
 /// The cluster name used when none is given.
 pub const DEFAULT_CLUSTER: &str = "foundation";
 
@@ -591,7 +619,9 @@ impl Node {
     ///
     /// # Errors
     /// [`ClusterError::NameTaken`] if any node already holds the name;
-    /// [`ClusterError::NoQuorum`] on the losing side of a partition.
+    /// [`ClusterError::InvalidName`] for an empty name or one over
+    /// [`MAX_NAME_BYTES`]; [`ClusterError::NoQuorum`] on the losing side of
+    /// a partition.
     pub async fn register<M: Payload, R: Payload>(
         &self,
         name: &str,
@@ -604,14 +634,21 @@ impl Node {
     /// `groups` (see [`members`](Node::members)).
     ///
     /// # Errors
-    /// [`ClusterError::NameTaken`] if any node already holds the name.
+    /// [`ClusterError::NameTaken`] if any node already holds the name;
+    /// [`ClusterError::InvalidName`] for an empty name or group, or one over
+    /// [`MAX_NAME_BYTES`]; [`ClusterError::NoQuorum`] on the losing side of
+    /// a partition.
     pub async fn register_in<M: Payload, R: Payload>(
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
         actor: &ActorRef<Request<M, R>>,
     ) -> Result<()> {
-        let groups = groups.into_iter().map(Into::into).collect();
+        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        check_name(name)?;
+        for group in &groups {
+            check_name(group)?;
+        }
         gateway::register(&self.inner.gateway, name, groups, actor.clone()).await
     }
 

@@ -191,6 +191,7 @@ fn error_json(e: &ClusterError) -> Json {
         ClusterError::NoReply { .. } => "no_reply",
         ClusterError::NoQuorum { .. } => "no_quorum",
         ClusterError::NameTaken { .. } => "name_taken",
+        ClusterError::InvalidName { .. } => "invalid_name",
         _ => "other",
     };
     json!({ "kind": kind, "message": e.to_string() })

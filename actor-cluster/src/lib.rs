@@ -47,6 +47,16 @@
 //!
 //! Run one node per OS process: ractor's registry and process groups are
 //! process-global.
+//!
+//! Membership events ([`NodeEvent`], from [`Node::subscribe`]) are facts: a
+//! duplicate connection closing is not a departure, and a peer is reported
+//! down only once its connection is gone or it stayed silent through a
+//! check by every node (each node watches three others). On the losing
+//! side of a partition ([`PartitionPolicy`]) a node refuses to register
+//! names or start protocols; after a heal, the loser of a name conflict is
+//! told and its registration revoked ([`ConflictPolicy`]). A [`Ref`]
+//! follows its name wherever it moves. `docs/runtime-semantics.md` states
+//! the guarantees.
 
 mod connector;
 mod detector;

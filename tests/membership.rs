@@ -155,6 +155,7 @@ async fn five_on(lan: &Lan, policy: &str) -> Vec<TestNode> {
         .zip(["a", "b", "c", "d", "e"])
         .map(|(host, name)| {
             let mut spec = NodeSpec::new(name)
+                .agent(&format!("agent-{name}:vote=yes"))
                 .netns(&host.ns)
                 .listen(&format!("{}:7400", host.ip))
                 .arg("--failure-timeout")
@@ -211,8 +212,20 @@ async fn the_minority_of_a_split_refuses_and_the_heal_converges() {
             .contains("no quorum under keep-majority: this node sees 2 of 5 known members (d, e)"),
         "{refused}"
     );
-    // The majority goes on: it registers and serves.
+    // Nor does it start a protocol.
+    let vote = nodes[4].command("vote lr 0.01 500").await;
+    assert_eq!(vote["reply"], "error", "{vote}");
+    assert!(
+        vote["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no quorum under keep-majority"),
+        "{vote}"
+    );
+    // The majority goes on: it registers, serves and decides.
     sees_exactly(&mut nodes[0], &["b", "c"]).await;
+    let vote = nodes[0].command("vote lr 0.01 500").await;
+    assert_eq!(vote["reply"], "vote", "{vote}");
     assert!(!nodes[0].seen.iter().any(|v| v["event"] == "quorum_lost"));
     assert_eq!(nodes[2].command("counter svc").await["ok"], true);
     // The name reaches a as soon as c's announcement does.

@@ -541,6 +541,9 @@ pub(crate) struct GatewayState {
     members: BTreeMap<String, Member>,
     /// Whether this node had a quorum when last checked.
     quorate: bool,
+    /// Whether it ever had one. Until then it is forming (a static quorum
+    /// not reached yet) and is not held back.
+    ever_quorate: bool,
     /// When this node last found that it had been paused.
     resumed_at: Option<Instant>,
 }
@@ -837,13 +840,30 @@ impl GatewayState {
         }
     }
 
+    /// [`quorum`](Self::quorum), for what needs the cluster: a node still
+    /// forming (it never had a quorum) is not held back; the conflict rule
+    /// settles the names it registers meanwhile.
+    fn require_quorum(&self) -> Result<()> {
+        if self.ever_quorate {
+            self.quorum()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Tells subscribers when this node loses or regains its quorum.
     fn check_quorum(&mut self) {
         let now = self.quorum();
+        let formed = self.ever_quorate;
+        self.ever_quorate |= now.is_ok();
         if now.is_ok() == self.quorate {
             return;
         }
         self.quorate = now.is_ok();
+        if !formed {
+            tracing::info!(visible = ?self.visible(), "quorum reached");
+            return;
+        }
         match now {
             Ok(()) => self.emit(NodeEvent::QuorumRegained {
                 visible: self.visible(),
@@ -1383,6 +1403,7 @@ impl Actor for Gateway {
             started: args.started,
             members: BTreeMap::new(),
             quorate: true,
+            ever_quorate: true,
             resumed_at: None,
             detector: Detector::new(
                 &node_name,
@@ -1391,6 +1412,8 @@ impl Actor for Gateway {
                 Instant::now(),
             ),
         };
+        state.quorate = state.quorum().is_ok();
+        state.ever_quorate = state.quorate;
         myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
         // Peers whose gateways were already visible before we subscribed.
         for group in ractor::pg::which_scoped_groups(&state.id.scope) {
@@ -1437,7 +1460,7 @@ impl Actor for Gateway {
                         name,
                         node: node.clone(),
                     })
-                } else if let Err(e) = state.quorum() {
+                } else if let Err(e) = state.require_quorum() {
                     Err(e)
                 } else {
                     let claim = Claim {
@@ -1500,7 +1523,7 @@ impl Actor for Gateway {
                 let _ = reply.send(list);
             }
             GatewayMsg::Quorum(reply) => {
-                let _ = reply.send(state.quorum());
+                let _ = reply.send(state.require_quorum());
             }
             GatewayMsg::Leave(reply) => {
                 state.broadcast(Body::Leaving);

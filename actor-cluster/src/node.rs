@@ -159,7 +159,8 @@ pub enum NodeEvent {
 /// partition heals. Members are the nodes this node has seen up and has not
 /// seen leave: a node that shuts down cleanly leaves; one that crashed or
 /// was cut off counts until it has been away for `forget_after` (see
-/// [`NodeBuilder::forget_after`]).
+/// [`NodeBuilder::forget_after`]). A node that has never had a quorum yet
+/// (still forming) is not held back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PartitionPolicy {

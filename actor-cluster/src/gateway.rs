@@ -953,7 +953,13 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        if live {
+        // A running proxy of the peer's gateway means ractor_cluster holds
+        // an authenticated, synced session to it, whatever we were told.
+        let proxied = peer
+            .gateways
+            .iter()
+            .any(|g| g.get_status() < ractor::ActorStatus::Stopping);
+        if live || proxied {
             peer.detached = None;
             tracing::debug!(%node, "a duplicate session closed; the peer stays up");
             return;

@@ -266,6 +266,14 @@ async fn after_a_heal_the_loser_of_a_name_is_told_and_an_old_ref_reaches_the_win
     sees_exactly(&mut nodes[3], &["e"]).await;
     assert_eq!(nodes[2].command("counter svc").await["ok"], true);
     assert_eq!(nodes[3].command("counter svc").await["ok"], true);
+    // Each side's name reaches its other members as soon as the
+    // announcement does.
+    nodes[0]
+        .command_until("ask svc get", |r| r["ok"] == 0)
+        .await;
+    nodes[4]
+        .command_until("ask svc get", |r| r["ok"] == 0)
+        .await;
     assert_eq!(nodes[0].command("ask svc add 100").await["ok"], 100);
     assert_eq!(nodes[4].command("ask svc add 7").await["ok"], 7);
     // e holds a reference resolved to d's counter.

@@ -599,6 +599,17 @@ impl GatewayState {
         }
     }
 
+    /// Sends an encoded envelope to every peer that is up, but `except`.
+    fn send_to_up(&self, bytes: &[u8], except: &str) {
+        for (name, peer) in &self.peers {
+            if name != except && peer.up {
+                if let Some(gateway) = peer.gateways.last() {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.to_vec()));
+                }
+            }
+        }
+    }
+
     fn winner(&self, name: &str) -> Option<(&String, &Claim)> {
         self.claims.get(name).and_then(|c| c.iter().next())
     }
@@ -704,15 +715,12 @@ impl GatewayState {
             node: node.to_owned(),
             addr,
         };
-        let Some(bytes) = self.envelope(body) else {
-            return;
-        };
+        if let Some(bytes) = self.envelope(body) {
+            self.send_to_up(&bytes, node);
+        }
         for (name, other) in &self.peers {
             if name == node || !other.up {
                 continue;
-            }
-            if let Some(gateway) = other.gateways.last() {
-                let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
             }
             if let Some(addr) = &other.addr {
                 let body = Body::PeerUp {
@@ -960,7 +968,10 @@ impl GatewayState {
             .iter()
             .any(|g| g.get_status() < ractor::ActorStatus::Stopping);
         if live || proxied {
-            peer.detached = None;
+            if peer.detached.take().is_some() {
+                // Connected again: watch it again.
+                self.detector.add(node, now);
+            }
             tracing::debug!(%node, "a duplicate session closed; the peer stays up");
             return;
         }
@@ -984,6 +995,9 @@ impl GatewayState {
         };
         if peer.detached.is_none() {
             peer.detached = Some(now + grace);
+            // Without a connection there is nothing to hear: the wait is
+            // this grace, not the failure detector's.
+            self.detector.remove(node);
             let redial = peer.addr.clone().map(|a| (a, Some(now + grace)));
             let node = node.to_owned();
             if grace == RESUME_GRACE {
@@ -1038,15 +1052,8 @@ impl GatewayState {
         for node in &actions.report {
             tracing::info!(%node, "no heartbeat from a watched peer; asking every node to check it");
             self.mark_suspect(node);
-            let Some(bytes) = self.envelope(Body::Unreachable { node: node.clone() }) else {
-                continue;
-            };
-            for (name, peer) in &self.peers {
-                if name != node && peer.up {
-                    if let Some(gateway) = peer.gateways.last() {
-                        let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
-                    }
-                }
+            if let Some(bytes) = self.envelope(Body::Unreachable { node: node.clone() }) {
+                self.send_to_up(&bytes, node);
             }
         }
         for node in &actions.ping {
@@ -1256,12 +1263,19 @@ impl GatewayState {
             },
         };
         if node == self.node {
-            let reply = ask.map(|(reply, _)| ReplyRoute::Local {
-                name: name.clone(),
-                reply,
-            });
-            if let Err(e) = self.deliver_routed(&name, &type_tag, &payload, reply) {
-                tracing::warn!(%name, "not delivered: {e:?}");
+            // The name followed here: deliver as the gateway would for a
+            // peer, answering the asker on this node directly.
+            match self.target(&name, &type_tag) {
+                Ok(target) => {
+                    let reply = ask.map(|(reply, _)| ReplyRoute::Local {
+                        name: name.clone(),
+                        reply,
+                    });
+                    if let Err(e) = target.deliver(&payload, reply) {
+                        tracing::warn!(%name, "not delivered: {e:?}");
+                    }
+                }
+                Err(e) => fail(ask, e.into_cluster(&name)),
             }
             return;
         }
@@ -1312,33 +1326,21 @@ impl GatewayState {
         }
     }
 
-    /// Delivers to a local actor by name; an error goes to the asker.
-    fn deliver_routed(
+    /// The local actor registered as `to`, if it takes `type_tag`.
+    fn target(
         &self,
-        name: &str,
+        to: &str,
         type_tag: &str,
-        payload: &[u8],
-        reply: Option<ReplyRoute>,
-    ) -> std::result::Result<(), RemoteError> {
-        let Some(target) = self.local.get(name) else {
-            if let Some(ReplyRoute::Local { reply, .. }) = reply {
-                let _ = reply.send(Err(ClusterError::UnknownName(name.to_owned())));
-            }
-            return Err(RemoteError::UnknownName);
-        };
-        // `deliver` consumes the route only once the message is decoded.
+    ) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
+        let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
         let actual = target.type_tag();
         if actual != type_tag {
-            let err = RemoteError::TypeMismatch {
+            return Err(RemoteError::TypeMismatch {
                 actual,
                 requested: type_tag.to_owned(),
-            };
-            if let Some(ReplyRoute::Local { reply, .. }) = reply {
-                let _ = reply.send(Err(err.clone().into_cluster(name)));
-            }
-            return Err(err);
+            });
         }
-        target.deliver(payload, reply)
+        Ok(target)
     }
 
     fn deliver(
@@ -1348,15 +1350,7 @@ impl GatewayState {
         payload: &[u8],
         reply: Option<ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
-        let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
-        let actual = target.type_tag();
-        if actual != type_tag {
-            return Err(RemoteError::TypeMismatch {
-                actual,
-                requested: type_tag.to_owned(),
-            });
-        }
-        target.deliver(payload, reply)
+        self.target(to, type_tag)?.deliver(payload, reply)
     }
 }
 

@@ -123,12 +123,16 @@ async fn a_restarted_node_rejoins_without_a_flap_for_the_others() {
     let restarted = nodes[2].false_events();
     assert!(restarted.is_empty(), "the restarted node: {restarted:#?}");
     // The survivors saw c go down, be redialed and come back, once each,
-    // and nothing about each other.
+    // and nothing about each other. A `suspect` of c before its `node_down`
+    // is a fact too (c was dead), though its closed sockets normally tell
+    // first; how fast a kill is seen is the scale bench's measure.
     for node in &nodes[..2] {
+        let suspect_c = format!("suspect {c_name}");
         let events: Vec<String> = node
             .membership()
             .into_iter()
             .map(|(event, peer)| format!("{event} {peer}"))
+            .skip_while(|e| *e == suspect_c)
             .collect();
         assert_eq!(
             events,

@@ -442,8 +442,18 @@ struct Session {
 }
 
 impl Session {
+    /// Neither ended (as its monitor told) nor stopping.
+    fn open(&self) -> bool {
+        self.ended.is_none() && self.actor.get_status() < ractor::ActorStatus::Stopping
+    }
+
     fn live_with(&self, peer: &str) -> bool {
-        self.authenticated && self.ended.is_none() && self.peer.as_deref() == Some(peer)
+        self.authenticated && self.open() && self.peer.as_deref() == Some(peer)
+    }
+
+    /// A connection still authenticating.
+    fn handshaking(&self) -> bool {
+        !self.authenticated && self.open()
     }
 }
 
@@ -953,7 +963,7 @@ impl GatewayState {
     fn settle(&mut self, myself: &ActorRef<GatewayMsg>, node: &str, reason: Option<&str>) {
         let now = Instant::now();
         let live = self.sessions.values().any(|s| s.live_with(node));
-        let handshaking = self.sessions.values().any(|s| !s.authenticated);
+        let handshaking = self.sessions.values().any(Session::handshaking);
         let resuming = self.detector.stalled(now)
             || self
                 .resumed_at
@@ -961,18 +971,24 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        // A running proxy of the peer's gateway means ractor_cluster holds
-        // an authenticated, synced session to it, whatever we were told.
-        let proxied = peer
-            .gateways
-            .iter()
-            .any(|g| g.get_status() < ractor::ActorStatus::Stopping);
+        // A running proxy of the peer's gateway, through a session that is
+        // still open, means ractor_cluster holds a synced session to it,
+        // whatever we were told of its authentication. A proxy whose
+        // session has closed is on its way out (ractor stops a session's
+        // proxies after the session itself): it proves nothing.
+        let sessions = &self.sessions;
+        let proxied = peer.gateways.iter().any(|g| {
+            g.get_status() < ractor::ActorStatus::Stopping
+                && session_of(g.get_id())
+                    .and_then(|id| sessions.get(&id))
+                    .is_some_and(Session::open)
+        });
         if live || proxied {
             if peer.detached.take().is_some() {
                 // Connected again: watch it again.
                 self.detector.add(node, now);
             }
-            tracing::debug!(%node, "a duplicate session closed; the peer stays up");
+            tracing::debug!(%node, live, proxied, "a session closed; another connection keeps the peer up");
             return;
         }
         let grace = match reason {
@@ -1014,7 +1030,7 @@ impl GatewayState {
     /// Settles the detached peers that have a live session again (or whose
     /// grace has passed), once no handshake is under way.
     fn settle_detached(&mut self, myself: &ActorRef<GatewayMsg>) {
-        if self.sessions.values().any(|s| !s.authenticated) {
+        if self.sessions.values().any(Session::handshaking) {
             return;
         }
         let detached: Vec<String> = self

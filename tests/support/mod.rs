@@ -126,7 +126,13 @@ impl NodeSpec {
             cmd.args(["--listen", &addr]);
         }
         cmd.env("FOUNDATION_COOKIE", &self.cookie)
-            .env("RUST_LOG", "info,ractor_cluster=warn")
+            .env(
+                "RUST_LOG",
+                // FOUNDATION_TEST_LOG sets the nodes' log filter when a test
+                // needs a closer look.
+                std::env::var("FOUNDATION_TEST_LOG")
+                    .unwrap_or_else(|_| "info,ractor_cluster=warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

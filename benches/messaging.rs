@@ -31,9 +31,14 @@ enum CounterMsg {
     Get,
 }
 
+impl actor_cluster::Message for CounterMsg {
+    type Reply = u64;
+    const TAG: &'static str = "foundation.counter/1";
+}
+
 struct Counter;
 impl Actor for Counter {
-    type Msg = Request<CounterMsg, u64>;
+    type Msg = Request<CounterMsg>;
     type State = u64;
     type Arguments = ();
     async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<u64, ActorProcessingErr> {
@@ -95,12 +100,9 @@ fn main() {
         node.register("local-counter", &counter)
             .await
             .expect("register");
-        let counter_ref = node
-            .lookup::<CounterMsg, u64>("local-counter")
-            .await
-            .expect("lookup");
+        let counter_ref = node.lookup("local-counter").await.expect("lookup");
         let remote = loop {
-            match node.lookup::<CounterMsg, u64>("remote-counter").await {
+            match node.lookup("remote-counter").await {
                 Ok(r) => break r,
                 Err(ClusterError::UnknownName(_)) => tokio::task::yield_now().await,
                 Err(e) => panic!("remote counter: {e}"),

@@ -10,26 +10,31 @@ use std::time::{Duration, Instant};
 
 use foundation::prelude::*;
 
-struct Ponger;
+/// The question: a number. The answer: a string.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Ping(u64);
 
-impl Actor for Ponger {
-    type Msg = Request<u64, String>;
-    type State = ();
-    type Arguments = ();
+impl Message for Ping {
+    type Reply = String;
+    const TAG: &'static str = "example.ping/1";
+}
 
-    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
+/// Answers pings and counts them.
+#[derive(Default)]
+struct Ponger {
+    answered: u64,
+}
+
+impl Server for Ponger {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.add::<Ping>();
     }
+}
 
-    async fn handle(
-        &self,
-        _: ActorRef<Self::Msg>,
-        req: Self::Msg,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        let (n, reply) = req.into_parts();
-        reply.send(format!("pong {n}"));
-        Ok(())
+impl Handler<Ping> for Ponger {
+    async fn handle(&mut self, Ping(n): Ping) -> String {
+        self.answered += 1;
+        format!("pong {n} (#{})", self.answered)
     }
 }
 
@@ -49,8 +54,7 @@ async fn main() -> anyhow::Result<()> {
                 .listen(SERVE.parse()?)
                 .start()
                 .await?;
-            let (ponger, _) = Actor::spawn(None, Ponger, ()).await?;
-            node.register("ponger", &ponger).await?;
+            node.serve("ponger", Ponger::default).await?;
             println!("server: `ponger` registered on {SERVE}; Ctrl-C to stop");
             tokio::signal::ctrl_c().await?;
             node.shutdown().await;
@@ -73,10 +77,10 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
             .map_err(|_| anyhow::anyhow!("no server at {SERVE}: start `ping_pong serve` first"))?;
-            let ponger = node.lookup::<u64, String>("ponger").await?;
+            let ponger = node.lookup("ponger").await?;
             for n in 1..=5 {
                 let t = Instant::now();
-                let answer = ponger.ask(n, Duration::from_secs(1)).await?;
+                let answer = ponger.ask(Ping(n), Duration::from_secs(1)).await?;
                 println!(
                     "client: {answer} from {:?} in {:?}",
                     ponger.node(),

@@ -6,7 +6,10 @@ pub use agents;
 
 /// The names most programs need, in one import.
 pub mod prelude {
-    pub use actor_cluster::{ClusterError, Discovery, Node, NodeEvent, Ref, Reply, Request};
+    pub use actor_cluster::{
+        Accepts, ClusterError, Discovery, Handler, Message, Node, NodeEvent, Ref, Reply, Request,
+        Server,
+    };
     pub use actor_core::{ChildSpec, Restart, Strategy, Supervisor, SupervisorSpec};
     pub use agents::{
         Agent, AgentError, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value, VoteSpec,

@@ -15,8 +15,22 @@ enum EchoMsg {
     Drop,
 }
 
+impl Message for EchoMsg {
+    type Reply = String;
+    const TAG: &'static str = "test.echo/1";
+}
+
+/// A message `Echo` does not answer.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Other(u64);
+
+impl Message for Other {
+    type Reply = u64;
+    const TAG: &'static str = "test.other/1";
+}
+
 impl Actor for Echo {
-    type Msg = Request<EchoMsg, String>;
+    type Msg = Request<EchoMsg>;
     type State = Vec<Reply<String>>;
     type Arguments = ();
     async fn pre_start(
@@ -42,16 +56,21 @@ impl Actor for Echo {
     }
 }
 
-#[tokio::test]
-async fn local_lookups_asks_and_their_errors() {
-    let node = Node::builder()
-        .name("solo")
+/// A node on its own (each test its own name: names are process-global).
+async fn solo(name: &str) -> Node {
+    Node::builder()
+        .name(name)
         .cookie("c")
         .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn local_lookups_asks_and_their_errors() {
+    let node = solo("solo").await;
     // Port 0 picked a real port, and something listens on it.
     assert_ne!(node.addr().port(), 0);
     assert!(std::net::TcpStream::connect(node.addr()).is_ok());
@@ -64,14 +83,13 @@ async fn local_lookups_asks_and_their_errors() {
 
     // Several names in one round trip: each answer in its place.
     let names = ["echo".to_owned(), "nobody".to_owned()];
-    let found = node.lookup_many::<EchoMsg, String>(&names).await.unwrap();
+    let found = node.lookup_many(&names).await.unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(found[0].as_ref().unwrap().name(), "echo");
     assert!(matches!(&found[1], Err(ClusterError::UnknownName(n)) if n == "nobody"));
-    let wrong = node.lookup_many::<u64, u64>(&names[..1]).await.unwrap();
-    assert!(matches!(&wrong[0], Err(ClusterError::TypeMismatch { .. })));
 
-    let r = node.lookup::<EchoMsg, String>("echo").await.unwrap();
+    let r = node.lookup("echo").await.unwrap();
+    assert_eq!(r.accepts(), [EchoMsg::TAG]);
     assert_eq!(r.node(), None, "local");
     let t = Duration::from_millis(200);
     assert_eq!(r.ask(EchoMsg::Echo("hi".into()), t).await.unwrap(), "hi");
@@ -87,12 +105,18 @@ async fn local_lookups_asks_and_their_errors() {
         Err(ClusterError::NoReply { .. })
     ));
 
+    // A message it does not answer: both tags named, and a told one
+    // comes back.
+    let err = r.ask(Other(1), t).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`echo` answers `test.echo/1`, not `test.other/1`"
+    );
+    let back = r.tell(Other(2)).unwrap_err();
+    assert!(matches!(back.error, ClusterError::TypeMismatch { .. }));
+    assert_eq!(back.msg, Some(Other(2)));
     assert!(matches!(
-        node.lookup::<u64, u64>("echo").await,
-        Err(ClusterError::TypeMismatch { .. })
-    ));
-    assert!(matches!(
-        node.lookup::<EchoMsg, String>("nobody").await,
+        node.lookup("nobody").await,
         Err(ClusterError::UnknownName(_))
     ));
 
@@ -100,7 +124,7 @@ async fn local_lookups_asks_and_their_errors() {
     handle.await.unwrap();
     // The gateway releases the name when the actor stops.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while node.lookup::<EchoMsg, String>("echo").await.is_ok() {
+    while node.lookup("echo").await.is_ok() {
         assert!(Instant::now() < deadline, "name not released");
         tokio::task::yield_now().await;
     }
@@ -114,11 +138,7 @@ async fn local_lookups_asks_and_their_errors() {
         "again"
     );
     // A pinned one stays with the actor it first found.
-    let pinned = node
-        .lookup::<EchoMsg, String>("echo")
-        .await
-        .unwrap()
-        .pinned();
+    let pinned = node.lookup("echo").await.unwrap().pinned();
     echo.stop(None);
     let (echo, _) = Actor::spawn(None, Echo, ()).await.unwrap();
     while node.register("echo", &echo).await.is_err() {
@@ -150,5 +170,72 @@ async fn local_lookups_asks_and_their_errors() {
         node.register("", &echo).await,
         Err(ClusterError::InvalidName { .. })
     ));
+    node.shutdown().await;
+}
+
+/// A server answering two message types, each with its own reply type.
+#[derive(Default)]
+struct Tally {
+    total: u64,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Note(String);
+
+impl Message for Note {
+    type Reply = usize;
+    const TAG: &'static str = "test.note/1";
+}
+
+impl Server for Tally {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.add::<Other>().add::<Note>();
+    }
+}
+
+impl Handler<Other> for Tally {
+    async fn handle(&mut self, Other(n): Other) -> u64 {
+        self.total += n;
+        self.total
+    }
+}
+
+impl Handler<Note> for Tally {
+    async fn handle(&mut self, Note(text): Note) -> usize {
+        self.notes.push(text);
+        self.notes.len()
+    }
+}
+
+#[tokio::test]
+async fn a_server_answers_each_message_with_its_own_reply_type() {
+    let node = solo("server-solo").await;
+    let tally = node.serve("tally", Tally::default).await.unwrap();
+    assert_eq!(tally.accepts(), [Other::TAG, Note::TAG]);
+    let t = Duration::from_secs(1);
+    let total: u64 = tally.ask(Other(3), t).await.unwrap();
+    assert_eq!(total, 3);
+    let notes: usize = tally.ask(Note("first".into()), t).await.unwrap();
+    assert_eq!(notes, 1);
+    tally.tell(Other(4)).unwrap();
+    assert_eq!(tally.ask(Other(0), t).await.unwrap(), 7);
+    // What it does not answer is refused with both sides' tags.
+    assert_eq!(
+        tally
+            .ask(EchoMsg::Echo("x".into()), t)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "`tally` answers `test.other/1`, `test.note/1`, not `test.echo/1`"
+    );
+    // The name is the server's: a second one is refused with the typed error.
+    assert!(matches!(
+        node.serve("tally", Tally::default).await,
+        Err(ClusterError::NameTaken { .. })
+    ));
+    // Looked up by name, the same reference type reaches it.
+    let found = node.lookup("tally").await.unwrap();
+    assert_eq!(found.ask(Note("second".into()), t).await.unwrap(), 2);
     node.shutdown().await;
 }

@@ -23,11 +23,25 @@ enum CounterMsg {
     Get,
 }
 
+impl actor_cluster::Message for CounterMsg {
+    type Reply = u64;
+    const TAG: &'static str = "foundation.counter/1";
+}
+
+/// Asks a `Whoami` which cluster it serves.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Which;
+
+impl actor_cluster::Message for Which {
+    type Reply = String;
+    const TAG: &'static str = "test.whoami/1";
+}
+
 /// A local service that answers with its cluster's name.
 struct Whoami;
 
 impl Actor for Whoami {
-    type Msg = actor_cluster::Request<(), String>;
+    type Msg = actor_cluster::Request<Which>;
     type State = String;
     type Arguments = String;
     async fn pre_start(
@@ -128,8 +142,8 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
 
     // Names: `svc` resolves to the counter of the cluster asked.
     let timeout = Duration::from_secs(2);
-    let red_svc = red.lookup::<CounterMsg, u64>("svc").await.unwrap();
-    let blue_svc = blue.lookup::<CounterMsg, u64>("svc").await.unwrap();
+    let red_svc = red.lookup("svc").await.unwrap();
+    let blue_svc = blue.lookup("svc").await.unwrap();
     assert_eq!(red_svc.node().as_deref(), Some("r1"));
     assert_eq!(blue_svc.node().as_deref(), Some("b1"));
     assert_eq!(red_svc.ask(CounterMsg::Add(5), timeout).await, Ok(5));
@@ -145,10 +159,10 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
         .filter_map(|n| n["name"].as_str())
         .collect();
     assert_eq!(listed, ["svc", "whoami"], "{reply}");
-    let whoami = red.lookup::<(), String>("whoami").await.unwrap();
-    assert_eq!(whoami.ask((), timeout).await.as_deref(), Ok("red"));
-    let whoami = blue.lookup::<(), String>("whoami").await.unwrap();
-    assert_eq!(whoami.ask((), timeout).await.as_deref(), Ok("blue"));
+    let whoami = red.lookup("whoami").await.unwrap();
+    assert_eq!(whoami.ask(Which, timeout).await.as_deref(), Ok("red"));
+    let whoami = blue.lookup("whoami").await.unwrap();
+    assert_eq!(whoami.ask(Which, timeout).await.as_deref(), Ok("blue"));
 
     // A name registered in one cluster is unknown in the other.
     let (only, _) = Actor::spawn(None, Whoami, "red".into()).await.unwrap();
@@ -156,7 +170,7 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
     r1.command_until("names", |r| r.to_string().contains("only-red"))
         .await;
     assert!(matches!(
-        blue.lookup::<(), String>("only-red").await,
+        blue.lookup("only-red").await,
         Err(ClusterError::UnknownName(_))
     ));
     assert!(!b1.command("names").await.to_string().contains("only-red"));
@@ -169,7 +183,7 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
     )
     .await;
     assert!(matches!(
-        red.lookup::<CounterMsg, u64>("svc").await,
+        red.lookup("svc").await,
         Err(ClusterError::UnknownName(_))
     ));
     // An absence has no event to await: blue must not report b1 down

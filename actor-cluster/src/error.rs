@@ -34,14 +34,14 @@ pub enum ClusterError {
         /// The node that holds it.
         node: String,
     },
-    /// The actor behind the name takes other message types than requested.
-    #[error("`{name}` takes `{actual}`, not `{requested}`")]
+    /// The actor behind the name does not answer this message type.
+    #[error("`{name}` answers {}, not `{requested}`", tags(accepts))]
     TypeMismatch {
-        /// The name looked up.
+        /// The name.
         name: String,
-        /// The message/reply types it was registered with.
-        actual: String,
-        /// The types the caller asked for.
+        /// The wire tags of the messages it answers.
+        accepts: Vec<String>,
+        /// The tag of the message sent.
         requested: String,
     },
     /// No reply came within the deadline.
@@ -101,6 +101,17 @@ pub enum ClusterError {
     NodeStopped,
 }
 
+/// `a`, `b` (or "nothing").
+fn tags(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "no message".into();
+    }
+    tags.iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Shorthand for results in actor-cluster.
 pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 
@@ -110,10 +121,12 @@ pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 pub(crate) enum RemoteError {
     UnknownName,
     TypeMismatch {
-        actual: String,
+        accepts: Vec<String>,
         requested: String,
     },
     Decode(String),
+    /// The reply could not be encoded.
+    Encode(String),
     NoReply(String),
     /// The reply was too large to send back.
     TooLarge(usize),
@@ -124,12 +137,13 @@ impl RemoteError {
         let name = name.to_owned();
         match self {
             Self::UnknownName => ClusterError::UnknownName(name),
-            Self::TypeMismatch { actual, requested } => ClusterError::TypeMismatch {
+            Self::TypeMismatch { accepts, requested } => ClusterError::TypeMismatch {
                 name,
-                actual,
+                accepts,
                 requested,
             },
             Self::Decode(reason) => ClusterError::Decode { name, reason },
+            Self::Encode(reason) => ClusterError::Encode { name, reason },
             Self::NoReply(reason) => ClusterError::NoReply { name, reason },
             Self::TooLarge(bytes) => ClusterError::Encode {
                 name,

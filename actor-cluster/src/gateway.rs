@@ -6,7 +6,7 @@
 //! exchange [`Envelope`]s: hellos with the names each holds, name changes,
 //! tells, asks and replies. User actors never become remotable themselves.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use crate::connector::ConnectorMsg;
 use crate::detector::Detector;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::node::{ConflictPolicy, NodeEvent, PartitionPolicy};
-use crate::reference::{type_key, type_tag, Payload, Reply, Request};
+use crate::reference::{AnyBox, NotTaken, Payload};
 use crate::wire::{Body, Claim, Envelope, WireKey, MAX_PAYLOAD_BYTES};
 
 /// The process group every gateway joins.
@@ -111,14 +111,23 @@ pub(crate) async fn call<T: Send + 'static>(
     }
 }
 
-/// A local actor registered under a name, with its types erased so the
-/// gateway can decode and deliver remote messages to it.
+/// A local actor registered under a name, with its types erased: the
+/// gateway decodes and delivers remote messages to it, and a local `Ref`
+/// hands it messages as they are.
 pub(crate) trait Deliver: Send + Sync {
-    fn deliver(&self, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), RemoteError>;
-    fn type_key(&self) -> TypeId;
-    fn type_tag(&self) -> String;
+    /// Decodes a message tagged `tag` and delivers it.
+    fn deliver(
+        &self,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> Result<(), RemoteError>;
+    /// Delivers a message of this node: `msg` is the boxed message of type
+    /// id `key`, `reply` its boxed [`Reply`](crate::Reply).
+    fn send_local(&self, key: TypeId, msg: AnyBox, reply: AnyBox) -> Result<(), NotTaken>;
+    /// The wire tags of the messages it answers.
+    fn accepts(&self) -> Vec<String>;
     fn cell(&self) -> ActorCell;
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// Where the answer to an ask that came through the gateway goes.
@@ -133,13 +142,33 @@ pub(crate) enum ReplyRoute {
     Local { name: String, reply: AskReply },
 }
 
+impl ReplyRoute {
+    /// Sends an encoded answer (or why there is none) to the asker.
+    pub(crate) fn answer(self, result: std::result::Result<ByteBuf, RemoteError>) {
+        match self {
+            Self::Remote { gateway, node, id } => {
+                if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
+                    tracing::debug!("reply dropped: the local gateway is gone");
+                }
+            }
+            Self::Local { name, reply } => {
+                let _ = reply.send(
+                    result
+                        .map(ByteBuf::into_vec)
+                        .map_err(|e| e.into_cluster(&name)),
+                );
+            }
+        }
+    }
+}
+
 /// Encodes a reply for the wire, within the payload limit.
-fn encode_reply<R: Payload>(
+pub(crate) fn encode_reply<R: Payload>(
     result: std::result::Result<R, RemoteError>,
 ) -> std::result::Result<ByteBuf, RemoteError> {
     result.and_then(|value| {
         let bytes = rmp_serde::to_vec_named(&value)
-            .map_err(|e| RemoteError::Decode(format!("reply not encodable: {e}")))?;
+            .map_err(|e| RemoteError::Encode(format!("the reply: {e}")))?;
         if bytes.len() > MAX_PAYLOAD_BYTES {
             return Err(RemoteError::TooLarge(bytes.len()));
         }
@@ -147,51 +176,10 @@ fn encode_reply<R: Payload>(
     })
 }
 
-pub(crate) struct LocalTarget<M, R> {
-    pub(crate) actor: ActorRef<Request<M, R>>,
-}
-
-impl<M: Payload, R: Payload> Deliver for LocalTarget<M, R> {
-    fn deliver(&self, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), RemoteError> {
-        let msg: M =
-            rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(e.to_string()))?;
-        let reply = match reply {
-            None => Reply::none(),
-            Some(ReplyRoute::Remote { gateway, node, id }) => Reply::from_fn(move |result| {
-                let result = encode_reply::<R>(result);
-                if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
-                    tracing::debug!("reply dropped: the local gateway is gone");
-                }
-            }),
-            Some(ReplyRoute::Local { name, reply }) => Reply::from_fn(move |result| {
-                let result = encode_reply::<R>(result)
-                    .map(ByteBuf::into_vec)
-                    .map_err(|e| e.into_cluster(&name));
-                let _ = reply.send(result);
-            }),
-        };
-        self.actor
-            .send_message(Request { msg, reply })
-            .map_err(|_| RemoteError::UnknownName)
-    }
-    fn type_key(&self) -> TypeId {
-        type_key::<M, R>()
-    }
-    fn type_tag(&self) -> String {
-        type_tag::<M, R>()
-    }
-    fn cell(&self) -> ActorCell {
-        self.actor.get_cell()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
 /// What a name resolves to.
 pub(crate) enum Resolved {
     Local(Arc<dyn Deliver>),
-    Remote { node: String, type_tag: String },
+    Remote { node: String, accepts: Vec<String> },
 }
 
 /// A registered name as listed by [`crate::Node::members`] and
@@ -243,7 +231,7 @@ pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
 pub(crate) struct Outgoing {
     pub(crate) node: Option<String>,
     pub(crate) name: String,
-    pub(crate) type_tag: String,
+    pub(crate) tag: &'static str,
     pub(crate) payload: Vec<u8>,
     pub(crate) ask: Option<(AskReply, Duration)>,
     pub(crate) follow: bool,
@@ -1207,19 +1195,15 @@ impl GatewayState {
             }
             Body::Registered(claim) => self.add_claim(&from, claim),
             Body::Unregistered { name } => self.remove_claim(&from, &name),
-            Body::Tell {
-                to,
-                type_tag,
-                payload,
-            } => {
-                if let Err(e) = self.deliver(&to, &type_tag, &payload, None) {
+            Body::Tell { to, tag, payload } => {
+                if let Err(e) = self.deliver(&to, &tag, &payload, None) {
                     tracing::warn!(to = %to, from = %from, "tell not delivered: {e:?}");
                 }
             }
             Body::Ask {
                 id,
                 to,
-                type_tag,
+                tag,
                 payload,
             } => {
                 let route = ReplyRoute::Remote {
@@ -1227,7 +1211,7 @@ impl GatewayState {
                     node: from.clone(),
                     id,
                 };
-                if let Err(e) = self.deliver(&to, &type_tag, &payload, Some(route)) {
+                if let Err(e) = self.deliver(&to, &tag, &payload, Some(route)) {
                     self.send_to(&from, Body::Reply { id, result: Err(e) });
                 }
             }
@@ -1251,7 +1235,7 @@ impl GatewayState {
         let Outgoing {
             node,
             name,
-            type_tag,
+            tag,
             payload,
             ask,
             follow,
@@ -1281,13 +1265,13 @@ impl GatewayState {
         if node == self.node {
             // The name followed here: deliver as the gateway would for a
             // peer, answering the asker on this node directly.
-            match self.target(&name, &type_tag) {
+            match self.target(&name, tag) {
                 Ok(target) => {
                     let reply = ask.map(|(reply, _)| ReplyRoute::Local {
                         name: name.clone(),
                         reply,
                     });
-                    if let Err(e) = target.deliver(&payload, reply) {
+                    if let Err(e) = target.deliver(tag, &payload, reply) {
                         tracing::warn!(%name, "not delivered: {e:?}");
                     }
                 }
@@ -1303,7 +1287,7 @@ impl GatewayState {
                         &node,
                         Body::Tell {
                             to: name.clone(),
-                            type_tag,
+                            tag: tag.to_owned(),
                             payload: ByteBuf::from(payload),
                         },
                     );
@@ -1321,7 +1305,7 @@ impl GatewayState {
                 let body = Body::Ask {
                     id,
                     to: name.clone(),
-                    type_tag,
+                    tag: tag.to_owned(),
                     payload: ByteBuf::from(payload),
                 };
                 if self.send_to(&node, body) {
@@ -1342,19 +1326,12 @@ impl GatewayState {
         }
     }
 
-    /// The local actor registered as `to`, if it takes `type_tag`.
-    fn target(
-        &self,
-        to: &str,
-        type_tag: &str,
-    ) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
+    /// The local actor registered as `to`, if it answers `tag`.
+    fn target(&self, to: &str, tag: &str) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
         let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
-        let actual = target.type_tag();
-        if actual != type_tag {
-            return Err(RemoteError::TypeMismatch {
-                actual,
-                requested: type_tag.to_owned(),
-            });
+        let accepts = target.accepts();
+        if !accepts.iter().any(|t| t == tag) {
+            return Err(crate::reference::mismatch(accepts, tag));
         }
         Ok(target)
     }
@@ -1362,11 +1339,11 @@ impl GatewayState {
     fn deliver(
         &self,
         to: &str,
-        type_tag: &str,
+        tag: &str,
         payload: &[u8],
         reply: Option<ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
-        self.target(to, type_tag)?.deliver(payload, reply)
+        self.target(to, tag)?.deliver(tag, payload, reply)
     }
 }
 
@@ -1481,7 +1458,7 @@ impl Actor for Gateway {
                 } else {
                     let claim = Claim {
                         name: name.clone(),
-                        type_tag: target.type_tag(),
+                        accepts: target.accepts(),
                         groups,
                     };
                     let node = state.node.clone();
@@ -1516,7 +1493,7 @@ impl Actor for Gateway {
                         } else {
                             Some(Resolved::Remote {
                                 node: node.clone(),
-                                type_tag: claim.type_tag.clone(),
+                                accepts: claim.accepts.clone(),
                             })
                         }
                     })
@@ -1779,14 +1756,13 @@ fn fail(ask: Option<(AskReply, Duration)>, err: ClusterError) {
     }
 }
 
-/// Registers `actor` under `name` via the gateway `gateway`.
-pub(crate) async fn register<M: Payload, R: Payload>(
+/// Registers `target` under `name` via the gateway `gateway`.
+pub(crate) async fn register(
     gateway: &GatewayId,
     name: &str,
     groups: Vec<String>,
-    actor: ActorRef<Request<M, R>>,
+    target: Arc<dyn Deliver>,
 ) -> Result<()> {
-    let target: Arc<dyn Deliver> = Arc::new(LocalTarget { actor });
     let name = name.to_owned();
     call(gateway, |reply| GatewayMsg::Register {
         name,
@@ -1797,26 +1773,23 @@ pub(crate) async fn register<M: Payload, R: Payload>(
     .await?
 }
 
-/// Turns a resolved local target back into its typed actor.
-pub(crate) fn typed_local<M: Payload, R: Payload>(
-    target: &Arc<dyn Deliver>,
-) -> Option<ActorRef<Request<M, R>>> {
-    if target.type_key() != type_key::<M, R>() {
-        return None;
-    }
-    target
-        .as_any()
-        .downcast_ref::<LocalTarget<M, R>>()
-        .map(|t| t.actor.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::reference::{ActorTarget, Request};
+    use crate::Message as Tagged;
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Num(u64);
+    impl Tagged for Num {
+        type Reply = u64;
+        const TAG: &'static str = "test.num/1";
+    }
+
     struct Sink;
     impl Actor for Sink {
-        type Msg = Request<u64, u64>;
+        type Msg = Request<Num>;
         type State = ();
         type Arguments = ();
         async fn pre_start(
@@ -1831,34 +1804,44 @@ mod tests {
     #[tokio::test]
     async fn undecodable_payloads_are_refused_not_delivered() {
         let (actor, _) = Actor::spawn(None, Sink, ()).await.unwrap();
-        let target = LocalTarget {
+        let target = ActorTarget {
             actor: actor.clone(),
         };
         let garbage = [0xc1, 0xff, 0x00];
         assert!(matches!(
-            target.deliver(&garbage, None),
+            target.deliver(Num::TAG, &garbage, None),
             Err(RemoteError::Decode(_))
         ));
         let text = rmp_serde::to_vec_named("not a number").unwrap();
         assert!(matches!(
-            target.deliver(&text, None),
+            target.deliver(Num::TAG, &text, None),
             Err(RemoteError::Decode(_))
         ));
-        let ok = rmp_serde::to_vec_named(&7u64).unwrap();
-        assert!(target.deliver(&ok, None).is_ok());
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver("other/1", &ok, None),
+            Err(RemoteError::TypeMismatch {
+                accepts: vec![Num::TAG.into()],
+                requested: "other/1".into()
+            })
+        );
+        assert!(target.deliver(Num::TAG, &ok, None).is_ok());
         actor.stop(None);
     }
 
     #[tokio::test]
     async fn a_stopped_target_reports_unknown_name() {
         let (actor, handle) = Actor::spawn(None, Sink, ()).await.unwrap();
-        let target = LocalTarget {
+        let target = ActorTarget {
             actor: actor.clone(),
         };
         actor.stop(None);
         handle.await.unwrap();
-        let ok = rmp_serde::to_vec_named(&7u64).unwrap();
-        assert_eq!(target.deliver(&ok, None), Err(RemoteError::UnknownName));
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver(Num::TAG, &ok, None),
+            Err(RemoteError::UnknownName)
+        );
     }
 
     #[test]

@@ -4,27 +4,33 @@
 //! ractor_cluster. A [`Node`] listens on a socket, authenticates peers with a
 //! shared cookie, connects to its seeds (and to every peer they know: the
 //! cluster forms a full mesh) and runs one gateway actor that carries
-//! MessagePack envelopes between nodes. Any actor whose message type is
-//! [`Request<M, R>`] with serde `M` and `R` can be registered under a name
-//! and reached from every node with a [`Ref`].
+//! MessagePack envelopes between nodes. A [`Server`] (a struct that
+//! answers several [`Message`] types, each with its own reply type) or a
+//! ractor actor whose message type is [`Request<M>`] is registered under a
+//! name and reached from every node with a [`Ref`]: the same `tell` and
+//! `ask` whether it is local or remote.
 //!
 //! ```
-//! use actor_cluster::{Node, Request};
-//! use ractor::{Actor, ActorProcessingErr, ActorRef};
+//! use actor_cluster::{Accepts, Handler, Message, Node, Server};
+//! use serde::{Deserialize, Serialize};
 //! use std::time::Duration;
 //!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! struct Double(u64);
+//! impl Message for Double {
+//!     type Reply = u64;
+//!     const TAG: &'static str = "doc.double/1";
+//! }
+//!
 //! struct Doubler;
-//! impl Actor for Doubler {
-//!     type Msg = Request<u64, u64>;
-//!     type State = ();
-//!     type Arguments = ();
-//!     async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
-//!         Ok(())
+//! impl Server for Doubler {
+//!     fn accepts(accepts: &mut Accepts<Self>) {
+//!         accepts.add::<Double>();
 //!     }
-//!     async fn handle(&self, _: ActorRef<Self::Msg>, req: Self::Msg, _: &mut ()) -> Result<(), ActorProcessingErr> {
-//!         let (n, reply) = req.into_parts();
-//!         reply.send(n * 2);
-//!         Ok(())
+//! }
+//! impl Handler<Double> for Doubler {
+//!     async fn handle(&mut self, Double(n): Double) -> u64 {
+//!         n * 2
 //!     }
 //! }
 //!
@@ -36,11 +42,10 @@
 //!     .no_discovery() // a node on its own; by default it looks for peers with mDNS
 //!     .start()
 //!     .await?;
-//! let (actor, _) = Actor::spawn(None, Doubler, ()).await?;
-//! node.register("doubler", &actor).await?;
+//! node.serve("doubler", || Doubler).await?;
 //! // The same lookup and ask work from any node of the cluster.
-//! let doubler = node.lookup::<u64, u64>("doubler").await?;
-//! assert_eq!(doubler.ask(21, Duration::from_secs(1)).await?, 42);
+//! let doubler = node.lookup("doubler").await?;
+//! assert_eq!(doubler.ask(Double(21), Duration::from_secs(1)).await?, 42);
 //! node.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -65,6 +70,7 @@ mod error;
 mod gateway;
 mod node;
 mod reference;
+mod server;
 mod tls;
 mod wire;
 
@@ -75,5 +81,6 @@ pub use node::{
     ConflictPolicy, Node, NodeBuilder, NodeEvent, PartitionPolicy, DEFAULT_CLUSTER, DEFAULT_LISTEN,
     MAX_NAME_BYTES,
 };
-pub use reference::{Payload, Ref, Reply, Request};
+pub use reference::{Message, Payload, Ref, Reply, Request, Undelivered};
+pub use server::{Accepts, Handler, Handling, Server};
 pub use tls::{Tls, TLS_SERVER_NAME};

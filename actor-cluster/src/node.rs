@@ -14,10 +14,11 @@ use tokio::sync::broadcast;
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, Result};
+use crate::gateway::Deliver;
 use crate::gateway::{
     self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Timing,
 };
-use crate::reference::{self, Payload, Ref, Request};
+use crate::reference::{self, ActorTarget, Message, Ref, Request};
 use crate::tls::Tls;
 use crate::wire::WireKey;
 
@@ -623,10 +624,10 @@ impl Node {
     /// [`ClusterError::InvalidName`] for an empty name or one over
     /// [`MAX_NAME_BYTES`]; [`ClusterError::NoQuorum`] on the losing side of
     /// a partition.
-    pub async fn register<M: Payload, R: Payload>(
+    pub async fn register<M: Message>(
         &self,
         name: &str,
-        actor: &ActorRef<Request<M, R>>,
+        actor: &ActorRef<Request<M>>,
     ) -> Result<()> {
         self.register_in(name, Vec::<String>::new(), actor).await
     }
@@ -639,18 +640,31 @@ impl Node {
     /// [`ClusterError::InvalidName`] for an empty name or group, or one over
     /// [`MAX_NAME_BYTES`]; [`ClusterError::NoQuorum`] on the losing side of
     /// a partition.
-    pub async fn register_in<M: Payload, R: Payload>(
+    pub async fn register_in<M: Message>(
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
-        actor: &ActorRef<Request<M, R>>,
+        actor: &ActorRef<Request<M>>,
+    ) -> Result<()> {
+        let target = ActorTarget {
+            actor: actor.clone(),
+        };
+        self.register_target(name, groups, Arc::new(target)).await
+    }
+
+    /// Registers a local target of either kind (a ractor actor or a server).
+    pub(crate) async fn register_target(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        target: Arc<dyn Deliver>,
     ) -> Result<()> {
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         check_name(name)?;
         for group in &groups {
             check_name(group)?;
         }
-        gateway::register(&self.inner.gateway, name, groups, actor.clone()).await
+        gateway::register(&self.inner.gateway, name, groups, target).await
     }
 
     /// Releases a name this node holds.
@@ -669,9 +683,10 @@ impl Node {
     /// A reference to the actor registered under `name`, wherever it lives.
     ///
     /// # Errors
-    /// [`ClusterError::UnknownName`] if no node holds the name;
-    /// [`ClusterError::TypeMismatch`] if it takes other types than `M`/`R`.
-    pub async fn lookup<M: Payload, R: Payload>(&self, name: &str) -> Result<Ref<M, R>> {
+    /// [`ClusterError::UnknownName`] if no node holds the name. Which
+    /// messages it answers is checked with each message
+    /// ([`Ref::accepts`] lists them).
+    pub async fn lookup(&self, name: &str) -> Result<Ref> {
         let mut found = self
             .lookup_many(std::slice::from_ref(&name.to_owned()))
             .await?;
@@ -687,10 +702,7 @@ impl Node {
     /// # Errors
     /// [`ClusterError::NodeStopped`] if this node is shutting down; each
     /// name's own failure is in its place in the list.
-    pub async fn lookup_many<M: Payload, R: Payload>(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<Result<Ref<M, R>>>> {
+    pub async fn lookup_many(&self, names: &[String]) -> Result<Vec<Result<Ref>>> {
         let resolved = gateway::call(&self.inner.gateway, |reply| GatewayMsg::Lookup {
             names: names.to_vec(),
             reply,

@@ -1,77 +1,71 @@
-//! Location-transparent references: [`Ref`], and what the target actor
-//! receives, [`Request`] and [`Reply`].
+//! Location-transparent references: [`Ref`], the [`Message`]s it carries,
+//! and what an addressable ractor actor receives, [`Request`] and [`Reply`].
 
-use std::any::{type_name, TypeId};
+use std::any::{Any, TypeId};
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use ractor::{ActorRef, Message, MessagingErr};
+use ractor::{ActorRef, MessagingErr};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::gateway::{self, AskReply, GatewayId, GatewayMsg, Outgoing, Resolved};
+use crate::gateway::{self, AskReply, Deliver, GatewayId, GatewayMsg, Outgoing, Resolved};
 use crate::wire::MAX_PAYLOAD_BYTES;
 
-/// What a cluster-addressable message type must be: plain serde data.
+/// What a cluster-addressable value must be: plain serde data.
 pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
-/// The tag under which a `(message, reply)` pair is registered and checked
-/// on both ends: the type names without their module paths, so that two
-/// programs that define the same wire types in different modules (or
-/// crates) can talk. A mismatch the tag misses still fails to decode, with
-/// a clear error.
-pub(crate) fn type_tag<M: 'static, R: 'static>() -> String {
-    format!(
-        "{} -> {}",
-        short_type_name(type_name::<M>()),
-        short_type_name(type_name::<R>())
-    )
-}
-
-/// `alloc::vec::Vec<my_crate::Foo>` → `Vec<Foo>`.
-fn short_type_name(full: &str) -> String {
-    let mut out = String::with_capacity(full.len());
-    let mut token = String::new();
-    let mut chars = full.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ':' && chars.peek() == Some(&':') {
-            chars.next();
-            token.clear();
-        } else if c.is_alphanumeric() || c == '_' {
-            token.push(c);
-        } else {
-            out.push_str(&token);
-            token.clear();
-            out.push(c);
-        }
-    }
-    out.push_str(&token);
-    out
-}
-
-pub(crate) fn type_key<M: 'static, R: 'static>() -> TypeId {
-    TypeId::of::<(M, R)>()
-}
-
-/// A message as an addressable actor receives it: the user's message and,
-/// for an `ask`, the way back.
+/// A message a named actor answers: plain serde data with a stable wire
+/// tag and the type of its reply, so that the caller of
+/// [`Ref::ask`] knows the answer's type at compile time.
 ///
-/// An actor reachable by name has `type Msg = Request<M, R>`, where `M` is
-/// its message and `R` its reply type. The message came from this node or
-/// another; the actor cannot tell and need not care.
-pub struct Request<M, R = ()> {
+/// The tag is what crosses the wire with the message and what a receiving
+/// node checks it against: keep it stable across versions and unique among
+/// the messages of one actor (a `crate.type/version` string does both).
+/// Two programs that share the type definition, or define the same one
+/// twice with the same tag, can talk.
+///
+/// ```
+/// use actor_cluster::Message;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct SetLearningRate(f64);
+///
+/// impl Message for SetLearningRate {
+///     type Reply = ();
+///     const TAG: &'static str = "trainer.set_learning_rate/1";
+/// }
+/// ```
+pub trait Message: Payload {
+    /// The answer to an [`ask`](Ref::ask); `()` for a message that is only
+    /// ever told.
+    type Reply: Payload;
+    /// The stable wire tag.
+    const TAG: &'static str;
+}
+
+/// A message as an addressable ractor actor receives it: the user's
+/// message and, for an `ask`, the way back.
+///
+/// A ractor actor with `type Msg = Request<M>` can be registered under a
+/// name ([`Node::register`](crate::Node::register)); `M` is usually an enum
+/// of its operations with one reply type. An actor that answers several
+/// message types with a reply type each is a [`Server`](crate::Server)
+/// instead. The message came from this node or another; the actor cannot
+/// tell and need not care.
+pub struct Request<M: Message> {
     /// The message.
     pub msg: M,
     /// Where the answer goes; [`Reply::none`] for a `tell`.
-    pub reply: Reply<R>,
+    pub reply: Reply<M::Reply>,
 }
 
-impl<M: fmt::Debug, R> fmt::Debug for Request<M, R> {
+impl<M: Message + fmt::Debug> fmt::Debug for Request<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("msg", &self.msg)
@@ -80,11 +74,11 @@ impl<M: fmt::Debug, R> fmt::Debug for Request<M, R> {
     }
 }
 
-impl<M: Send + 'static, R: Send + 'static> Message for Request<M, R> {}
+impl<M: Message> ractor::Message for Request<M> {}
 
-impl<M, R> Request<M, R> {
+impl<M: Message> Request<M> {
     /// Splits into message and reply handle.
-    pub fn into_parts(self) -> (M, Reply<R>) {
+    pub fn into_parts(self) -> (M, Reply<M::Reply>) {
         (self.msg, self.reply)
     }
 }
@@ -145,21 +139,148 @@ impl<R> Drop for Reply<R> {
     }
 }
 
-enum Target<M, R> {
-    Local(ActorRef<Request<M, R>>),
+/// A message that was not delivered, handed back with why
+/// ([`Ref::tell`]). Converts into its [`ClusterError`] with `?`.
+pub struct Undelivered<M> {
+    /// The message, as it was given (`None` only if the local actor's
+    /// mailbox closed in a way that did not hand it back).
+    pub msg: Option<M>,
+    /// Why it was not delivered.
+    pub error: ClusterError,
+}
+
+impl<M> fmt::Debug for Undelivered<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Undelivered")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M> fmt::Display for Undelivered<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not delivered: {}", self.error)
+    }
+}
+
+impl<M> std::error::Error for Undelivered<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<M> From<Undelivered<M>> for ClusterError {
+    fn from(undelivered: Undelivered<M>) -> Self {
+        undelivered.error
+    }
+}
+
+/// A type-erased value: a message or a [`Reply`] on its way to a local
+/// actor without being encoded.
+pub(crate) type AnyBox = Box<dyn Any + Send>;
+
+/// Why a local target did not take a message; the message comes back.
+pub(crate) enum NotTaken {
+    /// It answers no message of this type.
+    Refused(AnyBox),
+    /// The actor has stopped; the message, unless ractor kept it.
+    Stopped(Option<AnyBox>),
+}
+
+/// The error for a message tagged `requested` sent to a target that
+/// answers the tags `accepts`.
+pub(crate) fn mismatch(accepts: Vec<String>, requested: &str) -> RemoteError {
+    RemoteError::TypeMismatch {
+        accepts,
+        requested: requested.to_owned(),
+    }
+}
+
+/// A ractor actor registered under a name: it answers exactly `M`.
+pub(crate) struct ActorTarget<M: Message> {
+    pub(crate) actor: ActorRef<Request<M>>,
+}
+
+/// The reply handle for a message that came through the gateway.
+pub(crate) fn routed_reply<R: Payload>(route: Option<gateway::ReplyRoute>) -> Reply<R> {
+    match route {
+        None => Reply::none(),
+        Some(route) => Reply::from_fn(move |result| route.answer(gateway::encode_reply(result))),
+    }
+}
+
+impl<M: Message> Deliver for ActorTarget<M> {
+    fn deliver(
+        &self,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<gateway::ReplyRoute>,
+    ) -> std::result::Result<(), RemoteError> {
+        if tag != M::TAG {
+            return Err(mismatch(self.accepts(), tag));
+        }
+        let msg: M =
+            rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(e.to_string()))?;
+        let reply = routed_reply::<M::Reply>(reply);
+        self.actor
+            .send_message(Request { msg, reply })
+            .map_err(|_| RemoteError::UnknownName)
+    }
+
+    fn send_local(
+        &self,
+        key: TypeId,
+        msg: AnyBox,
+        reply: AnyBox,
+    ) -> std::result::Result<(), NotTaken> {
+        if key != TypeId::of::<M>() {
+            return Err(NotTaken::Refused(msg));
+        }
+        let msg = msg.downcast::<M>().map_err(NotTaken::Refused)?;
+        let Ok(reply) = reply.downcast::<Reply<M::Reply>>() else {
+            return Err(NotTaken::Refused(msg));
+        };
+        self.actor
+            .send_message(Request {
+                msg: *msg,
+                reply: *reply,
+            })
+            .map_err(|e| match e {
+                MessagingErr::SendErr(req) => NotTaken::Stopped(Some(Box::new(req.msg))),
+                // Not returned by a typed reference; the message is gone.
+                _ => NotTaken::Stopped(None),
+            })
+    }
+
+    fn accepts(&self) -> Vec<String> {
+        vec![M::TAG.to_owned()]
+    }
+
+    fn cell(&self) -> ractor::ActorCell {
+        self.actor.get_cell()
+    }
+}
+
+enum Target {
+    Local(Arc<dyn Deliver>),
     Remote {
         node: String,
+        /// The tags the actor answers, as its node announced them.
+        accepts: Arc<[String]>,
     },
     /// The name left where it was resolved: route by name through the
     /// gateway until an `ask` resolves it again.
     Moved,
 }
 
-impl<M, R> Clone for Target<M, R> {
+impl Clone for Target {
     fn clone(&self) -> Self {
         match self {
-            Self::Local(a) => Self::Local(a.clone()),
-            Self::Remote { node } => Self::Remote { node: node.clone() },
+            Self::Local(t) => Self::Local(Arc::clone(t)),
+            Self::Remote { node, accepts } => Self::Remote {
+                node: node.clone(),
+                accepts: Arc::clone(accepts),
+            },
             Self::Moved => Self::Moved,
         }
     }
@@ -169,40 +290,31 @@ impl<M, R> Clone for Target<M, R> {
 ///
 /// The same type and the same [`tell`](Ref::tell) / [`ask`](Ref::ask) serve
 /// a local actor (a direct ractor send, nothing encoded) and a remote one
-/// (MessagePack through the node gateways).
+/// (MessagePack through the node gateways). Any [`Message`] the actor
+/// answers can be sent; the reply's type is the message's
+/// [`Message::Reply`]. A message the actor does not answer fails with
+/// [`ClusterError::TypeMismatch`], naming its tag and the ones it takes.
 ///
 /// A `Ref` follows its name: when the actor it was resolved to stops, its
 /// node goes down or another node now holds the name, the message goes to
 /// whoever holds the name now (a message that never reached the old holder
 /// is rerouted at once; after a failed `ask` the next call resolves the name
 /// again). [`pinned`](Ref::pinned) opts out. Clones share what they learn.
-pub struct Ref<M, R = ()> {
+#[derive(Clone)]
+pub struct Ref {
     name: String,
     gateway: GatewayId,
-    target: Arc<RwLock<Target<M, R>>>,
+    target: Arc<RwLock<Target>>,
     follow: bool,
-    _types: PhantomData<fn(M) -> R>,
 }
 
-impl<M, R> Clone for Ref<M, R> {
-    fn clone(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            gateway: self.gateway.clone(),
-            target: Arc::clone(&self.target),
-            follow: self.follow,
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<M, R> fmt::Debug for Ref<M, R> {
+impl fmt::Debug for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Ref");
         d.field("name", &self.name);
-        match &*self.target.read().unwrap_or_else(PoisonError::into_inner) {
-            Target::Local(a) => d.field("local", &a.get_id()),
-            Target::Remote { node } => d.field("node", node),
+        match &*self.current() {
+            Target::Local(t) => d.field("local", &t.cell().get_id()),
+            Target::Remote { node, .. } => d.field("node", node),
             Target::Moved => d.field("moved", &true),
         };
         d.field("follow", &self.follow).finish()
@@ -210,46 +322,35 @@ impl<M, R> fmt::Debug for Ref<M, R> {
 }
 
 /// A `Ref` to what `name` resolved to, or why it cannot be one.
-pub(crate) fn resolved<M: Payload, R: Payload>(
-    gateway: &GatewayId,
-    name: &str,
-    resolved: Option<Resolved>,
-) -> Result<Ref<M, R>> {
-    let mismatch = |actual| ClusterError::TypeMismatch {
-        name: name.to_owned(),
-        actual,
-        requested: type_tag::<M, R>(),
-    };
+pub(crate) fn resolved(gateway: &GatewayId, name: &str, resolved: Option<Resolved>) -> Result<Ref> {
     let target = match resolved {
         None => return Err(ClusterError::UnknownName(name.to_owned())),
-        Some(Resolved::Local(target)) => match gateway::typed_local::<M, R>(&target) {
-            Some(actor) => Target::Local(actor),
-            None => return Err(mismatch(target.type_tag())),
-        },
-        Some(Resolved::Remote {
+        Some(Resolved::Local(target)) => Target::Local(target),
+        Some(Resolved::Remote { node, accepts }) => Target::Remote {
             node,
-            type_tag: tag,
-        }) if tag == type_tag::<M, R>() => Target::Remote { node },
-        Some(Resolved::Remote { type_tag, .. }) => return Err(mismatch(type_tag)),
+            accepts: accepts.into(),
+        },
     };
     Ok(Ref {
         name: name.to_owned(),
         gateway: gateway.clone(),
         target: Arc::new(RwLock::new(target)),
         follow: true,
-        _types: PhantomData,
     })
 }
 
-impl<M: Payload, R: Payload> Ref<M, R> {
+impl Ref {
     #[cfg(test)]
-    pub(crate) fn remote(name: String, gateway: GatewayId, node: String) -> Self {
+    pub(crate) fn remote(name: String, gateway: GatewayId, node: String, accepts: &[&str]) -> Self {
+        let accepts: Vec<String> = accepts.iter().map(|t| (*t).to_owned()).collect();
         Self {
             name,
             gateway,
-            target: Arc::new(RwLock::new(Target::Remote { node })),
+            target: Arc::new(RwLock::new(Target::Remote {
+                node,
+                accepts: accepts.into(),
+            })),
             follow: true,
-            _types: PhantomData,
         }
     }
 
@@ -272,44 +373,81 @@ impl<M: Payload, R: Payload> Ref<M, R> {
     /// `ask` will find where).
     pub fn node(&self) -> Option<String> {
         match &*self.current() {
-            Target::Remote { node } => Some(node.clone()),
+            Target::Remote { node, .. } => Some(node.clone()),
             Target::Local(_) | Target::Moved => None,
         }
     }
 
-    fn current(&self) -> std::sync::RwLockReadGuard<'_, Target<M, R>> {
+    /// The wire tags of the messages the actor answers, as far as this
+    /// reference knows (empty once the name has moved, until the next
+    /// `ask` finds where).
+    pub fn accepts(&self) -> Vec<String> {
+        match &*self.current() {
+            Target::Local(t) => t.accepts(),
+            Target::Remote { accepts, .. } => accepts.to_vec(),
+            Target::Moved => Vec::new(),
+        }
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Target> {
         self.target.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn set(&self, target: Target<M, R>) {
+    fn set(&self, target: Target) {
         *self.target.write().unwrap_or_else(PoisonError::into_inner) = target;
+    }
+
+    fn mismatch<M: Message>(&self, accepts: Vec<String>) -> ClusterError {
+        mismatch(accepts, M::TAG).into_cluster(&self.name)
     }
 
     /// Sends a message without waiting for an answer.
     ///
     /// # Errors
+    /// The message comes back in [`Undelivered`] with why:
+    /// [`ClusterError::TypeMismatch`] if the actor does not answer `M`,
     /// [`ClusterError::UnknownName`] if a local target has stopped (and the
     /// reference is pinned), [`ClusterError::Encode`] if the message cannot
     /// be encoded, [`ClusterError::NodeStopped`] if this node's gateway is
     /// gone. A remote delivery failure after the message left this node is
     /// logged by the receiving gateway; use [`ask`](Ref::ask) when you need
     /// to know.
-    pub fn tell(&self, msg: M) -> Result<()> {
+    pub fn tell<M: Message>(&self, msg: M) -> std::result::Result<(), Undelivered<M>> {
         let target = self.current().clone();
+        let undelivered = |msg, error| Undelivered { msg, error };
         match target {
-            Target::Local(actor) => match actor.send_message(Request {
-                msg,
-                reply: Reply::none(),
-            }) {
-                Ok(()) => Ok(()),
-                Err(MessagingErr::SendErr(req)) if self.follow => {
-                    self.set(Target::Moved);
-                    self.send_remote(None, &req.msg, None)
+            Target::Local(t) => {
+                let sent = t.send_local(
+                    TypeId::of::<M>(),
+                    Box::new(msg),
+                    Box::new(Reply::<M::Reply>::none()),
+                );
+                match sent {
+                    Ok(()) => Ok(()),
+                    Err(NotTaken::Refused(msg)) => Err(undelivered(
+                        msg.downcast::<M>().ok().map(|m| *m),
+                        self.mismatch::<M>(t.accepts()),
+                    )),
+                    Err(NotTaken::Stopped(msg)) => {
+                        let msg = msg.and_then(|m| m.downcast::<M>().ok()).map(|m| *m);
+                        match msg {
+                            Some(msg) if self.follow => {
+                                self.set(Target::Moved);
+                                self.send_remote(None, msg, None)
+                            }
+                            msg => Err(undelivered(
+                                msg,
+                                ClusterError::UnknownName(self.name.clone()),
+                            )),
+                        }
+                    }
                 }
-                Err(_) => Err(ClusterError::UnknownName(self.name.clone())),
-            },
-            Target::Remote { node } => self.send_remote(Some(node), &msg, None),
-            Target::Moved => self.send_remote(None, &msg, None),
+            }
+            Target::Remote { accepts, .. } if !accepts.iter().any(|t| t == M::TAG) => {
+                Err(undelivered(Some(msg), self.mismatch::<M>(accepts.to_vec())))
+            }
+            Target::Remote { node, .. } => self.send_remote(Some(node), msg, None),
+            Target::Moved => self.send_remote(None, msg, None),
         }
     }
 
@@ -319,30 +457,34 @@ impl<M: Payload, R: Payload> Ref<M, R> {
     /// [`ClusterError::Timeout`] when the deadline passes,
     /// [`ClusterError::NodeGone`] when the target's node is (or goes) down,
     /// [`ClusterError::UnknownName`] when nothing is registered under the
-    /// name any more, [`ClusterError::Decode`] / [`ClusterError::Encode`] for
+    /// name any more, [`ClusterError::TypeMismatch`] if the actor does not
+    /// answer `M`, [`ClusterError::Decode`] / [`ClusterError::Encode`] for
     /// data that does not fit the types, [`ClusterError::NoReply`] when the
     /// actor dropped the request.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the answer; the message may still be
     /// delivered.
-    pub async fn ask(&self, msg: M, timeout: Duration) -> Result<R> {
+    pub async fn ask<M: Message>(&self, msg: M, timeout: Duration) -> Result<M::Reply> {
         let mut target = self.current().clone();
         if matches!(target, Target::Moved) {
             target = self.resolve_again().await?;
         }
         let result = match target {
-            Target::Local(actor) => match self.ask_local(&actor, msg, timeout).await {
+            Target::Local(t) => match self.ask_local(&*t, msg, timeout).await {
                 // Never delivered: the actor had stopped. Follow the name.
-                Err(Returned(msg)) if self.follow => {
+                Err(Some(msg)) if self.follow => {
                     self.set(Target::Moved);
-                    self.ask_remote(None, &msg, timeout).await
+                    self.ask_remote(None, msg, timeout).await
                 }
-                Err(Returned(_)) => Err(ClusterError::UnknownName(self.name.clone())),
+                Err(_) => Err(ClusterError::UnknownName(self.name.clone())),
                 Ok(result) => result,
             },
-            Target::Remote { node } => self.ask_remote(Some(node), &msg, timeout).await,
-            Target::Moved => self.ask_remote(None, &msg, timeout).await,
+            Target::Remote { accepts, .. } if !accepts.iter().any(|t| t == M::TAG) => {
+                Err(self.mismatch::<M>(accepts.to_vec()))
+            }
+            Target::Remote { node, .. } => self.ask_remote(Some(node), msg, timeout).await,
+            Target::Moved => self.ask_remote(None, msg, timeout).await,
         };
         if self.follow
             && matches!(
@@ -356,34 +498,36 @@ impl<M: Payload, R: Payload> Ref<M, R> {
     }
 
     /// Looks the name up again and remembers where it is.
-    async fn resolve_again(&self) -> Result<Target<M, R>> {
+    async fn resolve_again(&self) -> Result<Target> {
         let names = vec![self.name.clone()];
         let found = gateway::call(&self.gateway, |reply| GatewayMsg::Lookup { names, reply })
             .await?
             .pop()
             .flatten();
-        let fresh = resolved::<M, R>(&self.gateway, &self.name, found)?;
+        let fresh = resolved(&self.gateway, &self.name, found)?;
         let target = fresh.current().clone();
         self.set(target.clone());
         Ok(target)
     }
 
-    /// An ask to a local actor; the message back if it never got there.
-    async fn ask_local(
+    /// An ask to a local actor; `Err` with the message back (if ractor
+    /// kept it) when it never got there because the actor had stopped.
+    async fn ask_local<M: Message>(
         &self,
-        actor: &ActorRef<Request<M, R>>,
+        target: &dyn Deliver,
         msg: M,
         timeout: Duration,
-    ) -> std::result::Result<Result<R>, Returned<M>> {
+    ) -> std::result::Result<Result<M::Reply>, Option<M>> {
         let (tx, rx) = oneshot::channel();
-        let reply = Reply::from_fn(move |r| {
+        let reply = Reply::<M::Reply>::from_fn(move |r| {
             let _ = tx.send(r);
         });
-        if let Err(e) = actor.send_message(Request { msg, reply }) {
-            return match e {
-                MessagingErr::SendErr(req) => Err(Returned(req.into_parts().0)),
-                _ => Ok(Err(ClusterError::UnknownName(self.name.clone()))),
-            };
+        match target.send_local(TypeId::of::<M>(), Box::new(msg), Box::new(reply)) {
+            Ok(()) => {}
+            Err(NotTaken::Refused(_)) => return Ok(Err(self.mismatch::<M>(target.accepts()))),
+            Err(NotTaken::Stopped(msg)) => {
+                return Err(msg.and_then(|m| m.downcast::<M>().ok()).map(|m| *m))
+            }
         }
         Ok(match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(self.timed_out(timeout)),
@@ -396,18 +540,23 @@ impl<M: Payload, R: Payload> Ref<M, R> {
     }
 
     /// An ask through the gateway, to `node` or to wherever the name is.
-    async fn ask_remote(&self, node: Option<String>, msg: &M, timeout: Duration) -> Result<R> {
+    async fn ask_remote<M: Message>(
+        &self,
+        node: Option<String>,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<M::Reply> {
         let (tx, rx) = oneshot::channel();
         self.send_remote(node, msg, Some((tx, timeout)))?;
         // The gateway expires the ask itself; the extra margin only guards
         // against a gateway that died meanwhile.
         let bytes = match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await {
-            Err(_) | Ok(Err(_)) => return Err(self.timed_out(timeout)),
+            Err(_) | Ok(Err(_)) => return Err(ClusterError::NodeStopped),
             Ok(Ok(r)) => r?,
         };
         rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
             name: self.name.clone(),
-            reason: e.to_string(),
+            reason: format!("the reply to `{}`: {e}", M::TAG),
         })
     }
 
@@ -420,66 +569,91 @@ impl<M: Payload, R: Payload> Ref<M, R> {
 
     /// Encodes `msg` and hands it to this node's gateway for `node` (or
     /// for whichever node holds the name, with `None`).
-    fn send_remote(
+    fn send_remote<M: Message>(
         &self,
         node: Option<String>,
-        msg: &M,
+        msg: M,
         ask: Option<(AskReply, Duration)>,
-    ) -> Result<()> {
-        let payload = rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
+    ) -> std::result::Result<(), Undelivered<M>> {
+        let encode = |reason: String| ClusterError::Encode {
             name: self.name.clone(),
-            reason: e.to_string(),
-        })?;
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(ClusterError::Encode {
-                name: self.name.clone(),
-                reason: format!(
+            reason,
+        };
+        let payload = match rmp_serde::to_vec_named(&msg) {
+            Ok(payload) if payload.len() > MAX_PAYLOAD_BYTES => {
+                let reason = format!(
                     "the message of {} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
                     payload.len()
-                ),
-            });
-        }
-        gateway::send(
-            &self.gateway,
-            GatewayMsg::Send(Outgoing {
-                node,
-                name: self.name.clone(),
-                type_tag: type_tag::<M, R>(),
-                payload,
-                ask,
-                follow: self.follow,
-            }),
-        )
+                );
+                return Err(Undelivered {
+                    msg: Some(msg),
+                    error: encode(reason),
+                });
+            }
+            Ok(payload) => payload,
+            Err(e) => {
+                return Err(Undelivered {
+                    msg: Some(msg),
+                    error: encode(e.to_string()),
+                })
+            }
+        };
+        let out = Outgoing {
+            node,
+            name: self.name.clone(),
+            tag: M::TAG,
+            payload,
+            ask,
+            follow: self.follow,
+        };
+        gateway::send(&self.gateway, GatewayMsg::Send(out)).map_err(|error| Undelivered {
+            msg: Some(msg),
+            error,
+        })
     }
 }
-
-/// A message that never reached its actor, handed back.
-struct Returned<M>(M);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
-    #[test]
-    fn type_tags_drop_module_paths() {
-        assert_eq!(short_type_name("alloc::vec::Vec<my::Foo>"), "Vec<Foo>");
-        assert_eq!(
-            short_type_name("(u64, core::option::Option<a::b::C>)"),
-            "(u64, Option<C>)"
-        );
-        assert_eq!(type_tag::<String, u64>(), "String -> u64");
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Blob(Vec<u8>);
+    impl Message for Blob {
+        type Reply = ();
+        const TAG: &'static str = "test.blob/1";
     }
 
     #[test]
-    fn oversized_messages_are_refused_before_they_leave() {
-        let r: Ref<Vec<u8>, ()> = Ref::remote(
+    fn oversized_messages_are_refused_and_handed_back() {
+        let r = Ref::remote(
             "big".into(),
             GatewayId::new("nowhere", "no-such-node"),
             "b".into(),
+            &[Blob::TAG],
         );
-        let err = r.tell(vec![7; MAX_PAYLOAD_BYTES + 1]).unwrap_err();
-        assert!(matches!(err, ClusterError::Encode { .. }), "{err}");
+        let err = r.tell(Blob(vec![7; MAX_PAYLOAD_BYTES + 1])).unwrap_err();
+        assert!(matches!(err.error, ClusterError::Encode { .. }), "{err}");
+        assert_eq!(err.msg.map(|b| b.0.len()), Some(MAX_PAYLOAD_BYTES + 1));
         // A message within the limit gets as far as the (missing) gateway.
-        assert_eq!(r.tell(vec![7; 16]).unwrap_err(), ClusterError::NodeStopped);
+        let err = r.tell(Blob(vec![7; 16])).unwrap_err();
+        assert_eq!(err.error, ClusterError::NodeStopped);
+    }
+
+    #[test]
+    fn a_message_the_actor_does_not_answer_names_both_tags() {
+        let r = Ref::remote(
+            "svc".into(),
+            GatewayId::new("nowhere", "no-such-node"),
+            "b".into(),
+            &["other/1", "another/1"],
+        );
+        let err = r.tell(Blob(vec![1])).unwrap_err();
+        assert_eq!(
+            err.error.to_string(),
+            "`svc` answers `other/1`, `another/1`, not `test.blob/1`"
+        );
+        assert!(err.msg.is_some());
     }
 }

@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 use crate::error::RemoteError;
 
 /// The envelope format this build speaks.
-pub(crate) const WIRE_VERSION: u8 = 3;
+pub(crate) const WIRE_VERSION: u8 = 4;
 
 /// Upper bound on one encoded envelope; larger user messages are refused
 /// before they reach the socket (ractor_cluster drops the whole session for
@@ -30,7 +30,8 @@ pub(crate) const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Claim {
     pub(crate) name: String,
-    pub(crate) type_tag: String,
+    /// The wire tags of the messages its actor answers.
+    pub(crate) accepts: Vec<String>,
     pub(crate) groups: Vec<String>,
 }
 
@@ -73,13 +74,15 @@ pub(crate) enum Body {
     },
     Tell {
         to: String,
-        type_tag: String,
+        /// The message's [`crate::Message::TAG`].
+        tag: String,
         payload: ByteBuf,
     },
     Ask {
         id: u64,
         to: String,
-        type_tag: String,
+        /// The message's [`crate::Message::TAG`].
+        tag: String,
         payload: ByteBuf,
     },
     Reply {
@@ -213,7 +216,7 @@ mod tests {
             Body::Ask {
                 id: 7,
                 to: "counter".into(),
-                type_tag: "u64".into(),
+                tag: "test.add/1".into(),
                 payload: ByteBuf::from(vec![1, 2, 3]),
             },
         );
@@ -269,7 +272,7 @@ mod tests {
 
         #[test]
         fn tells_round_trip(from in ".{0,16}", to in ".{0,16}", payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let env = Envelope::new(&from, Body::Tell { to, type_tag: "t".into(), payload: ByteBuf::from(payload) });
+            let env = Envelope::new(&from, Body::Tell { to, tag: "t".into(), payload: ByteBuf::from(payload) });
             prop_assert_eq!(Envelope::open(&env.seal(&key()).unwrap(), &key()).unwrap(), env);
         }
     }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use actor_cluster::{Node, Request};
+use actor_cluster::{Message, Node, Request};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +215,12 @@ pub enum AgentReply {
 }
 
 /// The message type of an agent actor.
-pub type AgentMsg = Request<AgentRequest, AgentReply>;
+pub type AgentMsg = Request<AgentRequest>;
+
+impl Message for AgentRequest {
+    type Reply = AgentReply;
+    const TAG: &'static str = "foundation.agent/1";
+}
 
 /// The name prefix under which agents are registered in the cluster.
 pub(crate) const AGENT_PREFIX: &str = "agent/";

@@ -9,10 +9,7 @@ use ractor::Actor;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::agent::{
-    agent_name, Agent, AgentActor, AgentReply, AgentRequest, AGENTS_GROUP, AGENT_PREFIX,
-    CAPABILITY_PREFIX,
-};
+use crate::agent::{agent_name, Agent, AgentActor, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
     election, positive, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec,
@@ -31,7 +28,7 @@ pub struct AgentEntry {
 }
 
 /// A reference to an agent, wherever it runs.
-pub type AgentRef = Ref<AgentRequest, AgentReply>;
+pub type AgentRef = Ref;
 
 /// The agents of one node, and the door to every agent in the cluster.
 #[derive(Debug, Clone)]

@@ -138,10 +138,15 @@ pub(crate) enum CounterMsg {
     Get,
 }
 
+impl actor_cluster::Message for CounterMsg {
+    type Reply = u64;
+    const TAG: &'static str = "foundation.counter/1";
+}
+
 struct Counter;
 
 impl Actor for Counter {
-    type Msg = Request<CounterMsg, u64>;
+    type Msg = Request<CounterMsg>;
     type State = u64;
     type Arguments = (Node, String);
 
@@ -172,7 +177,7 @@ impl Actor for Counter {
 // Compile-time check that the counter's message type is a ractor message.
 const _: fn() = || {
     fn is_message<T: Message>() {}
-    is_message::<Request<CounterMsg, u64>>();
+    is_message::<Request<CounterMsg>>();
 };
 
 /// Prints one JSON line on stdout.
@@ -302,7 +307,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
 }
 
 /// Counter references kept by `hold`, by name.
-type Held = std::collections::HashMap<String, Ref<CounterMsg, u64>>;
+type Held = std::collections::HashMap<String, Ref>;
 
 /// Starts a counter under the node's supervisor, registered as `name`. It
 /// is transient: stopped after losing its name to another node, it stays
@@ -349,7 +354,7 @@ async fn command_inner(
             json!({ "reply": "counter", "name": name, "ok": true })
         }
         ["hold", name] => {
-            let counter = node.lookup::<CounterMsg, u64>(name).await;
+            let counter = node.lookup(name).await;
             let reply = match &counter {
                 Ok(r) => json!({ "reply": "hold", "name": name, "node": r.node() }),
                 Err(e) => json!({ "reply": "hold", "name": name, "error": error_json(e) }),
@@ -387,7 +392,7 @@ async fn command_inner(
         ["agents"] => json!({ "reply": "agents", "agents": agents.list().await? }),
         ["ask", name, rest @ ..] => {
             let (msg, timeout) = counter_msg(rest)?;
-            let result = match node.lookup::<CounterMsg, u64>(name).await {
+            let result = match node.lookup(name).await {
                 Ok(counter) => counter.ask(msg, timeout).await,
                 Err(e) => Err(e),
             };
@@ -395,8 +400,8 @@ async fn command_inner(
         }
         ["tell", name, "add", n] => {
             let n = n.parse().context("add takes a number")?;
-            let result = match node.lookup::<CounterMsg, u64>(name).await {
-                Ok(counter) => counter.tell(CounterMsg::Add(n)),
+            let result = match node.lookup(name).await {
+                Ok(counter) => counter.tell(CounterMsg::Add(n)).map_err(ClusterError::from),
                 Err(e) => Err(e),
             };
             match result {

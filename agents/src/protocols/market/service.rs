@@ -153,7 +153,12 @@ pub enum MarketResponse {
 }
 
 /// The market actor's message.
-type MarketMsg = Request<MarketCommand, MarketResponse>;
+type MarketMsg = Request<MarketCommand>;
+
+impl actor_cluster::Message for MarketCommand {
+    type Reply = MarketResponse;
+    const TAG: &'static str = "foundation.market.command/1";
+}
 
 /// The market actor: one book, its trade log, and a channel to the task
 /// that tells owners of their trades.
@@ -399,7 +404,7 @@ impl Actor for OwnerNotifier {
 #[derive(Debug, Clone)]
 pub struct Market {
     name: String,
-    market: Ref<MarketCommand, MarketResponse>,
+    market: Ref,
     timeout: Duration,
 }
 
@@ -415,10 +420,7 @@ impl Market {
     pub async fn start(node: &Node, name: &str) -> Result<Self> {
         check_name("market", name)?;
         let registered = market_name(name);
-        if let Ok(open) = node
-            .lookup::<MarketCommand, MarketResponse>(&registered)
-            .await
-        {
+        if let Ok(open) = node.lookup(&registered).await {
             return Err(AgentError::Cluster(ClusterError::NameTaken {
                 name: registered,
                 node: open.node().unwrap_or_else(|| node.name().to_owned()),

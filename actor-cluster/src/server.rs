@@ -1,0 +1,394 @@
+//! Servers: actors that answer several [`Message`] types, each with its
+//! own reply, registered under a name and supervised.
+//!
+//! A server is a plain struct with its state. It says which messages it
+//! answers in [`Server::accepts`], and answers each with a [`Handler`].
+//! [`Node::serve`] runs it as a permanent child of the node's supervisor,
+//! registered under a name, reachable by a [`Ref`](crate::Ref) from every
+//! node.
+
+use std::any::TypeId;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actor_core::{ChildSpec, Restart};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+
+use crate::error::RemoteError;
+use crate::gateway::{Deliver, ReplyRoute};
+use crate::node::Node;
+use crate::reference::{mismatch, routed_reply, AnyBox, Message, NotTaken, Reply};
+
+/// A future borrowing the server it runs on.
+pub type Handling<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
+
+/// An actor that answers the [`Message`]s it lists in
+/// [`accepts`](Server::accepts), one [`Handler`] each.
+///
+/// ```
+/// use actor_cluster::{Accepts, Handler, Message, Node, Server};
+/// use serde::{Deserialize, Serialize};
+/// use std::time::Duration;
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct Add(u64);
+/// impl Message for Add {
+///     type Reply = u64;
+///     const TAG: &'static str = "doc.add/1";
+/// }
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct Reset;
+/// impl Message for Reset {
+///     type Reply = ();
+///     const TAG: &'static str = "doc.reset/1";
+/// }
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl Server for Counter {
+///     fn accepts(accepts: &mut Accepts<Self>) {
+///         accepts.add::<Add>().add::<Reset>();
+///     }
+/// }
+///
+/// impl Handler<Add> for Counter {
+///     async fn handle(&mut self, Add(n): Add) -> u64 {
+///         self.0 += n;
+///         self.0
+///     }
+/// }
+///
+/// impl Handler<Reset> for Counter {
+///     async fn handle(&mut self, _: Reset) {
+///         self.0 = 0;
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = Node::builder()
+///     .name("doc")
+///     .cookie("secret")
+///     .listen("127.0.0.1:0".parse()?)
+///     .no_discovery()
+///     .start()
+///     .await?;
+/// let counter = node.serve("counter", Counter::default).await?;
+/// let t = Duration::from_secs(1);
+/// assert_eq!(counter.ask(Add(2), t).await?, 2);
+/// counter.ask(Reset, t).await?;
+/// assert_eq!(counter.ask(Add(5), t).await?, 5);
+/// node.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub trait Server: Send + Sized + 'static {
+    /// Lists the messages this server answers; each needs a [`Handler`]
+    /// (or a function, [`Accepts::add_with`]).
+    fn accepts(accepts: &mut Accepts<Self>);
+
+    /// Runs once the server is registered, before its first message. The
+    /// default does nothing.
+    fn started(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// How a [`Server`] answers a message of type `M`.
+pub trait Handler<M: Message>: Server {
+    /// Answers `msg`. A panic here fails the server, and its supervisor
+    /// restarts it.
+    fn handle(&mut self, msg: M) -> impl Future<Output = M::Reply> + Send;
+}
+
+type RunFn<S> =
+    Arc<dyn for<'a> Fn(&'a mut S, AnyBox, AnyBox) -> Handling<'a, ()> + Send + Sync + 'static>;
+
+struct Entry<S> {
+    tag: &'static str,
+    key: TypeId,
+    decode: fn(&[u8]) -> Result<AnyBox, RemoteError>,
+    reply: fn(Option<ReplyRoute>) -> AnyBox,
+    run: RunFn<S>,
+}
+
+/// The messages a [`Server`] answers, as it lists them in
+/// [`Server::accepts`].
+pub struct Accepts<S> {
+    entries: Vec<Entry<S>>,
+}
+
+impl<S: Server> Accepts<S> {
+    fn of() -> Self {
+        let mut accepts = Self {
+            entries: Vec::new(),
+        };
+        S::accepts(&mut accepts);
+        accepts
+    }
+
+    /// Answers `M` with the server's [`Handler<M>`].
+    pub fn add<M: Message>(&mut self) -> &mut Self
+    where
+        S: Handler<M>,
+    {
+        self.add_with::<M>(|server, msg| Box::pin(server.handle(msg)))
+    }
+
+    /// Answers `M` with `handler` (for a message type and a server type
+    /// that are both defined elsewhere). A tag already listed is replaced.
+    pub fn add_with<M: Message>(
+        &mut self,
+        handler: for<'a> fn(&'a mut S, M) -> Handling<'a, M::Reply>,
+    ) -> &mut Self {
+        let run: RunFn<S> = Arc::new(move |server: &mut S, msg: AnyBox, reply: AnyBox| {
+            let msg = msg.downcast::<M>();
+            let reply = reply.downcast::<Reply<M::Reply>>();
+            match (msg, reply) {
+                (Ok(msg), Ok(reply)) => {
+                    let answer = handler(server, *msg);
+                    Box::pin(async move { reply.send(answer.await) })
+                }
+                // The entry is found by the message's type id: no other
+                // type reaches it.
+                _ => Box::pin(async {}),
+            }
+        });
+        self.entries.retain(|e| e.tag != M::TAG);
+        self.entries.push(Entry {
+            tag: M::TAG,
+            key: TypeId::of::<M>(),
+            decode: |payload| {
+                rmp_serde::from_slice::<M>(payload)
+                    .map(|m| Box::new(m) as AnyBox)
+                    .map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
+            },
+            reply: |route| Box::new(routed_reply::<M::Reply>(route)),
+            run,
+        });
+        self
+    }
+
+    /// The wire tags listed so far.
+    pub fn tags(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.tag.to_owned()).collect()
+    }
+}
+
+impl<S> std::fmt::Debug for Accepts<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| e.tag))
+            .finish()
+    }
+}
+
+/// What a server's mailbox holds: one message, its reply handle, and the
+/// handler that answers it.
+pub(crate) struct Envelope<S> {
+    msg: AnyBox,
+    reply: AnyBox,
+    run: RunFn<S>,
+}
+
+impl<S: Server> ractor::Message for Envelope<S> {}
+
+/// A running server as the gateway sees it.
+struct ServerTarget<S> {
+    actor: ActorRef<Envelope<S>>,
+    accepts: Arc<Accepts<S>>,
+}
+
+impl<S: Server> Deliver for ServerTarget<S> {
+    fn deliver(
+        &self,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> Result<(), RemoteError> {
+        let entry = self
+            .accepts
+            .entries
+            .iter()
+            .find(|e| e.tag == tag)
+            .ok_or_else(|| mismatch(self.accepts.tags(), tag))?;
+        let msg = (entry.decode)(payload)?;
+        let envelope = Envelope {
+            msg,
+            reply: (entry.reply)(reply),
+            run: Arc::clone(&entry.run),
+        };
+        self.actor
+            .send_message(envelope)
+            .map_err(|_| RemoteError::UnknownName)
+    }
+
+    fn send_local(&self, key: TypeId, msg: AnyBox, reply: AnyBox) -> Result<(), NotTaken> {
+        let Some(entry) = self.accepts.entries.iter().find(|e| e.key == key) else {
+            return Err(NotTaken::Refused(msg));
+        };
+        let envelope = Envelope {
+            msg,
+            reply,
+            run: Arc::clone(&entry.run),
+        };
+        self.actor.send_message(envelope).map_err(|e| match e {
+            ractor::MessagingErr::SendErr(envelope) => NotTaken::Stopped(Some(envelope.msg)),
+            _ => NotTaken::Stopped(None),
+        })
+    }
+
+    fn accepts(&self) -> Vec<String> {
+        self.accepts.tags()
+    }
+
+    fn cell(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+}
+
+/// Where a server is registered: its name and groups on a node.
+pub(crate) struct Registration {
+    pub(crate) node: Node,
+    pub(crate) name: String,
+    pub(crate) groups: Vec<String>,
+    /// Told how the first registration went.
+    first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
+}
+
+/// The ractor actor that runs a [`Server`]: registers it under its name,
+/// then answers each [`Envelope`] with the server's handler.
+pub(crate) struct ServerActor<S>(PhantomData<fn() -> S>);
+
+impl<S: Server> Actor for ServerActor<S> {
+    type Msg = Envelope<S>;
+    type State = S;
+    type Arguments = (S, Registration);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Envelope<S>>,
+        (server, at): (S, Registration),
+    ) -> Result<S, ActorProcessingErr> {
+        let target = ServerTarget {
+            actor: myself,
+            accepts: Arc::new(Accepts::<S>::of()),
+        };
+        let registered = at
+            .node
+            .register_target(&at.name, at.groups, Arc::new(target))
+            .await;
+        let first = at
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(first) = first {
+            let _ = first.send(registered.clone());
+        }
+        registered?;
+        Ok(server)
+    }
+
+    async fn post_start(
+        &self,
+        _: ActorRef<Envelope<S>>,
+        server: &mut S,
+    ) -> Result<(), ActorProcessingErr> {
+        server.started().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Envelope<S>>,
+        envelope: Envelope<S>,
+        server: &mut S,
+    ) -> Result<(), ActorProcessingErr> {
+        (envelope.run)(server, envelope.msg, envelope.reply).await;
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Runs the server that `factory` builds as a permanent child of this
+    /// node's supervisor (built again for each restart), registered under
+    /// `name`; returns a reference to it once it is registered.
+    ///
+    /// # Errors
+    /// As [`register`](Node::register): [`ClusterError::NameTaken`](crate::ClusterError::NameTaken),
+    /// [`ClusterError::InvalidName`](crate::ClusterError::InvalidName),
+    /// [`ClusterError::NoQuorum`](crate::ClusterError::NoQuorum); or
+    /// [`ClusterError::Start`](crate::ClusterError::Start) if the actor
+    /// cannot start.
+    pub async fn serve<S, F>(&self, name: &str, factory: F) -> crate::Result<crate::Ref>
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        if let Ok(held) = self.lookup(name).await {
+            return Err(crate::ClusterError::NameTaken {
+                name: name.to_owned(),
+                node: held.node().unwrap_or_else(|| self.name().to_owned()),
+            });
+        }
+        let (spec, registered) = self.spec_reporting(name, Vec::<String>::new(), factory);
+        if let Err(e) = self.supervisor().start_child(spec).await {
+            // The registration's own error (taken, no quorum) if that is why.
+            return Err(match registered.await {
+                Ok(Err(e)) => e,
+                _ => crate::ClusterError::Start(e.to_string()),
+            });
+        }
+        self.lookup(name).await
+    }
+
+    /// The child spec of a server registered as `name` in `groups`, for a
+    /// supervisor of your own (the child id is the name); see
+    /// [`serve`](Node::serve).
+    pub fn server_spec<S, F>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        factory: F,
+    ) -> ChildSpec
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        self.spec_reporting(name, groups, factory).0
+    }
+
+    /// [`server_spec`](Node::server_spec), and how its first registration
+    /// went.
+    pub(crate) fn spec_reporting<S, F>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        factory: F,
+    ) -> (ChildSpec, oneshot::Receiver<crate::Result<()>>)
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        let node = self.clone();
+        let name = name.to_owned();
+        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        let (tx, rx) = oneshot::channel();
+        let first = Arc::new(Mutex::new(Some(tx)));
+        let spec = ChildSpec::new(name.clone(), move || {
+            let at = Registration {
+                node: node.clone(),
+                name: name.clone(),
+                groups: groups.clone(),
+                first: Arc::clone(&first),
+            };
+            (ServerActor::<S>(PhantomData), (factory(), at))
+        })
+        .restart(Restart::Permanent);
+        (spec, rx)
+    }
+}

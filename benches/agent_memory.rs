@@ -10,7 +10,8 @@
 
 #![allow(clippy::print_stdout, missing_docs)]
 
-use agents::{Agent, Agents, CallForBids};
+use actor_cluster::Server;
+use agents::{Agent, Agents, Bidder, CallForBids, Families};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 const N: usize = 10_000;
@@ -44,18 +45,27 @@ impl Actor for Bare {
 }
 
 /// An agent with an id and a value: it bids its value.
-struct Bidder {
+struct Buyer {
     id: String,
     value: f64,
 }
 
-impl Agent for Bidder {
+impl Server for Buyer {}
+
+impl Agent for Buyer {
     fn id(&self) -> String {
         self.id.clone()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["bidder".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.bidder();
+    }
+}
+
+impl Bidder for Buyer {
     async fn bid(&mut self, _: &CallForBids) -> Option<f64> {
         Some(self.value)
     }
@@ -83,7 +93,7 @@ async fn agent_round(round: usize) -> f64 {
     let before = resident();
     for i in 0..N {
         agents
-            .spawn(move || Bidder {
+            .spawn(move || Buyer {
                 id: format!("agent-{i}"),
                 value: i as f64,
             })

@@ -18,7 +18,11 @@
 
 use std::time::{Duration, Instant};
 
-use agents::{Agent, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value, VoteSpec};
+use actor_cluster::Server;
+use agents::{
+    Agent, Agents, AuctionRule, AuctionSpec, Bidder, CallForBids, Families, Proposal, Value,
+    VoteSpec, Voter,
+};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message, RpcReplyPort};
 
@@ -42,6 +46,8 @@ fn ms(d: Duration) -> f64 {
 /// An in-process agent for the one-node baseline.
 struct Local(usize);
 
+impl Server for Local {}
+
 impl Agent for Local {
     fn id(&self) -> String {
         format!("local-{}", self.0)
@@ -49,9 +55,19 @@ impl Agent for Local {
     fn capabilities(&self) -> Vec<String> {
         vec!["bidder".into(), "voter".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.voter().bidder();
+    }
+}
+
+impl Voter for Local {
     async fn vote(&mut self, _: &Proposal) -> Option<bool> {
         Some(true)
     }
+}
+
+impl Bidder for Local {
     async fn bid(&mut self, _: &CallForBids) -> Option<f64> {
         Some(self.0 as f64)
     }

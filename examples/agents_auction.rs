@@ -15,19 +15,28 @@ use foundation::prelude::*;
 /// units of it. It bids "the minimum acceptable amount while it is at most
 /// my value" (English), buys once the clock is at or below its value
 /// (Dutch), and states its marginal values truthfully (VCG).
-struct Bidder {
+struct Buyer {
     id: &'static str,
     value: f64,
     marginal: Vec<f64>,
 }
 
-impl Agent for Bidder {
+impl Server for Buyer {}
+
+impl Agent for Buyer {
     fn id(&self) -> String {
         self.id.to_owned()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["bidder".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.bidder();
+    }
+}
+
+impl Bidder for Buyer {
     async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
         match request {
             AuctionRequest::Raise { minimum, .. } if *minimum <= self.value => {
@@ -56,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         ("cai", 35.0, vec![10.0, 5.0]),
     ] {
         agents
-            .spawn(move || Bidder {
+            .spawn(move || Buyer {
                 id,
                 value,
                 marginal: marginal.clone(),

@@ -17,20 +17,29 @@ use foundation::prelude::*;
 
 /// An agent with fixed orders, and a fixed need or offer of compute.
 #[derive(Clone)]
-struct Trader {
+struct Desk {
     id: &'static str,
     quote: Option<Quote>,
     need: Option<ComputeNeed>,
     offer: Option<ComputeOffer>,
 }
 
-impl Agent for Trader {
+impl Server for Desk {}
+
+impl Agent for Desk {
     fn id(&self) -> String {
         self.id.to_owned()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["trader".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.trader();
+    }
+}
+
+impl Trader for Desk {
     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
         match request {
             MarketRequest::Quote { .. } => MarketReply::Orders(self.quote.into_iter().collect()),
@@ -45,8 +54,8 @@ impl Agent for Trader {
     }
 }
 
-fn trader(id: &'static str, side: Side, price: f64, quantity: u64) -> Trader {
-    Trader {
+fn trader(id: &'static str, side: Side, price: f64, quantity: u64) -> Desk {
+    Desk {
         id,
         quote: Some(Quote {
             side,
@@ -71,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     // Call market orders, and what each needs (units x value, budget) or
     // offers (units x cost) of compute.
     let traders = [
-        Trader {
+        Desk {
             need: Some(ComputeNeed {
                 units: 5,
                 max_price: 12,
@@ -79,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
             }),
             ..trader("ana", Side::Buy, 10.0, 3)
         },
-        Trader {
+        Desk {
             need: Some(ComputeNeed {
                 units: 4,
                 max_price: 10,
@@ -88,21 +97,21 @@ async fn main() -> anyhow::Result<()> {
             ..trader("ben", Side::Buy, 8.0, 2)
         },
         trader("cai", Side::Buy, 5.0, 4),
-        Trader {
+        Desk {
             offer: Some(ComputeOffer {
                 units: 4,
                 min_price: 5,
             }),
             ..trader("dee", Side::Sell, 4.0, 2)
         },
-        Trader {
+        Desk {
             offer: Some(ComputeOffer {
                 units: 3,
                 min_price: 9,
             }),
             ..trader("eli", Side::Sell, 7.0, 2)
         },
-        Trader {
+        Desk {
             offer: Some(ComputeOffer {
                 units: 5,
                 min_price: 11,

@@ -17,19 +17,28 @@ use foundation::prelude::*;
 /// A contractor with a price, a bargainer that plays the subgame-perfect
 /// strategy for the discount factors it is told, and a negotiator with
 /// utilities over the deals.
-struct Negotiator {
+struct Party {
     id: &'static str,
     price: f64,
     utilities: Vec<f64>,
 }
 
-impl Agent for Negotiator {
+impl Server for Party {}
+
+impl Agent for Party {
     fn id(&self) -> String {
         self.id.to_owned()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["contractor".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.negotiator();
+    }
+}
+
+impl Negotiator for Party {
     async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
         match request {
             NegotiationRequest::CallForProposals { .. } => {
@@ -79,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         ("cai", 25.0, vec![0.5, 0.5, 0.5, 0.5]),
     ] {
         agents
-            .spawn(move || Negotiator {
+            .spawn(move || Party {
                 id,
                 price,
                 utilities: utilities.clone(),

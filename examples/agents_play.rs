@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use agents::protocols::bandit::Ucb1;
-use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Player};
+use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Seat};
 use foundation::prelude::*;
 
 /// How a player picks its action.
@@ -28,10 +28,19 @@ struct Gamer {
     strategy: Strategy,
 }
 
+impl Server for Gamer {}
+
 impl Agent for Gamer {
     fn id(&self) -> String {
         self.id.to_owned()
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.player();
+    }
+}
+
+impl Player for Gamer {
     async fn play(&mut self, request: &GameRequest) -> GameReply {
         let GameRequest::Move {
             game,
@@ -44,13 +53,13 @@ impl Agent for Gamer {
         };
         type Pick = fn(&Played) -> Option<usize>;
         let (mine, theirs): (Pick, Pick) = match player {
-            Player::Row => (|p| p.row, |p| p.col),
-            Player::Col => (|p| p.col, |p| p.row),
+            Seat::Row => (|p| p.row, |p| p.col),
+            Seat::Col => (|p| p.col, |p| p.row),
         };
         GameReply::Action(match &mut self.strategy {
             Strategy::Fixed(a) => *a,
             Strategy::Fictitious => {
-                let n = if *player == Player::Row {
+                let n = if *player == Seat::Row {
                     game.cols()
                 } else {
                     game.rows()
@@ -65,7 +74,7 @@ impl Agent for Gamer {
                 game.best_response(*player, &counts)
             }
             Strategy::Learner(state) => {
-                let arms = if *player == Player::Row {
+                let arms = if *player == Seat::Row {
                     game.rows()
                 } else {
                     game.cols()
@@ -74,7 +83,7 @@ impl Agent for Gamer {
                 if let Some(last) = history.last() {
                     if let (Some(arm), Some(p)) = (mine(last), last.payoffs) {
                         let (lo, hi) = game.payoff_range(*player);
-                        let got = if *player == Player::Row { p.row } else { p.col };
+                        let got = if *player == Seat::Row { p.row } else { p.col };
                         let _ = ucb.update(arm, (got - lo) / (hi - lo));
                     }
                 }

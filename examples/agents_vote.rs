@@ -14,7 +14,7 @@ use agents::{Election, ElectionMethod, ElectionSpec, Threshold, YesNoRule};
 use foundation::prelude::*;
 
 /// An agent with a fixed opinion and a fixed preference order.
-struct Voter {
+struct Member {
     id: &'static str,
     yes: bool,
     ranking: &'static [&'static str],
@@ -22,19 +22,30 @@ struct Voter {
     rate: f64,
 }
 
-impl Agent for Voter {
+impl Server for Member {}
+
+impl Agent for Member {
     fn id(&self) -> String {
         self.id.to_owned()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["voter".into()]
     }
+
+    fn families(families: &mut Families<Self>) {
+        families.voter();
+    }
+}
+
+impl Voter for Member {
     async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
         Some(self.yes)
     }
+
     async fn rank(&mut self, _election: &Election) -> Option<Vec<String>> {
         Some(self.ranking.iter().map(|c| c.to_string()).collect())
     }
+
     async fn agree(&mut self, _question: &Agreement) -> Option<Value> {
         Some(Value::Float(self.rate))
     }
@@ -51,31 +62,31 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let agents = Agents::start(&node).await?;
     let voters = [
-        Voter {
+        Member {
             id: "ana",
             rate: 0.01,
             yes: true,
             ranking: &["adam", "sgd", "lion"],
         },
-        Voter {
+        Member {
             id: "ben",
             rate: 0.01,
             yes: true,
             ranking: &["adam", "lion", "sgd"],
         },
-        Voter {
+        Member {
             id: "cai",
             rate: 0.01,
             yes: false,
             ranking: &["sgd", "lion", "adam"],
         },
-        Voter {
+        Member {
             id: "dee",
             rate: 0.1,
             yes: true,
             ranking: &["lion", "sgd", "adam"],
         },
-        Voter {
+        Member {
             id: "eli",
             rate: 0.01,
             yes: false,
@@ -83,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         },
     ];
     for v in voters {
-        agents.spawn(move || Voter { ..v }).await?;
+        agents.spawn(move || Member { ..v }).await?;
     }
 
     // ana's vote weighs 3, the others 1: yes = 3 + 1 + 1 = 5 of 7 ≥ 2/3.

@@ -12,7 +12,8 @@ pub mod prelude {
     };
     pub use actor_core::{ChildSpec, Restart, Strategy, Supervisor, SupervisorSpec};
     pub use agents::{
-        Agent, AgentError, Agents, AuctionRule, AuctionSpec, CallForBids, Proposal, Value, VoteSpec,
+        Agent, AgentError, Agents, AuctionRule, AuctionSpec, Bidder, CallForBids, Families,
+        Negotiator, Player, Proposal, Trader, Value, VoteSpec, Voter,
     };
     pub use ractor::{Actor, ActorProcessingErr, ActorRef};
 }

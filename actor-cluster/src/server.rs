@@ -87,8 +87,12 @@ pub type Handling<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
 /// ```
 pub trait Server: Send + Sized + 'static {
     /// Lists the messages this server answers; each needs a [`Handler`]
-    /// (or a function, [`Accepts::add_with`]).
-    fn accepts(accepts: &mut Accepts<Self>);
+    /// (or a function, [`Accepts::add_with`]). The default lists none (an
+    /// agent that only takes part in protocols needs no message of its
+    /// own).
+    fn accepts(accepts: &mut Accepts<Self>) {
+        let _ = accepts;
+    }
 
     /// Runs once the server is registered, before its first message. The
     /// default does nothing.
@@ -122,11 +126,12 @@ pub struct Accepts<S> {
 }
 
 impl<S: Server> Accepts<S> {
-    fn of() -> Self {
+    fn of(also: fn(&mut Self)) -> Self {
         let mut accepts = Self {
             entries: Vec::new(),
         };
         S::accepts(&mut accepts);
+        also(&mut accepts);
         accepts
     }
 
@@ -251,12 +256,14 @@ impl<S: Server> Deliver for ServerTarget<S> {
 }
 
 /// Where a server is registered: its name and groups on a node.
-pub(crate) struct Registration {
+pub(crate) struct Registration<S> {
     pub(crate) node: Node,
     pub(crate) name: String,
     pub(crate) groups: Vec<String>,
     /// Told how the first registration went.
     first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
+    /// What the host answers besides the server's own messages.
+    also: fn(&mut Accepts<S>),
 }
 
 /// The ractor actor that runs a [`Server`]: registers it under its name,
@@ -266,16 +273,16 @@ pub(crate) struct ServerActor<S>(PhantomData<fn() -> S>);
 impl<S: Server> Actor for ServerActor<S> {
     type Msg = Envelope<S>;
     type State = S;
-    type Arguments = (S, Registration);
+    type Arguments = (S, Registration<S>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Envelope<S>>,
-        (server, at): (S, Registration),
+        (server, at): (S, Registration<S>),
     ) -> Result<S, ActorProcessingErr> {
         let target = ServerTarget {
             actor: myself,
-            accepts: Arc::new(Accepts::<S>::of()),
+            accepts: Arc::new(Accepts::<S>::of(at.also)),
         };
         let registered = at
             .node
@@ -335,7 +342,7 @@ impl Node {
                 node: held.node().unwrap_or_else(|| self.name().to_owned()),
             });
         }
-        let (spec, registered) = self.spec_reporting(name, Vec::<String>::new(), factory);
+        let (spec, registered) = self.spec_reporting(name, Vec::<String>::new(), |_| {}, factory);
         if let Err(e) = self.supervisor().start_child(spec).await {
             // The registration's own error (taken, no quorum) if that is why.
             return Err(match registered.await {
@@ -359,7 +366,25 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        self.spec_reporting(name, groups, factory).0
+        self.spec_reporting(name, groups, |_| {}, factory).0
+    }
+
+    /// [`server_spec`](Node::server_spec), answering also what `also`
+    /// adds to the server's own [`Server::accepts`]: for a framework that
+    /// hosts user servers and answers messages of its own for them (the
+    /// agents crate answers protocol requests this way).
+    pub fn server_spec_with<S, F>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        also: fn(&mut Accepts<S>),
+        factory: F,
+    ) -> ChildSpec
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        self.spec_reporting(name, groups, also, factory).0
     }
 
     /// [`server_spec`](Node::server_spec), and how its first registration
@@ -368,6 +393,7 @@ impl Node {
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
+        also: fn(&mut Accepts<S>),
         factory: F,
     ) -> (ChildSpec, oneshot::Receiver<crate::Result<()>>)
     where
@@ -385,6 +411,7 @@ impl Node {
                 name: name.clone(),
                 groups: groups.clone(),
                 first: Arc::clone(&first),
+                also,
             };
             (ServerActor::<S>(PhantomData), (factory(), at))
         })

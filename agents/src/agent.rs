@@ -2,8 +2,7 @@
 
 use std::future::Future;
 
-use actor_cluster::{Message, Node, Request};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use actor_cluster::{Accepts, Handling, Message, Server};
 use serde::{Deserialize, Serialize};
 
 use crate::protocols::auction::{AuctionReply, AuctionRequest};
@@ -64,18 +63,37 @@ pub struct Election {
     pub method: ElectionMethod,
 }
 
-/// An agent: a supervised actor with a cluster-wide id and capabilities
-/// that takes part in coordination protocols.
+/// An agent: an actor you define, with its own state and its own messages
+/// (its [`Server`] side), a cluster-wide id and capabilities, that takes
+/// part in the protocol families it opts into.
 ///
-/// Every method but [`id`](Agent::id) has a default: an agent that does not
-/// vote or rank abstains, one that does not bid, negotiate, trade or play
-/// declines. The simple protocols have a method each ([`vote`](Agent::vote),
-/// [`rank`](Agent::rank), [`bid`](Agent::bid), [`agree`](Agent::agree));
-/// the interactive families have one method each that receives every step
-/// of the family's protocols ([`negotiate`](Agent::negotiate),
-/// [`auction`](Agent::auction), [`trade`](Agent::trade),
-/// [`play`](Agent::play)).
-pub trait Agent: Send + Sync + 'static {
+/// An agent is a [`Server`]: list its own messages in
+/// [`Server::accepts`] and answer them with [`Handler`](actor_cluster::Handler)s;
+/// anyone in the cluster reaches it by id ([`Agents::find`](crate::Agents::find))
+/// and talks to it with those messages. It takes part in a protocol family
+/// by implementing the family's trait ([`Voter`], [`Bidder`],
+/// [`Negotiator`], [`Trader`], [`Player`]) and naming it in
+/// [`families`](Agent::families); each trait's methods default to
+/// declining. A request of a family it did not name is declined (a vote
+/// abstains, a bid is not made).
+///
+/// ```
+/// use agents::{Agent, Families, Proposal, Voter};
+/// use actor_cluster::Server;
+///
+/// struct Cautious { id: String }
+/// impl Server for Cautious {}
+/// impl Agent for Cautious {
+///     fn id(&self) -> String { self.id.clone() }
+///     fn families(families: &mut Families<Self>) { families.voter(); }
+/// }
+/// impl Voter for Cautious {
+///     async fn vote(&mut self, proposal: &Proposal) -> Option<bool> {
+///         Some(proposal.subject != "shutdown")
+///     }
+/// }
+/// ```
+pub trait Agent: Server {
     /// The agent's id, unique in the cluster.
     fn id(&self) -> String;
 
@@ -84,6 +102,23 @@ pub trait Agent: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Names the protocol families this agent takes part in. The default
+    /// names none: it only declines.
+    fn families(families: &mut Families<Self>) {
+        let _ = families;
+    }
+
+    /// Told that a protocol set this agent's answer aside (a negative bid,
+    /// an unknown candidate, ...): the protocol goes on without it. The
+    /// default logs it.
+    fn rejected(&mut self, protocol: &str, reason: &str) -> impl Future<Output = ()> + Send {
+        tracing::warn!(agent = %self.id(), protocol, reason, "answer rejected");
+        async {}
+    }
+}
+
+/// Votes, ranked-ballot elections and Byzantine-tolerant agreement.
+pub trait Voter: Agent {
     /// Answers a vote: `Some(true)` yes, `Some(false)` no, `None` abstain.
     fn vote(&mut self, proposal: &Proposal) -> impl Future<Output = Option<bool>> + Send {
         let _ = proposal;
@@ -99,27 +134,20 @@ pub trait Agent: Send + Sync + 'static {
         async { None }
     }
 
-    /// Answers a call for bids with an amount, or `None` to decline.
-    fn bid(&mut self, call: &CallForBids) -> impl Future<Output = Option<f64>> + Send {
-        let _ = call;
-        async { None }
-    }
-
     /// Answers a Byzantine-tolerant agreement with the value this agent
     /// proposes, or `None` to abstain.
     fn agree(&mut self, question: &Agreement) -> impl Future<Output = Option<Value>> + Send {
         let _ = question;
         async { None }
     }
+}
 
-    /// Takes one step of a negotiation (contract-net, alternating offers,
-    /// monotonic concession).
-    fn negotiate(
-        &mut self,
-        request: &NegotiationRequest,
-    ) -> impl Future<Output = NegotiationReply> + Send {
-        let _ = request;
-        async { NegotiationReply::Decline }
+/// Auctions: sealed bids and the interactive kinds.
+pub trait Bidder: Agent {
+    /// Answers a call for bids with an amount, or `None` to decline.
+    fn bid(&mut self, call: &CallForBids) -> impl Future<Output = Option<f64>> + Send {
+        let _ = call;
+        async { None }
     }
 
     /// Takes one step of an interactive auction (English, Dutch,
@@ -128,27 +156,188 @@ pub trait Agent: Send + Sync + 'static {
         let _ = request;
         async { AuctionReply::Decline }
     }
+}
 
-    /// Takes one step of a market (call market, compute allocation, fills
-    /// in the continuous double auction).
+/// Negotiation: contract-net, alternating offers, monotonic concession.
+pub trait Negotiator: Agent {
+    /// Takes one step of a negotiation.
+    fn negotiate(
+        &mut self,
+        request: &NegotiationRequest,
+    ) -> impl Future<Output = NegotiationReply> + Send {
+        let _ = request;
+        async { NegotiationReply::Decline }
+    }
+}
+
+/// Markets: call markets, compute allocation, fills of the continuous
+/// double auction.
+pub trait Trader: Agent {
+    /// Takes one step of a market.
     fn trade(&mut self, request: &MarketRequest) -> impl Future<Output = MarketReply> + Send {
         let _ = request;
         async { MarketReply::Decline }
     }
+}
 
-    /// Takes one step of a game (a move in a normal-form game, a choice
-    /// among strategies).
+/// Games: moves in normal-form games, choices among strategies.
+pub trait Player: Agent {
+    /// Takes one step of a game.
     fn play(&mut self, request: &GameRequest) -> impl Future<Output = GameReply> + Send {
         let _ = request;
         async { GameReply::Decline }
     }
+}
 
-    /// Told that a protocol set this agent's answer aside (a negative bid,
-    /// an unknown candidate, ...): the protocol goes on without it. The
-    /// default logs it.
-    fn rejected(&mut self, protocol: &str, reason: &str) -> impl Future<Output = ()> + Send {
-        tracing::warn!(agent = %self.id(), protocol, reason, "answer rejected");
-        async {}
+/// How one family answers the requests of its protocols.
+type Answer<A> = for<'a> fn(&'a mut A, AgentRequest) -> Handling<'a, AgentReply>;
+
+/// The protocol families an agent takes part in, as it names them in
+/// [`Agent::families`].
+pub struct Families<A> {
+    voter: Option<Answer<A>>,
+    bidder: Option<Answer<A>>,
+    negotiator: Option<Answer<A>>,
+    trader: Option<Answer<A>>,
+    player: Option<Answer<A>>,
+}
+
+impl<A> std::fmt::Debug for Families<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Families")
+            .field("voter", &self.voter.is_some())
+            .field("bidder", &self.bidder.is_some())
+            .field("negotiator", &self.negotiator.is_some())
+            .field("trader", &self.trader.is_some())
+            .field("player", &self.player.is_some())
+            .finish()
+    }
+}
+
+impl<A: Agent> Families<A> {
+    fn of() -> Self {
+        let mut families = Self {
+            voter: None,
+            bidder: None,
+            negotiator: None,
+            trader: None,
+            player: None,
+        };
+        A::families(&mut families);
+        families
+    }
+
+    /// Takes part in votes, elections and agreements ([`Voter`]).
+    pub fn voter(&mut self) -> &mut Self
+    where
+        A: Voter,
+    {
+        self.voter = Some(|agent, request| {
+            Box::pin(async move {
+                match request {
+                    AgentRequest::Vote(p) => AgentReply::Vote(agent.vote(&p).await),
+                    AgentRequest::Rank(e) => AgentReply::Ranking(agent.rank(&e).await),
+                    AgentRequest::Agree(q) => AgentReply::Agreed(agent.agree(&q).await),
+                    other => declined(&other),
+                }
+            })
+        });
+        self
+    }
+
+    /// Takes part in auctions ([`Bidder`]).
+    pub fn bidder(&mut self) -> &mut Self
+    where
+        A: Bidder,
+    {
+        self.bidder = Some(|agent, request| {
+            Box::pin(async move {
+                match request {
+                    AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
+                    AgentRequest::Auction(r) => AgentReply::Auction(agent.auction(&r).await),
+                    other => declined(&other),
+                }
+            })
+        });
+        self
+    }
+
+    /// Takes part in negotiations ([`Negotiator`]).
+    pub fn negotiator(&mut self) -> &mut Self
+    where
+        A: Negotiator,
+    {
+        self.negotiator = Some(|agent, request| {
+            Box::pin(async move {
+                match request {
+                    AgentRequest::Negotiate(r) => {
+                        AgentReply::Negotiation(agent.negotiate(&r).await)
+                    }
+                    other => declined(&other),
+                }
+            })
+        });
+        self
+    }
+
+    /// Takes part in markets ([`Trader`]).
+    pub fn trader(&mut self) -> &mut Self
+    where
+        A: Trader,
+    {
+        self.trader = Some(|agent, request| {
+            Box::pin(async move {
+                match request {
+                    AgentRequest::Market(r) => AgentReply::Market(agent.trade(&r).await),
+                    other => declined(&other),
+                }
+            })
+        });
+        self
+    }
+
+    /// Takes part in games ([`Player`]).
+    pub fn player(&mut self) -> &mut Self
+    where
+        A: Player,
+    {
+        self.player = Some(|agent, request| {
+            Box::pin(async move {
+                match request {
+                    AgentRequest::Game(r) => AgentReply::Game(agent.play(&r).await),
+                    other => declined(&other),
+                }
+            })
+        });
+        self
+    }
+
+    /// The family that answers `request`, if the agent takes part in it.
+    fn answering(&self, request: &AgentRequest) -> Option<Answer<A>> {
+        match request {
+            AgentRequest::Vote(_) | AgentRequest::Rank(_) | AgentRequest::Agree(_) => self.voter,
+            AgentRequest::Bid(_) | AgentRequest::Auction(_) => self.bidder,
+            AgentRequest::Negotiate(_) => self.negotiator,
+            AgentRequest::Market(_) => self.trader,
+            AgentRequest::Game(_) => self.player,
+            AgentRequest::Rejected { .. } | AgentRequest::Describe => None,
+        }
+    }
+}
+
+/// The answer of an agent that does not take part: it abstains or declines.
+fn declined(request: &AgentRequest) -> AgentReply {
+    match request {
+        AgentRequest::Vote(_) => AgentReply::Vote(None),
+        AgentRequest::Rank(_) => AgentReply::Ranking(None),
+        AgentRequest::Agree(_) => AgentReply::Agreed(None),
+        AgentRequest::Bid(_) => AgentReply::Bid(None),
+        AgentRequest::Auction(_) => AgentReply::Auction(AuctionReply::Decline),
+        AgentRequest::Negotiate(_) => AgentReply::Negotiation(NegotiationReply::Decline),
+        AgentRequest::Market(_) => AgentReply::Market(MarketReply::Decline),
+        AgentRequest::Game(_) => AgentReply::Game(GameReply::Decline),
+        AgentRequest::Rejected { .. } => AgentReply::Noted,
+        AgentRequest::Describe => AgentReply::Noted,
     }
 }
 
@@ -214,9 +403,6 @@ pub enum AgentReply {
     },
 }
 
-/// The message type of an agent actor.
-pub type AgentMsg = Request<AgentRequest>;
-
 impl Message for AgentRequest {
     type Reply = AgentReply;
     const TAG: &'static str = "foundation.agent/1";
@@ -233,46 +419,16 @@ pub(crate) fn agent_name(id: &str) -> String {
     format!("{AGENT_PREFIX}{id}")
 }
 
-/// Runs one [`Agent`]; registers it cluster-wide as `agent/<id>` in the
-/// groups `agents` and `capability/<c>` for each capability.
-pub(crate) struct AgentActor<A>(std::marker::PhantomData<fn() -> A>);
-
-impl<A> AgentActor<A> {
-    pub(crate) fn new() -> Self {
-        Self(std::marker::PhantomData)
-    }
+/// Adds the protocol requests to what an agent answers (see
+/// [`Node::server_spec_with`](actor_cluster::Node::server_spec_with)).
+pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
+    accepts.add_with::<AgentRequest>(answer::<A>);
 }
 
-impl<A: Agent> Actor for AgentActor<A> {
-    type Msg = AgentMsg;
-    type State = A;
-    type Arguments = (A, Node);
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<AgentMsg>,
-        (agent, node): (A, Node),
-    ) -> Result<A, ActorProcessingErr> {
-        let id = agent.id();
-        let groups = std::iter::once(AGENTS_GROUP.to_owned()).chain(
-            agent
-                .capabilities()
-                .into_iter()
-                .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
-        );
-        node.register_in(&agent_name(&id), groups, &myself).await?;
-        tracing::info!(agent = %id, node = %node.name(), "agent ready");
-        Ok(agent)
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<AgentMsg>,
-        request: AgentMsg,
-        agent: &mut A,
-    ) -> Result<(), ActorProcessingErr> {
-        let (msg, reply) = request.into_parts();
-        let kind = match &msg {
+/// Answers one protocol request with the agent's family, or declines.
+fn answer<A: Agent>(agent: &mut A, request: AgentRequest) -> Handling<'_, AgentReply> {
+    Box::pin(async move {
+        let kind = match &request {
             AgentRequest::Vote(_) => "vote",
             AgentRequest::Bid(_) => "bid",
             AgentRequest::Rank(_) => "rank",
@@ -285,15 +441,7 @@ impl<A: Agent> Actor for AgentActor<A> {
             AgentRequest::Describe => "describe",
         };
         metrics::counter!("foundation_agent_requests_total", "request" => kind).increment(1);
-        let answer = match msg {
-            AgentRequest::Vote(proposal) => AgentReply::Vote(agent.vote(&proposal).await),
-            AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
-            AgentRequest::Rank(election) => AgentReply::Ranking(agent.rank(&election).await),
-            AgentRequest::Agree(question) => AgentReply::Agreed(agent.agree(&question).await),
-            AgentRequest::Negotiate(r) => AgentReply::Negotiation(agent.negotiate(&r).await),
-            AgentRequest::Auction(r) => AgentReply::Auction(agent.auction(&r).await),
-            AgentRequest::Market(r) => AgentReply::Market(agent.trade(&r).await),
-            AgentRequest::Game(r) => AgentReply::Game(agent.play(&r).await),
+        match request {
             AgentRequest::Rejected { protocol, reason } => {
                 agent.rejected(&protocol, &reason).await;
                 AgentReply::Noted
@@ -302,8 +450,10 @@ impl<A: Agent> Actor for AgentActor<A> {
                 id: agent.id(),
                 capabilities: agent.capabilities(),
             },
-        };
-        reply.send(answer);
-        Ok(())
-    }
+            request => match Families::<A>::of().answering(&request) {
+                Some(family) => family(agent, request).await,
+                None => declined(&request),
+            },
+        }
+    })
 }

@@ -8,13 +8,20 @@
 //! repeated games (see [`protocols`]).
 //!
 //! ```
-//! use agents::{Agent, Agents, AuctionRule, AuctionSpec, CallForBids};
+//! use actor_cluster::Server;
+//! use agents::{Agent, Agents, AuctionRule, AuctionSpec, Bidder, CallForBids, Families};
 //! use std::time::Duration;
 //!
-//! struct Bidder { id: String, value: f64 }
-//! impl Agent for Bidder {
+//! /// An agent is an actor you define: its state, and the families it
+//! /// takes part in (it could answer messages of its own too).
+//! struct Buyer { id: String, value: f64 }
+//! impl Server for Buyer {}
+//! impl Agent for Buyer {
 //!     fn id(&self) -> String { self.id.clone() }
 //!     fn capabilities(&self) -> Vec<String> { vec!["bidder".into()] }
+//!     fn families(families: &mut Families<Self>) { families.bidder(); }
+//! }
+//! impl Bidder for Buyer {
 //!     async fn bid(&mut self, _call: &CallForBids) -> Option<f64> { Some(self.value) }
 //! }
 //!
@@ -23,8 +30,8 @@
 //!     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
 //!     .start().await?;
 //! let agents = Agents::start(&node).await?;
-//! agents.spawn(|| Bidder { id: "alice".into(), value: 12.0 }).await?;
-//! agents.spawn(|| Bidder { id: "bob".into(), value: 10.0 }).await?;
+//! agents.spawn(|| Buyer { id: "alice".into(), value: 12.0 }).await?;
+//! agents.spawn(|| Buyer { id: "bob".into(), value: 10.0 }).await?;
 //! let result = agents.auction(AuctionSpec {
 //!     item: "gpu-hour".into(),
 //!     rule: AuctionRule::SecondPrice,
@@ -44,7 +51,8 @@ pub mod protocols;
 mod system;
 
 pub use agent::{
-    Agent, AgentMsg, AgentReply, AgentRequest, CallForBids, Election, Proposal, Value,
+    Agent, AgentReply, AgentRequest, Bidder, CallForBids, Election, Families, Negotiator, Player,
+    Proposal, Trader, Value, Voter,
 };
 pub use error::{AgentError, Result};
 pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};

@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use actor_cluster::{Node, Ref};
-use actor_core::{ChildSpec, Restart, Supervisor, SupervisorSpec};
+use actor_core::{ChildSpec, Supervisor, SupervisorSpec};
 use ractor::Actor;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::agent::{agent_name, Agent, AgentActor, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX};
+use crate::agent::{
+    agent_name, answer_protocols, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX,
+};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
     election, positive, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec,
@@ -71,16 +73,24 @@ impl Agents {
         A: Agent,
         F: Fn() -> A + Send + Sync + 'static,
     {
-        let id = factory().id();
+        let first = factory();
+        let id = first.id();
         if id.is_empty() || id.chars().any(char::is_whitespace) {
             return Err(AgentError::InvalidId(id));
         }
-        let node = self.node.clone();
-        let spec = ChildSpec::new(id.clone(), move || {
-            (AgentActor::<A>::new(), (factory(), node.clone()))
-        })
-        .restart(Restart::Permanent);
+        let groups: Vec<String> = std::iter::once(AGENTS_GROUP.to_owned())
+            .chain(
+                first
+                    .capabilities()
+                    .into_iter()
+                    .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
+            )
+            .collect();
+        let spec =
+            self.node
+                .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, factory);
         self.supervisor.start_child(spec).await?;
+        tracing::info!(agent = %id, node = %self.node.name(), "agent ready");
         Ok(id)
     }
 
@@ -90,7 +100,7 @@ impl Agents {
     /// [`AgentError::UnknownAgent`] if no such agent runs here.
     pub async fn stop(&self, id: &str) -> Result<()> {
         self.supervisor
-            .terminate_child(id)
+            .terminate_child(&agent_name(id))
             .await
             .map_err(|_| AgentError::UnknownAgent(id.to_owned()))
     }

@@ -6,17 +6,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actor_cluster::Node;
+use actor_cluster::Server;
 use agents::protocols::market::{
     ComputeNeed, ComputeOffer, MarketError, MarketReply, MarketRequest, Quote, Settlement, Side,
     TIE_RULE,
 };
-use agents::{Agent, AgentError, Agents, CallMarketSpec, ComputeSpec, Market, NewOrder};
+use agents::{
+    Agent, AgentError, Agents, CallMarketSpec, ComputeSpec, Families, Market, NewOrder, Trader,
+};
 
 /// What a trader was told: market notices and rejections.
 type Inbox = Arc<Mutex<Vec<String>>>;
 
 #[derive(Clone, Default)]
-struct Trader {
+struct Desk {
     id: &'static str,
     quotes: Vec<Quote>,
     need: Option<ComputeNeed>,
@@ -25,7 +28,7 @@ struct Trader {
     inbox: Inbox,
 }
 
-impl Trader {
+impl Desk {
     fn new(id: &'static str) -> Self {
         Self {
             id,
@@ -58,13 +61,28 @@ impl Trader {
     }
 }
 
-impl Agent for Trader {
+impl Server for Desk {}
+
+impl Agent for Desk {
     fn id(&self) -> String {
         self.id.to_owned()
     }
     fn capabilities(&self) -> Vec<String> {
         vec!["trader".into()]
     }
+    async fn rejected(&mut self, protocol: &str, reason: &str) {
+        self.inbox
+            .lock()
+            .unwrap()
+            .push(format!("{} rejected by {protocol}: {reason}", self.id));
+    }
+
+    fn families(families: &mut Families<Self>) {
+        families.trader();
+    }
+}
+
+impl Trader for Desk {
     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
         tokio::time::sleep(self.delay).await;
         let told = |line: String| {
@@ -92,12 +110,6 @@ impl Agent for Trader {
             _ => MarketReply::Decline,
         }
     }
-    async fn rejected(&mut self, protocol: &str, reason: &str) {
-        self.inbox
-            .lock()
-            .unwrap()
-            .push(format!("{} rejected by {protocol}: {reason}", self.id));
-    }
 }
 
 async fn node(name: &str) -> Node {
@@ -112,12 +124,12 @@ async fn node(name: &str) -> Node {
 }
 
 /// A node named `name` running `traders`, all writing to one inbox.
-async fn setup(name: &str, traders: Vec<Trader>) -> (Node, Agents, Inbox) {
+async fn setup(name: &str, traders: Vec<Desk>) -> (Node, Agents, Inbox) {
     let node = node(name).await;
     let agents = Agents::start(&node).await.expect("agents");
     let inbox = Inbox::default();
     for t in traders {
-        let t = Trader {
+        let t = Desk {
             inbox: inbox.clone(),
             ..t
         };
@@ -147,21 +159,21 @@ async fn call_market_clears_at_the_midpoint_and_tells_fills_and_rejections() {
     let (node, agents, inbox) = setup(
         "call",
         vec![
-            Trader::new("b1").quote(Side::Buy, 10.0, 3),
-            Trader::new("b2").quote(Side::Buy, 8.0, 2),
-            Trader::new("b3").quote(Side::Buy, 5.0, 4),
-            Trader::new("s1").quote(Side::Sell, 4.0, 2),
-            Trader::new("s2").quote(Side::Sell, 7.0, 2),
-            Trader::new("s3").quote(Side::Sell, 9.0, 3),
+            Desk::new("b1").quote(Side::Buy, 10.0, 3),
+            Desk::new("b2").quote(Side::Buy, 8.0, 2),
+            Desk::new("b3").quote(Side::Buy, 5.0, 4),
+            Desk::new("s1").quote(Side::Sell, 4.0, 2),
+            Desk::new("s2").quote(Side::Sell, 7.0, 2),
+            Desk::new("s3").quote(Side::Sell, 9.0, 3),
             // Invalid orders: rejected, the market still clears.
-            Trader::new("bad")
+            Desk::new("bad")
                 .quote(Side::Buy, -1.0, 5)
                 .quote(Side::Sell, 3.0, 0)
                 .quote(Side::Buy, f64::INFINITY, 1),
             // Would buy everything at 20, but answers after the deadline.
-            Trader::new("late").quote(Side::Buy, 20.0, 9).delay(1500),
+            Desk::new("late").quote(Side::Buy, 20.0, 9).delay(1500),
             // Answers without orders.
-            Trader::new("idle"),
+            Desk::new("idle"),
         ],
     )
     .await;
@@ -239,9 +251,9 @@ async fn equally_priced_asks_are_served_by_arrival() {
     let (node, agents, _inbox) = setup(
         "ties",
         vec![
-            Trader::new("buyer").quote(Side::Buy, 9.0, 2),
-            Trader::new("s-fast").quote(Side::Sell, 5.0, 2),
-            Trader::new("s-slow").quote(Side::Sell, 5.0, 2).delay(200),
+            Desk::new("buyer").quote(Side::Buy, 9.0, 2),
+            Desk::new("s-fast").quote(Side::Sell, 5.0, 2),
+            Desk::new("s-slow").quote(Side::Sell, 5.0, 2).delay(200),
         ],
     )
     .await;
@@ -263,7 +275,7 @@ async fn equally_priced_asks_are_served_by_arrival() {
 
 #[tokio::test]
 async fn invalid_specs_are_refused_before_anyone_is_asked() {
-    let (node, agents, inbox) = setup("specs", vec![Trader::new("t")]).await;
+    let (node, agents, inbox) = setup("specs", vec![Desk::new("t")]).await;
     let err = agents
         .call_market(CallMarketSpec::new("gpu", "trader", Duration::ZERO))
         .await;
@@ -289,15 +301,15 @@ async fn compute_is_allocated_and_settled_per_agent() {
     let (node, agents, inbox) = setup(
         "compute",
         vec![
-            Trader::new("A").need(5, 12, Some(100)),
-            Trader::new("B").need(4, 10, Some(30)),
-            Trader::new("C").need(2, 6, None),
-            Trader::new("X").offer(4, 5),
-            Trader::new("Y").offer(3, 9),
-            Trader::new("Z").offer(5, 11),
+            Desk::new("A").need(5, 12, Some(100)),
+            Desk::new("B").need(4, 10, Some(30)),
+            Desk::new("C").need(2, 6, None),
+            Desk::new("X").offer(4, 5),
+            Desk::new("Y").offer(3, 9),
+            Desk::new("Z").offer(5, 11),
             // A budget of 5 cannot buy one unit at 8: rejected and told.
-            Trader::new("poor").need(3, 8, Some(5)),
-            Trader::new("late").need(10, 50, None).delay(1500),
+            Desk::new("poor").need(3, 8, Some(5)),
+            Desk::new("late").need(10, 50, None).delay(1500),
         ],
     )
     .await;
@@ -355,7 +367,7 @@ async fn compute_is_allocated_and_settled_per_agent() {
 
 #[tokio::test]
 async fn the_market_service_matches_continuously_and_tells_owners() {
-    let (node, _agents, inbox) = setup("cda", vec![Trader::new("seller")]).await;
+    let (node, _agents, inbox) = setup("cda", vec![Desk::new("seller")]).await;
     let gpu = Market::start(&node, "gpu").await.unwrap();
     assert!(matches!(
         Market::start(&node, "gpu").await,
@@ -436,9 +448,9 @@ async fn a_market_on_another_node_answers_the_same_calls() {
         .unwrap();
     let agents = Agents::start(&client).await.unwrap();
     let inbox = Inbox::default();
-    let buyer = Trader {
+    let buyer = Desk {
         inbox: inbox.clone(),
-        ..Trader::new("remote-buyer")
+        ..Desk::new("remote-buyer")
     };
     agents.spawn(move || buyer.clone()).await.unwrap();
     Market::start(&host, "gpu").await.unwrap();

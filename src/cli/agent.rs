@@ -154,6 +154,8 @@ impl ScriptedAgent {
     }
 }
 
+impl Server for ScriptedAgent {}
+
 impl Agent for ScriptedAgent {
     fn id(&self) -> String {
         self.id.clone()
@@ -163,6 +165,20 @@ impl Agent for ScriptedAgent {
         self.caps.clone()
     }
 
+    async fn rejected(&mut self, protocol: &str, reason: &str) {
+        if self.announce {
+            emit(&json!({
+                "event": "agent_rejected", "agent": self.id, "protocol": protocol, "reason": reason,
+            }));
+        }
+    }
+
+    fn families(families: &mut Families<Self>) {
+        families.voter().bidder().negotiator().trader().player();
+    }
+}
+
+impl Voter for ScriptedAgent {
     async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
         self.asked("vote").await;
         self.vote
@@ -173,16 +189,25 @@ impl Agent for ScriptedAgent {
         self.rank.clone()
     }
 
+    async fn agree(&mut self, question: &Agreement) -> Option<Value> {
+        self.asked("agree").await;
+        self.consensus.agree(question)
+    }
+}
+
+impl Bidder for ScriptedAgent {
     async fn bid(&mut self, _call: &CallForBids) -> Option<f64> {
         self.asked("bid").await;
         self.bid
     }
 
-    async fn agree(&mut self, question: &Agreement) -> Option<Value> {
-        self.asked("agree").await;
-        self.consensus.agree(question)
+    async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
+        self.asked("auction").await;
+        self.auctions.answer(request)
     }
+}
 
+impl Negotiator for ScriptedAgent {
     async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
         self.asked(&format!("negotiate:{}", request.kind())).await;
         if let NegotiationRequest::Award { .. } = request {
@@ -190,28 +215,19 @@ impl Agent for ScriptedAgent {
         }
         self.negotiation.answer(request)
     }
+}
 
-    async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
-        self.asked("auction").await;
-        self.auctions.answer(request)
-    }
-
+impl Trader for ScriptedAgent {
     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
         self.asked("trade").await;
         self.markets.answer(request)
     }
+}
 
+impl Player for ScriptedAgent {
     async fn play(&mut self, request: &GameRequest) -> GameReply {
         self.asked("play").await;
         self.games.answer(request)
-    }
-
-    async fn rejected(&mut self, protocol: &str, reason: &str) {
-        if self.announce {
-            emit(&json!({
-                "event": "agent_rejected", "agent": self.id, "protocol": protocol, "reason": reason,
-            }));
-        }
     }
 }
 

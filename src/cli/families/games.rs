@@ -2,7 +2,7 @@
 //! agent chooses its actions (`strategy=...`) and the `play` command.
 
 use agents::protocols::bandit::{Bandit, EpsilonGreedy, Thompson, Ucb1};
-use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Player};
+use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Seat};
 use agents::Agents;
 use anyhow::{bail, Context};
 use foundation::prelude::*;
@@ -101,8 +101,8 @@ impl Script {
         };
         type Pick = fn(&Played) -> Option<usize>;
         let (own, theirs, opponent_actions): (Pick, Pick, usize) = match player {
-            Player::Row => (|p| p.row, |p| p.col, game.cols()),
-            Player::Col => (|p| p.col, |p| p.row, game.rows()),
+            Seat::Row => (|p| p.row, |p| p.col, game.cols()),
+            Seat::Col => (|p| p.col, |p| p.row, game.rows()),
         };
         let uniform = vec![1.0; opponent_actions];
         GameReply::Action(match &mut self.strategy {
@@ -137,13 +137,13 @@ impl Learner {
     fn choose(
         &mut self,
         game: &NormalFormGame,
-        player: Player,
+        player: Seat,
         history: &[Played],
         own: fn(&Played) -> Option<usize>,
     ) -> usize {
         let arms = match player {
-            Player::Row => game.rows(),
-            Player::Col => game.cols(),
+            Seat::Row => game.rows(),
+            Seat::Col => game.cols(),
         };
         let kind = self.kind;
         let (bandit, rng) = self.state.get_or_insert_with(|| {
@@ -170,8 +170,8 @@ impl Learner {
             if let (Some(arm), Some(payoffs)) = (own(last), last.payoffs) {
                 let (lo, hi) = game.payoff_range(player);
                 let got = match player {
-                    Player::Row => payoffs.row,
-                    Player::Col => payoffs.col,
+                    Seat::Row => payoffs.row,
+                    Seat::Col => payoffs.col,
                 };
                 let reward = if hi > lo { (got - lo) / (hi - lo) } else { 1.0 };
                 if let Err(e) = bandit.update(arm, reward) {
@@ -237,7 +237,7 @@ pub(crate) async fn command(
 mod tests {
     use super::*;
 
-    fn moved(script: &mut Script, player: Player, history: Vec<Played>) -> usize {
+    fn moved(script: &mut Script, player: Seat, history: Vec<Played>) -> usize {
         let request = GameRequest::Move {
             game: game("prisoners-dilemma").unwrap(),
             player,
@@ -255,9 +255,9 @@ mod tests {
         let mut s = Script::default();
         assert!(s.parse_key("strategy", "best-response").unwrap());
         // Defecting (1) is the best response to anything in the dilemma.
-        assert_eq!(moved(&mut s, Player::Row, vec![]), 1);
+        assert_eq!(moved(&mut s, Seat::Row, vec![]), 1);
         assert!(s.parse_key("strategy", "fixed/0").unwrap());
-        assert_eq!(moved(&mut s, Player::Col, vec![]), 0);
+        assert_eq!(moved(&mut s, Seat::Col, vec![]), 0);
         assert!(s.parse_key("strategy", "chaos").is_err());
         assert!(!s.parse_key("colour", "red").unwrap());
         assert!(game("1,2;3,4/5,6;7,8").is_ok());

@@ -130,7 +130,7 @@ impl TryFrom<RawGame> for NormalFormGame {
 
 /// One of the two players of a [`NormalFormGame`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Player {
+pub enum Seat {
     /// Chooses the row.
     Row,
     /// Chooses the column.
@@ -337,23 +337,23 @@ impl NormalFormGame {
     /// opponent mixes its actions with the weights `opponent` (any
     /// non-negative weights, e.g. counts of past play; missing entries
     /// weigh 0).
-    pub fn best_response(&self, player: Player, opponent: &[f64]) -> usize {
+    pub fn best_response(&self, player: Seat, opponent: &[f64]) -> usize {
         let weights = |n: usize| -> Vec<f64> {
             (0..n)
                 .map(|k| opponent.get(k).copied().unwrap_or(0.0))
                 .collect()
         };
         match player {
-            Player::Row => argmax(self.row_values(&weights(self.cols())).into_iter()),
-            Player::Col => argmax(self.col_values(&weights(self.rows())).into_iter()),
+            Seat::Row => argmax(self.row_values(&weights(self.cols())).into_iter()),
+            Seat::Col => argmax(self.col_values(&weights(self.rows())).into_iter()),
         }
     }
 
     /// The lowest and highest payoff `player` can get in this game.
-    pub fn payoff_range(&self, player: Player) -> (f64, f64) {
+    pub fn payoff_range(&self, player: Seat) -> (f64, f64) {
         let table = match player {
-            Player::Row => &self.row,
-            Player::Col => &self.col,
+            Seat::Row => &self.row,
+            Seat::Col => &self.col,
         };
         table
             .iter()

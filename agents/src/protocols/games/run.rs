@@ -9,7 +9,7 @@ use tracing::Instrument;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    pure_equilibria, support_enumeration, NormalFormGame, Payoffs, Player, PureEquilibrium,
+    pure_equilibria, support_enumeration, NormalFormGame, Payoffs, PureEquilibrium, Seat,
     SupportEnumeration,
 };
 use crate::agent::{AgentReply, AgentRequest};
@@ -27,7 +27,7 @@ pub enum GameRequest {
         /// The game.
         game: NormalFormGame,
         /// Which player you are.
-        player: Player,
+        player: Seat,
         /// The round, from 0.
         round: u32,
         /// Every earlier round, with both actions and payoffs.
@@ -153,7 +153,7 @@ async fn ask_move(
     agent: &AgentRef,
     id: &str,
     spec: &MatchSpec,
-    player: Player,
+    player: Seat,
     round: u32,
     history: &[Played],
 ) -> std::result::Result<usize, NoMove> {
@@ -164,8 +164,8 @@ async fn ask_move(
         history: history.to_vec(),
     });
     let actions = match player {
-        Player::Row => spec.game.rows(),
-        Player::Col => spec.game.cols(),
+        Seat::Row => spec.game.rows(),
+        Seat::Col => spec.game.cols(),
     };
     match agent.ask(request, spec.round_deadline).await {
         Ok(AgentReply::Game(GameReply::Action(a))) if a < actions => Ok(a),
@@ -202,8 +202,8 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
         let mut ended_early = None;
         for round in 0..spec.rounds {
             let (r, c) = futures::join!(
-                ask_move(&row, &spec.row, &spec, Player::Row, round, &rounds),
-                ask_move(&col, &spec.col, &spec, Player::Col, round, &rounds),
+                ask_move(&row, &spec.row, &spec, Seat::Row, round, &rounds),
+                ask_move(&col, &spec.col, &spec, Seat::Col, round, &rounds),
             );
             let mut gone = Vec::new();
             let mut action = |result: std::result::Result<usize, NoMove>| match result {

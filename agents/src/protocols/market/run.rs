@@ -434,13 +434,17 @@ impl Agents {
     ///
     /// ```
     /// use agents::protocols::market::{MarketReply, MarketRequest, Quote, Side};
-    /// use agents::{Agent, Agents, CallMarketSpec};
+    /// use agents::{Agent, Agents, CallMarketSpec, Families, Trader};
     /// use std::time::Duration;
     ///
-    /// struct Trader { id: &'static str, side: Side, price: f64 }
-    /// impl Agent for Trader {
+    /// struct Desk { id: &'static str, side: Side, price: f64 }
+    /// impl actor_cluster::Server for Desk {}
+    /// impl Agent for Desk {
     ///     fn id(&self) -> String { self.id.into() }
     ///     fn capabilities(&self) -> Vec<String> { vec!["trader".into()] }
+    ///     fn families(families: &mut Families<Self>) { families.trader(); }
+    /// }
+    /// impl Trader for Desk {
     ///     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
     ///         match request {
     ///             MarketRequest::Quote { .. } => MarketReply::Orders(vec![Quote {
@@ -456,8 +460,8 @@ impl Agents {
     ///     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
     ///     .start().await?;
     /// let agents = Agents::start(&node).await?;
-    /// agents.spawn(|| Trader { id: "buyer", side: Side::Buy, price: 10.0 }).await?;
-    /// agents.spawn(|| Trader { id: "seller", side: Side::Sell, price: 6.0 }).await?;
+    /// agents.spawn(|| Desk { id: "buyer", side: Side::Buy, price: 10.0 }).await?;
+    /// agents.spawn(|| Desk { id: "seller", side: Side::Sell, price: 6.0 }).await?;
     /// let result = agents
     ///     .call_market(CallMarketSpec::new("gpu", "trader", Duration::from_secs(1)))
     ///     .await?;

@@ -87,6 +87,8 @@ enum BareMsg {
     Add(u64, RpcReplyPort<u64>),
 }
 
+impl ractor::Message for BareMsg {}
+
 impl Actor for Bare {
     type Msg = BareMsg;
     type State = u64;

@@ -116,7 +116,7 @@ async fn user_agents_answer_their_own_messages_and_take_part_in_protocols() {
     };
     assert_eq!(requested, "test.unknown/1");
     assert!(accepts.iter().any(|t| t == "trainer.step/1"), "{err}");
-    assert!(accepts.iter().any(|t| t == "foundation.agent/1"), "{err}");
+    assert!(accepts.iter().any(|t| t == "foundation.vote/1"), "{err}");
 
     // Kill trainer-3's node: its reference fails, the others carry on.
     let third = agents.find("trainer-3").await.expect("trainer-3");

@@ -162,8 +162,7 @@ impl<S: Server> Accepts<S> {
                 _ => Box::pin(async {}),
             }
         });
-        self.entries.retain(|e| e.tag != M::TAG);
-        self.entries.push(Entry {
+        let entry = Entry {
             tag: M::TAG,
             key: TypeId::of::<M>(),
             decode: |payload| {
@@ -173,7 +172,11 @@ impl<S: Server> Accepts<S> {
             },
             reply: |route| Box::new(routed_reply::<M::Reply>(route)),
             run,
-        });
+        };
+        match self.entries.iter_mut().find(|e| e.tag == M::TAG) {
+            Some(listed) => *listed = entry,
+            None => self.entries.push(entry),
+        }
         self
     }
 

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use actor_cluster::{Accepts, Handling, Message, Server};
+use actor_cluster::{Accepts, Message, Server};
 use serde::{Deserialize, Serialize};
 
 use crate::protocols::auction::{AuctionReply, AuctionRequest};
@@ -104,7 +104,7 @@ pub trait Agent: Server {
 
     /// Names the protocol families this agent takes part in. The default
     /// names none: it only declines.
-    fn families(families: &mut Families<Self>) {
+    fn families(families: &mut Families<'_, Self>) {
         let _ = families;
     }
 
@@ -189,59 +189,31 @@ pub trait Player: Agent {
     }
 }
 
-/// How one family answers the requests of its protocols.
-type Answer<A> = for<'a> fn(&'a mut A, AgentRequest) -> Handling<'a, AgentReply>;
-
 /// The protocol families an agent takes part in, as it names them in
-/// [`Agent::families`].
-pub struct Families<A> {
-    voter: Option<Answer<A>>,
-    bidder: Option<Answer<A>>,
-    negotiator: Option<Answer<A>>,
-    trader: Option<Answer<A>>,
-    player: Option<Answer<A>>,
+/// [`Agent::families`]: each adds the family's requests to the messages
+/// the agent answers, answered by the family's trait.
+pub struct Families<'a, A> {
+    accepts: &'a mut Accepts<A>,
 }
 
-impl<A> std::fmt::Debug for Families<A> {
+impl<A> std::fmt::Debug for Families<'_, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Families")
-            .field("voter", &self.voter.is_some())
-            .field("bidder", &self.bidder.is_some())
-            .field("negotiator", &self.negotiator.is_some())
-            .field("trader", &self.trader.is_some())
-            .field("player", &self.player.is_some())
+            .field("accepts", &self.accepts)
             .finish()
     }
 }
 
-impl<A: Agent> Families<A> {
-    fn of() -> Self {
-        let mut families = Self {
-            voter: None,
-            bidder: None,
-            negotiator: None,
-            trader: None,
-            player: None,
-        };
-        A::families(&mut families);
-        families
-    }
-
+impl<A: Agent> Families<'_, A> {
     /// Takes part in votes, elections and agreements ([`Voter`]).
     pub fn voter(&mut self) -> &mut Self
     where
         A: Voter,
     {
-        self.voter = Some(|agent, request| {
-            Box::pin(async move {
-                match request {
-                    AgentRequest::Vote(p) => AgentReply::Vote(agent.vote(&p).await),
-                    AgentRequest::Rank(e) => AgentReply::Ranking(agent.rank(&e).await),
-                    AgentRequest::Agree(q) => AgentReply::Agreed(agent.agree(&q).await),
-                    other => declined(&other),
-                }
-            })
-        });
+        self.accepts
+            .add_with::<Proposal>(|agent, p| Box::pin(async move { agent.vote(&p).await }))
+            .add_with::<Election>(|agent, e| Box::pin(async move { agent.rank(&e).await }))
+            .add_with::<Agreement>(|agent, q| Box::pin(async move { agent.agree(&q).await }));
         self
     }
 
@@ -250,15 +222,11 @@ impl<A: Agent> Families<A> {
     where
         A: Bidder,
     {
-        self.bidder = Some(|agent, request| {
-            Box::pin(async move {
-                match request {
-                    AgentRequest::Bid(call) => AgentReply::Bid(agent.bid(&call).await),
-                    AgentRequest::Auction(r) => AgentReply::Auction(agent.auction(&r).await),
-                    other => declined(&other),
-                }
-            })
-        });
+        self.accepts
+            .add_with::<CallForBids>(|agent, c| Box::pin(async move { agent.bid(&c).await }))
+            .add_with::<AuctionRequest>(|agent, r| {
+                Box::pin(async move { agent.auction(&r).await })
+            });
         self
     }
 
@@ -267,15 +235,8 @@ impl<A: Agent> Families<A> {
     where
         A: Negotiator,
     {
-        self.negotiator = Some(|agent, request| {
-            Box::pin(async move {
-                match request {
-                    AgentRequest::Negotiate(r) => {
-                        AgentReply::Negotiation(agent.negotiate(&r).await)
-                    }
-                    other => declined(&other),
-                }
-            })
+        self.accepts.add_with::<NegotiationRequest>(|agent, r| {
+            Box::pin(async move { agent.negotiate(&r).await })
         });
         self
     }
@@ -285,14 +246,8 @@ impl<A: Agent> Families<A> {
     where
         A: Trader,
     {
-        self.trader = Some(|agent, request| {
-            Box::pin(async move {
-                match request {
-                    AgentRequest::Market(r) => AgentReply::Market(agent.trade(&r).await),
-                    other => declined(&other),
-                }
-            })
-        });
+        self.accepts
+            .add_with::<MarketRequest>(|agent, r| Box::pin(async move { agent.trade(&r).await }));
         self
     }
 
@@ -301,111 +256,56 @@ impl<A: Agent> Families<A> {
     where
         A: Player,
     {
-        self.player = Some(|agent, request| {
-            Box::pin(async move {
-                match request {
-                    AgentRequest::Game(r) => AgentReply::Game(agent.play(&r).await),
-                    other => declined(&other),
-                }
-            })
-        });
+        self.accepts
+            .add_with::<GameRequest>(|agent, r| Box::pin(async move { agent.play(&r).await }));
         self
     }
+}
 
-    /// The family that answers `request`, if the agent takes part in it.
-    fn answering(&self, request: &AgentRequest) -> Option<Answer<A>> {
-        match request {
-            AgentRequest::Vote(_) | AgentRequest::Rank(_) | AgentRequest::Agree(_) => self.voter,
-            AgentRequest::Bid(_) | AgentRequest::Auction(_) => self.bidder,
-            AgentRequest::Negotiate(_) => self.negotiator,
-            AgentRequest::Market(_) => self.trader,
-            AgentRequest::Game(_) => self.player,
-            AgentRequest::Rejected { .. } | AgentRequest::Describe => None,
+/// Each protocol request is a [`Message`] whose reply is the agent's answer.
+macro_rules! protocol_message {
+    ($($ty:ty => $reply:ty, $tag:literal;)*) => {$(
+        impl Message for $ty {
+            type Reply = $reply;
+            const TAG: &'static str = $tag;
         }
-    }
+    )*};
 }
 
-/// The answer of an agent that does not take part: it abstains or declines.
-fn declined(request: &AgentRequest) -> AgentReply {
-    match request {
-        AgentRequest::Vote(_) => AgentReply::Vote(None),
-        AgentRequest::Rank(_) => AgentReply::Ranking(None),
-        AgentRequest::Agree(_) => AgentReply::Agreed(None),
-        AgentRequest::Bid(_) => AgentReply::Bid(None),
-        AgentRequest::Auction(_) => AgentReply::Auction(AuctionReply::Decline),
-        AgentRequest::Negotiate(_) => AgentReply::Negotiation(NegotiationReply::Decline),
-        AgentRequest::Market(_) => AgentReply::Market(MarketReply::Decline),
-        AgentRequest::Game(_) => AgentReply::Game(GameReply::Decline),
-        AgentRequest::Rejected { .. } => AgentReply::Noted,
-        AgentRequest::Describe => AgentReply::Noted,
-    }
+protocol_message! {
+    Proposal => Option<bool>, "foundation.vote/1";
+    Election => Option<Vec<String>>, "foundation.rank/1";
+    Agreement => Option<Value>, "foundation.agree/1";
+    CallForBids => Option<f64>, "foundation.bid/1";
+    AuctionRequest => AuctionReply, "foundation.auction/1";
+    NegotiationRequest => NegotiationReply, "foundation.negotiate/1";
+    MarketRequest => MarketReply, "foundation.trade/1";
+    GameRequest => GameReply, "foundation.play/1";
+    Rejected => (), "foundation.rejected/1";
+    Describe => Description, "foundation.describe/1";
 }
 
-/// What a coordinator asks an agent (carried across nodes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum AgentRequest {
-    /// Vote on a proposal.
-    Vote(Proposal),
-    /// Bid in a sealed-bid auction.
-    Bid(CallForBids),
-    /// Rank the candidates of an election.
-    Rank(Election),
-    /// Propose a value in Byzantine-tolerant agreement.
-    Agree(Agreement),
-    /// A step of a negotiation.
-    Negotiate(NegotiationRequest),
-    /// A step of an interactive auction.
-    Auction(AuctionRequest),
-    /// A step of a market.
-    Market(MarketRequest),
-    /// A step of a game.
-    Game(GameRequest),
-    /// Your answer to `protocol` was set aside, for `reason`.
-    Rejected {
-        /// The protocol, e.g. `sealed_bid_auction`.
-        protocol: String,
-        /// Why the answer was set aside.
-        reason: String,
-    },
-    /// Describe yourself.
-    Describe,
+/// Tells an agent that its answer to `protocol` was set aside, for
+/// `reason` (see [`Agent::rejected`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The protocol, e.g. `sealed_bid_auction`.
+    pub protocol: String,
+    /// Why the answer was set aside.
+    pub reason: String,
 }
 
-/// An agent's answer to an [`AgentRequest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum AgentReply {
-    /// The agent's vote.
-    Vote(Option<bool>),
-    /// The agent's bid.
-    Bid(Option<f64>),
-    /// The agent's ranking, or `None` for an abstention.
-    Ranking(Option<Vec<String>>),
-    /// The value the agent proposes in an agreement, or `None`.
-    Agreed(Option<Value>),
-    /// The agent's step in a negotiation.
-    Negotiation(NegotiationReply),
-    /// The agent's step in an interactive auction.
-    Auction(AuctionReply),
-    /// The agent's step in a market.
-    Market(MarketReply),
-    /// The agent's step in a game.
-    Game(GameReply),
-    /// Acknowledges a notice ([`AgentRequest::Rejected`]).
-    Noted,
-    /// The agent's id and capabilities.
-    Description {
-        /// Its id.
-        id: String,
-        /// Its capabilities.
-        capabilities: Vec<String>,
-    },
-}
+/// Asks an agent to describe itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Describe;
 
-impl Message for AgentRequest {
-    type Reply = AgentReply;
-    const TAG: &'static str = "foundation.agent/1";
+/// An agent's id and capabilities, its answer to [`Describe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// Its id.
+    pub id: String,
+    /// Its capabilities.
+    pub capabilities: Vec<String>,
 }
 
 /// The name prefix under which agents are registered in the cluster.
@@ -420,40 +320,29 @@ pub(crate) fn agent_name(id: &str) -> String {
 }
 
 /// Adds the protocol requests to what an agent answers (see
-/// [`Node::server_spec_with`](actor_cluster::Node::server_spec_with)).
+/// [`Node::server_spec_with`](actor_cluster::Node::server_spec_with)):
+/// every family's request is answered, by the family the agent named or
+/// else with a refusal (it abstains, declines or passes).
 pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
-    accepts.add_with::<AgentRequest>(answer::<A>);
-}
-
-/// Answers one protocol request with the agent's family, or declines.
-fn answer<A: Agent>(agent: &mut A, request: AgentRequest) -> Handling<'_, AgentReply> {
-    Box::pin(async move {
-        let kind = match &request {
-            AgentRequest::Vote(_) => "vote",
-            AgentRequest::Bid(_) => "bid",
-            AgentRequest::Rank(_) => "rank",
-            AgentRequest::Agree(_) => "agree",
-            AgentRequest::Negotiate(_) => "negotiate",
-            AgentRequest::Auction(_) => "auction",
-            AgentRequest::Market(_) => "market",
-            AgentRequest::Game(_) => "game",
-            AgentRequest::Rejected { .. } => "rejected",
-            AgentRequest::Describe => "describe",
-        };
-        metrics::counter!("foundation_agent_requests_total", "request" => kind).increment(1);
-        match request {
-            AgentRequest::Rejected { protocol, reason } => {
-                agent.rejected(&protocol, &reason).await;
-                AgentReply::Noted
-            }
-            AgentRequest::Describe => AgentReply::Description {
-                id: agent.id(),
-                capabilities: agent.capabilities(),
-            },
-            request => match Families::<A>::of().answering(&request) {
-                Some(family) => family(agent, request).await,
-                None => declined(&request),
-            },
-        }
-    })
+    accepts
+        .add_with::<Proposal>(|_, _| Box::pin(async { None }))
+        .add_with::<Election>(|_, _| Box::pin(async { None }))
+        .add_with::<Agreement>(|_, _| Box::pin(async { None }))
+        .add_with::<CallForBids>(|_, _| Box::pin(async { None }))
+        .add_with::<AuctionRequest>(|_, _| Box::pin(async { AuctionReply::Decline }))
+        .add_with::<NegotiationRequest>(|_, _| Box::pin(async { NegotiationReply::Decline }))
+        .add_with::<MarketRequest>(|_, _| Box::pin(async { MarketReply::Decline }))
+        .add_with::<GameRequest>(|_, _| Box::pin(async { GameReply::Decline }))
+        .add_with::<Rejected>(|agent, r| {
+            Box::pin(async move { agent.rejected(&r.protocol, &r.reason).await })
+        })
+        .add_with::<Describe>(|agent, _| {
+            Box::pin(async move {
+                Description {
+                    id: agent.id(),
+                    capabilities: agent.capabilities(),
+                }
+            })
+        });
+    A::families(&mut Families { accepts });
 }

@@ -51,8 +51,8 @@ pub mod protocols;
 mod system;
 
 pub use agent::{
-    Agent, AgentReply, AgentRequest, Bidder, CallForBids, Election, Families, Negotiator, Player,
-    Proposal, Trader, Value, Voter,
+    Agent, Bidder, CallForBids, Describe, Description, Election, Families, Negotiator, Player,
+    Proposal, Rejected, Trader, Value, Voter,
 };
 pub use error::{AgentError, Result};
 pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};

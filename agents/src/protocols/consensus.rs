@@ -16,7 +16,7 @@ use super::voting::{byzantine_agreement, max_faulty, ByzantineOutcome, Byzantine
 use super::{
     ask_all, missing, positive, record_outcome, record_run, reject_answer, Missing, Participants,
 };
-use crate::agent::{AgentReply, AgentRequest, Value};
+use crate::agent::Value;
 use crate::error::Result;
 use crate::system::Agents;
 
@@ -133,7 +133,7 @@ async fn run_agreement(
         };
         let mut answers = std::pin::pin!(ask_all(
             participants,
-            AgentRequest::Agree(question),
+            question,
             spec.deadline
         ));
         let mut proposals = Vec::new();
@@ -146,7 +146,7 @@ async fn run_agreement(
         while let Some((agent, reply)) = answers.next().await {
             heard.push(agent.clone());
             match reply {
-                Ok(AgentReply::Agreed(Some(value))) => match canonical(&value) {
+                Ok(Some(value)) => match canonical(&value) {
                     Some(key) => {
                         votes.push(ByzantineVote {
                             voter: agent.clone(),
@@ -164,11 +164,7 @@ async fn run_agreement(
                         rejected.push(Missing { agent, reason });
                     }
                 },
-                Ok(AgentReply::Agreed(None)) => abstained.push(agent),
-                Ok(other) => rejected.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to an agreement"),
-                }),
+                Ok(None) => abstained.push(agent),
                 Err(e) => absent.push(missing(agent, &e)),
             }
         }

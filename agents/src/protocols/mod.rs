@@ -38,7 +38,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{AgentReply, AgentRequest, CallForBids, Election, Proposal};
+use crate::agent::{CallForBids, Election, Proposal, Rejected};
 use crate::system::AgentRef;
 use auction::{AuctionOutcome, AuctionRule, Bid};
 use election::{ElectionMethod, ElectionOutcome};
@@ -250,9 +250,9 @@ pub(crate) enum CoordinatorMsg {
 impl Message for CoordinatorMsg {}
 
 /// Answers in arrival order, and who did not answer.
-pub(crate) struct Collected {
+pub(crate) struct Collected<R> {
     /// Answers received before the deadline, in arrival order.
-    pub(crate) answers: Vec<(String, AgentReply)>,
+    pub(crate) answers: Vec<(String, R)>,
     /// Invited agents without an answer, sorted by id.
     pub(crate) missing: Vec<Missing>,
     /// Those of `missing` that are gone rather than late.
@@ -261,11 +261,11 @@ pub(crate) struct Collected {
 
 /// Sends `request` to every participant at once; the answers (or the
 /// errors: deadline passed, node gone) come out in arrival order.
-pub(crate) fn ask_all<'a>(
+pub(crate) fn ask_all<'a, M: actor_cluster::Message + Clone>(
     participants: &'a Participants,
-    request: AgentRequest,
+    request: M,
     deadline: Duration,
-) -> impl futures::Stream<Item = (String, Result<AgentReply, ClusterError>)> + 'a {
+) -> impl futures::Stream<Item = (String, Result<M::Reply, ClusterError>)> + 'a {
     let opened = Instant::now();
     participants
         .iter()
@@ -282,11 +282,11 @@ pub(crate) fn ask_all<'a>(
 /// Sends `request` to every participant at once and gathers the answers
 /// that arrive before `deadline`; the others are [`Missing`] with the
 /// reason (deadline passed, node gone, unknown name).
-pub(crate) async fn collect(
+pub(crate) async fn collect<M: actor_cluster::Message + Clone>(
     participants: &Participants,
-    request: AgentRequest,
+    request: M,
     deadline: Duration,
-) -> Collected {
+) -> Collected<M::Reply> {
     let mut pending = std::pin::pin!(ask_all(participants, request, deadline));
     let mut collected = Collected {
         answers: Vec::new(),
@@ -339,7 +339,7 @@ pub(crate) fn missing(agent: String, error: &ClusterError) -> Missing {
 /// Tells `agent` that its answer to `protocol` was set aside and why.
 /// Fire and forget: a participant that is gone by now is not waited for.
 pub(crate) fn notify_rejected(agent: &AgentRef, protocol: &str, reason: impl Into<String>) {
-    let _ = agent.tell(AgentRequest::Rejected {
+    let _ = agent.tell(Rejected {
         protocol: protocol.to_owned(),
         reason: reason.into(),
     });
@@ -428,26 +428,13 @@ pub(crate) async fn run_vote(
     let span =
         tracing::info_span!("vote", subject = %spec.proposal.subject, invited = participants.len());
     async move {
-        let got = collect(
-            participants,
-            AgentRequest::Vote(spec.proposal.clone()),
-            spec.deadline,
-        )
-        .await;
-        let mut ballots = Vec::new();
-        let mut missing = got.missing;
-        for (agent, answer) in got.answers {
-            match answer {
-                AgentReply::Vote(choice) => ballots.push(Ballot {
-                    voter: agent,
-                    choice,
-                }),
-                other => missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to a vote"),
-                }),
-            }
-        }
+        let got = collect(participants, spec.proposal.clone(), spec.deadline).await;
+        let missing = got.missing;
+        let ballots: Vec<Ballot> = got
+            .answers
+            .into_iter()
+            .map(|(voter, choice)| Ballot { voter, choice })
+            .collect();
         let invited: Vec<String> = participants.iter().map(|(id, _)| id.clone()).collect();
         let weighted = voting::yes_no_vote(&spec.rule, &spec.voters(&invited), &ballots)?;
         let tally = VoteTally {
@@ -487,25 +474,21 @@ pub(crate) async fn run_election(
     let started = Instant::now();
     let span = tracing::info_span!("election", method = %spec.method, invited = participants.len());
     async move {
-        let request = AgentRequest::Rank(Election {
+        let request = Election {
             candidates: spec.candidates.clone(),
             method: spec.method,
-        });
+        };
         let got = collect(participants, request, spec.deadline).await;
         let mut ballots = Vec::new();
         let mut abstained = Vec::new();
-        let mut missing = got.missing;
+        let missing = got.missing;
         for (agent, answer) in got.answers {
             match answer {
-                AgentReply::Ranking(Some(ranking)) => ballots.push(RankedBallot {
+                Some(ranking) => ballots.push(RankedBallot {
                     voter: agent,
                     ranking,
                 }),
-                AgentReply::Ranking(None) => abstained.push(agent),
-                other => missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to an election"),
-                }),
+                None => abstained.push(agent),
             }
         }
         let outcome = election::count(spec.method, &spec.candidates, &ballots)?;
@@ -547,25 +530,21 @@ pub(crate) async fn run_auction(spec: AuctionSpec, participants: &Participants) 
     let started = Instant::now();
     let span = tracing::info_span!("auction", item = %spec.item, invited = participants.len());
     async move {
-        let call = AgentRequest::Bid(CallForBids {
+        let call = CallForBids {
             item: spec.item.clone(),
-        });
+        };
         let got = collect(participants, call, spec.deadline).await;
         let mut bids = Vec::new();
         let mut declined = Vec::new();
-        let mut missing = got.missing;
+        let missing = got.missing;
         for (agent, answer) in got.answers {
             match answer {
-                AgentReply::Bid(Some(amount)) => bids.push(Bid {
+                Some(amount) => bids.push(Bid {
                     bidder: agent,
                     amount,
                     arrival: bids.len() as u64,
                 }),
-                AgentReply::Bid(None) => declined.push(agent),
-                other => missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to a call for bids"),
-                }),
+                None => declined.push(agent),
             }
         }
         let outcome = auction::sealed_bid(spec.rule, spec.reserve, &bids);

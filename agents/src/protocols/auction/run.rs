@@ -14,7 +14,6 @@ use super::{
     CombinatorialOutcome, DutchAuction, DutchOutcome, DutchStatus, EnglishAuction, EnglishOutcome,
     MarginalBid, MultiUnitOutcome, MultiUnitPayment, Rejection, VcgUnitsOutcome,
 };
-use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
     collect, is_gone, missing as absent, notify_rejected, participant, positive, record_outcome,
@@ -414,18 +413,14 @@ async fn run_sealed<O>(
     let started = Instant::now();
     let span = tracing::info_span!("auction", protocol, invited = participants.len());
     async move {
-        let got = collect(participants, AgentRequest::Auction(request), deadline).await;
+        let got = collect(participants, request, deadline).await;
         let mut answers = Vec::new();
         let mut declined = Vec::new();
-        let mut missing = got.missing;
+        let missing = got.missing;
         for (agent, reply) in got.answers {
             match reply {
-                AgentReply::Auction(AuctionReply::Decline) => declined.push(agent),
-                AgentReply::Auction(answer) => answers.push((agent, answer)),
-                other => missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to an auction"),
-                }),
+                AuctionReply::Decline => declined.push(agent),
+                answer => answers.push((agent, answer)),
             }
         }
         let (outcome, rejected) = decide(&answers)?;
@@ -469,13 +464,13 @@ async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<E
             let agent = participant(participants, &bidder);
             let answer = match agent {
                 Some(agent) if !gone.contains(&bidder) => {
-                    let request = AgentRequest::Auction(AuctionRequest::Raise {
+                    let request = AuctionRequest::Raise {
                         item: spec.item.clone(),
                         leader: auction
                             .leader()
                             .map(|(who, amount)| (who.to_owned(), amount)),
                         minimum: auction.minimum_bid(),
-                    });
+                    };
                     match agent.ask(request, spec.turn_deadline).await {
                         Ok(reply) => {
                             answered.insert(bidder.clone());
@@ -496,7 +491,7 @@ async fn run_english(spec: EnglishSpec, participants: &Participants) -> Result<E
                 _ => None,
             };
             match answer {
-                Some(AgentReply::Auction(AuctionReply::Bid(amount))) => {
+                Some(AuctionReply::Bid(amount)) => {
                     if let Err(e) = auction.bid(&bidder, amount) {
                         if let Some(agent) = agent {
                             notify_rejected(agent, "english_auction", e.to_string());
@@ -557,15 +552,15 @@ async fn run_dutch(spec: DutchSpec, participants: &Participants) -> Result<Dutch
             let Some(price) = auction.clock() else {
                 break auction.outcome().cloned();
             };
-            let request = AgentRequest::Auction(AuctionRequest::Clock {
+            let request = AuctionRequest::Clock {
                 item: spec.item.clone(),
                 price,
-            });
+            };
             let got = collect(&active, request, spec.round_deadline).await;
             let mut acceptances = Vec::new();
             for (agent, reply) in got.answers {
                 answered.insert(agent.clone());
-                if reply == AgentReply::Auction(AuctionReply::Accept) {
+                if reply == AuctionReply::Accept {
                     acceptances.push(Acceptance {
                         bidder: agent,
                         arrival: acceptances.len() as u64,

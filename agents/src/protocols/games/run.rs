@@ -12,7 +12,6 @@ use super::{
     pure_equilibria, support_enumeration, NormalFormGame, Payoffs, PureEquilibrium, Seat,
     SupportEnumeration,
 };
-use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{is_gone, missing, notify_rejected, record_outcome, record_run, Missing};
 use crate::system::{AgentRef, Agents};
@@ -157,19 +156,19 @@ async fn ask_move(
     round: u32,
     history: &[Played],
 ) -> std::result::Result<usize, NoMove> {
-    let request = AgentRequest::Game(GameRequest::Move {
+    let request = GameRequest::Move {
         game: spec.game.clone(),
         player,
         round,
         history: history.to_vec(),
-    });
+    };
     let actions = match player {
         Seat::Row => spec.game.rows(),
         Seat::Col => spec.game.cols(),
     };
     match agent.ask(request, spec.round_deadline).await {
-        Ok(AgentReply::Game(GameReply::Action(a))) if a < actions => Ok(a),
-        Ok(AgentReply::Game(GameReply::Action(a))) => {
+        Ok(GameReply::Action(a)) if a < actions => Ok(a),
+        Ok(GameReply::Action(a)) => {
             let reason = format!("round {round}: action {a} is out of range (0..{actions})");
             notify_rejected(agent, "game", reason.clone());
             Err(NoMove::Invalid(Missing {

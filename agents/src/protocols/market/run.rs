@@ -14,7 +14,6 @@ use super::{
     allocate_compute, call_market, AllocationOutcome, CallMarketOutcome, CallOrder, ComputeBuyer,
     ComputeSeller, Fill, OrderRejection, Settlement, Side, Trade,
 };
-use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
     collect, participant, positive, record_run, reject_answer, Missing, Participants,
@@ -252,7 +251,7 @@ fn notify_all(participants: &Participants, protocol: &str, rejected: &[OrderReje
 /// Tells `agent` a market notice; fire and forget.
 fn notify(participants: &Participants, agent: &str, notice: MarketRequest) {
     if let Some(r) = participant(participants, agent) {
-        let _ = r.tell(AgentRequest::Market(notice));
+        let _ = r.tell(notice);
     }
 }
 
@@ -260,9 +259,9 @@ fn notify(participants: &Participants, agent: &str, notice: MarketRequest) {
 async fn run_call_market(spec: CallMarketSpec, participants: Participants) -> CallMarketResult {
     const PROTOCOL: &str = "call_market";
     let started = Instant::now();
-    let request = AgentRequest::Market(MarketRequest::Quote {
+    let request = MarketRequest::Quote {
         market: spec.market.clone(),
-    });
+    };
     let got = collect(&participants, request, spec.deadline).await;
     let mut orders = Vec::new();
     let mut declined = Vec::new();
@@ -270,7 +269,7 @@ async fn run_call_market(spec: CallMarketSpec, participants: Participants) -> Ca
     let mut answered = 0;
     for (agent, answer) in got.answers {
         match answer {
-            AgentReply::Market(MarketReply::Orders(quotes)) if !quotes.is_empty() => {
+            MarketReply::Orders(quotes) if !quotes.is_empty() => {
                 answered += 1;
                 for q in quotes {
                     orders.push(CallOrder {
@@ -282,7 +281,7 @@ async fn run_call_market(spec: CallMarketSpec, participants: Participants) -> Ca
                     });
                 }
             }
-            AgentReply::Market(MarketReply::Orders(_) | MarketReply::Decline) => {
+            MarketReply::Orders(_) | MarketReply::Decline => {
                 answered += 1;
                 declined.push(agent);
             }
@@ -337,9 +336,9 @@ async fn run_call_market(spec: CallMarketSpec, participants: Participants) -> Ca
 async fn run_allocate_compute(spec: ComputeSpec, participants: Participants) -> ComputeResult {
     const PROTOCOL: &str = "compute_allocation";
     let started = Instant::now();
-    let request = AgentRequest::Market(MarketRequest::Demand {
+    let request = MarketRequest::Demand {
         resource: spec.resource.clone(),
-    });
+    };
     let got = collect(&participants, request, spec.deadline).await;
     let (mut buyers, mut sellers) = (Vec::new(), Vec::new());
     let mut declined = Vec::new();
@@ -349,9 +348,7 @@ async fn run_allocate_compute(spec: ComputeSpec, participants: Participants) -> 
         // A buyer's request arrives before its own offer.
         let arrival = 2 * arrival as u64;
         match answer {
-            AgentReply::Market(MarketReply::Compute { need, offer })
-                if need.is_some() || offer.is_some() =>
-            {
+            MarketReply::Compute { need, offer } if need.is_some() || offer.is_some() => {
                 answered += 1;
                 if let Some(n) = need {
                     buyers.push(ComputeBuyer {
@@ -371,7 +368,7 @@ async fn run_allocate_compute(spec: ComputeSpec, participants: Participants) -> 
                     });
                 }
             }
-            AgentReply::Market(MarketReply::Compute { .. } | MarketReply::Decline) => {
+            MarketReply::Compute { .. } | MarketReply::Decline => {
                 answered += 1;
                 declined.push(agent);
             }

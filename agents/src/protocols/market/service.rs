@@ -14,7 +14,7 @@ use super::run::check_name;
 use super::{
     Level, LimitOrder, MarketError, MarketRequest, OrderBook, OrderId, RestingOrder, Side, Trade,
 };
-use crate::agent::{agent_name, AgentRequest};
+use crate::agent::agent_name;
 use crate::error::{AgentError, Result};
 use crate::system::AgentRef;
 
@@ -359,10 +359,10 @@ impl Actor for OwnerNotifier {
                     }
                 },
             };
-            let notice = AgentRequest::Market(MarketRequest::Traded {
+            let notice = MarketRequest::Traded {
                 market: state.market.clone(),
                 trade: trade.clone(),
-            });
+            };
             if agent.tell(notice).is_err() {
                 state.found.remove(&owner);
             }

@@ -15,7 +15,6 @@ use super::{
     alternating_offers, award, rubinstein, zeuthen, CnpReply, CnpResponse, Concession,
     NegotiationError, Refusal, ScoredProposal, Split, UtilityTable, ZeuthenOutcome, ZeuthenStatus,
 };
-use crate::agent::{AgentReply, AgentRequest};
 use crate::error::{AgentError, Result};
 use crate::protocols::{
     collect, missing, notify_rejected, participant, positive, record_outcome, record_run,
@@ -433,20 +432,18 @@ async fn call(
     task: &Task,
     round: u32,
 ) -> CallRecord {
-    let request = AgentRequest::Negotiate(NegotiationRequest::CallForProposals {
+    let request = NegotiationRequest::CallForProposals {
         task: task.clone(),
         round,
-    });
+    };
     let got = collect(participants, request, spec.deadline).await;
     let mut responses = Vec::new();
     let mut missing = got.missing;
     for (agent, reply) in got.answers {
         let reply = match reply {
-            AgentReply::Negotiation(NegotiationReply::Propose(t)) => CnpReply::Propose(t),
-            AgentReply::Negotiation(NegotiationReply::Refuse(reason)) => {
-                CnpReply::Refuse { reason }
-            }
-            AgentReply::Negotiation(NegotiationReply::Decline) => CnpReply::Refuse {
+            NegotiationReply::Propose(t) => CnpReply::Propose(t),
+            NegotiationReply::Refuse(reason) => CnpReply::Refuse { reason },
+            NegotiationReply::Decline => CnpReply::Refuse {
                 reason: "declined".into(),
             },
             other => {
@@ -540,9 +537,9 @@ async fn run_contract(
             .collect();
         for loser in &losers {
             if let Some(agent) = participant(participants, loser) {
-                let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Reject {
+                let _ = agent.tell(NegotiationRequest::Reject {
                     task: task.clone(),
-                }));
+                });
             }
         }
         let Some(agent) = participant(participants, &contractor) else {
@@ -555,16 +552,16 @@ async fn run_contract(
                 started,
             ));
         };
-        let award = AgentRequest::Negotiate(NegotiationRequest::Award { task: task.clone() });
+        let award = NegotiationRequest::Award { task: task.clone() };
         let status = tokio::select! {
             report = agent.ask(award, spec.execution_deadline) => match report {
-                Ok(AgentReply::Negotiation(NegotiationReply::Done(result))) => ContractStatus::Done(result),
-                Ok(AgentReply::Negotiation(NegotiationReply::Failed(reason))) => ContractStatus::Failed(reason),
+                Ok(NegotiationReply::Done(result)) => ContractStatus::Done(result),
+                Ok(NegotiationReply::Failed(reason)) => ContractStatus::Failed(reason),
                 Ok(other) => ContractStatus::Failed(format!("answered {other:?} to the award")),
                 Err(e) => ContractStatus::ContractorLost(missing(contractor.clone(), &e).reason),
             },
             _ = &mut cancelled => {
-                let _ = agent.tell(AgentRequest::Negotiate(NegotiationRequest::Cancel { task: task.clone() }));
+                let _ = agent.tell(NegotiationRequest::Cancel { task: task.clone() });
                 ContractStatus::Cancelled
             }
         };
@@ -640,18 +637,14 @@ async fn run_bargain(
             } else {
                 (&second, &first, &spec.second, &spec.first, (d2, d1))
             };
-            let ask = AgentRequest::Negotiate(NegotiationRequest::Propose {
+            let ask = NegotiationRequest::Propose {
                 round,
                 discounts,
                 horizon: spec.horizon,
-            });
+            };
             let keep = match proposer.ask(ask, spec.deadline).await {
-                Ok(AgentReply::Negotiation(NegotiationReply::Offer(x)))
-                    if (0.0..=1.0).contains(&x) =>
-                {
-                    x
-                }
-                Ok(AgentReply::Negotiation(NegotiationReply::Offer(x))) => {
+                Ok(NegotiationReply::Offer(x)) if (0.0..=1.0).contains(&x) => x,
+                Ok(NegotiationReply::Offer(x)) => {
                     notify_rejected(proposer, "bargain", format!("share {x} is not in [0, 1]"));
                     breakdown = Some(format!(
                         "{p_id} offered an invalid share {x} in round {round}"
@@ -667,19 +660,15 @@ async fn run_bargain(
                     break;
                 }
             };
-            let respond = AgentRequest::Negotiate(NegotiationRequest::Respond {
+            let respond = NegotiationRequest::Respond {
                 round,
                 share: 1.0 - keep,
                 discounts: (discounts.1, discounts.0),
                 horizon: spec.horizon,
-            });
+            };
             let accepted = match responder.ask(respond, spec.deadline).await {
-                Ok(AgentReply::Negotiation(NegotiationReply::Accept)) => true,
-                Ok(AgentReply::Negotiation(_)) => false,
-                Ok(other) => {
-                    breakdown = Some(format!("{r_id} answered {other:?} in round {round}"));
-                    break;
-                }
+                Ok(NegotiationReply::Accept) => true,
+                Ok(_) => false,
                 Err(e) => {
                     breakdown = Some(format!("{r_id}: {}", missing(r_id.clone(), &e).reason));
                     break;
@@ -737,15 +726,15 @@ async fn run_zeuthen(spec: ZeuthenSpec, participants: &Participants) -> ZeuthenR
     let started = Instant::now();
     let span = tracing::info_span!("zeuthen", first = %spec.first, second = %spec.second);
     async move {
-        let request = AgentRequest::Negotiate(NegotiationRequest::Utilities {
+        let request = NegotiationRequest::Utilities {
             offers: spec.offers.clone(),
-        });
+        };
         let got = collect(participants, request, spec.deadline).await;
         let mut missing = got.missing;
         let utilities = |id: &str, missing: &mut Vec<Missing>| -> Option<Vec<f64>> {
             let reply = got.answers.iter().find(|(a, _)| a == id).map(|(_, r)| r)?;
             match reply {
-                AgentReply::Negotiation(NegotiationReply::Utilities(u)) => Some(u.clone()),
+                NegotiationReply::Utilities(u) => Some(u.clone()),
                 other => {
                     missing.push(Missing {
                         agent: id.to_owned(),

@@ -68,6 +68,7 @@ mod detector;
 mod discovery;
 mod error;
 mod gateway;
+mod membership;
 mod node;
 mod reference;
 mod server;
@@ -77,10 +78,8 @@ mod wire;
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, Result};
 pub use gateway::{NameInfo, PeerInfo, PeerStatus};
-pub use node::{
-    ConflictPolicy, Node, NodeBuilder, NodeEvent, PartitionPolicy, DEFAULT_CLUSTER, DEFAULT_LISTEN,
-    MAX_NAME_BYTES,
-};
+pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
+pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};
 pub use reference::{Message, Payload, Ref, Reply, Request, Undelivered};
 pub use server::{Accepts, Handler, Handling, Server};
 pub use tls::{Tls, TLS_SERVER_NAME};

@@ -1,0 +1,387 @@
+//! Delivery: the local actors the gateway delivers to ([`Deliver`]), the
+//! routing of a `Ref`'s tells and asks (to this node or a peer, following a
+//! name that moved), the asks waiting for a reply, and the replies.
+
+use std::any::TypeId;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{ActorCell, ActorRef};
+use serde_bytes::ByteBuf;
+use tokio::sync::oneshot;
+
+use super::{send, GatewayId, GatewayMsg, GatewayState};
+use crate::error::{ClusterError, RemoteError, Result};
+use crate::reference::{AnyBox, NotTaken, Payload};
+use crate::wire::{Body, MAX_PAYLOAD_BYTES};
+
+/// A local actor registered under a name, with its types erased: the
+/// gateway decodes and delivers remote messages to it, and a local `Ref`
+/// hands it messages as they are.
+pub(crate) trait Deliver: Send + Sync {
+    /// Decodes a message tagged `tag` and delivers it.
+    fn deliver(
+        &self,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> Result<(), RemoteError>;
+    /// Delivers a message of this node: `msg` is the boxed message of type
+    /// id `key`, `reply` its boxed [`Reply`](crate::Reply).
+    fn send_local(&self, key: TypeId, msg: AnyBox, reply: AnyBox) -> Result<(), NotTaken>;
+    /// The wire tags of the messages it answers.
+    fn accepts(&self) -> Vec<String>;
+    fn cell(&self) -> ActorCell;
+}
+
+/// Where the answer to an ask that came through the gateway goes.
+pub(crate) enum ReplyRoute {
+    /// Back through the gateway to the asker's node.
+    Remote {
+        gateway: GatewayId,
+        node: String,
+        id: u64,
+    },
+    /// To an asker on this node whose `Ref` followed its name here.
+    Local { name: String, reply: AskReply },
+}
+
+impl ReplyRoute {
+    /// Sends an encoded answer (or why there is none) to the asker.
+    pub(crate) fn answer(self, result: std::result::Result<ByteBuf, RemoteError>) {
+        match self {
+            Self::Remote { gateway, node, id } => {
+                if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
+                    tracing::debug!("reply dropped: the local gateway is gone");
+                }
+            }
+            Self::Local { name, reply } => {
+                let _ = reply.send(
+                    result
+                        .map(ByteBuf::into_vec)
+                        .map_err(|e| e.into_cluster(&name)),
+                );
+            }
+        }
+    }
+}
+
+/// Encodes a reply for the wire, within the payload limit.
+pub(crate) fn encode_reply<R: Payload>(
+    result: std::result::Result<R, RemoteError>,
+) -> std::result::Result<ByteBuf, RemoteError> {
+    result.and_then(|value| {
+        let bytes = rmp_serde::to_vec_named(&value)
+            .map_err(|e| RemoteError::Encode(format!("the reply: {e}")))?;
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(RemoteError::TooLarge(bytes.len()));
+        }
+        Ok(ByteBuf::from(bytes))
+    })
+}
+
+/// What a name resolves to.
+pub(crate) enum Resolved {
+    Local(Arc<dyn Deliver>),
+    Remote { node: String, accepts: Vec<String> },
+}
+
+pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
+
+/// A tell or ask from a `Ref`: to `name` on `node`, or wherever the name is
+/// now when `node` is `None`, or when `follow` is set and the name has left
+/// `node`.
+pub(crate) struct Outgoing {
+    pub(crate) node: Option<String>,
+    pub(crate) name: String,
+    pub(crate) tag: &'static str,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) ask: Option<(AskReply, Duration)>,
+    pub(crate) follow: bool,
+}
+
+pub(super) struct Pending {
+    node: String,
+    name: String,
+    timeout: Duration,
+    reply: AskReply,
+}
+
+impl GatewayState {
+    /// A peer's tell for an actor of this node.
+    pub(super) fn tell_received(&self, from: &str, to: &str, tag: &str, payload: &[u8]) {
+        if let Err(e) = self.deliver(to, tag, payload, None) {
+            tracing::warn!(to = %to, from = %from, "tell not delivered: {e:?}");
+        }
+    }
+
+    /// A peer's ask for an actor of this node: the answer goes back to it.
+    pub(super) fn ask_received(&self, from: &str, id: u64, to: &str, tag: &str, payload: &[u8]) {
+        let route = ReplyRoute::Remote {
+            gateway: self.id.clone(),
+            node: from.to_owned(),
+            id,
+        };
+        if let Err(e) = self.deliver(to, tag, payload, Some(route)) {
+            self.send_to(from, Body::Reply { id, result: Err(e) });
+        }
+    }
+
+    /// A peer's reply to an ask from this node.
+    pub(super) fn reply_received(
+        &mut self,
+        from: &str,
+        id: u64,
+        result: std::result::Result<ByteBuf, RemoteError>,
+    ) {
+        if let Some(p) = self.pending.remove(&id) {
+            let _ = p.reply.send(
+                result
+                    .map(|b| b.into_vec())
+                    .map_err(|e| e.into_cluster(&p.name)),
+            );
+        } else {
+            tracing::debug!(id, from = %from, "late reply ignored");
+        }
+    }
+
+    /// Sends a local actor's reply back to the asker's node (see
+    /// [`GatewayMsg::Reply`]).
+    pub(super) fn send_reply(
+        &self,
+        node: &str,
+        id: u64,
+        result: std::result::Result<ByteBuf, RemoteError>,
+    ) {
+        if !self.send_to(node, Body::Reply { id, result }) {
+            tracing::debug!(%node, id, "reply dropped: asker's node is gone");
+        }
+    }
+
+    /// Ask `id` was not answered in time.
+    pub(super) fn expire(&mut self, id: u64) {
+        if let Some(p) = self.pending.remove(&id) {
+            let _ = p.reply.send(Err(ClusterError::Timeout {
+                name: p.name,
+                timeout: p.timeout,
+            }));
+        }
+    }
+
+    /// Fails the asks waiting for `node`, which is down.
+    pub(super) fn fail_pending(&mut self, node: &str) {
+        let failed: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in failed {
+            if let Some(p) = self.pending.remove(&id) {
+                let _ = p.reply.send(Err(ClusterError::NodeGone {
+                    node: node.to_owned(),
+                    name: p.name,
+                }));
+            }
+        }
+    }
+
+    /// Sends a `Ref`'s message (see [`GatewayMsg::Send`]).
+    pub(super) fn route(&mut self, myself: &ActorRef<GatewayMsg>, out: Outgoing) {
+        let Outgoing {
+            node,
+            name,
+            tag,
+            payload,
+            ask,
+            follow,
+        } = out;
+        let holder = self.winner(&name).map(|(n, _)| n.clone());
+        let node = match node {
+            Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => node,
+            // The name moved, or its node is gone: follow it.
+            Some(node) if holder.is_none() => {
+                let gone = !self.peers.get(&node).is_some_and(|p| p.up);
+                let err = if gone {
+                    ClusterError::NodeGone { node, name }
+                } else {
+                    ClusterError::UnknownName(name)
+                };
+                fail(ask, err);
+                return;
+            }
+            _ => match holder {
+                Some(holder) => holder,
+                None => {
+                    fail(ask, ClusterError::UnknownName(name));
+                    return;
+                }
+            },
+        };
+        if node == self.node {
+            // The name followed here: deliver as the gateway would for a
+            // peer, answering the asker on this node directly.
+            match self.target(&name, tag) {
+                Ok(target) => {
+                    let reply = ask.map(|(reply, _)| ReplyRoute::Local {
+                        name: name.clone(),
+                        reply,
+                    });
+                    if let Err(e) = target.deliver(tag, &payload, reply) {
+                        tracing::warn!(%name, "not delivered: {e:?}");
+                    }
+                }
+                Err(e) => fail(ask, e.into_cluster(&name)),
+            }
+            return;
+        }
+        let up = self.peers.get(&node).is_some_and(|p| p.up);
+        match ask {
+            None => {
+                let sent = up
+                    && self.send_to(
+                        &node,
+                        Body::Tell {
+                            to: name.clone(),
+                            tag: tag.to_owned(),
+                            payload: ByteBuf::from(payload),
+                        },
+                    );
+                if !sent {
+                    tracing::warn!(%node, %name, "tell dropped: node is gone");
+                }
+            }
+            Some((reply, timeout)) => {
+                if !up {
+                    let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let body = Body::Ask {
+                    id,
+                    to: name.clone(),
+                    tag: tag.to_owned(),
+                    payload: ByteBuf::from(payload),
+                };
+                if self.send_to(&node, body) {
+                    self.pending.insert(
+                        id,
+                        Pending {
+                            node,
+                            name,
+                            timeout,
+                            reply,
+                        },
+                    );
+                    myself.send_after(timeout, move || GatewayMsg::Expire(id));
+                } else {
+                    let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                }
+            }
+        }
+    }
+
+    /// The local actor registered as `to`, if it answers `tag`.
+    fn target(&self, to: &str, tag: &str) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
+        let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
+        let accepts = target.accepts();
+        if !accepts.iter().any(|t| t == tag) {
+            return Err(crate::reference::mismatch(accepts, tag));
+        }
+        Ok(target)
+    }
+
+    fn deliver(
+        &self,
+        to: &str,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> std::result::Result<(), RemoteError> {
+        self.target(to, tag)?.deliver(tag, payload, reply)
+    }
+}
+
+/// Answers a failed ask (a tell has nobody to tell).
+fn fail(ask: Option<(AskReply, Duration)>, err: ClusterError) {
+    match ask {
+        Some((reply, _)) => {
+            let _ = reply.send(Err(err));
+        }
+        None => tracing::warn!("tell dropped: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::reference::{ActorTarget, Request};
+    use crate::Message as Tagged;
+    use ractor::{Actor, ActorProcessingErr};
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Num(u64);
+    impl Tagged for Num {
+        type Reply = u64;
+        const TAG: &'static str = "test.num/1";
+    }
+
+    struct Sink;
+    impl Actor for Sink {
+        type Msg = Request<Num>;
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(
+            &self,
+            _: ActorRef<Self::Msg>,
+            _: (),
+        ) -> std::result::Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn undecodable_payloads_are_refused_not_delivered() {
+        let (actor, _) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = ActorTarget {
+            actor: actor.clone(),
+        };
+        let garbage = [0xc1, 0xff, 0x00];
+        assert!(matches!(
+            target.deliver(Num::TAG, &garbage, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let text = rmp_serde::to_vec_named("not a number").unwrap();
+        assert!(matches!(
+            target.deliver(Num::TAG, &text, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver("other/1", &ok, None),
+            Err(RemoteError::TypeMismatch {
+                accepts: vec![Num::TAG.into()],
+                requested: "other/1".into()
+            })
+        );
+        assert!(target.deliver(Num::TAG, &ok, None).is_ok());
+        actor.stop(None);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_target_reports_unknown_name() {
+        let (actor, handle) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = ActorTarget {
+            actor: actor.clone(),
+        };
+        actor.stop(None);
+        handle.await.unwrap();
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver(Num::TAG, &ok, None),
+            Err(RemoteError::UnknownName)
+        );
+    }
+}

@@ -1,0 +1,580 @@
+//! The per-node gateway: the only actor that crosses the wire.
+//!
+//! Every node runs one gateway, joined to the process group
+//! `foundation.gateway@<node>`; ractor_cluster syncs process groups, so each
+//! peer's gateway appears here as a remote proxy in its peer's group. Gateways
+//! exchange [`Envelope`]s: hellos with the names each holds, name changes,
+//! tells, asks and replies. User actors never become remotable themselves.
+//!
+//! The gateway's state is one [`GatewayState`]; its methods are spread by
+//! concern over the submodules: `names` (the name table, conflicts and
+//! quorum), `peers` (the membership view, failure detection and the full
+//! mesh), `sessions` (ractor_cluster's sessions and authentication) and
+//! `delivery` (routing `Ref` messages, asks and replies).
+
+mod delivery;
+mod names;
+mod peers;
+mod sessions;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::pg::GroupChangeMessage;
+use ractor::registry::PidLifecycleEvent;
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent};
+use ractor_cluster::NodeServerMessage;
+use serde_bytes::ByteBuf;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::connector::ConnectorMsg;
+use crate::detector::Detector;
+use crate::error::{ClusterError, RemoteError, Result};
+use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
+use crate::wire::{Body, Claim, Envelope, WireKey};
+
+use self::delivery::Pending;
+pub(crate) use self::delivery::{encode_reply, AskReply, Deliver, Outgoing, ReplyRoute, Resolved};
+use self::names::Member;
+pub use self::names::NameInfo;
+pub(crate) use self::peers::MESH_FALLBACK;
+use self::peers::{peer_joined, peer_left, Peer};
+pub use self::peers::{PeerInfo, PeerStatus};
+use self::sessions::{Forward, Session, SessionEvent};
+
+/// The process group every gateway joins.
+const GATEWAY_PREFIX: &str = "gateway@";
+
+/// Where a node's gateway is found: the process-group scope of its cluster
+/// and the group that names the node. Gateways are unnamed actors (a ractor
+/// name would travel to peers and collide there when two sessions to one
+/// peer briefly coexist); the group names the node instead. Each cluster
+/// has a scope of its own, so a process that is a member of several
+/// clusters keeps their gateways, and their peers, apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GatewayId {
+    scope: String,
+    group: String,
+}
+
+impl GatewayId {
+    /// The gateway of node `node` in cluster `cluster`.
+    pub(crate) fn new(cluster: &str, node: &str) -> Self {
+        Self {
+            scope: format!("foundation/{cluster}"),
+            group: format!("{GATEWAY_PREFIX}{node}"),
+        }
+    }
+}
+
+/// This process's gateway `id`.
+fn local_gateway(id: &GatewayId) -> Result<ActorRef<GatewayMsg>> {
+    ractor::pg::get_scoped_local_members(&id.scope, &id.group)
+        .into_iter()
+        .next()
+        .map(ActorRef::from)
+        .ok_or(ClusterError::NodeStopped)
+}
+
+/// Sends to this process's gateway `id`.
+pub(crate) fn send(id: &GatewayId, msg: GatewayMsg) -> Result<()> {
+    local_gateway(id)?
+        .send_message(msg)
+        .map_err(|_| ClusterError::NodeStopped)
+}
+
+/// Calls this process's gateway `id`.
+pub(crate) async fn call<T: Send + 'static>(
+    id: &GatewayId,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GatewayMsg,
+) -> Result<T> {
+    let gateway = local_gateway(id)?;
+    match gateway.call(msg, Some(Duration::from_secs(5))).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        _ => Err(ClusterError::NodeStopped),
+    }
+}
+
+/// Messages of the gateway actor. Only [`GatewayMsg::Wire`] crosses nodes.
+pub(crate) enum GatewayMsg {
+    /// An encoded [`Envelope`] from a peer's gateway.
+    Wire(Vec<u8>),
+    Register {
+        name: String,
+        groups: Vec<String>,
+        target: Arc<dyn Deliver>,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    Unregister {
+        name: String,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    /// Resolves several names in one message; the answers are in order.
+    Lookup {
+        names: Vec<String>,
+        reply: RpcReplyPort<Vec<Option<Resolved>>>,
+    },
+    Names {
+        group: Option<String>,
+        reply: RpcReplyPort<Vec<NameInfo>>,
+    },
+    Peers(RpcReplyPort<Vec<PeerInfo>>),
+    /// Whether this node has a quorum (see [`PartitionPolicy`]).
+    Quorum(RpcReplyPort<Result<()>>),
+    /// The node is shutting down: tell every peer it is leaving.
+    Leave(RpcReplyPort<()>),
+    /// A tell or ask from a `Ref`.
+    Send(Outgoing),
+    Reply {
+        node: String,
+        id: u64,
+        result: std::result::Result<ByteBuf, RemoteError>,
+    },
+    Expire(u64),
+    Tick,
+    Session(SessionEvent),
+    CheckHandshake(u64),
+    CheckAuth {
+        peer: String,
+        addr: String,
+    },
+    /// A peer lost its last session while another connection might still
+    /// take over: decide whether it is down.
+    Settle(String),
+}
+
+impl fmt::Debug for GatewayMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Self::Wire(_) => "Wire",
+            Self::Register { .. } => "Register",
+            Self::Unregister { .. } => "Unregister",
+            Self::Lookup { .. } => "Lookup",
+            Self::Names { .. } => "Names",
+            Self::Peers(_) => "Peers",
+            Self::Quorum(_) => "Quorum",
+            Self::Leave(_) => "Leave",
+            Self::Send(_) => "Send",
+            Self::Reply { .. } => "Reply",
+            Self::Expire(_) => "Expire",
+            Self::Tick => "Tick",
+            Self::Session(_) => "Session",
+            Self::CheckHandshake(_) => "CheckHandshake",
+            Self::CheckAuth { .. } => "CheckAuth",
+            Self::Settle(_) => "Settle",
+        };
+        f.write_str(kind)
+    }
+}
+
+const WIRE_VARIANT: &str = "foundation.envelope";
+
+impl Message for GatewayMsg {
+    fn serializable() -> bool {
+        true
+    }
+
+    fn serialize(self) -> std::result::Result<SerializedMessage, BoxedDowncastErr> {
+        match self {
+            Self::Wire(args) => Ok(SerializedMessage::Cast {
+                variant: WIRE_VARIANT.to_owned(),
+                args,
+                metadata: None,
+            }),
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+
+    fn deserialize(bytes: SerializedMessage) -> std::result::Result<Self, BoxedDowncastErr> {
+        match bytes {
+            SerializedMessage::Cast { variant, args, .. } if variant == WIRE_VARIANT => {
+                Ok(Self::Wire(args))
+            }
+            _ => Err(BoxedDowncastErr),
+        }
+    }
+}
+
+/// Failure detection and connection settings of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// How often a gateway pings each peer.
+    pub(crate) heartbeat: Duration,
+    /// Silence after which a peer is declared down and its sessions closed.
+    pub(crate) failure_timeout: Duration,
+    /// A connection that has not authenticated by then is closed.
+    pub(crate) handshake_timeout: Duration,
+    /// How long a lost peer is redialed before it is forgotten.
+    pub(crate) forget_after: Duration,
+}
+
+pub(crate) struct GatewayArgs {
+    pub(crate) id: GatewayId,
+    pub(crate) key: WireKey,
+    pub(crate) node: String,
+    pub(crate) addr: String,
+    pub(crate) server: String,
+    pub(crate) connector: String,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) timing: Timing,
+    pub(crate) conflicts: ConflictPolicy,
+    pub(crate) partitions: PartitionPolicy,
+    /// When this node started (Unix milliseconds).
+    pub(crate) started: u64,
+}
+
+pub(crate) struct Gateway;
+
+pub(crate) struct GatewayState {
+    id: GatewayId,
+    key: WireKey,
+    node: String,
+    addr: String,
+    connector: String,
+    events: broadcast::Sender<NodeEvent>,
+    peers: HashMap<String, Peer>,
+    /// Every claim on every name, by node; the smallest node name wins.
+    claims: HashMap<String, BTreeMap<String, Claim>>,
+    local: HashMap<String, Arc<dyn Deliver>>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
+    timing: Timing,
+    sessions: HashMap<u64, Session>,
+    detector: Detector,
+    /// Recent failed handshakes, by peer.
+    auth_strikes: HashMap<String, Vec<Instant>>,
+    conflicts: ConflictPolicy,
+    partitions: PartitionPolicy,
+    started: u64,
+    /// The members of the cluster as this node knows them (itself aside):
+    /// every node seen up and not seen leave, forgotten after it has been
+    /// away for `forget_after`.
+    members: BTreeMap<String, Member>,
+    /// Whether this node had a quorum when last checked.
+    quorate: bool,
+    /// Whether it ever had one. Until then it is forming (a static quorum
+    /// not reached yet) and is not held back.
+    ever_quorate: bool,
+    /// When this node last found that it had been paused.
+    resumed_at: Option<Instant>,
+}
+
+impl GatewayState {
+    fn emit(&self, event: NodeEvent) {
+        tracing::info!(?event, "membership");
+        let _ = self.events.send(event);
+    }
+
+    fn envelope(&self, body: Body) -> Option<Vec<u8>> {
+        let kind = body.kind();
+        match Envelope::new(&self.node, body).seal(&self.key) {
+            Ok(bytes) => {
+                metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => kind)
+                    .increment(1);
+                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                    .record(bytes.len() as f64);
+                Some(bytes)
+            }
+            Err(e) => {
+                tracing::error!("could not encode envelope: {e}");
+                None
+            }
+        }
+    }
+
+    fn send_to(&self, node: &str, body: Body) -> bool {
+        let Some(gateway) = self.peers.get(node).and_then(|p| p.gateways.last()) else {
+            return false;
+        };
+        match self.envelope(body) {
+            Some(bytes) => gateway.send_message(GatewayMsg::Wire(bytes)).is_ok(),
+            None => false,
+        }
+    }
+
+    fn broadcast(&self, body: Body) {
+        let Some(bytes) = self.envelope(body) else {
+            return;
+        };
+        for peer in self.peers.values() {
+            if let Some(gateway) = peer.gateways.last() {
+                let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+            }
+        }
+    }
+
+    /// Sends an encoded envelope to every peer that is up, but `except`.
+    fn send_to_up(&self, bytes: &[u8], except: &str) {
+        for (name, peer) in &self.peers {
+            if name != except && peer.up {
+                if let Some(gateway) = peer.gateways.last() {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.to_vec()));
+                }
+            }
+        }
+    }
+
+    fn connector(&self, msg: ConnectorMsg) {
+        if let Some(cell) = ractor::registry::where_is(self.connector.clone()) {
+            let connector: ActorRef<ConnectorMsg> = cell.into();
+            let _ = connector.send_message(msg);
+        }
+    }
+
+    /// Handles an envelope from a peer. True if it started a check of a
+    /// peer reported unreachable (the caller ticks again when it ends).
+    fn handle_wire(&mut self, bytes: &[u8]) -> bool {
+        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
+            .record(bytes.len() as f64);
+        let env = match Envelope::open(bytes, &self.key) {
+            Ok(env) => env,
+            Err(e) => {
+                metrics::counter!("foundation_gateway_rejected_total").increment(1);
+                tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
+                return false;
+            }
+        };
+        let mut checking = false;
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => env.body.kind())
+            .increment(1);
+        let from = env.from;
+        self.heard(&from);
+        match env.body {
+            Body::Ping => {
+                self.send_to(&from, Body::Pong);
+            }
+            Body::Pong => {}
+            Body::Leaving => self.peer_leaving(&from),
+            Body::Unreachable { node } => checking = self.unreachable(&node, &from),
+            Body::Hello {
+                addr,
+                claims,
+                started,
+            } => self.hello_received(&from, addr, claims, started),
+            Body::PeerUp { node, addr } => self.peer_up(&from, node, addr),
+            Body::Registered(claim) => self.add_claim(&from, claim),
+            Body::Unregistered { name } => self.remove_claim(&from, &name),
+            Body::Tell { to, tag, payload } => self.tell_received(&from, &to, &tag, &payload),
+            Body::Ask {
+                id,
+                to,
+                tag,
+                payload,
+            } => self.ask_received(&from, id, &to, &tag, &payload),
+            Body::Reply { id, result } => self.reply_received(&from, id, result),
+        }
+        checking
+    }
+}
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        args: GatewayArgs,
+    ) -> std::result::Result<GatewayState, ActorProcessingErr> {
+        let server: ActorRef<NodeServerMessage> = ractor::registry::where_is(args.server.clone())
+            .ok_or("the node server is not running")?
+            .into();
+        server.send_message(NodeServerMessage::SubscribeToEvents {
+            id: "foundation.gateway".into(),
+            subscription: Box::new(Forward {
+                gateway: myself.clone(),
+            }),
+        })?;
+        // Every group change in the cluster's scope reaches us; the gateway
+        // groups of peers are among them.
+        ractor::pg::monitor_scope(args.id.scope.clone(), myself.get_cell());
+        ractor::pg::join_scoped(
+            args.id.scope.clone(),
+            args.id.group.clone(),
+            vec![myself.get_cell()],
+        );
+        ractor::registry::pid_registry::monitor(myself.get_cell());
+        let node_name = args.node.clone();
+        let mut state = GatewayState {
+            id: args.id,
+            key: args.key,
+            node: args.node,
+            addr: args.addr,
+            connector: args.connector,
+            events: args.events,
+            peers: HashMap::new(),
+            claims: HashMap::new(),
+            local: HashMap::new(),
+            pending: HashMap::new(),
+            next_id: 1,
+            timing: args.timing,
+            sessions: HashMap::new(),
+            auth_strikes: HashMap::new(),
+            conflicts: args.conflicts,
+            partitions: args.partitions,
+            started: args.started,
+            members: BTreeMap::new(),
+            quorate: true,
+            ever_quorate: true,
+            resumed_at: None,
+            detector: Detector::new(
+                &node_name,
+                args.timing.heartbeat,
+                args.timing.failure_timeout,
+                Instant::now(),
+            ),
+        };
+        state.quorate = state.quorum().is_ok();
+        state.ever_quorate = state.quorate;
+        myself.send_interval(args.timing.heartbeat, || GatewayMsg::Tick);
+        // Peers whose gateways were already visible before we subscribed.
+        for group in ractor::pg::which_scoped_groups(&state.id.scope) {
+            if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                for cell in ractor::pg::get_scoped_members(&state.id.scope, &group) {
+                    peer_joined(&mut state, node, cell);
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        state: &mut GatewayState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            GatewayMsg::Wire(bytes) => {
+                if state.handle_wire(&bytes) {
+                    myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+            }
+            GatewayMsg::Register {
+                name,
+                groups,
+                target,
+                reply,
+            } => {
+                let _ = reply.send(state.register(name, groups, target));
+            }
+            GatewayMsg::Unregister { name, reply } => {
+                let _ = reply.send(state.unregister(name));
+            }
+            GatewayMsg::Lookup { names, reply } => {
+                let _ = reply.send(state.lookup(&names));
+            }
+            GatewayMsg::Names { group, reply } => {
+                let _ = reply.send(state.names(group));
+            }
+            GatewayMsg::Quorum(reply) => {
+                let _ = reply.send(state.require_quorum());
+            }
+            GatewayMsg::Leave(reply) => {
+                state.broadcast(Body::Leaving);
+                let _ = reply.send(());
+            }
+            GatewayMsg::Peers(reply) => {
+                let _ = reply.send(state.peer_list());
+            }
+            GatewayMsg::Send(out) => state.route(&myself, out),
+            GatewayMsg::Reply { node, id, result } => state.send_reply(&node, id, result),
+            GatewayMsg::Expire(id) => state.expire(id),
+            GatewayMsg::Tick => {
+                if state.heartbeat() {
+                    myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+            }
+            GatewayMsg::Settle(node) => state.settle(&myself, &node, None),
+            GatewayMsg::Session(ev) => state.session_event(&myself, ev),
+            GatewayMsg::CheckHandshake(id) => state.check_handshake(id),
+            GatewayMsg::CheckAuth { peer, addr } => state.check_auth(peer, addr),
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        event: SupervisionEvent,
+        state: &mut GatewayState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ProcessGroupChanged(change) => match change {
+                GroupChangeMessage::Join(scope, group, cells) if scope == state.id.scope => {
+                    if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                        for cell in cells {
+                            peer_joined(state, node, cell);
+                        }
+                    }
+                }
+                GroupChangeMessage::Leave(scope, group, cells) if scope == state.id.scope => {
+                    if let Some(node) = group.strip_prefix(GATEWAY_PREFIX) {
+                        for cell in cells {
+                            peer_left(state, node, &cell);
+                        }
+                    }
+                }
+                // Another cluster this process is a member of.
+                GroupChangeMessage::Join(..) | GroupChangeMessage::Leave(..) => {}
+            },
+            // A monitored ractor_cluster session ended; ractor_cluster's
+            // disconnect callback follows.
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                state.session_ended(&cell, reason.unwrap_or_else(|| "stopped".into()));
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                state.session_ended(&cell, format!("panicked: {err}"));
+            }
+            SupervisionEvent::PidLifecycleEvent(PidLifecycleEvent::Terminate(cell)) => {
+                state.actor_stopped(&cell);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Registers `target` under `name` via the gateway `gateway`.
+pub(crate) async fn register(
+    gateway: &GatewayId,
+    name: &str,
+    groups: Vec<String>,
+    target: Arc<dyn Deliver>,
+) -> Result<()> {
+    let name = name.to_owned();
+    call(gateway, |reply| GatewayMsg::Register {
+        name,
+        groups,
+        target,
+        reply,
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_wire_messages_serialize() {
+        let msg = GatewayMsg::Wire(vec![1, 2, 3]);
+        let ser = msg.serialize().unwrap();
+        assert!(matches!(
+            GatewayMsg::deserialize(ser),
+            Ok(GatewayMsg::Wire(b)) if b == [1, 2, 3]
+        ));
+        let other = SerializedMessage::Cast {
+            variant: "something-else".into(),
+            args: vec![],
+            metadata: None,
+        };
+        assert!(GatewayMsg::deserialize(other).is_err());
+        assert!(GatewayMsg::Expire(1).serialize().is_err());
+    }
+}

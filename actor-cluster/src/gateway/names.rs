@@ -1,0 +1,326 @@
+//! The name table: every node's claims on every name, who wins a name,
+//! conflicts after a partition heals, and the quorum that registering a
+//! name needs (see [`PartitionPolicy`]).
+
+use std::sync::Arc;
+
+use ractor::ActorCell;
+use tokio::time::Instant;
+
+use super::{Deliver, GatewayState, Resolved};
+use crate::error::{ClusterError, Result};
+use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
+use crate::wire::{Body, Claim};
+
+/// A registered name as listed by [`crate::Node::members`] and
+/// [`crate::Node::names`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NameInfo {
+    /// The registered name.
+    pub name: String,
+    /// The node that holds it.
+    pub node: String,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+}
+
+/// A member of the cluster, up or not.
+pub(super) struct Member {
+    pub(super) started: u64,
+    /// Since when it is down, if it is.
+    pub(super) down_since: Option<Instant>,
+}
+
+impl GatewayState {
+    pub(super) fn winner(&self, name: &str) -> Option<(&String, &Claim)> {
+        self.claims.get(name).and_then(|c| c.iter().next())
+    }
+
+    pub(super) fn local_claims(&self) -> Vec<Claim> {
+        self.claims
+            .values()
+            .filter_map(|c| c.get(&self.node).cloned())
+            .collect()
+    }
+
+    pub(super) fn add_claim(&mut self, node: &str, claim: Claim) {
+        let name = claim.name.clone();
+        let claims = self.claims.entry(name.clone()).or_default();
+        claims.insert(node.to_owned(), claim);
+        if claims.len() > 1 {
+            let winner = claims.keys().next().cloned().unwrap_or_default();
+            tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the smallest node name wins");
+            let lost = winner != self.node && claims.contains_key(&self.node);
+            if lost {
+                self.revoke(&name, &winner);
+            }
+        }
+    }
+
+    /// This node lost `name` to `winner` (both registered it, typically on
+    /// two sides of a partition): the registration here is revoked, every
+    /// node is told, and the actor is stopped or kept unnamed by policy.
+    fn revoke(&mut self, name: &str, winner: &str) {
+        let node = self.node.clone();
+        self.remove_claim(&node, name);
+        let Some(target) = self.local.remove(name) else {
+            return;
+        };
+        self.broadcast(Body::Unregistered {
+            name: name.to_owned(),
+        });
+        let stopped = self.conflicts == ConflictPolicy::Stop;
+        if stopped {
+            target
+                .cell()
+                .stop(Some(format!("name_conflict: `{name}` is held by {winner}")));
+        }
+        self.emit(NodeEvent::NameConflict {
+            name: name.to_owned(),
+            winner: winner.to_owned(),
+            stopped,
+        });
+    }
+
+    pub(super) fn remove_claim(&mut self, node: &str, name: &str) {
+        if let Some(claims) = self.claims.get_mut(name) {
+            claims.remove(node);
+            if claims.is_empty() {
+                self.claims.remove(name);
+            }
+        }
+    }
+
+    /// Removes every claim `node` holds; how many there were.
+    pub(super) fn remove_claims_of(&mut self, node: &str) -> usize {
+        let names: Vec<String> = self
+            .claims
+            .iter()
+            .filter(|(_, c)| c.contains_key(node))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            self.remove_claim(node, name);
+        }
+        names.len()
+    }
+
+    /// Takes the claims of a peer's hello.
+    pub(super) fn replace_claims(&mut self, from: &str, claims: Vec<Claim>) {
+        // A hello lists every name the sender holds: forget the ones
+        // it no longer does (it may have been away meanwhile).
+        let held: Vec<String> = self
+            .claims
+            .iter()
+            .filter(|(name, c)| c.contains_key(from) && !claims.iter().any(|n| &n.name == *name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in held {
+            self.remove_claim(from, &name);
+        }
+        for claim in claims {
+            self.add_claim(from, claim);
+        }
+    }
+
+    /// Registers `target` under `name` on this node (see
+    /// [`GatewayMsg::Register`](super::GatewayMsg::Register)).
+    pub(super) fn register(
+        &mut self,
+        name: String,
+        groups: Vec<String>,
+        target: Arc<dyn Deliver>,
+    ) -> Result<()> {
+        // A restarted actor re-registers before the old incarnation's
+        // termination reaches us: a dead holder gives way.
+        if self
+            .local
+            .get(&name)
+            .is_some_and(|t| t.cell().get_status() >= ractor::ActorStatus::Stopping)
+        {
+            self.local.remove(&name);
+            let node = self.node.clone();
+            self.remove_claim(&node, &name);
+        }
+        if let Some((node, _)) = self.winner(&name) {
+            Err(ClusterError::NameTaken {
+                name,
+                node: node.clone(),
+            })
+        } else if let Err(e) = self.require_quorum() {
+            Err(e)
+        } else {
+            let claim = Claim {
+                name: name.clone(),
+                accepts: target.accepts(),
+                groups,
+            };
+            let node = self.node.clone();
+            self.add_claim(&node, claim.clone());
+            self.local.insert(name, target);
+            self.broadcast(Body::Registered(claim));
+            Ok(())
+        }
+    }
+
+    /// Releases `name`, registered on this node.
+    pub(super) fn unregister(&mut self, name: String) -> Result<()> {
+        if self.local.remove(&name).is_some() {
+            let node = self.node.clone();
+            self.remove_claim(&node, &name);
+            self.broadcast(Body::Unregistered { name });
+            Ok(())
+        } else {
+            Err(ClusterError::UnknownName(name))
+        }
+    }
+
+    /// Resolves each of `names`, in order.
+    pub(super) fn lookup(&self, names: &[String]) -> Vec<Option<Resolved>> {
+        names
+            .iter()
+            .map(|name| {
+                let (node, claim) = self.winner(name)?;
+                if *node == self.node {
+                    self.local.get(name).map(|t| Resolved::Local(Arc::clone(t)))
+                } else {
+                    Some(Resolved::Remote {
+                        node: node.clone(),
+                        accepts: claim.accepts.clone(),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// The names registered in the cluster (those of `group`, if given),
+    /// sorted.
+    pub(super) fn names(&self, group: Option<String>) -> Vec<NameInfo> {
+        let mut list: Vec<NameInfo> = self
+            .claims
+            .values()
+            .filter_map(|c| c.iter().next())
+            .filter(|(_, claim)| group.as_ref().is_none_or(|g| claim.groups.contains(g)))
+            .map(|(node, claim)| NameInfo {
+                name: claim.name.clone(),
+                node: node.clone(),
+                groups: claim.groups.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// An actor of this process stopped: the names it held are released.
+    pub(super) fn actor_stopped(&mut self, cell: &ActorCell) {
+        let id = cell.get_id();
+        let dead: Vec<String> = self
+            .local
+            .iter()
+            .filter(|(_, t)| t.cell().get_id() == id)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in dead {
+            self.local.remove(&name);
+            let node = self.node.clone();
+            self.remove_claim(&node, &name);
+            self.broadcast(Body::Unregistered { name: name.clone() });
+            tracing::debug!(%name, "registered actor stopped; name released");
+        }
+    }
+
+    /// The members this node sees, itself included, sorted.
+    fn visible(&self) -> Vec<String> {
+        let mut visible: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up)
+            .map(|(n, _)| n.clone())
+            .chain(std::iter::once(self.node.clone()))
+            .collect();
+        visible.sort();
+        visible
+    }
+
+    /// Whether this node is on the side that keeps working.
+    pub(super) fn quorum(&self) -> Result<()> {
+        let visible = self.visible();
+        let known = self.members.len() + 1;
+        let sees = |node: &str| visible.iter().any(|v| v == node);
+        let ok = match self.partitions {
+            PartitionPolicy::KeepMajority => {
+                let smallest = self
+                    .members
+                    .keys()
+                    .next()
+                    .map_or(self.node.as_str(), |m| m.as_str().min(self.node.as_str()));
+                2 * visible.len() > known || (2 * visible.len() == known && sees(smallest))
+            }
+            PartitionPolicy::StaticQuorum(n) => visible.len() >= n,
+            PartitionPolicy::KeepOldest => {
+                let oldest = self
+                    .members
+                    .iter()
+                    .map(|(n, m)| (m.started, n.as_str()))
+                    .chain(std::iter::once((self.started, self.node.as_str())))
+                    .min()
+                    .map(|(_, n)| n);
+                oldest.is_none_or(sees)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ClusterError::NoQuorum {
+                policy: self.partitions.to_string(),
+                visible,
+                known,
+            })
+        }
+    }
+
+    /// [`quorum`](Self::quorum), for what needs the cluster: a node still
+    /// forming (it never had a quorum) is not held back; the conflict rule
+    /// settles the names it registers meanwhile.
+    pub(super) fn require_quorum(&self) -> Result<()> {
+        if self.ever_quorate {
+            self.quorum()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Tells subscribers when this node loses or regains its quorum.
+    pub(super) fn check_quorum(&mut self) {
+        let now = self.quorum();
+        let formed = self.ever_quorate;
+        self.ever_quorate |= now.is_ok();
+        if now.is_ok() == self.quorate {
+            return;
+        }
+        self.quorate = now.is_ok();
+        if !formed {
+            tracing::info!(visible = ?self.visible(), "quorum reached");
+            return;
+        }
+        match now {
+            Ok(()) => self.emit(NodeEvent::QuorumRegained {
+                visible: self.visible(),
+            }),
+            Err(ClusterError::NoQuorum {
+                policy,
+                visible,
+                known,
+            }) => {
+                tracing::warn!(%policy, ?visible, known, "quorum lost: refusing what needs the cluster until it heals");
+                self.emit(NodeEvent::QuorumLost {
+                    policy,
+                    visible,
+                    known,
+                });
+            }
+            Err(_) => {}
+        }
+    }
+}

@@ -175,16 +175,24 @@ impl<M> From<Undelivered<M>> for ClusterError {
     }
 }
 
-/// A type-erased value: a message or a [`Reply`] on its way to a local
-/// actor without being encoded.
+/// A type-erased parcel, `(M, Reply<M::Reply>)`: a message and its way
+/// back, on their way to a local actor without being encoded.
 pub(crate) type AnyBox = Box<dyn Any + Send>;
 
-/// Why a local target did not take a message; the message comes back.
+/// Why a local target did not take a parcel; the parcel comes back.
 pub(crate) enum NotTaken {
     /// It answers no message of this type.
     Refused(AnyBox),
-    /// The actor has stopped; the message, unless ractor kept it.
+    /// The actor has stopped; the parcel, unless ractor kept it.
     Stopped(Option<AnyBox>),
+}
+
+/// The message of a parcel that came back.
+fn unpack<M: Message>(parcel: AnyBox) -> Option<M> {
+    parcel
+        .downcast::<(M, Reply<M::Reply>)>()
+        .ok()
+        .map(|parcel| parcel.0)
 }
 
 /// The error for a message tagged `requested` sent to a target that
@@ -227,26 +235,19 @@ impl<M: Message> Deliver for ActorTarget<M> {
             .map_err(|_| RemoteError::UnknownName)
     }
 
-    fn send_local(
-        &self,
-        key: TypeId,
-        msg: AnyBox,
-        reply: AnyBox,
-    ) -> std::result::Result<(), NotTaken> {
+    fn send_local(&self, key: TypeId, parcel: AnyBox) -> std::result::Result<(), NotTaken> {
         if key != TypeId::of::<M>() {
-            return Err(NotTaken::Refused(msg));
+            return Err(NotTaken::Refused(parcel));
         }
-        let msg = msg.downcast::<M>().map_err(NotTaken::Refused)?;
-        let Ok(reply) = reply.downcast::<Reply<M::Reply>>() else {
-            return Err(NotTaken::Refused(msg));
-        };
+        let (msg, reply) = *parcel
+            .downcast::<(M, Reply<M::Reply>)>()
+            .map_err(NotTaken::Refused)?;
         self.actor
-            .send_message(Request {
-                msg: *msg,
-                reply: *reply,
-            })
+            .send_message(Request { msg, reply })
             .map_err(|e| match e {
-                MessagingErr::SendErr(req) => NotTaken::Stopped(Some(Box::new(req.msg))),
+                MessagingErr::SendErr(req) => {
+                    NotTaken::Stopped(Some(Box::new((req.msg, req.reply))))
+                }
                 // Not returned by a typed reference; the message is gone.
                 _ => NotTaken::Stopped(None),
             })
@@ -417,19 +418,15 @@ impl Ref {
         let undelivered = |msg, error| Undelivered { msg, error };
         match target {
             Target::Local(t) => {
-                let sent = t.send_local(
-                    TypeId::of::<M>(),
-                    Box::new(msg),
-                    Box::new(Reply::<M::Reply>::none()),
-                );
-                match sent {
+                let parcel: AnyBox = Box::new((msg, Reply::<M::Reply>::none()));
+                match t.send_local(TypeId::of::<M>(), parcel) {
                     Ok(()) => Ok(()),
-                    Err(NotTaken::Refused(msg)) => Err(undelivered(
-                        msg.downcast::<M>().ok().map(|m| *m),
+                    Err(NotTaken::Refused(parcel)) => Err(undelivered(
+                        unpack::<M>(parcel),
                         self.mismatch::<M>(t.accepts()),
                     )),
-                    Err(NotTaken::Stopped(msg)) => {
-                        let msg = msg.and_then(|m| m.downcast::<M>().ok()).map(|m| *m);
+                    Err(NotTaken::Stopped(parcel)) => {
+                        let msg = parcel.and_then(unpack::<M>);
                         match msg {
                             Some(msg) if self.follow => {
                                 self.set(Target::Moved);
@@ -522,12 +519,10 @@ impl Ref {
         let reply = Reply::<M::Reply>::from_fn(move |r| {
             let _ = tx.send(r);
         });
-        match target.send_local(TypeId::of::<M>(), Box::new(msg), Box::new(reply)) {
+        match target.send_local(TypeId::of::<M>(), Box::new((msg, reply))) {
             Ok(()) => {}
             Err(NotTaken::Refused(_)) => return Ok(Err(self.mismatch::<M>(target.accepts()))),
-            Err(NotTaken::Stopped(msg)) => {
-                return Err(msg.and_then(|m| m.downcast::<M>().ok()).map(|m| *m))
-            }
+            Err(NotTaken::Stopped(parcel)) => return Err(parcel.and_then(unpack::<M>)),
         }
         Ok(match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(self.timed_out(timeout)),

@@ -108,15 +108,62 @@ pub trait Handler<M: Message>: Server {
     fn handle(&mut self, msg: M) -> impl Future<Output = M::Reply> + Send;
 }
 
-type RunFn<S> =
-    Arc<dyn for<'a> Fn(&'a mut S, AnyBox, AnyBox) -> Handling<'a, ()> + Send + Sync + 'static>;
+/// Answers one parcel (a boxed `(M, Reply<M::Reply>)`) on the server.
+type RunFn<S> = for<'a> fn(&'a mut S, AnyBox) -> Handling<'a, ()>;
+/// The same, through a handler given as a function ([`Accepts::add_with`]).
+type RunWith<S> = Arc<dyn for<'a> Fn(&'a mut S, AnyBox) -> Handling<'a, ()> + Send + Sync>;
+
+/// How a message type is answered.
+enum Run<S> {
+    /// By the server's [`Handler`]: one boxed future per message.
+    Handler(RunFn<S>),
+    /// By a function given to [`Accepts::add_with`].
+    With(RunWith<S>),
+}
+
+impl<S> Clone for Run<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Handler(run) => Self::Handler(*run),
+            Self::With(run) => Self::With(Arc::clone(run)),
+        }
+    }
+}
+
+impl<S> Run<S> {
+    fn run<'a>(&self, server: &'a mut S, parcel: AnyBox) -> Handling<'a, ()> {
+        match self {
+            Self::Handler(run) => run(server, parcel),
+            Self::With(run) => run(server, parcel),
+        }
+    }
+}
+
+/// Answers a parcel of `M` with the server's [`Handler<M>`].
+fn run_handler<S: Handler<M>, M: Message>(server: &mut S, parcel: AnyBox) -> Handling<'_, ()> {
+    match parcel.downcast::<(M, Reply<M::Reply>)>() {
+        Ok(parcel) => {
+            let (msg, reply) = *parcel;
+            Box::pin(async move { reply.send(server.handle(msg).await) })
+        }
+        // Entries are found by the message's type id: no other type
+        // reaches this one.
+        Err(_) => Box::pin(async {}),
+    }
+}
+
+/// Decodes a remote message of type `M` into a parcel with its way back.
+fn decode<M: Message>(payload: &[u8], route: Option<ReplyRoute>) -> Result<AnyBox, RemoteError> {
+    let msg = rmp_serde::from_slice::<M>(payload)
+        .map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))?;
+    Ok(Box::new((msg, routed_reply::<M::Reply>(route))))
+}
 
 struct Entry<S> {
     tag: &'static str,
     key: TypeId,
-    decode: fn(&[u8]) -> Result<AnyBox, RemoteError>,
-    reply: fn(Option<ReplyRoute>) -> AnyBox,
-    run: RunFn<S>,
+    decode: fn(&[u8], Option<ReplyRoute>) -> Result<AnyBox, RemoteError>,
+    run: Run<S>,
 }
 
 /// The messages a [`Server`] answers, as it lists them in
@@ -140,7 +187,7 @@ impl<S: Server> Accepts<S> {
     where
         S: Handler<M>,
     {
-        self.add_with::<M>(|server, msg| Box::pin(server.handle(msg)))
+        self.list::<M>(Run::Handler(run_handler::<S, M>))
     }
 
     /// Answers `M` with `handler` (for a message type and a server type
@@ -149,28 +196,25 @@ impl<S: Server> Accepts<S> {
         &mut self,
         handler: for<'a> fn(&'a mut S, M) -> Handling<'a, M::Reply>,
     ) -> &mut Self {
-        let run: RunFn<S> = Arc::new(move |server: &mut S, msg: AnyBox, reply: AnyBox| {
-            let msg = msg.downcast::<M>();
-            let reply = reply.downcast::<Reply<M::Reply>>();
-            match (msg, reply) {
-                (Ok(msg), Ok(reply)) => {
-                    let answer = handler(server, *msg);
+        let run: RunWith<S> = Arc::new(move |server: &mut S, parcel: AnyBox| {
+            match parcel.downcast::<(M, Reply<M::Reply>)>() {
+                Ok(parcel) => {
+                    let (msg, reply) = *parcel;
+                    let answer = handler(server, msg);
                     Box::pin(async move { reply.send(answer.await) })
                 }
-                // The entry is found by the message's type id: no other
-                // type reaches it.
-                _ => Box::pin(async {}),
+                Err(_) => Box::pin(async {}),
             }
         });
+        self.list::<M>(Run::With(run))
+    }
+
+    /// Lists `M`, answered by `run`, in place of an entry with its tag.
+    fn list<M: Message>(&mut self, run: Run<S>) -> &mut Self {
         let entry = Entry {
             tag: M::TAG,
             key: TypeId::of::<M>(),
-            decode: |payload| {
-                rmp_serde::from_slice::<M>(payload)
-                    .map(|m| Box::new(m) as AnyBox)
-                    .map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
-            },
-            reply: |route| Box::new(routed_reply::<M::Reply>(route)),
+            decode: decode::<M>,
             run,
         };
         match self.entries.iter_mut().find(|e| e.tag == M::TAG) {
@@ -194,12 +238,11 @@ impl<S> std::fmt::Debug for Accepts<S> {
     }
 }
 
-/// What a server's mailbox holds: one message, its reply handle, and the
-/// handler that answers it.
+/// What a server's mailbox holds: one message with its reply handle, and
+/// how it is answered.
 pub(crate) struct Envelope<S> {
-    msg: AnyBox,
-    reply: AnyBox,
-    run: RunFn<S>,
+    parcel: AnyBox,
+    run: Run<S>,
 }
 
 impl<S: Server> ractor::Message for Envelope<S> {}
@@ -223,28 +266,25 @@ impl<S: Server> Deliver for ServerTarget<S> {
             .iter()
             .find(|e| e.tag == tag)
             .ok_or_else(|| mismatch(self.accepts.tags(), tag))?;
-        let msg = (entry.decode)(payload)?;
         let envelope = Envelope {
-            msg,
-            reply: (entry.reply)(reply),
-            run: Arc::clone(&entry.run),
+            parcel: (entry.decode)(payload, reply)?,
+            run: entry.run.clone(),
         };
         self.actor
             .send_message(envelope)
             .map_err(|_| RemoteError::UnknownName)
     }
 
-    fn send_local(&self, key: TypeId, msg: AnyBox, reply: AnyBox) -> Result<(), NotTaken> {
+    fn send_local(&self, key: TypeId, parcel: AnyBox) -> Result<(), NotTaken> {
         let Some(entry) = self.accepts.entries.iter().find(|e| e.key == key) else {
-            return Err(NotTaken::Refused(msg));
+            return Err(NotTaken::Refused(parcel));
         };
         let envelope = Envelope {
-            msg,
-            reply,
-            run: Arc::clone(&entry.run),
+            parcel,
+            run: entry.run.clone(),
         };
         self.actor.send_message(envelope).map_err(|e| match e {
-            ractor::MessagingErr::SendErr(envelope) => NotTaken::Stopped(Some(envelope.msg)),
+            ractor::MessagingErr::SendErr(envelope) => NotTaken::Stopped(Some(envelope.parcel)),
             _ => NotTaken::Stopped(None),
         })
     }
@@ -318,7 +358,7 @@ impl<S: Server> Actor for ServerActor<S> {
         envelope: Envelope<S>,
         server: &mut S,
     ) -> Result<(), ActorProcessingErr> {
-        (envelope.run)(server, envelope.msg, envelope.reply).await;
+        envelope.run.run(server, envelope.parcel).await;
         Ok(())
     }
 }

@@ -26,9 +26,9 @@ pub(crate) trait Deliver: Send + Sync {
         payload: &[u8],
         reply: Option<ReplyRoute>,
     ) -> Result<(), RemoteError>;
-    /// Delivers a message of this node: `msg` is the boxed message of type
-    /// id `key`, `reply` its boxed [`Reply`](crate::Reply).
-    fn send_local(&self, key: TypeId, msg: AnyBox, reply: AnyBox) -> Result<(), NotTaken>;
+    /// Delivers a message of this node: `parcel` is a boxed
+    /// `(M, Reply<M::Reply>)` where `M` has the type id `key`.
+    fn send_local(&self, key: TypeId, parcel: AnyBox) -> Result<(), NotTaken>;
     /// The wire tags of the messages it answers.
     fn accepts(&self) -> Vec<String>;
     fn cell(&self) -> ActorCell;

@@ -260,6 +260,10 @@ impl<M: Message> Deliver for ActorTarget<M> {
     fn cell(&self) -> ractor::ActorCell {
         self.actor.get_cell()
     }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 enum Target {
@@ -519,7 +523,18 @@ impl Ref {
         let reply = Reply::<M::Reply>::from_fn(move |r| {
             let _ = tx.send(r);
         });
-        match target.send_local(TypeId::of::<M>(), Box::new((msg, reply))) {
+        // A ractor actor taking `Request<M>` is sent to directly: no parcel.
+        let sent = match target.as_any().downcast_ref::<ActorTarget<M>>() {
+            Some(t) => t
+                .actor
+                .send_message(Request { msg, reply })
+                .map_err(|e| match e {
+                    MessagingErr::SendErr(req) => NotTaken::Stopped(Some(Box::new((req.msg, ())))),
+                    _ => NotTaken::Stopped(None),
+                }),
+            None => target.send_local(TypeId::of::<M>(), Box::new((msg, reply))),
+        };
+        match sent {
             Ok(()) => {}
             Err(NotTaken::Refused(_)) => return Ok(Err(self.mismatch::<M>(target.accepts()))),
             Err(NotTaken::Stopped(parcel)) => return Err(parcel.and_then(unpack::<M>)),

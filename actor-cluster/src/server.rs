@@ -296,6 +296,10 @@ impl<S: Server> Deliver for ServerTarget<S> {
     fn cell(&self) -> ActorCell {
         self.actor.get_cell()
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// Where a server is registered: its name and groups on a node.

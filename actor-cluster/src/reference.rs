@@ -529,7 +529,9 @@ impl Ref {
                 .actor
                 .send_message(Request { msg, reply })
                 .map_err(|e| match e {
-                    MessagingErr::SendErr(req) => NotTaken::Stopped(Some(Box::new((req.msg, ())))),
+                    MessagingErr::SendErr(req) => {
+                        NotTaken::Stopped(Some(Box::new((req.msg, req.reply))))
+                    }
                     _ => NotTaken::Stopped(None),
                 }),
             None => target.send_local(TypeId::of::<M>(), Box::new((msg, reply))),

@@ -355,6 +355,7 @@ pub(super) fn peer_joined(state: &mut GatewayState, node: &str, cell: ActorCell)
     if cell.get_id().is_local() || node == state.node {
         return;
     }
+    state.learn_session(&cell, node);
     let node = node.to_owned();
     if !state.peers.contains_key(&node) {
         state.peers.insert(node.clone(), Peer::new());

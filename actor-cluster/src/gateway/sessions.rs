@@ -268,24 +268,38 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        // A running proxy of the peer's gateway, through a session that is
-        // still open, means ractor_cluster holds a synced session to it,
-        // whatever we were told of its authentication. A proxy whose
-        // session has closed is on its way out (ractor stops a session's
-        // proxies after the session itself): it proves nothing.
+        // A running proxy of the peer's gateway means ractor_cluster holds
+        // a synced session to it, whatever we were told of its
+        // authentication (a duplicate closed and the session it kept is
+        // one we never saw authenticated: seen in CI, cause not found).
+        // But when the peer's socket closed (not a duplicate), only a proxy
+        // through a session still open counts: a closed session's proxies
+        // stop after the session itself, and one still running kept a
+        // killed peer up until the failure detector found it.
+        let departed = reason.is_some_and(|r| !is_duplicate_close(r));
         let sessions = &self.sessions;
         let proxied = peer.gateways.iter().any(|g| {
             g.get_status() < ractor::ActorStatus::Stopping
-                && session_of(g.get_id())
-                    .and_then(|id| sessions.get(&id))
-                    .is_some_and(Session::open)
+                && (!departed
+                    || session_of(g.get_id())
+                        .and_then(|id| sessions.get(&id))
+                        .is_some_and(Session::open))
         });
         if live || proxied {
             if peer.detached.take().is_some() {
                 // Connected again: watch it again.
                 self.detector.add(node, now);
             }
-            tracing::debug!(%node, live, proxied, "a session closed; another connection keeps the peer up");
+            if live {
+                tracing::debug!(%node, "a session closed; another connection keeps the peer up");
+            } else {
+                let sessions: Vec<_> = self
+                    .sessions
+                    .iter()
+                    .map(|(id, s)| (*id, s.peer.clone(), s.authenticated, s.ended.clone()))
+                    .collect();
+                tracing::info!(%node, ?reason, ?sessions, "a session closed; the peer's gateway proxy is still running, so it stays up although no authenticated session to it is known");
+            }
             return;
         }
         let grace = match reason {
@@ -382,6 +396,31 @@ impl GatewayState {
                 addr,
                 reason: format!("{AUTH_STRIKES} handshakes in a row failed: the cookies differ"),
             });
+        }
+    }
+}
+
+impl GatewayState {
+    /// A proxy of `node`'s gateway came through the session that spawned
+    /// `cell`: that session is authenticated with `node`, whether or not
+    /// ractor_cluster said so. (It does not always: a session can complete
+    /// its handshake, sync its process groups and carry traffic with no
+    /// `node_session_authenticated` callback, for instance when it is the
+    /// survivor of a simultaneous connect; and process-group changes reach
+    /// the gateway ahead of the callbacks, as supervision events have
+    /// priority over messages in ractor. Left unlearned, such a session
+    /// looks like a handshake that never ends: it would be closed at the
+    /// handshake timeout and the peer reported down once its other session
+    /// closed. Seen in the crossed-seed formations.)
+    pub(super) fn learn_session(&mut self, cell: &ActorCell, node: &str) {
+        let Some(session) = session_of(cell.get_id()).and_then(|id| self.sessions.get_mut(&id))
+        else {
+            return;
+        };
+        if !session.authenticated && session.ended.is_none() {
+            tracing::debug!(%node, "a session carries the peer's gateway before (or without) ractor_cluster's authentication callback: counted as authenticated");
+            session.authenticated = true;
+            session.peer = Some(node.to_owned());
         }
     }
 }

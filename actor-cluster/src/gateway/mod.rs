@@ -1,8 +1,9 @@
 //! The per-node gateway: the only actor that crosses the wire.
 //!
-//! Every node runs one gateway, joined to the process group
-//! `foundation.gateway@<node>`; ractor_cluster syncs process groups, so each
-//! peer's gateway appears here as a remote proxy in its peer's group. Gateways
+//! Every node runs one unnamed gateway, joined to the process group
+//! `gateway@<node>` in its cluster's scope `foundation/<cluster>`;
+//! ractor_cluster syncs process groups, so each peer's gateway appears here
+//! as a remote proxy in its peer's group. Gateways
 //! exchange [`Envelope`]s: hellos with the names each holds, name changes,
 //! tells, asks and replies. User actors never become remotable themselves.
 //!

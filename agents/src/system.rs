@@ -249,7 +249,7 @@ impl Agents {
 
     /// Runs a ranked-ballot election among every agent with the spec's
     /// capability, wherever they run: each is asked to
-    /// [`rank`](crate::Agent::rank) the candidates before the deadline, and
+    /// [`rank`](crate::Voter::rank) the candidates before the deadline, and
     /// the rankings are counted with the spec's method. Late agents and
     /// agents whose node dies are listed as missing; a ballot naming an
     /// unknown candidate or one candidate twice is rejected and reported,

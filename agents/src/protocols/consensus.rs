@@ -95,17 +95,17 @@ fn canonical(value: &Value) -> Option<String> {
 impl Agents {
     /// Byzantine-tolerant agreement among every agent with the spec's
     /// capability, wherever they run: each proposes a value
-    /// ([`Agent::agree`](crate::Agent::agree)); the first value with
+    /// ([`Agent::agree`](crate::Voter::agree)); the first value with
     /// `q = ⌈(n+f+1)/2⌉` matching proposals is decided at once, without
     /// waiting for the rest. Absent, late and dead agents count as not
     /// voting; with fewer than `q` matching proposals by the deadline
     /// nothing is decided.
     ///
     /// # Errors
-    /// [`AgentError::Voting`] (`TooFewAgents`, naming 3f+1 and n) when
+    /// [`AgentError::Voting`](crate::AgentError::Voting) (`TooFewAgents`, naming 3f+1 and n) when
     /// fewer than 3f+1 agents have the capability;
-    /// [`AgentError::InvalidParameters`] for a zero deadline;
-    /// [`AgentError::NoParticipants`] if no agent has the capability.
+    /// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+    /// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
     pub async fn agree(&self, spec: AgreementSpec) -> Result<AgreementResult> {
         positive("deadline", spec.deadline)?;
         let participants = self.participants(&spec.capability).await?;

@@ -111,7 +111,7 @@ pub struct MatchResult {
 impl Agents {
     /// Has agents `spec.row` and `spec.col`, wherever they run, play
     /// `spec.game` for `spec.rounds` rounds. Each round both are asked at
-    /// once ([`Agent::play`](crate::Agent::play)) with the history so far;
+    /// once ([`Agent::play`](crate::Player::play)) with the history so far;
     /// a player that is late or picks an action out of range leaves the
     /// round void (no payoffs; an invalid action is told so), and a player
     /// whose node dies ends the match.

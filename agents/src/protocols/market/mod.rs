@@ -8,7 +8,7 @@
 //!
 //! And their runs across nodes: [`Agents::call_market`](crate::Agents::call_market)
 //! and [`Agents::allocate_compute`](crate::Agents::allocate_compute) ask the
-//! agents (through [`Agent::trade`](crate::Agent::trade)) and decide with
+//! agents (through [`Agent::trade`](crate::Trader::trade)) and decide with
 //! the rules above; [`Market`] is the continuous double auction as a
 //! cluster-wide service.
 //!

@@ -306,6 +306,18 @@ pub async fn reports(agents: &Agents) -> anyhow::Result<Vec<TrainerReport>> {
     Ok(reports)
 }
 
+/// A second-price auction of a GPU hour among the trainers.
+pub async fn sell_gpu_hour(agents: &Agents) -> anyhow::Result<agents::AuctionResult> {
+    let spec = AuctionSpec {
+        item: "gpu-hour".into(),
+        rule: AuctionRule::SecondPrice,
+        reserve: 1.0,
+        capability: "trainer".into(),
+        deadline: Duration::from_secs(2),
+    };
+    Ok(agents.auction(spec).await?)
+}
+
 /// The demo, run from any node of the cluster.
 pub async fn demo(agents: &Agents) -> anyhow::Result<Outcome> {
     let t = Duration::from_secs(2);
@@ -338,15 +350,7 @@ pub async fn demo(agents: &Agents) -> anyhow::Result<Outcome> {
             .ask(Step { batches }, t)
             .await?;
     }
-    let auction = agents
-        .auction(AuctionSpec {
-            item: "gpu-hour".into(),
-            rule: AuctionRule::SecondPrice,
-            reserve: 1.0,
-            capability: "trainer".into(),
-            deadline: Duration::from_secs(2),
-        })
-        .await?;
+    let auction = sell_gpu_hour(agents).await?;
     if let (Some(winner), Some(price)) = (&auction.outcome.winner, auction.outcome.price) {
         let grant = Grant {
             item: auction.item.clone(),

@@ -188,9 +188,24 @@ impl Message for Note {
     const TAG: &'static str = "test.note/1";
 }
 
+/// Makes the server panic.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Crash;
+
+impl Message for Crash {
+    type Reply = ();
+    const TAG: &'static str = "test.crash/1";
+}
+
 impl Server for Tally {
     fn accepts(accepts: &mut Accepts<Self>) {
-        accepts.add::<Other>().add::<Note>();
+        accepts.add::<Other>().add::<Note>().add::<Crash>();
+    }
+}
+
+impl Handler<Crash> for Tally {
+    async fn handle(&mut self, _: Crash) {
+        panic!("asked to crash");
     }
 }
 
@@ -212,7 +227,7 @@ impl Handler<Note> for Tally {
 async fn a_server_answers_each_message_with_its_own_reply_type() {
     let node = solo("server-solo").await;
     let tally = node.serve("tally", Tally::default).await.unwrap();
-    assert_eq!(tally.accepts(), [Other::TAG, Note::TAG]);
+    assert_eq!(tally.accepts(), [Other::TAG, Note::TAG, Crash::TAG]);
     let t = Duration::from_secs(1);
     let total: u64 = tally.ask(Other(3), t).await.unwrap();
     assert_eq!(total, 3);
@@ -227,7 +242,7 @@ async fn a_server_answers_each_message_with_its_own_reply_type() {
             .await
             .unwrap_err()
             .to_string(),
-        "`tally` answers `test.other/1`, `test.note/1`, not `test.echo/1`"
+        "`tally` answers `test.other/1`, `test.note/1`, `test.crash/1`, not `test.echo/1`"
     );
     // The name is the server's: a second one is refused with the typed error.
     assert!(matches!(
@@ -237,5 +252,23 @@ async fn a_server_answers_each_message_with_its_own_reply_type() {
     // Looked up by name, the same reference type reaches it.
     let found = node.lookup("tally").await.unwrap();
     assert_eq!(found.ask(Note("second".into()), t).await.unwrap(), 2);
+
+    // A panic fails the server; the node's supervisor restarts it from its
+    // factory, registered again, and the same reference reaches it.
+    assert!(matches!(
+        tally.ask(Crash, t).await,
+        Err(ClusterError::NoReply { .. })
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let restarted = loop {
+        match tally.ask(Other(5), t).await {
+            Ok(total) => break total,
+            Err(ClusterError::UnknownName(_)) if Instant::now() < deadline => {
+                tokio::task::yield_now().await
+            }
+            Err(e) => panic!("not restarted: {e}"),
+        }
+    };
+    assert_eq!(restarted, 5, "fresh state from the factory");
     node.shutdown().await;
 }

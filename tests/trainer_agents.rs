@@ -137,16 +137,7 @@ async fn user_agents_answer_their_own_messages_and_take_part_in_protocols() {
         .await
         .expect("trainer-1 still answers");
     assert_eq!(rate, 0.01);
-    let auction = agents
-        .auction(AuctionSpec {
-            item: "gpu-hour".into(),
-            rule: AuctionRule::SecondPrice,
-            reserve: 1.0,
-            capability: "trainer".into(),
-            deadline: Duration::from_secs(2),
-        })
-        .await
-        .expect("auction");
+    let auction = trainer::sell_gpu_hour(&agents).await.expect("auction");
     assert_eq!(auction.outcome.winner.as_deref(), Some("trainer-2"));
     assert_eq!(auction.outcome.price, Some(66.9));
     assert!(auction.missing.is_empty(), "{:?}", auction.missing);

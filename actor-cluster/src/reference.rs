@@ -209,6 +209,11 @@ pub(crate) struct ActorTarget<M: Message> {
     pub(crate) actor: ActorRef<Request<M>>,
 }
 
+/// Decodes a message of type `M` that came through the gateway.
+pub(crate) fn decode<M: Message>(payload: &[u8]) -> std::result::Result<M, RemoteError> {
+    rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
+}
+
 /// The reply handle for a message that came through the gateway.
 pub(crate) fn routed_reply<R: Payload>(route: Option<gateway::ReplyRoute>) -> Reply<R> {
     match route {
@@ -227,8 +232,7 @@ impl<M: Message> Deliver for ActorTarget<M> {
         if tag != M::TAG {
             return Err(mismatch(self.accepts(), tag));
         }
-        let msg: M =
-            rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(e.to_string()))?;
+        let msg = decode::<M>(payload)?;
         let reply = routed_reply::<M::Reply>(reply);
         self.actor
             .send_message(Request { msg, reply })
@@ -259,10 +263,6 @@ impl<M: Message> Deliver for ActorTarget<M> {
 
     fn cell(&self) -> ractor::ActorCell {
         self.actor.get_cell()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -461,7 +461,8 @@ impl Ref {
     /// name any more, [`ClusterError::TypeMismatch`] if the actor does not
     /// answer `M`, [`ClusterError::Decode`] / [`ClusterError::Encode`] for
     /// data that does not fit the types, [`ClusterError::NoReply`] when the
-    /// actor dropped the request.
+    /// actor dropped the request, [`ClusterError::NodeStopped`] when this
+    /// node's gateway is gone.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the answer; the message may still be
@@ -523,20 +524,7 @@ impl Ref {
         let reply = Reply::<M::Reply>::from_fn(move |r| {
             let _ = tx.send(r);
         });
-        // A ractor actor taking `Request<M>` is sent to directly: no parcel.
-        let sent = match target.as_any().downcast_ref::<ActorTarget<M>>() {
-            Some(t) => t
-                .actor
-                .send_message(Request { msg, reply })
-                .map_err(|e| match e {
-                    MessagingErr::SendErr(req) => {
-                        NotTaken::Stopped(Some(Box::new((req.msg, req.reply))))
-                    }
-                    _ => NotTaken::Stopped(None),
-                }),
-            None => target.send_local(TypeId::of::<M>(), Box::new((msg, reply))),
-        };
-        match sent {
+        match target.send_local(TypeId::of::<M>(), Box::new((msg, reply))) {
             Ok(()) => {}
             Err(NotTaken::Refused(_)) => return Ok(Err(self.mismatch::<M>(target.accepts()))),
             Err(NotTaken::Stopped(parcel)) => return Err(parcel.and_then(unpack::<M>)),

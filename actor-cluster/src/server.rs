@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use crate::error::RemoteError;
 use crate::gateway::{Deliver, ReplyRoute};
 use crate::node::Node;
-use crate::reference::{mismatch, routed_reply, AnyBox, Message, NotTaken, Reply};
+use crate::reference::{decode, mismatch, routed_reply, AnyBox, Message, NotTaken, Reply};
 
 /// A future borrowing the server it runs on.
 pub type Handling<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
@@ -109,42 +109,18 @@ pub trait Handler<M: Message>: Server {
 }
 
 /// Answers one parcel (a boxed `(M, Reply<M::Reply>)`) on the server.
-type RunFn<S> = for<'a> fn(&'a mut S, AnyBox) -> Handling<'a, ()>;
-/// The same, through a handler given as a function ([`Accepts::add_with`]).
-type RunWith<S> = Arc<dyn for<'a> Fn(&'a mut S, AnyBox) -> Handling<'a, ()> + Send + Sync>;
+type RunFn<S> = Arc<dyn for<'a> Fn(&'a mut S, AnyBox) -> Handling<'a, ()> + Send + Sync>;
 
-/// How a message type is answered.
-enum Run<S> {
-    /// By the server's [`Handler`]: one boxed future per message.
-    Handler(RunFn<S>),
-    /// By a function given to [`Accepts::add_with`].
-    With(RunWith<S>),
-}
-
-impl<S> Clone for Run<S> {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Handler(run) => Self::Handler(*run),
-            Self::With(run) => Self::With(Arc::clone(run)),
-        }
-    }
-}
-
-impl<S> Run<S> {
-    fn run<'a>(&self, server: &'a mut S, parcel: AnyBox) -> Handling<'a, ()> {
-        match self {
-            Self::Handler(run) => run(server, parcel),
-            Self::With(run) => run(server, parcel),
-        }
-    }
-}
-
-/// Answers a parcel of `M` with the server's [`Handler<M>`].
-fn run_handler<S: Handler<M>, M: Message>(server: &mut S, parcel: AnyBox) -> Handling<'_, ()> {
+/// Unpacks a parcel of `M`, answers it with `handle` and sends the reply.
+fn answer<'a, M: Message, F>(parcel: AnyBox, handle: impl FnOnce(M) -> F) -> Handling<'a, ()>
+where
+    F: Future<Output = M::Reply> + Send + 'a,
+{
     match parcel.downcast::<(M, Reply<M::Reply>)>() {
         Ok(parcel) => {
             let (msg, reply) = *parcel;
-            Box::pin(async move { reply.send(server.handle(msg).await) })
+            let answering = handle(msg);
+            Box::pin(async move { reply.send(answering.await) })
         }
         // Entries are found by the message's type id: no other type
         // reaches this one.
@@ -153,9 +129,8 @@ fn run_handler<S: Handler<M>, M: Message>(server: &mut S, parcel: AnyBox) -> Han
 }
 
 /// Decodes a remote message of type `M` into a parcel with its way back.
-fn decode<M: Message>(payload: &[u8], route: Option<ReplyRoute>) -> Result<AnyBox, RemoteError> {
-    let msg = rmp_serde::from_slice::<M>(payload)
-        .map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))?;
+fn parcel<M: Message>(payload: &[u8], route: Option<ReplyRoute>) -> Result<AnyBox, RemoteError> {
+    let msg = decode::<M>(payload)?;
     Ok(Box::new((msg, routed_reply::<M::Reply>(route))))
 }
 
@@ -163,7 +138,7 @@ struct Entry<S> {
     tag: &'static str,
     key: TypeId,
     decode: fn(&[u8], Option<ReplyRoute>) -> Result<AnyBox, RemoteError>,
-    run: Run<S>,
+    run: RunFn<S>,
 }
 
 /// The messages a [`Server`] answers, as it lists them in
@@ -187,7 +162,9 @@ impl<S: Server> Accepts<S> {
     where
         S: Handler<M>,
     {
-        self.list::<M>(Run::Handler(run_handler::<S, M>))
+        self.list::<M>(Arc::new(|server: &mut S, parcel| {
+            answer(parcel, |msg: M| server.handle(msg))
+        }))
     }
 
     /// Answers `M` with `handler` (for a message type and a server type
@@ -196,25 +173,17 @@ impl<S: Server> Accepts<S> {
         &mut self,
         handler: for<'a> fn(&'a mut S, M) -> Handling<'a, M::Reply>,
     ) -> &mut Self {
-        let run: RunWith<S> = Arc::new(move |server: &mut S, parcel: AnyBox| {
-            match parcel.downcast::<(M, Reply<M::Reply>)>() {
-                Ok(parcel) => {
-                    let (msg, reply) = *parcel;
-                    let answer = handler(server, msg);
-                    Box::pin(async move { reply.send(answer.await) })
-                }
-                Err(_) => Box::pin(async {}),
-            }
-        });
-        self.list::<M>(Run::With(run))
+        self.list::<M>(Arc::new(move |server: &mut S, parcel| {
+            answer(parcel, |msg: M| handler(server, msg))
+        }))
     }
 
     /// Lists `M`, answered by `run`, in place of an entry with its tag.
-    fn list<M: Message>(&mut self, run: Run<S>) -> &mut Self {
+    fn list<M: Message>(&mut self, run: RunFn<S>) -> &mut Self {
         let entry = Entry {
             tag: M::TAG,
             key: TypeId::of::<M>(),
-            decode: decode::<M>,
+            decode: parcel::<M>,
             run,
         };
         match self.entries.iter_mut().find(|e| e.tag == M::TAG) {
@@ -242,7 +211,7 @@ impl<S> std::fmt::Debug for Accepts<S> {
 /// how it is answered.
 pub(crate) struct Envelope<S> {
     parcel: AnyBox,
-    run: Run<S>,
+    run: RunFn<S>,
 }
 
 impl<S: Server> ractor::Message for Envelope<S> {}
@@ -268,7 +237,7 @@ impl<S: Server> Deliver for ServerTarget<S> {
             .ok_or_else(|| mismatch(self.accepts.tags(), tag))?;
         let envelope = Envelope {
             parcel: (entry.decode)(payload, reply)?,
-            run: entry.run.clone(),
+            run: Arc::clone(&entry.run),
         };
         self.actor
             .send_message(envelope)
@@ -281,7 +250,7 @@ impl<S: Server> Deliver for ServerTarget<S> {
         };
         let envelope = Envelope {
             parcel,
-            run: entry.run.clone(),
+            run: Arc::clone(&entry.run),
         };
         self.actor.send_message(envelope).map_err(|e| match e {
             ractor::MessagingErr::SendErr(envelope) => NotTaken::Stopped(Some(envelope.parcel)),
@@ -296,17 +265,13 @@ impl<S: Server> Deliver for ServerTarget<S> {
     fn cell(&self) -> ActorCell {
         self.actor.get_cell()
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// Where a server is registered: its name and groups on a node.
 pub(crate) struct Registration<S> {
-    pub(crate) node: Node,
-    pub(crate) name: String,
-    pub(crate) groups: Vec<String>,
+    node: Node,
+    name: String,
+    groups: Vec<String>,
     /// Told how the first registration went.
     first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
     /// What the host answers besides the server's own messages.
@@ -362,7 +327,7 @@ impl<S: Server> Actor for ServerActor<S> {
         envelope: Envelope<S>,
         server: &mut S,
     ) -> Result<(), ActorProcessingErr> {
-        envelope.run.run(server, envelope.parcel).await;
+        (envelope.run)(server, envelope.parcel).await;
         Ok(())
     }
 }

@@ -32,8 +32,6 @@ pub(crate) trait Deliver: Send + Sync {
     /// The wire tags of the messages it answers.
     fn accepts(&self) -> Vec<String>;
     fn cell(&self) -> ActorCell;
-    /// For a typed fast path on this node (see `Ref::ask`).
-    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Where the answer to an ask that came through the gateway goes.

@@ -268,38 +268,14 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        // A running proxy of the peer's gateway means ractor_cluster holds
-        // a synced session to it, whatever we were told of its
-        // authentication (a duplicate closed and the session it kept is
-        // one we never saw authenticated: seen in CI, cause not found).
-        // But when the peer's socket closed (not a duplicate), only a proxy
-        // through a session still open counts: a closed session's proxies
-        // stop after the session itself, and one still running kept a
-        // killed peer up until the failure detector found it.
-        let departed = reason.is_some_and(|r| !is_duplicate_close(r));
-        let sessions = &self.sessions;
-        let proxied = peer.gateways.iter().any(|g| {
-            g.get_status() < ractor::ActorStatus::Stopping
-                && (!departed
-                    || session_of(g.get_id())
-                        .and_then(|id| sessions.get(&id))
-                        .is_some_and(Session::open))
-        });
-        if live || proxied {
+        // Sessions that carry the peer's gateway count as authenticated
+        // (see `learn_session`), so `live` is the whole answer.
+        if live {
             if peer.detached.take().is_some() {
                 // Connected again: watch it again.
                 self.detector.add(node, now);
             }
-            if live {
-                tracing::debug!(%node, "a session closed; another connection keeps the peer up");
-            } else {
-                let sessions: Vec<_> = self
-                    .sessions
-                    .iter()
-                    .map(|(id, s)| (*id, s.peer.clone(), s.authenticated, s.ended.clone()))
-                    .collect();
-                tracing::info!(%node, ?reason, ?sessions, "a session closed; the peer's gateway proxy is still running, so it stays up although no authenticated session to it is known");
-            }
+            tracing::debug!(%node, "a session closed; another connection keeps the peer up");
             return;
         }
         let grace = match reason {

@@ -142,7 +142,7 @@ async fn one_node(n: usize, auction: bool) -> Duration {
         let started = Instant::now();
         if auction {
             let result = agents
-                .auction(AuctionSpec {
+                .run(AuctionSpec {
                     item: "gpu".into(),
                     rule: AuctionRule::SecondPrice,
                     reserve: 0.0,
@@ -158,7 +158,7 @@ async fn one_node(n: usize, auction: bool) -> Duration {
                 value: Value::Int(1),
             };
             let result = agents
-                .vote(VoteSpec::new(proposal, "voter", Duration::from_secs(5)))
+                .run(VoteSpec::new(proposal, "voter", Duration::from_secs(5)))
                 .await
                 .expect("vote");
             assert!(result.tally.passed);

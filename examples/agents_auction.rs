@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     // ana 25, ben 30, cai 35, ana 40, ben 45; cai's minimum 50 > 35 and
     // ana's 50 > 42 pass; ben leads. ben pays 45.
     let english = agents
-        .english(EnglishSpec {
+        .run(EnglishSpec {
             item: "gpu-hour".into(),
             start: 10.0,
             increment: 5.0,
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Dutch from 100 down by 10: nobody at 100..60, ben takes it at 50.
     let dutch = agents
-        .dutch(DutchSpec {
+        .run(DutchSpec {
             item: "gpu-hour".into(),
             start: 100.0,
             step: 10.0,
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     // VCG for 2 units: the two highest marginal values are ana's 30 and
     // ben's 25. ana pays (25 + 10) - 25 = 10, ben (30 + 20) - 30 = 20.
     let vcg = agents
-        .vcg(VcgSpec {
+        .run(VcgSpec {
             item: "gpu-hour".into(),
             units: 2,
             capability: "bidder".into(),

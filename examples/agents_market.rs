@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
     // min(lowest accepted bid 8, lowest rejected ask 9)] = [8, 8]: price 8.
     println!("call market:");
     let spec = CallMarketSpec::new("gpu", "trader", Duration::from_secs(1));
-    let call = agents.call_market(spec).await?;
+    let call = agents.run(spec).await?;
     println!("  price {:?}, volume {}", call.price, call.volume);
     for fill in &call.outcome.fills {
         println!(
@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
     // ana pays 50, ben 20; dee receives 40, eli 30.
     println!("compute allocation:");
     let spec = ComputeSpec::new("gpu-hours", "trader", Duration::from_secs(1));
-    let compute = agents.allocate_compute(spec).await?;
+    let compute = agents.run(spec).await?;
     println!("  price {:?} per unit", compute.price);
     for s in &compute.settlements {
         println!(

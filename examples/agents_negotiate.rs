@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(1),
         Duration::from_secs(5),
     );
-    let contract = agents.contract(spec).await?.outcome().await?;
+    let contract = agents.launch(spec).await?.outcome().await?;
     println!(
         "contract-net: {:?} -> {:?}",
         contract.contractor, contract.status
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
 
     // ana (0.9) proposes to ben (0.8): she keeps 5/7 and ben accepts at once.
     let bargain = agents
-        .bargain(BargainSpec {
+        .run(BargainSpec {
             first: "ana".into(),
             second: "ben".into(),
             discounts: (0.9, 0.8),
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     // Zeuthen over four deals: ana prefers w, ben z; they concede by the
     // risk rule until one accepts the other's offer.
     let z = agents
-        .zeuthen(ZeuthenSpec {
+        .run(ZeuthenSpec {
             first: "ana".into(),
             second: "ben".into(),
             offers: vec!["w".into(), "x".into(), "y".into(), "z".into()],

@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         vec![(5.0, 0.0), (1.0, 1.0)],
     ])?;
     let pd = agents
-        .play(MatchSpec {
+        .run(MatchSpec {
             row: "ana".into(),
             col: "ben".into(),
             game: dilemma,
@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     // pays 3. UCB1 tries both, then mostly plays 1: 0, 1, 1, 1, 0, 1, ...
     let learn = NormalFormGame::bimatrix(vec![vec![(1.0, 0.0)], vec![(3.0, 0.0)]])?;
     let run = agents
-        .play(MatchSpec {
+        .run(MatchSpec {
             row: "cai".into(),
             col: "dee".into(),
             game: learn,

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let spec = VoteSpec::new(proposal, "voter", Duration::from_secs(1))
         .rule(rule)
         .weight("ana", 3.0);
-    let vote = agents.vote(spec).await?;
+    let vote = agents.run(spec).await?;
     let w = &vote.weighted;
     println!(
         "batch_size = 256 by two-thirds of the weight: yes {} no {} of {} eligible, quorum met: {} -> {}",
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     // First preferences: adam 2, sgd 2, lion 1 -> lion is eliminated, dee's
     // ballot goes to sgd: sgd 3 of 5 wins.
     let election = agents
-        .elect(ElectionSpec {
+        .run(ElectionSpec {
             candidates: vec!["adam".into(), "sgd".into(), "lion".into()],
             method: ElectionMethod::InstantRunoff,
             capability: "voter".into(),
@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     // = 4 matching proposals: ana, ben, cai and eli propose 0.01 (dee, the
     // odd one out, 0.1), so 0.01 is decided.
     let agreed = agents
-        .agree(AgreementSpec {
+        .run(AgreementSpec {
             subject: "learning_rate".into(),
             capability: "voter".into(),
             faulty: None,

@@ -315,7 +315,7 @@ pub async fn sell_gpu_hour(agents: &Agents) -> anyhow::Result<agents::AuctionRes
         capability: "trainer".into(),
         deadline: Duration::from_secs(2),
     };
-    Ok(agents.auction(spec).await?)
+    Ok(agents.run(spec).await?)
 }
 
 /// The demo, run from any node of the cluster.
@@ -329,7 +329,7 @@ pub async fn demo(agents: &Agents) -> anyhow::Result<Outcome> {
         value: Value::Float(0.01),
     };
     let vote = agents
-        .vote(VoteSpec::new(proposal, "trainer", Duration::from_secs(2)))
+        .run(VoteSpec::new(proposal, "trainer", Duration::from_secs(2)))
         .await?;
     if vote.tally.passed {
         for entry in agents.with_capability("trainer").await? {

@@ -74,7 +74,7 @@ async fn user_agents_answer_their_own_messages_and_take_part_in_protocols() {
         subject: "batch_size".into(),
         value: Value::Int(64),
     };
-    let vote = agents.vote(VoteSpec::new(proposal, "trainer", Duration::from_secs(2)));
+    let vote = agents.run(VoteSpec::new(proposal, "trainer", Duration::from_secs(2)));
     let (vote, reports) = tokio::join!(vote, trainer::reports(&agents));
     let reports = reports.expect("reports during a vote");
     let nodes_of: Vec<&str> = reports.iter().map(|r| r.node.as_str()).collect();

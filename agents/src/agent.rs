@@ -5,12 +5,13 @@ use std::future::Future;
 use actor_cluster::{Accepts, Message, Server};
 use serde::{Deserialize, Serialize};
 
-use crate::protocols::auction::{AuctionReply, AuctionRequest};
+use crate::protocols::auction::{AuctionReply, AuctionRequest, CallForBids};
 use crate::protocols::consensus::Agreement;
-use crate::protocols::election::ElectionMethod;
+use crate::protocols::election::Election;
 use crate::protocols::games::{GameReply, GameRequest};
 use crate::protocols::market::{MarketReply, MarketRequest};
 use crate::protocols::negotiation::{NegotiationReply, NegotiationRequest};
+use crate::protocols::voting::Proposal;
 
 /// A value an agent can propose or vote on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,32 +36,6 @@ impl std::fmt::Display for Value {
             Self::Text(v) => write!(f, "{v}"),
         }
     }
-}
-
-/// A proposal put to a vote: set `subject` to `value`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Proposal {
-    /// What is being decided, e.g. a variable name.
-    pub subject: String,
-    /// The proposed value.
-    pub value: Value,
-}
-
-/// An invitation to bid in a sealed-bid auction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallForBids {
-    /// What is sold.
-    pub item: String,
-}
-
-/// A ranked-ballot election: rank some or all of the candidates, most
-/// preferred first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Election {
-    /// The candidates, in the order the organiser listed them.
-    pub candidates: Vec<String>,
-    /// How the ballots will be counted.
-    pub method: ElectionMethod,
 }
 
 /// An agent: an actor you define, with its own state and its own messages

@@ -32,7 +32,7 @@
 //! let agents = Agents::start(&node).await?;
 //! agents.spawn(|| Buyer { id: "alice".into(), value: 12.0 }).await?;
 //! agents.spawn(|| Buyer { id: "bob".into(), value: 10.0 }).await?;
-//! let result = agents.auction(AuctionSpec {
+//! let result = agents.run(AuctionSpec {
 //!     item: "gpu-hour".into(),
 //!     rule: AuctionRule::SecondPrice,
 //!     reserve: 5.0,
@@ -51,18 +51,26 @@ pub mod protocols;
 mod system;
 
 pub use agent::{
-    Agent, Bidder, CallForBids, Describe, Description, Election, Families, Negotiator, Player,
-    Proposal, Rejected, Trader, Value, Voter,
+    Agent, Bidder, Describe, Description, Families, Negotiator, Player, Rejected, Trader, Value,
+    Voter,
 };
 pub use error::{AgentError, Result};
-pub use protocols::auction::{AuctionOutcome, AuctionRule, Bid};
-pub use protocols::election::{ElectionMethod, ElectionOutcome};
+pub use protocols::auction::{
+    AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, CallForBids, CombinatorialSpec,
+    DutchSpec, EnglishSpec, MultiUnitSpec, VcgSpec,
+};
+pub use protocols::consensus::{Agreement, AgreementResult, AgreementSpec};
+pub use protocols::election::{
+    Election, ElectionMethod, ElectionOutcome, ElectionResult, ElectionSpec, RankedBallot,
+};
+pub use protocols::games::{MatchResult, MatchSpec};
 pub use protocols::market::{
     CallMarketResult, CallMarketSpec, ComputeResult, ComputeSpec, Market, NewOrder,
 };
-pub use protocols::vote::{Ballot, VoteTally};
-pub use protocols::voting::{RankedBallot, Threshold, VoteError, WeightedTally, YesNoRule};
-pub use protocols::{
-    AuctionResult, AuctionSpec, ElectionResult, ElectionSpec, Missing, VoteResult, VoteSpec,
+pub use protocols::negotiation::{BargainSpec, ContractSpec, Task, Tender, ZeuthenSpec};
+pub use protocols::voting::{
+    Ballot, Proposal, Threshold, VoteError, VoteResult, VoteSpec, VoteTally, WeightedTally,
+    YesNoRule,
 };
+pub use protocols::{Invite, Missing, Protocol, Run, Running};
 pub use system::{AgentEntry, AgentRef, Agents};

@@ -5,18 +5,13 @@ use std::time::Duration;
 
 use actor_cluster::{Node, Ref};
 use actor_core::{ChildSpec, Supervisor, SupervisorSpec};
-use ractor::Actor;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use crate::agent::{
     agent_name, answer_protocols, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX,
 };
 use crate::error::{AgentError, Result};
-use crate::protocols::{
-    election, positive, run_auction, run_election, run_vote, voting, AuctionResult, AuctionSpec,
-    Coordinator, ElectionResult, ElectionSpec, Participants, Run, VoteResult, VoteSpec,
-};
+use crate::protocols::Participants;
 
 /// An agent as the directory lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,128 +167,16 @@ impl Agents {
         let names: Vec<String> = entries.iter().map(|e| agent_name(&e.id)).collect();
         let found = self.node.lookup_many(&names).await?;
         // An agent that vanished between listing and lookup is simply not invited.
-        let participants: Participants = entries
+        Ok(entries
             .into_iter()
             .zip(found)
             .filter_map(|(entry, agent)| Some((entry.id, agent.ok()?)))
-            .collect();
-        Ok(participants)
+            .collect())
     }
 
-    /// Runs `job` in a coordinator actor linked to this node's agent
-    /// supervisor and returns what it produces.
-    ///
-    /// # Errors
-    /// [`AgentError::Core`] if the coordinator cannot start or stops
-    /// before it reports.
-    pub(crate) async fn coordinate<T, F>(&self, job: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = T> + Send + 'static,
-    {
-        self.start_coordinator(job)
-            .await?
-            .await
-            .map_err(|_| coordinator_lost())
+    /// The cell of this node's agent supervisor, to which coordinators
+    /// are linked.
+    pub(crate) fn supervisor_cell(&self) -> ractor::ActorCell {
+        self.supervisor.actor().get_cell()
     }
-
-    /// Starts `job` in a coordinator actor linked to this node's agent
-    /// supervisor; its result arrives on the returned channel. A node on
-    /// the losing side of a partition starts no protocol.
-    ///
-    /// # Errors
-    /// [`AgentError::Cluster`] with [`actor_cluster::ClusterError::NoQuorum`] without a
-    /// quorum; [`AgentError::Core`] if the coordinator cannot start.
-    pub(crate) async fn start_coordinator<T, F>(&self, job: F) -> Result<oneshot::Receiver<T>>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = T> + Send + 'static,
-    {
-        self.node.quorum().await?;
-        let (tx, rx) = oneshot::channel();
-        let run: Run = Box::pin(async move {
-            let _ = tx.send(job.await);
-        });
-        Actor::spawn_linked(None, Coordinator, run, self.supervisor.actor().get_cell())
-            .await
-            .map_err(|e| {
-                AgentError::Core(actor_core::CoreError::Spawn {
-                    child: "coordinator".into(),
-                    reason: e.to_string(),
-                })
-            })?;
-        Ok(rx)
-    }
-
-    /// Puts a proposal to a vote of every agent with the spec's
-    /// capability, wherever they run, and decides it with the spec's rule
-    /// ([`voting::yes_no_vote`]: threshold over the eligible weight, quorum,
-    /// weights; by default a simple majority of heads). Agents that do not
-    /// answer before the deadline count as absent, never as yes. An invalid
-    /// weight is reported in the result and does not stop the vote.
-    ///
-    /// # Errors
-    /// [`AgentError::NoParticipants`] if no agent has the capability;
-    /// [`AgentError::InvalidParameters`] for a zero deadline;
-    /// [`AgentError::Voting`] for a supermajority fraction outside
-    /// (1/2, 1] or a quorum that is not a finite number ≥ 0.
-    pub async fn vote(&self, spec: VoteSpec) -> Result<VoteResult> {
-        positive("deadline", spec.deadline)?;
-        // Refuse a bad rule before anybody is asked.
-        voting::yes_no_vote(&spec.rule, &[], &[])?;
-        let participants = self.participants(&spec.capability).await?;
-        Ok(self
-            .coordinate(async move { run_vote(spec, &participants).await })
-            .await??)
-    }
-
-    /// Runs a ranked-ballot election among every agent with the spec's
-    /// capability, wherever they run: each is asked to
-    /// [`rank`](crate::Voter::rank) the candidates before the deadline, and
-    /// the rankings are counted with the spec's method. Late agents and
-    /// agents whose node dies are listed as missing; a ballot naming an
-    /// unknown candidate or one candidate twice is rejected and reported,
-    /// and the others are still counted.
-    ///
-    /// # Errors
-    /// [`AgentError::NoParticipants`] if no agent has the capability;
-    /// [`AgentError::InvalidParameters`] for a zero deadline;
-    /// [`AgentError::Voting`] for an empty candidate list or one that
-    /// names a candidate twice.
-    pub async fn elect(&self, spec: ElectionSpec) -> Result<ElectionResult> {
-        positive("deadline", spec.deadline)?;
-        // Refuse a bad candidate list before anybody is asked.
-        election::count(spec.method, &spec.candidates, &[])?;
-        let participants = self.participants(&spec.capability).await?;
-        Ok(self
-            .coordinate(async move { run_election(spec, &participants).await })
-            .await??)
-    }
-
-    /// Runs a sealed-bid auction among every agent with the spec's
-    /// capability, wherever they run.
-    ///
-    /// # Errors
-    /// [`AgentError::NoParticipants`] if no agent has the capability;
-    /// [`AgentError::InvalidParameters`] for a negative or non-finite
-    /// reserve or a zero deadline.
-    pub async fn auction(&self, spec: AuctionSpec) -> Result<AuctionResult> {
-        if !spec.reserve.is_finite() || spec.reserve < 0.0 {
-            return Err(AgentError::InvalidParameters(format!(
-                "the reserve price must be a finite number ≥ 0, not {}",
-                spec.reserve
-            )));
-        }
-        positive("deadline", spec.deadline)?;
-        let participants = self.participants(&spec.capability).await?;
-        self.coordinate(async move { run_auction(spec, &participants).await })
-            .await
-    }
-}
-
-pub(crate) fn coordinator_lost() -> AgentError {
-    AgentError::Core(actor_core::CoreError::NotRunning {
-        actor: "coordinator".into(),
-        reason: "it stopped before reporting a result".into(),
-    })
 }

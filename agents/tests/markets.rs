@@ -178,7 +178,7 @@ async fn call_market_clears_at_the_midpoint_and_tells_fills_and_rejections() {
     )
     .await;
     let result = agents
-        .call_market(CallMarketSpec::new(
+        .run(CallMarketSpec::new(
             "gpu",
             "trader",
             Duration::from_millis(500),
@@ -258,7 +258,7 @@ async fn equally_priced_asks_are_served_by_arrival() {
     )
     .await;
     let spec = CallMarketSpec::new("cpu", "trader", Duration::from_secs(2));
-    let result = agents.call_market(spec).await.unwrap();
+    let result = agents.run(spec).await.unwrap();
     assert_eq!((result.price, result.volume), (Some(5.0), 2));
     let sold: Vec<&str> = result
         .outcome
@@ -277,11 +277,11 @@ async fn equally_priced_asks_are_served_by_arrival() {
 async fn invalid_specs_are_refused_before_anyone_is_asked() {
     let (node, agents, inbox) = setup("specs", vec![Desk::new("t")]).await;
     let err = agents
-        .call_market(CallMarketSpec::new("gpu", "trader", Duration::ZERO))
+        .run(CallMarketSpec::new("gpu", "trader", Duration::ZERO))
         .await;
     assert!(matches!(err, Err(AgentError::InvalidParameters(_))));
     let err = agents
-        .call_market(CallMarketSpec::new(
+        .run(CallMarketSpec::new(
             "g p u",
             "trader",
             Duration::from_secs(1),
@@ -289,7 +289,7 @@ async fn invalid_specs_are_refused_before_anyone_is_asked() {
         .await;
     assert!(matches!(err, Err(AgentError::InvalidParameters(_))));
     let err = agents
-        .allocate_compute(ComputeSpec::new("gpu", "nobody", Duration::from_secs(1)))
+        .run(ComputeSpec::new("gpu", "nobody", Duration::from_secs(1)))
         .await;
     assert!(matches!(err, Err(AgentError::NoParticipants(_))));
     assert!(inbox.lock().unwrap().is_empty());
@@ -314,7 +314,7 @@ async fn compute_is_allocated_and_settled_per_agent() {
     )
     .await;
     let spec = ComputeSpec::new("gpu-hours", "trader", Duration::from_millis(500));
-    let result = agents.allocate_compute(spec).await.unwrap();
+    let result = agents.run(spec).await.unwrap();
     // Bids: A 5 @ 12 (min(5, 100 / 12 = 8)), B 3 @ 10 (min(4, 30 / 10)), C 2 @ 6.
     // Asks: X 4 @ 5, Y 3 @ 9, Z 5 @ 11.
     // Matching: A/X 4, A/Y 1, B/Y 2; then B 10 < Z 11: volume 7.

@@ -411,7 +411,7 @@ async fn command_inner(
         }
         ["vote", subject, value, deadline] => {
             let spec = VoteSpec::new(proposal(subject, value), "voter", millis(deadline)?);
-            json!({ "reply": "vote", "result": agents.vote(spec).await? })
+            json!({ "reply": "vote", "result": agents.run(spec).await? })
         }
         ["vote-weighted", subject, value, deadline, rule, rest @ ..] => {
             let mut spec = VoteSpec::new(proposal(subject, value), "voter", millis(deadline)?)
@@ -419,7 +419,7 @@ async fn command_inner(
             for (agent, weight) in weights(rest)? {
                 spec = spec.weight(agent, weight);
             }
-            json!({ "reply": "vote-weighted", "result": agents.vote(spec).await? })
+            json!({ "reply": "vote-weighted", "result": agents.run(spec).await? })
         }
         ["elect", method, deadline, candidates] => {
             let spec = ElectionSpec {
@@ -428,7 +428,7 @@ async fn command_inner(
                 capability: "voter".into(),
                 deadline: millis(deadline)?,
             };
-            json!({ "reply": "elect", "result": agents.elect(spec).await? })
+            json!({ "reply": "elect", "result": agents.run(spec).await? })
         }
         ["auction", item, rule, reserve, deadline] => {
             let rule = match *rule {
@@ -437,7 +437,7 @@ async fn command_inner(
                 other => bail!("rule must be first or second, not `{other}`"),
             };
             let result = agents
-                .auction(AuctionSpec {
+                .run(AuctionSpec {
                     item: (*item).to_owned(),
                     rule,
                     reserve: reserve.parse().context("the reserve is not a number")?,

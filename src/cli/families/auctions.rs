@@ -122,7 +122,7 @@ pub(crate) async fn command(
                 capability: capability(),
                 turn_deadline: deadline(turn)?,
             };
-            json!({ "reply": "english", "result": agents.english(spec).await? })
+            json!({ "reply": "english", "result": agents.run(spec).await? })
         }
         ["dutch", item, start, step, reserve_word, round] => {
             let spec = DutchSpec {
@@ -133,7 +133,7 @@ pub(crate) async fn command(
                 capability: capability(),
                 round_deadline: deadline(round)?,
             };
-            json!({ "reply": "dutch", "result": agents.dutch(spec).await? })
+            json!({ "reply": "dutch", "result": agents.run(spec).await? })
         }
         ["multi-unit", item, n, payment, reserve_word, ms] => {
             let payment = match *payment {
@@ -152,7 +152,7 @@ pub(crate) async fn command(
                 capability: capability(),
                 deadline: deadline(ms)?,
             };
-            json!({ "reply": "multi-unit", "result": agents.multi_unit(spec).await? })
+            json!({ "reply": "multi-unit", "result": agents.run(spec).await? })
         }
         ["vcg", item, n, ms] => {
             let spec = VcgSpec {
@@ -161,7 +161,7 @@ pub(crate) async fn command(
                 capability: capability(),
                 deadline: deadline(ms)?,
             };
-            json!({ "reply": "vcg", "result": agents.vcg(spec).await? })
+            json!({ "reply": "vcg", "result": agents.run(spec).await? })
         }
         ["combinatorial", items, ms] => {
             let spec = CombinatorialSpec {
@@ -169,7 +169,7 @@ pub(crate) async fn command(
                 capability: capability(),
                 deadline: deadline(ms)?,
             };
-            json!({ "reply": "combinatorial", "result": agents.combinatorial(spec).await? })
+            json!({ "reply": "combinatorial", "result": agents.run(spec).await? })
         }
         _ => return Ok(None),
     }))

@@ -64,6 +64,6 @@ pub(crate) async fn command(
         deadline: millis(deadline)?,
     };
     Ok(Some(
-        json!({ "reply": "agree", "result": agents.agree(spec).await? }),
+        json!({ "reply": "agree", "result": agents.run(spec).await? }),
     ))
 }

@@ -229,7 +229,7 @@ pub(crate) async fn command(
         round_deadline: millis(ms)?,
     };
     Ok(Some(
-        json!({ "reply": "play", "result": agents.play(spec).await? }),
+        json!({ "reply": "play", "result": agents.run(spec).await? }),
     ))
 }
 

@@ -139,11 +139,11 @@ pub(crate) async fn command(
     Ok(Some(match words {
         ["call-market", market, deadline, rest @ ..] if rest.len() <= 1 => {
             let spec = CallMarketSpec::new(*market, capability(rest), millis(deadline)?);
-            json!({ "reply": "call-market", "result": agents.call_market(spec).await? })
+            json!({ "reply": "call-market", "result": agents.run(spec).await? })
         }
         ["allocate-compute", resource, deadline, rest @ ..] if rest.len() <= 1 => {
             let spec = ComputeSpec::new(*resource, capability(rest), millis(deadline)?);
-            json!({ "reply": "allocate-compute", "result": agents.allocate_compute(spec).await? })
+            json!({ "reply": "allocate-compute", "result": agents.run(spec).await? })
         }
         ["market-open", name] => {
             Market::start(node, name).await?;

@@ -179,7 +179,7 @@ pub(crate) async fn command(
                 name: task.name.clone(),
                 description: format!("{} (call {})", task.name, round + 1),
             }));
-            let mut contract = agents.contract(spec).await?;
+            let mut contract = agents.launch(spec).await?;
             if let Some(after) = cancel_after {
                 tokio::time::sleep(after).await;
                 contract.cancel();
@@ -200,7 +200,7 @@ pub(crate) async fn command(
                 max_rounds: 100,
                 deadline: millis(deadline)?,
             };
-            json!({ "reply": "bargain", "result": agents.bargain(spec).await? })
+            json!({ "reply": "bargain", "result": agents.run(spec).await? })
         }
         ["zeuthen", first, second, offers, deadline] => {
             let spec = ZeuthenSpec {
@@ -211,7 +211,7 @@ pub(crate) async fn command(
                 max_rounds: 100,
                 deadline: millis(deadline)?,
             };
-            json!({ "reply": "zeuthen", "result": agents.zeuthen(spec).await? })
+            json!({ "reply": "zeuthen", "result": agents.run(spec).await? })
         }
         _ => return Ok(None),
     }))

@@ -1,4 +1,4 @@
-//! Markets: the pure decision rules.
+//! Markets across nodes, and their pure decision rules.
 //!
 //! | Rule | Entry point |
 //! |---|---|
@@ -6,11 +6,11 @@
 //! | continuous double auction | [`OrderBook`] |
 //! | compute units bought with budgets, settled per agent | [`allocate_compute`] |
 //!
-//! And their runs across nodes: [`Agents::call_market`](crate::Agents::call_market)
-//! and [`Agents::allocate_compute`](crate::Agents::allocate_compute) ask the
-//! agents (through [`Agent::trade`](crate::Trader::trade)) and decide with
-//! the rules above; [`Market`] is the continuous double auction as a
-//! cluster-wide service.
+//! And their runs across nodes: [`CallMarketSpec`] and [`ComputeSpec`], run
+//! by [`Agents::run`](crate::Agents::run), ask the agents (through
+//! [`Trader::trade`](crate::Trader::trade)) and decide with the rules
+//! above; [`Market`] is the continuous double auction as a cluster-wide
+//! service.
 //!
 //! # Common conventions
 //!
@@ -26,8 +26,9 @@
 mod allocation;
 mod book;
 mod call;
-mod run;
+mod coordinator;
 mod service;
+mod wire;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,14 +37,13 @@ pub use allocation::{
 };
 pub use book::{Level, LimitOrder, OrderBook, OrderId, RestingOrder, Trade};
 pub use call::{call_market, CallMarketOutcome, CallOrder, ClearingInterval, Fill};
-pub use run::{
-    CallMarketResult, CallMarketSpec, ComputeNeed, ComputeOffer, ComputeResult, ComputeSpec,
-    MarketReply, MarketRequest, Quote, TIE_RULE,
-};
+pub(crate) use coordinator::check_name;
+pub use coordinator::{CallMarketResult, CallMarketSpec, ComputeResult, ComputeSpec, TIE_RULE};
 pub use service::{
     BookSnapshot, Market, MarketCommand, MarketResponse, NewOrder, Submitted, TradeLog,
     MARKET_PREFIX, TRADE_LOG_LIMIT,
 };
+pub use wire::{ComputeNeed, ComputeOffer, MarketReply, MarketRequest, Quote};
 
 /// Which side of the market an order is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use actor_core::{ChildSpec, Restart};
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
 
-use super::run::check_name;
+use super::check_name;
 use super::{
     Level, LimitOrder, MarketError, MarketRequest, OrderBook, OrderId, RestingOrder, Side, Trade,
 };

@@ -1,38 +1,32 @@
-//! Byzantine-tolerant agreement across nodes: every invited agent proposes
-//! a value, and a value is decided as soon as `q = ⌈(n+f+1)/2⌉` matching
-//! proposals have arrived ([`byzantine_agreement`] decides).
-//!
-//! Values are compared exactly: `Float(0.1)` and `Float(0.10)` match, as
-//! do two texts with the same characters; `Int(1)` and `Float(1.0)` do
-//! not. A proposal that is not a finite number is rejected and told so.
+//! The coordinator of Byzantine agreement.
 
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::voting::{byzantine_agreement, max_faulty, ByzantineOutcome, ByzantineVote};
-use super::{
-    ask_all, missing, positive, record_outcome, record_run, reject_answer, Missing, Participants,
+use super::rules::{
+    byzantine_agreement, byzantine_quorum, max_faulty, ByzantineOutcome, ByzantineVote,
 };
+use super::wire::Agreement;
 use crate::agent::Value;
 use crate::error::Result;
-use crate::system::Agents;
-
-/// A question put to agents in Byzantine-tolerant agreement: each answers
-/// with the value it proposes for `subject`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agreement {
-    /// What is being agreed, e.g. a variable name.
-    pub subject: String,
-    /// How many faulty agents the agreement tolerates.
-    pub f: usize,
-    /// Matching proposals needed to decide.
-    pub quorum: usize,
-}
+use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// What to agree on, among whom, tolerating how many faulty agents.
+///
+/// Run it with [`Agents::run`](crate::Agents::run): each invited agent
+/// proposes a value ([`Voter::agree`](crate::Voter::agree)); the first
+/// value with `q = ⌈(n+f+1)/2⌉` matching proposals is decided at once,
+/// without waiting for the rest. Absent, late and dead agents count as not
+/// voting; with fewer than `q` matching proposals by the deadline nothing
+/// is decided.
+///
+/// Errors of the run: [`AgentError::Voting`](crate::AgentError::Voting)
+/// (`TooFewAgents`, naming 3f+1 and n) when fewer than 3f+1 agents have
+/// the capability; [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters)
+/// for a zero deadline; [`AgentError::NoParticipants`](crate::AgentError::NoParticipants)
+/// if no agent has the capability.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct AgreementSpec {
@@ -92,58 +86,35 @@ fn canonical(value: &Value) -> Option<String> {
     }
 }
 
-impl Agents {
-    /// Byzantine-tolerant agreement among every agent with the spec's
-    /// capability, wherever they run: each proposes a value
-    /// ([`Agent::agree`](crate::Voter::agree)); the first value with
-    /// `q = ⌈(n+f+1)/2⌉` matching proposals is decided at once, without
-    /// waiting for the rest. Absent, late and dead agents count as not
-    /// voting; with fewer than `q` matching proposals by the deadline
-    /// nothing is decided.
-    ///
-    /// # Errors
-    /// [`AgentError::Voting`](crate::AgentError::Voting) (`TooFewAgents`, naming 3f+1 and n) when
-    /// fewer than 3f+1 agents have the capability;
-    /// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
-    /// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
-    pub async fn agree(&self, spec: AgreementSpec) -> Result<AgreementResult> {
-        positive("deadline", spec.deadline)?;
-        let participants = self.participants(&spec.capability).await?;
-        let n = participants.len();
-        let f = spec.faulty.unwrap_or_else(|| max_faulty(n));
-        byzantine_agreement::<String>(n, f, &[])?;
-        self.coordinate(async move { run_agreement(spec, f, &participants).await })
-            .await?
-    }
-}
+impl Protocol for AgreementSpec {
+    type Output = AgreementResult;
+    const NAME: &'static str = "agreement";
 
-async fn run_agreement(
-    spec: AgreementSpec,
-    f: usize,
-    participants: &Participants,
-) -> Result<AgreementResult> {
-    let started = Instant::now();
-    let n = participants.len();
-    let span = tracing::info_span!("agreement", subject = %spec.subject, n, f);
-    async move {
+    fn validate(&self) -> Result<()> {
+        positive("deadline", self.deadline)
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<AgreementResult> {
+        let n = run.participants().len();
+        let f = self.faulty.unwrap_or_else(|| max_faulty(n));
+        let mut outcome = byzantine_agreement::<String>(n, f, &[])?;
         let question = Agreement {
-            subject: spec.subject.clone(),
+            subject: self.subject.clone(),
             f,
-            quorum: super::voting::byzantine_quorum(n, f),
+            quorum: byzantine_quorum(n, f),
         };
-        let mut answers = std::pin::pin!(ask_all(
-            participants,
-            question,
-            spec.deadline
-        ));
+        let mut answers = std::pin::pin!(run.ask_each(question, self.deadline));
         let mut proposals = Vec::new();
         let mut votes: Vec<ByzantineVote<String>> = Vec::new();
         let mut abstained = Vec::new();
         let mut rejected = Vec::new();
-        let mut absent = Vec::new();
         let mut heard = Vec::new();
-        let mut outcome = byzantine_agreement::<String>(n, f, &[])?;
         while let Some((agent, reply)) = answers.next().await {
+            run.heard(&agent, &reply);
             heard.push(agent.clone());
             match reply {
                 Ok(Some(value)) => match canonical(&value) {
@@ -160,29 +131,27 @@ async fn run_agreement(
                     }
                     None => {
                         let reason = format!("{value} is not a finite number");
-                        reject_answer(participants, &agent, "agreement", reason.clone());
+                        run.reject(&agent, reason.clone());
                         rejected.push(Missing { agent, reason });
                     }
                 },
                 Ok(None) => abstained.push(agent),
-                Err(e) => absent.push(missing(agent, &e)),
+                Err(_) => {}
             }
         }
-        let not_needed: Vec<String> = participants
-            .iter()
-            .map(|(id, _)| id.clone())
+        let not_needed: Vec<String> = run
+            .ids()
+            .into_iter()
             .filter(|id| !heard.contains(id))
             .collect();
-        absent.sort_by(|a, b| a.agent.cmp(&b.agent));
         let decided = outcome.decided.as_ref().and_then(|key| {
             proposals
                 .iter()
                 .find(|p| canonical(&p.value).as_ref() == Some(key))
                 .map(|p| p.value.clone())
         });
-        tracing::info!(decided = ?decided, quorum = outcome.quorum, proposals = proposals.len(), "agreement closed");
-        record_outcome(
-            "agreement",
+        tracing::info!(subject = %self.subject, decided = ?decided, quorum = outcome.quorum, proposals = proposals.len(), "agreement closed");
+        run.record_outcome(
             1,
             if decided.is_some() {
                 "decided"
@@ -190,21 +159,18 @@ async fn run_agreement(
                 "undecided"
             },
         );
-        record_run("agreement", n, heard.len() - absent.len(), started);
         Ok(AgreementResult {
-            subject: spec.subject,
+            subject: self.subject,
             decided,
             outcome,
             proposals,
             abstained,
             rejected,
             not_needed,
-            missing: absent,
-            duration_ms: started.elapsed().as_millis() as u64,
+            missing: run.missing(),
+            duration_ms: run.elapsed_ms(),
         })
     }
-    .instrument(span)
-    .await
 }
 
 #[cfg(test)]

@@ -1,61 +1,19 @@
-//! Games across nodes: two agents, wherever they run, play a normal-form
-//! game for a number of rounds. Each round both are asked at once for an
-//! action; payoffs are those of the game. The record also holds the
-//! game's equilibria, so a user sees whether play settled on one.
+//! The coordinator of a match: two agents play a normal-form game for a
+//! number of rounds. Each round both are asked at once for an action;
+//! payoffs are those of the game. The record also holds the game's
+//! equilibria, so a user sees whether play settled on one.
 
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::wire::{GameReply, GameRequest, Played};
 use super::{
     pure_equilibria, support_enumeration, NormalFormGame, Payoffs, PureEquilibrium, Seat,
     SupportEnumeration,
 };
 use crate::error::{AgentError, Result};
-use crate::protocols::{is_gone, missing, notify_rejected, record_outcome, record_run, Missing};
-use crate::system::{AgentRef, Agents};
-
-/// What a game coordinator asks an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum GameRequest {
-    /// Choose your action for round `round` ([`GameReply::Action`]: a row
-    /// index for the row player, a column index for the column player).
-    Move {
-        /// The game.
-        game: NormalFormGame,
-        /// Which player you are.
-        player: Seat,
-        /// The round, from 0.
-        round: u32,
-        /// Every earlier round, with both actions and payoffs.
-        history: Vec<Played>,
-    },
-}
-
-/// An agent's answer to a [`GameRequest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum GameReply {
-    /// The agent does not take part.
-    Decline,
-    /// The action chosen.
-    Action(usize),
-}
-
-/// One round as played.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Played {
-    /// The round, from 0.
-    pub round: u32,
-    /// The row player's action, `None` if it gave none (late, invalid).
-    pub row: Option<usize>,
-    /// The column player's action, likewise.
-    pub col: Option<usize>,
-    /// The payoffs, `None` for a void round (a player gave no valid action).
-    pub payoffs: Option<Payoffs>,
-}
+use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// A match: who plays which side of which game, how long.
 #[derive(Debug, Clone)]
@@ -108,37 +66,6 @@ pub struct MatchResult {
     pub duration_ms: u64,
 }
 
-impl Agents {
-    /// Has agents `spec.row` and `spec.col`, wherever they run, play
-    /// `spec.game` for `spec.rounds` rounds. Each round both are asked at
-    /// once ([`Agent::play`](crate::Player::play)) with the history so far;
-    /// a player that is late or picks an action out of range leaves the
-    /// round void (no payoffs; an invalid action is told so), and a player
-    /// whose node dies ends the match.
-    ///
-    /// # Errors
-    /// [`AgentError::UnknownAgent`] if either player is not found;
-    /// [`AgentError::InvalidParameters`] for zero rounds, a zero deadline,
-    /// or one agent playing both sides.
-    pub async fn play(&self, spec: MatchSpec) -> Result<MatchResult> {
-        if spec.rounds == 0 || spec.round_deadline.is_zero() {
-            return Err(AgentError::InvalidParameters(
-                "a match needs at least one round and a positive deadline".into(),
-            ));
-        }
-        if spec.row == spec.col {
-            return Err(AgentError::InvalidParameters(format!(
-                "`{}` cannot play against itself",
-                spec.row
-            )));
-        }
-        let row = self.find(&spec.row).await?;
-        let col = self.find(&spec.col).await?;
-        self.coordinate(async move { Ok(run_match(spec, row, col).await) })
-            .await?
-    }
-}
-
 /// Why a player made no move in a round.
 enum NoMove {
     /// Late (`gone: false`), or its node is gone (`gone: true`).
@@ -149,7 +76,7 @@ enum NoMove {
 
 /// The action of `player` this round, or why there is none.
 async fn ask_move(
-    agent: &AgentRef,
+    run: &Run,
     id: &str,
     spec: &MatchSpec,
     player: Seat,
@@ -166,11 +93,11 @@ async fn ask_move(
         Seat::Row => spec.game.rows(),
         Seat::Col => spec.game.cols(),
     };
-    match agent.ask(request, spec.round_deadline).await {
+    match run.ask(id, request, spec.round_deadline).await {
         Ok(GameReply::Action(a)) if a < actions => Ok(a),
         Ok(GameReply::Action(a)) => {
             let reason = format!("round {round}: action {a} is out of range (0..{actions})");
-            notify_rejected(agent, "game", reason.clone());
+            run.reject(id, reason.clone());
             Err(NoMove::Invalid(Missing {
                 agent: id.to_owned(),
                 reason,
@@ -180,29 +107,62 @@ async fn ask_move(
             agent: id.to_owned(),
             reason: format!("round {round}: answered {other:?}"),
         })),
-        Err(e) => {
-            let mut m = missing(id.to_owned(), &e);
-            m.reason = format!("round {round}: {}", m.reason);
-            Err(NoMove::Absent {
-                missing: m,
-                gone: is_gone(&e),
-            })
-        }
+        Err(_) => Err(NoMove::Absent {
+            missing: Missing {
+                agent: id.to_owned(),
+                reason: format!(
+                    "round {round}: {}",
+                    run.missing_reason(id).unwrap_or_default()
+                ),
+            },
+            gone: run.is_gone(id),
+        }),
     }
 }
 
-async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult {
-    let started = Instant::now();
-    let span = tracing::info_span!("match", row = %spec.row, col = %spec.col, rounds = spec.rounds);
-    async move {
+/// A match between agents `row` and `col`, wherever they run: each round
+/// both are asked at once ([`Player::play`](crate::Player::play)) with the
+/// history so far; a player that is late or picks an action out of range
+/// leaves the round void (no payoffs; an invalid action is told so), and a
+/// player whose node dies ends the match.
+///
+/// Errors: [`AgentError::UnknownAgent`] if either player is not found;
+/// [`AgentError::InvalidParameters`] for zero rounds, a zero deadline, or
+/// one agent playing both sides.
+impl Protocol for MatchSpec {
+    type Output = MatchResult;
+    const NAME: &'static str = "game";
+
+    fn validate(&self) -> Result<()> {
+        positive("round deadline", self.round_deadline)?;
+        if self.rounds == 0 {
+            return Err(AgentError::InvalidParameters(
+                "a match needs at least one round".into(),
+            ));
+        }
+        if self.row == self.col {
+            return Err(AgentError::InvalidParameters(format!(
+                "`{}` cannot play against itself",
+                self.row
+            )));
+        }
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Agents(vec![self.row.clone(), self.col.clone()])
+    }
+
+    async fn run(self, run: &Run) -> Result<MatchResult> {
+        let spec = self;
         let mut rounds: Vec<Played> = Vec::new();
         let mut rejected = Vec::new();
         let mut absent = Vec::new();
         let mut ended_early = None;
         for round in 0..spec.rounds {
             let (r, c) = futures::join!(
-                ask_move(&row, &spec.row, &spec, Seat::Row, round, &rounds),
-                ask_move(&col, &spec.col, &spec, Seat::Col, round, &rounds),
+                ask_move(run, &spec.row, &spec, Seat::Row, round, &rounds),
+                ask_move(run, &spec.col, &spec, Seat::Col, round, &rounds),
             );
             let mut gone = Vec::new();
             let mut action = |result: std::result::Result<usize, NoMove>| match result {
@@ -269,10 +229,7 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
             })
             .copied();
         tracing::info!(played = rounds.len(), void_rounds, settled = ?settled_on, "match over");
-        let answered = usize::from(absent.iter().all(|m| m.agent != spec.row))
-            + usize::from(absent.iter().all(|m| m.agent != spec.col));
-        record_outcome(
-            "game",
+        run.record_outcome(
             rounds.len() as u64,
             if ended_early.is_some() {
                 "ended_early"
@@ -280,8 +237,7 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
                 "played"
             },
         );
-        record_run("game", 2, answered, started);
-        MatchResult {
+        Ok(MatchResult {
             row: spec.row,
             col: spec.col,
             totals,
@@ -295,9 +251,7 @@ async fn run_match(spec: MatchSpec, row: AgentRef, col: AgentRef) -> MatchResult
             missing: absent,
             ended_early,
             rounds,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }
+            duration_ms: run.elapsed_ms(),
+        })
     }
-    .instrument(span)
-    .await
 }

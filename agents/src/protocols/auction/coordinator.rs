@@ -1,0 +1,570 @@
+//! The coordinators of the auctions: a spec per kind, each a
+//! [`Protocol`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{AuctionReply, AuctionRequest, CallForBids};
+use super::{
+    combinatorial, multi_unit, sealed_bid, vcg_units, Acceptance, AuctionError, AuctionOutcome,
+    AuctionRule, Bid, BundleBid, CombinatorialOutcome, DutchAuction, DutchOutcome, DutchStatus,
+    EnglishAuction, EnglishOutcome, MarginalBid, MultiUnitOutcome, MultiUnitPayment, Rejection,
+    VcgUnitsOutcome,
+};
+use crate::error::{AgentError, Result};
+use crate::protocols::{positive, Invite, Missing, Protocol, Run};
+
+/// A sealed-bid auction: what to sell, how, and to whom.
+///
+/// Run it with [`Agents::run`](crate::Agents::run): every agent with the
+/// capability, wherever it runs, is called for a bid
+/// ([`Bidder::bid`](crate::Bidder::bid)); the highest valid bid wins and
+/// pays its own bid or the second-highest, per the rule.
+///
+/// Errors of the run: [`AgentError::NoParticipants`] if no agent has the
+/// capability; [`AgentError::InvalidParameters`] for a negative or
+/// non-finite reserve or a zero deadline.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AuctionSpec {
+    /// The item sold.
+    pub item: String,
+    /// First- or second-price.
+    pub rule: AuctionRule,
+    /// The lowest acceptable bid.
+    pub reserve: f64,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// Bids close this long after the call.
+    pub deadline: Duration,
+}
+
+/// The record of a sealed-bid auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuctionResult {
+    /// What was sold.
+    pub item: String,
+    /// The pricing rule.
+    pub rule: AuctionRule,
+    /// The reserve price.
+    pub reserve: f64,
+    /// Winner, price, ranking, rejected bids, tie-break.
+    pub outcome: AuctionOutcome,
+    /// Invited agents that neither bid nor declined in time.
+    pub missing: Vec<Missing>,
+    /// Agents that declined to bid.
+    pub declined: Vec<String>,
+    /// How long the auction took.
+    pub duration_ms: u64,
+}
+
+/// An English auction: bidders with the capability are asked in
+/// round-robin order of agent id, the leader skipped.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EnglishSpec {
+    /// What is sold.
+    pub item: String,
+    /// The lowest first bid.
+    pub start: f64,
+    /// Each later bid must be at least the standing bid plus this.
+    pub increment: f64,
+    /// No sale below this price.
+    pub reserve: Option<f64>,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// How long each bidder has to answer its turn.
+    pub turn_deadline: Duration,
+}
+
+/// The record of an English auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnglishResult {
+    /// What was sold.
+    pub item: String,
+    /// Winner, price, every bid and pass, how a tie was ruled out.
+    pub outcome: EnglishOutcome,
+    /// Turns taken (bids and passes, including those of missing bidders).
+    pub turns: u64,
+    /// Bidders that did not answer a turn in time or whose node went away;
+    /// each of their turns is a pass, and a bidder whose node is gone is
+    /// not asked again.
+    pub missing: Vec<Missing>,
+    /// Bids refused (below the minimum, not a number); each counts as a pass.
+    pub rejected: Vec<Rejection>,
+    /// How long the auction took.
+    pub duration_ms: u64,
+}
+
+/// A Dutch auction: a clock falling from `start` by `step` a round.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DutchSpec {
+    /// What is sold.
+    pub item: String,
+    /// The opening clock price.
+    pub start: f64,
+    /// How much the clock falls each round.
+    pub step: f64,
+    /// The clock never goes below this; nobody by then, no sale.
+    pub reserve: Option<f64>,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// How long each round stays open.
+    pub round_deadline: Duration,
+}
+
+/// The record of a Dutch auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DutchResult {
+    /// What was sold.
+    pub item: String,
+    /// Winner, price, the deciding round and how a tie was broken.
+    pub outcome: DutchOutcome,
+    /// Bidders that missed a round's deadline or whose node went away
+    /// (first time only, by id).
+    pub missing: Vec<Missing>,
+    /// How long the auction took.
+    pub duration_ms: u64,
+}
+
+/// A sealed-bid auction of `units` identical units, one per bidder.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MultiUnitSpec {
+    /// What is sold.
+    pub item: String,
+    /// How many units.
+    pub units: usize,
+    /// Pay-as-bid, uniform (k+1)-th price or uniform k-th price.
+    pub payment: MultiUnitPayment,
+    /// The lowest acceptable bid.
+    pub reserve: f64,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// Bids close this long after the call.
+    pub deadline: Duration,
+}
+
+/// A VCG auction of `units` identical units over marginal values.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct VcgSpec {
+    /// What is sold.
+    pub item: String,
+    /// How many units.
+    pub units: usize,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// Bids close this long after the call.
+    pub deadline: Duration,
+}
+
+/// A combinatorial auction of distinct items sold in bundles, with VCG
+/// payments.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CombinatorialSpec {
+    /// The items for sale.
+    pub items: Vec<String>,
+    /// Invite every agent with this capability.
+    pub capability: String,
+    /// Bids close this long after the call.
+    pub deadline: Duration,
+}
+
+/// The record of a sealed multi-unit, VCG or combinatorial auction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SealedResult<O> {
+    /// The rule's full record: awards, payments, rejected bids, ties.
+    pub outcome: O,
+    /// Agents that declined.
+    pub declined: Vec<String>,
+    /// Agents without an answer in time (late, or their node gone).
+    pub missing: Vec<Missing>,
+    /// How long the auction took.
+    pub duration_ms: u64,
+}
+
+/// The record of a multi-unit auction.
+pub type MultiUnitResult = SealedResult<MultiUnitOutcome>;
+/// The record of a VCG auction.
+pub type VcgResult = SealedResult<VcgUnitsOutcome>;
+/// The record of a combinatorial auction.
+pub type CombinatorialResult = SealedResult<CombinatorialOutcome>;
+
+impl Protocol for AuctionSpec {
+    type Output = AuctionResult;
+    const NAME: &'static str = "sealed_bid_auction";
+
+    fn validate(&self) -> Result<()> {
+        if !self.reserve.is_finite() || self.reserve < 0.0 {
+            return Err(AgentError::InvalidParameters(format!(
+                "the reserve price must be a finite number ≥ 0, not {}",
+                self.reserve
+            )));
+        }
+        positive("deadline", self.deadline)
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<AuctionResult> {
+        let call = CallForBids {
+            item: self.item.clone(),
+        };
+        let got = run.collect(call, self.deadline).await;
+        let mut bids = Vec::new();
+        let mut declined = Vec::new();
+        for (agent, answer) in got.answers {
+            match answer {
+                Some(amount) => bids.push(Bid {
+                    bidder: agent,
+                    amount,
+                    arrival: bids.len() as u64,
+                }),
+                None => declined.push(agent),
+            }
+        }
+        let outcome = sealed_bid(self.rule, self.reserve, &bids);
+        for rejected in &outcome.rejected {
+            run.reject(&rejected.bidder, rejected.reason.clone());
+        }
+        tracing::info!(item = %self.item, winner = ?outcome.winner, price = ?outcome.price, bids = bids.len(), "auction closed");
+        Ok(AuctionResult {
+            item: self.item,
+            rule: self.rule,
+            reserve: self.reserve,
+            outcome,
+            missing: got.missing,
+            declined,
+            duration_ms: run.elapsed_ms(),
+        })
+    }
+}
+
+/// The English auction's protocol: bidders are asked in turn
+/// ([`Bidder::auction`](crate::Bidder::auction) with
+/// [`AuctionRequest::Raise`]); [`EnglishAuction`] decides.
+///
+/// Errors: [`AgentError::Auction`] for an invalid start, increment or
+/// reserve; [`AgentError::InvalidParameters`] for a zero deadline;
+/// [`AgentError::NoParticipants`] if no agent has the capability.
+impl Protocol for EnglishSpec {
+    type Output = EnglishResult;
+    const NAME: &'static str = "english_auction";
+
+    fn validate(&self) -> Result<()> {
+        positive("turn deadline", self.turn_deadline)?;
+        EnglishAuction::new(
+            self.start,
+            self.increment,
+            self.reserve,
+            Vec::<String>::new(),
+        )?;
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<EnglishResult> {
+        let ids = run.ids();
+        let mut auction = EnglishAuction::new(self.start, self.increment, self.reserve, ids)?;
+        let mut rejected = Vec::new();
+        let mut turns = 0;
+        while let Some(bidder) = auction.next_bidder().map(str::to_owned) {
+            turns += 1;
+            let request = AuctionRequest::Raise {
+                item: self.item.clone(),
+                leader: auction
+                    .leader()
+                    .map(|(who, amount)| (who.to_owned(), amount)),
+                minimum: auction.minimum_bid(),
+            };
+            // A bidder that is late passes; one whose node is gone is not
+            // asked again and passes every turn.
+            match run.ask(&bidder, request, self.turn_deadline).await {
+                Ok(AuctionReply::Bid(amount)) => {
+                    if let Err(e) = auction.bid(&bidder, amount) {
+                        run.reject(&bidder, e.to_string());
+                        rejected.push(Rejection {
+                            bidder: bidder.clone(),
+                            error: e,
+                        });
+                        auction.pass(&bidder)?;
+                    }
+                }
+                _ => auction.pass(&bidder)?,
+            }
+        }
+        let outcome = auction.outcome().ok_or_else(|| {
+            AgentError::InvalidParameters("the English auction did not close".into())
+        })?;
+        tracing::info!(item = %self.item, winner = ?outcome.winner, price = ?outcome.price, turns, "english auction closed");
+        run.record_outcome(turns, sold(outcome.winner.is_some()));
+        Ok(EnglishResult {
+            item: self.item,
+            outcome,
+            turns,
+            missing: run.missing(),
+            rejected,
+            duration_ms: run.elapsed_ms(),
+        })
+    }
+}
+
+/// How an auction ended, for telemetry.
+fn sold(sold: bool) -> &'static str {
+    if sold {
+        "sold"
+    } else {
+        "no_sale"
+    }
+}
+
+/// The Dutch auction's protocol: every round all bidders are asked at
+/// once ([`AuctionRequest::Clock`]); the first acceptance to arrive wins
+/// at the clock price ([`DutchAuction`] decides). A bidder whose node is
+/// gone is not asked again; a slow one is.
+///
+/// Errors: [`AgentError::Auction`] for an invalid start, step or reserve;
+/// [`AgentError::InvalidParameters`] for a zero deadline;
+/// [`AgentError::NoParticipants`] if no agent has the capability.
+impl Protocol for DutchSpec {
+    type Output = DutchResult;
+    const NAME: &'static str = "dutch_auction";
+
+    fn validate(&self) -> Result<()> {
+        positive("round deadline", self.round_deadline)?;
+        DutchAuction::new(self.start, self.step, self.reserve)?;
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<DutchResult> {
+        let mut auction = DutchAuction::new(self.start, self.step, self.reserve)?;
+        let outcome = loop {
+            let Some(price) = auction.clock() else {
+                break auction.outcome().cloned();
+            };
+            let request = AuctionRequest::Clock {
+                item: self.item.clone(),
+                price,
+            };
+            let got = run.collect(request, self.round_deadline).await;
+            let acceptances: Vec<Acceptance> = got
+                .answers
+                .into_iter()
+                .filter(|(_, reply)| *reply == AuctionReply::Accept)
+                .enumerate()
+                .map(|(arrival, (bidder, _))| Acceptance {
+                    bidder,
+                    arrival: arrival as u64,
+                })
+                .collect();
+            if let DutchStatus::Closed(outcome) = auction.close_round(&acceptances)? {
+                break Some(outcome);
+            }
+        };
+        let outcome = outcome.ok_or_else(|| {
+            AgentError::InvalidParameters("the Dutch auction did not close".into())
+        })?;
+        tracing::info!(item = %self.item, winner = ?outcome.winner, price = ?outcome.price, round = outcome.round, "dutch auction closed");
+        run.record_outcome(outcome.round + 1, sold(outcome.winner.is_some()));
+        Ok(DutchResult {
+            item: self.item,
+            outcome,
+            missing: run.missing(),
+            duration_ms: run.elapsed_ms(),
+        })
+    }
+}
+
+/// Calls for sealed answers to `request` and decides them with `decide`,
+/// which returns the outcome and the bids it set aside; tells each
+/// rejected bidder why.
+async fn sealed<O>(
+    run: &Run,
+    request: AuctionRequest,
+    deadline: Duration,
+    decide: impl FnOnce(&[(String, AuctionReply)]) -> Result<(O, Vec<Rejection>), AuctionError>,
+) -> Result<SealedResult<O>> {
+    let got = run.collect(request, deadline).await;
+    let mut answers = Vec::new();
+    let mut declined = Vec::new();
+    for (agent, reply) in got.answers {
+        match reply {
+            AuctionReply::Decline => declined.push(agent),
+            answer => answers.push((agent, answer)),
+        }
+    }
+    let (outcome, rejected) = decide(&answers)?;
+    for r in &rejected {
+        run.reject(&r.bidder, r.error.to_string());
+    }
+    tracing::info!(
+        answers = answers.len(),
+        rejected = rejected.len(),
+        "auction closed"
+    );
+    Ok(SealedResult {
+        outcome,
+        declined,
+        missing: got.missing,
+        duration_ms: run.elapsed_ms(),
+    })
+}
+
+/// The multi-unit auction's protocol: one sealed bid per bidder
+/// ([`AuctionRequest::Units`]); the highest bids win, priced by the
+/// spec's payment rule ([`multi_unit`] decides).
+///
+/// Errors: [`AgentError::Auction`] for zero units or an invalid reserve;
+/// [`AgentError::InvalidParameters`] for a zero deadline;
+/// [`AgentError::NoParticipants`] if no agent has the capability.
+impl Protocol for MultiUnitSpec {
+    type Output = MultiUnitResult;
+    const NAME: &'static str = "multi_unit_auction";
+
+    fn validate(&self) -> Result<()> {
+        positive("deadline", self.deadline)?;
+        multi_unit(self.units, self.payment, self.reserve, &[])?;
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<MultiUnitResult> {
+        let request = AuctionRequest::Units {
+            item: self.item.clone(),
+            units: self.units,
+        };
+        sealed(run, request, self.deadline, |answers| {
+            let bids: Vec<Bid> = answers
+                .iter()
+                .enumerate()
+                .filter_map(|(arrival, (bidder, reply))| match reply {
+                    AuctionReply::Bid(amount) => Some(Bid {
+                        bidder: bidder.clone(),
+                        amount: *amount,
+                        arrival: arrival as u64,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let outcome = multi_unit(self.units, self.payment, self.reserve, &bids)?;
+            let rejected = outcome.rejected.clone();
+            Ok((outcome, rejected))
+        })
+        .await
+    }
+}
+
+/// The VCG auction's protocol: each bidder states its marginal values
+/// ([`AuctionRequest::MarginalValues`]); [`vcg_units`] decides.
+///
+/// Errors: [`AgentError::Auction`] for zero units;
+/// [`AgentError::InvalidParameters`] for a zero deadline;
+/// [`AgentError::NoParticipants`] if no agent has the capability.
+impl Protocol for VcgSpec {
+    type Output = VcgResult;
+    const NAME: &'static str = "vcg_auction";
+
+    fn validate(&self) -> Result<()> {
+        positive("deadline", self.deadline)?;
+        vcg_units(self.units, &[])?;
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<VcgResult> {
+        let request = AuctionRequest::MarginalValues {
+            item: self.item.clone(),
+            units: self.units,
+        };
+        sealed(run, request, self.deadline, |answers| {
+            let bids: Vec<MarginalBid> = answers
+                .iter()
+                .enumerate()
+                .filter_map(|(arrival, (bidder, reply))| match reply {
+                    AuctionReply::Values(values) => Some(MarginalBid {
+                        bidder: bidder.clone(),
+                        values: values.clone(),
+                        arrival: arrival as u64,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let outcome = vcg_units(self.units, &bids)?;
+            let rejected = outcome.rejected.clone();
+            Ok((outcome, rejected))
+        })
+        .await
+    }
+}
+
+/// The combinatorial auction's protocol: bidders bid on bundles
+/// ([`AuctionRequest::Bundles`]); the allocation of disjoint bundles with
+/// the most total value wins, and winners pay VCG prices
+/// ([`combinatorial`] decides, exactly, within its size limits).
+///
+/// Errors: [`AgentError::Auction`] for no items or more items than the
+/// rule handles; [`AgentError::InvalidParameters`] for a zero deadline;
+/// [`AgentError::NoParticipants`] if no agent has the capability.
+impl Protocol for CombinatorialSpec {
+    type Output = CombinatorialResult;
+    const NAME: &'static str = "combinatorial_auction";
+
+    fn validate(&self) -> Result<()> {
+        positive("deadline", self.deadline)?;
+        if self.items.is_empty() {
+            return Err(AgentError::InvalidParameters(
+                "a combinatorial auction needs at least one item".into(),
+            ));
+        }
+        combinatorial(&self.items, &[])?;
+        Ok(())
+    }
+
+    fn invite(&self) -> Invite {
+        Invite::Capability(self.capability.clone())
+    }
+
+    async fn run(self, run: &Run) -> Result<CombinatorialResult> {
+        let request = AuctionRequest::Bundles {
+            items: self.items.clone(),
+        };
+        sealed(run, request, self.deadline, |answers| {
+            let mut bids = Vec::new();
+            for (bidder, reply) in answers {
+                if let AuctionReply::Bundles(bundles) = reply {
+                    for (items, value) in bundles {
+                        bids.push(BundleBid {
+                            bidder: bidder.clone(),
+                            items: items.clone(),
+                            value: *value,
+                            arrival: bids.len() as u64,
+                        });
+                    }
+                }
+            }
+            let outcome = combinatorial(&self.items, &bids)?;
+            let rejected = outcome.rejected.clone();
+            Ok((outcome, rejected))
+        })
+        .await
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use agents::protocols::auction::{AuctionReply, AuctionRequest, DutchSpec, EnglishSpec, VcgSpec};
+use agents::protocols::auction::{Clock, DutchSpec, EnglishSpec, MarginalValues, Raise, VcgSpec};
 use foundation::prelude::*;
 
 /// A bidder with a private value for the item and marginal values for
@@ -37,15 +37,18 @@ impl Agent for Buyer {
 }
 
 impl Bidder for Buyer {
-    async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
-        match request {
-            AuctionRequest::Raise { minimum, .. } if *minimum <= self.value => {
-                AuctionReply::Bid(*minimum)
-            }
-            AuctionRequest::Clock { price, .. } if *price <= self.value => AuctionReply::Accept,
-            AuctionRequest::MarginalValues { .. } => AuctionReply::Values(self.marginal.clone()),
-            _ => AuctionReply::Decline,
-        }
+    // English: bid the minimum while it is within the value.
+    async fn raise(&mut self, turn: &Raise) -> Option<f64> {
+        (turn.minimum <= self.value).then_some(turn.minimum)
+    }
+
+    // Dutch: buy once the clock is within the value.
+    async fn buy_at(&mut self, clock: &Clock) -> bool {
+        clock.price <= self.value
+    }
+
+    async fn marginal_values(&mut self, _call: &MarginalValues) -> Option<Vec<f64>> {
+        Some(self.marginal.clone())
     }
 }
 

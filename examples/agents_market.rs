@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use agents::protocols::market::{
-    ComputeNeed, ComputeOffer, MarketReply, MarketRequest, Quote, Side,
+    CallForCompute, CallForOrders, Compute, ComputeNeed, ComputeOffer, Quote, Side,
 };
 use agents::{CallMarketSpec, ComputeSpec, Market, NewOrder};
 use foundation::prelude::*;
@@ -40,18 +40,18 @@ impl Agent for Desk {
 }
 
 impl Trader for Desk {
-    async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
-        match request {
-            MarketRequest::Quote { .. } => MarketReply::Orders(self.quote.into_iter().collect()),
-            MarketRequest::Demand { .. } => MarketReply::Compute {
-                need: self.need,
-                offer: self.offer,
-            },
-            // Notices: its call market fills, compute settlement and
-            // trades in the continuous double auction.
-            _ => MarketReply::Noted,
+    async fn orders(&mut self, _call: &CallForOrders) -> Vec<Quote> {
+        self.quote.into_iter().collect()
+    }
+
+    async fn compute(&mut self, _call: &CallForCompute) -> Compute {
+        Compute {
+            need: self.need,
+            offer: self.offer,
         }
     }
+    // Notices (call market fills, compute settlements, trades in the
+    // continuous double auction) are ignored by default.
 }
 
 fn trader(id: &'static str, side: Side, price: f64, quantity: u64) -> Desk {

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use agents::protocols::negotiation::{
-    rubinstein, BargainSpec, Concession, ContractSpec, ContractStatus, NegotiationReply,
-    NegotiationRequest, Task, Tender, ZeuthenSpec,
+    rubinstein, Award, BargainSpec, CallForProposals, CnpReply, Concession, ContractSpec,
+    ContractStatus, Propose, Respond, Task, Tender, Utilities, ZeuthenSpec,
 };
 use foundation::prelude::*;
 
@@ -39,36 +39,28 @@ impl Agent for Party {
 }
 
 impl Negotiator for Party {
-    async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
-        match request {
-            NegotiationRequest::CallForProposals { .. } => {
-                NegotiationReply::Propose(Tender { price: self.price })
-            }
-            NegotiationRequest::Award { task } => {
-                NegotiationReply::Done(format!("{} done by {}", task.name, self.id))
-            }
-            // Infinite horizon: keep x* = (1 - d_other) / (1 - d_own d_other);
-            // accept anything worth at least waiting a round to propose.
-            NegotiationRequest::Propose {
-                discounts: (own, other),
-                ..
-            } => match rubinstein(*own, *other) {
-                Ok(split) => NegotiationReply::Offer(split.first),
-                Err(_) => NegotiationReply::Decline,
-            },
-            NegotiationRequest::Respond {
-                share,
-                discounts: (own, other),
-                ..
-            } => match rubinstein(*own, *other) {
-                Ok(split) if share + 1e-9 >= own * split.first => NegotiationReply::Accept,
-                _ => NegotiationReply::Reject,
-            },
-            NegotiationRequest::Utilities { .. } => {
-                NegotiationReply::Utilities(self.utilities.clone())
-            }
-            _ => NegotiationReply::Decline,
-        }
+    async fn tender(&mut self, _call: &CallForProposals) -> CnpReply<Tender> {
+        CnpReply::Propose(Tender { price: self.price })
+    }
+
+    async fn perform(&mut self, award: &Award) -> Result<String, String> {
+        Ok(format!("{} done by {}", award.task.name, self.id))
+    }
+
+    // Infinite horizon: keep x* = (1 - d_other) / (1 - d_own d_other);
+    // accept anything worth at least waiting a round to propose.
+    async fn offer(&mut self, turn: &Propose) -> Option<f64> {
+        let (own, other) = turn.discounts;
+        rubinstein(own, other).ok().map(|split| split.first)
+    }
+
+    async fn respond(&mut self, offer: &Respond) -> bool {
+        let (own, other) = offer.discounts;
+        rubinstein(own, other).is_ok_and(|split| offer.share + 1e-9 >= own * split.first)
+    }
+
+    async fn utilities(&mut self, _call: &Utilities) -> Option<Vec<f64>> {
+        Some(self.utilities.clone())
     }
 }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use agents::protocols::bandit::Ucb1;
-use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Seat};
+use agents::protocols::games::{MatchSpec, Move, NormalFormGame, Played, Seat};
 use foundation::prelude::*;
 
 /// How a player picks its action.
@@ -41,22 +41,19 @@ impl Agent for Gamer {
 }
 
 impl Player for Gamer {
-    async fn play(&mut self, request: &GameRequest) -> GameReply {
-        let GameRequest::Move {
+    async fn play(&mut self, turn: &Move) -> Option<usize> {
+        let Move {
             game,
             player,
             history,
             ..
-        } = request
-        else {
-            return GameReply::Decline;
-        };
+        } = turn;
         type Pick = fn(&Played) -> Option<usize>;
         let (mine, theirs): (Pick, Pick) = match player {
             Seat::Row => (|p| p.row, |p| p.col),
             Seat::Col => (|p| p.col, |p| p.row),
         };
-        GameReply::Action(match &mut self.strategy {
+        Some(match &mut self.strategy {
             Strategy::Fixed(a) => *a,
             Strategy::Fictitious => {
                 let n = if *player == Seat::Row {

@@ -2,15 +2,19 @@
 
 use std::future::Future;
 
-use actor_cluster::{Accepts, Message, Server};
+use actor_cluster::{Accepts, Server};
 use serde::{Deserialize, Serialize};
 
-use crate::protocols::auction::{AuctionReply, AuctionRequest, CallForBids};
+use crate::protocols::auction::{Bundles, CallForBids, Clock, MarginalValues, Raise, Units};
 use crate::protocols::consensus::Agreement;
 use crate::protocols::election::Election;
-use crate::protocols::games::{GameReply, GameRequest};
-use crate::protocols::market::{MarketReply, MarketRequest};
-use crate::protocols::negotiation::{NegotiationReply, NegotiationRequest};
+use crate::protocols::games::Move;
+use crate::protocols::market::{
+    CallForCompute, CallForOrders, Compute, Filled, Quote, Settled, Traded,
+};
+use crate::protocols::negotiation::{
+    Award, CallForProposals, Cancel, CnpReply, Lost, Propose, Respond, Tender, Utilities,
+};
 use crate::protocols::voting::Proposal;
 
 /// A value an agent can propose or vote on.
@@ -117,50 +121,155 @@ pub trait Voter: Agent {
     }
 }
 
-/// Auctions: sealed bids and the interactive kinds.
+/// Auctions: sealed bids and the interactive kinds. Every method defaults
+/// to declining (no bid, no purchase).
 pub trait Bidder: Agent {
-    /// Answers a call for bids with an amount, or `None` to decline.
+    /// Answers a sealed-bid call with an amount, or `None` to decline.
     fn bid(&mut self, call: &CallForBids) -> impl Future<Output = Option<f64>> + Send {
         let _ = call;
         async { None }
     }
 
-    /// Takes one step of an interactive auction (English, Dutch,
-    /// multi-unit, VCG, combinatorial).
-    fn auction(&mut self, request: &AuctionRequest) -> impl Future<Output = AuctionReply> + Send {
-        let _ = request;
-        async { AuctionReply::Decline }
+    /// Takes a turn in an English auction: a bid of at least
+    /// `turn.minimum`, or `None` to pass.
+    fn raise(&mut self, turn: &Raise) -> impl Future<Output = Option<f64>> + Send {
+        let _ = turn;
+        async { None }
+    }
+
+    /// Answers a Dutch auction's clock: `true` buys at `clock.price`.
+    fn buy_at(&mut self, clock: &Clock) -> impl Future<Output = bool> + Send {
+        let _ = clock;
+        async { false }
+    }
+
+    /// Answers a multi-unit sealed-bid call with a bid for one unit, or
+    /// `None` to decline.
+    fn bid_units(&mut self, call: &Units) -> impl Future<Output = Option<f64>> + Send {
+        let _ = call;
+        async { None }
+    }
+
+    /// Answers a VCG auction with marginal values, first unit first, or
+    /// `None` to decline.
+    fn marginal_values(
+        &mut self,
+        call: &MarginalValues,
+    ) -> impl Future<Output = Option<Vec<f64>>> + Send {
+        let _ = call;
+        async { None }
+    }
+
+    /// Answers a combinatorial auction with bids on bundles (the items of
+    /// each bundle and its value), or `None` to decline.
+    fn bundles(
+        &mut self,
+        call: &Bundles,
+    ) -> impl Future<Output = Option<Vec<(Vec<String>, f64)>>> + Send {
+        let _ = call;
+        async { None }
     }
 }
 
 /// Negotiation: contract-net, alternating offers, monotonic concession.
+/// Every method defaults to declining.
 pub trait Negotiator: Agent {
-    /// Takes one step of a negotiation.
-    fn negotiate(
-        &mut self,
-        request: &NegotiationRequest,
-    ) -> impl Future<Output = NegotiationReply> + Send {
-        let _ = request;
-        async { NegotiationReply::Decline }
+    /// Answers a contract-net call with a proposal, or a refusal and its
+    /// reason (the default refuses: "declined").
+    fn tender(&mut self, call: &CallForProposals) -> impl Future<Output = CnpReply<Tender>> + Send {
+        let _ = call;
+        async {
+            CnpReply::Refuse {
+                reason: "declined".into(),
+            }
+        }
+    }
+
+    /// Does an awarded task: `Ok(result)` or `Err(reason)` (the default
+    /// fails: "declined").
+    fn perform(&mut self, award: &Award) -> impl Future<Output = Result<String, String>> + Send {
+        let _ = award;
+        async { Err("declined".into()) }
+    }
+
+    /// Told that its proposal did not win. The default does nothing.
+    fn lost(&mut self, notice: &Lost) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
+    }
+
+    /// Told that the task it was awarded is cancelled. The default does
+    /// nothing.
+    fn cancelled(&mut self, notice: &Cancel) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
+    }
+
+    /// Proposes in alternating offers: the share of the unit surplus it
+    /// keeps, or `None` to break off.
+    fn offer(&mut self, turn: &Propose) -> impl Future<Output = Option<f64>> + Send {
+        let _ = turn;
+        async { None }
+    }
+
+    /// Responds in alternating offers: `true` accepts `offer.share`.
+    fn respond(&mut self, offer: &Respond) -> impl Future<Output = bool> + Send {
+        let _ = offer;
+        async { false }
+    }
+
+    /// States its utility of each offer of a Zeuthen negotiation, or
+    /// `None` to decline.
+    fn utilities(&mut self, call: &Utilities) -> impl Future<Output = Option<Vec<f64>>> + Send {
+        let _ = call;
+        async { None }
     }
 }
 
 /// Markets: call markets, compute allocation, fills of the continuous
-/// double auction.
+/// double auction. Every method defaults to declining or ignoring.
 pub trait Trader: Agent {
-    /// Takes one step of a market.
-    fn trade(&mut self, request: &MarketRequest) -> impl Future<Output = MarketReply> + Send {
-        let _ = request;
-        async { MarketReply::Decline }
+    /// Answers a call market with bids and asks (none: it declines).
+    fn orders(&mut self, call: &CallForOrders) -> impl Future<Output = Vec<Quote>> + Send {
+        let _ = call;
+        async { Vec::new() }
+    }
+
+    /// Answers a compute allocation with what it needs and offers (both
+    /// `None`: it declines).
+    fn compute(&mut self, call: &CallForCompute) -> impl Future<Output = Compute> + Send {
+        let _ = call;
+        async { Compute::default() }
+    }
+
+    /// Told its fills in a call market. The default does nothing.
+    fn filled(&mut self, notice: &Filled) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
+    }
+
+    /// Told its settlement in a compute allocation. The default does
+    /// nothing.
+    fn settled(&mut self, notice: &Settled) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
+    }
+
+    /// Told that an order it owns traded in a continuous double auction.
+    /// The default does nothing.
+    fn traded(&mut self, notice: &Traded) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
     }
 }
 
-/// Games: moves in normal-form games, choices among strategies.
+/// Games: moves in normal-form games.
 pub trait Player: Agent {
-    /// Takes one step of a game.
-    fn play(&mut self, request: &GameRequest) -> impl Future<Output = GameReply> + Send {
-        let _ = request;
-        async { GameReply::Decline }
+    /// Chooses an action for a round, or `None` to sit it out (the round
+    /// is void). The default sits out.
+    fn play(&mut self, turn: &Move) -> impl Future<Output = Option<usize>> + Send {
+        let _ = turn;
+        async { None }
     }
 }
 
@@ -199,9 +308,13 @@ impl<A: Agent> Families<'_, A> {
     {
         self.accepts
             .add_with::<CallForBids>(|agent, c| Box::pin(async move { agent.bid(&c).await }))
-            .add_with::<AuctionRequest>(|agent, r| {
-                Box::pin(async move { agent.auction(&r).await })
-            });
+            .add_with::<Raise>(|agent, t| Box::pin(async move { agent.raise(&t).await }))
+            .add_with::<Clock>(|agent, c| Box::pin(async move { agent.buy_at(&c).await }))
+            .add_with::<Units>(|agent, c| Box::pin(async move { agent.bid_units(&c).await }))
+            .add_with::<MarginalValues>(|agent, c| {
+                Box::pin(async move { agent.marginal_values(&c).await })
+            })
+            .add_with::<Bundles>(|agent, c| Box::pin(async move { agent.bundles(&c).await }));
         self
     }
 
@@ -210,9 +323,16 @@ impl<A: Agent> Families<'_, A> {
     where
         A: Negotiator,
     {
-        self.accepts.add_with::<NegotiationRequest>(|agent, r| {
-            Box::pin(async move { agent.negotiate(&r).await })
-        });
+        self.accepts
+            .add_with::<CallForProposals>(|agent, c| {
+                Box::pin(async move { agent.tender(&c).await })
+            })
+            .add_with::<Award>(|agent, a| Box::pin(async move { agent.perform(&a).await }))
+            .add_with::<Lost>(|agent, n| Box::pin(async move { agent.lost(&n).await }))
+            .add_with::<Cancel>(|agent, n| Box::pin(async move { agent.cancelled(&n).await }))
+            .add_with::<Propose>(|agent, t| Box::pin(async move { agent.offer(&t).await }))
+            .add_with::<Respond>(|agent, o| Box::pin(async move { agent.respond(&o).await }))
+            .add_with::<Utilities>(|agent, c| Box::pin(async move { agent.utilities(&c).await }));
         self
     }
 
@@ -222,7 +342,11 @@ impl<A: Agent> Families<'_, A> {
         A: Trader,
     {
         self.accepts
-            .add_with::<MarketRequest>(|agent, r| Box::pin(async move { agent.trade(&r).await }));
+            .add_with::<CallForOrders>(|agent, c| Box::pin(async move { agent.orders(&c).await }))
+            .add_with::<CallForCompute>(|agent, c| Box::pin(async move { agent.compute(&c).await }))
+            .add_with::<Filled>(|agent, n| Box::pin(async move { agent.filled(&n).await }))
+            .add_with::<Settled>(|agent, n| Box::pin(async move { agent.settled(&n).await }))
+            .add_with::<Traded>(|agent, n| Box::pin(async move { agent.traded(&n).await }));
         self
     }
 
@@ -232,30 +356,12 @@ impl<A: Agent> Families<'_, A> {
         A: Player,
     {
         self.accepts
-            .add_with::<GameRequest>(|agent, r| Box::pin(async move { agent.play(&r).await }));
+            .add_with::<Move>(|agent, t| Box::pin(async move { agent.play(&t).await }));
         self
     }
 }
 
-/// Each protocol request is a [`Message`] whose reply is the agent's answer.
-macro_rules! protocol_message {
-    ($($ty:ty => $reply:ty, $tag:literal;)*) => {$(
-        impl Message for $ty {
-            type Reply = $reply;
-            const TAG: &'static str = $tag;
-        }
-    )*};
-}
-
-protocol_message! {
-    Proposal => Option<bool>, "foundation.vote/1";
-    Election => Option<Vec<String>>, "foundation.rank/1";
-    Agreement => Option<Value>, "foundation.agree/1";
-    CallForBids => Option<f64>, "foundation.bid/1";
-    AuctionRequest => AuctionReply, "foundation.auction/1";
-    NegotiationRequest => NegotiationReply, "foundation.negotiate/1";
-    MarketRequest => MarketReply, "foundation.trade/1";
-    GameRequest => GameReply, "foundation.play/1";
+crate::protocol_messages! {
     Rejected => (), "foundation.rejected/1";
     Describe => Description, "foundation.describe/1";
 }
@@ -304,10 +410,30 @@ pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
         .add_with::<Election>(|_, _| Box::pin(async { None }))
         .add_with::<Agreement>(|_, _| Box::pin(async { None }))
         .add_with::<CallForBids>(|_, _| Box::pin(async { None }))
-        .add_with::<AuctionRequest>(|_, _| Box::pin(async { AuctionReply::Decline }))
-        .add_with::<NegotiationRequest>(|_, _| Box::pin(async { NegotiationReply::Decline }))
-        .add_with::<MarketRequest>(|_, _| Box::pin(async { MarketReply::Decline }))
-        .add_with::<GameRequest>(|_, _| Box::pin(async { GameReply::Decline }))
+        .add_with::<Raise>(|_, _| Box::pin(async { None }))
+        .add_with::<Clock>(|_, _| Box::pin(async { false }))
+        .add_with::<Units>(|_, _| Box::pin(async { None }))
+        .add_with::<MarginalValues>(|_, _| Box::pin(async { None }))
+        .add_with::<Bundles>(|_, _| Box::pin(async { None }))
+        .add_with::<CallForProposals>(|_, _| {
+            Box::pin(async {
+                CnpReply::Refuse {
+                    reason: "declined".into(),
+                }
+            })
+        })
+        .add_with::<Award>(|_, _| Box::pin(async { Err("declined".into()) }))
+        .add_with::<Lost>(|_, _| Box::pin(async {}))
+        .add_with::<Cancel>(|_, _| Box::pin(async {}))
+        .add_with::<Propose>(|_, _| Box::pin(async { None }))
+        .add_with::<Respond>(|_, _| Box::pin(async { false }))
+        .add_with::<Utilities>(|_, _| Box::pin(async { None }))
+        .add_with::<CallForOrders>(|_, _| Box::pin(async { Vec::new() }))
+        .add_with::<CallForCompute>(|_, _| Box::pin(async { Compute::default() }))
+        .add_with::<Filled>(|_, _| Box::pin(async {}))
+        .add_with::<Settled>(|_, _| Box::pin(async {}))
+        .add_with::<Traded>(|_, _| Box::pin(async {}))
+        .add_with::<Move>(|_, _| Box::pin(async { None }))
         .add_with::<Rejected>(|agent, r| {
             Box::pin(async move { agent.rejected(&r.protocol, &r.reason).await })
         })

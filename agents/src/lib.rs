@@ -45,6 +45,18 @@
 //! # Ok(()) }
 //! ```
 
+/// Makes each protocol request a [`Message`](actor_cluster::Message)
+/// whose reply is the agent's answer, under a stable wire tag.
+macro_rules! protocol_messages {
+    ($($ty:ty => $reply:ty, $tag:literal;)*) => {$(
+        impl actor_cluster::Message for $ty {
+            type Reply = $reply;
+            const TAG: &'static str = $tag;
+        }
+    )*};
+}
+pub(crate) use protocol_messages;
+
 mod agent;
 mod error;
 pub mod protocols;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use actor_cluster::Node;
 use actor_cluster::Server;
 use agents::protocols::market::{
-    ComputeNeed, ComputeOffer, MarketError, MarketReply, MarketRequest, Quote, Settlement, Side,
-    TIE_RULE,
+    CallForCompute, CallForOrders, Compute, ComputeNeed, ComputeOffer, Filled, MarketError, Quote,
+    Settled, Settlement, Side, Traded, TIE_RULE,
 };
 use agents::{
     Agent, AgentError, Agents, CallMarketSpec, ComputeSpec, Families, Market, NewOrder, Trader,
@@ -83,32 +83,47 @@ impl Agent for Desk {
 }
 
 impl Trader for Desk {
-    async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
+    async fn orders(&mut self, _call: &CallForOrders) -> Vec<Quote> {
         tokio::time::sleep(self.delay).await;
-        let told = |line: String| {
-            self.inbox.lock().unwrap().push(line);
-            MarketReply::Noted
-        };
-        match request {
-            MarketRequest::Quote { .. } => MarketReply::Orders(self.quotes.clone()),
-            MarketRequest::Demand { .. } => MarketReply::Compute {
-                need: self.need,
-                offer: self.offer,
-            },
-            MarketRequest::Filled { fills, .. } => {
-                let units: u64 = fills.iter().map(|f| f.quantity).sum();
-                told(format!("{} filled {units} at {}", self.id, fills[0].price))
-            }
-            MarketRequest::Settled { settlement: s, .. } => told(format!(
-                "{} settled bought {} sold {} paid {} received {}",
-                self.id, s.units_bought, s.units_sold, s.cash_paid, s.cash_received
-            )),
-            MarketRequest::Traded { trade, .. } => told(format!(
-                "{} traded {} at {}",
-                self.id, trade.quantity, trade.price
-            )),
-            _ => MarketReply::Decline,
+        self.quotes.clone()
+    }
+
+    async fn compute(&mut self, _call: &CallForCompute) -> Compute {
+        tokio::time::sleep(self.delay).await;
+        Compute {
+            need: self.need,
+            offer: self.offer,
         }
+    }
+
+    async fn filled(&mut self, notice: &Filled) {
+        let units: u64 = notice.fills.iter().map(|f| f.quantity).sum();
+        self.told(format!(
+            "{} filled {units} at {}",
+            self.id, notice.fills[0].price
+        ));
+    }
+
+    async fn settled(&mut self, notice: &Settled) {
+        let s = &notice.settlement;
+        self.told(format!(
+            "{} settled bought {} sold {} paid {} received {}",
+            self.id, s.units_bought, s.units_sold, s.cash_paid, s.cash_received
+        ));
+    }
+
+    async fn traded(&mut self, notice: &Traded) {
+        self.told(format!(
+            "{} traded {} at {}",
+            self.id, notice.trade.quantity, notice.trade.price
+        ));
+    }
+}
+
+impl Desk {
+    /// Notes a notice in the test's inbox.
+    fn told(&self, line: String) {
+        self.inbox.lock().unwrap().push(line);
     }
 }
 

@@ -3,11 +3,15 @@
 
 use std::time::Duration;
 
-use agents::protocols::auction::{AuctionReply, AuctionRequest};
+use agents::protocols::auction::{Bundles, Clock, MarginalValues, Raise, Units};
 use agents::protocols::consensus::Agreement;
-use agents::protocols::games::{GameReply, GameRequest};
-use agents::protocols::market::{MarketReply, MarketRequest};
-use agents::protocols::negotiation::{NegotiationReply, NegotiationRequest};
+use agents::protocols::games::Move;
+use agents::protocols::market::{
+    CallForCompute, CallForOrders, Compute, Filled, Quote, Settled, Traded,
+};
+use agents::protocols::negotiation::{
+    Award, CallForProposals, Cancel, CnpReply, Lost, Propose, Respond, Tender, Utilities,
+};
 use agents::Election;
 use anyhow::{bail, Context};
 use foundation::prelude::*;
@@ -201,33 +205,96 @@ impl Bidder for ScriptedAgent {
         self.bid
     }
 
-    async fn auction(&mut self, request: &AuctionRequest) -> AuctionReply {
-        self.asked("auction").await;
-        self.auctions.answer(request)
+    async fn raise(&mut self, turn: &Raise) -> Option<f64> {
+        self.asked("auction:raise").await;
+        self.auctions.raise(turn.minimum)
+    }
+
+    async fn buy_at(&mut self, clock: &Clock) -> bool {
+        self.asked("auction:clock").await;
+        self.auctions.buy_at(clock.price)
+    }
+
+    async fn bid_units(&mut self, _call: &Units) -> Option<f64> {
+        self.asked("auction:units").await;
+        self.auctions.bid_units()
+    }
+
+    async fn marginal_values(&mut self, _call: &MarginalValues) -> Option<Vec<f64>> {
+        self.asked("auction:values").await;
+        self.auctions.marginal_values()
+    }
+
+    async fn bundles(&mut self, _call: &Bundles) -> Option<Vec<(Vec<String>, f64)>> {
+        self.asked("auction:bundles").await;
+        self.auctions.bundles()
     }
 }
 
 impl Negotiator for ScriptedAgent {
-    async fn negotiate(&mut self, request: &NegotiationRequest) -> NegotiationReply {
-        self.asked(&format!("negotiate:{}", request.kind())).await;
-        if let NegotiationRequest::Award { .. } = request {
-            tokio::time::sleep(self.negotiation.work()).await;
-        }
-        self.negotiation.answer(request)
+    async fn tender(&mut self, call: &CallForProposals) -> CnpReply<Tender> {
+        self.asked("negotiate:call").await;
+        self.negotiation.tender(call.round)
+    }
+
+    async fn perform(&mut self, award: &Award) -> Result<String, String> {
+        self.asked("negotiate:award").await;
+        tokio::time::sleep(self.negotiation.work()).await;
+        self.negotiation.perform(&award.task)
+    }
+
+    async fn lost(&mut self, _notice: &Lost) {
+        self.asked("negotiate:reject").await;
+    }
+
+    async fn cancelled(&mut self, _notice: &Cancel) {
+        self.asked("negotiate:cancel").await;
+    }
+
+    async fn offer(&mut self, turn: &Propose) -> Option<f64> {
+        self.asked("negotiate:propose").await;
+        self.negotiation.offer(turn)
+    }
+
+    async fn respond(&mut self, offer: &Respond) -> bool {
+        self.asked("negotiate:respond").await;
+        self.negotiation.respond(offer)
+    }
+
+    async fn utilities(&mut self, _call: &Utilities) -> Option<Vec<f64>> {
+        self.asked("negotiate:utilities").await;
+        self.negotiation.utilities()
     }
 }
 
 impl Trader for ScriptedAgent {
-    async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
+    async fn orders(&mut self, _call: &CallForOrders) -> Vec<Quote> {
         self.asked("trade").await;
-        self.markets.answer(request)
+        self.markets.orders()
+    }
+
+    async fn compute(&mut self, _call: &CallForCompute) -> Compute {
+        self.asked("trade").await;
+        self.markets.compute()
+    }
+
+    async fn filled(&mut self, _notice: &Filled) {
+        self.asked("trade").await;
+    }
+
+    async fn settled(&mut self, _notice: &Settled) {
+        self.asked("trade").await;
+    }
+
+    async fn traded(&mut self, _notice: &Traded) {
+        self.asked("trade").await;
     }
 }
 
 impl Player for ScriptedAgent {
-    async fn play(&mut self, request: &GameRequest) -> GameReply {
+    async fn play(&mut self, turn: &Move) -> Option<usize> {
         self.asked("play").await;
-        self.games.answer(request)
+        self.games.play(turn)
     }
 }
 

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use agents::protocols::auction::{
-    AuctionReply, AuctionRequest, CombinatorialSpec, DutchSpec, EnglishSpec, MultiUnitPayment,
-    MultiUnitSpec, VcgSpec,
+    CombinatorialSpec, DutchSpec, EnglishSpec, MultiUnitPayment, MultiUnitSpec, VcgSpec,
 };
 use agents::Agents;
 use anyhow::{bail, Context};
@@ -71,24 +70,29 @@ impl Script {
         Ok(true)
     }
 
-    /// The agent's answer.
-    pub(crate) fn answer(&mut self, request: &AuctionRequest) -> AuctionReply {
-        match (request, self.value) {
-            (AuctionRequest::Raise { minimum, .. }, Some(v)) if *minimum <= v => {
-                AuctionReply::Bid(*minimum)
-            }
-            (AuctionRequest::Clock { price, .. }, Some(v)) if *price <= v => AuctionReply::Accept,
-            (AuctionRequest::Units { .. }, Some(v)) => AuctionReply::Bid(v),
-            (AuctionRequest::MarginalValues { .. }, _) => self
-                .values
-                .clone()
-                .map_or(AuctionReply::Decline, AuctionReply::Values),
-            (AuctionRequest::Bundles { .. }, _) => self
-                .bundles
-                .clone()
-                .map_or(AuctionReply::Decline, AuctionReply::Bundles),
-            _ => AuctionReply::Decline,
-        }
+    /// English: bid the minimum while it is at most the value.
+    pub(crate) fn raise(&self, minimum: f64) -> Option<f64> {
+        self.value.filter(|v| minimum <= *v).map(|_| minimum)
+    }
+
+    /// Dutch: buy once the clock is at most the value.
+    pub(crate) fn buy_at(&self, price: f64) -> bool {
+        self.value.is_some_and(|v| price <= v)
+    }
+
+    /// Multi-unit: bid the value.
+    pub(crate) fn bid_units(&self) -> Option<f64> {
+        self.value
+    }
+
+    /// VCG: the marginal values.
+    pub(crate) fn marginal_values(&self) -> Option<Vec<f64>> {
+        self.values.clone()
+    }
+
+    /// Combinatorial: the bundle bids.
+    pub(crate) fn bundles(&self) -> Option<Vec<(Vec<String>, f64)>> {
+        self.bundles.clone()
     }
 }
 

@@ -2,7 +2,7 @@
 //! agent chooses its actions (`strategy=...`) and the `play` command.
 
 use agents::protocols::bandit::{Bandit, EpsilonGreedy, Thompson, Ucb1};
-use agents::protocols::games::{GameReply, GameRequest, MatchSpec, NormalFormGame, Played, Seat};
+use agents::protocols::games::{MatchSpec, Move, NormalFormGame, Played, Seat};
 use agents::Agents;
 use anyhow::{bail, Context};
 use foundation::prelude::*;
@@ -89,24 +89,21 @@ impl Script {
     }
 
     /// The agent's move.
-    pub(crate) fn answer(&mut self, request: &GameRequest) -> GameReply {
-        let GameRequest::Move {
+    pub(crate) fn play(&mut self, turn: &Move) -> Option<usize> {
+        let Move {
             game,
             player,
             history,
             ..
-        } = request
-        else {
-            return GameReply::Decline;
-        };
+        } = turn;
         type Pick = fn(&Played) -> Option<usize>;
         let (own, theirs, opponent_actions): (Pick, Pick, usize) = match player {
             Seat::Row => (|p| p.row, |p| p.col, game.cols()),
             Seat::Col => (|p| p.col, |p| p.row, game.rows()),
         };
         let uniform = vec![1.0; opponent_actions];
-        GameReply::Action(match &mut self.strategy {
-            Strategy::None => return GameReply::Decline,
+        Some(match &mut self.strategy {
+            Strategy::None => return None,
             Strategy::Fixed(a) => *a,
             Strategy::BestResponse => {
                 let mix = match history.iter().rev().find_map(theirs) {
@@ -238,16 +235,13 @@ mod tests {
     use super::*;
 
     fn moved(script: &mut Script, player: Seat, history: Vec<Played>) -> usize {
-        let request = GameRequest::Move {
+        let turn = Move {
             game: game("prisoners-dilemma").unwrap(),
             player,
             round: history.len() as u32,
             history,
         };
-        match script.answer(&request) {
-            GameReply::Action(a) => a,
-            other => panic!("{other:?}"),
-        }
+        script.play(&turn).expect("a move")
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! The command-line face of markets (call market, continuous double auction, compute allocation): what a scripted agent answers
 //! (its `key=value` parts) and the `--commands` lines that start a run.
 
-use agents::protocols::market::{
-    ComputeNeed, ComputeOffer, MarketReply, MarketRequest, Quote, Side,
-};
+use agents::protocols::market::{Compute, ComputeNeed, ComputeOffer, Quote, Side};
 use agents::{Agents, CallMarketSpec, ComputeSpec, Market, NewOrder};
 use anyhow::{bail, Context};
 use foundation::prelude::*;
@@ -111,21 +109,16 @@ impl Script {
         Ok(true)
     }
 
-    /// The agent's answer: its orders, its need and offer, or `Noted` for
-    /// a notice.
-    pub(crate) fn answer(&mut self, request: &MarketRequest) -> MarketReply {
-        match request {
-            MarketRequest::Quote { .. } if !self.quotes.is_empty() => {
-                MarketReply::Orders(self.quotes.clone())
-            }
-            MarketRequest::Demand { .. } if self.need.is_some() || self.offer.is_some() => {
-                MarketReply::Compute {
-                    need: self.need,
-                    offer: self.offer,
-                }
-            }
-            MarketRequest::Quote { .. } | MarketRequest::Demand { .. } => MarketReply::Decline,
-            _ => MarketReply::Noted,
+    /// Call market: the bids and asks given (none: it declines).
+    pub(crate) fn orders(&self) -> Vec<Quote> {
+        self.quotes.clone()
+    }
+
+    /// Compute allocation: the need and offer given.
+    pub(crate) fn compute(&self) -> Compute {
+        Compute {
+            need: self.need,
+            offer: self.offer,
         }
     }
 }
@@ -239,11 +232,7 @@ mod tests {
                 "{key}={bad}"
             );
         }
-        let mut idle = Script::default();
-        let quote = MarketRequest::Quote {
-            market: "gpu".into(),
-        };
-        assert_eq!(idle.answer(&quote), MarketReply::Decline);
-        assert!(matches!(s.answer(&quote), MarketReply::Orders(q) if q.len() == 3));
+        assert!(Script::default().orders().is_empty());
+        assert_eq!(s.orders().len(), 3);
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agents::protocols::negotiation::{
-    alternating_offers, rubinstein, BargainSpec, Concession, ContractSpec, NegotiationReply,
-    NegotiationRequest, Task, Tender, ZeuthenSpec,
+    alternating_offers, rubinstein, BargainSpec, CnpReply, Concession, ContractSpec, Propose,
+    Respond, Task, Tender, ZeuthenSpec,
 };
 use agents::Agents;
 use anyhow::{bail, Context};
@@ -83,54 +83,47 @@ impl Script {
         self.work
     }
 
-    /// The agent's answer.
-    pub(crate) fn answer(&mut self, request: &NegotiationRequest) -> NegotiationReply {
-        match request {
-            NegotiationRequest::CallForProposals { round, .. } => {
-                let price = self
-                    .prices
-                    .get(*round as usize)
-                    .or(self.prices.last())
-                    .copied();
-                match price {
-                    Some(price) => NegotiationReply::Propose(Tender { price }),
-                    None => NegotiationReply::Refuse("no capacity".into()),
-                }
-            }
-            NegotiationRequest::Award { task } if self.fails => {
-                NegotiationReply::Failed(format!("could not do {}", task.name))
-            }
-            NegotiationRequest::Award { task } => {
-                NegotiationReply::Done(format!("{} done", task.name))
-            }
-            NegotiationRequest::Propose {
-                round,
-                discounts: (own, other),
-                horizon,
-            } if self.discount.is_some() => match proposer_share(*own, *other, *horizon, *round) {
-                Some(x) => NegotiationReply::Offer(x),
-                None => NegotiationReply::Decline,
+    /// Contract-net: the price for call `round` (the last one given for
+    /// later calls), or a refusal without any.
+    pub(crate) fn tender(&self, round: u32) -> CnpReply<Tender> {
+        match self.prices.get(round as usize).or(self.prices.last()) {
+            Some(&price) => CnpReply::Propose(Tender { price }),
+            None => CnpReply::Refuse {
+                reason: "no capacity".into(),
             },
-            NegotiationRequest::Respond {
-                round,
-                share,
-                discounts: (own, other),
-                horizon,
-            } if self.discount.is_some() => {
-                // Accept what is at least the discounted value of proposing next round.
-                let next = proposer_share(*own, *other, *horizon, round + 1).unwrap_or(0.0);
-                if share + EPS >= own * next {
-                    NegotiationReply::Accept
-                } else {
-                    NegotiationReply::Reject
-                }
-            }
-            NegotiationRequest::Utilities { .. } => self
-                .utilities
-                .clone()
-                .map_or(NegotiationReply::Decline, NegotiationReply::Utilities),
-            _ => NegotiationReply::Decline,
         }
+    }
+
+    /// Contract-net: what the agent reports for an awarded task.
+    pub(crate) fn perform(&self, task: &Task) -> Result<String, String> {
+        if self.fails {
+            Err(format!("could not do {}", task.name))
+        } else {
+            Ok(format!("{} done", task.name))
+        }
+    }
+
+    /// Alternating offers: the subgame-perfect share, with a discount.
+    pub(crate) fn offer(&self, turn: &Propose) -> Option<f64> {
+        self.discount?;
+        let (own, other) = turn.discounts;
+        proposer_share(own, other, turn.horizon, turn.round)
+    }
+
+    /// Alternating offers: accept what is at least the discounted value
+    /// of proposing next round, with a discount.
+    pub(crate) fn respond(&self, offer: &Respond) -> bool {
+        if self.discount.is_none() {
+            return false;
+        }
+        let (own, other) = offer.discounts;
+        let next = proposer_share(own, other, offer.horizon, offer.round + 1).unwrap_or(0.0);
+        offer.share + EPS >= own * next
+    }
+
+    /// Zeuthen: the utilities given.
+    pub(crate) fn utilities(&self) -> Option<Vec<f64>> {
+        self.utilities.clone()
     }
 }
 
@@ -227,29 +220,27 @@ mod tests {
         first.parse_key("discount", "0.9").unwrap();
         let mut second = Script::default();
         second.parse_key("discount", "0.8").unwrap();
-        let NegotiationReply::Offer(keep) = first.answer(&NegotiationRequest::Propose {
-            round: 0,
-            discounts: (0.9, 0.8),
-            horizon: None,
-        }) else {
-            panic!("no offer")
-        };
+        let keep = first
+            .offer(&Propose {
+                round: 0,
+                discounts: (0.9, 0.8),
+                horizon: None,
+            })
+            .expect("an offer");
         // x* = (1 - 0.8) / (1 - 0.72) = 5/7.
         assert!((keep - 5.0 / 7.0).abs() < 1e-12);
-        let reply = second.answer(&NegotiationRequest::Respond {
+        assert!(second.respond(&Respond {
             round: 0,
             share: 1.0 - keep,
             discounts: (0.8, 0.9),
             horizon: None,
-        });
-        assert_eq!(reply, NegotiationReply::Accept);
+        }));
         // A stingier offer is refused.
-        let reply = second.answer(&NegotiationRequest::Respond {
+        assert!(!second.respond(&Respond {
             round: 0,
             share: 0.2,
             discounts: (0.8, 0.9),
             horizon: None,
-        });
-        assert_eq!(reply, NegotiationReply::Reject);
+        }));
     }
 }

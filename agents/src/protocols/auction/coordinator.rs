@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{AuctionReply, AuctionRequest, CallForBids};
+use super::wire::{Bundles, CallForBids, Clock, MarginalValues, Raise, Units};
 use super::{
     combinatorial, multi_unit, sealed_bid, vcg_units, Acceptance, AuctionError, AuctionOutcome,
     AuctionRule, Bid, BundleBid, CombinatorialOutcome, DutchAuction, DutchOutcome, DutchStatus,
@@ -14,6 +14,7 @@ use super::{
 };
 use crate::error::{AgentError, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
+use actor_cluster::Message;
 
 /// A sealed-bid auction: what to sell, how, and to whom.
 ///
@@ -247,8 +248,7 @@ impl Protocol for AuctionSpec {
 }
 
 /// The English auction's protocol: bidders are asked in turn
-/// ([`Bidder::auction`](crate::Bidder::auction) with
-/// [`AuctionRequest::Raise`]); [`EnglishAuction`] decides.
+/// ([`Bidder::raise`](crate::Bidder::raise)); [`EnglishAuction`] decides.
 ///
 /// Errors: [`AgentError::Auction`] for an invalid start, increment or
 /// reserve; [`AgentError::InvalidParameters`] for a zero deadline;
@@ -279,7 +279,7 @@ impl Protocol for EnglishSpec {
         let mut turns = 0;
         while let Some(bidder) = auction.next_bidder().map(str::to_owned) {
             turns += 1;
-            let request = AuctionRequest::Raise {
+            let request = Raise {
                 item: self.item.clone(),
                 leader: auction
                     .leader()
@@ -289,7 +289,7 @@ impl Protocol for EnglishSpec {
             // A bidder that is late passes; one whose node is gone is not
             // asked again and passes every turn.
             match run.ask(&bidder, request, self.turn_deadline).await {
-                Ok(AuctionReply::Bid(amount)) => {
+                Ok(Some(amount)) => {
                     if let Err(e) = auction.bid(&bidder, amount) {
                         run.reject(&bidder, e.to_string());
                         rejected.push(Rejection {
@@ -328,7 +328,7 @@ fn sold(sold: bool) -> &'static str {
 }
 
 /// The Dutch auction's protocol: every round all bidders are asked at
-/// once ([`AuctionRequest::Clock`]); the first acceptance to arrive wins
+/// once ([`Bidder::buy_at`](crate::Bidder::buy_at)); the first acceptance to arrive wins
 /// at the clock price ([`DutchAuction`] decides). A bidder whose node is
 /// gone is not asked again; a slow one is.
 ///
@@ -355,7 +355,7 @@ impl Protocol for DutchSpec {
             let Some(price) = auction.clock() else {
                 break auction.outcome().cloned();
             };
-            let request = AuctionRequest::Clock {
+            let request = Clock {
                 item: self.item.clone(),
                 price,
             };
@@ -363,7 +363,7 @@ impl Protocol for DutchSpec {
             let acceptances: Vec<Acceptance> = got
                 .answers
                 .into_iter()
-                .filter(|(_, reply)| *reply == AuctionReply::Accept)
+                .filter(|(_, buys)| *buys)
                 .enumerate()
                 .map(|(arrival, (bidder, _))| Acceptance {
                     bidder,
@@ -390,20 +390,23 @@ impl Protocol for DutchSpec {
 
 /// Calls for sealed answers to `request` and decides them with `decide`,
 /// which returns the outcome and the bids it set aside; tells each
-/// rejected bidder why.
-async fn sealed<O>(
+/// rejected bidder why. An answer of `None` declines.
+async fn sealed<M, A, O>(
     run: &Run,
-    request: AuctionRequest,
+    request: M,
     deadline: Duration,
-    decide: impl FnOnce(&[(String, AuctionReply)]) -> Result<(O, Vec<Rejection>), AuctionError>,
-) -> Result<SealedResult<O>> {
+    decide: impl FnOnce(&[(String, A)]) -> Result<(O, Vec<Rejection>), AuctionError>,
+) -> Result<SealedResult<O>>
+where
+    M: Message<Reply = Option<A>> + Clone,
+{
     let got = run.collect(request, deadline).await;
     let mut answers = Vec::new();
     let mut declined = Vec::new();
     for (agent, reply) in got.answers {
         match reply {
-            AuctionReply::Decline => declined.push(agent),
-            answer => answers.push((agent, answer)),
+            None => declined.push(agent),
+            Some(answer) => answers.push((agent, answer)),
         }
     }
     let (outcome, rejected) = decide(&answers)?;
@@ -424,7 +427,7 @@ async fn sealed<O>(
 }
 
 /// The multi-unit auction's protocol: one sealed bid per bidder
-/// ([`AuctionRequest::Units`]); the highest bids win, priced by the
+/// ([`Bidder::bid_units`](crate::Bidder::bid_units)); the highest bids win, priced by the
 /// spec's payment rule ([`multi_unit`] decides).
 ///
 /// Errors: [`AgentError::Auction`] for zero units or an invalid reserve;
@@ -445,7 +448,7 @@ impl Protocol for MultiUnitSpec {
     }
 
     async fn run(self, run: &Run) -> Result<MultiUnitResult> {
-        let request = AuctionRequest::Units {
+        let request = Units {
             item: self.item.clone(),
             units: self.units,
         };
@@ -453,13 +456,10 @@ impl Protocol for MultiUnitSpec {
             let bids: Vec<Bid> = answers
                 .iter()
                 .enumerate()
-                .filter_map(|(arrival, (bidder, reply))| match reply {
-                    AuctionReply::Bid(amount) => Some(Bid {
-                        bidder: bidder.clone(),
-                        amount: *amount,
-                        arrival: arrival as u64,
-                    }),
-                    _ => None,
+                .map(|(arrival, (bidder, amount))| Bid {
+                    bidder: bidder.clone(),
+                    amount: *amount,
+                    arrival: arrival as u64,
                 })
                 .collect();
             let outcome = multi_unit(self.units, self.payment, self.reserve, &bids)?;
@@ -471,7 +471,7 @@ impl Protocol for MultiUnitSpec {
 }
 
 /// The VCG auction's protocol: each bidder states its marginal values
-/// ([`AuctionRequest::MarginalValues`]); [`vcg_units`] decides.
+/// ([`Bidder::marginal_values`](crate::Bidder::marginal_values)); [`vcg_units`] decides.
 ///
 /// Errors: [`AgentError::Auction`] for zero units;
 /// [`AgentError::InvalidParameters`] for a zero deadline;
@@ -491,7 +491,7 @@ impl Protocol for VcgSpec {
     }
 
     async fn run(self, run: &Run) -> Result<VcgResult> {
-        let request = AuctionRequest::MarginalValues {
+        let request = MarginalValues {
             item: self.item.clone(),
             units: self.units,
         };
@@ -499,13 +499,10 @@ impl Protocol for VcgSpec {
             let bids: Vec<MarginalBid> = answers
                 .iter()
                 .enumerate()
-                .filter_map(|(arrival, (bidder, reply))| match reply {
-                    AuctionReply::Values(values) => Some(MarginalBid {
-                        bidder: bidder.clone(),
-                        values: values.clone(),
-                        arrival: arrival as u64,
-                    }),
-                    _ => None,
+                .map(|(arrival, (bidder, values))| MarginalBid {
+                    bidder: bidder.clone(),
+                    values: values.clone(),
+                    arrival: arrival as u64,
                 })
                 .collect();
             let outcome = vcg_units(self.units, &bids)?;
@@ -517,7 +514,7 @@ impl Protocol for VcgSpec {
 }
 
 /// The combinatorial auction's protocol: bidders bid on bundles
-/// ([`AuctionRequest::Bundles`]); the allocation of disjoint bundles with
+/// ([`Bidder::bundles`](crate::Bidder::bundles)); the allocation of disjoint bundles with
 /// the most total value wins, and winners pay VCG prices
 /// ([`combinatorial`] decides, exactly, within its size limits).
 ///
@@ -544,21 +541,19 @@ impl Protocol for CombinatorialSpec {
     }
 
     async fn run(self, run: &Run) -> Result<CombinatorialResult> {
-        let request = AuctionRequest::Bundles {
+        let request = Bundles {
             items: self.items.clone(),
         };
         sealed(run, request, self.deadline, |answers| {
             let mut bids = Vec::new();
-            for (bidder, reply) in answers {
-                if let AuctionReply::Bundles(bundles) = reply {
-                    for (items, value) in bundles {
-                        bids.push(BundleBid {
-                            bidder: bidder.clone(),
-                            items: items.clone(),
-                            value: *value,
-                            arrival: bids.len() as u64,
-                        });
-                    }
+            for (bidder, bundles) in answers {
+                for (items, value) in bundles {
+                    bids.push(BundleBid {
+                        bidder: bidder.clone(),
+                        items: items.clone(),
+                        value: *value,
+                        arrival: bids.len() as u64,
+                    });
                 }
             }
             let outcome = combinatorial(&self.items, &bids)?;

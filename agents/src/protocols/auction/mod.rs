@@ -60,4 +60,4 @@ pub use rules::{
     sealed_bid, AuctionOutcome, AuctionRule, Bid, RejectedBid, Rejection, TieBreak, TieRule,
 };
 pub use vcg::{vcg_units, MarginalBid, VcgAward, VcgUnitsOutcome};
-pub use wire::{AuctionReply, AuctionRequest, CallForBids};
+pub use wire::{Bundles, CallForBids, Clock, MarginalValues, Raise, Units};

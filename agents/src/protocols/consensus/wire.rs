@@ -13,3 +13,7 @@ pub struct Agreement {
     /// Matching proposals needed to decide.
     pub quorum: usize,
 }
+
+crate::protocol_messages! {
+    Agreement => Option<crate::Value>, "foundation.agree/1";
+}

@@ -13,3 +13,7 @@ pub struct Election {
     /// How the ballots will be counted.
     pub method: ElectionMethod,
 }
+
+crate::protocol_messages! {
+    Election => Option<Vec<String>>, "foundation.rank/1";
+}

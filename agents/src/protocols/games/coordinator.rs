@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{GameReply, GameRequest, Played};
+use super::wire::{Move, Played};
 use super::{
     pure_equilibria, support_enumeration, NormalFormGame, Payoffs, PureEquilibrium, Seat,
     SupportEnumeration,
@@ -83,7 +83,7 @@ async fn ask_move(
     round: u32,
     history: &[Played],
 ) -> std::result::Result<usize, NoMove> {
-    let request = GameRequest::Move {
+    let request = Move {
         game: spec.game.clone(),
         player,
         round,
@@ -94,8 +94,8 @@ async fn ask_move(
         Seat::Col => spec.game.cols(),
     };
     match run.ask(id, request, spec.round_deadline).await {
-        Ok(GameReply::Action(a)) if a < actions => Ok(a),
-        Ok(GameReply::Action(a)) => {
+        Ok(Some(a)) if a < actions => Ok(a),
+        Ok(Some(a)) => {
             let reason = format!("round {round}: action {a} is out of range (0..{actions})");
             run.reject(id, reason.clone());
             Err(NoMove::Invalid(Missing {
@@ -103,9 +103,9 @@ async fn ask_move(
                 reason,
             }))
         }
-        Ok(other) => Err(NoMove::Invalid(Missing {
+        Ok(None) => Err(NoMove::Invalid(Missing {
             agent: id.to_owned(),
-            reason: format!("round {round}: answered {other:?}"),
+            reason: format!("round {round}: sat the round out"),
         })),
         Err(_) => Err(NoMove::Absent {
             missing: Missing {

@@ -36,4 +36,4 @@ pub use rules::{
     BestResponseOutcome, FictitiousPlayOutcome, GameError, MixedEquilibrium, NormalFormGame,
     Payoffs, PureEquilibrium, Seat, SupportEnumeration, MAX_SUPPORT_PAIRS,
 };
-pub use wire::{GameReply, GameRequest, Played};
+pub use wire::{Move, Played};

@@ -4,32 +4,23 @@ use serde::{Deserialize, Serialize};
 
 use super::{NormalFormGame, Payoffs, Seat};
 
-/// What a game coordinator asks an agent.
+/// Your move in round `round` ([`Player::play`](crate::Player::play)): a
+/// row index for the row player, a column index for the column player, or
+/// `None` to sit the round out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum GameRequest {
-    /// Choose your action for round `round` ([`GameReply::Action`]: a row
-    /// index for the row player, a column index for the column player).
-    Move {
-        /// The game.
-        game: NormalFormGame,
-        /// Which player you are.
-        player: Seat,
-        /// The round, from 0.
-        round: u32,
-        /// Every earlier round, with both actions and payoffs.
-        history: Vec<Played>,
-    },
+pub struct Move {
+    /// The game.
+    pub game: NormalFormGame,
+    /// Which player you are.
+    pub player: Seat,
+    /// The round, from 0.
+    pub round: u32,
+    /// Every earlier round, with both actions and payoffs.
+    pub history: Vec<Played>,
 }
 
-/// An agent's answer to a [`GameRequest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum GameReply {
-    /// The agent does not take part.
-    Decline,
-    /// The action chosen.
-    Action(usize),
+crate::protocol_messages! {
+    Move => Option<usize>, "foundation.game.move/1";
 }
 
 /// One round as played.

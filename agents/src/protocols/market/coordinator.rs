@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{MarketReply, MarketRequest};
+use super::wire::{CallForCompute, CallForOrders, Compute, Filled, Settled};
 use super::{
     allocate_compute, call_market, AllocationOutcome, CallMarketOutcome, CallOrder, ComputeBuyer,
     ComputeSeller, Settlement,
@@ -143,9 +143,9 @@ fn tie_breaks(outcome: &CallMarketOutcome) -> Vec<String> {
 
 /// A call market among every agent with the spec's capability,
 /// wherever they run: each is asked for its bids and asks
-/// ([`MarketRequest::Quote`]) before the deadline, and all orders clear
+/// ([`Trader::orders`](crate::Trader::orders)) before the deadline, and all orders clear
 /// at one price with [`call_market`]. Every agent that trades is told
-/// its fills ([`MarketRequest::Filled`]). An invalid order (negative or
+/// its fills ([`Trader::filled`](crate::Trader::filled)). An invalid order (negative or
 /// non-finite price, zero quantity) is rejected, reported in the result
 /// and to its agent, and the others still clear; late agents and agents
 /// whose node dies are listed as missing.
@@ -158,7 +158,7 @@ fn tie_breaks(outcome: &CallMarketOutcome) -> Vec<String> {
 /// # Examples
 ///
 /// ```
-/// use agents::protocols::market::{MarketReply, MarketRequest, Quote, Side};
+/// use agents::protocols::market::{CallForOrders, Quote, Side};
 /// use agents::{Agent, Agents, CallMarketSpec, Families, Trader};
 /// use std::time::Duration;
 ///
@@ -170,13 +170,8 @@ fn tie_breaks(outcome: &CallMarketOutcome) -> Vec<String> {
 ///     fn families(families: &mut Families<Self>) { families.trader(); }
 /// }
 /// impl Trader for Desk {
-///     async fn trade(&mut self, request: &MarketRequest) -> MarketReply {
-///         match request {
-///             MarketRequest::Quote { .. } => MarketReply::Orders(vec![Quote {
-///                 side: self.side, price: self.price, quantity: 2,
-///             }]),
-///             _ => MarketReply::Noted,
-///         }
+///     async fn orders(&mut self, _call: &CallForOrders) -> Vec<Quote> {
+///         vec![Quote { side: self.side, price: self.price, quantity: 2 }]
 ///     }
 /// }
 ///
@@ -210,33 +205,25 @@ impl Protocol for CallMarketSpec {
 
     async fn run(self, run: &Run) -> Result<CallMarketResult> {
         let spec = self;
-        let request = MarketRequest::Quote {
+        let request = CallForOrders {
             market: spec.market.clone(),
         };
         let got = run.collect(request, spec.deadline).await;
         let mut orders = Vec::new();
         let mut declined = Vec::new();
-        let mut missing = got.missing;
-        for (agent, answer) in got.answers {
-            match answer {
-                MarketReply::Orders(quotes) if !quotes.is_empty() => {
-                    for q in quotes {
-                        orders.push(CallOrder {
-                            agent: agent.clone(),
-                            side: q.side,
-                            price: q.price,
-                            quantity: q.quantity,
-                            arrival: orders.len() as u64,
-                        });
-                    }
-                }
-                MarketReply::Orders(_) | MarketReply::Decline => {
-                    declined.push(agent);
-                }
-                other => missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to a call market"),
-                }),
+        for (agent, quotes) in got.answers {
+            if quotes.is_empty() {
+                declined.push(agent);
+                continue;
+            }
+            for q in quotes {
+                orders.push(CallOrder {
+                    agent: agent.clone(),
+                    side: q.side,
+                    price: q.price,
+                    quantity: q.quantity,
+                    arrival: orders.len() as u64,
+                });
             }
         }
         let outcome = call_market(&orders);
@@ -253,7 +240,7 @@ impl Protocol for CallMarketSpec {
                 .filter(|f| f.agent == agent)
                 .cloned()
                 .collect();
-            let notice = MarketRequest::Filled {
+            let notice = Filled {
                 market: spec.market.clone(),
                 fills,
             };
@@ -264,7 +251,7 @@ impl Protocol for CallMarketSpec {
             volume = outcome.volume,
             orders = orders.len(),
             rejected = outcome.rejected.len(),
-            missing = missing.len(),
+            missing = got.missing.len(),
             "call market cleared"
         );
         Ok(CallMarketResult {
@@ -275,7 +262,7 @@ impl Protocol for CallMarketSpec {
             outcome,
             orders,
             declined,
-            missing,
+            missing: got.missing,
             duration_ms: run.elapsed_ms(),
         })
     }
@@ -284,11 +271,11 @@ impl Protocol for CallMarketSpec {
 /// A compute allocation among every agent with the spec's capability,
 /// wherever they run: each is asked what it needs (units, value per
 /// unit, budget) and offers (units, cost per unit) before the deadline
-/// ([`MarketRequest::Demand`]); [`allocate_compute`] decides who trades
+/// ([`Trader::compute`](crate::Trader::compute)); [`allocate_compute`] decides who trades
 /// how much at one whole-credit price, and every agent gets a
 /// settlement record (units bought and sold, credits paid and
 /// received); those that trade are told theirs
-/// ([`MarketRequest::Settled`]). Invalid requests (zero units, a budget
+/// ([`Trader::settled`](crate::Trader::settled)). Invalid requests (zero units, a budget
 /// that cannot buy one unit, ...) are rejected, reported and told to
 /// their agent; the others are still allocated.
 ///
@@ -311,43 +298,35 @@ impl Protocol for ComputeSpec {
 
     async fn run(self, run: &Run) -> Result<ComputeResult> {
         let spec = self;
-        let request = MarketRequest::Demand {
+        let request = CallForCompute {
             resource: spec.resource.clone(),
         };
         let got = run.collect(request, spec.deadline).await;
         let (mut buyers, mut sellers) = (Vec::new(), Vec::new());
         let mut declined = Vec::new();
-        let mut missing = got.missing;
-        for (arrival, (agent, answer)) in got.answers.into_iter().enumerate() {
+        for (arrival, (agent, Compute { need, offer })) in got.answers.into_iter().enumerate() {
             // A buyer's request arrives before its own offer.
             let arrival = 2 * arrival as u64;
-            match answer {
-                MarketReply::Compute { need, offer } if need.is_some() || offer.is_some() => {
-                    if let Some(n) = need {
-                        buyers.push(ComputeBuyer {
-                            agent: agent.clone(),
-                            budget: n.budget.unwrap_or(n.units.saturating_mul(n.max_price)),
-                            units: n.units,
-                            max_price: n.max_price,
-                            arrival,
-                        });
-                    }
-                    if let Some(o) = offer {
-                        sellers.push(ComputeSeller {
-                            agent,
-                            units: o.units,
-                            min_price: o.min_price,
-                            arrival: arrival + 1,
-                        });
-                    }
-                }
-                MarketReply::Compute { .. } | MarketReply::Decline => {
-                    declined.push(agent);
-                }
-                other => missing.push(Missing {
+            if need.is_none() && offer.is_none() {
+                declined.push(agent);
+                continue;
+            }
+            if let Some(n) = need {
+                buyers.push(ComputeBuyer {
+                    agent: agent.clone(),
+                    budget: n.budget.unwrap_or(n.units.saturating_mul(n.max_price)),
+                    units: n.units,
+                    max_price: n.max_price,
+                    arrival,
+                });
+            }
+            if let Some(o) = offer {
+                sellers.push(ComputeSeller {
                     agent,
-                    reason: format!("answered {other:?} to a compute allocation"),
-                }),
+                    units: o.units,
+                    min_price: o.min_price,
+                    arrival: arrival + 1,
+                });
             }
         }
         let outcome = allocate_compute(&buyers, &sellers);
@@ -356,7 +335,7 @@ impl Protocol for ComputeSpec {
         }
         for s in &outcome.settlements {
             if s.units_bought > 0 || s.units_sold > 0 {
-                let notice = MarketRequest::Settled {
+                let notice = Settled {
                     resource: spec.resource.clone(),
                     price: outcome.price,
                     settlement: s.clone(),
@@ -370,7 +349,7 @@ impl Protocol for ComputeSpec {
             buyers = buyers.len(),
             sellers = sellers.len(),
             rejected = outcome.rejected.len(),
-            missing = missing.len(),
+            missing = got.missing.len(),
             "compute allocated"
         );
         Ok(ComputeResult {
@@ -380,7 +359,7 @@ impl Protocol for ComputeSpec {
             tie_breaks: tie_breaks(&outcome.market),
             outcome,
             declined,
-            missing,
+            missing: got.missing,
             duration_ms: run.elapsed_ms(),
         })
     }

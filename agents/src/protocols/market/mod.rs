@@ -43,7 +43,10 @@ pub use service::{
     BookSnapshot, Market, MarketCommand, MarketResponse, NewOrder, Submitted, TradeLog,
     MARKET_PREFIX, TRADE_LOG_LIMIT,
 };
-pub use wire::{ComputeNeed, ComputeOffer, MarketReply, MarketRequest, Quote};
+pub use wire::{
+    CallForCompute, CallForOrders, Compute, ComputeNeed, ComputeOffer, Filled, Quote, Settled,
+    Traded,
+};
 
 /// Which side of the market an order is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,9 +11,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use serde::{Deserialize, Serialize};
 
 use super::check_name;
-use super::{
-    Level, LimitOrder, MarketError, MarketRequest, OrderBook, OrderId, RestingOrder, Side, Trade,
-};
+use super::{Level, LimitOrder, MarketError, OrderBook, OrderId, RestingOrder, Side, Trade};
 use crate::agent::agent_name;
 use crate::error::{AgentError, Result};
 use crate::system::AgentRef;
@@ -38,7 +36,7 @@ fn market_name(name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewOrder {
     /// Who owns it: if this is an agent's id, the agent is told of every
-    /// trade of the order ([`MarketRequest::Traded`]).
+    /// trade of the order ([`Trader::traded`](crate::Trader::traded)).
     pub agent: String,
     /// Buy or sell.
     pub side: Side,
@@ -359,7 +357,7 @@ impl Actor for OwnerNotifier {
                     }
                 },
             };
-            let notice = MarketRequest::Traded {
+            let notice = super::Traded {
                 market: state.market.clone(),
                 trade: trade.clone(),
             };
@@ -379,7 +377,7 @@ impl Actor for OwnerNotifier {
 /// fills, the rest rests), started under the node's supervisor and
 /// registered cluster-wide as `market/<name>`. It gives each order its id,
 /// keeps the last [`TRADE_LOG_LIMIT`] trades, and tells the owner of each
-/// trade, if the owner is an agent, with [`MarketRequest::Traded`]. It is
+/// trade, if the owner is an agent, with [`Traded`](super::Traded). It is
 /// restarted if it ever fails, with an empty book.
 ///
 /// # Examples

@@ -4,45 +4,52 @@ use serde::{Deserialize, Serialize};
 
 use super::{Fill, Settlement, Side, Trade};
 
-/// What a market asks an agent, or tells it.
+/// A call market opens ([`Trader::orders`](crate::Trader::orders)):
+/// answer with your bids and asks (none: you decline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallForOrders {
+    /// The market's name (what is traded).
+    pub market: String,
+}
+
+/// A compute allocation opens ([`Trader::compute`](crate::Trader::compute)):
+/// answer with what you need and what you offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallForCompute {
+    /// The resource allocated, e.g. `gpu-hours`.
+    pub resource: String,
+}
+
+/// Notice: your orders in a call market traded
+/// ([`Trader::filled`](crate::Trader::filled)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum MarketRequest {
-    /// A call market opens: answer with your bids and asks
-    /// ([`MarketReply::Orders`]).
-    Quote {
-        /// The market's name (what is traded).
-        market: String,
-    },
-    /// A compute allocation opens: answer with what you need and what you
-    /// offer ([`MarketReply::Compute`]).
-    Demand {
-        /// The resource allocated, e.g. `gpu-hours`.
-        resource: String,
-    },
-    /// Notice: your orders in a call market traded.
-    Filled {
-        /// The market.
-        market: String,
-        /// Your fills, all at the clearing price.
-        fills: Vec<Fill>,
-    },
-    /// Notice: what you bought and sold in a compute allocation.
-    Settled {
-        /// The resource.
-        resource: String,
-        /// The price per unit every trade settled at.
-        price: Option<u64>,
-        /// Your record.
-        settlement: Settlement,
-    },
-    /// Notice: an order you own traded in a continuous double auction.
-    Traded {
-        /// The market.
-        market: String,
-        /// The trade (you are its buyer, its seller, or both).
-        trade: Trade,
-    },
+pub struct Filled {
+    /// The market.
+    pub market: String,
+    /// Your fills, all at the clearing price.
+    pub fills: Vec<Fill>,
+}
+
+/// Notice: what you bought and sold in a compute allocation
+/// ([`Trader::settled`](crate::Trader::settled)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    /// The resource.
+    pub resource: String,
+    /// The price per unit every trade settled at.
+    pub price: Option<u64>,
+    /// Your record.
+    pub settlement: Settlement,
+}
+
+/// Notice: an order you own traded in a continuous double auction
+/// ([`Trader::traded`](crate::Trader::traded)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traded {
+    /// The market.
+    pub market: String,
+    /// The trade (you are its buyer, its seller, or both).
+    pub trade: Trade,
 }
 
 /// One bid or ask an agent sends to a call market.
@@ -77,22 +84,20 @@ pub struct ComputeOffer {
     pub min_price: u64,
 }
 
-/// An agent's answer to a [`MarketRequest`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum MarketReply {
-    /// The agent does not take part.
-    Decline,
-    /// Its bids and asks for a call market (empty: it declines).
-    Orders(Vec<Quote>),
-    /// What it needs and offers in a compute allocation (both `None`: it
-    /// declines).
-    Compute {
-        /// Units it wants to buy.
-        need: Option<ComputeNeed>,
-        /// Units it offers.
-        offer: Option<ComputeOffer>,
-    },
-    /// Acknowledges a notice.
-    Noted,
+/// An agent's answer to a [`CallForCompute`]: what it needs and what it
+/// offers (both `None`: it declines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compute {
+    /// Units it wants to buy.
+    pub need: Option<ComputeNeed>,
+    /// Units it offers.
+    pub offer: Option<ComputeOffer>,
+}
+
+crate::protocol_messages! {
+    CallForOrders => Vec<Quote>, "foundation.market.orders/1";
+    CallForCompute => Compute, "foundation.market.compute/1";
+    Filled => (), "foundation.market.filled/1";
+    Settled => (), "foundation.market.settled/1";
+    Traded => (), "foundation.market.traded/1";
 }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{NegotiationReply, NegotiationRequest, Task, Tender};
+use super::wire::{
+    Award, CallForProposals, Cancel, Lost, Propose, Respond, Task, Tender, Utilities,
+};
 use super::{
-    alternating_offers, award, rubinstein, zeuthen, CnpReply, CnpResponse, Concession,
-    NegotiationError, Refusal, ScoredProposal, Split, UtilityTable, ZeuthenOutcome, ZeuthenStatus,
+    alternating_offers, award, rubinstein, zeuthen, CnpResponse, Concession, NegotiationError,
+    Refusal, ScoredProposal, Split, UtilityTable, ZeuthenOutcome, ZeuthenStatus,
 };
 use crate::error::{AgentError, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
@@ -271,7 +273,7 @@ impl Protocol for ContractSpec {
             .filter(|a| *a != contractor)
             .collect();
         for loser in &losers {
-            run.tell(loser, NegotiationRequest::Reject { task: task.clone() });
+            run.tell(loser, Lost { task: task.clone() });
         }
         let Some(agent) = run.agent(&contractor).cloned() else {
             return Ok(finish(
@@ -282,19 +284,18 @@ impl Protocol for ContractSpec {
                 run,
             ));
         };
-        let award = NegotiationRequest::Award { task: task.clone() };
+        let award = Award { task: task.clone() };
         let status = tokio::select! {
             report = agent.ask(award, self.execution_deadline) => match report {
-                Ok(NegotiationReply::Done(result)) => ContractStatus::Done(result),
-                Ok(NegotiationReply::Failed(reason)) => ContractStatus::Failed(reason),
-                Ok(other) => ContractStatus::Failed(format!("answered {other:?} to the award")),
+                Ok(Ok(result)) => ContractStatus::Done(result),
+                Ok(Err(reason)) => ContractStatus::Failed(reason),
                 Err(e) => {
                     run.heard(&contractor, &Err::<(), _>(e));
                     ContractStatus::ContractorLost(run.missing_reason(&contractor).unwrap_or_default())
                 }
             },
             _ = run.cancelled() => {
-                let _ = agent.tell(NegotiationRequest::Cancel { task: task.clone() });
+                let _ = agent.tell(Cancel { task: task.clone() });
                 ContractStatus::Cancelled
             }
         };
@@ -304,34 +305,21 @@ impl Protocol for ContractSpec {
 
 /// One call for proposals, ranked by `spec.score`.
 async fn call(spec: &ContractSpec, run: &Run, task: &Task, round: u32) -> CallRecord {
-    let request = NegotiationRequest::CallForProposals {
+    let request = CallForProposals {
         task: task.clone(),
         round,
     };
     let got = run.collect(request, spec.deadline).await;
-    let mut responses = Vec::new();
-    let mut missing = got.missing;
-    for (agent, reply) in got.answers {
-        let reply = match reply {
-            NegotiationReply::Propose(t) => CnpReply::Propose(t),
-            NegotiationReply::Refuse(reason) => CnpReply::Refuse { reason },
-            NegotiationReply::Decline => CnpReply::Refuse {
-                reason: "declined".into(),
-            },
-            other => {
-                missing.push(Missing {
-                    agent,
-                    reason: format!("answered {other:?} to a call for proposals"),
-                });
-                continue;
-            }
-        };
-        responses.push(CnpResponse {
+    let responses: Vec<CnpResponse<Tender>> = got
+        .answers
+        .into_iter()
+        .enumerate()
+        .map(|(arrival, (agent, reply))| CnpResponse {
             agent,
-            arrival: responses.len() as u64,
+            arrival: arrival as u64,
             reply,
-        });
-    }
+        })
+        .collect();
     let outcome = award(&responses, |t: &Tender| {
         if !t.price.is_finite() {
             return Err(format!("price {} is not a finite number", t.price));
@@ -351,7 +339,7 @@ async fn call(spec: &ContractSpec, run: &Run, task: &Task, round: u32) -> CallRe
         ranking: outcome.ranking,
         refusals: outcome.refusals,
         rejected: outcome.rejected,
-        missing,
+        missing: got.missing,
         tie_break: outcome.tie_break,
     }
 }
@@ -431,22 +419,22 @@ impl Protocol for BargainSpec {
             } else {
                 (&self.second, &self.first, (d2, d1))
             };
-            let ask = NegotiationRequest::Propose {
+            let ask = Propose {
                 round,
                 discounts,
                 horizon: self.horizon,
             };
             let keep = match run.ask(proposer, ask, self.deadline).await {
-                Ok(NegotiationReply::Offer(x)) if (0.0..=1.0).contains(&x) => x,
-                Ok(NegotiationReply::Offer(x)) => {
+                Ok(Some(x)) if (0.0..=1.0).contains(&x) => x,
+                Ok(Some(x)) => {
                     run.reject(proposer, format!("share {x} is not in [0, 1]"));
                     breakdown = Some(format!(
                         "{proposer} offered an invalid share {x} in round {round}"
                     ));
                     break;
                 }
-                Ok(other) => {
-                    breakdown = Some(format!("{proposer} answered {other:?} in round {round}"));
+                Ok(None) => {
+                    breakdown = Some(format!("{proposer} broke off in round {round}"));
                     break;
                 }
                 Err(_) => {
@@ -454,15 +442,14 @@ impl Protocol for BargainSpec {
                     break;
                 }
             };
-            let respond = NegotiationRequest::Respond {
+            let respond = Respond {
                 round,
                 share: 1.0 - keep,
                 discounts: (discounts.1, discounts.0),
                 horizon: self.horizon,
             };
             let accepted = match run.ask(responder, respond, self.deadline).await {
-                Ok(NegotiationReply::Accept) => true,
-                Ok(_) => false,
+                Ok(accepted) => accepted,
                 Err(_) => {
                     breakdown = Some(absent(run, responder));
                     break;
@@ -538,23 +525,20 @@ impl Protocol for ZeuthenSpec {
     }
 
     async fn run(self, run: &Run) -> Result<ZeuthenResult> {
-        let request = NegotiationRequest::Utilities {
+        let request = Utilities {
             offers: self.offers.clone(),
         };
         let got = run.collect(request, self.deadline).await;
         let mut missing = got.missing;
         let utilities = |id: &str, missing: &mut Vec<Missing>| -> Option<Vec<f64>> {
             let reply = got.answers.iter().find(|(a, _)| a == id).map(|(_, r)| r)?;
-            match reply {
-                NegotiationReply::Utilities(u) => Some(u.clone()),
-                other => {
-                    missing.push(Missing {
-                        agent: id.to_owned(),
-                        reason: format!("answered {other:?} to a Zeuthen negotiation"),
-                    });
-                    None
-                }
+            if reply.is_none() {
+                missing.push(Missing {
+                    agent: id.to_owned(),
+                    reason: "declined to state its utilities".into(),
+                });
             }
+            reply.clone()
         };
         let u1 = utilities(&self.first, &mut missing);
         let u2 = utilities(&self.second, &mut missing);

@@ -38,7 +38,7 @@ pub use coordinator::{
     Score, ZeuthenResult, ZeuthenSpec,
 };
 pub use error::NegotiationError;
-pub use wire::{NegotiationReply, NegotiationRequest, Task, Tender};
+pub use wire::{Award, CallForProposals, Cancel, Lost, Propose, Respond, Task, Tender, Utilities};
 pub use zeuthen::{
     zeuthen, zeuthen_start, zeuthen_step, Concession, Party, UtilityTable, ZeuthenOutcome,
     ZeuthenRound, ZeuthenState, ZeuthenStatus,

@@ -1,6 +1,9 @@
-//! What a negotiation asks an agent, and what the agent answers.
+//! What a negotiation asks an agent: one message per step, each with the
+//! answer it expects.
 
 use serde::{Deserialize, Serialize};
+
+use super::CnpReply;
 
 /// A task put out to tender in contract-net.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,100 +21,82 @@ pub struct Tender {
     pub price: f64,
 }
 
-/// What a negotiation coordinator asks an agent.
+/// Contract-net calls for proposals
+/// ([`Negotiator::tender`](crate::Negotiator::tender)): propose a
+/// [`Tender`] or refuse with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum NegotiationRequest {
-    /// Contract-net call for proposals: [`NegotiationReply::Propose`] or
-    /// [`NegotiationReply::Refuse`].
-    CallForProposals {
-        /// The task.
-        task: Task,
-        /// The call's round (0 for the first; later rounds re-issue it).
-        round: u32,
-    },
-    /// Your proposal won: do the task and answer
-    /// [`NegotiationReply::Done`] or [`NegotiationReply::Failed`].
-    Award {
-        /// The task.
-        task: Task,
-    },
-    /// Your proposal did not win (a notice).
-    Reject {
-        /// The task.
-        task: Task,
-    },
-    /// The initiator cancelled the task you were awarded (a notice).
-    Cancel {
-        /// The task.
-        task: Task,
-    },
-    /// Alternating offers, your turn to propose: answer
-    /// [`NegotiationReply::Offer`] with the share of the unit surplus you
-    /// keep.
-    Propose {
-        /// The round, from 0.
-        round: u32,
-        /// Your discount factor and the other agent's.
-        discounts: (f64, f64),
-        /// The last round, if the bargaining is finite.
-        horizon: Option<u32>,
-    },
-    /// Alternating offers: the other agent offers you `share`;
-    /// [`NegotiationReply::Accept`] or [`NegotiationReply::Reject`].
-    Respond {
-        /// The round, from 0.
-        round: u32,
-        /// The share offered to you.
-        share: f64,
-        /// Your discount factor and the other agent's.
-        discounts: (f64, f64),
-        /// The last round, if the bargaining is finite.
-        horizon: Option<u32>,
-    },
-    /// Zeuthen negotiation: your utility of each offer
-    /// ([`NegotiationReply::Utilities`]).
-    Utilities {
-        /// The offers, by index.
-        offers: Vec<String>,
-    },
+pub struct CallForProposals {
+    /// The task.
+    pub task: Task,
+    /// The call's round (0 for the first; later rounds re-issue it).
+    pub round: u32,
 }
 
-impl NegotiationRequest {
-    /// A short name of the step, for logs and events.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::CallForProposals { .. } => "call",
-            Self::Award { .. } => "award",
-            Self::Reject { .. } => "reject",
-            Self::Cancel { .. } => "cancel",
-            Self::Propose { .. } => "propose",
-            Self::Respond { .. } => "respond",
-            Self::Utilities { .. } => "utilities",
-        }
-    }
+/// Your proposal won ([`Negotiator::perform`](crate::Negotiator::perform)):
+/// do the task and answer `Ok(result)` or `Err(reason)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Award {
+    /// The task.
+    pub task: Task,
 }
 
-/// An agent's answer to a [`NegotiationRequest`].
+/// Notice: your proposal did not win
+/// ([`Negotiator::lost`](crate::Negotiator::lost)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum NegotiationReply {
-    /// The agent does not take part (or acknowledges a notice).
-    Decline,
-    /// A contract-net proposal.
-    Propose(Tender),
-    /// A contract-net refusal, with the reason.
-    Refuse(String),
-    /// The awarded task is done, with its result.
-    Done(String),
-    /// The awarded task failed, with the reason.
-    Failed(String),
-    /// An alternating-offers proposal: the share the proposer keeps.
-    Offer(f64),
-    /// The offer is accepted.
-    Accept,
-    /// The offer is rejected.
-    Reject,
-    /// Zeuthen: the agent's utility of each offer.
-    Utilities(Vec<f64>),
+pub struct Lost {
+    /// The task.
+    pub task: Task,
+}
+
+/// Notice: the initiator cancelled the task you were awarded
+/// ([`Negotiator::cancelled`](crate::Negotiator::cancelled)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cancel {
+    /// The task.
+    pub task: Task,
+}
+
+/// Alternating offers, your turn to propose
+/// ([`Negotiator::offer`](crate::Negotiator::offer)): the share of the
+/// unit surplus you keep, or `None` to break off.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Propose {
+    /// The round, from 0.
+    pub round: u32,
+    /// Your discount factor and the other agent's.
+    pub discounts: (f64, f64),
+    /// The last round, if the bargaining is finite.
+    pub horizon: Option<u32>,
+}
+
+/// Alternating offers: the other agent offers you `share`
+/// ([`Negotiator::respond`](crate::Negotiator::respond)); `true` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Respond {
+    /// The round, from 0.
+    pub round: u32,
+    /// The share offered to you.
+    pub share: f64,
+    /// Your discount factor and the other agent's.
+    pub discounts: (f64, f64),
+    /// The last round, if the bargaining is finite.
+    pub horizon: Option<u32>,
+}
+
+/// Zeuthen negotiation ([`Negotiator::utilities`](crate::Negotiator::utilities)):
+/// your utility of each offer, by index, or `None` to decline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Utilities {
+    /// The offers, by index.
+    pub offers: Vec<String>,
+}
+
+crate::protocol_messages! {
+    CallForProposals => CnpReply<Tender>, "foundation.cnp.call/1";
+    Award => Result<String, String>, "foundation.cnp.award/1";
+    Lost => (), "foundation.cnp.lost/1";
+    Cancel => (), "foundation.cnp.cancel/1";
+    Propose => Option<f64>, "foundation.bargain.propose/1";
+    Respond => bool, "foundation.bargain.respond/1";
+    Utilities => Option<Vec<f64>>, "foundation.zeuthen.utilities/1";
 }

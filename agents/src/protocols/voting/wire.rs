@@ -14,3 +14,7 @@ pub struct Proposal {
     /// The proposed value.
     pub value: Value,
 }
+
+crate::protocol_messages! {
+    Proposal => Option<bool>, "foundation.vote/1";
+}

@@ -1,19 +1,29 @@
 //! The error type of actor-cluster.
 
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actor_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// Everything that can go wrong in actor-cluster.
+///
+/// It is `Clone`, so the underlying errors of [`ConfigError`] and
+/// [`StartError`] (an [`io::Error`], a [`CoreError`]) are held in an
+/// [`Arc`]: match the variant to reach one, or downcast its link in the
+/// [`source`](std::error::Error::source) chain to `Arc<io::Error>`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClusterError {
-    /// The node could not be configured or started.
+    /// The node's configuration was refused before it started.
     #[error("node configuration: {0}")]
-    Config(String),
-    /// The node could not start (bind, spawn).
-    #[error("node failed to start: {0}")]
-    Start(String),
+    Config(#[from] ConfigError),
+    /// The node, or a server on it, could not start.
+    #[error("failed to start: {0}")]
+    Start(#[from] StartError),
     /// No actor is registered under this name anywhere in the cluster.
     #[error("no actor named `{0}` in the cluster")]
     UnknownName(String),
@@ -101,6 +111,123 @@ pub enum ClusterError {
     NodeStopped,
 }
 
+/// Why a node's configuration was refused ([`ClusterError::Config`]), by
+/// [`NodeBuilder::start`](crate::NodeBuilder::start).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No cookie, or an empty one ([`NodeBuilder::cookie`](crate::NodeBuilder::cookie)).
+    #[error("a cookie is required")]
+    MissingCookie,
+    /// The node name is empty or holds `@` or a space
+    /// ([`NodeBuilder::name`](crate::NodeBuilder::name)).
+    #[error("invalid node name `{name}`: it must be non-empty, without `@` or spaces")]
+    InvalidNodeName {
+        /// The name given.
+        name: String,
+    },
+    /// The cluster name is empty ([`NodeBuilder::cluster`](crate::NodeBuilder::cluster)).
+    #[error("the cluster name must not be empty")]
+    EmptyClusterName,
+    /// The failure timeout or the handshake timeout is zero
+    /// ([`NodeBuilder::failure_timeout`](crate::NodeBuilder::failure_timeout),
+    /// [`NodeBuilder::handshake_timeout`](crate::NodeBuilder::handshake_timeout)).
+    #[error("the failure and handshake timeouts must be positive, not {failure_timeout:?} and {handshake_timeout:?}")]
+    InvalidTimeouts {
+        /// The failure timeout given.
+        failure_timeout: Duration,
+        /// The handshake timeout given.
+        handshake_timeout: Duration,
+    },
+    /// A TLS file ([`Tls`](crate::Tls)) cannot be read: missing, or not
+    /// readable by this process.
+    #[error("TLS file `{path}` cannot be read: {source}")]
+    TlsUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// A TLS file ([`Tls`](crate::Tls)) holds no certificate.
+    #[error("TLS file `{path}`: no certificate in the file")]
+    TlsNoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A TLS file ([`Tls`](crate::Tls)) was read but cannot be used: it is
+    /// not PEM, holds no key, or rustls refused its certificate, key or CA.
+    #[error("TLS file `{path}`: {source}")]
+    TlsInvalid {
+        /// The file.
+        path: PathBuf,
+        /// The PEM parser's or rustls's error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why a node, or a server on it, could not start ([`ClusterError::Start`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The node's listen address cannot be bound: another process holds the
+    /// port, the address is not one of this host's, or the port is
+    /// privileged.
+    #[error("the node cannot listen on {addr}: {source} (is {addr} free?)")]
+    Bind {
+        /// The listen address.
+        addr: SocketAddr,
+        /// Why it cannot be bound (e.g. [`io::ErrorKind::AddrInUse`]).
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The listen address has port 0 and no port could be bound on its IP.
+    #[error("no free port for the node on {ip}: {source}")]
+    NoFreePort {
+        /// The IP to listen on.
+        ip: IpAddr,
+        /// Why no port could be bound.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The node's supervisor or one of its actors (listener, gateway,
+    /// connector, discovery) could not be spawned.
+    #[error("the node's actors did not start: {source} (is {listen} free?)")]
+    Spawn {
+        /// The listen address.
+        listen: SocketAddr,
+        /// The supervisor's error.
+        #[source]
+        source: Arc<CoreError>,
+    },
+    /// A server could not be started under the node's supervisor
+    /// ([`Node::serve`](crate::Node::serve)).
+    #[error("server `{name}` did not start: {source}")]
+    Server {
+        /// The name it was to be registered under.
+        name: String,
+        /// The supervisor's error.
+        #[source]
+        source: Arc<CoreError>,
+    },
+}
+
+/// Equal when their `Debug` forms are: an [`io::Error`] has no `PartialEq`.
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+/// Equal when their `Debug` forms are: an [`io::Error`] or a [`CoreError`]
+/// has no `PartialEq`.
+impl PartialEq for StartError {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
 /// `a`, `b` (or "nothing").
 fn tags(tags: &[String]) -> String {
     if tags.is_empty() {
@@ -150,5 +277,31 @@ impl RemoteError {
                 reason: format!("the reply of {bytes} bytes exceeds the message size limit"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(port: u16, kind: io::ErrorKind) -> ClusterError {
+        StartError::Bind {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            source: Arc::new(io::Error::from(kind)),
+        }
+        .into()
+    }
+
+    #[test]
+    fn errors_with_sources_compare_by_their_contents() {
+        let taken = bind(7400, io::ErrorKind::AddrInUse);
+        assert_eq!(taken, taken.clone());
+        assert_eq!(taken, bind(7400, io::ErrorKind::AddrInUse));
+        assert_ne!(taken, bind(7401, io::ErrorKind::AddrInUse));
+        assert_ne!(taken, bind(7400, io::ErrorKind::PermissionDenied));
+        assert_eq!(
+            ClusterError::from(ConfigError::MissingCookie),
+            ClusterError::Config(ConfigError::MissingCookie)
+        );
     }
 }

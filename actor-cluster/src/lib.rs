@@ -76,7 +76,7 @@ mod tls;
 mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
-pub use error::{ClusterError, Result};
+pub use error::{ClusterError, ConfigError, Result, StartError};
 pub use gateway::{NameInfo, PeerInfo, PeerStatus};
 pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, ConfigError, Result, StartError};
 use crate::gateway::Deliver;
 use crate::gateway::{
     self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Timing,
@@ -232,13 +232,15 @@ impl NodeBuilder {
     /// under one supervisor. Returns once the node listens.
     ///
     /// # Errors
-    /// [`ClusterError::Config`] for a missing cookie or a bad name,
-    /// [`ClusterError::Start`] if the address cannot be bound.
+    /// [`ClusterError::Config`] for a missing cookie, a bad name or timeout,
+    /// or a TLS file that cannot be used ([`ConfigError`]);
+    /// [`ClusterError::Start`] if the address cannot be bound or the node's
+    /// actors do not start ([`StartError`]).
     pub async fn start(self) -> Result<Node> {
         let cookie = self
             .cookie
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| ClusterError::Config("a cookie is required".into()))?;
+            .ok_or(ConfigError::MissingCookie)?;
         let mut strategies = self.discovery;
         if !self.seeds.is_empty() {
             strategies.push(Discovery::Seeds(self.seeds));
@@ -264,21 +266,25 @@ impl NodeBuilder {
             .name
             .unwrap_or_else(|| format!("node-{}", listen.port()));
         if name.is_empty() || name.contains(['@', ' ']) {
-            return Err(ClusterError::Config(format!(
-                "invalid node name `{name}`: it must be non-empty, without `@` or spaces"
-            )));
+            return Err(ConfigError::InvalidNodeName { name }.into());
         }
         if self.timing.failure_timeout.is_zero() || self.timing.handshake_timeout.is_zero() {
-            return Err(ClusterError::Config(
-                "the failure and handshake timeouts must be positive".into(),
-            ));
+            return Err(ConfigError::InvalidTimeouts {
+                failure_timeout: self.timing.failure_timeout,
+                handshake_timeout: self.timing.handshake_timeout,
+            }
+            .into());
         }
         if self.cluster.is_empty() {
-            return Err(ClusterError::Config(
-                "the cluster name must not be empty".into(),
-            ));
+            return Err(ConfigError::EmptyClusterName.into());
         }
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
+        // ractor_cluster binds the listener inside its actor and reports a
+        // failure only as text: binding here first keeps the io::Error.
+        bind_once(listen).map_err(|source| StartError::Bind {
+            addr: listen,
+            source: Arc::new(source),
+        })?;
         let addr = advertised.to_string();
         // ractor names are process-wide: a process in two clusters may use
         // one node name in both.
@@ -380,7 +386,10 @@ impl NodeBuilder {
         }
         let supervisor = Supervisor::start(spec)
             .await
-            .map_err(|e| ClusterError::Start(format!("{e} (is {addr} free?)")))?;
+            .map_err(|e| StartError::Spawn {
+                listen,
+                source: Arc::new(e),
+            })?;
         tracing::info!(
             node = %name,
             cluster = %self.cluster,
@@ -422,9 +431,17 @@ const EVENT_BUFFER: usize = 4096;
 /// port itself and cannot report what it bound, so the port is chosen here
 /// and released just before the node server takes it.
 fn free_port_on(addr: SocketAddr) -> Result<SocketAddr> {
-    std::net::TcpListener::bind(addr)
-        .and_then(|l| l.local_addr())
-        .map_err(|e| ClusterError::Start(format!("no free port on {}: {e}", addr.ip())))
+    let free = bind_once(addr).map_err(|source| StartError::NoFreePort {
+        ip: addr.ip(),
+        source: Arc::new(source),
+    })?;
+    Ok(free)
+}
+
+/// Binds `addr` and releases it at once; the address bound (with the port
+/// the kernel chose if `addr` has port 0).
+fn bind_once(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind(addr).and_then(|l| l.local_addr())
 }
 
 /// A running node: this process's membership in one cluster. Cheap to
@@ -641,5 +658,89 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.inner.supervisor.stop().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A builder that passes every check before the listen address is bound.
+    fn builder() -> NodeBuilder {
+        Node::builder()
+            .name("test")
+            .cookie("secret")
+            .listen("127.0.0.1:0".parse().unwrap())
+            .no_discovery()
+    }
+
+    #[tokio::test]
+    async fn a_builder_without_a_cookie_is_refused() {
+        let err = Node::builder().no_discovery().start().await.unwrap_err();
+        assert!(
+            matches!(err, ClusterError::Config(ConfigError::MissingCookie)),
+            "{err}"
+        );
+        let err = builder().cookie("").start().await.unwrap_err();
+        assert!(
+            matches!(err, ClusterError::Config(ConfigError::MissingCookie)),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_timeouts_are_refused_with_their_reason() {
+        let err = builder().name("a@b").start().await.unwrap_err();
+        assert!(
+            matches!(&err, ClusterError::Config(ConfigError::InvalidNodeName { name }) if name == "a@b"),
+            "{err}"
+        );
+        let err = builder().cluster("").start().await.unwrap_err();
+        assert!(
+            matches!(err, ClusterError::Config(ConfigError::EmptyClusterName)),
+            "{err}"
+        );
+        let err = builder()
+            .handshake_timeout(Duration::ZERO)
+            .start()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClusterError::Config(ConfigError::InvalidTimeouts {
+                    handshake_timeout: Duration::ZERO,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_gives_the_bind_error_with_its_source() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = builder().listen(addr).start().await.unwrap_err();
+        let ClusterError::Start(StartError::Bind {
+            addr: reported,
+            source,
+        }) = &err
+        else {
+            panic!("expected a bind error, got {err:?}");
+        };
+        assert_eq!(*reported, addr);
+        assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(
+            err.to_string().contains(&format!("(is {addr} free?)")),
+            "{err}"
+        );
+        // The chain: ClusterError -> StartError -> the io::Error (in its Arc).
+        let start = std::error::Error::source(&err).expect("a source");
+        let io = start.source().expect("the io::Error");
+        let io = io
+            .downcast_ref::<Arc<std::io::Error>>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

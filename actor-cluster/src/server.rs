@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use actor_core::{ChildSpec, Restart};
+use actor_core::{ChildSpec, CoreError, Restart};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
@@ -340,8 +340,11 @@ impl Node {
     /// # Errors
     /// As [`register`](Node::register): [`ClusterError::NameTaken`](crate::ClusterError::NameTaken),
     /// [`ClusterError::InvalidName`](crate::ClusterError::InvalidName),
-    /// [`ClusterError::NoQuorum`](crate::ClusterError::NoQuorum); or
-    /// [`ClusterError::Start`](crate::ClusterError::Start) if the actor
+    /// [`ClusterError::NoQuorum`](crate::ClusterError::NoQuorum);
+    /// [`ClusterError::NodeStopped`](crate::ClusterError::NodeStopped) if
+    /// the node is shutting down; or
+    /// [`ClusterError::Start`](crate::ClusterError::Start)
+    /// ([`StartError::Server`](crate::StartError::Server)) if the actor
     /// cannot start.
     pub async fn serve<S, F>(&self, name: &str, factory: F) -> crate::Result<crate::Ref>
     where
@@ -358,8 +361,14 @@ impl Node {
         if let Err(e) = self.supervisor().start_child(spec).await {
             // The registration's own error (taken, no quorum) if that is why.
             return Err(match registered.await {
-                Ok(Err(e)) => e,
-                _ => crate::ClusterError::Start(e.to_string()),
+                Ok(Err(refused)) => refused,
+                // The node's supervisor no longer answers: it is stopping.
+                _ if matches!(e, CoreError::NotRunning { .. }) => crate::ClusterError::NodeStopped,
+                _ => crate::StartError::Server {
+                    name: name.to_owned(),
+                    source: Arc::new(e),
+                }
+                .into(),
             });
         }
         self.lookup(name).await

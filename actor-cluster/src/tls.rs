@@ -10,13 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ConfigError, Result};
 
 /// The DNS name every node certificate carries and peers verify.
 pub const TLS_SERVER_NAME: &str = "foundation";
@@ -48,23 +48,23 @@ impl Tls {
     /// Loads the files and builds both sides of the connection.
     pub(crate) fn load(&self) -> Result<TlsSetup> {
         let certs = certs_of(&self.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, e))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| pem_error(&self.key, e))?;
         let mut roots = RootCertStore::empty();
         for ca in certs_of(&self.ca)? {
-            roots.add(ca).map_err(|e| bad(&self.ca, e))?;
+            roots.add(ca).map_err(|e| invalid(&self.ca, e))?;
         }
         let roots = Arc::new(roots);
         let verifier = WebPkiClientVerifier::builder(Arc::clone(&roots))
             .build()
-            .map_err(|e| bad(&self.ca, e))?;
+            .map_err(|e| invalid(&self.ca, e))?;
         let server = ServerConfig::builder()
             .with_client_cert_verifier(verifier)
             .with_single_cert(certs.clone(), key.clone_key())
-            .map_err(|e| bad(&self.cert, e))?;
+            .map_err(|e| invalid(&self.cert, e))?;
         let client = ClientConfig::builder()
             .with_root_certificates(roots)
             .with_client_auth_cert(certs, key)
-            .map_err(|e| bad(&self.cert, e))?;
+            .map_err(|e| invalid(&self.cert, e))?;
         Ok(TlsSetup {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
@@ -72,17 +72,35 @@ impl Tls {
     }
 }
 
-fn bad(path: &Path, e: impl std::fmt::Display) -> ClusterError {
-    ClusterError::Config(format!("TLS file `{}`: {e}", path.display()))
+/// A file that was read but cannot be used: not PEM, or refused by rustls.
+fn invalid(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> ConfigError {
+    ConfigError::TlsInvalid {
+        path: path.to_owned(),
+        source: Arc::new(e),
+    }
+}
+
+/// A PEM file that could not be read (its I/O error) or parsed.
+fn pem_error(path: &Path, e: pem::Error) -> ConfigError {
+    match e {
+        pem::Error::Io(source) => ConfigError::TlsUnreadable {
+            path: path.to_owned(),
+            source: Arc::new(source),
+        },
+        e => invalid(path, e),
+    }
 }
 
 fn certs_of(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(path, e))?
+        .map_err(|e| pem_error(path, e))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad(path, e))?;
+        .map_err(|e| pem_error(path, e))?;
     if certs.is_empty() {
-        return Err(bad(path, "no certificate in the file"));
+        return Err(ConfigError::TlsNoCertificate {
+            path: path.to_owned(),
+        }
+        .into());
     }
     Ok(certs)
 }
@@ -103,5 +121,39 @@ impl std::fmt::Debug for TlsSetup {
 impl TlsSetup {
     pub(crate) fn server_name() -> ServerName<'static> {
         ServerName::try_from(TLS_SERVER_NAME).expect("a valid DNS name")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClusterError;
+
+    fn load(cert: &Path) -> ClusterError {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        Tls::from_pem_files(cert, &manifest, &manifest)
+            .load()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_missing_file_is_unreadable_with_its_io_error() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("no-such-cert.pem");
+        let err = load(&path);
+        let ClusterError::Config(ConfigError::TlsUnreadable { path: p, source }) = &err else {
+            panic!("expected an unreadable TLS file, got {err:?}");
+        };
+        assert_eq!(*p, path);
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_file_without_certificates_says_so() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let err = load(&path);
+        assert!(
+            matches!(&err, ClusterError::Config(ConfigError::TlsNoCertificate { path: p }) if *p == path),
+            "{err:?}"
+        );
     }
 }

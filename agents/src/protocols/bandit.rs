@@ -67,7 +67,8 @@ pub enum BanditError {
     /// The exploration probability is not in [0, 1].
     #[error("epsilon {0} is invalid: it must be a probability in [0, 1]")]
     InvalidEpsilon(f64),
-    /// A deserialised state is inconsistent.
+    /// A state given whole (deserialised, or built from per-arm
+    /// statistics) is inconsistent.
     #[error("inconsistent bandit state: {0}")]
     InvalidState(String),
 }
@@ -174,6 +175,55 @@ impl Ucb1 {
         Ok(Ucb1 {
             arms: vec![ArmStats::default(); arms],
         })
+    }
+
+    /// A UCB1 bandit that has already been played: one `(pulls, mean)` pair
+    /// per arm, in arm order, gives how often the arm was played and its
+    /// mean reward. An arm never played is `(0, 0.0)`.
+    ///
+    /// The arm's total reward is stored as `pulls × mean`, so
+    /// [`ArmStats::mean`] gives back `mean` up to rounding of that product
+    /// and the division.
+    ///
+    /// # Errors
+    ///
+    /// [`BanditError::NoArms`] for no pairs; [`BanditError::InvalidState`]
+    /// for a mean that is not a finite number in [0, 1], or not `0.0` for
+    /// an arm with no pulls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::bandit::Ucb1;
+    ///
+    /// let ucb = Ucb1::from_means([(10, 0.5), (2, 0.25), (0, 0.0)])?;
+    /// assert_eq!(ucb.pulls(), 12);
+    /// assert_eq!(ucb.choose(), 2); // an arm never played comes first
+    /// # Ok::<(), agents::protocols::bandit::BanditError>(())
+    /// ```
+    pub fn from_means(arms: impl IntoIterator<Item = (u64, f64)>) -> Result<Self, BanditError> {
+        let mut stats = Vec::new();
+        for (arm, (pulls, mean)) in arms.into_iter().enumerate() {
+            let valid = if pulls == 0 {
+                mean == 0.0
+            } else {
+                mean.is_finite() && (0.0..=1.0).contains(&mean)
+            };
+            if !valid {
+                return Err(BanditError::InvalidState(format!(
+                    "arm {arm} has mean {mean} over {pulls} pulls; UCB1 needs a mean in [0, 1], \
+                     and 0 for an arm never played"
+                )));
+            }
+            stats.push(ArmStats {
+                pulls,
+                // `+ 0.0` turns a mean of -0.0 into a total of 0.0.
+                total_reward: pulls as f64 * mean + 0.0,
+            });
+        }
+        check_arms(stats.len())?;
+        check_stats(&stats, true)?;
+        Ok(Ucb1 { arms: stats })
     }
 
     /// What has been seen of each arm.
@@ -489,6 +539,40 @@ mod tests {
         // n = 4: arm 0: 1/3 + sqrt(2 ln 4 / 3) = 0.3333 + 0.9613 = 1.2947;
         //        arm 1: 0 + sqrt(2 ln 4) = 1.6651. Play 1.
         assert_eq!(ucb.choose(), 1);
+    }
+
+    #[test]
+    fn ucb1_from_means_matches_the_played_state() {
+        // Arm 0: 4 pulls, rewards 1, 1, 0, 0 (mean 0.5); arm 1: 2 pulls, 1 and 0.
+        let mut played = Ucb1::new(2).unwrap();
+        for (arm, reward) in [(0, 1.0), (0, 1.0), (0, 0.0), (0, 0.0), (1, 1.0), (1, 0.0)] {
+            played.update(arm, reward).unwrap();
+        }
+        let built = Ucb1::from_means([(4, 0.5), (2, 0.5)]).unwrap();
+        assert_eq!(built, played);
+        assert_eq!(built.indices(), played.indices());
+        // -0.0 is an unplayed arm's mean too.
+        assert_eq!(Ucb1::from_means([(0, -0.0)]).unwrap().choose(), 0);
+    }
+
+    #[test]
+    fn ucb1_from_means_refuses_bad_arms() {
+        assert_eq!(Ucb1::from_means([]), Err(BanditError::NoArms));
+        for bad in [
+            (1, f64::NAN),
+            (1, f64::INFINITY),
+            (1, -0.1),
+            (1, 1.5),
+            (0, 0.5),
+        ] {
+            assert!(
+                matches!(
+                    Ucb1::from_means([(1, 0.0), bad]),
+                    Err(BanditError::InvalidState(msg)) if msg.starts_with("arm 1 ")
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

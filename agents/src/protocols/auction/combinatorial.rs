@@ -16,6 +16,9 @@ pub const MAX_BUNDLE_BIDS: usize = 20;
 pub const MAX_ITEMS: usize = 64;
 
 /// A bid for a bundle of items, all or nothing.
+///
+/// [`BundleBid::new`] makes one bid (arrival 0); [`BundleBid::in_order`]
+/// makes a list whose arrivals are the positions in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleBid {
     /// The bidding agent.
@@ -26,6 +29,72 @@ pub struct BundleBid {
     pub value: f64,
     /// Arrival order at the coordinator (0 = first).
     pub arrival: u64,
+}
+
+impl BundleBid {
+    /// A bid by `bidder` of `value` for `items` together, with arrival 0.
+    ///
+    /// Bids built this way all arrive together, so they are ranked by
+    /// bidder id, then by their order in the list passed to
+    /// [`combinatorial`]. For bids that arrive one after another use
+    /// [`in_order`](Self::in_order); for one arrival of your own, set the
+    /// field: `BundleBid { arrival: 3, ..BundleBid::new("a", ["cpu"], 7.0) }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{combinatorial, BundleBid};
+    ///
+    /// let out = combinatorial(&["cpu", "gpu"], &[BundleBid::new("a", ["cpu", "gpu"], 10.0)])?;
+    /// assert_eq!(out.welfare, 10.0);
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn new<B, T>(bidder: impl Into<String>, items: B, value: f64) -> Self
+    where
+        B: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        BundleBid {
+            bidder: bidder.into(),
+            items: items.into_iter().map(Into::into).collect(),
+            value,
+            arrival: 0,
+        }
+    }
+
+    /// Bids `(bidder, items, value)` in the order they reached the
+    /// coordinator: each one's arrival is its position in the list (0, 1,
+    /// 2, ...), so among allocations of equal welfare the one accepting the
+    /// bids listed first is chosen. Bundles of different sizes need a common
+    /// type, such as `Vec<&str>` or `&[&str]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{combinatorial, BundleBid};
+    ///
+    /// let bids = BundleBid::in_order([("a", vec!["cpu"], 5.0), ("b", vec!["cpu"], 5.0)]);
+    /// let out = combinatorial(&["cpu"], &bids)?;
+    /// assert!(out.award_of("a").is_some()); // a arrived first
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn in_order<I, S, B, T>(bids: I) -> Vec<BundleBid>
+    where
+        I: IntoIterator<Item = (S, B, f64)>,
+        S: Into<String>,
+        B: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        (0..)
+            .zip(bids)
+            .map(|(arrival, (bidder, items, value))| BundleBid {
+                arrival,
+                ..BundleBid::new(bidder, items, value)
+            })
+            .collect()
+    }
 }
 
 /// An accepted bundle bid.
@@ -56,6 +125,44 @@ pub struct CombinatorialOutcome {
     /// If other allocations reach the same welfare, how many and how the
     /// choice was made.
     pub tie_break: Option<String>,
+}
+
+impl CombinatorialOutcome {
+    /// The bundle `bidder` won, if any (a bidder wins at most one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{combinatorial, BundleBid};
+    ///
+    /// let bids = BundleBid::in_order([("a", vec!["cpu", "gpu"], 10.0), ("b", vec!["cpu"], 6.0)]);
+    /// let out = combinatorial(&["cpu", "gpu"], &bids)?;
+    /// assert_eq!(out.award_of("a").map(|a| a.payment), Some(6.0));
+    /// assert_eq!(out.award_of("b"), None);
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn award_of(&self, bidder: &str) -> Option<&BundleAward> {
+        self.awards.iter().find(|a| a.bidder == bidder)
+    }
+
+    /// What the winners pay together: their VCG payments added in the
+    /// order of [`awards`](Self::awards) (rank order); `0.0` with no winner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{combinatorial, BundleBid};
+    ///
+    /// let bids = BundleBid::in_order([("b", vec!["cpu"], 6.0), ("c", vec!["gpu"], 6.0), ("a", vec!["cpu", "gpu"], 10.0)]);
+    /// let out = combinatorial(&["cpu", "gpu"], &bids)?;
+    /// assert_eq!(out.revenue(), 8.0); // b and c pay 4 each
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn revenue(&self) -> f64 {
+        self.awards.iter().fold(0.0, |sum, a| sum + a.payment)
+    }
 }
 
 /// A validated bid, ranked.
@@ -99,17 +206,15 @@ struct Prepared {
 /// ```
 /// use agents::protocols::auction::{combinatorial, BundleBid};
 ///
-/// let bid = |b: &str, items: &[&str], value, arrival| BundleBid {
-///     bidder: b.into(), items: items.iter().map(|s| s.to_string()).collect(), value, arrival,
-/// };
-/// let out = combinatorial(&["cpu", "gpu"], &[
-///     bid("a", &["cpu", "gpu"], 10.0, 0),
-///     bid("b", &["cpu"], 6.0, 1),
-///     bid("c", &["gpu"], 6.0, 2),
-/// ])?;
+/// let out = combinatorial(&["cpu", "gpu"], &BundleBid::in_order([
+///     ("a", vec!["cpu", "gpu"], 10.0),
+///     ("b", vec!["cpu"], 6.0),
+///     ("c", vec!["gpu"], 6.0),
+/// ]))?;
 /// // b and c together (12) beat a (10). b pays 10 - 6 = 4, c pays 10 - 6 = 4.
 /// assert_eq!(out.welfare, 12.0);
 /// assert_eq!(out.awards.iter().map(|a| a.payment).collect::<Vec<_>>(), [4.0, 4.0]);
+/// assert_eq!(out.revenue(), 8.0);
 /// # Ok::<(), agents::protocols::auction::AuctionError>(())
 /// ```
 pub fn combinatorial<S: AsRef<str>>(

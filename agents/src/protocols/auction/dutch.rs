@@ -181,6 +181,60 @@ impl DutchAuction {
         })
     }
 
+    /// Runs the auction to the end with every bidder accepting as soon as
+    /// the clock is at or below its value in `values` (a value that is not
+    /// a number never accepts; a bidder listed twice accepts with its first
+    /// value). The acceptances of a round all arrive together, so when
+    /// several bidders accept in the deciding round the rule's tie-break
+    /// gives the item to the lowest agent id. An auction that has already
+    /// ended returns its outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`AuctionError::StepLimit`] if it has not ended after `max_rounds`
+    /// rounds (it ends within about `(start - reserve) / step + 1`, which a
+    /// tiny step can make many).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::DutchAuction;
+    ///
+    /// let auction = DutchAuction::new(10.0, 2.0, Some(3.0))?;
+    /// let out = auction.run_straightforward(&[("a", 7.0), ("b", 5.0)], 100)?;
+    /// // The clock shows 10, 8, then 6: the first price at or below a's value.
+    /// assert_eq!((out.winner.as_deref(), out.price), (Some("a"), Some(6.0)));
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    pub fn run_straightforward<S: AsRef<str>>(
+        mut self,
+        values: &[(S, f64)],
+        max_rounds: usize,
+    ) -> Result<DutchOutcome, AuctionError> {
+        for _ in 0..max_rounds {
+            let Some(clock) = self.clock() else {
+                break;
+            };
+            let acceptances: Vec<Acceptance> = values
+                .iter()
+                .enumerate()
+                .filter(|&(i, (bidder, value))| {
+                    let first = !values[..i]
+                        .iter()
+                        .any(|(b, _)| b.as_ref() == bidder.as_ref());
+                    first && *value >= clock
+                })
+                .map(|(_, (bidder, _))| Acceptance {
+                    bidder: bidder.as_ref().to_owned(),
+                    arrival: 0,
+                })
+                .collect();
+            self.close_round(&acceptances)?;
+        }
+        self.outcome
+            .ok_or(AuctionError::StepLimit { steps: max_rounds })
+    }
+
     fn price_at(&self, round: u64) -> f64 {
         self.start - round as f64 * self.step
     }
@@ -292,6 +346,41 @@ mod tests {
             d.close_round(&[]).unwrap();
         }
         assert_eq!(d.clock(), Some(1.0));
+    }
+
+    #[test]
+    fn straightforward_bidders_accept_at_their_value() {
+        // Clock 10, 8, 6: a and b both value the item at 6 and accept together;
+        // same arrival, so the lowest id a wins. c's later value 9 does not count.
+        let d = DutchAuction::new(10.0, 2.0, None).unwrap();
+        let out = d
+            .run_straightforward(&[("b", 6.0), ("c", 1.0), ("a", 6.0), ("c", 9.0)], 10)
+            .unwrap();
+        assert_eq!((out.winner.as_deref(), out.price), (Some("a"), Some(6.0)));
+        assert_eq!(out.round, 2);
+        assert_eq!(out.accepted, ["a", "b"]);
+        assert_eq!(
+            out.tie_break.map(|t| t.decided_by),
+            Some(super::super::TieRule::LowestAgentId)
+        );
+        assert!(out.rejected.is_empty());
+        // Every value below the reserve: 10, 8, 6, then 4 < 5 ends it unsold.
+        let d = DutchAuction::new(10.0, 2.0, Some(5.0)).unwrap();
+        let out = d
+            .run_straightforward(&[("a", 4.0), ("b", f64::NAN)], 10)
+            .unwrap();
+        assert_eq!((out.winner, out.price, out.round), (None, None, 2));
+        // Too few rounds allowed.
+        let d = DutchAuction::new(10.0, 1.0, None).unwrap();
+        assert_eq!(
+            d.run_straightforward(&[("a", 1.0)], 3),
+            Err(AuctionError::StepLimit { steps: 3 })
+        );
+        // An auction already over keeps its outcome.
+        let mut d = DutchAuction::new(10.0, 1.0, None).unwrap();
+        d.close_round(&[acc("z", 0)]).unwrap();
+        let out = d.run_straightforward(&[("a", 10.0)], 0).unwrap();
+        assert_eq!(out.winner.as_deref(), Some("z"));
     }
 
     #[test]

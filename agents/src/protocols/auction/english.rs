@@ -255,23 +255,39 @@ impl EnglishAuction {
 
     /// Runs the auction to the end with every bidder following
     /// [`straightforward_bid`](Self::straightforward_bid) with its value in
-    /// `values` (a bidder without a value always passes).
+    /// `values` (a bidder without a value always passes; a bidder listed
+    /// twice bids with its first value).
     ///
     /// # Errors
     ///
     /// [`AuctionError::StepLimit`] if it has not ended after `max_steps`
     /// bids and passes (a tiny increment against large values can take many
     /// steps).
-    pub fn run_straightforward(
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::EnglishAuction;
+    ///
+    /// let auction = EnglishAuction::new(5.0, 1.0, None, ["a", "b"])?;
+    /// let out = auction.run_straightforward(&[("a", 10.0), ("b", 7.0)], 100)?;
+    /// // a 5, b 6, a 7; b passes, as the next minimum 8 is above its value.
+    /// assert_eq!((out.winner.as_deref(), out.price), (Some("a"), Some(7.0)));
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    pub fn run_straightforward<S: AsRef<str>>(
         mut self,
-        values: &[(String, f64)],
+        values: &[(S, f64)],
         max_steps: usize,
     ) -> Result<EnglishOutcome, AuctionError> {
         for _ in 0..max_steps {
             let Some(bidder) = self.next_bidder().map(str::to_owned) else {
                 break;
             };
-            let value = values.iter().find(|(b, _)| *b == bidder).map(|(_, v)| *v);
+            let value = values
+                .iter()
+                .find(|(b, _)| b.as_ref() == bidder)
+                .map(|(_, v)| *v);
             let accepted = match value.and_then(|v| self.straightforward_bid(v)) {
                 Some(amount) => self.bid(&bidder, amount).is_ok(),
                 None => false,

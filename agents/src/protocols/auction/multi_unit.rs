@@ -54,6 +54,44 @@ pub struct MultiUnitOutcome {
     pub tie_break: Option<TieBreak>,
 }
 
+impl MultiUnitOutcome {
+    /// The unit `bidder` won, if it won one (a bidder wins at most one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{multi_unit, Bid, MultiUnitPayment};
+    ///
+    /// let bids = Bid::in_order([("a", 9.0), ("b", 7.0), ("c", 5.0)]);
+    /// let out = multi_unit(2, MultiUnitPayment::PayAsBid, 0.0, &bids)?;
+    /// assert_eq!(out.award_of("b").map(|a| a.price), Some(7.0));
+    /// assert_eq!(out.award_of("c"), None);
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn award_of(&self, bidder: &str) -> Option<&UnitAward> {
+        self.awards.iter().find(|a| a.bidder == bidder)
+    }
+
+    /// What the winners pay together: their prices added in the order of
+    /// [`awards`](Self::awards) (best bid first); `0.0` with no winner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{multi_unit, Bid, MultiUnitPayment};
+    ///
+    /// let bids = Bid::in_order([("a", 9.0), ("b", 7.0), ("c", 5.0)]);
+    /// let out = multi_unit(2, MultiUnitPayment::UniformHighestLosing, 0.0, &bids)?;
+    /// assert_eq!(out.revenue(), 10.0); // a and b pay c's 5 each
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn revenue(&self) -> f64 {
+        self.awards.iter().fold(0.0, |sum, a| sum + a.price)
+    }
+}
+
 /// Sells `units` identical units, at most one per bidder.
 ///
 /// Valid bids are finite, non-negative and at least `reserve`; a bidder's
@@ -71,8 +109,7 @@ pub struct MultiUnitOutcome {
 /// ```
 /// use agents::protocols::auction::{multi_unit, Bid, MultiUnitPayment};
 ///
-/// let bid = |b: &str, amount, arrival| Bid { bidder: b.into(), amount, arrival };
-/// let bids = [bid("a", 9.0, 0), bid("b", 7.0, 1), bid("c", 5.0, 2)];
+/// let bids = Bid::in_order([("a", 9.0), ("b", 7.0), ("c", 5.0)]);
 /// let out = multi_unit(2, MultiUnitPayment::UniformHighestLosing, 0.0, &bids)?;
 /// assert_eq!(out.uniform_price, Some(5.0)); // a and b win and pay c's losing bid
 /// # Ok::<(), agents::protocols::auction::AuctionError>(())
@@ -206,6 +243,18 @@ mod tests {
         assert!(out.awards.iter().all(|a| a.price == 4.0));
         let out = multi_unit(3, MultiUnitPayment::UniformLowestWinning, 0.0, &example()).unwrap();
         assert_eq!(out.uniform_price, Some(6.0));
+    }
+
+    #[test]
+    fn lookup_and_revenue() {
+        // k = 3 pay-as-bid of 10, 8, 6, 4, 2: a, b, c win and pay 10 + 8 + 6 = 24.
+        let out = multi_unit(3, MultiUnitPayment::PayAsBid, 0.0, &example()).unwrap();
+        assert_eq!(out.revenue(), 24.0);
+        assert_eq!(out.award_of("c").map(|a| a.bid), Some(6.0));
+        assert_eq!(out.award_of("d"), None);
+        // Nobody meets the reserve: no award, no revenue.
+        let out = multi_unit(3, MultiUnitPayment::PayAsBid, 50.0, &example()).unwrap();
+        assert_eq!((out.awards.len(), out.revenue()), (0, 0.0));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum AuctionRule {
 }
 
 /// One sealed bid as it reached the coordinator.
+///
+/// [`Bid::new`] makes one bid (arrival 0); [`Bid::in_order`] makes a list
+/// whose arrivals are the positions in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bid {
     /// The bidding agent.
@@ -28,6 +31,61 @@ pub struct Bid {
     pub amount: f64,
     /// Arrival order at the coordinator (0 = first).
     pub arrival: u64,
+}
+
+impl Bid {
+    /// A bid of `amount` by `bidder`, with arrival 0.
+    ///
+    /// Bids built this way all arrive together, so a tie between them goes
+    /// to the lowest agent id. For bids that arrive one after another use
+    /// [`in_order`](Self::in_order); for one arrival of your own, set the
+    /// field: `Bid { arrival: 3, ..Bid::new("a", 7.0) }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{sealed_bid, AuctionRule, Bid};
+    ///
+    /// let out = sealed_bid(AuctionRule::FirstPrice, 0.0, &[Bid::new("b", 5.0), Bid::new("a", 5.0)]);
+    /// assert_eq!(out.winner.as_deref(), Some("a")); // same arrival: lowest id
+    /// ```
+    #[must_use]
+    pub fn new(bidder: impl Into<String>, amount: f64) -> Self {
+        Bid {
+            bidder: bidder.into(),
+            amount,
+            arrival: 0,
+        }
+    }
+
+    /// Bids `(bidder, amount)` in the order they reached the coordinator:
+    /// each one's arrival is its position in the list (0, 1, 2, ...), so a
+    /// tie goes to the one listed first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{sealed_bid, AuctionRule, Bid};
+    ///
+    /// let bids = Bid::in_order([("b", 5.0), ("a", 5.0), ("c", 3.0)]);
+    /// assert_eq!(bids[2].arrival, 2);
+    /// let out = sealed_bid(AuctionRule::SecondPrice, 0.0, &bids);
+    /// assert_eq!((out.winner.as_deref(), out.price), (Some("b"), Some(5.0))); // b arrived first
+    /// ```
+    #[must_use]
+    pub fn in_order<I, S>(bids: I) -> Vec<Bid>
+    where
+        I: IntoIterator<Item = (S, f64)>,
+        S: Into<String>,
+    {
+        (0..)
+            .zip(bids)
+            .map(|(arrival, (bidder, amount))| Bid {
+                arrival,
+                ..Bid::new(bidder, amount)
+            })
+            .collect()
+    }
 }
 
 /// A bid that did not take part, and why.
@@ -295,6 +353,16 @@ mod tests {
             amount,
             arrival,
         }
+    }
+
+    #[test]
+    fn constructors_number_arrivals_by_position() {
+        assert_eq!(Bid::new("a", 1.0), bid("a", 1.0, 0));
+        assert_eq!(
+            Bid::in_order([("a", 1.0), ("b", 2.0)]),
+            [bid("a", 1.0, 0), bid("b", 2.0, 1)]
+        );
+        assert!(Bid::in_order(Vec::<(String, f64)>::new()).is_empty());
     }
 
     #[test]

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::{boundary_tie, check_amount, default_order, AuctionError, Offer, Rejection, TieBreak};
 
 /// A bid for identical units: the value of the 1st, 2nd, ... unit.
+///
+/// [`MarginalBid::new`] makes one bid (arrival 0); [`MarginalBid::in_order`]
+/// makes a list whose arrivals are the positions in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarginalBid {
     /// The bidding agent.
@@ -14,6 +17,65 @@ pub struct MarginalBid {
     pub values: Vec<f64>,
     /// Arrival order at the coordinator (0 = first).
     pub arrival: u64,
+}
+
+impl MarginalBid {
+    /// A bid by `bidder` with marginal `values` (1st unit first), with
+    /// arrival 0.
+    ///
+    /// Bids built this way all arrive together, so a tie between them goes
+    /// to the lowest agent id. For bids that arrive one after another use
+    /// [`in_order`](Self::in_order); for one arrival of your own, set the
+    /// field: `MarginalBid { arrival: 3, ..MarginalBid::new("a", [7.0]) }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{vcg_units, MarginalBid};
+    ///
+    /// let out = vcg_units(2, &[MarginalBid::new("a", [10.0, 4.0]), MarginalBid::new("b", [6.0])])?;
+    /// assert_eq!(out.welfare, 16.0);
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn new(bidder: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
+        MarginalBid {
+            bidder: bidder.into(),
+            values: values.into(),
+            arrival: 0,
+        }
+    }
+
+    /// Bids `(bidder, values)` in the order they reached the coordinator:
+    /// each one's arrival is its position in the list (0, 1, 2, ...), so a
+    /// tie goes to the one listed first. Lists of different lengths need a
+    /// common type, such as `Vec<f64>` or `&[f64]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{vcg_units, MarginalBid};
+    ///
+    /// let bids = MarginalBid::in_order([("x", vec![7.0]), ("y", vec![7.0, 1.0])]);
+    /// let out = vcg_units(1, &bids)?;
+    /// assert_eq!(out.award_of("x").map(|a| a.payment), Some(7.0)); // x arrived first
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn in_order<I, S, V>(bids: I) -> Vec<MarginalBid>
+    where
+        I: IntoIterator<Item = (S, V)>,
+        S: Into<String>,
+        V: Into<Vec<f64>>,
+    {
+        (0..)
+            .zip(bids)
+            .map(|(arrival, (bidder, values))| MarginalBid {
+                arrival,
+                ..MarginalBid::new(bidder, values)
+            })
+            .collect()
+    }
 }
 
 /// What one bidder gets in [`vcg_units`].
@@ -48,6 +110,43 @@ pub struct VcgUnitsOutcome {
     pub tie_break: Option<TieBreak>,
 }
 
+impl VcgUnitsOutcome {
+    /// What `bidder` gets, if it gets at least one unit (one award per
+    /// bidder).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{vcg_units, MarginalBid};
+    ///
+    /// let out = vcg_units(2, &MarginalBid::in_order([("a", vec![10.0, 4.0]), ("b", vec![6.0])]))?;
+    /// assert_eq!(out.award_of("b").map(|a| (a.units, a.payment)), Some((1, 4.0)));
+    /// assert_eq!(out.award_of("c"), None);
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn award_of(&self, bidder: &str) -> Option<&VcgAward> {
+        self.awards.iter().find(|a| a.bidder == bidder)
+    }
+
+    /// What the winners pay together: their VCG payments added in the
+    /// order of [`awards`](Self::awards) (agent id); `0.0` with no winner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::auction::{vcg_units, MarginalBid};
+    ///
+    /// let out = vcg_units(2, &MarginalBid::in_order([("a", vec![10.0, 4.0]), ("b", vec![6.0])]))?;
+    /// assert_eq!(out.revenue(), 4.0); // a pays 0, b pays 4
+    /// # Ok::<(), agents::protocols::auction::AuctionError>(())
+    /// ```
+    #[must_use]
+    pub fn revenue(&self) -> f64 {
+        self.awards.iter().fold(0.0, |sum, a| sum + a.payment)
+    }
+}
+
 /// Allocates `units` identical units to maximise the total reported value,
 /// and charges VCG payments.
 ///
@@ -78,14 +177,14 @@ pub struct VcgUnitsOutcome {
 /// ```
 /// use agents::protocols::auction::{vcg_units, MarginalBid};
 ///
-/// let bid = |b: &str, values: &[f64], arrival| MarginalBid { bidder: b.into(), values: values.to_vec(), arrival };
 /// // Two units; a values them 10 then 4, b values one at 6.
-/// let out = vcg_units(2, &[bid("a", &[10.0, 4.0], 0), bid("b", &[6.0], 1)])?;
+/// let bids = MarginalBid::in_order([("a", vec![10.0, 4.0]), ("b", vec![6.0])]);
+/// let out = vcg_units(2, &bids)?;
 /// // a gets 1 unit (10) and b 1 unit (6): welfare 16. Without b, a would take
 /// // 10 + 4 = 14, so b pays 14 - 10 = 4; without a, b gets 6 as now, so a pays 0.
 /// assert_eq!(out.welfare, 16.0);
-/// assert_eq!(out.awards[0].payment, 0.0); // a
-/// assert_eq!(out.awards[1].payment, 4.0); // b
+/// assert_eq!(out.award_of("a").map(|a| a.payment), Some(0.0));
+/// assert_eq!(out.award_of("b").map(|b| b.payment), Some(4.0));
 /// # Ok::<(), agents::protocols::auction::AuctionError>(())
 /// ```
 pub fn vcg_units(units: usize, bids: &[MarginalBid]) -> Result<VcgUnitsOutcome, AuctionError> {

@@ -49,6 +49,36 @@ pub struct RankedOutcome {
     pub tie_break: Option<String>,
 }
 
+impl RankedOutcome {
+    /// The score of `candidate` (first preferences or points), `None` if it
+    /// was not a candidate. [`scores`](Self::scores) lists every candidate,
+    /// highest score first, so this looks it up by name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::election::{borda, RankedBallot};
+    ///
+    /// let candidates = ["x".to_string(), "y".to_string(), "z".to_string()];
+    /// let ballot = |voter: &str, ranking: [&str; 3]| RankedBallot {
+    ///     voter: voter.into(),
+    ///     ranking: ranking.map(String::from).to_vec(),
+    /// };
+    /// let out = borda(&candidates, &[ballot("v1", ["y", "x", "z"]), ballot("v2", ["x", "z", "y"])])?;
+    /// assert_eq!(out.score_of("x"), Some(3)); // 1 + 2
+    /// assert_eq!(out.score_of("z"), Some(1));
+    /// assert_eq!(out.score_of("w"), None);
+    /// # Ok::<(), agents::protocols::voting::VoteError>(())
+    /// ```
+    #[must_use]
+    pub fn score_of(&self, candidate: &str) -> Option<u64> {
+        self.scores
+            .iter()
+            .find(|s| s.candidate == candidate)
+            .map(|s| s.score)
+    }
+}
+
 /// One round of [`instant_runoff`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IrvRound {

@@ -11,6 +11,11 @@ use super::{check_price, MarketError, Side};
 pub type OrderId = u64;
 
 /// A limit order submitted to an [`OrderBook`].
+///
+/// [`LimitOrder::new`] makes one order; [`LimitOrder::in_order`] makes a
+/// list whose ids are the positions in the list. A limit order has no
+/// arrival field: the book's time priority is the order of
+/// [`submit`](OrderBook::submit) calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitOrder {
     /// Unique within the book (never reused, even after the order is gone).
@@ -23,6 +28,71 @@ pub struct LimitOrder {
     pub price: f64,
     /// Units.
     pub quantity: u64,
+}
+
+impl LimitOrder {
+    /// Order `id` by `agent` to buy or sell `quantity` units at limit
+    /// `price`. The id is the caller's name for the order (to
+    /// [`cancel`](OrderBook::cancel) it or ask what
+    /// [`remains`](OrderBook::remaining)), so it is given, not defaulted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::market::{LimitOrder, OrderBook, Side};
+    ///
+    /// let mut book = OrderBook::new();
+    /// book.submit(LimitOrder::new(7, "s", Side::Sell, 10.0, 5))?;
+    /// assert_eq!(book.remaining(7), Some(5));
+    /// # Ok::<(), agents::protocols::market::MarketError>(())
+    /// ```
+    #[must_use]
+    pub fn new(
+        id: OrderId,
+        agent: impl Into<String>,
+        side: Side,
+        price: f64,
+        quantity: u64,
+    ) -> Self {
+        LimitOrder {
+            id,
+            agent: agent.into(),
+            side,
+            price,
+            quantity,
+        }
+    }
+
+    /// Orders `(agent, side, price, quantity)` to submit in list order:
+    /// each one's id is its position in the list (0, 1, 2, ...). Ids are
+    /// never reused in a book, so a second list for the same book needs ids
+    /// of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::market::{LimitOrder, OrderBook, Side};
+    ///
+    /// let mut book = OrderBook::new();
+    /// for order in LimitOrder::in_order([("s", Side::Sell, 10.0, 5), ("b", Side::Buy, 12.0, 3)]) {
+    ///     book.submit(order)?;
+    /// }
+    /// assert_eq!(book.remaining(0), Some(2)); // the sell, id 0, sold 3 of 5
+    /// # Ok::<(), agents::protocols::market::MarketError>(())
+    /// ```
+    #[must_use]
+    pub fn in_order<I, S>(orders: I) -> Vec<LimitOrder>
+    where
+        I: IntoIterator<Item = (S, Side, f64, u64)>,
+        S: Into<String>,
+    {
+        (0..)
+            .zip(orders)
+            .map(|(id, (agent, side, price, quantity))| {
+                LimitOrder::new(id, agent, side, price, quantity)
+            })
+            .collect()
+    }
 }
 
 /// A trade between an incoming order and a resting one.
@@ -109,10 +179,9 @@ impl Ord for Price {
 /// ```
 /// use agents::protocols::market::{LimitOrder, OrderBook, Side};
 ///
-/// let order = |id, agent: &str, side, price, quantity| LimitOrder { id, agent: agent.into(), side, price, quantity };
 /// let mut book = OrderBook::new();
-/// book.submit(order(1, "s", Side::Sell, 10.0, 5))?;
-/// let trades = book.submit(order(2, "b", Side::Buy, 12.0, 3))?;
+/// book.submit(LimitOrder::new(1, "s", Side::Sell, 10.0, 5))?;
+/// let trades = book.submit(LimitOrder::new(2, "b", Side::Buy, 12.0, 3))?;
 /// assert_eq!((trades[0].price, trades[0].quantity), (10.0, 3)); // at the resting price
 /// assert_eq!(book.remaining(1), Some(2));
 /// assert_eq!(book.best_ask(), Some(10.0));

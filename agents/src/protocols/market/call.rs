@@ -8,6 +8,9 @@ use super::{check_price, MarketError, OrderRejection, Side};
 use crate::protocols::auction::{TieBreak, TieRule};
 
 /// A bid or ask as it reached the coordinator.
+///
+/// [`CallOrder::new`] makes one order (arrival 0); [`CallOrder::in_order`]
+/// makes a list whose arrivals are the positions in the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallOrder {
     /// The agent.
@@ -20,6 +23,69 @@ pub struct CallOrder {
     pub quantity: u64,
     /// Arrival order at the coordinator (0 = first).
     pub arrival: u64,
+}
+
+impl CallOrder {
+    /// An order by `agent` to buy or sell `quantity` units at limit
+    /// `price`, with arrival 0.
+    ///
+    /// Orders built this way all arrive together, so equally priced ones
+    /// are served lowest agent id first. For orders that arrive one after
+    /// another use [`in_order`](Self::in_order); for one arrival of your
+    /// own, set the field:
+    /// `CallOrder { arrival: 3, ..CallOrder::new("b", Side::Buy, 7.0, 1) }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::market::{call_market, CallOrder, Side};
+    ///
+    /// let out = call_market(&[CallOrder::new("b", Side::Buy, 10.0, 2), CallOrder::new("s", Side::Sell, 6.0, 2)]);
+    /// assert_eq!((out.price, out.volume), (Some(8.0), 2));
+    /// ```
+    #[must_use]
+    pub fn new(agent: impl Into<String>, side: Side, price: f64, quantity: u64) -> Self {
+        CallOrder {
+            agent: agent.into(),
+            side,
+            price,
+            quantity,
+            arrival: 0,
+        }
+    }
+
+    /// Orders `(agent, side, price, quantity)` in the order they reached
+    /// the coordinator: each one's arrival is its position in the list (0,
+    /// 1, 2, ...), so among equally priced orders the one listed first is
+    /// served first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agents::protocols::market::{call_market, CallOrder, Side};
+    ///
+    /// let orders = CallOrder::in_order([
+    ///     ("b2", Side::Buy, 9.0, 1),
+    ///     ("b1", Side::Buy, 9.0, 1),
+    ///     ("s", Side::Sell, 5.0, 1),
+    /// ]);
+    /// let out = call_market(&orders);
+    /// assert_eq!(out.fills[0].agent, "b2"); // arrived before b1
+    /// ```
+    #[must_use]
+    pub fn in_order<I, S>(orders: I) -> Vec<CallOrder>
+    where
+        I: IntoIterator<Item = (S, Side, f64, u64)>,
+        S: Into<String>,
+    {
+        (0..)
+            .zip(orders)
+            .map(|(arrival, (agent, side, price, quantity))| CallOrder {
+                arrival,
+                ..CallOrder::new(agent, side, price, quantity)
+            })
+            .collect()
+    }
 }
 
 /// Units an order trades at the clearing price.
@@ -103,13 +169,10 @@ impl Book<'_> {
 /// ```
 /// use agents::protocols::market::{call_market, CallOrder, Side};
 ///
-/// let order = |agent: &str, side, price, quantity, arrival| CallOrder {
-///     agent: agent.into(), side, price, quantity, arrival,
-/// };
-/// let out = call_market(&[
-///     order("b1", Side::Buy, 10.0, 2, 0),
-///     order("s1", Side::Sell, 6.0, 2, 1),
-/// ]);
+/// let out = call_market(&CallOrder::in_order([
+///     ("b1", Side::Buy, 10.0, 2),
+///     ("s1", Side::Sell, 6.0, 2),
+/// ]));
 /// // Interval [highest accepted ask 6, lowest accepted bid 10]: price 8.
 /// assert_eq!((out.price, out.volume), (Some(8.0), 2));
 /// ```

@@ -19,9 +19,20 @@ pub enum AgentError {
     /// No agent with this id is registered anywhere in the cluster.
     #[error("no agent `{0}` in the cluster")]
     UnknownAgent(String),
-    /// A protocol was asked to run with invalid parameters.
+    /// A protocol was asked to run with invalid parameters; the reason
+    /// says which.
     #[error("invalid protocol parameters: {0}")]
-    InvalidParameters(String),
+    InvalidParameters(#[source] InvalidParameter),
+    /// A defect in this crate, reported rather than a panic: a protocol's
+    /// run ended without the outcome its rule promises, a market answered
+    /// out of turn.
+    #[error("internal error in the {component}: {reason}")]
+    Internal {
+        /// The part at fault, e.g. `English auction`.
+        component: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// A vote or election was asked to run with an invalid rule (a
     /// supermajority fraction outside (1/2, 1], a negative quorum) or an
     /// invalid candidate list (empty, or naming a candidate twice).
@@ -54,6 +65,60 @@ pub enum AgentError {
     /// The cluster layer refused (name taken, node gone, ...).
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+}
+
+/// Why a protocol's parameters were refused, before anybody was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidParameter {
+    /// A deadline is zero.
+    #[error("the {what} must be positive")]
+    ZeroDeadline {
+        /// Which deadline (`deadline`, `turn deadline`, ...).
+        what: &'static str,
+    },
+    /// Something the protocol needs at least one of is missing (rounds,
+    /// items, offers).
+    #[error("{protocol} needs at least one {what}")]
+    NoneOf {
+        /// The protocol, e.g. `a contract-net`.
+        protocol: &'static str,
+        /// What it needs, e.g. `round`.
+        what: &'static str,
+    },
+    /// An amount that must be a finite number ≥ 0 is not.
+    #[error("the {what} must be a finite number ≥ 0, not {value}")]
+    NotAnAmount {
+        /// Which amount, e.g. `reserve price`.
+        what: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// One agent was named on both sides of a two-party protocol.
+    #[error("`{agent}` cannot take both sides of {protocol}")]
+    SameAgent {
+        /// The agent.
+        agent: String,
+        /// The protocol, e.g. `a match`.
+        protocol: &'static str,
+    },
+    /// A name (of a market, a resource) is empty or holds whitespace.
+    #[error("the {what} name `{name}` must be non-empty and without whitespace")]
+    BadName {
+        /// What is named, e.g. `market`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A reason of a protocol defined outside this crate.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<InvalidParameter> for AgentError {
+    fn from(reason: InvalidParameter) -> Self {
+        AgentError::InvalidParameters(reason)
+    }
 }
 
 /// Shorthand for results in the agents crate.

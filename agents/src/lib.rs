@@ -66,7 +66,7 @@ pub use agent::{
     Agent, Bidder, Describe, Description, Families, Negotiator, Player, Rejected, Trader, Value,
     Voter,
 };
-pub use error::{AgentError, Result};
+pub use error::{AgentError, InvalidParameter, Result};
 pub use protocols::auction::{
     AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, CallForBids, CombinatorialSpec,
     DutchSpec, EnglishSpec, MultiUnitSpec, VcgSpec,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actor_cluster::{Accepts, Handler, Message, Node, Server};
-use agents::{Agent, AgentError, Agents, Invite, Missing, Protocol, Run};
+use agents::{Agent, AgentError, Agents, InvalidParameter, Invite, Missing, Protocol, Run};
 use serde::{Deserialize, Serialize};
 
 /// The one step of a poll: name your favourite.
@@ -89,7 +89,7 @@ impl Protocol for Poll {
 
     fn validate(&self) -> agents::Result<()> {
         if self.topic.is_empty() {
-            return Err(AgentError::InvalidParameters("a poll needs a topic".into()));
+            return Err(InvalidParameter::Other("a poll needs a topic".into()).into());
         }
         Ok(())
     }
@@ -204,7 +204,7 @@ async fn a_spec_refuses_itself_before_anybody_is_asked_and_a_run_can_be_cancelle
         })
         .await;
     assert!(
-        matches!(refused, Err(AgentError::InvalidParameters(ref m)) if m.contains("topic")),
+        matches!(refused, Err(AgentError::InvalidParameters(InvalidParameter::Other(ref m))) if m.contains("topic")),
         "{refused:?}"
     );
     // Nobody to invite.

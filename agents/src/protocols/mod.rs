@@ -78,11 +78,9 @@ pub struct Missing {
 }
 
 /// Refuses a zero `what` (a deadline) with a clear error.
-pub(crate) fn positive(what: &str, d: Duration) -> crate::error::Result<()> {
+pub(crate) fn positive(what: &'static str, d: Duration) -> crate::error::Result<()> {
     if d.is_zero() {
-        return Err(crate::error::AgentError::InvalidParameters(format!(
-            "the {what} must be positive"
-        )));
+        return Err(crate::error::InvalidParameter::ZeroDeadline { what }.into());
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::{
     EnglishAuction, EnglishOutcome, MarginalBid, MultiUnitOutcome, MultiUnitPayment, Rejection,
     VcgUnitsOutcome,
 };
-use crate::error::{AgentError, Result};
+use crate::error::{AgentError, InvalidParameter, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 use actor_cluster::Message;
 
@@ -201,10 +201,11 @@ impl Protocol for AuctionSpec {
 
     fn validate(&self) -> Result<()> {
         if !self.reserve.is_finite() || self.reserve < 0.0 {
-            return Err(AgentError::InvalidParameters(format!(
-                "the reserve price must be a finite number ≥ 0, not {}",
-                self.reserve
-            )));
+            return Err(InvalidParameter::NotAnAmount {
+                what: "reserve price",
+                value: self.reserve,
+            }
+            .into());
         }
         positive("deadline", self.deadline)
     }
@@ -302,8 +303,9 @@ impl Protocol for EnglishSpec {
                 _ => auction.pass(&bidder)?,
             }
         }
-        let outcome = auction.outcome().ok_or_else(|| {
-            AgentError::InvalidParameters("the English auction did not close".into())
+        let outcome = auction.outcome().ok_or_else(|| AgentError::Internal {
+            component: "English auction",
+            reason: "it stopped before reaching an outcome".into(),
         })?;
         tracing::info!(item = %self.item, winner = ?outcome.winner, price = ?outcome.price, turns, "english auction closed");
         run.record_outcome(turns, sold(outcome.winner.is_some()));
@@ -374,8 +376,9 @@ impl Protocol for DutchSpec {
                 break Some(outcome);
             }
         };
-        let outcome = outcome.ok_or_else(|| {
-            AgentError::InvalidParameters("the Dutch auction did not close".into())
+        let outcome = outcome.ok_or_else(|| AgentError::Internal {
+            component: "Dutch auction",
+            reason: "it stopped before reaching an outcome".into(),
         })?;
         tracing::info!(item = %self.item, winner = ?outcome.winner, price = ?outcome.price, round = outcome.round, "dutch auction closed");
         run.record_outcome(outcome.round + 1, sold(outcome.winner.is_some()));
@@ -528,9 +531,11 @@ impl Protocol for CombinatorialSpec {
     fn validate(&self) -> Result<()> {
         positive("deadline", self.deadline)?;
         if self.items.is_empty() {
-            return Err(AgentError::InvalidParameters(
-                "a combinatorial auction needs at least one item".into(),
-            ));
+            return Err(InvalidParameter::NoneOf {
+                protocol: "a combinatorial auction",
+                what: "item",
+            }
+            .into());
         }
         combinatorial(&self.items, &[])?;
         Ok(())

@@ -12,7 +12,7 @@ use super::{
     pure_equilibria, support_enumeration, NormalFormGame, Payoffs, PureEquilibrium, Seat,
     SupportEnumeration,
 };
-use crate::error::{AgentError, Result};
+use crate::error::{InvalidParameter, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// A match: who plays which side of which game, how long.
@@ -136,15 +136,18 @@ impl Protocol for MatchSpec {
     fn validate(&self) -> Result<()> {
         positive("round deadline", self.round_deadline)?;
         if self.rounds == 0 {
-            return Err(AgentError::InvalidParameters(
-                "a match needs at least one round".into(),
-            ));
+            return Err(InvalidParameter::NoneOf {
+                protocol: "a match",
+                what: "round",
+            }
+            .into());
         }
         if self.row == self.col {
-            return Err(AgentError::InvalidParameters(format!(
-                "`{}` cannot play against itself",
-                self.row
-            )));
+            return Err(InvalidParameter::SameAgent {
+                agent: self.row.clone(),
+                protocol: "a match",
+            }
+            .into());
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use super::{
     allocate_compute, call_market, AllocationOutcome, CallMarketOutcome, CallOrder, ComputeBuyer,
     ComputeSeller, Settlement,
 };
-use crate::error::{AgentError, Result};
+use crate::error::{InvalidParameter, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// How equally priced orders are ranked, stated in every result.
@@ -124,12 +124,14 @@ pub struct ComputeResult {
     pub duration_ms: u64,
 }
 
-/// A name without whitespace, or [`AgentError::InvalidParameters`].
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+/// A name without whitespace, or [`InvalidParameter::BadName`].
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
     if name.is_empty() || name.chars().any(char::is_whitespace) {
-        return Err(AgentError::InvalidParameters(format!(
-            "the {what} name `{name}` must be non-empty and without whitespace"
-        )));
+        return Err(InvalidParameter::BadName {
+            what,
+            name: name.to_owned(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -532,7 +532,10 @@ impl Market {
 }
 
 fn unexpected(answer: &MarketResponse) -> AgentError {
-    AgentError::InvalidParameters(format!("the market answered out of turn: {answer:?}"))
+    AgentError::Internal {
+        component: "market",
+        reason: format!("it answered out of turn: {answer:?}"),
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::{
     alternating_offers, award, rubinstein, zeuthen, CnpResponse, Concession, NegotiationError,
     Refusal, ScoredProposal, Split, UtilityTable, ZeuthenOutcome, ZeuthenStatus,
 };
-use crate::error::{AgentError, Result};
+use crate::error::{InvalidParameter, Result};
 use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// Scores a contract-net proposal: higher is better.
@@ -219,9 +219,11 @@ impl Protocol for ContractSpec {
         positive("deadline", self.deadline)?;
         positive("execution deadline", self.execution_deadline)?;
         if self.rounds == 0 {
-            return Err(AgentError::InvalidParameters(
-                "a contract-net needs at least one round".into(),
-            ));
+            return Err(InvalidParameter::NoneOf {
+                protocol: "a contract-net",
+                what: "round",
+            }
+            .into());
         }
         Ok(())
     }
@@ -394,10 +396,19 @@ impl Protocol for BargainSpec {
     fn validate(&self) -> Result<()> {
         positive("deadline", self.deadline)?;
         predicted(self)?;
-        if self.first == self.second || self.max_rounds == 0 {
-            return Err(AgentError::InvalidParameters(
-                "bargaining needs two different agents and at least one round".into(),
-            ));
+        if self.first == self.second {
+            return Err(InvalidParameter::SameAgent {
+                agent: self.first.clone(),
+                protocol: "a bargaining",
+            }
+            .into());
+        }
+        if self.max_rounds == 0 {
+            return Err(InvalidParameter::NoneOf {
+                protocol: "a bargaining",
+                what: "round",
+            }
+            .into());
         }
         Ok(())
     }
@@ -512,10 +523,19 @@ impl Protocol for ZeuthenSpec {
 
     fn validate(&self) -> Result<()> {
         positive("deadline", self.deadline)?;
-        if self.offers.is_empty() || self.first == self.second {
-            return Err(AgentError::InvalidParameters(
-                "a Zeuthen negotiation needs offers and two different agents".into(),
-            ));
+        if self.offers.is_empty() {
+            return Err(InvalidParameter::NoneOf {
+                protocol: "a Zeuthen negotiation",
+                what: "offer",
+            }
+            .into());
+        }
+        if self.first == self.second {
+            return Err(InvalidParameter::SameAgent {
+                agent: self.first.clone(),
+                protocol: "a Zeuthen negotiation",
+            }
+            .into());
         }
         Ok(())
     }

@@ -142,13 +142,12 @@ async fn one_node(n: usize, auction: bool) -> Duration {
         let started = Instant::now();
         if auction {
             let result = agents
-                .run(AuctionSpec {
-                    item: "gpu".into(),
-                    rule: AuctionRule::SecondPrice,
-                    reserve: 0.0,
-                    capability: "bidder".into(),
-                    deadline: Duration::from_secs(5),
-                })
+                .run(AuctionSpec::new(
+                    "gpu",
+                    AuctionRule::SecondPrice,
+                    "bidder",
+                    Duration::from_secs(5),
+                ))
                 .await
                 .expect("auction");
             assert_eq!(result.outcome.price, Some((n - 1) as f64));

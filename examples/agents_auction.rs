@@ -80,14 +80,13 @@ async fn main() -> anyhow::Result<()> {
     // ana 25, ben 30, cai 35, ana 40, ben 45; cai's minimum 50 > 35 and
     // ana's 50 > 42 pass; ben leads. ben pays 45.
     let english = agents
-        .run(EnglishSpec {
-            item: "gpu-hour".into(),
-            start: 10.0,
-            increment: 5.0,
-            reserve: None,
-            capability: "bidder".into(),
-            turn_deadline: Duration::from_secs(1),
-        })
+        .run(EnglishSpec::new(
+            "gpu-hour",
+            10.0,
+            5.0,
+            "bidder",
+            Duration::from_secs(1),
+        ))
         .await?;
     println!(
         "English: {:?} pays {:?} after {} turns",
@@ -97,14 +96,9 @@ async fn main() -> anyhow::Result<()> {
 
     // Dutch from 100 down by 10: nobody at 100..60, ben takes it at 50.
     let dutch = agents
-        .run(DutchSpec {
-            item: "gpu-hour".into(),
-            start: 100.0,
-            step: 10.0,
-            reserve: Some(20.0),
-            capability: "bidder".into(),
-            round_deadline: Duration::from_secs(1),
-        })
+        .run(
+            DutchSpec::new("gpu-hour", 100.0, 10.0, "bidder", Duration::from_secs(1)).reserve(20.0),
+        )
         .await?;
     println!(
         "Dutch: {:?} buys at {:?} in round {}",
@@ -115,12 +109,12 @@ async fn main() -> anyhow::Result<()> {
     // VCG for 2 units: the two highest marginal values are ana's 30 and
     // ben's 25. ana pays (25 + 10) - 25 = 10, ben (30 + 20) - 30 = 20.
     let vcg = agents
-        .run(VcgSpec {
-            item: "gpu-hour".into(),
-            units: 2,
-            capability: "bidder".into(),
-            deadline: Duration::from_secs(1),
-        })
+        .run(VcgSpec::new(
+            "gpu-hour",
+            2,
+            "bidder",
+            Duration::from_secs(1),
+        ))
         .await?;
     for award in &vcg.outcome.awards {
         println!(

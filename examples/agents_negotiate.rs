@@ -111,14 +111,7 @@ async fn main() -> anyhow::Result<()> {
 
     // ana (0.9) proposes to ben (0.8): she keeps 5/7 and ben accepts at once.
     let bargain = agents
-        .run(BargainSpec {
-            first: "ana".into(),
-            second: "ben".into(),
-            discounts: (0.9, 0.8),
-            horizon: None,
-            max_rounds: 10,
-            deadline: Duration::from_secs(1),
-        })
+        .run(BargainSpec::new("ana", "ben", (0.9, 0.8), Duration::from_secs(1)).max_rounds(10))
         .await?;
     println!(
         "alternating offers: {:?} in round {:?} (predicted {:.4})",
@@ -129,14 +122,11 @@ async fn main() -> anyhow::Result<()> {
     // Zeuthen over four deals: ana prefers w, ben z; they concede by the
     // risk rule until one accepts the other's offer.
     let z = agents
-        .run(ZeuthenSpec {
-            first: "ana".into(),
-            second: "ben".into(),
-            offers: vec!["w".into(), "x".into(), "y".into(), "z".into()],
-            concession: Concession::Sufficient,
-            max_rounds: 20,
-            deadline: Duration::from_secs(1),
-        })
+        .run(
+            ZeuthenSpec::new("ana", "ben", ["w", "x", "y", "z"], Duration::from_secs(1))
+                .concession(Concession::Sufficient)
+                .max_rounds(20),
+        )
         .await?;
     println!("Zeuthen: agreed on {:?}", z.agreed);
     node.shutdown().await;

@@ -132,13 +132,13 @@ async fn main() -> anyhow::Result<()> {
         vec![(5.0, 0.0), (1.0, 1.0)],
     ])?;
     let pd = agents
-        .run(MatchSpec {
-            row: "ana".into(),
-            col: "ben".into(),
-            game: dilemma,
-            rounds: 5,
-            round_deadline: Duration::from_secs(1),
-        })
+        .run(MatchSpec::new(
+            "ana",
+            "ben",
+            dilemma,
+            5,
+            Duration::from_secs(1),
+        ))
         .await?;
     println!(
         "prisoner's dilemma: totals {:?}, settled on {:?}",
@@ -150,13 +150,13 @@ async fn main() -> anyhow::Result<()> {
     // pays 3. UCB1 tries both, then mostly plays 1: 0, 1, 1, 1, 0, 1, ...
     let learn = NormalFormGame::bimatrix(vec![vec![(1.0, 0.0)], vec![(3.0, 0.0)]])?;
     let run = agents
-        .run(MatchSpec {
-            row: "cai".into(),
-            col: "dee".into(),
-            game: learn,
-            rounds: 20,
-            round_deadline: Duration::from_secs(1),
-        })
+        .run(MatchSpec::new(
+            "cai",
+            "dee",
+            learn,
+            20,
+            Duration::from_secs(1),
+        ))
         .await?;
     println!(
         "UCB1: action frequencies {:?}, payoff {}",

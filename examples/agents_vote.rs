@@ -119,12 +119,12 @@ async fn main() -> anyhow::Result<()> {
     // First preferences: adam 2, sgd 2, lion 1 -> lion is eliminated, dee's
     // ballot goes to sgd: sgd 3 of 5 wins.
     let election = agents
-        .run(ElectionSpec {
-            candidates: vec!["adam".into(), "sgd".into(), "lion".into()],
-            method: ElectionMethod::InstantRunoff,
-            capability: "voter".into(),
-            deadline: Duration::from_secs(1),
-        })
+        .run(ElectionSpec::new(
+            ["adam", "sgd", "lion"],
+            ElectionMethod::InstantRunoff,
+            "voter",
+            Duration::from_secs(1),
+        ))
         .await?;
     println!(
         "optimizer by instant-runoff: {:?} (ties: {:?})",
@@ -134,12 +134,11 @@ async fn main() -> anyhow::Result<()> {
     // = 4 matching proposals: ana, ben, cai and eli propose 0.01 (dee, the
     // odd one out, 0.1), so 0.01 is decided.
     let agreed = agents
-        .run(AgreementSpec {
-            subject: "learning_rate".into(),
-            capability: "voter".into(),
-            faulty: None,
-            deadline: Duration::from_secs(1),
-        })
+        .run(AgreementSpec::new(
+            "learning_rate",
+            "voter",
+            Duration::from_secs(1),
+        ))
         .await?;
     println!(
         "learning_rate by Byzantine agreement (n {}, f {}, quorum {}): {:?}",

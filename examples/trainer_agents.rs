@@ -308,13 +308,13 @@ pub async fn reports(agents: &Agents) -> anyhow::Result<Vec<TrainerReport>> {
 
 /// A second-price auction of a GPU hour among the trainers.
 pub async fn sell_gpu_hour(agents: &Agents) -> anyhow::Result<agents::AuctionResult> {
-    let spec = AuctionSpec {
-        item: "gpu-hour".into(),
-        rule: AuctionRule::SecondPrice,
-        reserve: 1.0,
-        capability: "trainer".into(),
-        deadline: Duration::from_secs(2),
-    };
+    let spec = AuctionSpec::new(
+        "gpu-hour",
+        AuctionRule::SecondPrice,
+        "trainer",
+        Duration::from_secs(2),
+    )
+    .reserve(1.0);
     Ok(agents.run(spec).await?)
 }
 

@@ -32,13 +32,9 @@
 //! let agents = Agents::start(&node).await?;
 //! agents.spawn(|| Buyer { id: "alice".into(), value: 12.0 }).await?;
 //! agents.spawn(|| Buyer { id: "bob".into(), value: 10.0 }).await?;
-//! let result = agents.run(AuctionSpec {
-//!     item: "gpu-hour".into(),
-//!     rule: AuctionRule::SecondPrice,
-//!     reserve: 5.0,
-//!     capability: "bidder".into(),
-//!     deadline: Duration::from_secs(1),
-//! }).await?;
+//! let spec = AuctionSpec::new("gpu-hour", AuctionRule::SecondPrice, "bidder", Duration::from_secs(1))
+//!     .reserve(5.0);
+//! let result = agents.run(spec).await?;
 //! assert_eq!(result.outcome.winner.as_deref(), Some("alice"));
 //! assert_eq!(result.outcome.price, Some(10.0));
 //! node.shutdown().await;
@@ -68,18 +64,25 @@ pub use agent::{
 };
 pub use error::{AgentError, InvalidParameter, Result};
 pub use protocols::auction::{
-    AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, CallForBids, CombinatorialSpec,
-    DutchSpec, EnglishSpec, MultiUnitSpec, VcgSpec,
+    AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, Bundles, CallForBids, Clock,
+    CombinatorialResult, CombinatorialSpec, DutchResult, DutchSpec, EnglishResult, EnglishSpec,
+    MarginalValues, MultiUnitPayment, MultiUnitResult, MultiUnitSpec, Raise, Units, VcgResult,
+    VcgSpec,
 };
 pub use protocols::consensus::{Agreement, AgreementResult, AgreementSpec};
 pub use protocols::election::{
     Election, ElectionMethod, ElectionOutcome, ElectionResult, ElectionSpec, RankedBallot,
 };
-pub use protocols::games::{MatchResult, MatchSpec};
+pub use protocols::games::{MatchResult, MatchSpec, Move, NormalFormGame, Seat};
 pub use protocols::market::{
-    CallMarketResult, CallMarketSpec, ComputeResult, ComputeSpec, Market, NewOrder,
+    CallForCompute, CallForOrders, CallMarketResult, CallMarketSpec, Compute, ComputeNeed,
+    ComputeOffer, ComputeResult, ComputeSpec, Filled, Market, NewOrder, Quote, Settled, Side,
+    Traded,
 };
-pub use protocols::negotiation::{BargainSpec, ContractSpec, Task, Tender, ZeuthenSpec};
+pub use protocols::negotiation::{
+    Award, BargainResult, BargainSpec, CallForProposals, Cancel, CnpReply, ContractResult,
+    ContractSpec, Lost, Propose, Respond, Task, Tender, Utilities, ZeuthenResult, ZeuthenSpec,
+};
 pub use protocols::voting::{
     Ballot, Proposal, Threshold, VoteError, VoteResult, VoteSpec, VoteTally, WeightedTally,
     YesNoRule,

@@ -422,12 +422,12 @@ async fn command_inner(
             json!({ "reply": "vote-weighted", "result": agents.run(spec).await? })
         }
         ["elect", method, deadline, candidates] => {
-            let spec = ElectionSpec {
-                candidates: candidates.split(',').map(str::to_owned).collect(),
-                method: method.parse::<ElectionMethod>()?,
-                capability: "voter".into(),
-                deadline: millis(deadline)?,
-            };
+            let spec = ElectionSpec::new(
+                candidates.split(','),
+                method.parse::<ElectionMethod>()?,
+                "voter",
+                millis(deadline)?,
+            );
             json!({ "reply": "elect", "result": agents.run(spec).await? })
         }
         ["auction", item, rule, reserve, deadline] => {
@@ -437,13 +437,10 @@ async fn command_inner(
                 other => bail!("rule must be first or second, not `{other}`"),
             };
             let result = agents
-                .run(AuctionSpec {
-                    item: (*item).to_owned(),
-                    rule,
-                    reserve: reserve.parse().context("the reserve is not a number")?,
-                    capability: "bidder".into(),
-                    deadline: millis(deadline)?,
-                })
+                .run(
+                    AuctionSpec::new(*item, rule, "bidder", millis(deadline)?)
+                        .reserve(reserve.parse().context("the reserve is not a number")?),
+                )
                 .await?;
             json!({ "reply": "auction", "result": result })
         }

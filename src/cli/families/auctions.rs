@@ -118,25 +118,25 @@ pub(crate) async fn command(
     let deadline = |w: &str| -> anyhow::Result<Duration> { millis(w) };
     Ok(Some(match words {
         ["english", item, start, increment, reserve_word, turn] => {
-            let spec = EnglishSpec {
-                item: (*item).to_owned(),
-                start: number(start)?,
-                increment: number(increment)?,
-                reserve: reserve(reserve_word)?,
-                capability: capability(),
-                turn_deadline: deadline(turn)?,
-            };
+            let mut spec = EnglishSpec::new(
+                *item,
+                number(start)?,
+                number(increment)?,
+                capability(),
+                deadline(turn)?,
+            );
+            spec.reserve = reserve(reserve_word)?;
             json!({ "reply": "english", "result": agents.run(spec).await? })
         }
         ["dutch", item, start, step, reserve_word, round] => {
-            let spec = DutchSpec {
-                item: (*item).to_owned(),
-                start: number(start)?,
-                step: number(step)?,
-                reserve: reserve(reserve_word)?,
-                capability: capability(),
-                round_deadline: deadline(round)?,
-            };
+            let mut spec = DutchSpec::new(
+                *item,
+                number(start)?,
+                number(step)?,
+                capability(),
+                deadline(round)?,
+            );
+            spec.reserve = reserve(reserve_word)?;
             json!({ "reply": "dutch", "result": agents.run(spec).await? })
         }
         ["multi-unit", item, n, payment, reserve_word, ms] => {
@@ -148,31 +148,16 @@ pub(crate) async fn command(
                     "the payment must be pay-as-bid, uniform-losing or uniform-winning, not `{other}`"
                 ),
             };
-            let spec = MultiUnitSpec {
-                item: (*item).to_owned(),
-                units: units(n)?,
-                payment,
-                reserve: number(reserve_word)?,
-                capability: capability(),
-                deadline: deadline(ms)?,
-            };
+            let spec = MultiUnitSpec::new(*item, units(n)?, payment, capability(), deadline(ms)?)
+                .reserve(number(reserve_word)?);
             json!({ "reply": "multi-unit", "result": agents.run(spec).await? })
         }
         ["vcg", item, n, ms] => {
-            let spec = VcgSpec {
-                item: (*item).to_owned(),
-                units: units(n)?,
-                capability: capability(),
-                deadline: deadline(ms)?,
-            };
+            let spec = VcgSpec::new(*item, units(n)?, capability(), deadline(ms)?);
             json!({ "reply": "vcg", "result": agents.run(spec).await? })
         }
         ["combinatorial", items, ms] => {
-            let spec = CombinatorialSpec {
-                items: items.split(',').map(str::to_owned).collect(),
-                capability: capability(),
-                deadline: deadline(ms)?,
-            };
+            let spec = CombinatorialSpec::new(items.split(','), capability(), deadline(ms)?);
             json!({ "reply": "combinatorial", "result": agents.run(spec).await? })
         }
         _ => return Ok(None),

@@ -57,12 +57,8 @@ pub(crate) async fn command(
         ),
         _ => return Ok(None),
     };
-    let spec = AgreementSpec {
-        subject: (*subject).to_owned(),
-        capability: "voter".into(),
-        faulty,
-        deadline: millis(deadline)?,
-    };
+    let mut spec = AgreementSpec::new(*subject, "voter", millis(deadline)?);
+    spec.faulty = faulty;
     Ok(Some(
         json!({ "reply": "agree", "result": agents.run(spec).await? }),
     ))

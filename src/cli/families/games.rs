@@ -216,15 +216,10 @@ pub(crate) async fn command(
     let ["play", row, col, name, rounds, ms] = words else {
         return Ok(None);
     };
-    let spec = MatchSpec {
-        row: (*row).to_owned(),
-        col: (*col).to_owned(),
-        game: game(name)?,
-        rounds: rounds
-            .parse()
-            .with_context(|| format!("`{rounds}` is not a number of rounds"))?,
-        round_deadline: millis(ms)?,
-    };
+    let rounds = rounds
+        .parse()
+        .with_context(|| format!("`{rounds}` is not a number of rounds"))?;
+    let spec = MatchSpec::new(*row, *col, game(name)?, rounds, millis(ms)?);
     Ok(Some(
         json!({ "reply": "play", "result": agents.run(spec).await? }),
     ))

@@ -2,12 +2,11 @@
 //! Zeuthen): what a scripted agent answers (its `key=value` parts) and the
 //! `--commands` lines that start a run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agents::protocols::negotiation::{
-    alternating_offers, rubinstein, BargainSpec, CnpReply, Concession, ContractSpec, Propose,
-    Respond, Task, Tender, ZeuthenSpec,
+    alternating_offers, rubinstein, BargainSpec, CnpReply, ContractSpec, Propose, Respond, Task,
+    Tender, ZeuthenSpec,
 };
 use agents::Agents;
 use anyhow::{bail, Context};
@@ -168,10 +167,10 @@ pub(crate) async fn command(
                     other => bail!("unknown contract option `{other}`"),
                 }
             }
-            spec.revise = Some(Arc::new(|task: &Task, round: u32| Task {
+            let spec = spec.revise(|task: &Task, round: u32| Task {
                 name: task.name.clone(),
                 description: format!("{} (call {})", task.name, round + 1),
-            }));
+            });
             let mut contract = agents.launch(spec).await?;
             if let Some(after) = cancel_after {
                 tokio::time::sleep(after).await;
@@ -185,25 +184,17 @@ pub(crate) async fn command(
                 [t] => Some(t.parse().context("the horizon is a number of rounds")?),
                 _ => bail!("usage: bargain FIRST SECOND D1 D2 DEADLINE_MS [HORIZON]"),
             };
-            let spec = BargainSpec {
-                first: (*first).to_owned(),
-                second: (*second).to_owned(),
-                discounts: (number(d1)?, number(d2)?),
-                horizon,
-                max_rounds: 100,
-                deadline: millis(deadline)?,
-            };
+            let mut spec = BargainSpec::new(
+                *first,
+                *second,
+                (number(d1)?, number(d2)?),
+                millis(deadline)?,
+            );
+            spec.horizon = horizon;
             json!({ "reply": "bargain", "result": agents.run(spec).await? })
         }
         ["zeuthen", first, second, offers, deadline] => {
-            let spec = ZeuthenSpec {
-                first: (*first).to_owned(),
-                second: (*second).to_owned(),
-                offers: offers.split(',').map(str::to_owned).collect(),
-                concession: Concession::Sufficient,
-                max_rounds: 100,
-                deadline: millis(deadline)?,
-            };
+            let spec = ZeuthenSpec::new(*first, *second, offers.split(','), millis(deadline)?);
             json!({ "reply": "zeuthen", "result": agents.run(spec).await? })
         }
         _ => return Ok(None),

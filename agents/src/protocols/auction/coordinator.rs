@@ -27,6 +27,7 @@ use actor_cluster::Message;
 /// capability; [`AgentError::InvalidParameters`] for a negative or
 /// non-finite reserve or a zero deadline.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct AuctionSpec {
     /// The item sold.
@@ -39,6 +40,30 @@ pub struct AuctionSpec {
     pub capability: String,
     /// Bids close this long after the call.
     pub deadline: Duration,
+}
+
+impl AuctionSpec {
+    /// A sealed-bid auction of `item` by `rule` among every agent with
+    /// `capability`, no reserve, closing after `deadline`.
+    pub fn new(
+        item: impl Into<String>,
+        rule: AuctionRule,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            rule,
+            reserve: 0.0,
+            capability: capability.into(),
+            deadline,
+        }
+    }
+
+    /// The same auction with a reserve price.
+    pub fn reserve(self, reserve: f64) -> Self {
+        Self { reserve, ..self }
+    }
 }
 
 /// The record of a sealed-bid auction.
@@ -63,6 +88,7 @@ pub struct AuctionResult {
 /// An English auction: bidders with the capability are asked in
 /// round-robin order of agent id, the leader skipped.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct EnglishSpec {
     /// What is sold.
@@ -77,6 +103,36 @@ pub struct EnglishSpec {
     pub capability: String,
     /// How long each bidder has to answer its turn.
     pub turn_deadline: Duration,
+}
+
+impl EnglishSpec {
+    /// An English auction of `item` opening at `start`, each bid at least
+    /// `increment` above the last, among every agent with `capability`,
+    /// each turn lasting at most `turn_deadline`; no reserve.
+    pub fn new(
+        item: impl Into<String>,
+        start: f64,
+        increment: f64,
+        capability: impl Into<String>,
+        turn_deadline: Duration,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            start,
+            increment,
+            reserve: None,
+            capability: capability.into(),
+            turn_deadline,
+        }
+    }
+
+    /// The same auction with no sale below `reserve`.
+    pub fn reserve(self, reserve: f64) -> Self {
+        Self {
+            reserve: Some(reserve),
+            ..self
+        }
+    }
 }
 
 /// The record of an English auction.
@@ -100,6 +156,7 @@ pub struct EnglishResult {
 
 /// A Dutch auction: a clock falling from `start` by `step` a round.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct DutchSpec {
     /// What is sold.
@@ -114,6 +171,36 @@ pub struct DutchSpec {
     pub capability: String,
     /// How long each round stays open.
     pub round_deadline: Duration,
+}
+
+impl DutchSpec {
+    /// A Dutch auction of `item` whose clock opens at `start` and falls by
+    /// `step` a round, among every agent with `capability`, each round
+    /// lasting `round_deadline`; no reserve.
+    pub fn new(
+        item: impl Into<String>,
+        start: f64,
+        step: f64,
+        capability: impl Into<String>,
+        round_deadline: Duration,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            start,
+            step,
+            reserve: None,
+            capability: capability.into(),
+            round_deadline,
+        }
+    }
+
+    /// The same auction whose clock stops at `reserve`.
+    pub fn reserve(self, reserve: f64) -> Self {
+        Self {
+            reserve: Some(reserve),
+            ..self
+        }
+    }
 }
 
 /// The record of a Dutch auction.
@@ -132,6 +219,7 @@ pub struct DutchResult {
 
 /// A sealed-bid auction of `units` identical units, one per bidder.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct MultiUnitSpec {
     /// What is sold.
@@ -148,8 +236,36 @@ pub struct MultiUnitSpec {
     pub deadline: Duration,
 }
 
+impl MultiUnitSpec {
+    /// A sealed-bid auction of `units` identical units of `item`, priced
+    /// by `payment`, among every agent with `capability`, no reserve,
+    /// closing after `deadline`.
+    pub fn new(
+        item: impl Into<String>,
+        units: usize,
+        payment: MultiUnitPayment,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            units,
+            payment,
+            reserve: 0.0,
+            capability: capability.into(),
+            deadline,
+        }
+    }
+
+    /// The same auction with a reserve price.
+    pub fn reserve(self, reserve: f64) -> Self {
+        Self { reserve, ..self }
+    }
+}
+
 /// A VCG auction of `units` identical units over marginal values.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct VcgSpec {
     /// What is sold.
@@ -162,9 +278,28 @@ pub struct VcgSpec {
     pub deadline: Duration,
 }
 
+impl VcgSpec {
+    /// A VCG auction of `units` identical units of `item` among every
+    /// agent with `capability`, closing after `deadline`.
+    pub fn new(
+        item: impl Into<String>,
+        units: usize,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            item: item.into(),
+            units,
+            capability: capability.into(),
+            deadline,
+        }
+    }
+}
+
 /// A combinatorial auction of distinct items sold in bundles, with VCG
 /// payments.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct CombinatorialSpec {
     /// The items for sale.
@@ -173,6 +308,22 @@ pub struct CombinatorialSpec {
     pub capability: String,
     /// Bids close this long after the call.
     pub deadline: Duration,
+}
+
+impl CombinatorialSpec {
+    /// A combinatorial auction of `items` among every agent with
+    /// `capability`, closing after `deadline`.
+    pub fn new(
+        items: impl IntoIterator<Item = impl Into<String>>,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            items: items.into_iter().map(Into::into).collect(),
+            capability: capability.into(),
+            deadline,
+        }
+    }
 }
 
 /// The record of a sealed multi-unit, VCG or combinatorial auction.

@@ -28,6 +28,7 @@ use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 /// for a zero deadline; [`AgentError::NoParticipants`](crate::AgentError::NoParticipants)
 /// if no agent has the capability.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct AgreementSpec {
     /// What is being agreed.
@@ -39,6 +40,32 @@ pub struct AgreementSpec {
     pub faulty: Option<usize>,
     /// Proposals close this long after the question.
     pub deadline: Duration,
+}
+
+impl AgreementSpec {
+    /// Agreement on `subject` among every agent with `capability`,
+    /// tolerating the most faulty agents n allows, closing after
+    /// `deadline`.
+    pub fn new(
+        subject: impl Into<String>,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            subject: subject.into(),
+            capability: capability.into(),
+            faulty: None,
+            deadline,
+        }
+    }
+
+    /// The same agreement tolerating `f` faulty agents.
+    pub fn faulty(self, f: usize) -> Self {
+        Self {
+            faulty: Some(f),
+            ..self
+        }
+    }
 }
 
 /// One agent's proposal, as it arrived.

@@ -26,6 +26,7 @@ use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 /// for a zero deadline; [`AgentError::Voting`](crate::AgentError::Voting)
 /// for an empty candidate list or one that names a candidate twice.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct ElectionSpec {
     /// The candidates; at least one, no name twice.
@@ -36,6 +37,24 @@ pub struct ElectionSpec {
     pub capability: String,
     /// Ballots close this long after the election opens.
     pub deadline: Duration,
+}
+
+impl ElectionSpec {
+    /// An election among `candidates`, counted by `method`, of every agent
+    /// with `capability`, closing after `deadline`.
+    pub fn new(
+        candidates: impl IntoIterator<Item = impl Into<String>>,
+        method: ElectionMethod,
+        capability: impl Into<String>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            candidates: candidates.into_iter().map(Into::into).collect(),
+            method,
+            capability: capability.into(),
+            deadline,
+        }
+    }
 }
 
 /// The record of an election.

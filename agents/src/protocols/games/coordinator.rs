@@ -17,6 +17,7 @@ use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 
 /// A match: who plays which side of which game, how long.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct MatchSpec {
     /// The row player's agent id.
@@ -29,6 +30,26 @@ pub struct MatchSpec {
     pub rounds: u32,
     /// How long each round waits for both actions.
     pub round_deadline: Duration,
+}
+
+impl MatchSpec {
+    /// A match of `game` between agents `row` and `col`, for `rounds`
+    /// rounds, each waiting at most `round_deadline` for both actions.
+    pub fn new(
+        row: impl Into<String>,
+        col: impl Into<String>,
+        game: NormalFormGame,
+        rounds: u32,
+        round_deadline: Duration,
+    ) -> Self {
+        Self {
+            row: row.into(),
+            col: col.into(),
+            game,
+            rounds,
+            round_deadline,
+        }
+    }
 }
 
 /// The record of a match.

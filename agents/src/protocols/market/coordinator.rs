@@ -21,6 +21,7 @@ pub const TIE_RULE: &str =
 /// A call market: what is traded, whom to ask, and until when.
 #[derive(Debug, Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct CallMarketSpec {
     /// The market's name (what is traded), sent to every agent.
     pub market: String,
@@ -75,6 +76,7 @@ pub struct CallMarketResult {
 /// A compute allocation: the resource, whom to ask, and until when.
 #[derive(Debug, Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct ComputeSpec {
     /// The resource, e.g. `gpu-hours`, sent to every agent.
     pub resource: String,

@@ -27,6 +27,7 @@ pub type Revise = Arc<dyn Fn(&Task, u32) -> Task + Send + Sync>;
 /// best, have it done.
 #[derive(Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct ContractSpec {
     /// The task.
     pub task: Task,
@@ -78,6 +79,39 @@ impl ContractSpec {
             rounds: 1,
             min_score: None,
             revise: None,
+        }
+    }
+
+    /// The same contract-net, scoring proposals with `score` (higher is
+    /// better).
+    pub fn score(self, score: impl Fn(&Tender) -> f64 + Send + Sync + 'static) -> Self {
+        Self {
+            score: Arc::new(score),
+            ..self
+        }
+    }
+
+    /// The same contract-net, calling at most `rounds` times while no
+    /// acceptable proposal comes.
+    pub fn rounds(self, rounds: u32) -> Self {
+        Self { rounds, ..self }
+    }
+
+    /// The same contract-net, accepting only proposals scoring at least
+    /// `min`.
+    pub fn min_score(self, min: f64) -> Self {
+        Self {
+            min_score: Some(min),
+            ..self
+        }
+    }
+
+    /// The same contract-net, revising the task before each re-issued
+    /// call.
+    pub fn revise(self, revise: impl Fn(&Task, u32) -> Task + Send + Sync + 'static) -> Self {
+        Self {
+            revise: Some(Arc::new(revise)),
+            ..self
         }
     }
 }
@@ -133,6 +167,7 @@ pub struct ContractResult {
 
 /// Alternating offers over a unit surplus between two named agents.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct BargainSpec {
     /// The agent that proposes first.
@@ -148,6 +183,43 @@ pub struct BargainSpec {
     pub max_rounds: u32,
     /// How long each step waits for an answer.
     pub deadline: Duration,
+}
+
+impl BargainSpec {
+    /// Alternating offers between `first` (who proposes first) and
+    /// `second` with their discount factors, no horizon, at most 100
+    /// rounds, each step waiting at most `deadline`.
+    pub fn new(
+        first: impl Into<String>,
+        second: impl Into<String>,
+        discounts: (f64, f64),
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            first: first.into(),
+            second: second.into(),
+            discounts,
+            horizon: None,
+            max_rounds: 100,
+            deadline,
+        }
+    }
+
+    /// The same bargaining, finite: its last round is `horizon`.
+    pub fn horizon(self, horizon: u32) -> Self {
+        Self {
+            horizon: Some(horizon),
+            ..self
+        }
+    }
+
+    /// The same bargaining, stopping after `rounds` without a horizon.
+    pub fn max_rounds(self, rounds: u32) -> Self {
+        Self {
+            max_rounds: rounds,
+            ..self
+        }
+    }
 }
 
 /// The record of a bargaining.
@@ -171,6 +243,7 @@ pub struct BargainResult {
 
 /// Zeuthen negotiation between two named agents over a list of offers.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 #[must_use]
 pub struct ZeuthenSpec {
     /// One negotiator.
@@ -185,6 +258,43 @@ pub struct ZeuthenSpec {
     pub max_rounds: u32,
     /// How long each agent has to state its utilities.
     pub deadline: Duration,
+}
+
+impl ZeuthenSpec {
+    /// A Zeuthen negotiation between `first` and `second` over `offers`,
+    /// conceding sufficiently ([`Concession::Sufficient`]), at most 100
+    /// rounds, each waiting at most `deadline` for utilities.
+    pub fn new(
+        first: impl Into<String>,
+        second: impl Into<String>,
+        offers: impl IntoIterator<Item = impl Into<String>>,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            first: first.into(),
+            second: second.into(),
+            offers: offers.into_iter().map(Into::into).collect(),
+            concession: Concession::Sufficient,
+            max_rounds: 100,
+            deadline,
+        }
+    }
+
+    /// The same negotiation, conceding `how`.
+    pub fn concession(self, how: Concession) -> Self {
+        Self {
+            concession: how,
+            ..self
+        }
+    }
+
+    /// The same negotiation, stopping after `rounds`.
+    pub fn max_rounds(self, rounds: u32) -> Self {
+        Self {
+            max_rounds: rounds,
+            ..self
+        }
+    }
 }
 
 /// The record of a Zeuthen negotiation.

@@ -26,6 +26,7 @@ use crate::protocols::{positive, Invite, Missing, Protocol, Run};
 /// finite number ≥ 0.
 #[derive(Debug, Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct VoteSpec {
     /// The proposal.
     pub proposal: Proposal,

@@ -57,6 +57,7 @@ mod agent;
 mod error;
 pub mod protocols;
 mod system;
+pub mod variables;
 
 pub use agent::{
     Agent, Bidder, Describe, Description, Families, Negotiator, Player, Rejected, Trader, Value,

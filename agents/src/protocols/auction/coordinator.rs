@@ -23,8 +23,8 @@ use actor_cluster::Message;
 /// ([`Bidder::bid`](crate::Bidder::bid)); the highest valid bid wins and
 /// pays its own bid or the second-highest, per the rule.
 ///
-/// Errors of the run: [`AgentError::NoParticipants`] if no agent has the
-/// capability; [`AgentError::InvalidParameters`] for a negative or
+/// Errors of the run: [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the
+/// capability; [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a negative or
 /// non-finite reserve or a zero deadline.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -402,9 +402,9 @@ impl Protocol for AuctionSpec {
 /// The English auction's protocol: bidders are asked in turn
 /// ([`Bidder::raise`](crate::Bidder::raise)); [`EnglishAuction`] decides.
 ///
-/// Errors: [`AgentError::Auction`] for an invalid start, increment or
-/// reserve; [`AgentError::InvalidParameters`] for a zero deadline;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::Auction`](crate::AgentError::Auction) for an invalid start, increment or
+/// reserve; [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for EnglishSpec {
     type Output = EnglishResult;
     const NAME: &'static str = "english_auction";
@@ -485,9 +485,9 @@ fn sold(sold: bool) -> &'static str {
 /// at the clock price ([`DutchAuction`] decides). A bidder whose node is
 /// gone is not asked again; a slow one is.
 ///
-/// Errors: [`AgentError::Auction`] for an invalid start, step or reserve;
-/// [`AgentError::InvalidParameters`] for a zero deadline;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::Auction`](crate::AgentError::Auction) for an invalid start, step or reserve;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for DutchSpec {
     type Output = DutchResult;
     const NAME: &'static str = "dutch_auction";
@@ -584,9 +584,9 @@ where
 /// ([`Bidder::bid_units`](crate::Bidder::bid_units)); the highest bids win, priced by the
 /// spec's payment rule ([`multi_unit`] decides).
 ///
-/// Errors: [`AgentError::Auction`] for zero units or an invalid reserve;
-/// [`AgentError::InvalidParameters`] for a zero deadline;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::Auction`](crate::AgentError::Auction) for zero units or an invalid reserve;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for MultiUnitSpec {
     type Output = MultiUnitResult;
     const NAME: &'static str = "multi_unit_auction";
@@ -627,9 +627,9 @@ impl Protocol for MultiUnitSpec {
 /// The VCG auction's protocol: each bidder states its marginal values
 /// ([`Bidder::marginal_values`](crate::Bidder::marginal_values)); [`vcg_units`] decides.
 ///
-/// Errors: [`AgentError::Auction`] for zero units;
-/// [`AgentError::InvalidParameters`] for a zero deadline;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::Auction`](crate::AgentError::Auction) for zero units;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for VcgSpec {
     type Output = VcgResult;
     const NAME: &'static str = "vcg_auction";
@@ -672,9 +672,9 @@ impl Protocol for VcgSpec {
 /// the most total value wins, and winners pay VCG prices
 /// ([`combinatorial`] decides, exactly, within its size limits).
 ///
-/// Errors: [`AgentError::Auction`] for no items or more items than the
-/// rule handles; [`AgentError::InvalidParameters`] for a zero deadline;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::Auction`](crate::AgentError::Auction) for no items or more items than the
+/// rule handles; [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for CombinatorialSpec {
     type Output = CombinatorialResult;
     const NAME: &'static str = "combinatorial_auction";

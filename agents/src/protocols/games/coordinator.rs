@@ -147,8 +147,8 @@ async fn ask_move(
 /// leaves the round void (no payoffs; an invalid action is told so), and a
 /// player whose node dies ends the match.
 ///
-/// Errors: [`AgentError::UnknownAgent`] if either player is not found;
-/// [`AgentError::InvalidParameters`] for zero rounds, a zero deadline, or
+/// Errors: [`AgentError::UnknownAgent`](crate::AgentError::UnknownAgent) if either player is not found;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for zero rounds, a zero deadline, or
 /// one agent playing both sides.
 impl Protocol for MatchSpec {
     type Output = MatchResult;

@@ -155,8 +155,8 @@ fn tie_breaks(outcome: &CallMarketOutcome) -> Vec<String> {
 /// whose node dies are listed as missing.
 ///
 /// Errors of the run:
-/// [`AgentError::NoParticipants`] if no agent has the capability;
-/// [`AgentError::InvalidParameters`] for a zero deadline or a market
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline or a market
 /// name that is empty or holds whitespace.
 ///
 /// # Examples
@@ -284,8 +284,8 @@ impl Protocol for CallMarketSpec {
 /// their agent; the others are still allocated.
 ///
 /// Errors of the run:
-/// [`AgentError::NoParticipants`] if no agent has the capability;
-/// [`AgentError::InvalidParameters`] for a zero deadline or a resource
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline or a resource
 /// name that is empty or holds whitespace.
 impl Protocol for ComputeSpec {
     type Output = ComputeResult;

@@ -8,7 +8,7 @@
 //!
 //! And their runs across nodes: [`CallMarketSpec`] and [`ComputeSpec`], run
 //! by [`Agents::run`](crate::Agents::run), ask the agents (through
-//! [`Trader::trade`](crate::Trader::trade)) and decide with the rules
+//! [`Trader`](crate::Trader)) and decide with the rules
 //! above; [`Market`] is the continuous double auction as a cluster-wide
 //! service.
 //!

@@ -319,8 +319,8 @@ pub struct ZeuthenResult {
 /// (revised by the spec's `revise`). Start it with
 /// [`Agents::launch`](crate::Agents::launch) to be able to cancel it.
 ///
-/// Errors: [`AgentError::InvalidParameters`] for zero rounds or deadlines;
-/// [`AgentError::NoParticipants`] if no agent has the capability.
+/// Errors: [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for zero rounds or deadlines;
+/// [`AgentError::NoParticipants`](crate::AgentError::NoParticipants) if no agent has the capability.
 impl Protocol for ContractSpec {
     type Output = ContractResult;
     const NAME: &'static str = "contract_net";
@@ -495,9 +495,9 @@ fn predicted(spec: &BargainSpec) -> Result<Split, NegotiationError> {
 /// they swap roles each round until agreement, the horizon, or a missing
 /// answer.
 ///
-/// Errors: [`AgentError::UnknownAgent`] if either is not found;
-/// [`AgentError::Negotiation`] for discounts outside [0, 1);
-/// [`AgentError::InvalidParameters`] for a zero deadline, no rounds, or
+/// Errors: [`AgentError::UnknownAgent`](crate::AgentError::UnknownAgent) if either is not found;
+/// [`AgentError::Negotiation`](crate::AgentError::Negotiation) for discounts outside [0, 1);
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for a zero deadline, no rounds, or
 /// one agent on both sides.
 impl Protocol for BargainSpec {
     type Output = BargainResult;
@@ -624,8 +624,8 @@ fn absent(run: &Run, id: &str) -> String {
 /// lower-risk agent concedes, both on a tie) until agreement or until
 /// nobody concedes.
 ///
-/// Errors: [`AgentError::UnknownAgent`] if either is not found;
-/// [`AgentError::InvalidParameters`] for no offers, a zero deadline, or
+/// Errors: [`AgentError::UnknownAgent`](crate::AgentError::UnknownAgent) if either is not found;
+/// [`AgentError::InvalidParameters`](crate::AgentError::InvalidParameters) for no offers, a zero deadline, or
 /// one agent on both sides.
 impl Protocol for ZeuthenSpec {
     type Output = ZeuthenResult;

@@ -260,6 +260,15 @@ pub(crate) enum RemoteError {
 }
 
 impl RemoteError {
+    /// The error for a message tagged `requested` sent to a target that
+    /// answers the tags `accepts`.
+    pub(crate) fn mismatch(accepts: Vec<String>, requested: &str) -> Self {
+        Self::TypeMismatch {
+            accepts,
+            requested: requested.to_owned(),
+        }
+    }
+
     pub(crate) fn into_cluster(self, name: &str) -> ClusterError {
         let name = name.to_owned();
         match self {

@@ -1,23 +1,18 @@
 //! Location-transparent references: [`Ref`], the [`Message`]s it carries,
 //! and what an addressable ractor actor receives, [`Request`] and [`Reply`].
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ractor::{ActorRef, MessagingErr};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::gateway::{self, AskReply, Deliver, GatewayId, GatewayMsg, Outgoing, Resolved};
+use crate::parcel::{AnyBox, NotTaken, Payload};
 use crate::wire::MAX_PAYLOAD_BYTES;
-
-/// What a cluster-addressable value must be: plain serde data.
-pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
 /// A message a named actor answers: plain serde data with a stable wire
 /// tag and the type of its reply, so that the caller of
@@ -175,33 +170,12 @@ impl<M> From<Undelivered<M>> for ClusterError {
     }
 }
 
-/// A type-erased parcel, `(M, Reply<M::Reply>)`: a message and its way
-/// back, on their way to a local actor without being encoded.
-pub(crate) type AnyBox = Box<dyn Any + Send>;
-
-/// Why a local target did not take a parcel; the parcel comes back.
-pub(crate) enum NotTaken {
-    /// It answers no message of this type.
-    Refused(AnyBox),
-    /// The actor has stopped; the parcel, unless ractor kept it.
-    Stopped(Option<AnyBox>),
-}
-
 /// The message of a parcel that came back.
 fn unpack<M: Message>(parcel: AnyBox) -> Option<M> {
     parcel
         .downcast::<(M, Reply<M::Reply>)>()
         .ok()
         .map(|parcel| parcel.0)
-}
-
-/// The error for a message tagged `requested` sent to a target that
-/// answers the tags `accepts`.
-pub(crate) fn mismatch(accepts: Vec<String>, requested: &str) -> RemoteError {
-    RemoteError::TypeMismatch {
-        accepts,
-        requested: requested.to_owned(),
-    }
 }
 
 /// A ractor actor registered under a name: it answers exactly `M`.
@@ -230,7 +204,7 @@ impl<M: Message> Deliver for ActorTarget<M> {
         reply: Option<gateway::ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
         if tag != M::TAG {
-            return Err(mismatch(self.accepts(), tag));
+            return Err(RemoteError::mismatch(self.accepts(), tag));
         }
         let msg = decode::<M>(payload)?;
         let reply = routed_reply::<M::Reply>(reply);
@@ -403,7 +377,7 @@ impl Ref {
     }
 
     fn mismatch<M: Message>(&self, accepts: Vec<String>) -> ClusterError {
-        mismatch(accepts, M::TAG).into_cluster(&self.name)
+        RemoteError::mismatch(accepts, M::TAG).into_cluster(&self.name)
     }
 
     /// Sends a message without waiting for an answer.
@@ -616,7 +590,8 @@ impl Ref {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use ractor::{Actor, ActorProcessingErr};
+    use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Serialize, Deserialize)]
     struct Blob(Vec<u8>);
@@ -655,5 +630,69 @@ mod tests {
             "`svc` answers `other/1`, `another/1`, not `test.blob/1`"
         );
         assert!(err.msg.is_some());
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Num(u64);
+    impl Message for Num {
+        type Reply = u64;
+        const TAG: &'static str = "test.num/1";
+    }
+
+    struct Sink;
+    impl Actor for Sink {
+        type Msg = Request<Num>;
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(
+            &self,
+            _: ActorRef<Self::Msg>,
+            _: (),
+        ) -> std::result::Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn undecodable_payloads_are_refused_not_delivered() {
+        let (actor, _) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = ActorTarget {
+            actor: actor.clone(),
+        };
+        let garbage = [0xc1, 0xff, 0x00];
+        assert!(matches!(
+            target.deliver(Num::TAG, &garbage, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let text = rmp_serde::to_vec_named("not a number").unwrap();
+        assert!(matches!(
+            target.deliver(Num::TAG, &text, None),
+            Err(RemoteError::Decode(_))
+        ));
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver("other/1", &ok, None),
+            Err(RemoteError::TypeMismatch {
+                accepts: vec![Num::TAG.into()],
+                requested: "other/1".into()
+            })
+        );
+        assert!(target.deliver(Num::TAG, &ok, None).is_ok());
+        actor.stop(None);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_target_reports_unknown_name() {
+        let (actor, handle) = Actor::spawn(None, Sink, ()).await.unwrap();
+        let target = ActorTarget {
+            actor: actor.clone(),
+        };
+        actor.stop(None);
+        handle.await.unwrap();
+        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
+        assert_eq!(
+            target.deliver(Num::TAG, &ok, None),
+            Err(RemoteError::UnknownName)
+        );
     }
 }

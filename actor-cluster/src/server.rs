@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 use crate::error::RemoteError;
 use crate::gateway::{Deliver, ReplyRoute};
 use crate::node::Node;
-use crate::reference::{decode, mismatch, routed_reply, AnyBox, Message, NotTaken, Reply};
+use crate::parcel::{AnyBox, NotTaken};
+use crate::reference::{decode, routed_reply, Message, Reply};
 
 /// A future borrowing the server it runs on.
 pub type Handling<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
@@ -234,7 +235,7 @@ impl<S: Server> Deliver for ServerTarget<S> {
             .entries
             .iter()
             .find(|e| e.tag == tag)
-            .ok_or_else(|| mismatch(self.accepts.tags(), tag))?;
+            .ok_or_else(|| RemoteError::mismatch(self.accepts.tags(), tag))?;
         let envelope = Envelope {
             parcel: (entry.decode)(payload, reply)?,
             run: Arc::clone(&entry.run),

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{send, GatewayId, GatewayMsg, GatewayState};
 use crate::error::{ClusterError, RemoteError, Result};
-use crate::reference::{AnyBox, NotTaken, Payload};
+use crate::parcel::{AnyBox, NotTaken, Payload};
 use crate::wire::{Body, MAX_PAYLOAD_BYTES};
 
 /// A local actor registered under a name, with its types erased: the
@@ -287,7 +287,7 @@ impl GatewayState {
         let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
         let accepts = target.accepts();
         if !accepts.iter().any(|t| t == tag) {
-            return Err(crate::reference::mismatch(accepts, tag));
+            return Err(RemoteError::mismatch(accepts, tag));
         }
         Ok(target)
     }
@@ -310,78 +310,5 @@ fn fail(ask: Option<(AskReply, Duration)>, err: ClusterError) {
             let _ = reply.send(Err(err));
         }
         None => tracing::warn!("tell dropped: {err}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::reference::{ActorTarget, Request};
-    use crate::Message as Tagged;
-    use ractor::{Actor, ActorProcessingErr};
-
-    #[derive(Debug, serde::Serialize, serde::Deserialize)]
-    struct Num(u64);
-    impl Tagged for Num {
-        type Reply = u64;
-        const TAG: &'static str = "test.num/1";
-    }
-
-    struct Sink;
-    impl Actor for Sink {
-        type Msg = Request<Num>;
-        type State = ();
-        type Arguments = ();
-        async fn pre_start(
-            &self,
-            _: ActorRef<Self::Msg>,
-            _: (),
-        ) -> std::result::Result<(), ActorProcessingErr> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn undecodable_payloads_are_refused_not_delivered() {
-        let (actor, _) = Actor::spawn(None, Sink, ()).await.unwrap();
-        let target = ActorTarget {
-            actor: actor.clone(),
-        };
-        let garbage = [0xc1, 0xff, 0x00];
-        assert!(matches!(
-            target.deliver(Num::TAG, &garbage, None),
-            Err(RemoteError::Decode(_))
-        ));
-        let text = rmp_serde::to_vec_named("not a number").unwrap();
-        assert!(matches!(
-            target.deliver(Num::TAG, &text, None),
-            Err(RemoteError::Decode(_))
-        ));
-        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
-        assert_eq!(
-            target.deliver("other/1", &ok, None),
-            Err(RemoteError::TypeMismatch {
-                accepts: vec![Num::TAG.into()],
-                requested: "other/1".into()
-            })
-        );
-        assert!(target.deliver(Num::TAG, &ok, None).is_ok());
-        actor.stop(None);
-    }
-
-    #[tokio::test]
-    async fn a_stopped_target_reports_unknown_name() {
-        let (actor, handle) = Actor::spawn(None, Sink, ()).await.unwrap();
-        let target = ActorTarget {
-            actor: actor.clone(),
-        };
-        actor.stop(None);
-        handle.await.unwrap();
-        let ok = rmp_serde::to_vec_named(&Num(7)).unwrap();
-        assert_eq!(
-            target.deliver(Num::TAG, &ok, None),
-            Err(RemoteError::UnknownName)
-        );
     }
 }

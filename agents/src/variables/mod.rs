@@ -29,15 +29,22 @@
 //! ```
 
 mod model;
+mod raft;
 
 pub use model::{
     Command, Committed, Conflict, Constraint, Coordination, Definition, Kind, Op, Operand, Table,
 };
+pub use raft::handle::{GroupStatus, Variables, VariablesBuilder};
+
+use serde::{Deserialize, Serialize};
 
 use crate::agent::Value;
 
 /// Why a variable operation was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// It is plain serde data: a refusal decided by the leader travels back
+/// to the node that asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum VariableError {
     /// A name that is empty, holds whitespace or is longer than 200 bytes.
@@ -81,6 +88,32 @@ pub enum VariableError {
         seen: u64,
         /// The current version.
         current: u64,
+    },
+    /// The replicated table could not reach a quorum of its voters within
+    /// the operation's deadline (this node is on the minority side of a
+    /// partition, or too many voters are down): a write is not confirmed,
+    /// a linearizable read is not served. A write that reached a leader
+    /// before the quorum was lost may still be applied if one returns;
+    /// it is applied at most once.
+    #[error("no quorum: {reason}")]
+    NoQuorum {
+        /// What was missing, e.g. `no leader elected within 2s`.
+        reason: String,
+    },
+    /// The voters given to [`Variables::start`] cannot form a group (none,
+    /// this node not among them, a name that is not a node name, two names
+    /// with the same Raft id).
+    #[error("invalid voters: {reason}")]
+    InvalidVoters {
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The replicated table is not running on this node (it was shut
+    /// down, or its Raft engine stopped on an error).
+    #[error("variables unavailable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
     },
 }
 

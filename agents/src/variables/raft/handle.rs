@@ -76,23 +76,28 @@ const MARGIN: Duration = Duration::from_millis(200);
 ///
 /// # Examples
 ///
-/// ```no_run
+/// A group of one voter, in this process (with three nodes n1, n2 and n3,
+/// each runs `Variables::start(&node, &["n1", "n2", "n3"])`):
+///
+/// ```
 /// use actor_cluster::Node;
-/// use agents::variables::{Definition, Kind, Variables};
+/// use agents::variables::{Definition, Kind, VariableError, Variables};
 /// use agents::Value;
 ///
-/// # async fn run(node: Node) -> Result<(), Box<dyn std::error::Error>> {
-/// // On each of the nodes n1, n2 and n3:
-/// let variables = Variables::start(&node, &["n1", "n2", "n3"]).await?;
-/// variables
-///     .define(Definition::new("learning_rate", Kind::float(0.0, 2.0), Value::Float(0.1)))
-///     .await?;
-/// let committed = variables
-///     .commit("learning_rate", Value::Float(0.01), "trainer-1")
-///     .await?;
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = Node::builder()
+///     .name("solo").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
+///     .start().await?;
+/// let variables = Variables::start(&node, &["solo"]).await?;
+/// let lr = Definition::new("learning_rate", Kind::float(0.0, 2.0), Value::Float(0.1));
+/// variables.define(lr).await?;
+/// let committed = variables.commit("learning_rate", Value::Float(0.01), "trainer-1").await?;
 /// assert_eq!(committed.version, 1);
-/// // On any node, once the commit is confirmed:
 /// assert_eq!(variables.get("learning_rate").await?.value, Value::Float(0.01));
+/// let refused = variables.commit("learning_rate", Value::Float(3.0), "trainer-1").await;
+/// assert!(matches!(refused, Err(VariableError::InvalidValue { .. })));
+/// variables.shutdown().await;
+/// node.shutdown().await;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -385,12 +390,15 @@ impl Variables {
         let timeout = self.shared.timeout;
         let deadline = Instant::now() + timeout;
         let mut metrics = self.shared.replica.raft.metrics();
-        let mut last = String::from("no leader elected");
+        // The last attempt's reason for trying again, if any.
+        let mut last: Option<String> = None;
         loop {
             let Some(leader) = self.leader(&mut metrics, deadline).await? else {
-                return Err(VariableError::NoQuorum {
-                    reason: format!("{last} within {timeout:?}"),
-                });
+                let reason = match last {
+                    Some(last) => format!("no leader within {timeout:?} (before: {last})"),
+                    None => format!("no leader within {timeout:?}"),
+                };
+                return Err(VariableError::NoQuorum { reason });
             };
             let within = deadline
                 .saturating_duration_since(Instant::now())
@@ -399,15 +407,15 @@ impl Variables {
                 Attempt::Done(answer) => return answer,
                 Attempt::Retry(reason) => {
                     tracing::debug!(%reason, "variables: trying again");
-                    last = reason;
+                    if Instant::now() >= deadline {
+                        return Err(VariableError::NoQuorum {
+                            reason: format!("not confirmed within {timeout:?}: {reason}"),
+                        });
+                    }
+                    last = Some(reason);
                 }
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Err(VariableError::NoQuorum {
-                    reason: format!("{last} within {timeout:?}"),
-                });
-            }
             // News of the group (a new leader), or a moment.
             let _ = tokio::time::timeout_at(deadline.min(now + PAUSE), metrics.changed()).await;
         }

@@ -51,6 +51,20 @@ enum Op {
         name: String,
         count: u32,
     },
+    /// Reads `name` linearizably `count` times and answers each read's
+    /// latency in microseconds.
+    BenchGet {
+        name: String,
+        count: u32,
+    },
+    /// Commits `count` distinct values to `name` one after another, says
+    /// `streaming` after the first `signal_after`, and answers what each
+    /// commit was acknowledged with.
+    Stream {
+        name: String,
+        count: u32,
+        signal_after: u32,
+    },
 }
 
 /// A node's answer.
@@ -60,6 +74,7 @@ enum Reply {
     Many(Result<Vec<Committed>, VariableError>),
     Status(GroupStatus),
     Micros(Result<Vec<u64>, VariableError>),
+    Acks(Result<Vec<Committed>, VariableError>),
 }
 
 /// Not a test: the entry point of the node processes, which run this
@@ -117,6 +132,35 @@ async fn answer(variables: &Variables, op: Op) -> Reply {
                 let started = Instant::now();
                 let value = Value::Float(f64::from(i % 100) / 100.0);
                 if let Err(e) = variables.commit(&name, value, "bench").await {
+                    return Reply::Micros(Err(e));
+                }
+                micros.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+            }
+            Reply::Micros(Ok(micros))
+        }
+        Op::Stream {
+            name,
+            count,
+            signal_after,
+        } => {
+            let mut acks = Vec::new();
+            for i in 0..count {
+                if i == signal_after {
+                    println!("{MARK}streaming");
+                }
+                let value = Value::Float(f64::from(i) / 1000.0);
+                match variables.commit(&name, value, "stream").await {
+                    Ok(committed) => acks.push(committed),
+                    Err(e) => return Reply::Acks(Err(e)),
+                }
+            }
+            Reply::Acks(Ok(acks))
+        }
+        Op::BenchGet { name, count } => {
+            let mut micros = Vec::new();
+            for _ in 0..count {
+                let started = Instant::now();
+                if let Err(e) = variables.get(&name).await {
                     return Reply::Micros(Err(e));
                 }
                 micros.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -225,11 +269,7 @@ impl NodeProcess {
         }
     }
 
-    async fn bench(&mut self, name: &str, count: u32) -> Vec<u64> {
-        let op = Op::Bench {
-            name: name.into(),
-            count,
-        };
+    async fn bench(&mut self, op: Op) -> Vec<u64> {
         match self.ask(&op).await.expect("a reply") {
             Reply::Micros(micros) => micros.expect("bench commits"),
             other => panic!("{}: {other:?}", self.name),
@@ -316,22 +356,80 @@ async fn variables_replicate_survive_a_minority_and_refuse_without_quorum() {
 
     // Commit latency over three processes, from a follower and the leader.
     let on_leader = nodes.iter().position(|n| n.name == leader).expect("leader");
-    let from_follower = nodes[follower].bench("learning_rate", 50).await;
-    let from_leader = nodes[on_leader].bench("learning_rate", 50).await;
+    let commits = |count| Op::Bench {
+        name: "learning_rate".into(),
+        count,
+    };
+    let reads = |count| Op::BenchGet {
+        name: "learning_rate".into(),
+        count,
+    };
+    let from_follower = nodes[follower].bench(commits(50)).await;
+    let from_leader = nodes[on_leader].bench(commits(50)).await;
+    let read_follower = nodes[follower].bench(reads(50)).await;
+    let read_leader = nodes[on_leader].bench(reads(50)).await;
+    let p = |micros: &[u64]| (quantile_ms(micros, 0.5), quantile_ms(micros, 0.99));
     eprintln!(
-        "commit latency over 3 processes: from a follower p50 {:.2} ms p99 {:.2} ms; \
-         on the leader p50 {:.2} ms p99 {:.2} ms",
-        quantile_ms(&from_follower, 0.5),
-        quantile_ms(&from_follower, 0.99),
-        quantile_ms(&from_leader, 0.5),
-        quantile_ms(&from_leader, 0.99),
+        "over 3 processes, p50 / p99 in ms: commit from a follower {:?}, on the leader {:?}; \
+         linearizable get on a follower {:?}, on the leader {:?}",
+        p(&from_follower),
+        p(&from_leader),
+        p(&read_follower),
+        p(&read_leader),
     );
     let mut version = 101;
 
-    // Kill the leader: the two others elect another and keep committing.
+    // Kill the leader in the middle of a stream of commits from a
+    // follower: the two others elect another leader, the stream goes on,
+    // and no acknowledged commit is lost.
+    let stream = Definition::new("stream", Kind::float(0.0, 2.0), Value::Float(0.0)).history(1000);
+    nodes[follower]
+        .one(&Op::Define(stream))
+        .await
+        .expect("defined");
+    let op = Op::Stream {
+        name: "stream".into(),
+        count: 300,
+        signal_after: 20,
+    };
+    let mut line = serde_json::to_string(&op).expect("op");
+    line.push('\n');
+    let streamer = &mut nodes[follower];
+    streamer
+        .stdin
+        .write_all(line.as_bytes())
+        .await
+        .expect("sent");
+    assert_eq!(streamer.line().await.expect("streaming"), "streaming");
+    let streamer = streamer.name;
     let killed = nodes.remove(on_leader);
     assert_eq!(killed.name, leader);
     killed.kill().await;
+    let streamer = nodes
+        .iter_mut()
+        .find(|n| n.name == streamer)
+        .expect("the streaming node");
+    let reply: Reply = serde_json::from_str(&streamer.line().await.expect("acks")).expect("reply");
+    let Reply::Acks(acks) = reply else {
+        panic!("{reply:?}")
+    };
+    let acks = acks.expect("every commit of the stream acknowledged");
+    assert_eq!(acks.len(), 300);
+    assert!(
+        acks.windows(2).all(|w| w[1].version == w[0].version + 1),
+        "one writer: versions one by one"
+    );
+    let pause = acks.windows(2).map(|w| w[1].at_ms - w[0].at_ms).max();
+    eprintln!("stream of 300 commits, leader killed after 20: longest pause {pause:?} ms");
+    for node in &mut nodes {
+        let history = node.history("stream").await.expect("history");
+        for ack in &acks {
+            let kept = usize::try_from(ack.version)
+                .ok()
+                .and_then(|v| history.get(v));
+            assert_eq!(kept, Some(ack), "acknowledged commit lost on {}", node.name);
+        }
+    }
     for node in &mut nodes {
         let committed = node
             .commit("learning_rate", 0.25)

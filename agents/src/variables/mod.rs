@@ -27,6 +27,13 @@
 //! );
 //! assert_eq!(table.get("learning_rate").unwrap().version, 0);
 //! ```
+//!
+//! [`Variables`] replicates the table across the nodes of a cluster with a
+//! Raft log (openraft, carried over the cluster layer's references): a
+//! write from any node is confirmed once a quorum of voters holds it, reads
+//! are linearizable unless a stale local read is asked for, and a node on
+//! the minority side is refused with [`VariableError::NoQuorum`] within a
+//! bounded time. The log and snapshots are in memory for now.
 
 mod model;
 mod raft;

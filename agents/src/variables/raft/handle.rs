@@ -301,7 +301,10 @@ impl Variables {
     }
 
     /// Stops this node's part of the group: its Raft and its servers. The
-    /// others go on while they have a quorum.
+    /// others go on while they have a quorum. Call it before
+    /// [`Node::shutdown`]: openraft's tasks are not actors of the node, and
+    /// stopping the node alone leaves them running (unable to reach
+    /// anybody) until the process ends.
     pub async fn shutdown(&self) {
         let replica = &self.shared.replica;
         if let Err(e) = replica.raft.shutdown().await {

@@ -107,19 +107,31 @@ impl Peer {
         timeout: Duration,
         error: ClusterError,
     ) -> RPCError<u64, Member, E> {
-        match error {
-            ClusterError::Timeout { .. } => RPCError::Timeout(Timeout {
-                action,
-                id: self.id,
-                target: self.target,
-                timeout,
-            }),
-            ClusterError::NodeGone { .. }
-            | ClusterError::UnknownName(_)
-            | ClusterError::NoReply { .. }
-            | ClusterError::NodeStopped => RPCError::Unreachable(Unreachable::new(&error)),
-            _ => RPCError::Network(NetworkError::new(&error)),
-        }
+        rpc_error(self.id, self.target, action, timeout, error)
+    }
+}
+
+/// openraft's error for the cluster's `error` on an RPC `action` from `id`
+/// to `target` (see the module docs).
+fn rpc_error<E: std::error::Error>(
+    id: u64,
+    target: u64,
+    action: RPCTypes,
+    timeout: Duration,
+    error: ClusterError,
+) -> RPCError<u64, Member, E> {
+    match error {
+        ClusterError::Timeout { .. } => RPCError::Timeout(Timeout {
+            action,
+            id,
+            target,
+            timeout,
+        }),
+        ClusterError::NodeGone { .. }
+        | ClusterError::UnknownName(_)
+        | ClusterError::NoReply { .. }
+        | ClusterError::NodeStopped => RPCError::Unreachable(Unreachable::new(&error)),
+        _ => RPCError::Network(NetworkError::new(&error)),
     }
 }
 
@@ -157,5 +169,42 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> RpcResult<VoteResponse<u64>> {
         self.call(RPCTypes::Vote, RequestVote(rpc), option.hard_ttl())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(error: ClusterError) -> RPCError<u64, Member> {
+        rpc_error(1, 2, RPCTypes::Vote, Duration::from_millis(300), error)
+    }
+
+    #[test]
+    fn cluster_errors_become_openraft_network_errors() {
+        let timeout = ClusterError::Timeout {
+            name: "variables-raft@n2".into(),
+            timeout: Duration::from_millis(300),
+        };
+        assert!(matches!(
+            mapped(timeout),
+            RPCError::Timeout(Timeout {
+                id: 1,
+                target: 2,
+                ..
+            })
+        ));
+        let gone = ClusterError::NodeGone {
+            node: "n2".into(),
+            name: "variables-raft@n2".into(),
+        };
+        assert!(matches!(mapped(gone), RPCError::Unreachable(_)));
+        let unknown = ClusterError::UnknownName("variables-raft@n2".into());
+        assert!(matches!(mapped(unknown), RPCError::Unreachable(_)));
+        let garbled = ClusterError::Decode {
+            name: "variables-raft@n2".into(),
+            reason: "bad".into(),
+        };
+        assert!(matches!(mapped(garbled), RPCError::Network(_)));
     }
 }

@@ -179,16 +179,19 @@ impl Server for ClientServer {
     }
 }
 
+/// The longest a forwarded request may ask the leader to wait.
+const MOST: Duration = Duration::from_secs(10);
+
 impl Handler<Write> for ClientServer {
     async fn handle(&mut self, write: Write) -> Attempt<Result<Committed, VariableError>> {
-        let within = Duration::from_millis(write.within_ms);
+        let within = Duration::from_millis(write.within_ms).min(MOST);
         self.replica.write_here(write.proposal, within).await
     }
 }
 
 impl Handler<ReadIndex> for ClientServer {
     async fn handle(&mut self, read: ReadIndex) -> Attempt<Result<Option<u64>, VariableError>> {
-        let within = Duration::from_millis(read.within_ms);
+        let within = Duration::from_millis(read.within_ms).min(MOST);
         self.replica.read_index_here(within).await
     }
 }

@@ -711,7 +711,12 @@ async fn form(
             },
             WaitError::ShuttingDown => stopped(),
         })?;
-    tracing::info!(node = node.name(), status = ?raft.metrics().borrow().current_leader, "variables group formed");
+    let leader = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.current_leader.and_then(|id| name_of(&metrics, id))
+    };
+    tracing::info!(node = node.name(), leader = ?leader, "variables group formed");
     Ok(())
 }
 

@@ -499,6 +499,12 @@ async fn variables_replicate_survive_a_minority_and_refuse_without_quorum() {
         committed.version == version + 1 || committed.version == version + 2,
         "{committed:?} after version {version}"
     );
+    if committed.version == version + 2 {
+        assert!(
+            refused.to_string().contains("may still be applied"),
+            "applied after a refusal that did not say it might be: {refused}"
+        );
+    }
     let read = back
         .get("learning_rate")
         .await

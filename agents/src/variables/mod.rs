@@ -100,8 +100,9 @@ pub enum VariableError {
     /// the operation's deadline (this node is on the minority side of a
     /// partition, or too many voters are down): a write is not confirmed,
     /// a linearizable read is not served. A write that reached a leader
-    /// before the quorum was lost may still be applied if one returns;
-    /// it is applied at most once.
+    /// before the quorum was lost may still be applied if one returns
+    /// (at most once); the reason then says so, and otherwise the write
+    /// was not applied and will not be.
     #[error("no quorum: {reason}")]
     NoQuorum {
         /// What was missing, e.g. `no leader elected within 2s`.

@@ -359,7 +359,14 @@ impl Variables {
                     let read = ReadIndex {
                         within_ms: millis(within),
                     };
-                    self.forward(&leader.name, read, within).await
+                    match self.forward(&leader.name, read, within).await {
+                        // A read changes nothing: nothing of it is pending.
+                        Attempt::Retry { reason, .. } => Attempt::Retry {
+                            reason,
+                            pending: false,
+                        },
+                        done => done,
+                    }
                 }
             })
             .await?;
@@ -395,25 +402,40 @@ impl Variables {
         let mut metrics = self.shared.replica.raft.metrics();
         // The last attempt's reason for trying again, if any.
         let mut last: Option<String> = None;
+        // Whether an attempt may have left the request in a leader's log.
+        let mut pending = false;
+        let no_quorum = |reason: String, pending: bool| VariableError::NoQuorum {
+            reason: if pending {
+                format!(
+                    "{reason}; an earlier attempt reached a leader and may still be applied \
+                     (once) if a quorum comes back"
+                )
+            } else {
+                reason
+            },
+        };
         loop {
             let Some(leader) = self.leader(&mut metrics, deadline).await? else {
                 let reason = match last {
                     Some(last) => format!("no leader within {timeout:?} (before: {last})"),
                     None => format!("no leader within {timeout:?}"),
                 };
-                return Err(VariableError::NoQuorum { reason });
+                return Err(no_quorum(reason, pending));
             };
             let within = deadline
                 .saturating_duration_since(Instant::now())
                 .min(ATTEMPT);
             match attempt(leader, within).await {
                 Attempt::Done(answer) => return answer,
-                Attempt::Retry(reason) => {
+                Attempt::Retry {
+                    reason,
+                    pending: maybe,
+                } => {
                     tracing::debug!(%reason, "variables: trying again");
+                    pending |= maybe;
                     if Instant::now() >= deadline {
-                        return Err(VariableError::NoQuorum {
-                            reason: format!("not confirmed within {timeout:?}: {reason}"),
-                        });
+                        let reason = format!("not confirmed within {timeout:?}: {reason}");
+                        return Err(no_quorum(reason, pending));
                     }
                     last = Some(reason);
                 }
@@ -460,17 +482,30 @@ impl Variables {
     {
         let server = match self.leader_ref(leader).await {
             Ok(server) => server,
-            Err(e) => return Attempt::Retry(format!("the leader {leader} is not reachable: {e}")),
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!("the leader {leader} is not reachable: {e}"),
+                    pending: false,
+                }
+            }
         };
         match server.ask(msg, within + MARGIN).await {
             Ok(attempt) => attempt,
             Err(ClusterError::NodeStopped) => Attempt::Done(Err(stopped())),
+            // Never delivered: nothing of it is pending.
+            Err(e @ ClusterError::UnknownName(_)) => Attempt::Retry {
+                reason: format!("the leader {leader} did not answer: {e}"),
+                pending: false,
+            },
+            // Delivered or not, we cannot tell.
             Err(
                 e @ (ClusterError::Timeout { .. }
                 | ClusterError::NodeGone { .. }
-                | ClusterError::UnknownName(_)
                 | ClusterError::NoReply { .. }),
-            ) => Attempt::Retry(format!("the leader {leader} did not answer: {e}")),
+            ) => Attempt::Retry {
+                reason: format!("the leader {leader} did not answer: {e}"),
+                pending: true,
+            },
             Err(e) => Attempt::Done(Err(VariableError::Unavailable {
                 reason: e.to_string(),
             })),

@@ -51,21 +51,25 @@ impl Replica {
     ) -> Attempt<Result<Committed, VariableError>> {
         if let Err(reason) = self.quorum_recent() {
             // Refused before it enters the log: it cannot be applied later.
-            return Attempt::Retry(reason);
+            return Attempt::Retry {
+                reason,
+                pending: false,
+            };
         }
         match tokio::time::timeout(within, self.raft.client_write(proposal)).await {
-            Err(_) => Attempt::Retry(format!(
-                "no quorum confirmed the write within {within:?} (sent again with the same id \
-                 until the deadline, it is applied at most once)"
-            )),
+            Err(_) => Attempt::Retry {
+                reason: format!("no quorum confirmed the write within {within:?}"),
+                pending: true,
+            },
             Ok(Ok(response)) => Attempt::Done(response.data.unwrap_or_else(|| {
                 Err(VariableError::Unavailable {
                     reason: "the write was applied without an answer".into(),
                 })
             })),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Attempt::Retry("the leadership moved".into())
-            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Attempt::Retry {
+                reason: "the leadership moved".into(),
+                pending: false,
+            },
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                 Attempt::Done(Err(VariableError::Unavailable {
                     reason: e.to_string(),
@@ -84,15 +88,22 @@ impl Replica {
         within: Duration,
     ) -> Attempt<Result<Option<u64>, VariableError>> {
         match tokio::time::timeout(within, self.raft.get_read_log_id()).await {
-            Err(_) => Attempt::Retry(format!(
-                "no quorum confirmed the leadership within {within:?}"
-            )),
+            Err(_) => Attempt::Retry {
+                reason: format!("no quorum confirmed the leadership within {within:?}"),
+                pending: false,
+            },
             Ok(Ok((read, _applied))) => Attempt::Done(Ok(read.map(|id| id.index))),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
-                Attempt::Retry("the leadership moved".into())
+                Attempt::Retry {
+                    reason: "the leadership moved".into(),
+                    pending: false,
+                }
             }
             Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                Attempt::Retry(e.to_string())
+                Attempt::Retry {
+                    reason: e.to_string(),
+                    pending: false,
+                }
             }
             Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(VariableError::Unavailable {
                 reason: e.to_string(),

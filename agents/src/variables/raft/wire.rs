@@ -63,7 +63,14 @@ pub(crate) enum Attempt<T> {
     Done(T),
     /// Not decided here (not the leader, no quorum yet): try again until
     /// the deadline; the reason is reported if it passes.
-    Retry(String),
+    Retry {
+        /// Why.
+        reason: String,
+        /// Whether the request may be in a leader's log all the same (it
+        /// timed out after it was handed to one), to be applied if a
+        /// quorum comes back.
+        pending: bool,
+    },
 }
 
 crate::protocol_messages! {

@@ -8,6 +8,7 @@ use crate::protocols::games::GameError;
 use crate::protocols::market::MarketError;
 use crate::protocols::negotiation::NegotiationError;
 use crate::protocols::voting::VoteError;
+use crate::variables::VariableError;
 
 /// Everything that can go wrong in the agents layer.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,10 @@ pub enum AgentError {
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),
+    /// The replicated variables refused: invalid voters, a group that did
+    /// not form, a Raft that could not start.
+    #[error("variables: {0}")]
+    Variable(#[from] VariableError),
     /// The supervision layer refused (spawn failure, duplicate id, ...).
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -5,7 +5,9 @@
 //! that may sit on any node: votes and elections, Byzantine agreement,
 //! sealed-bid, English, Dutch, multi-unit, VCG and combinatorial auctions,
 //! contract-net, alternating offers and Zeuthen negotiation, markets, and
-//! repeated games (see [`protocols`]).
+//! repeated games (see [`protocols`]). Typed [`variables`] (a learning
+//! rate, a batch size) are committed cluster-wide through a Raft log
+//! ([`variables::Variables`]) and read with the same version on every node.
 //!
 //! ```
 //! use actor_cluster::Server;

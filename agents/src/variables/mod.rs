@@ -27,17 +27,31 @@
 //! );
 //! assert_eq!(table.get("learning_rate").unwrap().version, 0);
 //! ```
+//!
+//! [`Variables`] replicates the table across the nodes of a cluster with a
+//! Raft log (openraft, carried over the cluster layer's references): a
+//! write from any node is confirmed once a quorum of voters holds it, reads
+//! are linearizable unless a stale local read is asked for, and a node on
+//! the minority side is refused with [`VariableError::NoQuorum`] within a
+//! bounded time. The log and snapshots are in memory for now.
 
 mod model;
+mod raft;
 
 pub use model::{
     Command, Committed, Conflict, Constraint, Coordination, Definition, Kind, Op, Operand, Table,
 };
+pub use raft::handle::{GroupStatus, Variables, VariablesBuilder};
+
+use serde::{Deserialize, Serialize};
 
 use crate::agent::Value;
 
 /// Why a variable operation was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// It is plain serde data: a refusal decided by the leader travels back
+/// to the node that asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum VariableError {
     /// A name that is empty, holds whitespace or is longer than 200 bytes.
@@ -81,6 +95,33 @@ pub enum VariableError {
         seen: u64,
         /// The current version.
         current: u64,
+    },
+    /// The replicated table could not reach a quorum of its voters within
+    /// the operation's deadline (this node is on the minority side of a
+    /// partition, or too many voters are down): a write is not confirmed,
+    /// a linearizable read is not served. A write that reached a leader
+    /// before the quorum was lost may still be applied if one returns
+    /// (at most once); the reason then says so, and otherwise the write
+    /// was not applied and will not be.
+    #[error("no quorum: {reason}")]
+    NoQuorum {
+        /// What was missing, e.g. `no leader elected within 2s`.
+        reason: String,
+    },
+    /// The voters given to [`Variables::start`] cannot form a group (none,
+    /// this node not among them, a name that is not a node name, two names
+    /// with the same Raft id).
+    #[error("invalid voters: {reason}")]
+    InvalidVoters {
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The replicated table is not running on this node (it was shut
+    /// down, or its Raft engine stopped on an error).
+    #[error("variables unavailable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
     },
 }
 

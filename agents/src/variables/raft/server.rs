@@ -1,0 +1,208 @@
+//! The servers of one node of the group, and what the leader does with a
+//! write or a read index, whether it was asked locally or forwarded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actor_cluster::{Accepts, Handler, Node, Server};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InstallSnapshotError, RaftError};
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotResponse, VoteResponse};
+use openraft::{Raft, ServerState};
+
+use super::store::StateMachine;
+use super::wire::{
+    AppendEntries, Attempt, InstallSnapshot, NodeStatus, ReadIndex, RequestVote, Status, Write,
+};
+use super::{Proposal, TypeConfig};
+use crate::variables::{Committed, VariableError};
+
+/// One node's part of the group: its `Raft`, its state machine, and the
+/// node it runs on. Shared by the handle and the servers.
+pub(crate) struct Replica {
+    /// The node.
+    pub(crate) node: Node,
+    /// This node's Raft id.
+    pub(crate) id: u64,
+    /// The local Raft.
+    pub(crate) raft: Raft<TypeConfig>,
+    /// The applied table.
+    pub(crate) machine: StateMachine,
+    /// How recently a quorum must have acknowledged the leader for it to
+    /// take a write (older: it may be on the minority side).
+    pub(crate) quorum_window: Duration,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("node", &self.node.name())
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Appends `proposal` to the log as the leader and waits at most
+    /// `within` for it to be committed and applied.
+    pub(crate) async fn write_here(
+        &self,
+        proposal: Proposal,
+        within: Duration,
+    ) -> Attempt<Result<Committed, VariableError>> {
+        if let Err(reason) = self.quorum_recent() {
+            // Refused before it enters the log: it cannot be applied later.
+            return Attempt::Retry {
+                reason,
+                pending: false,
+            };
+        }
+        match tokio::time::timeout(within, self.raft.client_write(proposal)).await {
+            Err(_) => Attempt::Retry {
+                reason: format!("no quorum confirmed the write within {within:?}"),
+                pending: true,
+            },
+            Ok(Ok(response)) => Attempt::Done(response.data.unwrap_or_else(|| {
+                Err(VariableError::Unavailable {
+                    reason: "the write was applied without an answer".into(),
+                })
+            })),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Attempt::Retry {
+                reason: "the leadership moved".into(),
+                pending: false,
+            },
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Attempt::Done(Err(VariableError::Unavailable {
+                    reason: e.to_string(),
+                }))
+            }
+            Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(VariableError::Unavailable {
+                reason: e.to_string(),
+            })),
+        }
+    }
+
+    /// Confirms the leadership with a quorum (waiting at most `within`) and
+    /// answers the log index a linearizable read must have applied.
+    pub(crate) async fn read_index_here(
+        &self,
+        within: Duration,
+    ) -> Attempt<Result<Option<u64>, VariableError>> {
+        match tokio::time::timeout(within, self.raft.get_read_log_id()).await {
+            Err(_) => Attempt::Retry {
+                reason: format!("no quorum confirmed the leadership within {within:?}"),
+                pending: false,
+            },
+            Ok(Ok((read, _applied))) => Attempt::Done(Ok(read.map(|id| id.index))),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
+                Attempt::Retry {
+                    reason: "the leadership moved".into(),
+                    pending: false,
+                }
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
+                Attempt::Retry {
+                    reason: e.to_string(),
+                    pending: false,
+                }
+            }
+            Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(VariableError::Unavailable {
+                reason: e.to_string(),
+            })),
+        }
+    }
+
+    /// Whether this node leads and a quorum acknowledged it within the
+    /// window.
+    fn quorum_recent(&self) -> Result<(), String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        if metrics.state != ServerState::Leader {
+            return Err("this node no longer leads".into());
+        }
+        let window = self.quorum_window.as_millis();
+        match metrics.millis_since_quorum_ack {
+            Some(ms) if u128::from(ms) <= window => Ok(()),
+            Some(ms) => Err(format!("the leader has heard from no quorum for {ms} ms")),
+            None => Err("the leader has not heard from a quorum yet".into()),
+        }
+    }
+}
+
+/// `variables-raft@<node>`: hands the Raft RPCs to the local `Raft`.
+pub(crate) struct RaftServer {
+    pub(crate) raft: Raft<TypeConfig>,
+}
+
+impl Server for RaftServer {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts
+            .add::<AppendEntries>()
+            .add::<RequestVote>()
+            .add::<InstallSnapshot>()
+            .add::<Status>();
+    }
+}
+
+impl Handler<AppendEntries> for RaftServer {
+    async fn handle(
+        &mut self,
+        AppendEntries(rpc): AppendEntries,
+    ) -> Result<AppendEntriesResponse<u64>, RaftError<u64>> {
+        self.raft.append_entries(rpc).await
+    }
+}
+
+impl Handler<RequestVote> for RaftServer {
+    async fn handle(
+        &mut self,
+        RequestVote(rpc): RequestVote,
+    ) -> Result<VoteResponse<u64>, RaftError<u64>> {
+        self.raft.vote(rpc).await
+    }
+}
+
+impl Handler<InstallSnapshot> for RaftServer {
+    async fn handle(
+        &mut self,
+        InstallSnapshot(rpc): InstallSnapshot,
+    ) -> Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> {
+        self.raft.install_snapshot(rpc).await
+    }
+}
+
+impl Handler<Status> for RaftServer {
+    async fn handle(&mut self, _: Status) -> NodeStatus {
+        NodeStatus {
+            initialized: self.raft.is_initialized().await.unwrap_or(false),
+        }
+    }
+}
+
+/// `variables@<node>`: answers the writes and read indexes a follower
+/// forwards to this node as the leader.
+pub(crate) struct ClientServer {
+    pub(crate) replica: Arc<Replica>,
+}
+
+impl Server for ClientServer {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.add::<Write>().add::<ReadIndex>();
+    }
+}
+
+/// The longest a forwarded request may ask the leader to wait.
+const MOST: Duration = Duration::from_secs(10);
+
+impl Handler<Write> for ClientServer {
+    async fn handle(&mut self, write: Write) -> Attempt<Result<Committed, VariableError>> {
+        let within = Duration::from_millis(write.within_ms).min(MOST);
+        self.replica.write_here(write.proposal, within).await
+    }
+}
+
+impl Handler<ReadIndex> for ClientServer {
+    async fn handle(&mut self, read: ReadIndex) -> Attempt<Result<Option<u64>, VariableError>> {
+        let within = Duration::from_millis(read.within_ms).min(MOST);
+        self.replica.read_index_here(within).await
+    }
+}

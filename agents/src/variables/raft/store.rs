@@ -1,0 +1,447 @@
+//! The Raft log store (in memory) and the state machine that applies
+//! [`Proposal`]s to a [`Table`], with snapshots of the table.
+//!
+//! Both are cheap handles on shared data (openraft takes the store, the
+//! state machine, a log reader and a snapshot builder by value; the
+//! [`Variables`](crate::variables::Variables) handle reads the table
+//! through its own clone). Locks are `std` mutexes held for no `await`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::{
+    Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
+    Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, Member, Proposal, RequestId, TypeConfig};
+use crate::variables::{Committed, Table, VariableError};
+
+/// How many answers to recent requests the state machine keeps to answer
+/// a repeated request (a retried write) without applying it again.
+pub(crate) const ANSWERS_KEPT: usize = 4096;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The Raft log, its vote and its commit point, in memory.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogStore {
+    log: Arc<Mutex<Log>>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    entries: BTreeMap<u64, Entry<TypeConfig>>,
+    vote: Option<Vote<u64>>,
+    committed: Option<LogId<u64>>,
+    purged: Option<LogId<u64>>,
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
+        let log = lock(&self.log);
+        Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let log = lock(&self.log);
+        let last = log.entries.values().next_back().map(|e| e.log_id);
+        Ok(LogState {
+            last_purged_log_id: log.purged,
+            last_log_id: last.or(log.purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        lock(&self.log).vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        Ok(lock(&self.log).vote)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<u64>>,
+    ) -> Result<(), StorageError<u64>> {
+        lock(&self.log).committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
+        Ok(lock(&self.log).committed)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        {
+            let mut log = lock(&self.log);
+            for entry in entries {
+                log.entries.insert(entry.log_id.index, entry);
+            }
+        }
+        // In memory, an entry is "flushed" once it is in the map.
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut log = lock(&self.log);
+        log.entries.split_off(&log_id.index);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
+        let mut log = lock(&self.log);
+        let kept = log.entries.split_off(&(log_id.index + 1));
+        log.entries = kept;
+        log.purged = Some(log_id);
+        Ok(())
+    }
+}
+
+/// The applied state: the table, how far the log has been applied, the
+/// membership in force, and the answers to recent requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Machine {
+    table: Table,
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, Member>,
+    answers: Answers,
+}
+
+impl Machine {
+    /// The table as applied so far.
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Applies `proposal`, or answers again what a request with its id
+    /// was answered.
+    fn apply(&mut self, proposal: Proposal) -> Result<Committed, VariableError> {
+        if let Some(answer) = self.answers.get(&proposal.id) {
+            return answer.clone();
+        }
+        let answer = self.table.apply(proposal.command);
+        self.answers.record(proposal.id, answer.clone());
+        answer
+    }
+}
+
+/// Recent answers by request id, the oldest forgotten first.
+#[derive(Debug, Clone, Default)]
+struct Answers {
+    by_id: BTreeMap<RequestId, Result<Committed, VariableError>>,
+    order: VecDeque<RequestId>,
+}
+
+impl Answers {
+    fn get(&self, id: &RequestId) -> Option<&Result<Committed, VariableError>> {
+        self.by_id.get(id)
+    }
+
+    fn record(&mut self, id: RequestId, answer: Result<Committed, VariableError>) {
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, answer);
+        while self.order.len() > ANSWERS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
+/// What a snapshot holds besides its metadata (which carries the last
+/// applied log id and the membership).
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    table: Table,
+    /// Recent answers, oldest first.
+    answers: Vec<(RequestId, Result<Committed, VariableError>)>,
+}
+
+/// A snapshot as the state machine keeps its latest one.
+#[derive(Debug, Clone)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<u64, Member>,
+    data: Vec<u8>,
+}
+
+/// The state machine: the [`Machine`] and its latest snapshot, shared by
+/// openraft's state-machine worker, its snapshot builder and the handle.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateMachine {
+    machine: Arc<Mutex<Machine>>,
+    snapshot: Arc<Mutex<Snapshots>>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshots {
+    latest: Option<StoredSnapshot>,
+    /// Snapshots built so far, to give each a distinct id.
+    built: u64,
+}
+
+impl StateMachine {
+    /// Reads the applied state.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Machine) -> R) -> R {
+        f(&lock(&self.machine))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+        let (data, last_applied, membership) = {
+            let machine = lock(&self.machine);
+            let body = SnapshotBody {
+                table: machine.table.clone(),
+                answers: machine
+                    .answers
+                    .order
+                    .iter()
+                    .filter_map(|id| Some((id.clone(), machine.answers.get(id)?.clone())))
+                    .collect(),
+            };
+            let data = rmp_serde::to_vec_named(&body)
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+            (data, machine.last_applied, machine.membership.clone())
+        };
+        let mut snapshots = lock(&self.snapshot);
+        snapshots.built += 1;
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, snapshots.built),
+            None => format!("none-{}", snapshots.built),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        snapshots.latest = Some(StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        });
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, Member>), StorageError<u64>> {
+        let machine = lock(&self.machine);
+        Ok((machine.last_applied, machine.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut machine = lock(&self.machine);
+        let mut answers = Vec::new();
+        for entry in entries {
+            machine.last_applied = Some(entry.log_id);
+            answers.push(match entry.payload {
+                EntryPayload::Blank => None,
+                EntryPayload::Normal(proposal) => Some(machine.apply(proposal)),
+                EntryPayload::Membership(membership) => {
+                    machine.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    None
+                }
+            });
+        }
+        Ok(answers)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, Member>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<u64>> {
+        let data = snapshot.into_inner();
+        let body: SnapshotBody = rmp_serde::from_slice(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let mut answers = Answers::default();
+        for (id, answer) in body.answers {
+            answers.record(id, answer);
+        }
+        *lock(&self.machine) = Machine {
+            table: body.table,
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            answers,
+        };
+        lock(&self.snapshot).latest = Some(StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        });
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+        Ok(lock(&self.snapshot).latest.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.data.clone())),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Value;
+    use crate::variables::{Command, Definition, Kind};
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::{CommittedLeaderId, Membership};
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine> for Builder {
+        async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError<u64>> {
+            Ok(((), LogStore::default(), StateMachine::default()))
+        }
+    }
+
+    /// openraft's own conformance suite for log stores and state machines.
+    #[test]
+    fn the_store_passes_openraft_suite() {
+        Suite::test_all(Builder).expect("openraft storage suite");
+    }
+
+    fn entry(index: u64, command: Command, serial: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 7), index),
+            payload: EntryPayload::Normal(Proposal {
+                id: RequestId {
+                    origin: "n1".into(),
+                    session: 1,
+                    serial,
+                },
+                command,
+            }),
+        }
+    }
+
+    fn define_lr() -> Command {
+        Command::Define {
+            definition: Definition::new("lr", Kind::float(0.0, 2.0), Value::Float(0.1)),
+            at_ms: 1,
+        }
+    }
+
+    fn commit_lr(v: f64) -> Command {
+        Command::Commit {
+            name: "lr".into(),
+            value: Value::Float(v),
+            seen: None,
+            by: "a".into(),
+            at_ms: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_request_is_answered_once_and_applied_once() {
+        let mut sm = StateMachine::default();
+        let answers = sm
+            .apply([
+                entry(1, define_lr(), 1),
+                entry(2, commit_lr(0.5), 2),
+                // The same request again (a retried write): same answer.
+                entry(3, commit_lr(0.5), 2),
+                entry(4, commit_lr(3.0), 3),
+            ])
+            .await
+            .expect("apply");
+        let versions: Vec<_> = answers
+            .iter()
+            .map(|a| a.clone().expect("a command").map(|c| c.version))
+            .collect();
+        assert_eq!(versions[..3], [Ok(0), Ok(1), Ok(1)]);
+        assert!(matches!(
+            versions[3],
+            Err(VariableError::InvalidValue { .. })
+        ));
+        assert_eq!(sm.read(|m| m.table().get("lr").map(|c| c.version)), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_rebuilds_the_table_and_its_answers() {
+        let mut sm = StateMachine::default();
+        let members = Membership::new(vec![[7u64].into()], ());
+        let mut first = entry(1, define_lr(), 1);
+        first.payload = EntryPayload::Membership(members);
+        sm.apply([first, entry(2, define_lr(), 1), entry(3, commit_lr(0.5), 2)])
+            .await
+            .expect("apply");
+        let snapshot = sm.build_snapshot().await.expect("snapshot");
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(3));
+
+        let mut other = StateMachine::default();
+        other
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .expect("install");
+        let (applied, membership) = other.applied_state().await.expect("state");
+        assert_eq!(applied.map(|l| l.index), Some(3));
+        assert_eq!(membership.voter_ids().collect::<Vec<_>>(), [7]);
+        assert_eq!(
+            other.read(|m| m.table().history("lr")),
+            sm.read(|m| m.table().history("lr"))
+        );
+        // The answers came along: the retried commit is not applied again.
+        let again = other
+            .apply([entry(4, commit_lr(0.5), 2)])
+            .await
+            .expect("apply");
+        assert_eq!(again[0].clone().map(|a| a.map(|c| c.version)), Some(Ok(1)));
+        let current = other.get_current_snapshot().await.expect("current");
+        assert_eq!(
+            current.map(|s| s.meta.snapshot_id),
+            Some(snapshot.meta.snapshot_id)
+        );
+    }
+}

@@ -542,17 +542,41 @@ impl Protocol for DutchSpec {
     }
 }
 
-/// Calls for sealed answers to `request` and decides them with `decide`,
-/// which returns the outcome and the bids it set aside; tells each
-/// rejected bidder why. An answer of `None` declines.
+/// The outcome of a sealed auction rule, with the bids it set aside.
+trait SetAside {
+    fn set_aside(&self) -> &[Rejection];
+}
+
+impl SetAside for MultiUnitOutcome {
+    fn set_aside(&self) -> &[Rejection] {
+        &self.rejected
+    }
+}
+
+impl SetAside for VcgUnitsOutcome {
+    fn set_aside(&self) -> &[Rejection] {
+        &self.rejected
+    }
+}
+
+impl SetAside for CombinatorialOutcome {
+    fn set_aside(&self) -> &[Rejection] {
+        &self.rejected
+    }
+}
+
+/// Calls for sealed answers to `request` and decides them with `decide`;
+/// tells each bidder whose bid the rule set aside why. An answer of `None`
+/// declines.
 async fn sealed<M, A, O>(
     run: &Run,
     request: M,
     deadline: Duration,
-    decide: impl FnOnce(&[(String, A)]) -> Result<(O, Vec<Rejection>), AuctionError>,
+    decide: impl FnOnce(&[(String, A)]) -> Result<O, AuctionError>,
 ) -> Result<SealedResult<O>>
 where
     M: Message<Reply = Option<A>> + Clone,
+    O: SetAside,
 {
     let got = run.collect(request, deadline).await;
     let mut answers = Vec::new();
@@ -563,8 +587,9 @@ where
             Some(answer) => answers.push((agent, answer)),
         }
     }
-    let (outcome, rejected) = decide(&answers)?;
-    for r in &rejected {
+    let outcome = decide(&answers)?;
+    let rejected = outcome.set_aside();
+    for r in rejected {
         run.reject(&r.bidder, r.error.to_string());
     }
     tracing::info!(
@@ -616,9 +641,7 @@ impl Protocol for MultiUnitSpec {
                     arrival: arrival as u64,
                 })
                 .collect();
-            let outcome = multi_unit(self.units, self.payment, self.reserve, &bids)?;
-            let rejected = outcome.rejected.clone();
-            Ok((outcome, rejected))
+            multi_unit(self.units, self.payment, self.reserve, &bids)
         })
         .await
     }
@@ -659,9 +682,7 @@ impl Protocol for VcgSpec {
                     arrival: arrival as u64,
                 })
                 .collect();
-            let outcome = vcg_units(self.units, &bids)?;
-            let rejected = outcome.rejected.clone();
-            Ok((outcome, rejected))
+            vcg_units(self.units, &bids)
         })
         .await
     }
@@ -712,9 +733,7 @@ impl Protocol for CombinatorialSpec {
                     });
                 }
             }
-            let outcome = combinatorial(&self.items, &bids)?;
-            let rejected = outcome.rejected.clone();
-            Ok((outcome, rejected))
+            combinatorial(&self.items, &bids)
         })
         .await
     }

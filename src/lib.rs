@@ -77,5 +77,9 @@ pub mod prelude {
         YesNoRule,
         ZeuthenSpec,
     };
+    // Variables committed cluster-wide: define, propose, commit, read.
+    pub use agents::variables::{
+        Change, Committed, Coordination, Decision, Definition, Kind, VariableError, Variables,
+    };
     pub use ractor::{Actor, ActorProcessingErr, ActorRef};
 }

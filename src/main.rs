@@ -34,7 +34,8 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default = match cli.command {
-        Cmd::Node(_) => "info",
+        // openraft narrates every election and shutdown at info.
+        Cmd::Node(_) => "info,openraft=warn",
         Cmd::Launch(_) | Cmd::Certs(_) => "warn",
     };
     tracing_subscriber::fmt()

@@ -1,5 +1,8 @@
 //! The README's first command: `foundation launch --nodes 3` forms a
-//! cluster of three processes, runs a vote and an auction, and exits 0.
+//! cluster of three processes; an agent's proposal for `learning_rate` is
+//! voted on and committed, and every node reads it with the same version;
+//! an auction runs; the third node is killed and the other two still read
+//! the value and commit a new version; it exits 0.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -35,6 +38,32 @@ async fn launch_runs_the_three_node_demo() {
         stdout.contains("yes 6  no 3  abstained 0  absent 0  -> PASSED"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("committed learning_rate = 0.01 at version 1 (by n2-agent1)"),
+        "{stdout}"
+    );
+    for node in ["node1", "node2", "node3"] {
+        let read = format!("{node} reads learning_rate = 0.01 (version 1, by n2-agent1)");
+        assert!(stdout.contains(&read), "{stdout}");
+    }
+    // The leader is killed; the two others read and commit.
+    assert!(
+        stdout.contains("(the Raft leader) killed with SIGKILL; 2 of 3 voters left"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("still reads learning_rate = 0.01 (version 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("commits learning_rate = 0.005: version 2"),
+        "{stdout}"
+    );
+    let reads = stdout
+        .lines()
+        .filter(|l| l.contains("reads learning_rate = 0.005 (version 2, by node"))
+        .count();
+    assert_eq!(reads, 2, "{stdout}");
     assert!(
         stdout.contains("winner n1-agent1 (on node1) pays 27.0"),
         "{stdout}"

@@ -2,13 +2,17 @@
 //!
 //! Starts N `foundation node` processes on 127.0.0.1, follows their JSON
 //! event lines until they form a full mesh and every agent is visible, then
-//! drives a vote and an auction through their command channels and prints
-//! a summary.
+//! drives them through their command channels: a variable defined,
+//! proposed by an agent, voted on by every agent and committed through the
+//! Raft group of the nodes, read back on every node; an auction; and, with
+//! three nodes or more, the last node killed while the others still read
+//! the value and commit a new one. It prints a summary as it goes.
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use agents::variables::Committed;
 use anyhow::{bail, Context};
 use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -35,6 +39,9 @@ pub(crate) struct LaunchArgs {
     )]
     pub(crate) cookie: String,
 }
+
+/// How long one `var` command may take (its own deadline is 3 s).
+const OP: Duration = Duration::from_secs(10);
 
 /// One node process and its command/event pipes.
 struct NodeProc {
@@ -100,6 +107,8 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
         "Starting {} nodes on 127.0.0.1:{}..",
         args.nodes, args.base_port
     );
+    let voters: Vec<String> = (1..=args.nodes).map(|i| format!("node{i}")).collect();
+    let voters = voters.join(",");
     let mut procs = Vec::with_capacity(args.nodes);
     for i in 1..=args.nodes {
         let name = format!("node{i}");
@@ -121,8 +130,14 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
         if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "warn,ractor_cluster=error");
+            // The demo kills a node: the survivors' logs of the lost
+            // connection would drown the summary.
+            cmd.env(
+                "RUST_LOG",
+                "warn,ractor_cluster=error,actor_cluster::connector=error,openraft=off",
+            );
         }
+        cmd.args(["--variables", &voters]);
         if i > 1 {
             cmd.args(["--seed", &first]);
         } else {
@@ -214,28 +229,7 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
         println!("  {:<8} {}", p.name, ids.join(", "));
     }
 
-    let vote = procs[0]
-        .command("vote learning_rate 0.01 2000", Duration::from_secs(10))
-        .await?;
-    let r = &vote["result"];
-    let t = &r["tally"];
-    println!(
-        "\nVote on learning_rate = 0.01 (simple majority of {} eligible, coordinated on node1):",
-        t["eligible"]
-    );
-    println!(
-        "  yes {}  no {}  abstained {}  absent {}  -> {}",
-        t["yes"],
-        t["no"],
-        t["abstained"],
-        t["absent"],
-        if t["passed"] == true {
-            "PASSED: learning_rate = 0.01 agreed"
-        } else {
-            "REJECTED: learning_rate unchanged"
-        }
-    );
-    println!("  closed in {} ms", r["duration_ms"]);
+    variables(procs).await?;
 
     let coordinator = procs.len().min(2) - 1;
     let auction = procs[coordinator]
@@ -269,6 +263,140 @@ async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> a
     if let Some(tb) = o["tie_break"].as_str() {
         println!("  tie broken: {tb}");
     }
-    println!("  closed in {} ms\n", r["duration_ms"]);
+    println!("  closed in {} ms", r["duration_ms"]);
+    failover(procs).await?;
+    println!();
     Ok(())
+}
+
+/// Defines `learning_rate`, decided by a majority vote of the agents; an
+/// agent on the second node proposes 0.01; every node then reads the
+/// committed value and version from the replicated table.
+async fn variables(procs: &mut [NodeProc]) -> anyhow::Result<()> {
+    let voters: Vec<&str> = procs.iter().map(|p| p.name.as_str()).collect();
+    println!(
+        "\nVariables, replicated by Raft among {}:",
+        voters.join(", ")
+    );
+    let define = "var define learning_rate float:0:1 0.1 vote=voter:majority:2000";
+    let defined = committed(&procs[0].command(define, OP).await?, "define")?;
+    println!(
+        "  {} defined learning_rate: a float in [0, 1], default {} (version {}), \
+         set by a majority vote of the agents",
+        procs[0].name, defined.value, defined.version
+    );
+    let proposer = procs.len().min(2) - 1;
+    let agent = format!("n{}-agent1", proposer + 1);
+    let line = format!("var propose learning_rate 0.01 {agent}");
+    let reply = procs[proposer]
+        .command(&line, Duration::from_secs(10))
+        .await?;
+    let t = &reply["tally"];
+    println!(
+        "  {agent} proposes learning_rate = 0.01 (vote coordinated on {}):",
+        procs[proposer].name
+    );
+    let passed = !reply["variable"].is_null();
+    println!(
+        "  yes {}  no {}  abstained {}  absent {}  -> {}",
+        t["yes"],
+        t["no"],
+        t["abstained"],
+        t["absent"],
+        if passed { "PASSED" } else { "REJECTED" }
+    );
+    if passed {
+        let c = committed(&reply, "propose")?;
+        println!(
+            "  committed learning_rate = {} at version {} (by {})",
+            c.value, c.version, c.by
+        );
+    } else {
+        println!("  not committed: {}", reply["reason"]);
+    }
+    read_everywhere(procs.iter_mut()).await
+}
+
+/// Kills the Raft leader (SIGKILL) when at least three nodes run, then
+/// shows the committed value still readable and a new commit made by the
+/// others, under the leader they elect.
+async fn failover(procs: &mut [NodeProc]) -> anyhow::Result<()> {
+    if procs.len() < 3 {
+        println!("\n(With fewer than 3 nodes, no node can be lost without losing the quorum: no failover shown.)");
+        return Ok(());
+    }
+    let status = procs[0].command("var status", OP).await?;
+    let leader = status["status"]["leader"].as_str().unwrap_or_default();
+    let victim = procs
+        .iter()
+        .position(|p| p.name == leader)
+        .unwrap_or(procs.len() - 1);
+    let n = procs.len();
+    let dead = &mut procs[victim];
+    dead.child.kill().await.context("killing a node")?;
+    println!(
+        "\nFailover: {} (the Raft leader) killed with SIGKILL; {} of {n} voters left, a quorum:",
+        dead.name,
+        n - 1,
+    );
+    let mut live: Vec<&mut NodeProc> = procs
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, p)| p)
+        .collect();
+    let started = Instant::now();
+    let first = committed(&live[0].command("var get learning_rate", OP).await?, "get")?;
+    println!(
+        "  {} still reads learning_rate = {} (version {}) after {} ms",
+        live[0].name,
+        first.value,
+        first.version,
+        started.elapsed().as_millis()
+    );
+    let setter = live.len() - 1;
+    let set = committed(
+        &live[setter]
+            .command("var set learning_rate 0.005", OP)
+            .await?,
+        "set",
+    )?;
+    println!(
+        "  {} commits learning_rate = {}: version {}",
+        live[setter].name, set.value, set.version
+    );
+    let status = live[0].command("var status", OP).await?;
+    println!(
+        "  new leader: {}",
+        status["status"]["leader"].as_str().unwrap_or("none")
+    );
+    read_everywhere(live.iter_mut().map(|p| &mut **p)).await
+}
+
+/// Each node's linearizable read of `learning_rate`, and whether they agree.
+async fn read_everywhere<'a>(procs: impl Iterator<Item = &'a mut NodeProc>) -> anyhow::Result<()> {
+    let mut seen = BTreeSet::new();
+    for p in procs {
+        let c = committed(&p.command("var get learning_rate", OP).await?, "get")?;
+        println!(
+            "  {} reads learning_rate = {} (version {}, by {})",
+            p.name, c.value, c.version, c.by
+        );
+        seen.insert((c.value.to_string(), c.version));
+    }
+    if seen.len() == 1 {
+        println!("  every node reads the same value and version");
+    } else {
+        bail!("the nodes read different values: {seen:?}");
+    }
+    Ok(())
+}
+
+/// The variable in a `var` reply, or the refusal as an error.
+fn committed(reply: &Json, op: &str) -> anyhow::Result<Committed> {
+    if let Some(refused) = reply["refused"].as_str() {
+        bail!("var {op} refused: {refused}");
+    }
+    serde_json::from_value(reply["variable"].clone())
+        .with_context(|| format!("var {op} answered no variable: {reply}"))
 }

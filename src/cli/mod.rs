@@ -5,3 +5,4 @@ pub(crate) mod certs;
 pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;
+pub(crate) mod vars;

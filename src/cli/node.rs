@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
 use super::families::{auctions, consensus, games, markets, millis, negotiation};
+use super::vars;
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
@@ -77,6 +78,11 @@ pub(crate) struct NodeArgs {
     /// lines. Repeatable.
     #[arg(long = "agents")]
     pub(crate) agent_groups: Vec<String>,
+    /// Keep the cluster's replicated variables, with these nodes (this one
+    /// among them) as the Raft voters: `node1,node2,node3`. Every voter is
+    /// started with the same list; the `var` commands need it.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) variables: Vec<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
@@ -87,7 +93,8 @@ pub(crate) struct NodeArgs {
     /// vote-weighted SUBJECT VALUE DEADLINE_MS majority|supermajority|unanimity [QUORUM] [AGENT=WEIGHT ...]
     /// (supermajority is 2/3 of the eligible weight; unlisted agents weigh 1),
     /// elect plurality|borda|irv|condorcet DEADLINE_MS CAND1,CAND2,...,
-    /// auction ITEM first|second RESERVE DEADLINE_MS, quit.
+    /// auction ITEM first|second RESERVE DEADLINE_MS,
+    /// var define|get|history|propose|set|delete|watch|unwatch|status ... (with --variables), quit.
     #[arg(long)]
     pub(crate) commands: bool,
 }
@@ -270,8 +277,30 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
             &json!({ "event": "listening", "node": node.name(), "addr": node.addr().to_string() }),
         );
     }
+    // The voters find each other through the cluster, so the group forms
+    // once the node is listening.
+    let variables = if args.variables.is_empty() {
+        None
+    } else {
+        let variables = Variables::start(&node, &args.variables)
+            .await
+            .context("starting the variables group")?;
+        if json_events {
+            let status = variables.status();
+            emit(
+                &json!({ "event": "variables_ready", "node": node.name(), "leader": status.leader }),
+            );
+        }
+        Some(variables)
+    };
 
-    let mut held = Held::new();
+    let mut shell = Shell {
+        node: node.clone(),
+        agents,
+        variables: variables.clone(),
+        held: Held::new(),
+        watch: None,
+    };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -285,6 +314,13 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                 }
                 Err(_) => break,
             },
+            change = vars::next_change(&mut shell.watch) => match change {
+                Ok(change) => emit(&vars::change_event(&change)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    emit(&json!({ "event": "variables_missed", "count": n }));
+                }
+                Err(_) => shell.watch = None,
+            },
             line = stdin.next_line(), if reading => match line? {
                 None => reading = false,
                 Some(line) => {
@@ -295,12 +331,16 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                     if line == "quit" {
                         break;
                     }
-                    emit(&command(&node, &agents, &mut held, &line).await);
+                    emit(&shell.command(&line).await);
                 }
             },
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
         }
+    }
+    // The variables' Raft tasks are not the node's actors: stop them first.
+    if let Some(variables) = variables {
+        variables.shutdown().await;
     }
     node.shutdown().await;
     Ok(())
@@ -334,21 +374,47 @@ fn ask_reply(name: &str, result: Result<u64, ClusterError>) -> Json {
     }
 }
 
-async fn command(node: &Node, agents: &Agents, held: &mut Held, line: &str) -> Json {
-    match command_inner(node, agents, held, line).await {
-        Ok(v) => v,
-        Err(e) => json!({ "reply": "error", "command": line, "message": format!("{e:#}") }),
+/// What the command channel works with.
+struct Shell {
+    node: Node,
+    agents: Agents,
+    variables: Option<Variables>,
+    held: Held,
+    watch: vars::Watch,
+}
+
+impl Shell {
+    /// Runs one command line and answers its JSON reply.
+    async fn command(&mut self, line: &str) -> Json {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            ["var", rest @ ..] => {
+                let name = self.node.name().to_owned();
+                vars::command(
+                    self.variables.as_ref(),
+                    &self.agents,
+                    &name,
+                    &mut self.watch,
+                    rest,
+                )
+                .await
+            }
+            _ => command(&self.node, &self.agents, &mut self.held, &words).await,
+        };
+        match answer {
+            Ok(v) => v,
+            Err(e) => json!({ "reply": "error", "command": line, "message": format!("{e:#}") }),
+        }
     }
 }
 
-async fn command_inner(
+async fn command(
     node: &Node,
     agents: &Agents,
     held: &mut Held,
-    line: &str,
+    words: &[&str],
 ) -> anyhow::Result<Json> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    Ok(match words.as_slice() {
+    Ok(match words {
         ["counter", name] => {
             start_counter(node, name).await?;
             json!({ "reply": "counter", "name": name, "ok": true })
@@ -445,7 +511,7 @@ async fn command_inner(
             json!({ "reply": "auction", "result": result })
         }
         ["help"] => help(),
-        _ => match family_command(node, agents, &words).await? {
+        _ => match family_command(node, agents, words).await? {
             Some(reply) => reply,
             None => bail!("unknown command (`help` lists them)"),
         },
@@ -482,6 +548,7 @@ fn help() -> Json {
         .chain(auctions::USAGE)
         .chain(markets::USAGE)
         .chain(games::USAGE)
+        .chain(vars::USAGE)
         .copied()
         .collect();
     let keys: Vec<&str> = agent::KEYS

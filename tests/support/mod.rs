@@ -131,7 +131,7 @@ impl NodeSpec {
                 // FOUNDATION_TEST_LOG sets the nodes' log filter when a test
                 // needs a closer look.
                 std::env::var("FOUNDATION_TEST_LOG")
-                    .unwrap_or_else(|_| "info,ractor_cluster=warn".into()),
+                    .unwrap_or_else(|_| "info,ractor_cluster=warn,openraft=warn".into()),
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

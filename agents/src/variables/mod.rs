@@ -36,16 +36,41 @@
 //! bounded time. The log and snapshots are in memory for now.
 
 mod model;
+mod propose;
 mod raft;
 
 pub use model::{
     Command, Committed, Conflict, Constraint, Coordination, Definition, Kind, Op, Operand, Table,
 };
+pub use propose::Decision;
 pub use raft::handle::{GroupStatus, Variables, VariablesBuilder};
 
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Value;
+
+/// A change to the variables table, as a node applies it
+/// ([`Variables::subscribe`]): which variable, its value, its version and
+/// who committed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Change {
+    /// A variable was defined, at version 0 with its default.
+    Defined(Committed),
+    /// A value was committed.
+    Committed(Committed),
+    /// A variable was deleted; its last value.
+    Deleted(Committed),
+}
+
+impl Change {
+    /// The value the change is about.
+    pub fn value(&self) -> &Committed {
+        match self {
+            Change::Defined(c) | Change::Committed(c) | Change::Deleted(c) => c,
+        }
+    }
+}
 
 /// Why a variable operation was refused.
 ///
@@ -114,6 +139,15 @@ pub enum VariableError {
     #[error("invalid voters: {reason}")]
     InvalidVoters {
         /// What is wrong with them.
+        reason: String,
+    },
+    /// The coordination rule could not run (no agents with the
+    /// capability, a protocol error). Nothing is committed.
+    #[error("coordinating `{name}` failed: {reason}")]
+    Coordination {
+        /// The variable.
+        name: String,
+        /// What failed.
         reason: String,
     },
     /// The replicated table is not running on this node (it was shut
@@ -341,10 +375,11 @@ mod tests {
     #[test]
     fn definitions_carry_their_coordination() {
         let d = Definition::new("lr", Kind::float(0.0, 1.0), Value::Float(0.1)).coordination(
-            Coordination::Vote {
-                capability: "trainer".into(),
-                rule: YesNoRule::two_thirds(),
-            },
+            Coordination::vote(
+                "trainer",
+                YesNoRule::two_thirds(),
+                std::time::Duration::from_secs(2),
+            ),
         );
         let bytes = rmp_serde::to_vec(&d).unwrap();
         let back: Definition = rmp_serde::from_slice(&bytes).unwrap();

@@ -8,6 +8,7 @@
 //! time of a commit is carried in the command, never read from a clock.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -331,29 +332,64 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// How a proposed value becomes the committed one.
+/// How a proposed value becomes the committed one
+/// ([`Variables::propose`](crate::variables::Variables::propose)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Coordination {
     /// A valid proposal is committed as it comes (the last writer wins).
     LastWriterWins,
-    /// The agents with `capability` vote yes/no on the proposal by `rule`;
-    /// it is committed if the vote passes.
+    /// The agents with `capability` vote yes/no on the proposal by `rule`
+    /// ([`Voter::vote`](crate::Voter::vote)), within `deadline_ms`; it is
+    /// committed if the vote passes.
     Vote {
         /// Who votes.
         capability: String,
         /// The threshold and quorum.
         rule: YesNoRule,
+        /// How long the vote stays open, in milliseconds.
+        deadline_ms: u64,
     },
     /// The agents with `capability` each propose a value
-    /// ([`Voter::agree`](crate::Voter::agree)); the value Byzantine
-    /// agreement decides is committed, the proposal only starting it.
+    /// ([`Voter::agree`](crate::Voter::agree)) within `deadline_ms`; the
+    /// value Byzantine agreement decides is committed, the proposal only
+    /// starting it.
     Byzantine {
         /// Who proposes.
         capability: String,
         /// Faulty agents to tolerate; `None` for the most n allows.
         faulty: Option<usize>,
+        /// How long proposals are collected, in milliseconds.
+        deadline_ms: u64,
     },
+}
+
+impl Coordination {
+    /// A yes/no vote among the agents with `capability` by `rule`, open
+    /// for `deadline`.
+    pub fn vote(capability: impl Into<String>, rule: YesNoRule, deadline: Duration) -> Self {
+        Coordination::Vote {
+            capability: capability.into(),
+            rule,
+            deadline_ms: millis(deadline),
+        }
+    }
+
+    /// Byzantine agreement among the agents with `capability`, tolerating
+    /// the most faulty agents their number allows, collecting proposals
+    /// for `deadline`.
+    pub fn byzantine(capability: impl Into<String>, deadline: Duration) -> Self {
+        Coordination::Byzantine {
+            capability: capability.into(),
+            faulty: None,
+            deadline_ms: millis(deadline),
+        }
+    }
+}
+
+/// `d` in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What happens to a proposal made against a version that is no longer
@@ -585,8 +621,7 @@ impl Table {
                 });
             }
         }
-        let value = entry.definition.kind.check(value)?;
-        self.check_constraints(&entry.definition, &value)?;
+        let value = self.check(name, value)?;
         let committed = Committed {
             name: name.to_owned(),
             value,
@@ -602,6 +637,25 @@ impl Table {
             }
         }
         Ok(committed)
+    }
+
+    /// Whether `value` could be committed to `name` now: the value as it
+    /// would be stored (a float rounded to the kind's precision, an
+    /// integer given for a float widened), or why it would be refused
+    /// (an unknown name, a value outside the kind, a broken constraint).
+    /// The conflict rule is not checked: it depends on the version a
+    /// proposer read. Nothing changes.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) of a commit.
+    pub fn check(&self, name: &str, value: &Value) -> Result<Value, VariableError> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| VariableError::Unknown(name.to_owned()))?;
+        let value = entry.definition.kind.check(value)?;
+        self.check_constraints(&entry.definition, &value)?;
+        Ok(value)
     }
 
     /// Every constraint of `definition`, and every constraint of another

@@ -12,7 +12,7 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::metrics::{RaftMetrics, WaitError};
 use openraft::{Raft, ServerState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::network::Network;
@@ -22,7 +22,7 @@ use super::wire::{Attempt, ReadIndex, Status, Write};
 use super::{client_server, node_id, raft_server, Member, Proposal, RequestId};
 use crate::agent::Value;
 use crate::error::AgentError;
-use crate::variables::{Command, Committed, Definition, Table, VariableError};
+use crate::variables::{Change, Command, Committed, Definition, Table, VariableError};
 
 /// The child id of the variables supervisor under the node's supervisor.
 const SUPERVISOR: &str = "variables";
@@ -285,6 +285,18 @@ impl Variables {
             .ok_or_else(|| VariableError::Unknown(name.to_owned()))
     }
 
+    /// The changes this node applies from now on, in log order: every
+    /// definition, commit and deletion, whichever node made it, with the
+    /// variable's name, value, version and who committed it. A node that
+    /// catches up by a snapshot reports each variable the snapshot
+    /// changed once, at its new version. A subscriber more than 1,024
+    /// changes behind is told how many it missed
+    /// ([`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged))
+    /// and reads on from the oldest kept.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.shared.replica.machine.subscribe()
+    }
+
     /// The group as this node sees it now.
     pub fn status(&self) -> GroupStatus {
         let replica = &self.shared.replica;
@@ -348,7 +360,7 @@ impl Variables {
 
     /// Reads this node's table with `f` once it has applied everything the
     /// leader had committed when asked (read index).
-    async fn read<R>(&self, f: impl FnOnce(&Table) -> R) -> Result<R, VariableError> {
+    pub(crate) async fn read<R>(&self, f: impl FnOnce(&Table) -> R) -> Result<R, VariableError> {
         let started = Instant::now();
         let replica = &self.shared.replica;
         let index = self

@@ -18,13 +18,17 @@ use openraft::{
     Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
 };
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use super::{Applied, Member, Proposal, RequestId, TypeConfig};
-use crate::variables::{Committed, Table, VariableError};
+use crate::variables::{Change, Command, Committed, Table, VariableError};
 
 /// How many answers to recent requests the state machine keeps to answer
 /// a repeated request (a retried write) without applying it again.
 pub(crate) const ANSWERS_KEPT: usize = 4096;
+/// How many changes a subscriber may fall behind before it is told it
+/// missed some.
+const CHANGES_KEPT: usize = 1024;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -143,14 +147,20 @@ impl Machine {
     }
 
     /// Applies `proposal`, or answers again what a request with its id
-    /// was answered.
-    fn apply(&mut self, proposal: Proposal) -> Result<Committed, VariableError> {
+    /// was answered; with the change it made, if it made one.
+    fn apply(&mut self, proposal: Proposal) -> (Result<Committed, VariableError>, Option<Change>) {
         if let Some(answer) = self.answers.get(&proposal.id) {
-            return answer.clone();
+            return (answer.clone(), None);
         }
+        let change: fn(Committed) -> Change = match proposal.command {
+            Command::Define { .. } => Change::Defined,
+            Command::Commit { .. } => Change::Committed,
+            Command::Delete { .. } => Change::Deleted,
+        };
         let answer = self.table.apply(proposal.command);
         self.answers.record(proposal.id, answer.clone());
-        answer
+        let change = answer.clone().ok().map(change);
+        (answer, change)
     }
 }
 
@@ -194,11 +204,23 @@ struct StoredSnapshot {
 }
 
 /// The state machine: the [`Machine`] and its latest snapshot, shared by
-/// openraft's state-machine worker, its snapshot builder and the handle.
-#[derive(Debug, Clone, Default)]
+/// openraft's state-machine worker, its snapshot builder and the handle,
+/// which subscribes to the changes it applies.
+#[derive(Debug, Clone)]
 pub(crate) struct StateMachine {
     machine: Arc<Mutex<Machine>>,
     snapshot: Arc<Mutex<Snapshots>>,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Default for StateMachine {
+    fn default() -> Self {
+        Self {
+            machine: Arc::default(),
+            snapshot: Arc::default(),
+            changes: broadcast::channel(CHANGES_KEPT).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +234,16 @@ impl StateMachine {
     /// Reads the applied state.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Machine) -> R) -> R {
         f(&lock(&self.machine))
+    }
+
+    /// The changes applied from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Tells subscribers `change` (nobody listening is fine).
+    fn tell(&self, change: Change) {
+        let _ = self.changes.send(change);
     }
 }
 
@@ -275,7 +307,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             machine.last_applied = Some(entry.log_id);
             answers.push(match entry.payload {
                 EntryPayload::Blank => None,
-                EntryPayload::Normal(proposal) => Some(machine.apply(proposal)),
+                EntryPayload::Normal(proposal) => {
+                    let (answer, change) = machine.apply(proposal);
+                    if let Some(change) = change {
+                        self.tell(change);
+                    }
+                    Some(answer)
+                }
                 EntryPayload::Membership(membership) => {
                     machine.membership = StoredMembership::new(Some(entry.log_id), membership);
                     None
@@ -307,12 +345,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for (id, answer) in body.answers {
             answers.record(id, answer);
         }
-        *lock(&self.machine) = Machine {
-            table: body.table,
-            last_applied: meta.last_log_id,
-            membership: meta.last_membership.clone(),
-            answers,
-        };
+        let before = std::mem::replace(
+            &mut *lock(&self.machine),
+            Machine {
+                table: body.table,
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+                answers,
+            },
+        );
+        let changes = self.read(|now| differences(&before.table, now.table()));
+        for change in changes {
+            self.tell(change);
+        }
         lock(&self.snapshot).latest = Some(StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -328,6 +373,31 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             snapshot: Box::new(Cursor::new(s.data.clone())),
         }))
     }
+}
+
+/// The changes that turn table `before` into `after`, for subscribers of
+/// a node that catches up by a snapshot: each variable defined, at a new
+/// version or gone.
+fn differences(before: &Table, after: &Table) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for name in after.names() {
+        let Some(now) = after.get(name) else { continue };
+        match before.get(name) {
+            None => changes.push(Change::Defined(now.clone())),
+            Some(was) if was.version != now.version => {
+                changes.push(Change::Committed(now.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    for name in before.names() {
+        if after.get(name).is_none() {
+            if let Some(was) = before.get(name) {
+                changes.push(Change::Deleted(was.clone()));
+            }
+        }
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -386,6 +456,7 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_request_is_answered_once_and_applied_once() {
         let mut sm = StateMachine::default();
+        let mut changes = sm.subscribe();
         let answers = sm
             .apply([
                 entry(1, define_lr(), 1),
@@ -406,6 +477,58 @@ mod tests {
             Err(VariableError::InvalidValue { .. })
         ));
         assert_eq!(sm.read(|m| m.table().get("lr").map(|c| c.version)), Some(1));
+        // Subscribers are told the definition and the one commit: not the
+        // repeat, not the refusal.
+        let told: Vec<Change> = std::iter::from_fn(|| changes.try_recv().ok()).collect();
+        assert!(
+            matches!(&told[..], [Change::Defined(d), Change::Committed(c)]
+            if d.version == 0 && c.version == 1 && c.by == "a")
+        );
+    }
+
+    #[test]
+    fn a_snapshot_tells_subscribers_what_it_changed() {
+        let mut before = Table::new();
+        let mut after = Table::new();
+        for table in [&mut before, &mut after] {
+            table.apply(define_lr()).expect("define");
+        }
+        after.apply(commit_lr(0.5)).expect("commit");
+        let other = Definition::new("k", Kind::int(0, 9), Value::Int(1));
+        before
+            .apply(Command::Define {
+                definition: other.clone(),
+                at_ms: 1,
+            })
+            .expect("define");
+        let gone = Definition::new("x", Kind::Bool, Value::Bool(true));
+        after
+            .apply(Command::Define {
+                definition: gone,
+                at_ms: 1,
+            })
+            .expect("define");
+        let changes = differences(&before, &after);
+        let names: Vec<(&str, &str, u64)> = changes
+            .iter()
+            .map(|c| {
+                let kind = match c {
+                    Change::Defined(_) => "defined",
+                    Change::Committed(_) => "committed",
+                    Change::Deleted(_) => "deleted",
+                };
+                (kind, c.value().name.as_str(), c.value().version)
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("committed", "lr", 1),
+                ("defined", "x", 0),
+                ("deleted", "k", 0)
+            ]
+        );
+        assert!(differences(&after, &after).is_empty());
     }
 
     #[tokio::test]

@@ -1,0 +1,137 @@
+//! The `var` commands of `foundation node` on three node processes that
+//! keep the cluster's variables: a definition refused for an invalid
+//! default; an agent's proposal voted on by the agents of every node and
+//! committed, seen by a watching node with its version and proposer; a
+//! proposal the vote refuses, which commits nothing; a value Byzantine
+//! agreement decides instead of the proposed one; an invalid `set`
+//! refused with the model's message; the kept history.
+
+mod support;
+
+use serde_json::Value;
+use support::{agent_count, cluster, NodeSpec};
+
+const VOTERS: &str = "--variables=a,b,c";
+
+/// The committed variable of a `var` reply (panics on a refusal).
+fn variable(reply: &Value) -> &Value {
+    assert!(reply.get("refused").is_none(), "refused: {reply}");
+    &reply["variable"]
+}
+
+#[tokio::test]
+async fn variables_are_proposed_voted_committed_and_watched() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a")
+            .arg(VOTERS)
+            .agent("a1:vote=yes:agree=64")
+            .agent("a2:vote=no:agree=64"),
+        NodeSpec::new("b").arg(VOTERS).agent("b1:vote=yes:agree=64"),
+        NodeSpec::new("c").arg(VOTERS).agent("c1:vote=yes:agree=32"),
+    ])
+    .await;
+    nodes[0]
+        .command_until("agents", |r| agent_count(r) == 4)
+        .await;
+    let watch = nodes[2].command("var watch").await;
+    assert_eq!(watch["ok"], true, "{watch}");
+
+    // A default outside the kind: refused, nothing defined.
+    let bad = nodes[1].command("var define bad float:0:1 3").await;
+    assert_eq!(
+        bad["refused"], "value 3 refused: outside range [0.0, 1.0]",
+        "{bad}"
+    );
+    let unknown = nodes[0].command("var get bad").await;
+    assert_eq!(unknown["refused"], "no variable `bad`", "{unknown}");
+
+    // Defined on a, proposed by b's agent, voted on by all four agents.
+    let define = "var define lr float:0:1 0.1 vote=voter:majority:2000";
+    let defined = nodes[0].command(define).await;
+    assert_eq!(variable(&defined)["version"], 0, "{defined}");
+    let proposed = nodes[1].command("var propose lr 0.01 b1").await;
+    assert_eq!(proposed["by"], "vote", "{proposed}");
+    assert_eq!(
+        (&proposed["tally"]["yes"], &proposed["tally"]["no"]),
+        (&Value::from(3), &Value::from(1)),
+        "{proposed}"
+    );
+    let committed = variable(&proposed);
+    assert_eq!(committed["version"], 1, "{proposed}");
+    assert_eq!(committed["by"], "b1", "{proposed}");
+    assert_eq!(committed["value"]["Float"], 0.01, "{proposed}");
+
+    // The watching node printed the definition, then the commit.
+    let seen = nodes[2]
+        .expect(|v| {
+            v["event"] == "variable" && v["variable"]["name"] == "lr" && v["change"] == "committed"
+        })
+        .await;
+    assert_eq!(seen["variable"]["version"], 1, "{seen}");
+    assert_eq!(seen["variable"]["by"], "b1", "{seen}");
+    nodes[2]
+        .expect(|v| {
+            v["event"] == "variable" && v["change"] == "defined" && v["variable"]["name"] == "lr"
+        })
+        .await;
+    let read = nodes[2].command("var get lr").await;
+    assert_eq!(variable(&read)["version"], 1, "{read}");
+
+    // Unanimity fails (a2 votes no): an answer, and nothing committed.
+    let define = "var define strict float:0:1 0.1 vote=voter:unanimity:2000";
+    variable(&nodes[0].command(define).await);
+    let refused = nodes[0].command("var propose strict 0.5 a1").await;
+    assert!(refused["variable"].is_null(), "{refused}");
+    assert_eq!(refused["tally"]["no"], 1, "{refused}");
+    let read = nodes[1].command("var get strict").await;
+    assert_eq!(variable(&read)["version"], 0, "{read}");
+    assert_eq!(variable(&read)["value"]["Float"], 0.1, "{read}");
+
+    // Byzantine agreement: three of four propose 64, which is committed
+    // rather than the 16 proposed.
+    let define = "var define batch int:8:512:8 16 byzantine=voter:2000";
+    variable(&nodes[1].command(define).await);
+    let agreed = nodes[2].command("var propose batch 24 c1").await;
+    assert_eq!(agreed["by"], "agreement", "{agreed}");
+    assert_eq!(variable(&agreed)["value"]["Int"], 64, "{agreed}");
+    assert_eq!(variable(&agreed)["version"], 1, "{agreed}");
+
+    // An invalid set: the model's message, the version unchanged.
+    let set = nodes[0].command("var set lr 3").await;
+    assert_eq!(
+        set["refused"], "value 3 refused: outside range [0.0, 1.0]",
+        "{set}"
+    );
+    let set = nodes[0].command("var set lr 0.02").await;
+    assert_eq!(variable(&set)["version"], 2, "{set}");
+    assert_eq!(variable(&set)["by"], "a", "{set}");
+    let history = nodes[1].command("var history lr").await;
+    let versions: Vec<u64> = history["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(|c| c["version"].as_u64())
+        .collect();
+    assert_eq!(versions, [0, 1, 2], "{history}");
+    // A stale local read is still a read of this node's table.
+    let local = nodes[2]
+        .command_until("var get lr local", |r| r["variable"]["version"] == 2)
+        .await;
+    assert_eq!(variable(&local)["value"]["Float"], 0.02, "{local}");
+
+    for node in nodes {
+        node.quit().await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_without_variables_says_how_to_get_them() {
+    let mut nodes = cluster(vec![NodeSpec::new("solo")]).await;
+    let reply = nodes[0].command("var get lr").await;
+    assert_eq!(reply["reply"], "error", "{reply}");
+    let message = reply["message"].as_str().unwrap_or_default();
+    assert!(message.contains("--variables"), "{reply}");
+    for node in nodes {
+        node.quit().await;
+    }
+}

@@ -135,3 +135,70 @@ async fn a_node_without_variables_says_how_to_get_them() {
         node.quit().await;
     }
 }
+
+/// The voters of a `var status` reply.
+fn voters(reply: &Value) -> Vec<String> {
+    reply["status"]["voters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no voters: {reply}"))
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_group_follows_nodes_that_join_and_leave() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a").arg(VOTERS),
+        NodeSpec::new("b").arg(VOTERS),
+        NodeSpec::new("c").arg(VOTERS),
+    ])
+    .await;
+    let define = nodes[0].command("var define pool int:1:64 4").await;
+    variable(&define);
+    variable(&nodes[0].command("var set pool 8").await);
+
+    // d joins the cluster, then the group: a learner that catches up,
+    // then a voter that reads what was committed before it came.
+    let seed = nodes[0].addr.clone();
+    let mut d = NodeSpec::new("d")
+        .arg("--join-variables")
+        .seed(&seed)
+        .start()
+        .await;
+    let status = d
+        .command_until("var status", |r| voters(r).len() == 4)
+        .await;
+    assert_eq!(voters(&status), ["a", "b", "c", "d"], "{status}");
+    let read = d.command("var get pool").await;
+    assert_eq!(variable(&read)["version"], 1, "{read}");
+    let status = nodes[1].command("var status").await;
+    assert_eq!(voters(&status), ["a", "b", "c", "d"], "{status}");
+
+    // c is lost for good: removed by a; three voters, d commits.
+    nodes[2].kill().await;
+    let removed = nodes[0].command("var remove c").await;
+    assert_eq!(
+        removed["voters"],
+        serde_json::json!(["a", "b", "d"]),
+        "{removed}"
+    );
+    let set = d.command("var set pool 16").await;
+    assert_eq!(variable(&set)["version"], 2, "{set}");
+
+    // d leaves: the group is a and b, which still commit (2 of 2).
+    let left = d.command("var leave").await;
+    assert_eq!(left["ok"], true, "{left}");
+    let status = nodes[0]
+        .command_until("var status", |r| voters(r).len() == 2)
+        .await;
+    assert_eq!(voters(&status), ["a", "b"], "{status}");
+    let set = nodes[1].command("var set pool 32").await;
+    assert_eq!(variable(&set)["version"], 3, "{set}");
+    let read = nodes[0].command("var get pool").await;
+    assert_eq!(variable(&read)["value"]["Int"], 32, "{read}");
+    d.quit().await;
+    let [a, b, _killed] = <[_; 3]>::try_from(nodes).ok().expect("three nodes");
+    a.quit().await;
+    b.quit().await;
+}

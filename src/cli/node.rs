@@ -83,6 +83,10 @@ pub(crate) struct NodeArgs {
     /// started with the same list; the `var` commands need it.
     #[arg(long, value_delimiter = ',')]
     pub(crate) variables: Vec<String>,
+    /// Join the variables group the cluster already runs, as a new voter
+    /// (`var leave` leaves it for good).
+    #[arg(long, conflicts_with = "variables")]
+    pub(crate) join_variables: bool,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
@@ -279,10 +283,16 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     // The voters find each other through the cluster, so the group forms
     // once the node is listening.
-    let variables = if args.variables.is_empty() {
+    let variables = if args.variables.is_empty() && !args.join_variables {
         None
     } else {
-        let variables = Variables::start(&node, &args.variables)
+        let builder = if args.join_variables {
+            Variables::joining(&node)
+        } else {
+            Variables::builder(&node, &args.variables)
+        };
+        let variables = builder
+            .start()
             .await
             .context("starting the variables group")?;
         if json_events {

@@ -24,6 +24,8 @@ pub(crate) const USAGE: &[&str] = &[
     "var delete NAME",
     "var watch|unwatch",
     "var status",
+    "var leave",
+    "var remove NODE",
 ];
 
 /// The changes a node prints while `var watch` is on.
@@ -68,6 +70,14 @@ pub(crate) async fn command(
             json!({ "reply": "var", "op": "unwatch", "ok": true })
         }
         ["status"] => json!({ "reply": "var", "op": "status", "status": variables.status() }),
+        ["leave"] => match variables.leave().await {
+            Ok(()) => json!({ "reply": "var", "op": "leave", "ok": true }),
+            Err(e) => refused("leave", &e),
+        },
+        ["remove", node] => match variables.remove(node).await {
+            Ok(voters) => json!({ "reply": "var", "op": "remove", "voters": voters }),
+            Err(e) => refused("remove", &e),
+        },
         _ => bail!("usage: {}", USAGE.join(" | ")),
     })
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actor_cluster::{ClusterError, Message, Node, Ref};
+use actor_cluster::{ClusterError, Message, Node, PeerStatus, Ref};
 use actor_core::{ChildSpec, SupervisorSpec};
 use openraft::error::{InitializeError, RaftError};
 use openraft::metrics::{RaftMetrics, WaitError};
@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use super::network::Network;
 use super::server::{ClientServer, RaftServer, Replica};
 use super::store::{LogStore, StateMachine};
-use super::wire::{Attempt, ReadIndex, Status, Write};
-use super::{client_server, node_id, raft_server, Member, Proposal, RequestId};
+use super::wire::{Attempt, ReadIndex, Reconfiguration, Reconfigure, Status, Write};
+use super::{client_server, node_id, raft_server, voter_names, Member, Proposal, RequestId};
 use crate::agent::Value;
 use crate::error::AgentError;
 use crate::variables::{Change, Command, Committed, Definition, Table, VariableError};
@@ -68,11 +68,30 @@ const MARGIN: Duration = Duration::from_millis(200);
 /// one of them must start with the same list. The voter whose name sorts
 /// first initializes the group once every voter's Raft server answers and
 /// none has been initialized (a restarted node rejoins the group that
-/// exists instead). `start` returns once the group has a leader. The
-/// group's membership is fixed by that list: following cluster membership
-/// (a node joining or leaving) is left for later, as are durable logs
-/// (the log and snapshots are in memory: a restarted node catches up from
-/// the others, and its vote of the current term is forgotten).
+/// exists instead). `start` returns once the group has a leader. Durable
+/// logs are left for later (the log and snapshots are in memory: a
+/// restarted node catches up from the others, and its vote of the current
+/// term is forgotten).
+///
+/// # Following the cluster's membership
+///
+/// That list founds the group; after that its voters follow the nodes
+/// that join and leave it:
+///
+/// * A node joining the cluster joins the group with
+///   [`joining`](Self::joining): it asks its peers who leads, the leader
+///   adds it as a learner, replicates the log to it and then makes it a
+///   voter (two joint-consensus steps of openraft), and `start` returns
+///   once it votes.
+/// * A node leaving for good calls [`leave`](Self::leave): the leader
+///   removes it from the voters before it stops, so the quorum is counted
+///   without it. A node gone for good without leaving (its machine lost)
+///   is removed from any other node with [`remove`](Self::remove).
+/// * A node that stops or crashes and comes back (a restart, a
+///   partition, a `node_down` of the cluster layer) stays a voter: the
+///   group does not shrink on a failure, or a partition could reconfigure
+///   a minority into a majority of its own. While it is away it counts
+///   against the quorum.
 ///
 /// # Examples
 ///
@@ -108,7 +127,6 @@ pub struct Variables {
 #[derive(Debug)]
 struct Shared {
     replica: Arc<Replica>,
-    voters: Vec<String>,
     timeout: Duration,
     /// This handle's session, for request ids.
     session: u64,
@@ -123,6 +141,8 @@ struct Shared {
 pub struct VariablesBuilder {
     node: Node,
     voters: Vec<String>,
+    /// Join the group that exists instead of forming one.
+    join: bool,
     timeout: Duration,
     formation_timeout: Duration,
 }
@@ -141,7 +161,8 @@ pub struct GroupStatus {
     pub term: u64,
     /// The index of the last log entry applied to this node's table.
     pub applied: Option<u64>,
-    /// The voters, sorted.
+    /// The voters of the membership in force, sorted (they change as
+    /// nodes join and leave).
     pub voters: Vec<String>,
 }
 
@@ -162,9 +183,69 @@ impl Variables {
         VariablesBuilder {
             node: node.clone(),
             voters: voters.iter().map(|v| v.as_ref().to_owned()).collect(),
+            join: false,
             timeout: Duration::from_secs(3),
             formation_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Options for joining the group that the cluster already runs, as a
+    /// new voter: [`start`](VariablesBuilder::start) finds its leader
+    /// through the node's peers, is added as a learner, catches up with
+    /// the log, and returns once it is a voter.
+    pub fn joining(node: &Node) -> VariablesBuilder {
+        VariablesBuilder {
+            join: true,
+            ..Self::builder(node, &[] as &[&str])
+        }
+    }
+
+    /// Leaves the group for good (a node being decommissioned): the
+    /// leader removes this node from the voters, then its part stops.
+    /// The group's quorum is then counted without it. A node that only
+    /// stops (a restart, a crash) stays a voter; see
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// # Errors
+    /// [`VariableError::NoQuorum`] if no leader committed the change in
+    /// time (this node then stays a member and keeps running);
+    /// [`VariableError::InvalidVoters`] if it is the last voter.
+    pub async fn leave(&self) -> Result<(), VariableError> {
+        let me = self.shared.replica.node.name().to_owned();
+        self.reconfigure(Reconfiguration::Remove(me)).await?;
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Removes node `name` from the voters: a node that is gone for good
+    /// (its machine lost) and will not call [`leave`](Self::leave)
+    /// itself. Answers the voters after the change; removing a node that
+    /// is not a member changes nothing.
+    ///
+    /// # Errors
+    /// [`VariableError::NoQuorum`] if no quorum committed the change in
+    /// time; [`VariableError::InvalidVoters`] if it is the last voter.
+    pub async fn remove(&self, name: &str) -> Result<Vec<String>, VariableError> {
+        self.reconfigure(Reconfiguration::Remove(name.to_owned()))
+            .await
+    }
+
+    /// Applies a change of the voters through the leader.
+    async fn reconfigure(&self, change: Reconfiguration) -> Result<Vec<String>, VariableError> {
+        let replica = &self.shared.replica;
+        self.on_leader(|leader, within| {
+            let change = change.clone();
+            async move {
+                if leader.id == replica.id {
+                    replica.reconfigure_here(change, within).await
+                } else {
+                    let within_ms = millis(within);
+                    self.forward(&leader.name, Reconfigure { change, within_ms }, within)
+                        .await
+                }
+            }
+        })
+        .await
     }
 
     /// Defines a variable (version 0, its default value).
@@ -308,7 +389,7 @@ impl Variables {
             leading: metrics.state == ServerState::Leader,
             term: metrics.current_term,
             applied: metrics.last_applied.map(|id| id.index),
-            voters: self.shared.voters.clone(),
+            voters: voter_names(&metrics),
         }
     }
 
@@ -616,7 +697,11 @@ impl VariablesBuilder {
         voters.sort();
         voters.dedup();
         let name = self.node.name().to_owned();
-        let members = members(&voters, &name)?;
+        let members = if self.join {
+            BTreeMap::new()
+        } else {
+            members(&voters, &name)?
+        };
         let id = node_id(&name);
         let machine = StateMachine::default();
         let raft = Raft::new(
@@ -644,7 +729,6 @@ impl VariablesBuilder {
         let variables = Variables {
             shared: Arc::new(Shared {
                 replica,
-                voters: voters.clone(),
                 timeout: self.timeout,
                 session: session(),
                 serial: AtomicU64::new(0),
@@ -652,7 +736,12 @@ impl VariablesBuilder {
             }),
         };
         let deadline = Instant::now() + self.formation_timeout;
-        if let Err(e) = form(&self.node, &raft, &voters, members, deadline).await {
+        let formed = if self.join {
+            join(&variables, deadline).await
+        } else {
+            form(&self.node, &raft, &voters, members, deadline).await
+        };
+        if let Err(e) = formed {
             variables.shutdown().await;
             return Err(e.into());
         }
@@ -765,6 +854,51 @@ async fn form(
     };
     tracing::info!(node = node.name(), leader = ?leader, "variables group formed");
     Ok(())
+}
+
+/// Joins the group the cluster runs: asks the node's peers whom they know
+/// as leader and asks the leader to add this node, until it is a voter or
+/// `deadline` passes.
+async fn join(variables: &Variables, deadline: Instant) -> Result<(), VariableError> {
+    let replica = &variables.shared.replica;
+    let me = replica.node.name().to_owned();
+    let ask = Duration::from_secs(1);
+    let mut last = String::from("no peer runs the variables group");
+    loop {
+        if replica.voters().contains(&me) {
+            tracing::info!(node = %me, "joined the variables group");
+            return Ok(());
+        }
+        let peers = replica.node.peers().await.unwrap_or_default();
+        for peer in peers.iter().filter(|p| p.status == PeerStatus::Up) {
+            let status = match replica.node.lookup(&raft_server(&peer.node)).await {
+                Ok(server) => server.ask(Status, ask).await,
+                Err(e) => Err(e),
+            };
+            let Some(leader) = status.ok().and_then(|s| s.leader) else {
+                continue;
+            };
+            let within = deadline.saturating_duration_since(Instant::now());
+            let add = Reconfigure {
+                change: Reconfiguration::Add(me.clone()),
+                within_ms: millis(within),
+            };
+            match variables.forward(&leader, add, within).await {
+                Attempt::Done(Ok(_)) => break,
+                Attempt::Done(Err(e)) => return Err(e),
+                Attempt::Retry { reason, .. } => last = reason,
+            }
+        }
+        if replica.voters().contains(&me) {
+            continue;
+        }
+        if Instant::now() + PAUSE >= deadline {
+            return Err(VariableError::NoQuorum {
+                reason: format!("could not join the variables group: {last}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Initializes the group with `members` once every voter answers, unless

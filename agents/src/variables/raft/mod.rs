@@ -103,6 +103,17 @@ pub(crate) fn node_id(name: &str) -> u64 {
         .fold(OFFSET, |hash, b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
+/// The voters of the membership `metrics` carry, by node name, sorted.
+pub(crate) fn voter_names(metrics: &openraft::RaftMetrics<u64, Member>) -> Vec<String> {
+    let membership = metrics.membership_config.membership();
+    let mut names: Vec<String> = membership
+        .voter_ids()
+        .filter_map(|id| membership.get_node(&id).map(|m| m.name.clone()))
+        .collect();
+    names.sort();
+    names
+}
+
 /// The name of the server answering Raft RPCs on node `node`.
 pub(crate) fn raft_server(node: &str) -> String {
     format!("variables-raft@{node}")

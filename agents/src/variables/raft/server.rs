@@ -5,15 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actor_cluster::{Accepts, Handler, Node, Server};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, InstallSnapshotError, RaftError};
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InstallSnapshotError, RaftError,
+};
 use openraft::raft::{AppendEntriesResponse, InstallSnapshotResponse, VoteResponse};
-use openraft::{Raft, ServerState};
+use openraft::{ChangeMembers, Raft, ServerState};
 
 use super::store::StateMachine;
 use super::wire::{
-    AppendEntries, Attempt, InstallSnapshot, NodeStatus, ReadIndex, RequestVote, Status, Write,
+    AppendEntries, Attempt, InstallSnapshot, NodeStatus, ReadIndex, Reconfiguration, Reconfigure,
+    RequestVote, Status, Write,
 };
-use super::{Proposal, TypeConfig};
+use super::{node_id, voter_names, Member, Proposal, TypeConfig};
 use crate::variables::{Committed, VariableError};
 
 /// One node's part of the group: its `Raft`, its state machine, and the
@@ -111,6 +114,72 @@ impl Replica {
         }
     }
 
+    /// Changes the group's voters as the leader, waiting at most `within`;
+    /// answers the voters after the change. Adding a voter makes it a
+    /// learner until it has caught up with the log, then a voter; adding
+    /// a voter or removing a non-member changes nothing.
+    pub(crate) async fn reconfigure_here(
+        &self,
+        change: Reconfiguration,
+        within: Duration,
+    ) -> Attempt<Result<Vec<String>, VariableError>> {
+        if let Err(reason) = self.quorum_recent() {
+            return Attempt::Retry {
+                reason,
+                pending: false,
+            };
+        }
+        let voters = self.voters();
+        let changed = tokio::time::timeout(within, async {
+            match &change {
+                Reconfiguration::Add(name) if !voters.contains(name) => {
+                    let id = node_id(name);
+                    let member = Member { name: name.clone() };
+                    self.raft.add_learner(id, member, true).await?;
+                    let voter = ChangeMembers::AddVoterIds([id].into());
+                    self.raft.change_membership(voter, false).await?;
+                }
+                Reconfiguration::Remove(name) if voters.contains(name) => {
+                    let gone = ChangeMembers::RemoveVoters([node_id(name)].into());
+                    self.raft.change_membership(gone, false).await?;
+                }
+                _ => {}
+            }
+            Ok::<_, RaftError<u64, ClientWriteError<u64, Member>>>(())
+        })
+        .await;
+        match changed {
+            Err(_) => Attempt::Retry {
+                reason: format!("the change {change:?} was not committed within {within:?}"),
+                pending: true,
+            },
+            Ok(Ok(())) => Attempt::Done(Ok(self.voters())),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Attempt::Retry {
+                reason: "the leadership moved".into(),
+                pending: false,
+            },
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                e @ ChangeMembershipError::InProgress(_),
+            )))) => Attempt::Retry {
+                reason: e.to_string(),
+                pending: false,
+            },
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Attempt::Done(Err(VariableError::InvalidVoters {
+                    reason: e.to_string(),
+                }))
+            }
+            Ok(Err(RaftError::Fatal(e))) => Attempt::Done(Err(VariableError::Unavailable {
+                reason: e.to_string(),
+            })),
+        }
+    }
+
+    /// The voters of the membership in force, by node name, sorted.
+    pub(crate) fn voters(&self) -> Vec<String> {
+        voter_names(&self.raft.metrics().borrow())
+    }
+
     /// Whether this node leads and a quorum acknowledged it within the
     /// window.
     fn quorum_recent(&self) -> Result<(), String> {
@@ -172,8 +241,17 @@ impl Handler<InstallSnapshot> for RaftServer {
 
 impl Handler<Status> for RaftServer {
     async fn handle(&mut self, _: Status) -> NodeStatus {
+        let leader = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics.current_leader.and_then(|id| {
+                let membership = metrics.membership_config.membership();
+                membership.get_node(&id).map(|m| m.name.clone())
+            })
+        };
         NodeStatus {
             initialized: self.raft.is_initialized().await.unwrap_or(false),
+            leader,
         }
     }
 }
@@ -186,7 +264,10 @@ pub(crate) struct ClientServer {
 
 impl Server for ClientServer {
     fn accepts(accepts: &mut Accepts<Self>) {
-        accepts.add::<Write>().add::<ReadIndex>();
+        accepts
+            .add::<Write>()
+            .add::<ReadIndex>()
+            .add::<Reconfigure>();
     }
 }
 
@@ -204,5 +285,15 @@ impl Handler<ReadIndex> for ClientServer {
     async fn handle(&mut self, read: ReadIndex) -> Attempt<Result<Option<u64>, VariableError>> {
         let within = Duration::from_millis(read.within_ms).min(MOST);
         self.replica.read_index_here(within).await
+    }
+}
+
+impl Handler<Reconfigure> for ClientServer {
+    async fn handle(
+        &mut self,
+        Reconfigure { change, within_ms }: Reconfigure,
+    ) -> Attempt<Result<Vec<String>, VariableError>> {
+        let within = Duration::from_millis(within_ms).min(MOST);
+        self.replica.reconfigure_here(change, within).await
     }
 }

@@ -37,6 +37,29 @@ pub(crate) struct Status;
 pub(crate) struct NodeStatus {
     /// Whether its Raft has a membership (it was initialized, or joined).
     pub(crate) initialized: bool,
+    /// The leader it knows of, by node name (a joining node asks whom to
+    /// ask).
+    #[serde(default)]
+    pub(crate) leader: Option<String>,
+}
+
+/// Change the group's voters, as the leader (asked by a joining or
+/// leaving node, or on behalf of a dead one).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Reconfigure {
+    /// The change.
+    pub(crate) change: Reconfiguration,
+    /// How long the leader may take, in milliseconds.
+    pub(crate) within_ms: u64,
+}
+
+/// A change of the group's voters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Reconfiguration {
+    /// Node `0` becomes a voter (a learner first, until it has caught up).
+    Add(String),
+    /// Node `0` is no longer a member.
+    Remove(String),
 }
 
 /// Apply a proposal, as the leader (forwarded by a follower).
@@ -83,4 +106,6 @@ crate::protocol_messages! {
     Status => NodeStatus, "foundation.variables.raft.status/1";
     Write => Attempt<Result<Committed, VariableError>>, "foundation.variables.write/1";
     ReadIndex => Attempt<Result<Option<u64>, VariableError>>, "foundation.variables.read_index/1";
+    Reconfigure => Attempt<Result<Vec<String>, VariableError>>,
+        "foundation.variables.reconfigure/1";
 }

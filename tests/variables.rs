@@ -8,8 +8,11 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
-use support::{agent_count, cluster, NodeSpec};
+use support::netns::Lan;
+use support::{agent_count, await_mesh, cluster, NodeSpec, TestNode};
 
 const VOTERS: &str = "--variables=a,b,c";
 
@@ -201,4 +204,79 @@ async fn the_group_follows_nodes_that_join_and_leave() {
     let [a, b, _killed] = <[_; 3]>::try_from(nodes).ok().expect("three nodes");
     a.quit().await;
     b.quit().await;
+}
+
+/// The committed versions of `name` in a node's `var history` reply.
+fn values_in(history: &Value) -> Vec<i64> {
+    history["history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no history: {history}"))
+        .iter()
+        .filter_map(|c| c["value"]["Int"].as_i64())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_minority_partition_cannot_commit_and_catches_up_after_the_heal() {
+    let Some(lan) = Lan::create(5) else { return };
+    let names = ["a", "b", "c", "d", "e"];
+    let first = format!("{}:7400", lan.hosts[0].ip);
+    let mut nodes = Vec::new();
+    for (host, name) in lan.hosts.iter().zip(names) {
+        let mut spec = NodeSpec::new(name)
+            .netns(&host.ns)
+            .listen(&format!("{}:7400", host.ip))
+            .arg("--variables=a,b,c,d,e")
+            .arg("--failure-timeout=1s");
+        if name != "a" {
+            spec = spec.seed(&first);
+        }
+        nodes.push(spec.start().await);
+    }
+    await_mesh(&mut nodes).await;
+    variable(&nodes[0].command("var define pool int:1:64 4").await);
+    variable(&nodes[4].command("var set pool 8").await);
+
+    lan.split(&[3, 4]);
+    for node in &mut nodes[3..] {
+        node.expect(|v| v["event"] == "quorum_lost").await;
+    }
+    // The minority refuses a write and a linearizable read with the typed
+    // error, within the operation's deadline (3 s); a stale local read is
+    // still served.
+    for node in &mut nodes[3..] {
+        let started = Instant::now();
+        let refused = node.command("var set pool 9").await;
+        let message = refused["refused"].as_str().unwrap_or_default();
+        assert!(message.starts_with("no quorum: "), "{refused}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let read = node.command("var get pool").await;
+        let message = read["refused"].as_str().unwrap_or_default();
+        assert!(message.starts_with("no quorum: "), "{read}");
+        let local = node.command("var get pool local").await;
+        assert_eq!(variable(&local)["value"]["Int"], 8, "{local}");
+    }
+    // The majority commits on.
+    let set = nodes[1].command("var set pool 12").await;
+    assert_eq!(variable(&set)["version"], 2, "{set}");
+    assert_eq!(variable(&set)["value"]["Int"], 12, "{set}");
+
+    lan.heal();
+    for node in &mut nodes[3..] {
+        node.expect(|v| v["event"] == "quorum_regained").await;
+        let read = node
+            .command_until("var get pool", |r| r["variable"]["version"] == 2)
+            .await;
+        assert_eq!(variable(&read)["value"]["Int"], 12, "{read}");
+        // What the minority was refused was never applied.
+        let history = node.command("var history pool").await;
+        assert_eq!(values_in(&history), [4, 8, 12], "{history}");
+    }
+    let set = nodes[3].command("var set pool 16").await;
+    assert_eq!(variable(&set)["version"], 3, "{set}");
+    futures::future::join_all(nodes.into_iter().map(TestNode::quit)).await;
 }

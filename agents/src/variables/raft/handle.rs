@@ -414,8 +414,21 @@ impl Variables {
         }
     }
 
-    /// Applies `command` through the leader, whichever node leads.
+    /// Applies `command` through the leader, whichever node leads, and
+    /// records how it went.
     async fn write(&self, command: Command) -> Result<Committed, VariableError> {
+        let op = match &command {
+            Command::Define { .. } => "define",
+            Command::Commit { .. } => "commit",
+            Command::Delete { .. } => "delete",
+        };
+        let started = Instant::now();
+        let answer = self.write_on_leader(command).await;
+        record(op, started, answer.as_ref().err());
+        answer
+    }
+
+    async fn write_on_leader(&self, command: Command) -> Result<Committed, VariableError> {
         let proposal = Proposal {
             id: self.next_id(),
             command,
@@ -442,6 +455,16 @@ impl Variables {
     /// Reads this node's table with `f` once it has applied everything the
     /// leader had committed when asked (read index).
     pub(crate) async fn read<R>(&self, f: impl FnOnce(&Table) -> R) -> Result<R, VariableError> {
+        let started = Instant::now();
+        let answer = self.read_index().await;
+        record("read", started, answer.as_ref().err());
+        let replica = &self.shared.replica;
+        answer.map(|()| replica.machine.read(|m| f(m.table())))
+    }
+
+    /// Waits until this node has applied what the leader had committed
+    /// when asked.
+    async fn read_index(&self) -> Result<(), VariableError> {
         let started = Instant::now();
         let replica = &self.shared.replica;
         let index = self
@@ -480,7 +503,7 @@ impl Variables {
                     WaitError::ShuttingDown => stopped(),
                 })?;
         }
-        Ok(replica.machine.read(|m| f(m.table())))
+        Ok(())
     }
 
     /// Runs `attempt` with the current leader until it is done or the
@@ -645,6 +668,21 @@ fn name_of(metrics: &RaftMetrics<u64, Member>, id: u64) -> Option<String> {
         .membership()
         .get_node(&id)
         .map(|m| m.name.clone())
+}
+
+/// Counts operation `op` (`define`, `commit`, `delete`, `read`) by
+/// outcome and records its latency.
+fn record(op: &'static str, started: Instant, refused: Option<&VariableError>) {
+    let outcome = match refused {
+        None => "ok",
+        Some(VariableError::NoQuorum { .. }) => "no_quorum",
+        Some(VariableError::Unavailable { .. }) => "unavailable",
+        Some(_) => "refused",
+    };
+    metrics::counter!("foundation_variables_operations_total", "op" => op, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("foundation_variables_operation_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
 }
 
 fn stopped() -> VariableError {

@@ -234,3 +234,62 @@ async fn a_spec_refuses_itself_before_anybody_is_asked_and_a_run_can_be_cancelle
     assert!(result.cancelled);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_variable_decided_by_a_rule_of_your_own() {
+    use agents::variables::{Coordination, Definition, Kind, VariableError, Variables};
+    use agents::Value;
+
+    let (node, agents) = node("poll-variable").await;
+    fan(&agents, "ann", Some("rust"), false).await;
+    fan(&agents, "bob", Some("erlang"), false).await;
+    fan(&agents, "cat", Some("rust"), false).await;
+    let variables = Variables::start(&node, &["poll-variable"])
+        .await
+        .expect("variables");
+    let language = Definition::new(
+        "language",
+        Kind::choice(["rust", "erlang", "go"]),
+        Value::Text("go".into()),
+    )
+    .coordination(Coordination::Custom {
+        name: "poll".into(),
+    });
+    variables.define(language).await.expect("defined");
+
+    // A plain proposal does not know the rule: refused, nothing committed.
+    let refused = variables
+        .propose(&agents, "language", Value::Text("erlang".into()), "bob")
+        .await;
+    assert!(
+        matches!(&refused, Err(VariableError::Coordination { reason, .. }) if reason.contains("propose_with")),
+        "{refused:?}"
+    );
+    let poll = Poll {
+        topic: "language".into(),
+        deadline: Duration::from_millis(300),
+        hold: false,
+    };
+    let (result, committed) = variables
+        .propose_with(
+            &agents,
+            "language",
+            poll,
+            |r| r.winner.clone().map(Value::Text),
+            "poll",
+        )
+        .await
+        .expect("decided");
+    assert_eq!(result.counts.get("rust"), Some(&2));
+    let committed = committed.expect("committed");
+    assert_eq!(
+        (committed.version, &committed.value, committed.by.as_str()),
+        (1, &Value::Text("rust".into()), "poll")
+    );
+    assert_eq!(
+        variables.get("language").await.expect("read").value,
+        Value::Text("rust".into())
+    );
+    variables.shutdown().await;
+    node.shutdown().await;
+}

@@ -362,6 +362,15 @@ pub enum Coordination {
         /// How long proposals are collected, in milliseconds.
         deadline_ms: u64,
     },
+    /// A rule of the application's own: a [`Protocol`](crate::Protocol)
+    /// it runs with
+    /// [`Variables::propose_with`](crate::variables::Variables::propose_with),
+    /// whose output decides the value. `name` says which, for whoever
+    /// reads the definition; a plain `propose` is refused.
+    Custom {
+        /// The rule's name, e.g. `median-of-trainers`.
+        name: String,
+    },
 }
 
 impl Coordination {

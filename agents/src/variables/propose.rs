@@ -10,6 +10,7 @@ use crate::agent::Value;
 use crate::error::AgentError;
 use crate::protocols::consensus::{AgreementResult, AgreementSpec};
 use crate::protocols::voting::{Proposal, VoteResult, VoteSpec};
+use crate::protocols::Protocol;
 use crate::system::Agents;
 
 /// What a proposal came to ([`Variables::propose`]).
@@ -144,6 +145,14 @@ impl Variables {
             reason: e.to_string(),
         };
         Ok(match coordination {
+            Coordination::Custom { name: rule } => {
+                return Err(VariableError::Coordination {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "it is decided by the custom rule `{rule}`: propose with propose_with"
+                    ),
+                })
+            }
             Coordination::LastWriterWins => {
                 Decision::Committed(self.commit_seen(name, value, Some(seen), by).await?)
             }
@@ -190,5 +199,60 @@ impl Variables {
                 }
             }
         })
+    }
+
+    /// Runs `spec`, a protocol of the application's own (the rule of a
+    /// variable whose coordination is
+    /// [`Custom`](Coordination::Custom), or any other), and commits the
+    /// value `decide` draws from its output, on behalf of `by`, against
+    /// the version read before the run (so the conflict rule holds).
+    /// Answers the output and the commit, `None` if `decide` drew no
+    /// value.
+    ///
+    /// # Errors
+    /// As [`propose`](Self::propose): the variable unknown, the decided
+    /// value refused by its kind or constraints, the protocol failing
+    /// ([`VariableError::Coordination`]), no quorum.
+    ///
+    /// # Examples
+    ///
+    /// A value drawn from an auction's price (`agents/tests/custom_protocol.rs`
+    /// shows a protocol defined outside the crate):
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use agents::variables::Variables;
+    /// # use agents::{Agents, AuctionRule, AuctionSpec, Value};
+    /// # async fn price(variables: &Variables, agents: &Agents) -> Result<(), Box<dyn std::error::Error>> {
+    /// let auction = AuctionSpec::new("gpu-hour", AuctionRule::SecondPrice, "bidder", Duration::from_secs(1));
+    /// let (result, committed) = variables
+    ///     .propose_with(agents, "gpu_price", auction, |r| r.outcome.price.map(Value::Float), "pricer")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn propose_with<P: Protocol>(
+        &self,
+        agents: &Agents,
+        name: &str,
+        spec: P,
+        decide: impl FnOnce(&P::Output) -> Option<Value>,
+        by: &str,
+    ) -> Result<(P::Output, Option<Committed>), VariableError> {
+        let seen = self
+            .read(|table| table.get(name).map(|c| c.version))
+            .await?
+            .ok_or_else(|| VariableError::Unknown(name.to_owned()))?;
+        let output = agents
+            .run(spec)
+            .await
+            .map_err(|e| VariableError::Coordination {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let committed = match decide(&output) {
+            Some(value) => Some(self.commit_seen(name, value, Some(seen), by).await?),
+            None => None,
+        };
+        Ok((output, committed))
     }
 }

@@ -307,7 +307,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let mut shell = Shell {
         node: node.clone(),
         agents,
-        variables: variables.clone(),
+        variables,
         held: Held::new(),
         watch: None,
     };
@@ -348,10 +348,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
             _ = terminate.recv() => break,
         }
     }
-    // The variables' Raft tasks are not the node's actors: stop them first.
-    if let Some(variables) = variables {
-        variables.shutdown().await;
-    }
+    // Stops the variables' Raft too: it is owned by the node's supervisor.
     node.shutdown().await;
     Ok(())
 }

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::network::Network;
-use super::server::{ClientServer, RaftServer, Replica};
+use super::server::{ClientServer, RaftOwner, RaftServer, Replica};
 use super::store::{LogStore, StateMachine};
 use super::wire::{Attempt, ReadIndex, Reconfiguration, Reconfigure, Status, Write};
 use super::{client_server, node_id, raft_server, voter_names, Member, Proposal, RequestId};
@@ -115,8 +115,10 @@ const MARGIN: Duration = Duration::from_millis(200);
 /// assert_eq!(variables.get("learning_rate").await?.value, Value::Float(0.01));
 /// let refused = variables.commit("learning_rate", Value::Float(3.0), "trainer-1").await;
 /// assert!(matches!(refused, Err(VariableError::InvalidValue { .. })));
-/// variables.shutdown().await;
+/// // Stopping the node stops its part of the group.
 /// node.shutdown().await;
+/// let gone = variables.get("learning_rate").await;
+/// assert!(matches!(gone, Err(VariableError::Unavailable { .. })), "{gone:?}");
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -394,16 +396,14 @@ impl Variables {
     }
 
     /// Stops this node's part of the group: its Raft and its servers. The
-    /// others go on while they have a quorum. Call it before
-    /// [`Node::shutdown`]: openraft's tasks are not actors of the node, and
-    /// stopping the node alone leaves them running (unable to reach
-    /// anybody) until the process ends.
+    /// others go on while they have a quorum; this node stays a voter
+    /// (see [`leave`](Self::leave)). [`Node::shutdown`] does the same:
+    /// the Raft is owned by an actor under the node's supervisor.
     pub async fn shutdown(&self) {
         let replica = &self.shared.replica;
-        if let Err(e) = replica.raft.shutdown().await {
-            tracing::warn!(error = %e, "the variables Raft did not stop cleanly");
-        }
         let _ = replica.node.supervisor().terminate_child(SUPERVISOR).await;
+        // Started but not yet under the supervisor (a failed start).
+        let _ = replica.raft.shutdown().await;
     }
 
     fn next_id(&self) -> RequestId {
@@ -840,9 +840,11 @@ fn raft_config() -> Result<openraft::Config, VariableError> {
 /// Starts the `variables` supervisor with the node's two servers.
 async fn serve(node: &Node, name: &str, replica: &Arc<Replica>) -> Result<(), AgentError> {
     let raft = replica.raft.clone();
+    let owned = replica.raft.clone();
     let replica = Arc::clone(replica);
     let spec = SupervisorSpec::one_for_one()
         .intensity(10, Duration::from_secs(10))
+        .child(ChildSpec::new("raft", move || (RaftOwner, owned.clone())))
         .child(
             node.server_spec(&raft_server(name), Vec::<String>::new(), move || {
                 RaftServer { raft: raft.clone() }

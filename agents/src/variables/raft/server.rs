@@ -297,3 +297,40 @@ impl Handler<Reconfigure> for ClientServer {
         self.replica.reconfigure_here(change, within).await
     }
 }
+
+/// Owns this node's `Raft` under the variables supervisor. openraft runs
+/// tasks of its own; this actor's stop (the supervisor shutting down, or
+/// the node) shuts them down, so the Raft lives exactly as long as the
+/// node's part of the group and stopping the node stops it.
+pub(crate) struct RaftOwner;
+
+/// [`RaftOwner`] is told nothing.
+#[derive(Debug)]
+pub(crate) enum Never {}
+
+impl ractor::Message for Never {}
+
+impl ractor::Actor for RaftOwner {
+    type Msg = Never;
+    type State = Raft<TypeConfig>;
+    type Arguments = Raft<TypeConfig>;
+
+    async fn pre_start(
+        &self,
+        _myself: ractor::ActorRef<Never>,
+        raft: Raft<TypeConfig>,
+    ) -> Result<Raft<TypeConfig>, ractor::ActorProcessingErr> {
+        Ok(raft)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ractor::ActorRef<Never>,
+        raft: &mut Raft<TypeConfig>,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if let Err(e) = raft.shutdown().await {
+            tracing::warn!(error = %e, "the variables Raft did not stop cleanly");
+        }
+        Ok(())
+    }
+}

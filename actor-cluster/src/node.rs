@@ -15,7 +15,7 @@ use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, ConfigError, Result, StartError};
 use crate::gateway::Deliver;
 use crate::gateway::{
-    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameInfo, PeerInfo, Timing,
+    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameEvent, NameInfo, PeerInfo, Timing,
 };
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::reference::{self, ActorTarget, Message, Ref, Request};
@@ -296,6 +296,7 @@ impl NodeBuilder {
         // Held until the first `subscribe`, so that it sees every event
         // since start.
         let (events, first) = broadcast::channel(EVENT_BUFFER);
+        let names = broadcast::channel(NAME_EVENT_BUFFER).0;
 
         let server = {
             let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
@@ -334,6 +335,7 @@ impl NodeBuilder {
                 events.clone(),
                 self.timing,
             );
+            let names = names.clone();
             ChildSpec::new("gateway", move || {
                 let args = GatewayArgs {
                     id: id.clone(),
@@ -343,6 +345,7 @@ impl NodeBuilder {
                     server: server.clone(),
                     connector: connector.clone(),
                     events: events.clone(),
+                    names: names.clone(),
                     timing,
                     conflicts,
                     partitions,
@@ -407,6 +410,7 @@ impl NodeBuilder {
                 gateway,
                 supervisor,
                 events,
+                names,
                 first: std::sync::Mutex::new(Some(first)),
             }),
         })
@@ -420,12 +424,17 @@ struct Inner {
     gateway: GatewayId,
     supervisor: Supervisor,
     events: broadcast::Sender<NodeEvent>,
+    /// Changes of the name table.
+    names: broadcast::Sender<NameEvent>,
     /// The receiver made at start, handed to the first subscriber.
     first: std::sync::Mutex<Option<broadcast::Receiver<NodeEvent>>>,
 }
 
 /// Membership events a subscriber may fall behind by before it lags.
 const EVENT_BUFFER: usize = 4096;
+/// Name events a watcher may fall behind by before it lags (a node
+/// joining lists all of its names at once).
+const NAME_EVENT_BUFFER: usize = 16_384;
 
 /// `addr` with a port the kernel has free now. ractor_cluster binds the
 /// port itself and cannot report what it bound, so the port is chosen here
@@ -553,6 +562,47 @@ impl Node {
             check_name(group)?;
         }
         gateway::register(&self.inner.gateway, name, groups, target).await
+    }
+
+    /// Replaces the labels of `name`, registered on this node: small
+    /// key/value pairs that travel with the name to every node and are
+    /// listed with it ([`NameInfo::labels`]), such as what kind of actor
+    /// it is or its status. Every node's [`watch_names`](Self::watch_names)
+    /// is told. Labels are not kept across a re-registration: an actor
+    /// restarted and registered again starts without them.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if this node holds no such name;
+    /// [`ClusterError::InvalidName`] if the labels exceed
+    /// [`MAX_LABEL_BYTES`].
+    pub async fn set_labels<K, V>(
+        &self,
+        name: &str,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let name = name.to_owned();
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::SetLabels {
+            name,
+            labels,
+            reply,
+        })
+        .await?
+    }
+
+    /// The changes of the cluster's name table from now on, as this node
+    /// applies them: a name registered (or its holder, groups or labels
+    /// changed), a name gone. A watcher more than 16,384 changes behind
+    /// is told how many it missed and reads [`names`](Self::names) again.
+    pub fn watch_names(&self) -> broadcast::Receiver<NameEvent> {
+        self.inner.names.subscribe()
     }
 
     /// Releases a name this node holds.

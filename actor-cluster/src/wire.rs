@@ -8,6 +8,8 @@
 //! can address the gateway of cluster B; without B's cookie it cannot
 //! produce an envelope that gateway accepts.
 
+use std::collections::BTreeMap;
+
 use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -33,6 +35,10 @@ pub(crate) struct Claim {
     /// The wire tags of the messages its actor answers.
     pub(crate) accepts: Vec<String>,
     pub(crate) groups: Vec<String>,
+    /// What the holder says about it ([`crate::Node::set_labels`]); absent
+    /// in the claims of builds before labels, hence the default.
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,6 +268,26 @@ mod tests {
             Envelope::open(&bytes, &key()),
             Err(WireError::Forged)
         ));
+    }
+
+    #[test]
+    fn a_claim_without_labels_reads_as_unlabelled() {
+        /// A claim as builds before labels encode it.
+        #[derive(Serialize)]
+        struct OldClaim {
+            name: String,
+            accepts: Vec<String>,
+            groups: Vec<String>,
+        }
+        let old = OldClaim {
+            name: "svc".into(),
+            accepts: vec!["t/1".into()],
+            groups: vec!["g".into()],
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let claim: Claim = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(claim.name, "svc");
+        assert!(claim.labels.is_empty());
     }
 
     proptest! {

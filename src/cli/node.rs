@@ -310,6 +310,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         variables,
         held: Held::new(),
         watch: None,
+        names: None,
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -323,6 +324,13 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                     tracing::warn!("{n} membership events were dropped (slow reader)");
                 }
                 Err(_) => break,
+            },
+            change = next_name_change(&mut shell.names) => match change {
+                Ok(change) => emit(&serde_json::to_value(&change)?),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    emit(&json!({ "event": "names_missed", "count": n }));
+                }
+                Err(_) => shell.names = None,
             },
             change = vars::next_change(&mut shell.watch) => match change {
                 Ok(change) => emit(&vars::change_event(&change)),
@@ -381,6 +389,16 @@ fn ask_reply(name: &str, result: Result<u64, ClusterError>) -> Json {
     }
 }
 
+/// The next change of the name table; never, while nobody watches.
+async fn next_name_change(
+    names: &mut Option<tokio::sync::broadcast::Receiver<actor_cluster::NameEvent>>,
+) -> Result<actor_cluster::NameEvent, tokio::sync::broadcast::error::RecvError> {
+    match names {
+        Some(names) => names.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the command channel works with.
 struct Shell {
     node: Node,
@@ -388,6 +406,8 @@ struct Shell {
     variables: Option<Variables>,
     held: Held,
     watch: vars::Watch,
+    /// Changes of the name table, while `watch-names` is on.
+    names: Option<tokio::sync::broadcast::Receiver<actor_cluster::NameEvent>>,
 }
 
 impl Shell {
@@ -395,6 +415,14 @@ impl Shell {
     async fn command(&mut self, line: &str) -> Json {
         let words: Vec<&str> = line.split_whitespace().collect();
         let answer = match words.as_slice() {
+            ["watch-names"] => {
+                self.names = Some(self.node.watch_names());
+                Ok(json!({ "reply": "watch-names", "ok": true }))
+            }
+            ["unwatch-names"] => {
+                self.names = None;
+                Ok(json!({ "reply": "unwatch-names", "ok": true }))
+            }
             ["var", rest @ ..] => {
                 let name = self.node.name().to_owned();
                 vars::command(
@@ -458,9 +486,22 @@ async fn command(
                 .names()
                 .await?
                 .into_iter()
-                .map(|n| json!({ "name": n.name, "node": n.node }))
+                .map(|n| json!({ "name": n.name, "node": n.node, "labels": n.labels }))
                 .collect();
             json!({ "reply": "names", "names": names })
+        }
+        ["label", name, pairs @ ..] => {
+            let labels = pairs
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .with_context(|| format!("`{p}` is not KEY=VALUE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            match node.set_labels(name, labels).await {
+                Ok(()) => json!({ "reply": "label", "name": name, "ok": true }),
+                Err(e) => json!({ "reply": "label", "name": name, "error": error_json(&e) }),
+            }
         }
         ["agents"] => json!({ "reply": "agents", "agents": agents.list().await? }),
         ["ask", name, rest @ ..] => {
@@ -590,6 +631,8 @@ fn counter_msg(words: &[&str]) -> anyhow::Result<(CounterMsg, Duration)> {
 const BASIC_USAGE: &[&str] = &[
     "peers",
     "names",
+    "label NAME KEY=VALUE ... (labels of a name this node holds)",
+    "watch-names|unwatch-names (one event line per change of the name table)",
     "agents",
     "ask NAME add N|get [TIMEOUT_MS]",
     "counter NAME",

@@ -41,7 +41,7 @@ use crate::wire::{Body, Claim, Envelope, WireKey};
 use self::delivery::Pending;
 pub(crate) use self::delivery::{encode_reply, AskReply, Deliver, Outgoing, ReplyRoute, Resolved};
 use self::names::Member;
-pub use self::names::NameInfo;
+pub use self::names::{NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
 use self::peers::{peer_joined, peer_left, Peer};
 pub use self::peers::{PeerInfo, PeerStatus};
@@ -114,6 +114,11 @@ pub(crate) enum GatewayMsg {
         name: String,
         reply: RpcReplyPort<Result<()>>,
     },
+    SetLabels {
+        name: String,
+        labels: BTreeMap<String, String>,
+        reply: RpcReplyPort<Result<()>>,
+    },
     /// Resolves several names in one message; the answers are in order.
     Lookup {
         names: Vec<String>,
@@ -154,6 +159,7 @@ impl fmt::Debug for GatewayMsg {
             Self::Wire(_) => "Wire",
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
+            Self::SetLabels { .. } => "SetLabels",
             Self::Lookup { .. } => "Lookup",
             Self::Names { .. } => "Names",
             Self::Peers(_) => "Peers",
@@ -221,6 +227,7 @@ pub(crate) struct GatewayArgs {
     pub(crate) server: String,
     pub(crate) connector: String,
     pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) names: broadcast::Sender<NameEvent>,
     pub(crate) timing: Timing,
     pub(crate) conflicts: ConflictPolicy,
     pub(crate) partitions: PartitionPolicy,
@@ -237,6 +244,8 @@ pub(crate) struct GatewayState {
     addr: String,
     connector: String,
     events: broadcast::Sender<NodeEvent>,
+    /// Changes of the name table, for [`crate::Node::watch_names`].
+    names: broadcast::Sender<NameEvent>,
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
     claims: HashMap<String, BTreeMap<String, Claim>>,
@@ -408,6 +417,7 @@ impl Actor for Gateway {
             addr: args.addr,
             connector: args.connector,
             events: args.events,
+            names: args.names,
             peers: HashMap::new(),
             claims: HashMap::new(),
             local: HashMap::new(),
@@ -466,6 +476,13 @@ impl Actor for Gateway {
             }
             GatewayMsg::Unregister { name, reply } => {
                 let _ = reply.send(state.unregister(name));
+            }
+            GatewayMsg::SetLabels {
+                name,
+                labels,
+                reply,
+            } => {
+                let _ = reply.send(state.set_labels(&name, labels));
             }
             GatewayMsg::Lookup { names, reply } => {
                 let _ = reply.send(state.lookup(&names));

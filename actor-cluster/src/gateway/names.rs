@@ -2,9 +2,11 @@
 //! conflicts after a partition heals, and the quorum that registering a
 //! name needs (see [`PartitionPolicy`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ractor::ActorCell;
+use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{Deliver, GatewayState, Resolved};
@@ -14,7 +16,7 @@ use crate::wire::{Body, Claim};
 
 /// A registered name as listed by [`crate::Node::members`] and
 /// [`crate::Node::names`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct NameInfo {
     /// The registered name.
@@ -23,7 +25,46 @@ pub struct NameInfo {
     pub node: String,
     /// The groups it belongs to.
     pub groups: Vec<String>,
+    /// What its holder says about it ([`crate::Node::set_labels`]).
+    pub labels: BTreeMap<String, String>,
 }
+
+impl NameInfo {
+    fn of(node: &str, claim: &Claim) -> Self {
+        Self {
+            name: claim.name.clone(),
+            node: node.to_owned(),
+            groups: claim.groups.clone(),
+            labels: claim.labels.clone(),
+        }
+    }
+}
+
+/// A change in the cluster's name table, as one node applies it
+/// ([`crate::Node::watch_names`]).
+///
+/// Serialises to one JSON object tagged by `event`, e.g.
+/// `{"event":"name_registered","name":"svc","node":"b","groups":[],"labels":{}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NameEvent {
+    /// A name was registered, moved to another holder, or its groups or
+    /// labels changed: how it is now.
+    NameRegistered(NameInfo),
+    /// A name is no longer registered anywhere (released, its actor
+    /// stopped, or its node gone).
+    NameUnregistered {
+        /// The name.
+        name: String,
+        /// The node that held it.
+        node: String,
+    },
+}
+
+/// The most bytes of labels (keys and values together) one name may carry:
+/// they travel with the name to every node.
+pub const MAX_LABEL_BYTES: usize = 4096;
 
 /// A member of the cluster, up or not.
 pub(super) struct Member {
@@ -44,7 +85,38 @@ impl GatewayState {
             .collect()
     }
 
+    /// How `name` is held now, as listed.
+    fn held(&self, name: &str) -> Option<NameInfo> {
+        self.winner(name)
+            .map(|(node, claim)| NameInfo::of(node, claim))
+    }
+
+    /// Tells name watchers what became of `name`, held as `before` until
+    /// now, if anything did.
+    fn announce(&self, name: &str, before: Option<NameInfo>) {
+        let now = self.held(name);
+        if now == before {
+            return;
+        }
+        let event = match (now, before) {
+            (Some(info), _) => NameEvent::NameRegistered(info),
+            (None, Some(was)) => NameEvent::NameUnregistered {
+                name: was.name,
+                node: was.node,
+            },
+            (None, None) => return,
+        };
+        let _ = self.names.send(event);
+    }
+
     pub(super) fn add_claim(&mut self, node: &str, claim: Claim) {
+        let before = self.held(&claim.name);
+        let name = claim.name.clone();
+        self.insert_claim(node, claim);
+        self.announce(&name, before);
+    }
+
+    fn insert_claim(&mut self, node: &str, claim: Claim) {
         let name = claim.name.clone();
         let claims = self.claims.entry(name.clone()).or_default();
         claims.insert(node.to_owned(), claim);
@@ -84,12 +156,14 @@ impl GatewayState {
     }
 
     pub(super) fn remove_claim(&mut self, node: &str, name: &str) {
+        let before = self.held(name);
         if let Some(claims) = self.claims.get_mut(name) {
             claims.remove(node);
             if claims.is_empty() {
                 self.claims.remove(name);
             }
         }
+        self.announce(name, before);
     }
 
     /// Removes every claim `node` holds; how many there were.
@@ -155,6 +229,7 @@ impl GatewayState {
                 name: name.clone(),
                 accepts: target.accepts(),
                 groups,
+                labels: BTreeMap::new(),
             };
             let node = self.node.clone();
             self.add_claim(&node, claim.clone());
@@ -162,6 +237,41 @@ impl GatewayState {
             self.broadcast(Body::Registered(claim));
             Ok(())
         }
+    }
+
+    /// Replaces the labels of `name`, registered on this node, and tells
+    /// every peer.
+    pub(super) fn set_labels(
+        &mut self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let bytes: usize = labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > MAX_LABEL_BYTES {
+            return Err(ClusterError::InvalidName {
+                name: name.chars().take(64).collect(),
+                reason: format!(
+                    "labels are at most {MAX_LABEL_BYTES} bytes per name; these are {bytes} bytes"
+                ),
+            });
+        }
+        let mine = self
+            .claims
+            .get(name)
+            .and_then(|c| c.get(&self.node))
+            .filter(|_| self.local.contains_key(name))
+            .cloned();
+        let Some(mut claim) = mine else {
+            return Err(ClusterError::UnknownName(name.to_owned()));
+        };
+        if claim.labels == labels {
+            return Ok(());
+        }
+        claim.labels = labels;
+        let node = self.node.clone();
+        self.add_claim(&node, claim.clone());
+        self.broadcast(Body::Registered(claim));
+        Ok(())
     }
 
     /// Releases `name`, registered on this node.
@@ -202,11 +312,7 @@ impl GatewayState {
             .values()
             .filter_map(|c| c.iter().next())
             .filter(|(_, claim)| group.as_ref().is_none_or(|g| claim.groups.contains(g)))
-            .map(|(node, claim)| NameInfo {
-                name: claim.name.clone(),
-                node: node.clone(),
-                groups: claim.groups.clone(),
-            })
+            .map(|(node, claim)| NameInfo::of(node, claim))
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list

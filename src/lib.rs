@@ -16,6 +16,7 @@ pub mod prelude {
         Agent,
         AgentError,
         AgentRef,
+        AgentSpec,
         Agents,
         Agreement,
         // Every protocol's spec, run by `Agents::run`, and the machinery
@@ -46,6 +47,7 @@ pub mod prelude {
         EnglishSpec,
         Families,
         Filled,
+        Health,
         Invite,
         Lost,
         MarginalValues,

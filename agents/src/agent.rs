@@ -1,10 +1,12 @@
 //! The [`Agent`] trait and the actor that runs an agent.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use actor_cluster::{Accepts, Server};
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::Health;
 use crate::protocols::auction::{Bundles, CallForBids, Clock, MarginalValues, Raise, Units};
 use crate::protocols::consensus::Agreement;
 use crate::protocols::election::Election;
@@ -79,6 +81,31 @@ pub trait Agent: Server {
     /// What the agent can do; protocols invite agents by capability.
     fn capabilities(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// What kind of agent it is, listed and queried cluster-wide
+    /// ([`Query::kind`](crate::Query::kind)). The default is the type's
+    /// name.
+    fn kind(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let path = full.split('<').next().unwrap_or(full);
+        path.rsplit("::").next().unwrap_or(path).to_owned()
+    }
+
+    /// Facts about the agent (a zone, a capacity, a model), listed and
+    /// queried cluster-wide ([`Query::meta`](crate::Query::meta)); read
+    /// when the agent is started. The default is none.
+    fn metadata(&self) -> BTreeMap<String, Value> {
+        BTreeMap::new()
+    }
+
+    /// The agent's own health check, asked on the interval of its
+    /// [`AgentSpec`](crate::AgentSpec): [`Health::Unhealthy`] has it
+    /// restarted by its restart policy, [`Health::Degraded`] is reported.
+    /// An agent that does not answer in time is reported busy. The default
+    /// is healthy.
+    fn health(&mut self) -> impl Future<Output = Health> + Send {
+        async { Health::Healthy }
     }
 
     /// Names the protocol families this agent takes part in. The default
@@ -364,7 +391,12 @@ impl<A: Agent> Families<'_, A> {
 crate::protocol_messages! {
     Rejected => (), "foundation.rejected/1";
     Describe => Description, "foundation.describe/1";
+    HealthCheck => Health, "foundation.health/1";
 }
+
+/// Asks an agent for its health ([`Agent::health`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck;
 
 /// Tells an agent that its answer to `protocol` was set aside, for
 /// `reason` (see [`Agent::rejected`]).
@@ -437,6 +469,7 @@ pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
         .add_with::<Rejected>(|agent, r| {
             Box::pin(async move { agent.rejected(&r.protocol, &r.reason).await })
         })
+        .add_with::<HealthCheck>(|agent, _| Box::pin(async move { agent.health().await }))
         .add_with::<Describe>(|agent, _| {
             Box::pin(async move {
                 Description {

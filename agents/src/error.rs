@@ -57,6 +57,18 @@ pub enum AgentError {
     /// No market with this name is open anywhere in the cluster.
     #[error("no market `{0}` in the cluster")]
     UnknownMarket(String),
+    /// A lifecycle request (stop, restart) could not be done.
+    #[error("agent `{agent}`: {reason}")]
+    Lifecycle {
+        /// The agent.
+        agent: String,
+        /// Why, e.g. `it is temporary: it is never restarted`.
+        reason: String,
+    },
+    /// A query has a predicate that cannot hold or cannot be evaluated
+    /// (`gt` on a text, `in` an empty list).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

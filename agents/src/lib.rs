@@ -57,15 +57,18 @@ pub(crate) use protocol_messages;
 
 mod agent;
 mod error;
+mod lifecycle;
 pub mod protocols;
+mod query;
 mod system;
 pub mod variables;
 
 pub use agent::{
-    Agent, Bidder, Describe, Description, Families, Negotiator, Player, Rejected, Trader, Value,
-    Voter,
+    Agent, Bidder, Describe, Description, Families, HealthCheck, Negotiator, Player, Rejected,
+    Trader, Value, Voter,
 };
 pub use error::{AgentError, InvalidParameter, Result};
+pub use lifecycle::{AgentSpec, Health, Status};
 pub use protocols::auction::{
     AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, Bundles, CallForBids, Clock,
     CombinatorialResult, CombinatorialSpec, DutchResult, DutchSpec, EnglishResult, EnglishSpec,
@@ -91,4 +94,5 @@ pub use protocols::voting::{
     YesNoRule,
 };
 pub use protocols::{Invite, Missing, Protocol, Run, Running};
+pub use query::{Cmp, Predicate, Query};
 pub use system::{AgentEntry, AgentRef, Agents};

@@ -3,18 +3,25 @@
 
 use std::time::Duration;
 
-use actor_cluster::{Node, Ref};
+use std::collections::BTreeMap;
+
+use actor_cluster::{NameInfo, Node, Ref};
 use actor_core::{ChildSpec, Supervisor, SupervisorSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::Value;
 use crate::agent::{
     agent_name, answer_protocols, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX,
 };
 use crate::error::{AgentError, Result};
+use crate::lifecycle::manager::{manager_name, Control, Manager, Refused};
+use crate::lifecycle::{label, AgentSpec, Status};
 use crate::protocols::Participants;
+use crate::query::{metadata_of, Query};
 
-/// An agent as the directory lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An agent as the directory lists it, on any node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AgentEntry {
     /// The agent's id.
     pub id: String,
@@ -22,7 +29,51 @@ pub struct AgentEntry {
     pub node: String,
     /// Its capabilities.
     pub capabilities: Vec<String>,
+    /// Its kind ([`Agent::kind`]); `None` until its node published it.
+    pub kind: Option<String>,
+    /// Where it is in its life.
+    pub status: Status,
+    /// How many times it was restarted.
+    pub restarts: u32,
+    /// Its last health (`healthy`, `degraded: why`, `unhealthy: why`),
+    /// once checked.
+    pub health: Option<String>,
+    /// Its metadata ([`Agent::metadata`]).
+    pub metadata: BTreeMap<String, Value>,
 }
+
+impl AgentEntry {
+    /// The entry of a directory name, from its labels.
+    fn of(info: NameInfo) -> Option<Self> {
+        let id = info.name.strip_prefix(AGENT_PREFIX)?.to_owned();
+        let capabilities = info
+            .groups
+            .iter()
+            .filter_map(|g| g.strip_prefix(CAPABILITY_PREFIX).map(str::to_owned))
+            .collect();
+        let labels = &info.labels;
+        Some(AgentEntry {
+            id,
+            node: info.node,
+            capabilities,
+            kind: labels.get(label::KIND).cloned(),
+            status: labels
+                .get(label::STATUS)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(Status::Starting),
+            restarts: labels
+                .get(label::RESTARTS)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+            health: labels.get(label::HEALTH).cloned(),
+            metadata: metadata_of(labels),
+        })
+    }
+}
+
+/// How long a stop, restart or track request to a lifecycle manager may
+/// take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A reference to an agent, wherever it runs.
 pub type AgentRef = Ref;
@@ -32,6 +83,8 @@ pub type AgentRef = Ref;
 pub struct Agents {
     node: Node,
     supervisor: Supervisor,
+    /// This node's lifecycle manager.
+    manager: Ref,
 }
 
 impl Agents {
@@ -46,9 +99,21 @@ impl Agents {
             .supervisor()
             .start_child(ChildSpec::supervisor("agents", spec))
             .await?;
+        let supervisor = Supervisor::from_actor(cell.into());
+        // Started after the agents, so stopped before them: it never waits
+        // on a supervisor that is stopping.
+        let manager = {
+            let (node, supervisor) = (node.clone(), supervisor.clone());
+            ChildSpec::new("agents-lifecycle", move || {
+                (Manager, (node.clone(), supervisor.clone()))
+            })
+        };
+        node.supervisor().start_child(manager).await?;
+        let manager = node.lookup(&manager_name(node.name())).await?;
         Ok(Self {
             node: node.clone(),
-            supervisor: Supervisor::from_actor(cell.into()),
+            supervisor,
+            manager,
         })
     }
 
@@ -58,7 +123,9 @@ impl Agents {
     }
 
     /// Starts an agent under supervision; `factory` builds it again for each
-    /// restart. Returns its id once it is registered cluster-wide.
+    /// restart. Returns its id once it is registered cluster-wide. It is
+    /// restarted whenever it exits and its health checked every 5 s; see
+    /// [`spawn_with`](Self::spawn_with) for other choices.
     ///
     /// # Errors
     /// [`AgentError::InvalidId`], or a duplicate id here
@@ -68,6 +135,18 @@ impl Agents {
         A: Agent,
         F: Fn() -> A + Send + Sync + 'static,
     {
+        self.spawn_with(AgentSpec::new(factory)).await
+    }
+
+    /// Starts an agent as `spec` says (its restart policy and health-check
+    /// interval); returns its id once it is registered cluster-wide. Its
+    /// kind, metadata, status, restarts and health are then listed on
+    /// every node ([`list`](Self::list), [`query`](Self::query)).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub async fn spawn_with<A: Agent>(&self, spec: AgentSpec<A>) -> Result<String> {
+        let factory = spec.factory;
         let first = factory();
         let id = first.id();
         if id.is_empty() || id.chars().any(char::is_whitespace) {
@@ -81,23 +160,69 @@ impl Agents {
                     .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
             )
             .collect();
-        let spec =
-            self.node
-                .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, factory);
-        self.supervisor.start_child(spec).await?;
-        tracing::info!(agent = %id, node = %self.node.name(), "agent ready");
+        let child = self
+            .node
+            .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, move || {
+                factory()
+            })
+            .restart(spec.restart);
+        self.supervisor.start_child(child).await?;
+        let track = Control::Track {
+            id: id.clone(),
+            kind: first.kind(),
+            metadata: first.metadata(),
+            restart: spec.restart.into(),
+            every_ms: u64::try_from(spec.health_every.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.control(&self.manager, &id, track).await?;
+        tracing::info!(agent = %id, node = %self.node.name(), "agent started");
         Ok(id)
     }
 
-    /// Stops an agent of this node and removes it from the directory.
+    /// Asks `manager` to do `control` for agent `id`.
+    async fn control(&self, manager: &Ref, id: &str, control: Control) -> Result<()> {
+        match manager.ask(control, CONTROL_TIMEOUT).await? {
+            Ok(()) => Ok(()),
+            Err(Refused::Unknown) => Err(AgentError::UnknownAgent(id.to_owned())),
+            Err(Refused::Cannot(reason)) => Err(AgentError::Lifecycle {
+                agent: id.to_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// Stops agent `id` for good, on whichever node it runs: its status
+    /// goes to `stopping`, then it is stopped and leaves the directory.
     ///
     /// # Errors
-    /// [`AgentError::UnknownAgent`] if no such agent runs here.
+    /// [`AgentError::UnknownAgent`] if no node runs it.
     pub async fn stop(&self, id: &str) -> Result<()> {
-        self.supervisor
-            .terminate_child(&agent_name(id))
-            .await
-            .map_err(|_| AgentError::UnknownAgent(id.to_owned()))
+        let manager = self.manager_of(id).await?;
+        let stop = Control::Stop { id: id.to_owned() };
+        self.control(&manager, id, stop).await
+    }
+
+    /// Restarts agent `id`, on whichever node it runs: it is started
+    /// again from its factory, with fresh state, and its restart count
+    /// grows.
+    ///
+    /// # Errors
+    /// [`AgentError::UnknownAgent`] if no node runs it;
+    /// [`AgentError::Lifecycle`] if it is temporary (never restarted) or
+    /// restarting already.
+    pub async fn restart(&self, id: &str) -> Result<()> {
+        let manager = self.manager_of(id).await?;
+        let restart = Control::Restart { id: id.to_owned() };
+        self.control(&manager, id, restart).await
+    }
+
+    /// The lifecycle manager of the node that runs agent `id`.
+    async fn manager_of(&self, id: &str) -> Result<Ref> {
+        let agent = self.find(id).await?;
+        match agent.node() {
+            None => Ok(self.manager.clone()),
+            Some(node) => Ok(self.node.lookup(&manager_name(&node)).await?),
+        }
     }
 
     /// A reference to the agent `id`, on any node.
@@ -133,25 +258,26 @@ impl Agents {
             .await
     }
 
+    /// The agents that match `query`, on any node, sorted by id, served
+    /// from this node's copy of the directory (no other node is asked).
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidQuery`] for a predicate that cannot be
+    /// evaluated; [`AgentError::Cluster`] if this node is shutting down.
+    pub async fn query(&self, query: &Query) -> Result<Vec<AgentEntry>> {
+        query.validate()?;
+        let mut found = self.list().await?;
+        found.retain(|a| query.matches(a));
+        Ok(found)
+    }
+
     async fn entries(&self, group: &str) -> Result<Vec<AgentEntry>> {
         Ok(self
             .node
             .members(group)
             .await?
             .into_iter()
-            .filter_map(|info| {
-                let id = info.name.strip_prefix(AGENT_PREFIX)?.to_owned();
-                let capabilities = info
-                    .groups
-                    .iter()
-                    .filter_map(|g| g.strip_prefix(CAPABILITY_PREFIX).map(str::to_owned))
-                    .collect();
-                Some(AgentEntry {
-                    id,
-                    node: info.node,
-                    capabilities,
-                })
-            })
+            .filter_map(AgentEntry::of)
             .collect())
     }
 

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use foundation::prelude::*;
 use serde_json::json;
 
-use super::families::{auctions, consensus, games, markets, millis, negotiation};
+use super::families::{auctions, consensus, games, lifecycle, markets, millis, negotiation};
 use super::node::emit;
 
 /// The `key=value` parts an agent spec accepts, for `--help` and `help`.
@@ -47,6 +47,7 @@ pub(crate) struct ScriptedAgent {
     pub(crate) auctions: auctions::Script,
     pub(crate) markets: markets::Script,
     pub(crate) games: games::Script,
+    pub(crate) lifecycle: lifecycle::Script,
 }
 
 impl ScriptedAgent {
@@ -79,6 +80,7 @@ impl ScriptedAgent {
             auctions: Default::default(),
             markets: Default::default(),
             games: Default::default(),
+            lifecycle: Default::default(),
         };
         for part in parts {
             let (key, value) = part
@@ -148,7 +150,8 @@ impl ScriptedAgent {
                     || self.negotiation.parse_key(key, value)?
                     || self.auctions.parse_key(key, value)?
                     || self.markets.parse_key(key, value)?
-                    || self.games.parse_key(key, value)?;
+                    || self.games.parse_key(key, value)?
+                    || self.lifecycle.parse_key(key, value)?;
                 if !taken {
                     bail!("unknown key `{key}`");
                 }
@@ -167,6 +170,20 @@ impl Agent for ScriptedAgent {
 
     fn capabilities(&self) -> Vec<String> {
         self.caps.clone()
+    }
+
+    fn kind(&self) -> String {
+        self.lifecycle
+            .kind()
+            .unwrap_or_else(|| "ScriptedAgent".to_owned())
+    }
+
+    fn metadata(&self) -> std::collections::BTreeMap<String, Value> {
+        self.lifecycle.metadata()
+    }
+
+    async fn health(&mut self) -> Health {
+        self.lifecycle.health().await
     }
 
     async fn rejected(&mut self, protocol: &str, reason: &str) {

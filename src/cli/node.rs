@@ -14,7 +14,7 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
-use super::families::{auctions, consensus, games, markets, millis, negotiation};
+use super::families::{auctions, consensus, games, lifecycle, markets, millis, negotiation};
 use super::vars;
 
 /// Arguments of `foundation node`.
@@ -274,7 +274,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     let agents = Agents::start(&node).await?;
     for agent in scripted {
-        agents.spawn(move || agent.clone()).await?;
+        let spec = agent.lifecycle.spec({
+            let agent = agent.clone();
+            move || agent.clone()
+        });
+        agents.spawn_with(spec).await?;
     }
     if json_events {
         emit(
@@ -572,6 +576,9 @@ async fn family_command(
     agents: &Agents,
     words: &[&str],
 ) -> anyhow::Result<Option<Json>> {
+    if let Some(reply) = lifecycle::command(node, agents, words).await? {
+        return Ok(Some(reply));
+    }
     if let Some(reply) = consensus::command(node, agents, words).await? {
         return Ok(Some(reply));
     }
@@ -596,6 +603,7 @@ fn help() -> Json {
         .chain(auctions::USAGE)
         .chain(markets::USAGE)
         .chain(games::USAGE)
+        .chain(lifecycle::USAGE)
         .chain(vars::USAGE)
         .copied()
         .collect();
@@ -606,6 +614,7 @@ fn help() -> Json {
         .chain(auctions::KEYS)
         .chain(markets::KEYS)
         .chain(games::KEYS)
+        .chain(lifecycle::KEYS)
         .copied()
         .collect();
     json!({ "reply": "help", "commands": commands, "agent_keys": keys })

@@ -3,6 +3,7 @@
 pub(crate) mod auctions;
 pub(crate) mod consensus;
 pub(crate) mod games;
+pub(crate) mod lifecycle;
 pub(crate) mod markets;
 pub(crate) mod negotiation;
 

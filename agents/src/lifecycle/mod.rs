@@ -1,0 +1,288 @@
+//! The life of an agent: how it is started ([`AgentSpec`]: restart
+//! policy, health-check interval), how it is doing ([`Health`], its own
+//! check) and where it is in its life ([`Status`]), visible from every
+//! node.
+//!
+//! Each node runs one lifecycle manager under its agent supervisor,
+//! registered as `agents@<node>`: it asks its agents their health on
+//! their interval, restarts an unhealthy one by its policy, counts
+//! restarts, and publishes each agent's kind, metadata, status, restarts
+//! and health as labels on the agent's name, which travel with the name to
+//! every node ([`Node::set_labels`](actor_cluster::Node::set_labels)). So
+//! the directory ([`Agents::list`](crate::Agents::list),
+//! [`Agents::query`](crate::Agents::query)) is served from each node's own
+//! copy of the name table, and stays consistent after membership changes:
+//! a node that goes takes its agents' names with it. Stop and restart
+//! requests for an agent of another node go to that node's manager.
+
+pub(crate) mod manager;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actor_core::Restart;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{Agent, Value};
+
+/// How an agent is doing, by its own check ([`Agent::health`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Health {
+    /// All is well.
+    Healthy,
+    /// Working, but not well (a slow dependency, a full queue); reported,
+    /// nothing is done about it.
+    Degraded(String),
+    /// Not working: the agent is restarted by its restart policy.
+    Unhealthy(String),
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Healthy => f.write_str("healthy"),
+            Health::Degraded(why) => write!(f, "degraded: {why}"),
+            Health::Unhealthy(why) => write!(f, "unhealthy: {why}"),
+        }
+    }
+}
+
+/// Where an agent is in its life, as every node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Status {
+    /// Started (or restarted), not yet checked.
+    Starting,
+    /// Its last health check said healthy.
+    Ready,
+    /// It did not answer its last health check in time: it is alive but
+    /// handling a message.
+    Busy,
+    /// Its last health check said degraded.
+    Degraded,
+    /// Being stopped.
+    Stopping,
+    /// Stopped (told to its watchers as it goes).
+    Stopped,
+    /// Its last health check said unhealthy, or it crashed: being
+    /// restarted, or gone if its policy does not restart it.
+    Failed,
+    /// Moving to another node.
+    Migrating,
+}
+
+impl Status {
+    /// Every status, in order.
+    pub const ALL: [Status; 8] = [
+        Status::Starting,
+        Status::Ready,
+        Status::Busy,
+        Status::Degraded,
+        Status::Stopping,
+        Status::Stopped,
+        Status::Failed,
+        Status::Migrating,
+    ];
+
+    /// Its name: `starting`, `ready`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Ready => "ready",
+            Status::Busy => "busy",
+            Status::Degraded => "degraded",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::Failed => "failed",
+            Status::Migrating => "migrating",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == word)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                format!("`{word}` is not a status ({})", names.join(", "))
+            })
+    }
+}
+
+/// How to run an agent: the factory that builds it (again for each
+/// restart), its restart policy and its health-check interval; started by
+/// [`Agents::spawn_with`](crate::Agents::spawn_with).
+///
+/// ```
+/// use std::time::Duration;
+/// use actor_core::Restart;
+/// use actor_cluster::Server;
+/// use agents::{Agent, AgentSpec};
+///
+/// struct Worker;
+/// impl Server for Worker {}
+/// impl Agent for Worker {
+///     fn id(&self) -> String { "worker-1".into() }
+/// }
+///
+/// let spec = AgentSpec::new(|| Worker)
+///     .restart(Restart::Transient)
+///     .health_every(Duration::from_secs(1));
+/// # let _ = spec;
+/// ```
+pub struct AgentSpec<A: Agent> {
+    pub(crate) factory: Arc<dyn Fn() -> A + Send + Sync>,
+    pub(crate) restart: Restart,
+    pub(crate) health_every: Duration,
+}
+
+impl<A: Agent> fmt::Debug for AgentSpec<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSpec")
+            .field("restart", &self.restart)
+            .field("health_every", &self.health_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Agent> AgentSpec<A> {
+    /// An agent built by `factory`: restarted whenever it exits
+    /// ([`Restart::Permanent`]), its health checked every 5 s.
+    pub fn new(factory: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        Self {
+            factory: Arc::new(factory),
+            restart: Restart::Permanent,
+            health_every: Duration::from_secs(5),
+        }
+    }
+
+    /// The restart policy: [`Restart::Permanent`] (always),
+    /// [`Restart::Transient`] (after a crash or an unhealthy check, not
+    /// after a normal exit), [`Restart::Temporary`] (never).
+    #[must_use]
+    pub fn restart(self, restart: Restart) -> Self {
+        Self { restart, ..self }
+    }
+
+    /// How often its health is checked (at least every 50 ms). It has half
+    /// of that, at most 2 s, to answer before it is reported busy.
+    #[must_use]
+    pub fn health_every(self, every: Duration) -> Self {
+        Self {
+            health_every: every.max(Duration::from_millis(50)),
+            ..self
+        }
+    }
+}
+
+/// The label keys under which an agent's facts travel with its name.
+pub(crate) mod label {
+    /// Its kind.
+    pub(crate) const KIND: &str = "agent.kind";
+    /// Its status.
+    pub(crate) const STATUS: &str = "agent.status";
+    /// How many times it was restarted.
+    pub(crate) const RESTARTS: &str = "agent.restarts";
+    /// Its last health.
+    pub(crate) const HEALTH: &str = "agent.health";
+    /// When its health last changed, in Unix milliseconds.
+    pub(crate) const HEALTH_AT: &str = "agent.health_at_ms";
+    /// The prefix of its metadata keys.
+    pub(crate) const META: &str = "meta.";
+}
+
+/// A metadata value as a label: its type and its text, so that it reads
+/// back as the same [`Value`].
+pub(crate) fn encode_value(value: &Value) -> String {
+    match value {
+        Value::Float(v) => format!("float:{v}"),
+        Value::Int(v) => format!("int:{v}"),
+        Value::Bool(v) => format!("bool:{v}"),
+        Value::Text(v) => format!("text:{v}"),
+    }
+}
+
+/// A label written by [`encode_value`], back as its value.
+pub(crate) fn decode_value(label: &str) -> Option<Value> {
+    let (kind, text) = label.split_once(':')?;
+    match kind {
+        "float" => text.parse().ok().map(Value::Float),
+        "int" => text.parse().ok().map(Value::Int),
+        "bool" => text.parse().ok().map(Value::Bool),
+        "text" => Some(Value::Text(text.to_owned())),
+        _ => None,
+    }
+}
+
+/// An agent's facts as labels.
+pub(crate) fn labels(
+    kind: &str,
+    metadata: &BTreeMap<String, Value>,
+    status: Status,
+    restarts: u32,
+    health: Option<&(Health, u64)>,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (label::KIND.to_owned(), kind.to_owned()),
+        (label::STATUS.to_owned(), status.to_string()),
+        (label::RESTARTS.to_owned(), restarts.to_string()),
+    ]);
+    if let Some((health, at_ms)) = health {
+        labels.insert(label::HEALTH.to_owned(), health.to_string());
+        labels.insert(label::HEALTH_AT.to_owned(), at_ms.to_string());
+    }
+    for (key, value) in metadata {
+        labels.insert(format!("{}{key}", label::META), encode_value(value));
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_statuses_read_back() {
+        for value in [
+            Value::Float(0.25),
+            Value::Int(-3),
+            Value::Bool(true),
+            Value::Text("eu:west".into()),
+        ] {
+            assert_eq!(decode_value(&encode_value(&value)), Some(value));
+        }
+        assert_eq!(decode_value("colour:red"), None);
+        assert_eq!(decode_value("int:x"), None);
+        for status in Status::ALL {
+            assert_eq!(status.as_str().parse::<Status>(), Ok(status));
+        }
+        assert!("asleep".parse::<Status>().unwrap_err().contains("ready"));
+    }
+
+    #[test]
+    fn labels_carry_every_fact() {
+        let meta = BTreeMap::from([("zone".to_owned(), Value::Text("eu".into()))]);
+        let health = (Health::Degraded("slow disk".into()), 42);
+        let l = labels("Trainer", &meta, Status::Degraded, 2, Some(&health));
+        assert_eq!(l[label::KIND], "Trainer");
+        assert_eq!(l[label::STATUS], "degraded");
+        assert_eq!(l[label::RESTARTS], "2");
+        assert_eq!(l[label::HEALTH], "degraded: slow disk");
+        assert_eq!(l["meta.zone"], "text:eu");
+    }
+}

@@ -1,0 +1,232 @@
+//! The command-line face of agent lifecycles: a scripted agent's kind,
+//! metadata, health and restart policy (`kind=`, `meta.KEY=`, `health=`,
+//! `restart=`, `health-every=`), and the `query`, `agent-stop` and
+//! `agent-restart` commands.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actor_core::Restart;
+use agents::{Agents, Cmp, Health, Query, Status};
+use anyhow::{bail, Context};
+use foundation::prelude::*;
+use serde_json::{json, Value as Json};
+
+use super::millis;
+use crate::cli::node::value;
+
+/// The agent spec keys of this family, for `help`.
+pub(crate) const KEYS: &[&str] = &[
+    "kind=KIND (listed and queried cluster-wide)",
+    "meta.KEY=VALUE (metadata; repeatable)",
+    "health=healthy|degraded|unhealthy|fail-after/N|slow/MS (its own health check; fail-after: unhealthy from the N+1th check of each incarnation; slow: healthy after MS)",
+    "restart=permanent|transient|temporary",
+    "health-every=MS (how often its health is checked; default 5000)",
+];
+
+/// The commands of this family, for `help`.
+pub(crate) const USAGE: &[&str] = &[
+    "query [id=ID] [kind=KIND] [cap=CAPABILITY]... [node=NODE] [status=STATUS] [meta=KEY:eq|neq|gt|gte|lt|lte|in|not_in:V1,V2,...]... (from this node's copy of the directory)",
+    "agent-stop ID",
+    "agent-restart ID",
+];
+
+/// How a scripted agent answers its health check.
+#[derive(Debug, Clone, Default)]
+enum Answer {
+    #[default]
+    Healthy,
+    Degraded,
+    Unhealthy,
+    /// Healthy for this many checks of each incarnation, then unhealthy.
+    FailAfter(u32),
+    /// Healthy, after this long.
+    Slow(Duration),
+}
+
+/// A scripted agent's lifecycle.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Script {
+    kind: Option<String>,
+    metadata: BTreeMap<String, Value>,
+    answer: Answer,
+    /// Checks answered by this incarnation.
+    checks: u32,
+    restart: Option<Restart>,
+    every: Option<Duration>,
+}
+
+impl Script {
+    /// Takes the keys of this family; `Ok(false)` for any other key.
+    pub(crate) fn parse_key(&mut self, key: &str, word: &str) -> anyhow::Result<bool> {
+        match key {
+            "kind" => self.kind = Some(word.to_owned()),
+            "health" => self.answer = match word.split_once('/') {
+                None if word == "healthy" => Answer::Healthy,
+                None if word == "degraded" => Answer::Degraded,
+                None if word == "unhealthy" => Answer::Unhealthy,
+                Some(("fail-after", n)) => Answer::FailAfter(
+                    n.parse()
+                        .with_context(|| format!("fail-after/{n}: not a count"))?,
+                ),
+                Some(("slow", ms)) => Answer::Slow(millis(ms).context("slow/MS")?),
+                _ => bail!(
+                    "health is healthy, degraded, unhealthy, fail-after/N or slow/MS, not `{word}`"
+                ),
+            },
+            "restart" => {
+                self.restart = Some(match word {
+                    "permanent" => Restart::Permanent,
+                    "transient" => Restart::Transient,
+                    "temporary" => Restart::Temporary,
+                    _ => bail!("restart is permanent, transient or temporary, not `{word}`"),
+                })
+            }
+            "health-every" => self.every = Some(millis(word).context("health-every")?),
+            _ => match key.strip_prefix("meta.") {
+                Some(meta) if !meta.is_empty() => {
+                    self.metadata.insert(meta.to_owned(), value(word));
+                }
+                _ => return Ok(false),
+            },
+        }
+        Ok(true)
+    }
+
+    /// Its kind, if the spec named one.
+    pub(crate) fn kind(&self) -> Option<String> {
+        self.kind.clone()
+    }
+
+    /// Its metadata.
+    pub(crate) fn metadata(&self) -> BTreeMap<String, Value> {
+        self.metadata.clone()
+    }
+
+    /// Answers a health check.
+    pub(crate) async fn health(&mut self) -> Health {
+        self.checks += 1;
+        match self.answer {
+            Answer::Slow(after) => {
+                tokio::time::sleep(after).await;
+                Health::Healthy
+            }
+            Answer::Healthy => Health::Healthy,
+            Answer::Degraded => Health::Degraded("scripted".into()),
+            Answer::Unhealthy => Health::Unhealthy("scripted".into()),
+            Answer::FailAfter(n) if self.checks > n => {
+                Health::Unhealthy(format!("scripted to fail after {n} checks"))
+            }
+            Answer::FailAfter(_) => Health::Healthy,
+        }
+    }
+
+    /// How the agent is started: its restart policy and check interval.
+    pub(crate) fn spec<A: Agent>(
+        &self,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> AgentSpec<A> {
+        let mut spec = AgentSpec::new(factory);
+        if let Some(restart) = self.restart {
+            spec = spec.restart(restart);
+        }
+        if let Some(every) = self.every {
+            spec = spec.health_every(every);
+        }
+        spec
+    }
+}
+
+/// Runs `query`, `agent-stop` and `agent-restart`; `Ok(None)` for any
+/// other command.
+pub(crate) async fn command(
+    _node: &Node,
+    agents: &Agents,
+    words: &[&str],
+) -> anyhow::Result<Option<Json>> {
+    Ok(Some(match words {
+        ["query", predicates @ ..] => {
+            let query = parse_query(predicates)?;
+            json!({ "reply": "query", "agents": agents.query(&query).await? })
+        }
+        ["agent-stop", id] => {
+            agents.stop(id).await?;
+            json!({ "reply": "agent-stop", "agent": id, "ok": true })
+        }
+        ["agent-restart", id] => {
+            agents.restart(id).await?;
+            json!({ "reply": "agent-restart", "agent": id, "ok": true })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A query from `KEY=VALUE` words.
+fn parse_query(words: &[&str]) -> anyhow::Result<Query> {
+    let mut query = Query::new();
+    for word in words {
+        let (key, rest) = word
+            .split_once('=')
+            .with_context(|| format!("`{word}` is not KEY=VALUE"))?;
+        query = match key {
+            "id" => query.id(rest),
+            "kind" => query.kind(rest),
+            "cap" => query.capability(rest),
+            "node" => query.node(rest),
+            "status" => query.status(rest.parse::<Status>().map_err(anyhow::Error::msg)?),
+            "meta" => {
+                let parts: Vec<&str> = rest.splitn(3, ':').collect();
+                let [meta, cmp, values] = parts.as_slice() else {
+                    bail!("meta=`{rest}` is not KEY:CMP:VALUE[,VALUE...]");
+                };
+                let cmp: Cmp = cmp.parse()?;
+                query.meta(*meta, cmp, values.split(',').map(value))
+            }
+            other => bail!("unknown query key `{other}` (id, kind, cap, node, status, meta)"),
+        };
+    }
+    Ok(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse() {
+        let q = parse_query(&[
+            "kind=Trainer",
+            "cap=gpu",
+            "status=ready",
+            "meta=zone:in:eu,us",
+        ])
+        .unwrap();
+        assert_eq!(
+            q,
+            Query::new()
+                .kind("Trainer")
+                .capability("gpu")
+                .status(Status::Ready)
+                .meta(
+                    "zone",
+                    Cmp::In,
+                    [Value::Text("eu".into()), Value::Text("us".into())]
+                )
+        );
+        assert!(parse_query(&["status=asleep"]).is_err());
+        assert!(parse_query(&["meta=zone:between:1"]).is_err());
+        assert!(parse_query(&["colour=red"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn health_scripts_fail_when_told() {
+        let mut s = Script::default();
+        assert!(s.parse_key("health", "fail-after/2").unwrap());
+        assert_eq!(s.health().await, Health::Healthy);
+        assert_eq!(s.health().await, Health::Healthy);
+        assert!(matches!(s.health().await, Health::Unhealthy(_)));
+        assert!(s.parse_key("meta.zone", "eu").unwrap());
+        assert_eq!(s.metadata()["zone"], Value::Text("eu".into()));
+        assert!(!s.parse_key("bid", "3").unwrap());
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 
 use super::network::Network;
 use super::server::{ClientServer, RaftServer, Replica};
-use super::store::{LogStore, StateMachine};
+use super::store;
 use super::wire::{Attempt, ReadIndex, Status, Write};
 use super::{client_server, node_id, raft_server, Member, Proposal, RequestId};
 use crate::agent::Value;
@@ -125,6 +126,8 @@ pub struct VariablesBuilder {
     voters: Vec<String>,
     timeout: Duration,
     formation_timeout: Duration,
+    data_dir: Option<PathBuf>,
+    snapshot_every: u64,
 }
 
 /// The group as one node sees it ([`Variables::status`]).
@@ -141,6 +144,12 @@ pub struct GroupStatus {
     pub term: u64,
     /// The index of the last log entry applied to this node's table.
     pub applied: Option<u64>,
+    /// The index of the last log entry in this node's latest snapshot of
+    /// the table, if it took or received one.
+    pub snapshot: Option<u64>,
+    /// The index of the last entry this node dropped from its log (the
+    /// snapshot holds it), if any.
+    pub purged: Option<u64>,
     /// The voters, sorted.
     pub voters: Vec<String>,
 }
@@ -164,6 +173,8 @@ impl Variables {
             voters: voters.iter().map(|v| v.as_ref().to_owned()).collect(),
             timeout: Duration::from_secs(3),
             formation_timeout: Duration::from_secs(30),
+            data_dir: None,
+            snapshot_every: 5000,
         }
     }
 
@@ -296,6 +307,8 @@ impl Variables {
             leading: metrics.state == ServerState::Leader,
             term: metrics.current_term,
             applied: metrics.last_applied.map(|id| id.index),
+            snapshot: metrics.snapshot.map(|id| id.index),
+            purged: metrics.purged.map(|id| id.index),
             voters: self.shared.voters.clone(),
         }
     }
@@ -310,6 +323,7 @@ impl Variables {
         if let Err(e) = replica.raft.shutdown().await {
             tracing::warn!(error = %e, "the variables Raft did not stop cleanly");
         }
+        replica.machine.close().await;
         let _ = replica.node.supervisor().terminate_child(SUPERVISOR).await;
     }
 
@@ -587,6 +601,31 @@ impl VariablesBuilder {
         }
     }
 
+    /// Keeps this node's Raft log, vote and snapshots on disk in `dir`
+    /// (created if missing; one directory per node, never shared), so
+    /// that a node restarted with the same directory comes back with
+    /// everything it had: restarting every node of the group keeps every
+    /// committed value. The directory holds one file,
+    /// `variables.redb` (a redb database). Without a data dir everything
+    /// is in memory, and a restarted node catches up from the others.
+    pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Snapshots the table after every `entries` log entries (5000 by
+    /// default, at least 1), after which the log before the snapshot is
+    /// dropped but for the last `min(entries, 1000)` entries, kept for
+    /// followers a little behind.
+    pub fn snapshot_every(self, entries: u64) -> Self {
+        Self {
+            snapshot_every: entries.max(1),
+            ..self
+        }
+    }
+
     /// Starts this node's Raft and its two servers (`variables-raft@<node>`
     /// for the Raft RPCs, `variables@<node>` for forwarded requests) under a
     /// `variables` supervisor on the node's supervisor, forms the group
@@ -606,12 +645,12 @@ impl VariablesBuilder {
         let name = self.node.name().to_owned();
         let members = members(&voters, &name)?;
         let id = node_id(&name);
-        let machine = StateMachine::default();
+        let (log, machine) = store::open(self.data_dir.as_deref(), &name).await?;
         let raft = Raft::new(
             id,
-            Arc::new(raft_config()?),
+            Arc::new(raft_config(self.snapshot_every)?),
             Network::new(self.node.clone(), id),
-            LogStore::default(),
+            log,
             machine.clone(),
         )
         .await
@@ -627,6 +666,7 @@ impl VariablesBuilder {
         });
         if let Err(e) = serve(&self.node, &name, &replica).await {
             let _ = raft.shutdown().await;
+            replica.machine.close().await;
             return Err(e);
         }
         let variables = Variables {
@@ -681,8 +721,9 @@ fn members(voters: &[String], me: &str) -> Result<BTreeMap<u64, Member>, Variabl
 
 /// openraft's settings for a group on one LAN: heartbeats every 50 ms,
 /// an election after 300 to 600 ms without one, snapshot chunks of 1 MiB
-/// (well under the cluster layer's 8 MiB message limit once encoded).
-fn raft_config() -> Result<openraft::Config, VariableError> {
+/// (well under the cluster layer's 8 MiB message limit once encoded), a
+/// snapshot every `snapshot_every` entries.
+fn raft_config(snapshot_every: u64) -> Result<openraft::Config, VariableError> {
     openraft::Config {
         cluster_name: "foundation-variables".into(),
         heartbeat_interval: 50,
@@ -690,6 +731,8 @@ fn raft_config() -> Result<openraft::Config, VariableError> {
         election_timeout_max: 600,
         install_snapshot_timeout: 1000,
         snapshot_max_chunk_size: 1 << 20,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: snapshot_every.min(1000),
         ..openraft::Config::default()
     }
     .validate()
@@ -723,8 +766,9 @@ async fn serve(node: &Node, name: &str, replica: &Arc<Replica>) -> Result<(), Ag
 }
 
 /// Forms the group: the first voter by name initializes it once every
-/// voter answers and none is initialized; then every node waits for a
-/// leader until `deadline`.
+/// voter answers and none is initialized (a node restarted with its data
+/// dir knows the group exists); then every node waits for a leader until
+/// `deadline`.
 async fn form(
     node: &Node,
     raft: &Raft<super::TypeConfig>,
@@ -733,7 +777,8 @@ async fn form(
     deadline: Instant,
 ) -> Result<(), VariableError> {
     let first = voters.first().map(String::as_str);
-    if first == Some(node.name()) {
+    let restored = raft.is_initialized().await.map_err(|_| stopped())?;
+    if first == Some(node.name()) && !restored {
         initialize(node, raft, voters, members, deadline).await?;
     }
     let left = deadline.saturating_duration_since(Instant::now());

@@ -32,6 +32,7 @@
 //! the network finds the server of a voter. Two voter names with the same
 //! hash are refused when the group starts.
 
+pub(crate) mod disk;
 pub(crate) mod handle;
 pub(crate) mod network;
 pub(crate) mod server;

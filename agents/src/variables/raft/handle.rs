@@ -71,9 +71,19 @@ const MARGIN: Duration = Duration::from_millis(200);
 /// none has been initialized (a restarted node rejoins the group that
 /// exists instead). `start` returns once the group has a leader. The
 /// group's membership is fixed by that list: following cluster membership
-/// (a node joining or leaving) is left for later, as are durable logs
-/// (the log and snapshots are in memory: a restarted node catches up from
-/// the others, and its vote of the current term is forgotten).
+/// (a node joining or leaving) is left for later.
+///
+/// # Durability
+///
+/// With [`VariablesBuilder::data_dir`], a node keeps its Raft log, its
+/// vote, its commit point and its latest snapshot of the table on disk
+/// (synced before openraft is told they are written), so that restarting
+/// every node of the group, even killed at once, keeps every committed
+/// value and version; a node restarted with its data does not initialize
+/// the group again, and a leader is elected from what the nodes kept.
+/// Without one, the log and snapshots are in memory: a restarted node
+/// comes back empty and catches up from the others, and its vote of the
+/// current term is forgotten.
 ///
 /// # Examples
 ///
@@ -313,7 +323,8 @@ impl Variables {
         }
     }
 
-    /// Stops this node's part of the group: its Raft and its servers. The
+    /// Stops this node's part of the group: its Raft and its servers, and
+    /// closes its data dir (a later start may open it again). The
     /// others go on while they have a quorum. Call it before
     /// [`Node::shutdown`]: openraft's tasks are not actors of the node, and
     /// stopping the node alone leaves them running (unable to reach
@@ -636,8 +647,11 @@ impl VariablesBuilder {
     /// them, two names with the same Raft id);
     /// [`VariableError::NoQuorum`] if the group has no leader within the
     /// formation timeout; [`VariableError::Unavailable`] if Raft cannot
-    /// start; [`AgentError::Core`] / [`AgentError::Cluster`] if the
-    /// servers cannot (a second start on the same node, a name taken).
+    /// start, or the data dir cannot be used (it cannot be created or
+    /// written, its database is damaged or in use by another process, or
+    /// it belongs to another node; the reason names the path);
+    /// [`AgentError::Core`] / [`AgentError::Cluster`] if the servers
+    /// cannot (a second start on the same node, a name taken).
     pub async fn start(self) -> Result<Variables, AgentError> {
         let mut voters = self.voters;
         voters.sort();

@@ -280,3 +280,48 @@ async fn a_minority_partition_cannot_commit_and_catches_up_after_the_heal() {
     assert_eq!(variable(&set)["version"], 3, "{set}");
     futures::future::join_all(nodes.into_iter().map(TestNode::quit)).await;
 }
+
+#[tokio::test]
+async fn with_data_dirs_a_restart_of_every_node_keeps_every_value() {
+    let dirs = tempfile::tempdir().expect("a temp dir");
+    let specs = |addrs: Option<&[String]>| {
+        ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let dir = dirs.path().join(name);
+                let spec = NodeSpec::new(name)
+                    .arg(VOTERS)
+                    .arg(&format!("--data-dir={}", dir.display()));
+                match addrs {
+                    Some(addrs) => spec.listen(&addrs[i]),
+                    None => spec,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut nodes = cluster(specs(None)).await;
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    variable(&nodes[0].command("var define pool int:1:64 4").await);
+    for (i, v) in [8, 16, 32].into_iter().enumerate() {
+        let set = nodes[i].command(&format!("var set pool {v}")).await;
+        assert_eq!(variable(&set)["version"], i + 1, "{set}");
+    }
+    // Every node killed at once: nothing gets a chance to flush late.
+    for node in &mut nodes {
+        node.kill().await;
+    }
+    drop(nodes);
+
+    let mut nodes = cluster(specs(Some(&addrs))).await;
+    for node in &mut nodes {
+        let read = node.command("var get pool").await;
+        assert_eq!(variable(&read)["version"], 3, "{read}");
+        assert_eq!(variable(&read)["value"]["Int"], 32, "{read}");
+    }
+    let history = nodes[1].command("var history pool").await;
+    assert_eq!(values_in(&history), [4, 8, 16, 32], "{history}");
+    let set = nodes[2].command("var set pool 64").await;
+    assert_eq!(variable(&set)["version"], 4, "{set}");
+    futures::future::join_all(nodes.into_iter().map(TestNode::quit)).await;
+}

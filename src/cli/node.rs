@@ -83,6 +83,11 @@ pub(crate) struct NodeArgs {
     /// started with the same list; the `var` commands need it.
     #[arg(long, value_delimiter = ',')]
     pub(crate) variables: Vec<String>,
+    /// Keep the variables' Raft log and snapshots in this directory (one per
+    /// node), so that a restart of every node keeps every committed value;
+    /// without it they are in memory.
+    #[arg(long)]
+    pub(crate) data_dir: Option<std::path::PathBuf>,
     /// Join the variables group the cluster already runs, as a new voter
     /// (`var leave` leaves it for good).
     #[arg(long, conflicts_with = "variables")]
@@ -290,11 +295,14 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let variables = if args.variables.is_empty() && !args.join_variables {
         None
     } else {
-        let builder = if args.join_variables {
+        let mut builder = if args.join_variables {
             Variables::joining(&node)
         } else {
             Variables::builder(&node, &args.variables)
         };
+        if let Some(dir) = &args.data_dir {
+            builder = builder.data_dir(dir);
+        }
         let variables = builder
             .start()
             .await

@@ -33,7 +33,10 @@
 //! write from any node is confirmed once a quorum of voters holds it, reads
 //! are linearizable unless a stale local read is asked for, and a node on
 //! the minority side is refused with [`VariableError::NoQuorum`] within a
-//! bounded time. The log and snapshots are in memory for now.
+//! bounded time. With a data dir ([`VariablesBuilder::data_dir`]) each
+//! node keeps its log and snapshots on disk (a redb database), so that
+//! restarting every node keeps every committed value; without one they
+//! are in memory, and a restarted node catches up from the others.
 
 mod model;
 mod propose;

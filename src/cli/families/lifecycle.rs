@@ -61,19 +61,21 @@ impl Script {
     pub(crate) fn parse_key(&mut self, key: &str, word: &str) -> anyhow::Result<bool> {
         match key {
             "kind" => self.kind = Some(word.to_owned()),
-            "health" => self.answer = match word.split_once('/') {
-                None if word == "healthy" => Answer::Healthy,
-                None if word == "degraded" => Answer::Degraded,
-                None if word == "unhealthy" => Answer::Unhealthy,
-                Some(("fail-after", n)) => Answer::FailAfter(
-                    n.parse()
-                        .with_context(|| format!("fail-after/{n}: not a count"))?,
-                ),
-                Some(("slow", ms)) => Answer::Slow(millis(ms).context("slow/MS")?),
-                _ => bail!(
+            "health" => {
+                self.answer = match word.split_once('/') {
+                    None if word == "healthy" => Answer::Healthy,
+                    None if word == "degraded" => Answer::Degraded,
+                    None if word == "unhealthy" => Answer::Unhealthy,
+                    Some(("fail-after", n)) => Answer::FailAfter(
+                        n.parse()
+                            .with_context(|| format!("fail-after/{n}: not a count"))?,
+                    ),
+                    Some(("slow", ms)) => Answer::Slow(millis(ms).context("slow/MS")?),
+                    _ => bail!(
                     "health is healthy, degraded, unhealthy, fail-after/N or slow/MS, not `{word}`"
                 ),
-            },
+                }
+            }
             "restart" => {
                 self.restart = Some(match word {
                     "permanent" => Restart::Permanent,

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 
 use super::network::Network;
 use super::server::{ClientServer, RaftOwner, RaftServer, Replica};
-use super::store::{LogStore, StateMachine};
+use super::store;
 use super::wire::{Attempt, ReadIndex, Reconfiguration, Reconfigure, Status, Write};
 use super::{client_server, node_id, raft_server, voter_names, Member, Proposal, RequestId};
 use crate::agent::Value;
@@ -68,10 +69,19 @@ const MARGIN: Duration = Duration::from_millis(200);
 /// one of them must start with the same list. The voter whose name sorts
 /// first initializes the group once every voter's Raft server answers and
 /// none has been initialized (a restarted node rejoins the group that
-/// exists instead). `start` returns once the group has a leader. Durable
-/// logs are left for later (the log and snapshots are in memory: a
-/// restarted node catches up from the others, and its vote of the current
-/// term is forgotten).
+/// exists instead). `start` returns once the group has a leader.
+///
+/// # Durability
+///
+/// With [`VariablesBuilder::data_dir`], a node keeps its Raft log, its
+/// vote, its commit point and its latest snapshot of the table on disk
+/// (synced before openraft is told they are written), so that restarting
+/// every node of the group, even killed at once, keeps every committed
+/// value and version; a node restarted with its data does not initialize
+/// the group again, and a leader is elected from what the nodes kept.
+/// Without one, the log and snapshots are in memory: a restarted node
+/// comes back empty and catches up from the others, and its vote of the
+/// current term is forgotten.
 ///
 /// # Following the cluster's membership
 ///
@@ -147,6 +157,8 @@ pub struct VariablesBuilder {
     join: bool,
     timeout: Duration,
     formation_timeout: Duration,
+    data_dir: Option<PathBuf>,
+    snapshot_every: u64,
 }
 
 /// The group as one node sees it ([`Variables::status`]).
@@ -163,6 +175,12 @@ pub struct GroupStatus {
     pub term: u64,
     /// The index of the last log entry applied to this node's table.
     pub applied: Option<u64>,
+    /// The index of the last log entry in this node's latest snapshot of
+    /// the table, if it took or received one.
+    pub snapshot: Option<u64>,
+    /// The index of the last entry this node dropped from its log (the
+    /// snapshot holds it), if any.
+    pub purged: Option<u64>,
     /// The voters of the membership in force, sorted (they change as
     /// nodes join and leave).
     pub voters: Vec<String>,
@@ -188,6 +206,8 @@ impl Variables {
             join: false,
             timeout: Duration::from_secs(3),
             formation_timeout: Duration::from_secs(30),
+            data_dir: None,
+            snapshot_every: 5000,
         }
     }
 
@@ -391,19 +411,23 @@ impl Variables {
             leading: metrics.state == ServerState::Leader,
             term: metrics.current_term,
             applied: metrics.last_applied.map(|id| id.index),
+            snapshot: metrics.snapshot.map(|id| id.index),
+            purged: metrics.purged.map(|id| id.index),
             voters: voter_names(&metrics),
         }
     }
 
-    /// Stops this node's part of the group: its Raft and its servers. The
-    /// others go on while they have a quorum; this node stays a voter
-    /// (see [`leave`](Self::leave)). [`Node::shutdown`] does the same:
-    /// the Raft is owned by an actor under the node's supervisor.
+    /// Stops this node's part of the group: its Raft and its servers, and
+    /// closes its data dir (a later start may open it again). The others
+    /// go on while they have a quorum; this node stays a voter (see
+    /// [`leave`](Self::leave)). [`Node::shutdown`] does the same: the Raft
+    /// is owned by an actor under the node's supervisor.
     pub async fn shutdown(&self) {
         let replica = &self.shared.replica;
         let _ = replica.node.supervisor().terminate_child(SUPERVISOR).await;
         // Started but not yet under the supervisor (a failed start).
         let _ = replica.raft.shutdown().await;
+        replica.machine.close().await;
     }
 
     fn next_id(&self) -> RequestId {
@@ -718,6 +742,31 @@ impl VariablesBuilder {
         }
     }
 
+    /// Keeps this node's Raft log, vote and snapshots on disk in `dir`
+    /// (created if missing; one directory per node, never shared), so
+    /// that a node restarted with the same directory comes back with
+    /// everything it had: restarting every node of the group keeps every
+    /// committed value. The directory holds one file,
+    /// `variables.redb` (a redb database). Without a data dir everything
+    /// is in memory, and a restarted node catches up from the others.
+    pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Snapshots the table after every `entries` log entries (5000 by
+    /// default, at least 1), after which the log before the snapshot is
+    /// dropped but for the last `min(entries, 1000)` entries, kept for
+    /// followers a little behind.
+    pub fn snapshot_every(self, entries: u64) -> Self {
+        Self {
+            snapshot_every: entries.max(1),
+            ..self
+        }
+    }
+
     /// Starts this node's Raft and its two servers (`variables-raft@<node>`
     /// for the Raft RPCs, `variables@<node>` for forwarded requests) under a
     /// `variables` supervisor on the node's supervisor, forms the group
@@ -728,8 +777,11 @@ impl VariablesBuilder {
     /// them, two names with the same Raft id);
     /// [`VariableError::NoQuorum`] if the group has no leader within the
     /// formation timeout; [`VariableError::Unavailable`] if Raft cannot
-    /// start; [`AgentError::Core`] / [`AgentError::Cluster`] if the
-    /// servers cannot (a second start on the same node, a name taken).
+    /// start, or the data dir cannot be used (it cannot be created or
+    /// written, its database is damaged or in use by another process, or
+    /// it belongs to another node; the reason names the path);
+    /// [`AgentError::Core`] / [`AgentError::Cluster`] if the servers
+    /// cannot (a second start on the same node, a name taken).
     pub async fn start(self) -> Result<Variables, AgentError> {
         let mut voters = self.voters;
         voters.sort();
@@ -741,12 +793,12 @@ impl VariablesBuilder {
             members(&voters, &name)?
         };
         let id = node_id(&name);
-        let machine = StateMachine::default();
+        let (log, machine) = store::open(self.data_dir.as_deref(), &name).await?;
         let raft = Raft::new(
             id,
-            Arc::new(raft_config()?),
+            Arc::new(raft_config(self.snapshot_every)?),
             Network::new(self.node.clone(), id),
-            LogStore::default(),
+            log,
             machine.clone(),
         )
         .await
@@ -762,6 +814,7 @@ impl VariablesBuilder {
         });
         if let Err(e) = serve(&self.node, &name, &replica).await {
             let _ = raft.shutdown().await;
+            replica.machine.close().await;
             return Err(e);
         }
         let variables = Variables {
@@ -820,8 +873,9 @@ fn members(voters: &[String], me: &str) -> Result<BTreeMap<u64, Member>, Variabl
 
 /// openraft's settings for a group on one LAN: heartbeats every 50 ms,
 /// an election after 300 to 600 ms without one, snapshot chunks of 1 MiB
-/// (well under the cluster layer's 8 MiB message limit once encoded).
-fn raft_config() -> Result<openraft::Config, VariableError> {
+/// (well under the cluster layer's 8 MiB message limit once encoded), a
+/// snapshot every `snapshot_every` entries.
+fn raft_config(snapshot_every: u64) -> Result<openraft::Config, VariableError> {
     openraft::Config {
         cluster_name: "foundation-variables".into(),
         heartbeat_interval: 50,
@@ -829,6 +883,8 @@ fn raft_config() -> Result<openraft::Config, VariableError> {
         election_timeout_max: 600,
         install_snapshot_timeout: 1000,
         snapshot_max_chunk_size: 1 << 20,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: snapshot_every.min(1000),
         ..openraft::Config::default()
     }
     .validate()
@@ -840,7 +896,7 @@ fn raft_config() -> Result<openraft::Config, VariableError> {
 /// Starts the `variables` supervisor with the node's two servers.
 async fn serve(node: &Node, name: &str, replica: &Arc<Replica>) -> Result<(), AgentError> {
     let raft = replica.raft.clone();
-    let owned = replica.raft.clone();
+    let owned = (replica.raft.clone(), replica.machine.clone());
     let replica = Arc::clone(replica);
     let spec = SupervisorSpec::one_for_one()
         .intensity(10, Duration::from_secs(10))
@@ -864,8 +920,9 @@ async fn serve(node: &Node, name: &str, replica: &Arc<Replica>) -> Result<(), Ag
 }
 
 /// Forms the group: the first voter by name initializes it once every
-/// voter answers and none is initialized; then every node waits for a
-/// leader until `deadline`.
+/// voter answers and none is initialized (a node restarted with its data
+/// dir knows the group exists); then every node waits for a leader until
+/// `deadline`.
 async fn form(
     node: &Node,
     raft: &Raft<super::TypeConfig>,
@@ -874,7 +931,8 @@ async fn form(
     deadline: Instant,
 ) -> Result<(), VariableError> {
     let first = voters.first().map(String::as_str);
-    if first == Some(node.name()) {
+    let restored = raft.is_initialized().await.map_err(|_| stopped())?;
+    if first == Some(node.name()) && !restored {
         initialize(node, raft, voters, members, deadline).await?;
     }
     let left = deadline.saturating_duration_since(Instant::now());

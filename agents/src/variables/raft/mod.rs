@@ -6,8 +6,10 @@
 //! voters holds it, and applied in log order on every node, so every node
 //! builds the same table with the same versions.
 //!
-//! * [`store`]: the log store (in memory) and the state machine, with
-//!   snapshots of the table in MessagePack.
+//! * [`store`]: the log store and the state machine, with snapshots of
+//!   the table in MessagePack; in memory, or on disk with a data dir.
+//! * [`disk`]: a node's log, vote, commit point and latest snapshot in a
+//!   redb database in its data dir.
 //! * [`wire`]: the messages the nodes of the group send each other: the
 //!   Raft RPCs (append entries, vote, install snapshot, status) and the
 //!   client requests a follower forwards to the leader (write, read
@@ -32,6 +34,7 @@
 //! the network finds the server of a voter. Two voter names with the same
 //! hash are refused when the group starts.
 
+pub(crate) mod disk;
 pub(crate) mod handle;
 pub(crate) mod network;
 pub(crate) mod server;

@@ -300,8 +300,9 @@ impl Handler<Reconfigure> for ClientServer {
 
 /// Owns this node's `Raft` under the variables supervisor. openraft runs
 /// tasks of its own; this actor's stop (the supervisor shutting down, or
-/// the node) shuts them down, so the Raft lives exactly as long as the
-/// node's part of the group and stopping the node stops it.
+/// the node) shuts them down and closes the data dir, so the Raft lives
+/// exactly as long as the node's part of the group and stopping the node
+/// stops it.
 pub(crate) struct RaftOwner;
 
 /// [`RaftOwner`] is told nothing.
@@ -312,25 +313,27 @@ impl ractor::Message for Never {}
 
 impl ractor::Actor for RaftOwner {
     type Msg = Never;
-    type State = Raft<TypeConfig>;
-    type Arguments = Raft<TypeConfig>;
+    type State = (Raft<TypeConfig>, StateMachine);
+    type Arguments = (Raft<TypeConfig>, StateMachine);
 
     async fn pre_start(
         &self,
         _myself: ractor::ActorRef<Never>,
-        raft: Raft<TypeConfig>,
-    ) -> Result<Raft<TypeConfig>, ractor::ActorProcessingErr> {
-        Ok(raft)
+        owned: (Raft<TypeConfig>, StateMachine),
+    ) -> Result<(Raft<TypeConfig>, StateMachine), ractor::ActorProcessingErr> {
+        Ok(owned)
     }
 
     async fn post_stop(
         &self,
         _myself: ractor::ActorRef<Never>,
-        raft: &mut Raft<TypeConfig>,
+        (raft, machine): &mut (Raft<TypeConfig>, StateMachine),
     ) -> Result<(), ractor::ActorProcessingErr> {
         if let Err(e) = raft.shutdown().await {
             tracing::warn!(error = %e, "the variables Raft did not stop cleanly");
         }
+        // Its data dir, if any, may then be opened again.
+        machine.close().await;
         Ok(())
     }
 }

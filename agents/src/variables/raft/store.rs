@@ -1,25 +1,30 @@
-//! The Raft log store (in memory) and the state machine that applies
-//! [`Proposal`]s to a [`Table`], with snapshots of the table.
+//! The Raft log store and the state machine that applies [`Proposal`]s
+//! to a [`Table`], with snapshots of the table: in memory, or, when the
+//! node has a data dir, on disk ([`Disk`]).
 //!
 //! Both are cheap handles on shared data (openraft takes the store, the
 //! state machine, a log reader and a snapshot builder by value; the
 //! [`Variables`](crate::variables::Variables) handle reads the table
-//! through its own clone). Locks are `std` mutexes held for no `await`.
+//! through its own clone). Locks are `std` mutexes held for no `await`;
+//! the disk is used from tokio's blocking pool.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::RangeBounds;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
-    Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
-    Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+    AnyError, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader,
+    RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    Vote,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::disk::Disk;
 use super::{Applied, Member, Proposal, RequestId, TypeConfig};
 use crate::variables::{Change, Command, Committed, Table, VariableError};
 
@@ -34,12 +39,76 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The Raft log, its vote and its commit point, in memory.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LogStore {
-    log: Arc<Mutex<Log>>,
+/// The log store and the state machine of node `node`: on disk in
+/// `data_dir` (the state machine starting from the snapshot saved there)
+/// if there is one, in memory otherwise.
+///
+/// # Errors
+/// [`VariableError::Unavailable`] naming the path if the data dir cannot
+/// be used (see [`Disk::open`]) or its snapshot cannot be read.
+pub(crate) async fn open(
+    data_dir: Option<&Path>,
+    node: &str,
+) -> Result<(LogStore, StateMachine), VariableError> {
+    let Some(dir) = data_dir else {
+        return Ok((LogStore::default(), StateMachine::default()));
+    };
+    let (dir, node) = (dir.to_owned(), node.to_owned());
+    let shown = dir.display().to_string();
+    let opened = tokio::task::spawn_blocking(move || {
+        let disk = Arc::new(Disk::open(&dir, &node)?);
+        let machine = StateMachine::on_disk(Arc::clone(&disk))?;
+        Ok((LogStore(Backend::Disk(disk)), machine))
+    });
+    // redb asserts on some damage rather than answering an error; the
+    // blocking pool catches the panic, and it is answered as one.
+    opened.await.map_err(|e| VariableError::Unavailable {
+        reason: format!("variables data at {shown}: cannot open it (damaged?): {e}"),
+    })?
 }
 
+/// Runs `f` on tokio's blocking pool: redb's reads, writes and syncs
+/// must not hold up an async worker.
+async fn blocking<T, F>(f: F) -> Result<T, AnyError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AnyError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(done) => done,
+        Err(e) => Err(AnyError::new(&e)),
+    }
+}
+
+/// Runs `f` with `disk` on tokio's blocking pool.
+async fn on_disk<T, F>(disk: &Arc<Disk>, f: F) -> Result<T, AnyError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Disk) -> Result<T, AnyError> + Send + 'static,
+{
+    let disk = Arc::clone(disk);
+    blocking(move || f(&disk)).await
+}
+
+/// The Raft log, its vote and its commit point.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogStore(Backend);
+
+#[derive(Debug, Clone)]
+enum Backend {
+    /// In memory: a restarted node comes back empty.
+    Memory(Arc<Mutex<Log>>),
+    /// In the node's data dir.
+    Disk(Arc<Disk>),
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Self::Memory(Arc::default())
+    }
+}
+
+/// The log in memory.
 #[derive(Debug, Default)]
 struct Log {
     entries: BTreeMap<u64, Entry<TypeConfig>>,
@@ -53,8 +122,37 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<u64>> {
-        let log = lock(&self.log);
-        Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
+        match &self.0 {
+            Backend::Memory(log) => {
+                let log = lock(log);
+                Ok(log.entries.range(range).map(|(_, e)| e.clone()).collect())
+            }
+            Backend::Disk(disk) => {
+                let range = (range.start_bound().cloned(), range.end_bound().cloned());
+                let entries = on_disk(disk, move |d| d.entries(range)).await;
+                Ok(entries.map_err(StorageIOError::read_logs)?)
+            }
+        }
+    }
+}
+
+impl LogStore {
+    /// Appends `entries`, "flushed" when it returns: in memory, once they
+    /// are in the map; on disk, once redb's commit (and its sync) is done.
+    async fn append_now(&self, entries: Vec<Entry<TypeConfig>>) -> Result<(), StorageError<u64>> {
+        match &self.0 {
+            Backend::Memory(log) => {
+                let mut log = lock(log);
+                for entry in entries {
+                    log.entries.insert(entry.log_id.index, entry);
+                }
+            }
+            Backend::Disk(disk) => {
+                let saved = on_disk(disk, move |d| d.append(&entries)).await;
+                saved.map_err(StorageIOError::write_logs)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -62,11 +160,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
-        let log = lock(&self.log);
-        let last = log.entries.values().next_back().map(|e| e.log_id);
+        let (last, purged) = match &self.0 {
+            Backend::Memory(log) => {
+                let log = lock(log);
+                (
+                    log.entries.values().next_back().map(|e| e.log_id),
+                    log.purged,
+                )
+            }
+            Backend::Disk(disk) => {
+                let state = on_disk(disk, |d| Ok((d.last_log_id()?, d.purged()?))).await;
+                state.map_err(StorageIOError::read_logs)?
+            }
+        };
         Ok(LogState {
-            last_purged_log_id: log.purged,
-            last_log_id: last.or(log.purged),
+            last_purged_log_id: purged,
+            last_log_id: last.or(purged),
         })
     }
 
@@ -75,24 +184,49 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        lock(&self.log).vote = Some(*vote);
+        match &self.0 {
+            Backend::Memory(log) => lock(log).vote = Some(*vote),
+            Backend::Disk(disk) => {
+                let vote = *vote;
+                let saved = on_disk(disk, move |d| d.save_vote(&vote)).await;
+                saved.map_err(StorageIOError::write_vote)?;
+            }
+        }
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
-        Ok(lock(&self.log).vote)
+        match &self.0 {
+            Backend::Memory(log) => Ok(lock(log).vote),
+            Backend::Disk(disk) => {
+                let vote = on_disk(disk, Disk::vote).await;
+                Ok(vote.map_err(StorageIOError::read_vote)?)
+            }
+        }
     }
 
     async fn save_committed(
         &mut self,
         committed: Option<LogId<u64>>,
     ) -> Result<(), StorageError<u64>> {
-        lock(&self.log).committed = committed;
+        match &self.0 {
+            Backend::Memory(log) => lock(log).committed = committed,
+            Backend::Disk(disk) => {
+                let saved = on_disk(disk, move |d| d.save_committed(committed)).await;
+                saved.map_err(StorageIOError::write)?;
+            }
+        }
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError<u64>> {
-        Ok(lock(&self.log).committed)
+        match &self.0 {
+            Backend::Memory(log) => Ok(lock(log).committed),
+            Backend::Disk(disk) => {
+                let committed = on_disk(disk, Disk::committed).await;
+                Ok(committed.map_err(StorageIOError::read)?)
+            }
+        }
     }
 
     async fn append<I>(
@@ -104,28 +238,37 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        {
-            let mut log = lock(&self.log);
-            for entry in entries {
-                log.entries.insert(entry.log_id.index, entry);
-            }
-        }
-        // In memory, an entry is "flushed" once it is in the map.
+        self.append_now(entries.into_iter().collect()).await?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        let mut log = lock(&self.log);
-        log.entries.split_off(&log_id.index);
+        match &self.0 {
+            Backend::Memory(log) => {
+                lock(log).entries.split_off(&log_id.index);
+            }
+            Backend::Disk(disk) => {
+                let done = on_disk(disk, move |d| d.truncate(log_id.index)).await;
+                done.map_err(StorageIOError::write_logs)?;
+            }
+        }
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError<u64>> {
-        let mut log = lock(&self.log);
-        let kept = log.entries.split_off(&(log_id.index + 1));
-        log.entries = kept;
-        log.purged = Some(log_id);
+        match &self.0 {
+            Backend::Memory(log) => {
+                let mut log = lock(log);
+                let kept = log.entries.split_off(&(log_id.index + 1));
+                log.entries = kept;
+                log.purged = Some(log_id);
+            }
+            Backend::Disk(disk) => {
+                let done = on_disk(disk, move |d| d.purge(log_id)).await;
+                done.map_err(StorageIOError::write_logs)?;
+            }
+        }
         Ok(())
     }
 }
@@ -161,6 +304,24 @@ impl Machine {
         self.answers.record(proposal.id, answer.clone());
         let change = answer.clone().ok().map(change);
         (answer, change)
+    }
+
+    /// The state a snapshot holds.
+    fn restore(
+        meta: &SnapshotMeta<u64, Member>,
+        data: &[u8],
+    ) -> Result<Self, rmp_serde::decode::Error> {
+        let body: SnapshotBody = rmp_serde::from_slice(data)?;
+        let mut answers = Answers::default();
+        for (id, answer) in body.answers {
+            answers.record(id, answer);
+        }
+        Ok(Self {
+            table: body.table,
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            answers,
+        })
     }
 }
 
@@ -206,10 +367,16 @@ struct StoredSnapshot {
 /// The state machine: the [`Machine`] and its latest snapshot, shared by
 /// openraft's state-machine worker, its snapshot builder and the handle,
 /// which subscribes to the changes it applies.
+///
+/// With a data dir, the latest snapshot is also on disk, saved before
+/// openraft is told it exists (so before it purges the log it covers);
+/// the state machine starts from it, and openraft applies the committed
+/// entries after it again.
 #[derive(Debug, Clone)]
 pub(crate) struct StateMachine {
     machine: Arc<Mutex<Machine>>,
     snapshot: Arc<Mutex<Snapshots>>,
+    disk: Option<Arc<Disk>>,
     changes: broadcast::Sender<Change>,
 }
 
@@ -218,6 +385,7 @@ impl Default for StateMachine {
         Self {
             machine: Arc::default(),
             snapshot: Arc::default(),
+            disk: None,
             changes: broadcast::channel(CHANGES_KEPT).0,
         }
     }
@@ -231,6 +399,44 @@ struct Snapshots {
 }
 
 impl StateMachine {
+    /// A state machine keeping its snapshots on `disk`, starting from the
+    /// one saved there, if any.
+    ///
+    /// # Errors
+    /// [`VariableError::Unavailable`] naming the file if the snapshot
+    /// cannot be read.
+    fn on_disk(disk: Arc<Disk>) -> Result<Self, VariableError> {
+        let unreadable = |why: String| VariableError::Unavailable {
+            reason: format!("the variables snapshot cannot be read: {why}"),
+        };
+        let saved = disk.snapshot().map_err(|e| unreadable(e.to_string()))?;
+        let this = Self {
+            disk: Some(Arc::clone(&disk)),
+            ..Self::default()
+        };
+        if let Some((meta, data)) = saved {
+            let machine = Machine::restore(&meta, &data)
+                .map_err(|e| unreadable(format!("{}: {e}", disk.path().display())))?;
+            *lock(&this.machine) = machine;
+            lock(&this.snapshot).latest = Some(StoredSnapshot { meta, data });
+        }
+        Ok(this)
+    }
+
+    /// Closes the data dir, if there is one, so that it can be opened
+    /// again: call it once the Raft has stopped (see [`Disk::close`]).
+    pub(crate) async fn close(&self) {
+        if let Some(disk) = &self.disk {
+            let closed = on_disk(disk, |d| {
+                d.close();
+                Ok(())
+            });
+            if let Err(e) = closed.await {
+                tracing::warn!(error = %e, "the variables data dir did not close cleanly");
+            }
+        }
+    }
+
     /// Reads the applied state.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Machine) -> R) -> R {
         f(&lock(&self.machine))
@@ -244,6 +450,34 @@ impl StateMachine {
     /// Tells subscribers `change` (nobody listening is fine).
     fn tell(&self, change: Change) {
         let _ = self.changes.send(change);
+    }
+
+    /// Makes `snapshot` the latest one, saving it on disk first if there
+    /// is a disk; unless the latest is newer (a snapshot built from an
+    /// older state while a newer one was installed), then it is dropped.
+    /// Blocking: call it on the blocking pool.
+    fn keep(&self, snapshot: StoredSnapshot) -> Result<(), AnyError> {
+        let mut snapshots = lock(&self.snapshot);
+        let newer_kept = snapshots
+            .latest
+            .as_ref()
+            .is_some_and(|latest| latest.meta.last_log_id > snapshot.meta.last_log_id);
+        if newer_kept {
+            return Ok(());
+        }
+        if let Some(disk) = &self.disk {
+            disk.save_snapshot(&snapshot.meta, &snapshot.data)?;
+        }
+        snapshots.latest = Some(snapshot);
+        Ok(())
+    }
+
+    /// [`keep`](Self::keep) on the blocking pool.
+    async fn keep_off_thread(&self, snapshot: StoredSnapshot) -> Result<(), StorageError<u64>> {
+        let signature = snapshot.meta.signature();
+        let this = self.clone();
+        let kept = blocking(move || this.keep(snapshot)).await;
+        Ok(kept.map_err(|e| StorageIOError::write_snapshot(Some(signature), e))?)
     }
 }
 
@@ -264,21 +498,25 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
             (data, machine.last_applied, machine.membership.clone())
         };
-        let mut snapshots = lock(&self.snapshot);
-        snapshots.built += 1;
+        let built = {
+            let mut snapshots = lock(&self.snapshot);
+            snapshots.built += 1;
+            snapshots.built
+        };
         let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, snapshots.built),
-            None => format!("none-{}", snapshots.built),
+            Some(id) => format!("{}-{}-{built}", id.leader_id, id.index),
+            None => format!("none-{built}"),
         };
         let meta = SnapshotMeta {
             last_log_id: last_applied,
             last_membership: membership,
             snapshot_id,
         };
-        snapshots.latest = Some(StoredSnapshot {
+        self.keep_off_thread(StoredSnapshot {
             meta: meta.clone(),
             data: data.clone(),
-        });
+        })
+        .await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -339,29 +577,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
-        let body: SnapshotBody = rmp_serde::from_slice(&data)
+        let machine = Machine::restore(meta, &data)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        let mut answers = Answers::default();
-        for (id, answer) in body.answers {
-            answers.record(id, answer);
-        }
-        let before = std::mem::replace(
-            &mut *lock(&self.machine),
-            Machine {
-                table: body.table,
-                last_applied: meta.last_log_id,
-                membership: meta.last_membership.clone(),
-                answers,
-            },
-        );
+        // On disk first: once this returns, openraft may purge the log.
+        self.keep_off_thread(StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        })
+        .await?;
+        let before = std::mem::replace(&mut *lock(&self.machine), machine);
         let changes = self.read(|now| differences(&before.table, now.table()));
         for change in changes {
             self.tell(change);
         }
-        lock(&self.snapshot).latest = Some(StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        });
         Ok(())
     }
 
@@ -420,6 +648,111 @@ mod tests {
     #[test]
     fn the_store_passes_openraft_suite() {
         Suite::test_all(Builder).expect("openraft storage suite");
+    }
+
+    /// Builds stores on disk, each in a directory of its own that lives
+    /// as long as the store.
+    struct DiskBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for DiskBuilder {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+            let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
+            let (log, machine) = open(Some(dir.path()), "n1")
+                .await
+                .map_err(|e| StorageIOError::write(&e))?;
+            Ok((dir, log, machine))
+        }
+    }
+
+    /// The same suite, on disk.
+    #[test]
+    fn the_disk_store_passes_openraft_suite() {
+        Suite::test_all(DiskBuilder).expect("openraft storage suite on disk");
+    }
+
+    /// Everything the store was told is there again when it is opened
+    /// anew: vote, entries, commit point, purge point, and the state
+    /// machine as of its snapshot.
+    #[tokio::test]
+    async fn a_store_on_disk_comes_back_as_it_was() {
+        let dir = tempfile::tempdir().expect("dir");
+        let vote = Vote::new_committed(3, 7);
+        let snapshot = {
+            let (mut log, mut sm) = open(Some(dir.path()), "n1").await.expect("open");
+            log.save_vote(&vote).await.expect("vote");
+            let entries = [
+                entry(1, define_lr(), 1),
+                entry(2, commit_lr(0.5), 2),
+                entry(3, commit_lr(0.7), 3),
+            ];
+            log.append_now(entries.to_vec()).await.expect("append");
+            log.save_committed(Some(entries[2].log_id))
+                .await
+                .expect("committed");
+            sm.apply(entries[..2].to_vec()).await.expect("apply");
+            let snapshot = sm.build_snapshot().await.expect("snapshot");
+            log.purge(entries[0].log_id).await.expect("purge");
+            snapshot.meta
+        };
+        let (mut log, mut sm) = open(Some(dir.path()), "n1").await.expect("reopen");
+        assert_eq!(log.read_vote().await.expect("vote"), Some(vote));
+        let state = log.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(1));
+        assert_eq!(state.last_log_id.map(|l| l.index), Some(3));
+        let committed = log.read_committed().await.expect("committed");
+        assert_eq!(committed.map(|l| l.index), Some(3));
+        let kept = log.try_get_log_entries(0..10).await.expect("entries");
+        let indexes: Vec<u64> = kept.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(indexes, [2, 3]);
+        let (applied, _) = sm.applied_state().await.expect("applied");
+        assert_eq!(applied.map(|l| l.index), Some(2));
+        assert_eq!(sm.read(|m| m.table().get("lr").map(|c| c.version)), Some(1));
+        let current = sm.get_current_snapshot().await.expect("current");
+        assert_eq!(current.map(|s| s.meta), Some(snapshot));
+        // The answers came back with the snapshot: a retried request is
+        // answered, not applied again.
+        let again = sm
+            .apply([entry(3, commit_lr(0.5), 2)])
+            .await
+            .expect("apply");
+        assert_eq!(again[0].clone().map(|a| a.map(|c| c.version)), Some(Ok(1)));
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_that_cannot_be_used_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().expect("dir");
+        let reason = |refused: Result<(LogStore, StateMachine), VariableError>| match refused {
+            Err(VariableError::Unavailable { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+
+        // A file where the directory should be.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"not a directory").expect("file");
+        let why = reason(open(Some(&file), "n1").await);
+        assert!(why.contains(&file.display().to_string()), "{why}");
+
+        // Not a redb file.
+        let garbage = dir.path().join("garbage");
+        std::fs::create_dir(&garbage).expect("dir");
+        let db = garbage.join(super::super::disk::FILE);
+        std::fs::write(&db, vec![0x5a; 8192]).expect("garbage");
+        let why = reason(open(Some(&garbage), "n1").await);
+        assert!(why.contains(&db.display().to_string()), "{why}");
+
+        // In use: a second opening while the first is open.
+        let used = dir.path().join("used");
+        let first = open(Some(&used), "n1").await.expect("first");
+        let why = reason(open(Some(&used), "n1").await);
+        assert!(why.contains("in use"), "{why}");
+        drop(first);
+
+        // Another node's data.
+        let why = reason(open(Some(&used), "n2").await);
+        assert!(why.contains("belongs to node `n1`"), "{why}");
+        assert!(open(Some(&used), "n1").await.is_ok());
     }
 
     fn entry(index: u64, command: Command, serial: u64) -> Entry<TypeConfig> {

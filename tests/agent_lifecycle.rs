@@ -46,6 +46,8 @@ async fn agents_report_their_life_and_are_found_by_query() {
     ])
     .await;
     let c = 2;
+    let watching = nodes[c].command("watch-agents").await;
+    assert_eq!(watching["ok"], true, "{watching}");
 
     // From c: w1 ready, w2 degraded, both Workers with their metadata.
     let ready = nodes[c]
@@ -55,6 +57,13 @@ async fn agents_report_their_life_and_are_found_by_query() {
     assert_eq!(w1["node"], "a", "{w1}");
     assert_eq!(w1["health"], "healthy", "{w1}");
     assert_eq!(w1["metadata"]["gpus"]["Int"], 4, "{w1}");
+    nodes[c]
+        .expect(|v| {
+            v["event"] == "agent_listed"
+                && v["agent"]["id"] == "w1"
+                && v["agent"]["status"] == "ready"
+        })
+        .await;
     let degraded = nodes[c]
         .command_until("query status=degraded", |r| ids(r) == ["w2"])
         .await;
@@ -100,6 +109,14 @@ async fn agents_report_their_life_and_are_found_by_query() {
     assert_eq!(entry(&after, "w1")["node"], "a", "{after}");
     let stopped = nodes[c].command("agent-stop w2").await;
     assert_eq!(stopped["ok"], true, "{stopped}");
+    let told = nodes[c]
+        .expect(|v| v["event"] == "agent_unlisted" && v["id"] == "w2")
+        .await;
+    assert_eq!(
+        (&told["node"], &told["last"]),
+        (&Value::from("a"), &Value::from("stopping")),
+        "{told}"
+    );
     nodes[0]
         .command_until("query kind=Worker", |r| ids(r) == ["w1"])
         .await;
@@ -116,6 +133,11 @@ async fn agents_report_their_life_and_are_found_by_query() {
     let [a, mut b, mut c] = <[_; 3]>::try_from(nodes).ok().expect("three nodes");
     b.kill().await;
     c.command_until("query node=b", |r| ids(r).is_empty()).await;
+    // Its node died: told, and not as a stop.
+    let gone = c
+        .expect(|v| v["event"] == "agent_unlisted" && v["id"] == "s1")
+        .await;
+    assert_eq!(gone["last"], "busy", "{gone}");
     let left = c.command("query").await;
     assert_eq!(ids(&left), ["w1"], "{left}");
     a.quit().await;

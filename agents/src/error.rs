@@ -69,6 +69,9 @@ pub enum AgentError {
     /// (`gt` on a text, `in` an empty list).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A watcher fell behind and missed this many changes.
+    #[error("missed {0} changes: read the list again")]
+    Lagged(u64),
     /// A protocol run found nobody to invite.
     #[error("no participants: no agent has capability `{0}`")]
     NoParticipants(String),

@@ -95,4 +95,4 @@ pub use protocols::voting::{
 };
 pub use protocols::{Invite, Missing, Protocol, Run, Running};
 pub use query::{Cmp, Predicate, Query};
-pub use system::{AgentEntry, AgentRef, Agents};
+pub use system::{AgentEntry, AgentEvent, AgentRef, AgentWatch, Agents};

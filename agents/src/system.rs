@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use actor_cluster::{NameInfo, Node, Ref};
+use actor_cluster::{NameEvent, NameInfo, Node, Ref};
 use actor_core::{ChildSpec, Supervisor, SupervisorSpec};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::agent::Value;
 use crate::agent::{
@@ -68,6 +69,81 @@ impl AgentEntry {
             health: labels.get(label::HEALTH).cloned(),
             metadata: metadata_of(labels),
         })
+    }
+}
+
+/// A change of the agent directory ([`Agents::watch`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AgentEvent {
+    /// The agent is listed as `agent` says: it started, or its status,
+    /// health or restarts changed.
+    AgentListed {
+        /// How it is listed now.
+        agent: AgentEntry,
+    },
+    /// The agent is no longer listed.
+    AgentUnlisted {
+        /// Its id.
+        id: String,
+        /// The node it ran on.
+        node: String,
+        /// Its last status as this node saw it: `stopping` for an agent
+        /// stopped on purpose; anything else means its actor or its node
+        /// went without being stopped (a temporary agent that failed, a
+        /// node that died or left).
+        last: Status,
+    },
+}
+
+/// The changes of the agent directory as one node applies them, read
+/// with [`next`](Self::next).
+#[derive(Debug)]
+pub struct AgentWatch {
+    names: broadcast::Receiver<NameEvent>,
+    /// Each listed agent's last status.
+    last: HashMap<String, Status>,
+}
+
+impl AgentWatch {
+    /// The next change; `None` once the node has stopped.
+    ///
+    /// # Errors
+    /// [`AgentError::Lagged`] if this watcher fell more than 16,384 name
+    /// changes behind: it missed some (read [`Agents::list`] again); the
+    /// next call goes on from the oldest change kept.
+    pub async fn next(&mut self) -> Option<Result<AgentEvent>> {
+        loop {
+            let event = match self.names.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    return Some(Err(AgentError::Lagged(missed)))
+                }
+            };
+            match event {
+                NameEvent::NameRegistered(info) => {
+                    let Some(agent) = AgentEntry::of(info) else {
+                        continue;
+                    };
+                    self.last.insert(agent.id.clone(), agent.status);
+                    return Some(Ok(AgentEvent::AgentListed { agent }));
+                }
+                NameEvent::NameUnregistered { name, node } => {
+                    let Some(id) = name.strip_prefix(AGENT_PREFIX) else {
+                        continue;
+                    };
+                    let last = self.last.remove(id).unwrap_or(Status::Starting);
+                    return Some(Ok(AgentEvent::AgentUnlisted {
+                        id: id.to_owned(),
+                        node,
+                        last,
+                    }));
+                }
+                _ => continue,
+            }
+        }
     }
 }
 
@@ -256,6 +332,16 @@ impl Agents {
     pub async fn with_capability(&self, capability: &str) -> Result<Vec<AgentEntry>> {
         self.entries(&format!("{CAPABILITY_PREFIX}{capability}"))
             .await
+    }
+
+    /// The changes of the agent directory from now on, as this node sees
+    /// them: an agent listed or changed (status, health, restarts), an
+    /// agent no longer listed (see [`AgentWatch`]).
+    pub fn watch(&self) -> AgentWatch {
+        AgentWatch {
+            names: self.node.watch_names(),
+            last: HashMap::new(),
+        }
     }
 
     /// The agents that match `query`, on any node, sorted by id, served

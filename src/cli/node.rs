@@ -323,6 +323,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         held: Held::new(),
         watch: None,
         names: None,
+        agent_watch: None,
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -336,6 +337,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                     tracing::warn!("{n} membership events were dropped (slow reader)");
                 }
                 Err(_) => break,
+            },
+            change = next_agent_change(&mut shell.agent_watch) => match change {
+                Some(Ok(change)) => emit(&serde_json::to_value(&change)?),
+                Some(Err(e)) => emit(&json!({ "event": "agents_missed", "message": e.to_string() })),
+                None => shell.agent_watch = None,
             },
             change = next_name_change(&mut shell.names) => match change {
                 Ok(change) => emit(&serde_json::to_value(&change)?),
@@ -411,6 +417,16 @@ async fn next_name_change(
     }
 }
 
+/// The next change of the agent directory; never, while nobody watches.
+async fn next_agent_change(
+    watch: &mut Option<agents::AgentWatch>,
+) -> Option<agents::Result<agents::AgentEvent>> {
+    match watch {
+        Some(watch) => watch.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the command channel works with.
 struct Shell {
     node: Node,
@@ -420,6 +436,8 @@ struct Shell {
     watch: vars::Watch,
     /// Changes of the name table, while `watch-names` is on.
     names: Option<tokio::sync::broadcast::Receiver<actor_cluster::NameEvent>>,
+    /// Changes of the agent directory, while `watch-agents` is on.
+    agent_watch: Option<agents::AgentWatch>,
 }
 
 impl Shell {
@@ -430,6 +448,14 @@ impl Shell {
             ["watch-names"] => {
                 self.names = Some(self.node.watch_names());
                 Ok(json!({ "reply": "watch-names", "ok": true }))
+            }
+            ["watch-agents"] => {
+                self.agent_watch = Some(self.agents.watch());
+                Ok(json!({ "reply": "watch-agents", "ok": true }))
+            }
+            ["unwatch-agents"] => {
+                self.agent_watch = None;
+                Ok(json!({ "reply": "unwatch-agents", "ok": true }))
             }
             ["unwatch-names"] => {
                 self.names = None;
@@ -650,6 +676,7 @@ const BASIC_USAGE: &[&str] = &[
     "names",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
     "watch-names|unwatch-names (one event line per change of the name table)",
+    "watch-agents|unwatch-agents (agent_listed / agent_unlisted event lines)",
     "agents",
     "ask NAME add N|get [TIMEOUT_MS]",
     "counter NAME",

@@ -69,6 +69,18 @@ pub enum AgentError {
     /// (`gt` on a text, `in` an empty list).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// No agent kind of this name is registered on the node asked to
+    /// start one ([`Agents::register_kind`](crate::Agents::register_kind)).
+    #[error("no agent kind `{kind}` is registered on node `{node}`")]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+        /// The node asked.
+        node: String,
+    },
+    /// No node can take an agent under the placement's constraints.
+    #[error("no node can take it: {0}")]
+    NoPlacement(String),
     /// A watcher fell behind and missed this many changes.
     #[error("missed {0} changes: read the list again")]
     Lagged(u64),

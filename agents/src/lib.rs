@@ -57,7 +57,9 @@ pub(crate) use protocol_messages;
 
 mod agent;
 mod error;
+mod hash;
 mod lifecycle;
+mod placement;
 pub mod protocols;
 mod query;
 mod system;
@@ -69,6 +71,7 @@ pub use agent::{
 };
 pub use error::{AgentError, InvalidParameter, Result};
 pub use lifecycle::{AgentSpec, Health, Status};
+pub use placement::Placement;
 pub use protocols::auction::{
     AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, Bundles, CallForBids, Clock,
     CombinatorialResult, CombinatorialSpec, DutchResult, DutchSpec, EnglishResult, EnglishSpec,

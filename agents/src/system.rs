@@ -11,12 +11,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::agent::Value;
-use crate::agent::{
-    agent_name, answer_protocols, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX,
-};
+use crate::agent::{agent_name, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX};
 use crate::error::{AgentError, Result};
 use crate::lifecycle::manager::{manager_name, Control, Manager, Refused};
-use crate::lifecycle::{label, AgentSpec, Status};
+use crate::lifecycle::{label, start_agent, AgentSpec, Kinds, Status};
 use crate::protocols::Participants;
 use crate::query::{metadata_of, Query};
 
@@ -161,6 +159,8 @@ pub struct Agents {
     supervisor: Supervisor,
     /// This node's lifecycle manager.
     manager: Ref,
+    /// The agent kinds registered on this node.
+    pub(crate) kinds: Kinds,
 }
 
 impl Agents {
@@ -178,10 +178,11 @@ impl Agents {
         let supervisor = Supervisor::from_actor(cell.into());
         // Started after the agents, so stopped before them: it never waits
         // on a supervisor that is stopping.
+        let kinds = Kinds::default();
         let manager = {
-            let (node, supervisor) = (node.clone(), supervisor.clone());
+            let (node, supervisor, kinds) = (node.clone(), supervisor.clone(), kinds.clone());
             ChildSpec::new("agents-lifecycle", move || {
-                (Manager, (node.clone(), supervisor.clone()))
+                (Manager, (node.clone(), supervisor.clone(), kinds.clone()))
             })
         };
         node.supervisor().start_child(manager).await?;
@@ -190,6 +191,7 @@ impl Agents {
             node: node.clone(),
             supervisor,
             manager,
+            kinds,
         })
     }
 
@@ -222,44 +224,28 @@ impl Agents {
     /// # Errors
     /// As [`spawn`](Self::spawn).
     pub async fn spawn_with<A: Agent>(&self, spec: AgentSpec<A>) -> Result<String> {
-        let factory = spec.factory;
-        let first = factory();
-        let id = first.id();
-        if id.is_empty() || id.chars().any(char::is_whitespace) {
-            return Err(AgentError::InvalidId(id));
-        }
-        let groups: Vec<String> = std::iter::once(AGENTS_GROUP.to_owned())
-            .chain(
-                first
-                    .capabilities()
-                    .into_iter()
-                    .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
-            )
-            .collect();
-        let child = self
-            .node
-            .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, move || {
-                factory()
-            })
-            .restart(spec.restart);
-        self.supervisor.start_child(child).await?;
-        let track = Control::Track {
-            id: id.clone(),
-            kind: first.kind(),
-            metadata: first.metadata(),
-            restart: spec.restart.into(),
-            every_ms: u64::try_from(spec.health_every.as_millis()).unwrap_or(u64::MAX),
-        };
-        self.control(&self.manager, &id, track).await?;
-        tracing::info!(agent = %id, node = %self.node.name(), "agent started");
-        Ok(id)
+        let tracking = start_agent(&self.node, &self.supervisor, spec).await?;
+        let id = tracking.id.clone();
+        self.control(&self.manager, &id, Control::Track(tracking))
+            .await
     }
 
     /// Asks `manager` to do `control` for agent `id`.
-    async fn control(&self, manager: &Ref, id: &str, control: Control) -> Result<()> {
+    pub(crate) async fn control(
+        &self,
+        manager: &Ref,
+        id: &str,
+        control: Control,
+    ) -> Result<String> {
         match manager.ask(control, CONTROL_TIMEOUT).await? {
-            Ok(()) => Ok(()),
+            Ok(id) => Ok(id),
             Err(Refused::Unknown) => Err(AgentError::UnknownAgent(id.to_owned())),
+            Err(Refused::UnknownKind(kind)) => Err(AgentError::UnknownKind {
+                kind,
+                node: manager
+                    .node()
+                    .unwrap_or_else(|| self.node.name().to_owned()),
+            }),
             Err(Refused::Cannot(reason)) => Err(AgentError::Lifecycle {
                 agent: id.to_owned(),
                 reason,
@@ -275,7 +261,7 @@ impl Agents {
     pub async fn stop(&self, id: &str) -> Result<()> {
         let manager = self.manager_of(id).await?;
         let stop = Control::Stop { id: id.to_owned() };
-        self.control(&manager, id, stop).await
+        self.control(&manager, id, stop).await.map(drop)
     }
 
     /// Restarts agent `id`, on whichever node it runs: it is started
@@ -289,7 +275,7 @@ impl Agents {
     pub async fn restart(&self, id: &str) -> Result<()> {
         let manager = self.manager_of(id).await?;
         let restart = Control::Restart { id: id.to_owned() };
-        self.control(&manager, id, restart).await
+        self.control(&manager, id, restart).await.map(drop)
     }
 
     /// The lifecycle manager of the node that runs agent `id`.

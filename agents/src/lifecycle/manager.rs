@@ -8,9 +8,10 @@ use actor_core::{Restart, Supervisor};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 use tokio::time::Instant;
 
-use super::{labels, Health, Status};
+use super::{labels, Health, Kinds, Status};
 use crate::agent::{agent_name, HealthCheck, Value};
 
 /// How often the manager looks at its agents.
@@ -28,13 +29,11 @@ pub(crate) fn manager_name(node: &str) -> String {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
     /// Follow a newly started agent of this node.
-    Track {
-        id: String,
-        kind: String,
-        metadata: BTreeMap<String, Value>,
-        restart: Policy,
-        every_ms: u64,
-    },
+    Track(Tracking),
+    /// Start an agent of a kind registered on this node
+    /// ([`Agents::register_kind`](crate::Agents::register_kind)) from its
+    /// encoded arguments.
+    Spawn { kind: String, args: ByteBuf },
     /// Stop an agent of this node for good.
     Stop { id: String },
     /// Restart an agent of this node.
@@ -48,12 +47,25 @@ pub(crate) enum Control {
 pub(crate) enum Refused {
     /// No such agent on this node.
     Unknown,
+    /// No such kind registered on this node.
+    UnknownKind(String),
     /// It cannot be done, and why.
     Cannot(String),
 }
 
+/// What the manager is told of an agent it is to follow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Tracking {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: BTreeMap<String, Value>,
+    pub(crate) restart: Policy,
+    pub(crate) every_ms: u64,
+}
+
+/// The answer to a [`Control`]: the id of the agent concerned.
 impl Message for Control {
-    type Reply = Result<(), Refused>;
+    type Reply = Result<String, Refused>;
     const TAG: &'static str = "foundation.agents.control/1";
 }
 
@@ -110,6 +122,7 @@ impl Tracked {
 pub(crate) struct State {
     node: Node,
     supervisor: Supervisor,
+    kinds: Kinds,
     agents: BTreeMap<String, Tracked>,
 }
 
@@ -119,12 +132,12 @@ pub(crate) struct Manager;
 impl Actor for Manager {
     type Msg = Request<Control>;
     type State = State;
-    type Arguments = (Node, Supervisor);
+    type Arguments = (Node, Supervisor, Kinds);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        (node, supervisor): (Node, Supervisor),
+        (node, supervisor, kinds): (Node, Supervisor, Kinds),
     ) -> Result<State, ActorProcessingErr> {
         node.register(&manager_name(node.name()), &myself).await?;
         myself.send_interval(TICK, || Request {
@@ -134,6 +147,7 @@ impl Actor for Manager {
         Ok(State {
             node,
             supervisor,
+            kinds,
             agents: BTreeMap::new(),
         })
     }
@@ -146,35 +160,13 @@ impl Actor for Manager {
     ) -> Result<(), ActorProcessingErr> {
         let (control, reply) = request.into_parts();
         let answer = match control {
-            Control::Track {
-                id,
-                kind,
-                metadata,
-                restart,
-                every_ms,
-            } => {
-                state.agents.insert(
-                    id,
-                    Tracked {
-                        kind,
-                        metadata,
-                        restart,
-                        every: Duration::from_millis(every_ms),
-                        status: Status::Starting,
-                        restarts: 0,
-                        health: None,
-                        due: Instant::now(),
-                        dirty: true,
-                    },
-                );
-                // Checked and published by the next tick.
-                Ok(())
-            }
-            Control::Stop { id } => state.stop(&id).await,
-            Control::Restart { id } => state.restart(&id).await,
+            Control::Track(tracking) => Ok(state.track(tracking)),
+            Control::Spawn { kind, args } => state.spawn(&kind, args.into_vec()).await,
+            Control::Stop { id } => state.stop(&id).await.map(|()| id),
+            Control::Restart { id } => state.restart(&id).await.map(|()| id),
             Control::Tick => {
                 state.tick().await;
-                Ok(())
+                Ok(String::new())
             }
         };
         reply.send(answer);
@@ -183,6 +175,45 @@ impl Actor for Manager {
 }
 
 impl State {
+    /// Follows a newly started agent; it is checked and its labels
+    /// published by the next tick. Answers its id.
+    fn track(&mut self, tracking: Tracking) -> String {
+        let Tracking {
+            id,
+            kind,
+            metadata,
+            restart,
+            every_ms,
+        } = tracking;
+        self.agents.insert(
+            id.clone(),
+            Tracked {
+                kind,
+                metadata,
+                restart,
+                every: Duration::from_millis(every_ms),
+                status: Status::Starting,
+                restarts: 0,
+                health: None,
+                due: Instant::now(),
+                dirty: true,
+            },
+        );
+        id
+    }
+
+    /// Starts an agent of registered kind `kind` from `args`.
+    async fn spawn(&mut self, kind: &str, args: Vec<u8>) -> Result<String, Refused> {
+        let factory = self
+            .kinds
+            .get(kind)
+            .ok_or_else(|| Refused::UnknownKind(kind.to_owned()))?;
+        let started = factory(args, self.node.clone(), self.supervisor.clone())
+            .await
+            .map_err(|e| Refused::Cannot(e.to_string()))?;
+        Ok(self.track(started))
+    }
+
     /// Notices restarts and agents gone, checks the agents that are due,
     /// restarts the unhealthy ones, and publishes what changed.
     async fn tick(&mut self) {

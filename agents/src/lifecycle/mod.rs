@@ -17,6 +17,17 @@
 
 pub(crate) mod manager;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use actor_cluster::Node;
+use actor_core::Supervisor;
+use futures::future::BoxFuture;
+
+use crate::agent::{agent_name, answer_protocols, AGENTS_GROUP, CAPABILITY_PREFIX};
+use crate::error::{AgentError, Result};
+use manager::Tracking;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -187,6 +198,87 @@ impl<A: Agent> AgentSpec<A> {
             health_every: every.max(Duration::from_millis(50)),
             ..self
         }
+    }
+}
+
+/// Starts the agent `spec` describes under `supervisor` on `node`;
+/// answers what its node's manager is to follow.
+///
+/// # Errors
+/// [`AgentError::InvalidId`], or a duplicate id here
+/// ([`AgentError::Core`]) or anywhere in the cluster ([`AgentError::Cluster`]).
+pub(crate) async fn start_agent<A: Agent>(
+    node: &Node,
+    supervisor: &Supervisor,
+    spec: AgentSpec<A>,
+) -> Result<Tracking> {
+    let factory = spec.factory;
+    let first = factory();
+    let id = first.id();
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        return Err(AgentError::InvalidId(id));
+    }
+    let groups: Vec<String> = std::iter::once(AGENTS_GROUP.to_owned())
+        .chain(
+            first
+                .capabilities()
+                .into_iter()
+                .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
+        )
+        .collect();
+    let child = node
+        .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, move || {
+            factory()
+        })
+        .restart(spec.restart);
+    supervisor.start_child(child).await?;
+    tracing::info!(agent = %id, node = %node.name(), "agent started");
+    Ok(Tracking {
+        id,
+        kind: first.kind(),
+        metadata: first.metadata(),
+        restart: spec.restart.into(),
+        every_ms: u64::try_from(spec.health_every.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Starts an agent of one kind from its encoded arguments.
+pub(crate) type KindFactory =
+    Arc<dyn Fn(Vec<u8>, Node, Supervisor) -> BoxFuture<'static, Result<Tracking>> + Send + Sync>;
+
+/// The kinds registered on a node, by name; shared by its [`Agents`]
+/// handles and its manager.
+///
+/// [`Agents`]: crate::Agents
+#[derive(Clone, Default)]
+pub(crate) struct Kinds(Arc<Mutex<HashMap<String, KindFactory>>>);
+
+impl Kinds {
+    /// Registers (or replaces) kind `kind`.
+    pub(crate) fn insert(&self, kind: &str, factory: KindFactory) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(kind.to_owned(), factory);
+    }
+
+    /// The factory of kind `kind`.
+    pub(crate) fn get(&self, kind: &str) -> Option<KindFactory> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(kind)
+            .cloned()
+    }
+}
+
+impl fmt::Debug for Kinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.debug_set().entries(kinds.keys()).finish()
     }
 }
 

@@ -100,10 +100,7 @@ pub(crate) struct RequestId {
 /// The openraft id of the node named `name`: the 64-bit FNV-1a hash of the
 /// name (see the module docs).
 pub(crate) fn node_id(name: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    name.bytes()
-        .fold(OFFSET, |hash, b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
+    crate::hash::fnv1a(name.as_bytes())
 }
 
 /// The voters of the membership `metrics` carry, by node name, sorted.

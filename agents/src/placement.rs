@@ -1,0 +1,335 @@
+//! Where agents run: kinds registered by name on every node, started on a
+//! node of the caller's choice ([`Agents::spawn_on`]) or on the node a
+//! consistent-hash ring gives a key ([`Agents::spawn_for_key`]), under
+//! placement constraints ([`Placement`]).
+//!
+//! # The ring
+//!
+//! Every node that runs [`Agents`] (its lifecycle manager `agents@<node>`
+//! is registered) is a member of the ring, with 64 virtual points: the
+//! FNV-1a hash of `<node>#<i>`, mixed by splitmix64's finalizer. A key's
+//! owner is the first member clockwise from the key's hash that meets the
+//! placement's constraints. Every node computes the same ring from its copy
+//! of the name table, so every node names the same owner once their tables
+//! agree; a node joining takes about 1/n of the keys, a node leaving
+//! hands its keys to the next points clockwise.
+//!
+//! # Rebalancing: none
+//!
+//! An agent stays on the node that started it. When members change, a
+//! key's owner may change, and [`Agents::spawn_for_key`] for a key whose
+//! agent already runs answers that agent, wherever it is, rather than
+//! start a second one: nothing moves, and no agent runs twice. Moving
+//! agents to their new owner (with their state) is left to failover and
+//! migration.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+
+use crate::agent::Agent;
+use crate::error::{AgentError, Result};
+use crate::lifecycle::manager::{manager_name, Control};
+use crate::lifecycle::{start_agent, AgentSpec};
+use crate::system::{AgentRef, Agents};
+
+/// Virtual points per member on the ring.
+const POINTS: u32 = 64;
+/// The label prefix of a node's attributes, on its manager's name.
+const ATTRIBUTE: &str = "node.";
+
+/// Constraints on where an agent may run ([`Agents::spawn_for_key`]).
+///
+/// ```
+/// use agents::Placement;
+///
+/// // In zone eu, on a node running fewer than 100 agents, and not next to
+/// // the agents `db-primary` or `db-replica` (anti-affinity).
+/// let placement = Placement::new()
+///     .require("zone", "eu")
+///     .capacity(100)
+///     .apart_from(["db-primary", "db-replica"]);
+/// # let _ = placement;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    required: BTreeMap<String, String>,
+    capacity: Option<usize>,
+    apart_from: BTreeSet<String>,
+}
+
+impl Placement {
+    /// Anywhere.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only on nodes whose attribute `key` is `value`
+    /// ([`Agents::set_attributes`]).
+    #[must_use]
+    pub fn require(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.required.insert(key.into(), value.into());
+        self
+    }
+
+    /// Only on nodes running fewer than `agents` agents.
+    #[must_use]
+    pub fn capacity(self, agents: usize) -> Self {
+        Self {
+            capacity: Some(agents),
+            ..self
+        }
+    }
+
+    /// Not on a node that runs any of these agents.
+    #[must_use]
+    pub fn apart_from(mut self, agents: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.apart_from.extend(agents.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// A member of the ring: a node running [`Agents`], with its attributes.
+#[derive(Debug, Clone)]
+struct Member {
+    node: String,
+    attributes: BTreeMap<String, String>,
+}
+
+impl Agents {
+    /// Registers agent kind `kind` on this node: `make` builds the agent's
+    /// spec from its arguments, which arrive encoded from whichever node
+    /// asks ([`spawn_on`](Self::spawn_on)), or refuses them (its error is
+    /// the caller's). Register the same kinds on every node that is to run
+    /// them. Registering a kind again replaces it.
+    pub fn register_kind<A, Args, F>(&self, kind: &str, make: F)
+    where
+        A: Agent,
+        Args: DeserializeOwned + Send + 'static,
+        F: Fn(Args) -> Result<AgentSpec<A>> + Send + Sync + 'static,
+    {
+        let make = Arc::new(make);
+        let kind_name = kind.to_owned();
+        self.kinds.insert(
+            kind,
+            Arc::new(move |bytes: Vec<u8>, node, supervisor| {
+                let make = Arc::clone(&make);
+                let kind = kind_name.clone();
+                async move {
+                    let args: Args = rmp_serde::from_slice(&bytes).map_err(|e| {
+                        AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
+                            "the arguments of kind `{kind}` do not decode: {e}"
+                        )))
+                    })?;
+                    start_agent(&node, &supervisor, make(args)?).await
+                }
+                .boxed()
+            }),
+        );
+    }
+
+    /// Starts an agent of kind `kind` (registered on `node` with
+    /// [`register_kind`](Self::register_kind)) on node `node`, from
+    /// `args`, and answers a reference to it once it is registered.
+    ///
+    /// # Errors
+    /// [`AgentError::UnknownKind`] if `node` has no such kind;
+    /// [`AgentError::Cluster`] if `node` does not run agents or cannot be
+    /// reached; the start's own errors (a taken id, arguments that do not
+    /// decode).
+    pub async fn spawn_on<Args: Serialize>(
+        &self,
+        node: &str,
+        kind: &str,
+        args: &Args,
+    ) -> Result<AgentRef> {
+        let bytes = rmp_serde::to_vec_named(args).map_err(|e| {
+            AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
+                "the arguments of kind `{kind}` do not encode: {e}"
+            )))
+        })?;
+        let manager = self.node().lookup(&manager_name(node)).await?;
+        let spawn = Control::Spawn {
+            kind: kind.to_owned(),
+            args: ByteBuf::from(bytes),
+        };
+        let id = self.control(&manager, kind, spawn).await?;
+        self.find(&id).await
+    }
+
+    /// The node the ring gives `key` under `placement` (see the module
+    /// docs), from this node's copy of the name table.
+    ///
+    /// # Errors
+    /// [`AgentError::NoPlacement`] if no member meets the constraints.
+    pub async fn owner_of(&self, key: &str, placement: &Placement) -> Result<String> {
+        let members = self.members().await?;
+        let agents = self.list().await?;
+        let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut avoid = BTreeSet::new();
+        for agent in &agents {
+            *load.entry(agent.node.as_str()).or_default() += 1;
+            if placement.apart_from.contains(&agent.id) {
+                avoid.insert(agent.node.as_str());
+            }
+        }
+        let fits = |m: &Member| {
+            placement
+                .required
+                .iter()
+                .all(|(k, v)| m.attributes.get(k) == Some(v))
+                && placement
+                    .capacity
+                    .is_none_or(|cap| load.get(m.node.as_str()).copied().unwrap_or(0) < cap)
+                && !avoid.contains(m.node.as_str())
+        };
+        let eligible: Vec<&str> = members
+            .iter()
+            .filter(|m| fits(m))
+            .map(|m| m.node.as_str())
+            .collect();
+        owner(key, &eligible).map(str::to_owned).ok_or_else(|| {
+            AgentError::NoPlacement(format!(
+                "none of the {} nodes running agents meets {placement:?}",
+                members.len()
+            ))
+        })
+    }
+
+    /// The agent for `key`: if the agent `id_of(key)` runs already,
+    /// anywhere, a reference to it; otherwise it is started from `args`,
+    /// as kind `kind`, on the node the ring gives `key` under `placement`.
+    /// The agent's id must be `id_of(key)` (the factory's `Agent::id`), so
+    /// that a second call finds it.
+    ///
+    /// # Errors
+    /// As [`owner_of`](Self::owner_of) and [`spawn_on`](Self::spawn_on).
+    pub async fn spawn_for_key<Args: Serialize>(
+        &self,
+        key: &str,
+        id: &str,
+        kind: &str,
+        args: &Args,
+        placement: &Placement,
+    ) -> Result<AgentRef> {
+        if let Ok(running) = self.find(id).await {
+            return Ok(running);
+        }
+        let node = self.owner_of(key, placement).await?;
+        match self.spawn_on(&node, kind, args).await {
+            // Started meanwhile by another caller: that one.
+            Err(AgentError::Cluster(actor_cluster::ClusterError::NameTaken { .. })) => {
+                self.find(id).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sets this node's attributes (a zone, a rack, a capacity class),
+    /// which [`Placement::require`] matches; they travel with the name of
+    /// the node's lifecycle manager to every node.
+    ///
+    /// # Errors
+    /// [`AgentError::Cluster`] if they exceed the labels' size limit.
+    pub async fn set_attributes<K, V>(
+        &self,
+        attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let labels = attributes
+            .into_iter()
+            .map(|(k, v)| (format!("{ATTRIBUTE}{}", k.into()), v.into()));
+        let node = self.node();
+        Ok(node.set_labels(&manager_name(node.name()), labels).await?)
+    }
+
+    /// The members of the ring: every node whose lifecycle manager is
+    /// registered, with its attributes.
+    async fn members(&self) -> Result<Vec<Member>> {
+        Ok(self
+            .node()
+            .names()
+            .await?
+            .into_iter()
+            .filter(|info| info.name == manager_name(&info.node))
+            .map(|info| Member {
+                attributes: info
+                    .labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(ATTRIBUTE)?.to_owned(), v.clone())))
+                    .collect(),
+                node: info.node,
+            })
+            .collect())
+    }
+}
+
+/// The owner of `key` among `nodes` on the ring; `None` if there is none.
+fn owner<'a>(key: &str, nodes: &[&'a str]) -> Option<&'a str> {
+    let point = position(key.as_bytes());
+    let mut best: Option<(u64, &str)> = None;
+    let mut lowest: Option<(u64, &str)> = None;
+    for node in nodes {
+        for i in 0..POINTS {
+            let p = position(format!("{node}#{i}").as_bytes());
+            if p >= point && best.is_none_or(|(b, _)| p < b) {
+                best = Some((p, node));
+            }
+            if lowest.is_none_or(|(l, _)| p < l) {
+                lowest = Some((p, node));
+            }
+        }
+    }
+    // Past the last point, the ring wraps around to the first.
+    best.or(lowest).map(|(_, node)| node)
+}
+
+/// A point on the ring: FNV-1a, mixed by splitmix64's finalizer so that
+/// similar strings spread over the whole ring.
+fn position(bytes: &[u8]) -> u64 {
+    let mut z = crate::hash::fnv1a(bytes);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_spread_and_move_little_when_a_node_joins() {
+        let three = ["a", "b", "c"];
+        let four = ["a", "b", "c", "d"];
+        let keys: Vec<String> = (0..3000).map(|i| format!("key-{i}")).collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut moved = 0;
+        for key in &keys {
+            let before = owner(key, &three).expect("an owner");
+            *counts.entry(before).or_default() += 1;
+            let after = owner(key, &four).expect("an owner");
+            if before != after {
+                // Only to the newcomer.
+                assert_eq!(after, "d", "{key}");
+                moved += 1;
+            }
+        }
+        for (node, n) in &counts {
+            assert!(
+                (600..=1400).contains(n),
+                "{node} owns {n} of 3000: {counts:?}"
+            );
+        }
+        assert!((400..=1200).contains(&moved), "{moved} of 3000 moved");
+        // Deterministic, and nobody owns a key of an empty ring.
+        assert_eq!(owner("x", &three), owner("x", &["c", "b", "a"]));
+        assert_eq!(owner("x", &[]), None);
+    }
+}

@@ -62,8 +62,8 @@ mod system;
 pub mod variables;
 
 pub use agent::{
-    Agent, Bidder, Describe, Description, Families, Negotiator, Player, Rejected, Trader, Value,
-    Voter,
+    Agent, Bidder, Describe, Description, Evaluator, Families, Negotiator, Player, Rejected,
+    Trader, Value, Voter,
 };
 pub use error::{AgentError, InvalidParameter, Result};
 pub use protocols::auction::{

@@ -5,4 +5,5 @@ pub(crate) mod certs;
 pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;
+pub(crate) mod study;
 pub(crate) mod vars;

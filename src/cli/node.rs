@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
 use super::families::{auctions, consensus, games, markets, millis, negotiation};
-use super::vars;
+use super::{study, vars};
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
@@ -94,7 +94,8 @@ pub(crate) struct NodeArgs {
     /// (supermajority is 2/3 of the eligible weight; unlisted agents weigh 1),
     /// elect plurality|borda|irv|condorcet DEADLINE_MS CAND1,CAND2,...,
     /// auction ITEM first|second RESERVE DEADLINE_MS,
-    /// var define|get|history|propose|set|delete|watch|unwatch|status ... (with --variables), quit.
+    /// var define|get|history|propose|set|delete|watch|unwatch|status ... (with --variables),
+    /// study start|resume|status ... (with --variables), quit.
     #[arg(long)]
     pub(crate) commands: bool,
 }
@@ -300,6 +301,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         variables: variables.clone(),
         held: Held::new(),
         watch: None,
+        studies: study::Studies::default(),
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -321,6 +323,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                 }
                 Err(_) => shell.watch = None,
             },
+            event = shell.studies.next() => emit(&event),
             line = stdin.next_line(), if reading => match line? {
                 None => reading = false,
                 Some(line) => {
@@ -381,6 +384,7 @@ struct Shell {
     variables: Option<Variables>,
     held: Held,
     watch: vars::Watch,
+    studies: study::Studies,
 }
 
 impl Shell {
@@ -398,6 +402,11 @@ impl Shell {
                     rest,
                 )
                 .await
+            }
+            ["study", rest @ ..] => {
+                self.studies
+                    .command(self.variables.as_ref(), &self.agents, rest)
+                    .await
             }
             _ => command(&self.node, &self.agents, &mut self.held, &words).await,
         };
@@ -549,6 +558,7 @@ fn help() -> Json {
         .chain(markets::USAGE)
         .chain(games::USAGE)
         .chain(vars::USAGE)
+        .chain(study::USAGE)
         .copied()
         .collect();
     let keys: Vec<&str> = agent::KEYS
@@ -558,6 +568,7 @@ fn help() -> Json {
         .chain(auctions::KEYS)
         .chain(markets::KEYS)
         .chain(games::KEYS)
+        .chain(study::KEYS)
         .copied()
         .collect();
     json!({ "reply": "help", "commands": commands, "agent_keys": keys })

@@ -166,10 +166,16 @@ pub struct StudyStatus {
 }
 
 impl StudyStatus {
-    /// The status a journal's history (oldest first, as
+    /// The status of study `study` its journal's history tells: the
+    /// values of the variable `study:<study>`, oldest first, as
     /// [`Variables::history`](crate::variables::Variables::history)
-    /// answers it) tells.
-    pub(crate) fn from_history(study: &str, history: &[Committed]) -> Result<Self, VariableError> {
+    /// answers them (the first alone, from a
+    /// [`Change::Defined`], is a study that has just started).
+    ///
+    /// # Errors
+    /// [`VariableError::InvalidStudy`] for a history that is not a
+    /// study's journal.
+    pub fn from_history(study: &str, history: &[Committed]) -> Result<Self, VariableError> {
         let (first, rest) = history
             .split_first()
             .ok_or_else(|| corrupt(study, "it is empty"))?;

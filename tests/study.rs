@@ -287,3 +287,46 @@ async fn a_study_whose_node_is_killed_is_resumed_elsewhere() {
         node.quit().await;
     }
 }
+
+/// `foundation launch --example study`: the study on three processes,
+/// one progress line per trial (stdout is not a terminal here), the best
+/// read on every node.
+#[tokio::test]
+async fn launch_runs_the_study_example() {
+    let base = support::free_port().min(u16::MAX - 3);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foundation"))
+        .args([
+            "launch",
+            "--example",
+            "study",
+            "--base-port",
+            &base.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn launch");
+    let out = tokio::time::timeout(support::DEADLINE, child.wait_with_output())
+        .await
+        .expect("the study example finishes in time")
+        .expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "launch failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for k in 1..=24 {
+        assert!(stdout.contains(&format!("trial {k}/24: #")), "{stdout}");
+    }
+    assert!(stdout.contains("24 trials in"), "{stdout}");
+    assert!(
+        stdout.contains("evaluated on node1, node2, node3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("every node reads the same values and versions"),
+        "{stdout}"
+    );
+}

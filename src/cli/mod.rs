@@ -6,4 +6,5 @@ pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;
 pub(crate) mod study;
+pub(crate) mod study_launch;
 pub(crate) mod vars;

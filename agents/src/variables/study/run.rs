@@ -130,8 +130,9 @@ impl Protocol for StudyRun {
     }
 
     async fn run(mut self, run: &Run) -> Result<Ran> {
-        // Trials given so far, by free agent: the next goes to the agent
-        // that ran fewest (then the first by id), so trials spread.
+        // Trials given so far, by free agent: the next goes to an agent
+        // on the node running fewest trials now, the one that ran fewest
+        // there (then the first by id), so trials spread over the nodes.
         let mut free: BTreeMap<String, u64> = run.ids().into_iter().map(|id| (id, 0)).collect();
         let mut given: HashMap<String, u64> = HashMap::new();
         let mut active: HashMap<u64, Active> = HashMap::new();
@@ -140,7 +141,9 @@ impl Protocol for StudyRun {
         let ended = loop {
             let out_of_time = self.deadline.is_some_and(|d| Instant::now() >= d);
             while active.len() < concurrency && !out_of_time {
-                let Some(agent) = pick(&free) else { break };
+                let Some(agent) = self.pick(&free, &active) else {
+                    break;
+                };
                 let Some(next) = self.schedule.next() else {
                     break;
                 };
@@ -291,6 +294,20 @@ impl StudyRun {
         })
     }
 
+    /// The free agent to run the next trial: one on the node with the
+    /// fewest trials under way, then the one that ran fewest, then the
+    /// first by id.
+    fn pick(&self, free: &BTreeMap<String, u64>, active: &HashMap<u64, Active>) -> Option<String> {
+        let node = |agent: &str| self.nodes.get(agent).map(String::as_str);
+        let busy = |agent: &str| {
+            let here = node(agent);
+            active.values().filter(|t| node(&t.agent) == here).count()
+        };
+        free.iter()
+            .min_by_key(|(id, given)| (busy(id), **given, id.as_str()))
+            .map(|(id, _)| id.clone())
+    }
+
     /// Tells `agent` that trial `number` stopped, and why.
     fn stop(&self, run: &Run, agent: &str, number: u64, reason: String) {
         run.tell(
@@ -302,11 +319,4 @@ impl StudyRun {
             },
         );
     }
-}
-
-/// The free agent that ran fewest trials, the first by id of equals.
-fn pick(free: &BTreeMap<String, u64>) -> Option<String> {
-    free.iter()
-        .min_by_key(|(id, given)| (**given, id.as_str()))
-        .map(|(id, _)| id.clone())
 }

@@ -1,8 +1,10 @@
 //! Optimisation studies on one node, each sampler and each way a study
 //! ends: a grid covered (maximising), a UCB1 bandit over a choice that
 //! settles on the best option, a time budget, evaluators that decline
-//! (nothing committed), a value that is not a number, refusals before
-//! anybody is asked, and a finished study resumed (its result again).
+//! (nothing committed), a value that is not a number, a study resumed
+//! while its first coordinator still runs (which is then refused),
+//! refusals before anybody is asked, and a finished study resumed (its
+//! result again).
 //!
 //! One test, one node: ractor's registry is global to the process.
 
@@ -10,8 +12,8 @@ use std::time::Duration;
 
 use actor_cluster::{Node, Server};
 use agents::variables::{
-    BanditPolicy, Definition, Ended, Evaluation, Kind, Objective, Sampler, StudySpec, TrialState,
-    TrialStep, VariableError, Variables,
+    BanditPolicy, Change, Definition, Ended, Evaluation, Kind, Objective, Sampler, StudySpec,
+    TrialState, TrialStep, VariableError, Variables,
 };
 use agents::{Agent, Agents, Evaluator, Families, Value};
 
@@ -204,6 +206,33 @@ async fn studies_on_one_node() -> anyhow::Result<()> {
         &result.trials[0].state,
         TrialState::Failed { reason } if reason.contains("not a finite number")
     ));
+
+    // Resumed while the node that runs it is still at work (it was
+    // thought lost): the resumption takes the journal over first, the
+    // first coordinator's next record is refused and it stops; the
+    // study ends once, under the second.
+    let mut changes = variables.subscribe();
+    let fenced = spec("fenced", "slow").trials(4);
+    let takeover = async {
+        loop {
+            match changes.recv().await {
+                Ok(Change::Committed(c)) if c.name == "study:fenced" => break,
+                Ok(_) => {}
+                Err(e) => panic!("no record of the study: {e}"),
+            }
+        }
+        variables.resume_study(&agents, "fenced").await
+    };
+    let (first, second) = tokio::join!(variables.study(&agents, fenced), takeover);
+    assert!(
+        matches!(&first, Err(VariableError::StudyStopped { reason, .. }) if reason.contains("another node resumed it")),
+        "{first:?}"
+    );
+    let second = second?;
+    assert_eq!(second.trials.len(), 4);
+    assert_eq!(second.owners, ["solo", "solo"]);
+    let numbers: std::collections::BTreeSet<u64> = second.trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers.len(), 4, "each trial once: {:?}", second.trials);
 
     // Refused before anybody is asked: nothing is recorded.
     let unknown = variables

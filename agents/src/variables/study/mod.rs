@@ -145,6 +145,15 @@ impl Variables {
     /// it); the refusals of [`commit`](Self::commit) for the best values
     /// (a broken constraint). Finished trials stay in the journal in
     /// every case, and [`resume_study`](Self::resume_study) goes on.
+    ///
+    /// The evaluators are the agents with the capability found when the
+    /// study starts; an agent that appears later takes no part.
+    ///
+    /// # Cancel safety
+    /// Dropping the future stops the study where it is: the trials under
+    /// way are stopped (their agents told), nothing is committed, and the
+    /// finished trials stay in the journal for
+    /// [`resume_study`](Self::resume_study).
     pub async fn study(
         &self,
         agents: &Agents,

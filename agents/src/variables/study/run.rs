@@ -175,7 +175,19 @@ impl Protocol for StudyRun {
                     Ended::NoEvaluators
                 };
             }
-            let Some((number, agent, answer)) = asks.next().await else {
+            let next = tokio::select! {
+                next = asks.next() => next,
+                () = run.cancelled() => {
+                    let reason = "its caller stopped waiting for it".to_owned();
+                    self.stop_all(run, &mut active, &reason);
+                    return Err(VariableError::StudyStopped {
+                        name: self.spec.name.clone(),
+                        reason,
+                    }
+                    .into());
+                }
+            };
+            let Some((number, agent, answer)) = next else {
                 return Err(AgentError::Internal {
                     component: "study",
                     reason: "trials under way, but no answer pending".into(),
@@ -251,10 +263,7 @@ impl Protocol for StudyRun {
             let written = self.journal.append(&Entry::Trial(record.clone())).await;
             self.schedule.finish(record);
             if let Err(e) = written {
-                for (number, trial) in active.drain() {
-                    self.schedule.abandon(number);
-                    self.stop(run, &trial.agent, number, format!("the study stopped: {e}"));
-                }
+                self.stop_all(run, &mut active, &e.to_string());
                 return Err(e.into());
             }
         };
@@ -306,6 +315,19 @@ impl StudyRun {
         free.iter()
             .min_by_key(|(id, given)| (busy(id), **given, id.as_str()))
             .map(|(id, _)| id.clone())
+    }
+
+    /// Stops every trial under way: the study ends here, for `reason`.
+    fn stop_all(&mut self, run: &Run, active: &mut HashMap<u64, Active>, reason: &str) {
+        for (number, trial) in active.drain() {
+            self.schedule.abandon(number);
+            self.stop(
+                run,
+                &trial.agent,
+                number,
+                format!("the study stopped: {reason}"),
+            );
+        }
     }
 
     /// Tells `agent` that trial `number` stopped, and why.

@@ -1,6 +1,8 @@
 //! The Universal Variable Orchestrator's model: typed variables with
 //! bounds, constraints, a coordination rule and a conflict rule, and the
-//! table of their committed values with versions and history.
+//! table of their committed values with versions and history; and
+//! optimisation [`study`]s, which search variables for the best value of
+//! a metric that agents evaluate, and commit it.
 //!
 //! [`Table`] is a deterministic state machine over [`Command`]s (define,
 //! commit, delete): it is what the replicated log of committed values
@@ -38,7 +40,7 @@
 mod model;
 mod propose;
 mod raft;
-mod study;
+pub mod study;
 
 pub use model::{
     Command, Committed, Conflict, Constraint, Coordination, Definition, Kind, Op, Operand, Table,

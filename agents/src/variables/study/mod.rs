@@ -131,8 +131,8 @@ const JOURNAL_RECORD: usize = 1 << 20;
 
 impl Variables {
     /// Runs the study `spec` with the agents that have its capability
-    /// (see the [module docs](self)), coordinated on this node, and
-    /// commits the best configuration found.
+    /// (see the [module docs](crate::variables::study)), coordinated on
+    /// this node, and commits the best configuration found.
     ///
     /// # Errors
     /// [`VariableError::InvalidStudy`] for a spec refused by

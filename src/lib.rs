@@ -45,6 +45,7 @@ pub mod prelude {
         ElectionMethod,
         ElectionSpec,
         EnglishSpec,
+        Evaluator,
         Families,
         Filled,
         Health,
@@ -79,9 +80,11 @@ pub mod prelude {
         YesNoRule,
         ZeuthenSpec,
     };
-    // Variables committed cluster-wide: define, propose, commit, read.
+    // Variables committed cluster-wide: define, propose, commit, read;
+    // and studies that search them.
     pub use agents::variables::{
-        Change, Committed, Coordination, Decision, Definition, Kind, VariableError, Variables,
+        Change, Committed, Coordination, Decision, Definition, Evaluation, Kind, Objective,
+        StudySpec, TrialStep, TrialStopped, VariableError, Variables,
     };
     pub use ractor::{Actor, ActorProcessingErr, ActorRef};
 }

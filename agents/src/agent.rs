@@ -18,6 +18,7 @@ use crate::protocols::negotiation::{
     Award, CallForProposals, Cancel, CnpReply, Lost, Propose, Respond, Tender, Utilities,
 };
 use crate::protocols::voting::Proposal;
+use crate::variables::{Evaluation, TrialStep, TrialStopped};
 
 /// A value an agent can propose or vote on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +54,7 @@ impl std::fmt::Display for Value {
 /// anyone in the cluster reaches it by id ([`Agents::find`](crate::Agents::find))
 /// and talks to it with those messages. It takes part in a protocol family
 /// by implementing the family's trait ([`Voter`], [`Bidder`],
-/// [`Negotiator`], [`Trader`], [`Player`]) and naming it in
+/// [`Negotiator`], [`Trader`], [`Player`], [`Evaluator`]) and naming it in
 /// [`families`](Agent::families); each trait's methods default to
 /// declining. A request of a family it did not name is declined (a vote
 /// abstains, a bid is not made).
@@ -300,6 +301,29 @@ pub trait Player: Agent {
     }
 }
 
+/// Optimisation studies: evaluates trials step by step
+/// ([`Variables::study`](crate::variables::Variables::study)).
+pub trait Evaluator: Agent {
+    /// Runs step `step.step` of trial `step.trial` with `step.params`
+    /// (step 0 starts the trial) and answers the objective's value after
+    /// it: [`Evaluation::Step`] for an intermediate value (the study then
+    /// asks for the next step, or stops the trial), [`Evaluation::Done`]
+    /// for the final one. `None` declines: the trial fails and the study
+    /// asks this agent no more. The default declines.
+    fn evaluate(&mut self, step: &TrialStep) -> impl Future<Output = Option<Evaluation>> + Send {
+        let _ = step;
+        async { None }
+    }
+
+    /// Told that the study stopped a trial this agent was evaluating
+    /// (pruned, past its deadline): no more steps of it will be asked.
+    /// The default does nothing.
+    fn stopped(&mut self, notice: &TrialStopped) -> impl Future<Output = ()> + Send {
+        let _ = notice;
+        async {}
+    }
+}
+
 /// The protocol families an agent takes part in, as it names them in
 /// [`Agent::families`]: each adds the family's requests to the messages
 /// the agent answers, answered by the family's trait.
@@ -374,6 +398,17 @@ impl<A: Agent> Families<'_, A> {
             .add_with::<Filled>(|agent, n| Box::pin(async move { agent.filled(&n).await }))
             .add_with::<Settled>(|agent, n| Box::pin(async move { agent.settled(&n).await }))
             .add_with::<Traded>(|agent, n| Box::pin(async move { agent.traded(&n).await }));
+        self
+    }
+
+    /// Evaluates the trials of optimisation studies ([`Evaluator`]).
+    pub fn evaluator(&mut self) -> &mut Self
+    where
+        A: Evaluator,
+    {
+        self.accepts
+            .add_with::<TrialStep>(|agent, s| Box::pin(async move { agent.evaluate(&s).await }))
+            .add_with::<TrialStopped>(|agent, n| Box::pin(async move { agent.stopped(&n).await }));
         self
     }
 
@@ -466,6 +501,8 @@ pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
         .add_with::<Settled>(|_, _| Box::pin(async {}))
         .add_with::<Traded>(|_, _| Box::pin(async {}))
         .add_with::<Move>(|_, _| Box::pin(async { None }))
+        .add_with::<TrialStep>(|_, _| Box::pin(async { None }))
+        .add_with::<TrialStopped>(|_, _| Box::pin(async {}))
         .add_with::<Rejected>(|agent, r| {
             Box::pin(async move { agent.rejected(&r.protocol, &r.reason).await })
         })

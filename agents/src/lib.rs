@@ -66,8 +66,8 @@ mod system;
 pub mod variables;
 
 pub use agent::{
-    Agent, Bidder, Describe, Description, Families, HealthCheck, Negotiator, Player, Rejected,
-    Trader, Value, Voter,
+    Agent, Bidder, Describe, Description, Evaluator, Families, HealthCheck, Negotiator, Player,
+    Rejected, Trader, Value, Voter,
 };
 pub use error::{AgentError, InvalidParameter, Result};
 pub use lifecycle::{AgentSpec, Health, Status};

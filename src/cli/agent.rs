@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::families::{auctions, consensus, games, lifecycle, markets, millis, negotiation};
 use super::node::emit;
+use super::study;
 
 /// The `key=value` parts an agent spec accepts, for `--help` and `help`.
 pub(crate) const KEYS: &[&str] = &[
@@ -48,6 +49,7 @@ pub(crate) struct ScriptedAgent {
     pub(crate) markets: markets::Script,
     pub(crate) games: games::Script,
     pub(crate) lifecycle: lifecycle::Script,
+    pub(crate) study: study::Script,
 }
 
 impl ScriptedAgent {
@@ -81,6 +83,7 @@ impl ScriptedAgent {
             markets: Default::default(),
             games: Default::default(),
             lifecycle: Default::default(),
+            study: Default::default(),
         };
         for part in parts {
             let (key, value) = part
@@ -151,7 +154,8 @@ impl ScriptedAgent {
                     || self.auctions.parse_key(key, value)?
                     || self.markets.parse_key(key, value)?
                     || self.games.parse_key(key, value)?
-                    || self.lifecycle.parse_key(key, value)?;
+                    || self.lifecycle.parse_key(key, value)?
+                    || self.study.parse_key(key, value)?;
                 if !taken {
                     bail!("unknown key `{key}`");
                 }
@@ -195,7 +199,13 @@ impl Agent for ScriptedAgent {
     }
 
     fn families(families: &mut Families<Self>) {
-        families.voter().bidder().negotiator().trader().player();
+        families
+            .voter()
+            .bidder()
+            .negotiator()
+            .trader()
+            .player()
+            .evaluator();
     }
 }
 
@@ -312,6 +322,18 @@ impl Player for ScriptedAgent {
     async fn play(&mut self, turn: &Move) -> Option<usize> {
         self.asked("play").await;
         self.games.play(turn)
+    }
+}
+
+impl Evaluator for ScriptedAgent {
+    async fn evaluate(&mut self, step: &TrialStep) -> Option<Evaluation> {
+        self.asked(&format!("study:step:{}:{}", step.trial, step.step))
+            .await;
+        self.study.evaluate(step)
+    }
+
+    async fn stopped(&mut self, _notice: &TrialStopped) {
+        self.asked("study:stopped").await;
     }
 }
 

@@ -38,22 +38,36 @@ pub(crate) struct LaunchArgs {
         hide_env_values = true
     )]
     pub(crate) cookie: String,
+    /// Which demo to run: `default` (a variable voted on and committed, an
+    /// auction, a failover) or `study` (an optimisation study whose agents
+    /// evaluate trials on every node, with a live progress line).
+    #[arg(long, value_enum, default_value_t = Example::Default)]
+    pub(crate) example: Example,
+}
+
+/// The demos `foundation launch` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Example {
+    /// A variable voted on and committed, an auction, a failover.
+    Default,
+    /// An optimisation study across the nodes (see `study_launch.rs`).
+    Study,
 }
 
 /// How long one `var` command may take (its own deadline is 3 s).
 const OP: Duration = Duration::from_secs(10);
 
 /// One node process and its command/event pipes.
-struct NodeProc {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+pub(crate) struct NodeProc {
+    pub(crate) name: String,
+    pub(crate) child: Child,
+    pub(crate) stdin: ChildStdin,
+    pub(crate) lines: Lines<BufReader<ChildStdout>>,
 }
 
 impl NodeProc {
     /// Reads lines until one satisfies `pred`, at most until `deadline`.
-    async fn expect(
+    pub(crate) async fn expect(
         &mut self,
         deadline: Instant,
         mut pred: impl FnMut(&Json) -> bool,
@@ -73,7 +87,7 @@ impl NodeProc {
         }
     }
 
-    async fn command(&mut self, line: &str, within: Duration) -> anyhow::Result<Json> {
+    pub(crate) async fn command(&mut self, line: &str, within: Duration) -> anyhow::Result<Json> {
         self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
         self.stdin.flush().await?;
         let reply = self
@@ -99,6 +113,9 @@ fn demo_agents(node: usize, count: usize) -> Vec<String> {
 pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
+    }
+    if args.example == Example::Study {
+        return super::study_launch::run(&args).await;
     }
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the foundation binary")?;

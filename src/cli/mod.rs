@@ -5,4 +5,6 @@ pub(crate) mod certs;
 pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;
+pub(crate) mod study;
+pub(crate) mod study_launch;
 pub(crate) mod vars;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
 use super::families::{auctions, consensus, games, lifecycle, markets, millis, negotiation};
-use super::vars;
+use super::{study, vars};
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
@@ -103,7 +103,8 @@ pub(crate) struct NodeArgs {
     /// (supermajority is 2/3 of the eligible weight; unlisted agents weigh 1),
     /// elect plurality|borda|irv|condorcet DEADLINE_MS CAND1,CAND2,...,
     /// auction ITEM first|second RESERVE DEADLINE_MS,
-    /// var define|get|history|propose|set|delete|watch|unwatch|status ... (with --variables), quit.
+    /// var define|get|history|propose|set|delete|watch|unwatch|status ... (with --variables),
+    /// study start|resume|status ... (with --variables), quit.
     #[arg(long)]
     pub(crate) commands: bool,
 }
@@ -324,6 +325,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         watch: None,
         names: None,
         agent_watch: None,
+        studies: study::Studies::default(),
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -357,6 +359,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
                 }
                 Err(_) => shell.watch = None,
             },
+            event = shell.studies.next() => emit(&event),
             line = stdin.next_line(), if reading => match line? {
                 None => reading = false,
                 Some(line) => {
@@ -438,6 +441,7 @@ struct Shell {
     names: Option<tokio::sync::broadcast::Receiver<actor_cluster::NameEvent>>,
     /// Changes of the agent directory, while `watch-agents` is on.
     agent_watch: Option<agents::AgentWatch>,
+    studies: study::Studies,
 }
 
 impl Shell {
@@ -471,6 +475,11 @@ impl Shell {
                     rest,
                 )
                 .await
+            }
+            ["study", rest @ ..] => {
+                self.studies
+                    .command(self.variables.as_ref(), &self.agents, rest)
+                    .await
             }
             _ => command(&self.node, &self.agents, &mut self.held, &words).await,
         };
@@ -639,6 +648,7 @@ fn help() -> Json {
         .chain(games::USAGE)
         .chain(lifecycle::USAGE)
         .chain(vars::USAGE)
+        .chain(study::USAGE)
         .copied()
         .collect();
     let keys: Vec<&str> = agent::KEYS
@@ -649,6 +659,7 @@ fn help() -> Json {
         .chain(markets::KEYS)
         .chain(games::KEYS)
         .chain(lifecycle::KEYS)
+        .chain(study::KEYS)
         .copied()
         .collect();
     json!({ "reply": "help", "commands": commands, "agent_keys": keys })

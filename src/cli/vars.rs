@@ -16,7 +16,8 @@ use super::node::value;
 pub(crate) const USAGE: &[&str] = &[
     "var define NAME KIND DEFAULT [vote=CAPABILITY:majority|supermajority|unanimity:DEADLINE_MS] \
      [byzantine=CAPABILITY:DEADLINE_MS] [history=N] [conflict=overwrite|refuse] \
-     (KIND: float:MIN:MAX[:PRECISION][:log], int:MIN:MAX[:STEP], choice:A,B,..., bool)",
+     (KIND: float:MIN:MAX[:PRECISION][:log], int:MIN:MAX[:STEP], choice:A,B,..., bool, \
+     text:MAX_BYTES)",
     "var get NAME [local]",
     "var history NAME",
     "var propose NAME VALUE AGENT",
@@ -181,13 +182,17 @@ fn parse_vote(words: &str) -> anyhow::Result<Coordination> {
 }
 
 /// `float:MIN:MAX[:PRECISION][:log]`, `int:MIN:MAX[:STEP]`,
-/// `choice:A,B,...` or `bool`. The kind's own checks (an empty range, a
+/// `choice:A,B,...`, `bool` or `text:MAX_BYTES`. The kind's own checks (an empty range, a
 /// zero step) are the variable's: `define` reports them.
 fn parse_kind(word: &str) -> anyhow::Result<Kind> {
     let parts: Vec<&str> = word.split(':').collect();
     Ok(match parts.as_slice() {
         ["bool"] => Kind::Bool,
         ["choice", options] => Kind::choice(options.split(',')),
+        ["text", max] => Kind::text(
+            max.parse()
+                .with_context(|| format!("`{word}`: the most bytes is a count"))?,
+        ),
         ["float", min, max, rest @ ..] => {
             let log = rest.contains(&"log");
             let precision = rest
@@ -216,7 +221,7 @@ fn parse_kind(word: &str) -> anyhow::Result<Kind> {
         }
         _ => bail!(
             "`{word}` is not a kind: float:MIN:MAX[:PRECISION][:log], int:MIN:MAX[:STEP], \
-             choice:A,B,..., bool"
+             choice:A,B,..., bool, text:MAX_BYTES"
         ),
     })
 }
@@ -252,6 +257,8 @@ mod tests {
         );
         assert!(parse_kind("float:a:2").is_err());
         assert!(parse_kind("list:1").is_err());
+        assert_eq!(parse_kind("text:64").unwrap(), Kind::text(64));
+        assert!(parse_kind("text:lots").is_err());
         let d = definition(
             "lr",
             "float:0:1",

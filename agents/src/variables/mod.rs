@@ -1,6 +1,8 @@
 //! The Universal Variable Orchestrator's model: typed variables with
 //! bounds, constraints, a coordination rule and a conflict rule, and the
-//! table of their committed values with versions and history.
+//! table of their committed values with versions and history; and
+//! optimisation [`study`]s, which search variables for the best value of
+//! a metric that agents evaluate, and commit it.
 //!
 //! [`Table`] is a deterministic state machine over [`Command`]s (define,
 //! commit, delete): it is what the replicated log of committed values
@@ -41,12 +43,17 @@
 mod model;
 mod propose;
 mod raft;
+pub mod study;
 
 pub use model::{
     Command, Committed, Conflict, Constraint, Coordination, Definition, Kind, Op, Operand, Table,
 };
 pub use propose::Decision;
 pub use raft::handle::{GroupStatus, Variables, VariablesBuilder};
+pub use study::{
+    BanditPolicy, Budget, Direction, Ended, Evaluation, Finished, MedianPruner, Objective, Param,
+    Sampler, StudyResult, StudySpec, StudyStatus, TrialRecord, TrialState, TrialStep, TrialStopped,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +158,26 @@ pub enum VariableError {
         /// The variable.
         name: String,
         /// What failed.
+        reason: String,
+    },
+    /// An optimisation study was refused before anybody was asked: an
+    /// invalid spec, a space that does not fit the variables, a name
+    /// taken, no such study to resume.
+    #[error("invalid study `{name}`: {reason}")]
+    InvalidStudy {
+        /// The study.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An optimisation study stopped before its end: its journal could
+    /// not be written, or another node resumed it. Its finished trials
+    /// are kept; [`Variables::resume_study`] goes on.
+    #[error("study `{name}` stopped: {reason}")]
+    StudyStopped {
+        /// The study.
+        name: String,
+        /// Why.
         reason: String,
     },
     /// The replicated table is not running on this node (it was shut

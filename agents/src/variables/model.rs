@@ -49,6 +49,14 @@ pub enum Kind {
     },
     /// `true` or `false`.
     Bool,
+    /// Any text of at most `max_len` bytes: a free-form setting (a path, a
+    /// model name), or a record such as the journal an optimisation study
+    /// keeps ([`Variables::study`](crate::variables::Variables::study)).
+    /// Studies do not search text variables.
+    Text {
+        /// The longest text allowed, in bytes.
+        max_len: usize,
+    },
 }
 
 impl Kind {
@@ -74,9 +82,14 @@ impl Kind {
         }
     }
 
+    /// Any text of at most `max_len` bytes.
+    pub fn text(max_len: usize) -> Self {
+        Kind::Text { max_len }
+    }
+
     /// Checks the kind itself: a non-empty range of finite bounds, a
     /// positive step, a positive lower bound on a log scale, options
-    /// present and distinct.
+    /// present and distinct, a text that may hold at least one byte.
     ///
     /// # Errors
     /// [`VariableError::InvalidKind`] saying what is wrong.
@@ -110,6 +123,11 @@ impl Kind {
                 }
             }
             Kind::Bool => {}
+            Kind::Text { max_len } => {
+                if *max_len == 0 {
+                    return bad("a text kind needs a positive max_len".into());
+                }
+            }
         }
         Ok(())
     }
@@ -169,6 +187,13 @@ impl Kind {
                 }
             }
             (Kind::Bool, Value::Bool(_)) => Ok(value.clone()),
+            (Kind::Text { max_len }, Value::Text(t)) => {
+                if t.len() <= *max_len {
+                    Ok(value.clone())
+                } else {
+                    refuse(format!("{} bytes, more than {max_len}", t.len()))
+                }
+            }
             _ => refuse(format!("not {}", self.describe())),
         }
     }
@@ -180,6 +205,7 @@ impl Kind {
             Kind::Int { .. } => "an integer",
             Kind::Choice { .. } => "one of the options (text)",
             Kind::Bool => "a bool",
+            Kind::Text { .. } => "a text",
         }
     }
 }

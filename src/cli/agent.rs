@@ -62,6 +62,13 @@ impl ScriptedAgent {
         tokio::time::sleep(self.delay).await;
     }
 
+    /// How it is started: its restart policy and health interval, built
+    /// again from this script for every restart.
+    pub(crate) fn spec(self) -> AgentSpec<Self> {
+        let lifecycle = self.lifecycle.clone();
+        lifecycle.spec(move || self.clone())
+    }
+
     /// Parses `ID[:key=value]...`.
     pub(crate) fn parse(spec: &str) -> anyhow::Result<Self> {
         let mut parts = spec.split(':');

@@ -92,6 +92,10 @@ pub(crate) struct NodeArgs {
     /// (`var leave` leaves it for good).
     #[arg(long, conflicts_with = "variables")]
     pub(crate) join_variables: bool,
+    /// An attribute of this node that agent placement can require
+    /// (`zone=eu`); repeatable.
+    #[arg(long = "attribute")]
+    pub(crate) attributes: Vec<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
@@ -279,12 +283,26 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         start_counter(&node, name).await?;
     }
     let agents = Agents::start(&node).await?;
+    // Any node may start a scripted agent here (`spawn-on`, `spawn-for-key`).
+    agents.register_kind("scripted", |spec: String| {
+        let agent = ScriptedAgent::parse(&spec).map_err(|e| {
+            agents::AgentError::InvalidParameters(agents::InvalidParameter::Other(format!("{e:#}")))
+        })?;
+        Ok(agent.spec())
+    });
+    if !args.attributes.is_empty() {
+        let attributes = args
+            .attributes
+            .iter()
+            .map(|a| {
+                a.split_once('=')
+                    .with_context(|| format!("--attribute `{a}` is not KEY=VALUE"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        agents.set_attributes(attributes).await?;
+    }
     for agent in scripted {
-        let spec = agent.lifecycle.spec({
-            let agent = agent.clone();
-            move || agent.clone()
-        });
-        agents.spawn_with(spec).await?;
+        agents.spawn_with(agent.spec()).await?;
     }
     if json_events {
         emit(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actor_core::Restart;
-use agents::{Agents, Cmp, Health, Query, Status};
+use agents::{Agents, Cmp, Health, Placement, Query, Status};
 use anyhow::{bail, Context};
 use foundation::prelude::*;
 use serde_json::{json, Value as Json};
@@ -29,6 +29,10 @@ pub(crate) const USAGE: &[&str] = &[
     "query [id=ID] [kind=KIND] [cap=CAPABILITY]... [node=NODE] [status=STATUS] [meta=KEY:eq|neq|gt|gte|lt|lte|in|not_in:V1,V2,...]... (from this node's copy of the directory)",
     "agent-stop ID",
     "agent-restart ID",
+    "spawn-on NODE AGENT_SPEC (a scripted agent, started on that node)",
+    "spawn-for-key KEY AGENT_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless the agent runs already)",
+    "owner KEY [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...]",
+    "attributes KEY=VALUE ... (this node's attributes, for placement)",
 ];
 
 /// How a scripted agent answers its health check.
@@ -142,7 +146,7 @@ impl Script {
 /// Runs `query`, `agent-stop` and `agent-restart`; `Ok(None)` for any
 /// other command.
 pub(crate) async fn command(
-    _node: &Node,
+    node: &Node,
     agents: &Agents,
     words: &[&str],
 ) -> anyhow::Result<Option<Json>> {
@@ -159,8 +163,57 @@ pub(crate) async fn command(
             agents.restart(id).await?;
             json!({ "reply": "agent-restart", "agent": id, "ok": true })
         }
+        ["spawn-on", on, spec] => {
+            let agent = agents.spawn_on(on, "scripted", &spec.to_string()).await?;
+            json!({ "reply": "spawn-on", "agent": agent.name(), "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
+        }
+        ["spawn-for-key", key, spec, rest @ ..] => {
+            let id = spec.split(':').next().unwrap_or_default();
+            let placement = parse_placement(rest)?;
+            let agent = agents
+                .spawn_for_key(key, id, "scripted", &spec.to_string(), &placement)
+                .await?;
+            json!({ "reply": "spawn-for-key", "key": key, "agent": id, "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
+        }
+        ["owner", key, rest @ ..] => {
+            let owner = agents.owner_of(key, &parse_placement(rest)?).await?;
+            json!({ "reply": "owner", "key": key, "node": owner })
+        }
+        ["attributes", pairs @ ..] => {
+            let pairs = pairs
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .with_context(|| format!("`{p}` is not KEY=VALUE"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            agents.set_attributes(pairs).await?;
+            json!({ "reply": "attributes", "ok": true })
+        }
         _ => return Ok(None),
     }))
+}
+
+/// A placement from `require=KEY=VALUE`, `capacity=N`, `apart=ID,ID...`.
+fn parse_placement(words: &[&str]) -> anyhow::Result<Placement> {
+    let mut placement = Placement::new();
+    for word in words {
+        placement = match word.split_once('=') {
+            Some(("require", pair)) => {
+                let (k, v) = pair
+                    .split_once('=')
+                    .with_context(|| format!("require=`{pair}` is not KEY=VALUE"))?;
+                placement.require(k, v)
+            }
+            Some(("capacity", n)) => placement.capacity(
+                n.parse()
+                    .with_context(|| format!("capacity=`{n}` is not a count"))?,
+            ),
+            Some(("apart", ids)) => placement.apart_from(ids.split(',')),
+            _ => bail!("`{word}` is not require=KEY=VALUE, capacity=N or apart=ID,..."),
+        };
+    }
+    Ok(placement)
 }
 
 /// A query from `KEY=VALUE` words.

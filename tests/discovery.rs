@@ -157,9 +157,7 @@ async fn a_partitioned_node_goes_down_and_rejoins_when_the_link_returns() {
     }
     nodes[2].expect_up(&["p1", "p2"]).await;
     nodes[0]
-        .command_until("names", |r| {
-            r["names"].as_array().is_some_and(|a| a.len() == 3)
-        })
+        .command_until("names", |r| support::user_names(r).len() == 3)
         .await;
     assert_eq!(nodes[0].command("ask count-p3 add 1").await["ok"], 1);
 }

@@ -152,13 +152,7 @@ async fn one_process_in_two_clusters_keeps_them_apart() {
 
     // The peers reach this process's `whoami` of their own cluster.
     let reply = r1.command("names").await;
-    let listed: Vec<&str> = reply["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n["name"].as_str())
-        .collect();
-    assert_eq!(listed, ["svc", "whoami"], "{reply}");
+    assert_eq!(support::user_names(&reply), ["svc", "whoami"], "{reply}");
     let whoami = red.lookup("whoami").await.unwrap();
     assert_eq!(whoami.ask(Which, timeout).await.as_deref(), Ok("red"));
     let whoami = blue.lookup("whoami").await.unwrap();

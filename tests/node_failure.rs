@@ -14,9 +14,7 @@ async fn a_killed_node_goes_down_and_its_names_vanish() {
     ])
     .await;
     nodes[0]
-        .command_until("names", |r| {
-            r["names"].as_array().is_some_and(|a| a.len() == 3)
-        })
+        .command_until("names", |r| support::user_names(r).len() == 3)
         .await;
 
     let killed_at = Instant::now();
@@ -34,13 +32,7 @@ async fn a_killed_node_goes_down_and_its_names_vanish() {
     );
 
     for node in nodes[..2].iter_mut() {
-        let names = node.command("names").await;
-        let names: Vec<&str> = names["names"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|n| n["name"].as_str())
-            .collect();
+        let names = support::user_names(&node.command("names").await);
         assert_eq!(names, ["count-a", "count-b"]);
         let r = node.command("ask count-c get 5000").await;
         assert_eq!(r["error"]["kind"], "unknown_name", "{r}");

@@ -5,7 +5,7 @@ mod support;
 use support::{cluster, NodeSpec};
 
 fn name_count(reply: &serde_json::Value) -> usize {
-    reply["names"].as_array().map_or(0, Vec::len)
+    support::user_names(reply).len()
 }
 
 #[tokio::test]

@@ -597,6 +597,92 @@ impl Node {
         .await?
     }
 
+    /// Adds `name`, registered on this node, to `group`: it is listed by
+    /// [`members`](Self::members) on every node and every
+    /// [`watch_names`](Self::watch_names) is told, until it leaves the
+    /// group or its actor stops. Groups given at registration are joined
+    /// the same way.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if this node holds no such name;
+    /// [`ClusterError::InvalidName`] for an empty or oversized group.
+    pub async fn join_group(&self, name: &str, group: &str) -> Result<()> {
+        check_name(group)?;
+        self.group(name, group, true).await
+    }
+
+    /// Takes `name`, registered on this node, out of `group`.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if this node holds no such name.
+    pub async fn leave_group(&self, name: &str, group: &str) -> Result<()> {
+        self.group(name, group, false).await
+    }
+
+    async fn group(&self, name: &str, group: &str, join: bool) -> Result<()> {
+        let (name, group) = (name.to_owned(), group.to_owned());
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Group {
+            name,
+            group,
+            join,
+            reply,
+        })
+        .await?
+    }
+
+    /// Subscribes the actor registered on this node as `name` to `topic`:
+    /// every message [`publish`](Self::publish)ed on it, from any node, is
+    /// told to it. A subscriber that stops is no longer one.
+    ///
+    /// # Errors
+    /// As [`join_group`](Self::join_group).
+    pub async fn subscribe_topic(&self, topic: &str, name: &str) -> Result<()> {
+        self.join_group(name, &gateway::topic_group(topic)).await
+    }
+
+    /// Ends `name`'s subscription to `topic`.
+    ///
+    /// # Errors
+    /// As [`leave_group`](Self::leave_group).
+    pub async fn unsubscribe_topic(&self, topic: &str, name: &str) -> Result<()> {
+        self.leave_group(name, &gateway::topic_group(topic)).await
+    }
+
+    /// Tells `msg` to every subscriber of `topic` on every node, and
+    /// answers how many subscribers this node knows of. The message is
+    /// encoded once and sent once to each node with subscribers (not once
+    /// per subscriber), whose gateway hands it to its own; the messages
+    /// of one publisher reach each subscriber in the order published. A
+    /// subscriber that does not answer `M` is skipped (and logged).
+    ///
+    /// # Errors
+    /// [`ClusterError::Encode`] if `msg` does not encode or exceeds the
+    /// payload limit; [`ClusterError::NodeStopped`].
+    pub async fn publish<M: Message>(&self, topic: &str, msg: &M) -> Result<usize> {
+        let payload = rmp_serde::to_vec_named(msg).map_err(|e| ClusterError::Encode {
+            name: format!("topic {topic}"),
+            reason: e.to_string(),
+        })?;
+        if payload.len() > crate::wire::MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Encode {
+                name: format!("topic {topic}"),
+                reason: format!(
+                    "{} bytes exceed the {}-byte limit",
+                    payload.len(),
+                    crate::wire::MAX_PAYLOAD_BYTES
+                ),
+            });
+        }
+        let topic = topic.to_owned();
+        gateway::call(&self.inner.gateway, |reply| GatewayMsg::Publish {
+            topic,
+            tag: M::TAG,
+            payload,
+            reply,
+        })
+        .await
+    }
+
     /// The changes of the cluster's name table from now on, as this node
     /// applies them: a name registered (or its holder, groups or labels
     /// changed), a name gone. A watcher more than 16,384 changes behind

@@ -95,6 +95,14 @@ pub(crate) enum Body {
         id: u64,
         result: Result<ByteBuf, RemoteError>,
     },
+    /// A message published on `topic`, sent once to each node with
+    /// subscribers; the receiver delivers it to its own.
+    Publish {
+        topic: String,
+        /// The message's [`crate::Message::TAG`].
+        tag: String,
+        payload: ByteBuf,
+    },
 }
 
 impl Body {
@@ -112,6 +120,7 @@ impl Body {
             Self::Tell { .. } => "tell",
             Self::Ask { .. } => "ask",
             Self::Reply { .. } => "reply",
+            Self::Publish { .. } => "publish",
         }
     }
 }

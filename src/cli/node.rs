@@ -555,6 +555,36 @@ async fn command(
                 .collect();
             json!({ "reply": "names", "names": names })
         }
+        ["subscribe", topic, name] => {
+            node.subscribe_topic(topic, name).await?;
+            json!({ "reply": "subscribe", "topic": topic, "name": name, "ok": true })
+        }
+        ["unsubscribe", topic, name] => {
+            node.unsubscribe_topic(topic, name).await?;
+            json!({ "reply": "unsubscribe", "topic": topic, "name": name, "ok": true })
+        }
+        ["publish", topic, "add", n] => {
+            let n = n.parse().context("add takes a number")?;
+            let subscribers = node.publish(topic, &CounterMsg::Add(n)).await?;
+            json!({ "reply": "publish", "topic": topic, "subscribers": subscribers })
+        }
+        ["join-group", name, group] => {
+            node.join_group(name, group).await?;
+            json!({ "reply": "join-group", "name": name, "group": group, "ok": true })
+        }
+        ["leave-group", name, group] => {
+            node.leave_group(name, group).await?;
+            json!({ "reply": "leave-group", "name": name, "group": group, "ok": true })
+        }
+        ["members", group] => {
+            let members: Vec<Json> = node
+                .members(group)
+                .await?
+                .into_iter()
+                .map(|n| json!({ "name": n.name, "node": n.node }))
+                .collect();
+            json!({ "reply": "members", "group": group, "members": members })
+        }
         ["label", name, pairs @ ..] => {
             let labels = pairs
                 .iter()
@@ -704,6 +734,9 @@ const BASIC_USAGE: &[&str] = &[
     "peers",
     "names",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
+    "subscribe TOPIC NAME | unsubscribe TOPIC NAME (a counter of this node)",
+    "publish TOPIC add N (to every subscriber, on every node)",
+    "join-group NAME GROUP | leave-group NAME GROUP | members GROUP",
     "watch-names|unwatch-names (one event line per change of the name table)",
     "watch-agents|unwatch-agents (agent_listed / agent_unlisted event lines)",
     "agents",

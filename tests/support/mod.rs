@@ -423,3 +423,21 @@ impl TestNode {
         wrong
     }
 }
+
+/// The names a `names` reply lists that the test registered: without the
+/// framework's own (each node's agent lifecycle manager `agents@<node>`,
+/// the variables servers).
+pub fn user_names(reply: &Value) -> Vec<String> {
+    reply["names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["name"].as_str())
+        .filter(|n| {
+            !["agents@", "variables@", "variables-raft@"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .map(str::to_owned)
+        .collect()
+}

@@ -282,6 +282,58 @@ impl GatewayState {
         }
     }
 
+    /// Publishes an encoded message on `topic`: delivered here to each
+    /// local subscriber, and sent once, in one envelope sealed once, to
+    /// each other node with subscribers, whose gateway delivers it to its
+    /// own. Answers how many subscribers there are.
+    pub(super) fn publish(&self, topic: &str, tag: &'static str, payload: Vec<u8>) -> usize {
+        let by_node = self.members_by_node(&topic_group(topic));
+        let count = by_node.values().map(Vec::len).sum();
+        if let Some(local) = by_node.get(&self.node) {
+            for name in local {
+                if let Err(e) = self.deliver(name, tag, &payload, None) {
+                    tracing::warn!(%topic, subscriber = %name, "published message not delivered: {e:?}");
+                }
+            }
+        }
+        let remote: Vec<&String> = by_node.keys().filter(|n| **n != self.node).collect();
+        if remote.is_empty() {
+            return count;
+        }
+        let body = Body::Publish {
+            topic: topic.to_owned(),
+            tag: tag.to_owned(),
+            payload: ByteBuf::from(payload),
+        };
+        let Some(bytes) = self.envelope(body) else {
+            return count;
+        };
+        for node in remote {
+            let gateway = self
+                .peers
+                .get(node)
+                .filter(|p| p.up)
+                .and_then(|p| p.gateways.last());
+            match gateway {
+                Some(gateway) => {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
+                }
+                None => tracing::warn!(%topic, %node, "published message dropped: node is gone"),
+            }
+        }
+        count
+    }
+
+    /// A message a peer published on `topic`: to this node's subscribers.
+    pub(super) fn publish_received(&self, from: &str, topic: &str, tag: &str, payload: &[u8]) {
+        let by_node = self.members_by_node(&topic_group(topic));
+        for name in by_node.get(&self.node).into_iter().flatten() {
+            if let Err(e) = self.deliver(name, tag, payload, None) {
+                tracing::warn!(%topic, %from, subscriber = %name, "published message not delivered: {e:?}");
+            }
+        }
+    }
+
     /// The local actor registered as `to`, if it answers `tag`.
     fn target(&self, to: &str, tag: &str) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
         let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
@@ -311,4 +363,9 @@ fn fail(ask: Option<(AskReply, Duration)>, err: ClusterError) {
         }
         None => tracing::warn!("tell dropped: {err}"),
     }
+}
+
+/// The group whose members are the subscribers of `topic`.
+pub(crate) fn topic_group(topic: &str) -> String {
+    format!("topic/{topic}")
 }

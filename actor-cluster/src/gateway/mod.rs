@@ -39,7 +39,9 @@ use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::wire::{Body, Claim, Envelope, WireKey};
 
 use self::delivery::Pending;
-pub(crate) use self::delivery::{encode_reply, AskReply, Deliver, Outgoing, ReplyRoute, Resolved};
+pub(crate) use self::delivery::{
+    encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
+};
 use self::names::Member;
 pub use self::names::{NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
@@ -119,6 +121,21 @@ pub(crate) enum GatewayMsg {
         labels: BTreeMap<String, String>,
         reply: RpcReplyPort<Result<()>>,
     },
+    /// Adds a name of this node to a group, or takes it out.
+    Group {
+        name: String,
+        group: String,
+        join: bool,
+        reply: RpcReplyPort<Result<()>>,
+    },
+    /// Delivers an encoded message to every subscriber of a topic;
+    /// answers how many there are.
+    Publish {
+        topic: String,
+        tag: &'static str,
+        payload: Vec<u8>,
+        reply: RpcReplyPort<usize>,
+    },
     /// Resolves several names in one message; the answers are in order.
     Lookup {
         names: Vec<String>,
@@ -160,6 +177,8 @@ impl fmt::Debug for GatewayMsg {
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
             Self::SetLabels { .. } => "SetLabels",
+            Self::Group { .. } => "Group",
+            Self::Publish { .. } => "Publish",
             Self::Lookup { .. } => "Lookup",
             Self::Names { .. } => "Names",
             Self::Peers(_) => "Peers",
@@ -376,6 +395,11 @@ impl GatewayState {
                 payload,
             } => self.ask_received(&from, id, &to, &tag, &payload),
             Body::Reply { id, result } => self.reply_received(&from, id, result),
+            Body::Publish {
+                topic,
+                tag,
+                payload,
+            } => self.publish_received(&from, &topic, &tag, &payload),
         }
         checking
     }
@@ -483,6 +507,22 @@ impl Actor for Gateway {
                 reply,
             } => {
                 let _ = reply.send(state.set_labels(&name, labels));
+            }
+            GatewayMsg::Group {
+                name,
+                group,
+                join,
+                reply,
+            } => {
+                let _ = reply.send(state.set_group(&name, &group, join));
+            }
+            GatewayMsg::Publish {
+                topic,
+                tag,
+                payload,
+                reply,
+            } => {
+                let _ = reply.send(state.publish(&topic, tag, payload));
             }
             GatewayMsg::Lookup { names, reply } => {
                 let _ = reply.send(state.lookup(&names));

@@ -255,6 +255,23 @@ impl GatewayState {
                 ),
             });
         }
+        self.update_claim(name, |claim| claim.labels = labels)
+    }
+
+    /// Adds `name`, registered on this node, to `group` (`join`) or takes
+    /// it out, and tells every peer.
+    pub(super) fn set_group(&mut self, name: &str, group: &str, join: bool) -> Result<()> {
+        self.update_claim(name, |claim| {
+            claim.groups.retain(|g| g != group);
+            if join {
+                claim.groups.push(group.to_owned());
+            }
+        })
+    }
+
+    /// Changes this node's claim on `name` with `change` and, if it
+    /// changed, tells every peer.
+    fn update_claim(&mut self, name: &str, change: impl FnOnce(&mut Claim)) -> Result<()> {
         let mine = self
             .claims
             .get(name)
@@ -264,14 +281,32 @@ impl GatewayState {
         let Some(mut claim) = mine else {
             return Err(ClusterError::UnknownName(name.to_owned()));
         };
-        if claim.labels == labels {
+        let before = claim.clone();
+        change(&mut claim);
+        if claim == before {
             return Ok(());
         }
-        claim.labels = labels;
         let node = self.node.clone();
         self.add_claim(&node, claim.clone());
         self.broadcast(Body::Registered(claim));
         Ok(())
+    }
+
+    /// The names in `group`, by the node that holds them.
+    pub(super) fn members_by_node(
+        &self,
+        group: &str,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (node, claim) in self.claims.values().filter_map(|c| c.iter().next()) {
+            if claim.groups.iter().any(|g| g == group) {
+                by_node
+                    .entry(node.clone())
+                    .or_default()
+                    .push(claim.name.clone());
+            }
+        }
+        by_node
     }
 
     /// Releases `name`, registered on this node.

@@ -1,0 +1,100 @@
+//! Groups and topics across three node processes: names join and leave
+//! groups at run time and watchers are told; a message published on a
+//! topic reaches every subscriber on every node, in order, one envelope
+//! per node; an unsubscribed or dead subscriber no longer counts.
+
+mod support;
+
+use serde_json::Value;
+use support::{cluster, NodeSpec};
+
+fn members(reply: &Value) -> Vec<String> {
+    let mut names: Vec<String> = reply["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no members: {reply}"))
+        .iter()
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn topics_reach_every_subscriber_on_every_node() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a").counter("ca"),
+        NodeSpec::new("b").counter("cb1").counter("cb2"),
+        NodeSpec::new("c").counter("cc"),
+    ])
+    .await;
+    nodes[2].command("watch-names").await;
+    for (i, name) in [(0, "ca"), (1, "cb1"), (1, "cb2")] {
+        let subscribed = nodes[i].command(&format!("subscribe jobs {name}")).await;
+        assert_eq!(subscribed["ok"], true, "{subscribed}");
+    }
+    // The watcher on c was told each subscription (a group joined).
+    for name in ["ca", "cb1", "cb2"] {
+        nodes[2]
+            .expect(|v| {
+                v["event"] == "name_registered"
+                    && v["name"] == name
+                    && v["groups"]
+                        .as_array()
+                        .is_some_and(|g| g.iter().any(|g| g == "topic/jobs"))
+            })
+            .await;
+    }
+    let listed = nodes[2].command("members topic/jobs").await;
+    assert_eq!(members(&listed), ["ca", "cb1", "cb2"], "{listed}");
+
+    // Published from c, which has no subscriber: all three get every
+    // message.
+    for n in 1..=50 {
+        let published = nodes[2].command(&format!("publish jobs add {n}")).await;
+        assert_eq!(published["subscribers"], 3, "{published}");
+    }
+    for name in ["ca", "cb1", "cb2"] {
+        nodes[0]
+            .command_until(&format!("ask {name} get"), |r| r["ok"] == 1275)
+            .await;
+    }
+
+    // cb2 leaves the topic; b's node then gets one subscriber's worth.
+    nodes[1].command("unsubscribe jobs cb2").await;
+    nodes[2]
+        .command_until("members topic/jobs", |r| members(r) == ["ca", "cb1"])
+        .await;
+    let published = nodes[2].command("publish jobs add 5").await;
+    assert_eq!(published["subscribers"], 2, "{published}");
+    nodes[0]
+        .command_until("ask cb1 get", |r| r["ok"] == 1280)
+        .await;
+    let cb2 = nodes[0].command("ask cb2 get").await;
+    assert_eq!(cb2["ok"], 1275, "{cb2}");
+
+    // A group of names, joined and left at run time.
+    nodes[0].command("join-group ca workers").await;
+    nodes[2].command("join-group cc workers").await;
+    nodes[1]
+        .command_until("members workers", |r| members(r) == ["ca", "cc"])
+        .await;
+    nodes[0].command("leave-group ca workers").await;
+    nodes[1]
+        .command_until("members workers", |r| members(r) == ["cc"])
+        .await;
+    let refused = nodes[0].command("join-group cc workers").await;
+    assert_eq!(
+        refused["reply"], "error",
+        "only the holder moves a name: {refused}"
+    );
+
+    // b dies: its subscriber goes with it.
+    let [a, mut b, mut c] = <[_; 3]>::try_from(nodes).ok().expect("three nodes");
+    b.kill().await;
+    c.command_until("members topic/jobs", |r| members(r) == ["ca"])
+        .await;
+    let published = c.command("publish jobs add 1").await;
+    assert_eq!(published["subscribers"], 1, "{published}");
+    a.quit().await;
+    c.quit().await;
+}

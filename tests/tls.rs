@@ -39,10 +39,8 @@ async fn nodes_with_certificates_from_the_cluster_ca_form_a_cluster() {
         .await;
     a.expect_up(&["b"]).await;
     b.expect_up(&["a"]).await;
-    b.command_until("names", |r| {
-        r["names"].as_array().is_some_and(|n| n.len() == 1)
-    })
-    .await;
+    b.command_until("names", |r| support::user_names(r) == ["count-a"])
+        .await;
     assert_eq!(b.command("ask count-a add 3").await["ok"], 3);
 }
 

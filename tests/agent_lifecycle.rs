@@ -1,7 +1,8 @@
 //! Agents' lifecycle across three node processes: kind, metadata, status,
 //! restarts and health are visible and queryable from every node; an
 //! agent that reports itself unhealthy is restarted by its policy (a
-//! temporary one is gone); a slow one shows busy; stop and restart work
+//! temporary one is gone); one that panics is restarted under its name;
+//! a slow one shows busy; stop and restart work
 //! from another node; a node's agents leave the directory with their node.
 
 mod support;
@@ -42,7 +43,7 @@ async fn agents_report_their_life_and_are_found_by_query() {
                 "t1:kind=Once:restart=temporary:health=unhealthy:{every}"
             ))
             .agent(&format!("s1:kind=Slow:health=slow/400:{every}")),
-        NodeSpec::new("c"),
+        NodeSpec::new("c").agent("p1:kind=Panicky:panic-on=vote:health-every=100"),
     ])
     .await;
     let c = 2;
@@ -98,6 +99,21 @@ async fn agents_report_their_life_and_are_found_by_query() {
         .command_until("query status=busy", |r| ids(r) == ["s1"])
         .await;
 
+    // p1 panics when asked to vote: the vote goes on without it, and its
+    // supervisor restarts it under its name, counted.
+    nodes[0]
+        .command_until("query id=p1 status=ready", |r| ids(r) == ["p1"])
+        .await;
+    let vote = nodes[0].command("vote lr 0.01 500").await;
+    let missing = vote["result"]["missing"].to_string();
+    assert!(missing.contains("p1"), "{vote}");
+    let back = nodes[0]
+        .command_until("query id=p1 status=ready", |r| {
+            entry(r, "p1")["restarts"] == 1
+        })
+        .await;
+    assert_eq!(entry(&back, "p1")["node"], "c", "{back}");
+
     // Stop and restart from another node.
     let restarted = nodes[c].command("agent-restart w1").await;
     assert_eq!(restarted["ok"], true, "{restarted}");
@@ -139,7 +155,7 @@ async fn agents_report_their_life_and_are_found_by_query() {
         .await;
     assert_eq!(gone["last"], "busy", "{gone}");
     let left = c.command("query").await;
-    assert_eq!(ids(&left), ["w1"], "{left}");
+    assert_eq!(ids(&left), ["p1", "w1"], "{left}");
     a.quit().await;
     c.quit().await;
 }

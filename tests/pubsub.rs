@@ -1,7 +1,6 @@
 //! Groups and topics across three node processes: names join and leave
 //! groups at run time and watchers are told; a message published on a
-//! topic reaches every subscriber on every node, in order, one envelope
-//! per node; an unsubscribed or dead subscriber no longer counts.
+//! topic reaches every subscriber on every node, in the order published; an unsubscribed or dead subscriber no longer counts.
 
 mod support;
 
@@ -59,6 +58,29 @@ async fn topics_reach_every_subscriber_on_every_node() {
             .await;
     }
 
+    // Per-publisher order: 500 numbers published back to back from c
+    // reach every subscriber in order (a gap, a double or a swap would
+    // poison the count).
+    for name in ["ca", "cb1", "cb2"] {
+        let i = usize::from(name != "ca");
+        nodes[i].command(&format!("subscribe seq {name}")).await;
+    }
+    nodes[2]
+        .command_until("members topic/seq", |r| members(r).len() == 3)
+        .await;
+    // The counters are at 1275: the sequence continues from there.
+    let seq = nodes[2].command("publish-seq seq 1276 1775").await;
+    assert_eq!(seq["subscribers"], 3, "{seq}");
+    for name in ["ca", "cb1", "cb2"] {
+        nodes[0]
+            .command_until(&format!("ask {name} get"), |r| r["ok"] == 1775)
+            .await;
+    }
+    for name in ["ca", "cb1", "cb2"] {
+        let i = usize::from(name != "ca");
+        nodes[i].command(&format!("unsubscribe seq {name}")).await;
+    }
+
     // cb2 leaves the topic; b's node then gets one subscriber's worth.
     nodes[1].command("unsubscribe jobs cb2").await;
     nodes[2]
@@ -67,10 +89,10 @@ async fn topics_reach_every_subscriber_on_every_node() {
     let published = nodes[2].command("publish jobs add 5").await;
     assert_eq!(published["subscribers"], 2, "{published}");
     nodes[0]
-        .command_until("ask cb1 get", |r| r["ok"] == 1280)
+        .command_until("ask cb1 get", |r| r["ok"] == 1780)
         .await;
     let cb2 = nodes[0].command("ask cb2 get").await;
-    assert_eq!(cb2["ok"], 1275, "{cb2}");
+    assert_eq!(cb2["ok"], 1775, "{cb2}");
 
     // A group of names, joined and left at run time.
     nodes[0].command("join-group ca workers").await;

@@ -219,6 +219,7 @@ impl Agent for ScriptedAgent {
 impl Voter for ScriptedAgent {
     async fn vote(&mut self, _proposal: &Proposal) -> Option<bool> {
         self.asked("vote").await;
+        self.lifecycle.asked_to_vote(&self.id);
         self.vote
     }
 

@@ -157,6 +157,10 @@ pub(crate) enum CounterMsg {
     Add(u64),
     /// Reply with the count.
     Get,
+    /// The next number of a sequence: the count becomes `n` if `n` is one
+    /// more than the count, and `u64::MAX` for good otherwise (a message
+    /// lost, doubled or out of order); replies with the count.
+    Next(u64),
 }
 
 impl actor_cluster::Message for CounterMsg {
@@ -187,8 +191,11 @@ impl Actor for Counter {
         count: &mut u64,
     ) -> Result<(), ActorProcessingErr> {
         let (msg, reply) = req.into_parts();
-        if let CounterMsg::Add(n) = msg {
-            *count = count.saturating_add(n);
+        match msg {
+            CounterMsg::Add(n) => *count = count.saturating_add(n),
+            CounterMsg::Next(n) if *count != u64::MAX && n == *count + 1 => *count = n,
+            CounterMsg::Next(_) => *count = u64::MAX,
+            CounterMsg::Get => {}
         }
         reply.send(*count);
         Ok(())
@@ -563,10 +570,27 @@ async fn command(
             node.unsubscribe_topic(topic, name).await?;
             json!({ "reply": "unsubscribe", "topic": topic, "name": name, "ok": true })
         }
-        ["publish", topic, "add", n] => {
-            let n = n.parse().context("add takes a number")?;
-            let subscribers = node.publish(topic, &CounterMsg::Add(n)).await?;
+        ["publish", topic, op, n] => {
+            let n = n.parse().context("add and next take a number")?;
+            let msg = match *op {
+                "add" => CounterMsg::Add(n),
+                "next" => CounterMsg::Next(n),
+                other => bail!("publish TOPIC add|next N, not `{other}`"),
+            };
+            let subscribers = node.publish(topic, &msg).await?;
             json!({ "reply": "publish", "topic": topic, "subscribers": subscribers })
+        }
+        ["publish-seq", topic, from, to] => {
+            // Published back to back from this node, in order.
+            let (from, to): (u64, u64) = (
+                from.parse().context("FROM is a number")?,
+                to.parse().context("TO is a number")?,
+            );
+            let mut subscribers = 0;
+            for n in from..=to {
+                subscribers = node.publish(topic, &CounterMsg::Next(n)).await?;
+            }
+            json!({ "reply": "publish-seq", "topic": topic, "subscribers": subscribers })
         }
         ["join-group", name, group] => {
             node.join_group(name, group).await?;
@@ -735,7 +759,8 @@ const BASIC_USAGE: &[&str] = &[
     "names",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
     "subscribe TOPIC NAME | unsubscribe TOPIC NAME (a counter of this node)",
-    "publish TOPIC add N (to every subscriber, on every node)",
+    "publish TOPIC add|next N (to every subscriber, on every node)",
+    "publish-seq TOPIC FROM TO (next FROM..=TO, back to back: order shows in each counter)",
     "join-group NAME GROUP | leave-group NAME GROUP | members GROUP",
     "watch-names|unwatch-names (one event line per change of the name table)",
     "watch-agents|unwatch-agents (agent_listed / agent_unlisted event lines)",

@@ -22,6 +22,7 @@ pub(crate) const KEYS: &[&str] = &[
     "health=healthy|degraded|unhealthy|fail-after/N|slow/MS (its own health check; fail-after: unhealthy from the N+1th check of each incarnation; slow: healthy after MS)",
     "restart=permanent|transient|temporary",
     "health-every=MS (how often its health is checked; default 5000)",
+    "panic-on=vote (panics when asked to vote: its supervisor restarts it)",
 ];
 
 /// The commands of this family, for `help`.
@@ -58,6 +59,8 @@ pub(crate) struct Script {
     checks: u32,
     restart: Option<Restart>,
     every: Option<Duration>,
+    /// Panics when asked to vote.
+    panic_on_vote: bool,
 }
 
 impl Script {
@@ -89,6 +92,8 @@ impl Script {
                 })
             }
             "health-every" => self.every = Some(millis(word).context("health-every")?),
+            "panic-on" if word == "vote" => self.panic_on_vote = true,
+            "panic-on" => bail!("panic-on takes vote, not `{word}`"),
             _ => match key.strip_prefix("meta.") {
                 Some(meta) if !meta.is_empty() => {
                     self.metadata.insert(meta.to_owned(), value(word));
@@ -97,6 +102,13 @@ impl Script {
             },
         }
         Ok(true)
+    }
+
+    /// Panics if the spec says so: a crash its supervisor restarts.
+    pub(crate) fn asked_to_vote(&self, id: &str) {
+        if self.panic_on_vote {
+            panic!("{id} was scripted to panic when asked to vote");
+        }
     }
 
     /// Its kind, if the spec named one.

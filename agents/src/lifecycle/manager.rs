@@ -18,6 +18,8 @@ use crate::agent::{agent_name, HealthCheck, Value};
 const TICK: Duration = Duration::from_millis(200);
 /// The longest an agent is given to answer its health check.
 const MOST: Duration = Duration::from_secs(2);
+/// The most agents checked in one tick; the others wait for the next.
+const BATCH: usize = 256;
 
 /// The name of node `node`'s lifecycle manager.
 pub(crate) fn manager_name(node: &str) -> String {
@@ -185,17 +187,21 @@ impl State {
             restart,
             every_ms,
         } = tracking;
+        // First checks spread over the interval: a thousand agents started
+        // at once are not all asked at once.
+        let every = Duration::from_millis(every_ms);
+        let spread = crate::hash::fnv1a(id.as_bytes()) % every_ms.max(1);
         self.agents.insert(
             id.clone(),
             Tracked {
                 kind,
                 metadata,
                 restart,
-                every: Duration::from_millis(every_ms),
+                every,
                 status: Status::Starting,
                 restarts: 0,
                 health: None,
-                due: Instant::now(),
+                due: Instant::now() + Duration::from_millis(spread),
                 dirty: true,
             },
         );
@@ -240,7 +246,7 @@ impl State {
             }
             match &child.actor {
                 None => agent.set_status(Status::Starting),
-                Some(_) if agent.due <= now => due.push(id.clone()),
+                Some(_) if agent.due <= now && due.len() < BATCH => due.push(id.clone()),
                 Some(_) => {}
             }
             true

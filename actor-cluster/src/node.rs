@@ -574,7 +574,7 @@ impl Node {
     /// # Errors
     /// [`ClusterError::UnknownName`] if this node holds no such name;
     /// [`ClusterError::InvalidName`] if the labels exceed
-    /// [`MAX_LABEL_BYTES`].
+    /// [`MAX_LABEL_BYTES`](crate::MAX_LABEL_BYTES).
     pub async fn set_labels<K, V>(
         &self,
         name: &str,

@@ -118,12 +118,31 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
         return super::study_launch::run(&args).await;
     }
     let started = Instant::now();
-    let exe = std::env::current_exe().context("locating the foundation binary")?;
-    let first = format!("127.0.0.1:{}", args.base_port);
     println!(
         "Starting {} nodes on 127.0.0.1:{}..",
         args.nodes, args.base_port
     );
+    let mut procs = start_nodes(&args, |i| demo_agents(i, args.agents_per_node))?;
+    let result = drive(&mut procs, &args, started).await;
+    stop_nodes(&mut procs).await;
+    result?;
+    println!(
+        "All nodes stopped. Done in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Starts `args.nodes` node processes on consecutive ports from
+/// `args.base_port`, seeded with the first, keeping the cluster's
+/// variables together; node `i` (from 1) runs the scripted agents
+/// `agents(i)`.
+pub(crate) fn start_nodes(
+    args: &LaunchArgs,
+    agents: impl Fn(usize) -> Vec<String>,
+) -> anyhow::Result<Vec<NodeProc>> {
+    let exe = std::env::current_exe().context("locating the foundation binary")?;
+    let first = format!("127.0.0.1:{}", args.base_port);
     let voters: Vec<String> = (1..=args.nodes).map(|i| format!("node{i}")).collect();
     let voters = voters.join(",");
     let mut procs = Vec::with_capacity(args.nodes);
@@ -140,6 +159,8 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
             "--events",
             "json",
             "--commands",
+            "--variables",
+            &voters,
         ])
         .env("FOUNDATION_COOKIE", &args.cookie)
         .stdin(Stdio::piped())
@@ -154,13 +175,12 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
                 "warn,ractor_cluster=error,actor_cluster::connector=error,openraft=off",
             );
         }
-        cmd.args(["--variables", &voters]);
         if i > 1 {
             cmd.args(["--seed", &first]);
         } else {
             cmd.args(["--discovery", "none"]);
         }
-        for agent in demo_agents(i, args.agents_per_node) {
+        for agent in agents(i) {
             cmd.args(["--agent", &agent]);
         }
         let mut child = cmd.spawn().context("starting a node process")?;
@@ -173,12 +193,15 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
             lines: BufReader::new(stdout).lines(),
         });
     }
+    Ok(procs)
+}
 
-    let result = drive(&mut procs, &args, started).await;
-    for p in &mut procs {
+/// Asks every node to quit, and kills any that has not within 10 s.
+pub(crate) async fn stop_nodes(procs: &mut [NodeProc]) {
+    for p in procs.iter_mut() {
         let _ = p.stdin.write_all(b"quit\n").await;
     }
-    for p in &mut procs {
+    for p in procs.iter_mut() {
         if tokio::time::timeout(Duration::from_secs(10), p.child.wait())
             .await
             .is_err()
@@ -186,12 +209,6 @@ pub(crate) async fn run(args: LaunchArgs) -> anyhow::Result<()> {
             let _ = p.child.kill().await;
         }
     }
-    result?;
-    println!(
-        "All nodes stopped. Done in {:.1} s.",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 async fn drive(procs: &mut [NodeProc], args: &LaunchArgs, started: Instant) -> anyhow::Result<()> {

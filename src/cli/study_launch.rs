@@ -11,17 +11,14 @@
 //! trial otherwise); then reads the committed best on every node.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use agents::variables::{Committed, StudyResult, TrialRecord, TrialState};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value as Json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 
-use super::launch::{LaunchArgs, NodeProc};
+use super::launch::{start_nodes, stop_nodes, LaunchArgs, NodeProc};
 
 /// The study's name.
 const STUDY: &str = "tune";
@@ -42,69 +39,17 @@ const OP: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: &LaunchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let exe = std::env::current_exe().context("locating the foundation binary")?;
-    let first = format!("127.0.0.1:{}", args.base_port);
     println!(
         "Starting {} nodes on 127.0.0.1:{}, {} evaluator agents each..",
         args.nodes, args.base_port, args.agents_per_node
     );
-    let voters: Vec<String> = (1..=args.nodes).map(|i| format!("node{i}")).collect();
-    let voters = voters.join(",");
-    let mut procs = Vec::with_capacity(args.nodes);
-    for i in 1..=args.nodes {
-        let name = format!("node{i}");
-        let port = args.base_port + (i - 1) as u16;
-        let mut cmd = Command::new(&exe);
-        cmd.args([
-            "node",
-            "--name",
-            &name,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--events",
-            "json",
-            "--commands",
-            "--variables",
-            &voters,
-        ])
-        .env("FOUNDATION_COOKIE", &args.cookie)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "warn,ractor_cluster=error,openraft=off");
-        }
-        if i > 1 {
-            cmd.args(["--seed", &first]);
-        } else {
-            cmd.args(["--discovery", "none"]);
-        }
-        for k in 1..=args.agents_per_node {
-            cmd.args(["--agent", &format!("n{i}-eval{k}:{EVALUATOR}")]);
-        }
-        let mut child = cmd.spawn().context("starting a node process")?;
-        let stdin = child.stdin.take().context("node stdin")?;
-        let stdout = child.stdout.take().context("node stdout")?;
-        procs.push(NodeProc {
-            name,
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-        });
-    }
+    let mut procs = start_nodes(args, |i| {
+        (1..=args.agents_per_node)
+            .map(|k| format!("n{i}-eval{k}:{EVALUATOR}"))
+            .collect()
+    })?;
     let result = drive(&mut procs, args).await;
-    for p in &mut procs {
-        let _ = p.stdin.write_all(b"quit\n").await;
-    }
-    for p in &mut procs {
-        if tokio::time::timeout(Duration::from_secs(10), p.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = p.child.kill().await;
-        }
-    }
+    stop_nodes(&mut procs).await;
     result?;
     println!(
         "All nodes stopped. Done in {:.1} s.",

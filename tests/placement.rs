@@ -41,6 +41,10 @@ async fn agents_are_placed_by_node_by_key_and_by_constraint() {
         message(&bad).contains("vote must be yes, no or abstain"),
         "{bad}"
     );
+    assert!(
+        message(&bad).contains("cannot start an agent of kind `scripted` on `b`"),
+        "{bad}"
+    );
     let nowhere = nodes[0].command("spawn-on mars x3").await;
     assert_eq!(nowhere["reply"], "error", "{nowhere}");
 

@@ -78,6 +78,17 @@ pub enum AgentError {
         /// The node asked.
         node: String,
     },
+    /// A node could not start an agent of a registered kind: its
+    /// arguments were refused, the agent's id is taken, its start failed.
+    #[error("cannot start an agent of kind `{kind}` on `{node}`: {reason}")]
+    Spawn {
+        /// The kind.
+        kind: String,
+        /// The node asked.
+        node: String,
+        /// Why.
+        reason: String,
+    },
     /// No node can take an agent under the placement's constraints.
     #[error("no node can take it: {0}")]
     NoPlacement(String),

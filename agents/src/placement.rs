@@ -33,9 +33,9 @@ use serde_bytes::ByteBuf;
 
 use crate::agent::Agent;
 use crate::error::{AgentError, Result};
-use crate::lifecycle::manager::{manager_name, Control};
+use crate::lifecycle::manager::{manager_name, Control, Refused};
 use crate::lifecycle::{start_agent, AgentSpec};
-use crate::system::{AgentRef, Agents};
+use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
 
 /// Virtual points per member on the ring.
 const POINTS: u32 = 64;
@@ -157,7 +157,27 @@ impl Agents {
             kind: kind.to_owned(),
             args: ByteBuf::from(bytes),
         };
-        let id = self.control(&manager, kind, spawn).await?;
+        let id = match manager.ask(spawn, CONTROL_TIMEOUT).await? {
+            Ok(id) => id,
+            Err(Refused::UnknownKind(kind)) => {
+                return Err(AgentError::UnknownKind {
+                    kind,
+                    node: node.to_owned(),
+                })
+            }
+            // A spawn names no agent: `Unknown` does not come back from it.
+            Err(refused) => {
+                let reason = match refused {
+                    Refused::Cannot(reason) => reason,
+                    other => format!("{other:?}"),
+                };
+                return Err(AgentError::Spawn {
+                    kind: kind.to_owned(),
+                    node: node.to_owned(),
+                    reason,
+                });
+            }
+        };
         self.find(&id).await
     }
 
@@ -221,11 +241,9 @@ impl Agents {
         }
         let node = self.owner_of(key, placement).await?;
         match self.spawn_on(&node, kind, args).await {
-            // Started meanwhile by another caller: that one.
-            Err(AgentError::Cluster(actor_cluster::ClusterError::NameTaken { .. })) => {
-                self.find(id).await
-            }
-            other => other,
+            // Refused because another caller started it meanwhile: that one.
+            Err(refused) => self.find(id).await.map_err(|_| refused),
+            started => started,
         }
     }
 

@@ -147,7 +147,7 @@ impl AgentWatch {
 
 /// How long a stop, restart or track request to a lifecycle manager may
 /// take.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A reference to an agent, wherever it runs.
 pub type AgentRef = Ref;

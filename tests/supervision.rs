@@ -410,3 +410,86 @@ async fn restarts_are_counted_in_metrics() {
     assert_eq!(restarts, Some(1));
     sup.stop().await;
 }
+
+/// A child that panics on demand and refuses to start while `refusing`
+/// is above zero (each refusal counts down).
+struct Reluctant {
+    refusing: Arc<AtomicUsize>,
+    starts: Arc<AtomicUsize>,
+}
+impl Actor for Reluctant {
+    type Msg = WorkerMsg;
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<WorkerMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        let refused = self
+            .refusing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err("not now".into());
+        }
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<WorkerMsg>,
+        msg: WorkerMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        if let WorkerMsg::Panic = msg {
+            panic!("asked to panic");
+        }
+        Ok(())
+    }
+}
+
+fn reluctant(refusing: &Arc<AtomicUsize>, starts: &Arc<AtomicUsize>) -> SupervisorSpec {
+    let (refusing, starts) = (refusing.clone(), starts.clone());
+    SupervisorSpec::one_for_one()
+        .intensity(3, Duration::from_secs(10))
+        .child(ChildSpec::new("reluctant", move || {
+            let child = Reluctant {
+                refusing: refusing.clone(),
+                starts: starts.clone(),
+            };
+            (child, ())
+        }))
+}
+
+#[tokio::test]
+async fn a_child_that_does_not_start_again_is_retried_within_the_intensity() {
+    let (refusing, starts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let sup = Supervisor::start(reluctant(&refusing, &starts))
+        .await
+        .unwrap();
+    // Its next two starts fail; the third, 200 ms later, runs.
+    refusing.store(2, Ordering::SeqCst);
+    child(&sup, "reluctant")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || starts.load(Ordering::SeqCst) == 2).await;
+    assert_eq!(refusing.load(Ordering::SeqCst), 0);
+    let info = sup.children().await.expect("the supervisor still runs");
+    assert_eq!(info[0].restarts, 1);
+    assert!(info[0].actor.is_some());
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn a_child_that_never_starts_again_fails_its_supervisor_at_the_intensity() {
+    let (refusing, starts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let sup = Supervisor::start(reluctant(&refusing, &starts))
+        .await
+        .unwrap();
+    refusing.store(usize::MAX, Ordering::SeqCst);
+    child(&sup, "reluctant")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    // Three tries (100 ms apart) within the intensity, then it gives up.
+    wait_for(async || sup.children().await.is_err()).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+}

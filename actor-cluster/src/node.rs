@@ -546,22 +546,25 @@ impl Node {
         let target = ActorTarget {
             actor: actor.clone(),
         };
-        self.register_target(name, groups, Arc::new(target)).await
+        self.register_target(name, groups, Arc::new(target), 0)
+            .await
     }
 
-    /// Registers a local target of either kind (a ractor actor or a server).
+    /// Registers a local target of either kind (a ractor actor or a
+    /// server), at `epoch` (see [`Hosting::epoch`](crate::Hosting::epoch)).
     pub(crate) async fn register_target(
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
         target: Arc<dyn Deliver>,
+        epoch: u64,
     ) -> Result<()> {
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         check_name(name)?;
         for group in &groups {
             check_name(group)?;
         }
-        gateway::register(&self.inner.gateway, name, groups, target).await
+        gateway::register(&self.inner.gateway, name, groups, target, epoch).await
     }
 
     /// Replaces the labels of `name`, registered on this node: small

@@ -221,6 +221,7 @@ impl<S: Server> ractor::Message for Envelope<S> {}
 struct ServerTarget<S> {
     actor: ActorRef<Envelope<S>>,
     accepts: Arc<Accepts<S>>,
+    stop_on_conflict: bool,
 }
 
 impl<S: Server> Deliver for ServerTarget<S> {
@@ -266,6 +267,93 @@ impl<S: Server> Deliver for ServerTarget<S> {
     fn cell(&self) -> ActorCell {
         self.actor.get_cell()
     }
+
+    fn stop_on_conflict(&self) -> bool {
+        self.stop_on_conflict
+    }
+}
+
+/// Called after each message a hosted server handled ([`Hosting::after_each`]).
+pub type AfterEach<S> = Arc<dyn Fn(&mut S) + Send + Sync>;
+
+/// What a framework that hosts user servers adds to them
+/// ([`Node::server_spec_with`]): messages of its own that it answers for
+/// them, a hook after each message, and the epoch they register at. The
+/// agents crate answers protocol requests and replicates agents' state
+/// this way.
+pub struct Hosting<S> {
+    also: fn(&mut Accepts<S>),
+    after_each: Option<AfterEach<S>>,
+    epoch: u64,
+    stop_on_conflict: bool,
+}
+
+impl<S> std::fmt::Debug for Hosting<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hosting")
+            .field("after_each", &self.after_each.is_some())
+            .field("epoch", &self.epoch)
+            .field("stop_on_conflict", &self.stop_on_conflict)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Clone for Hosting<S> {
+    fn clone(&self) -> Self {
+        Self {
+            also: self.also,
+            after_each: self.after_each.clone(),
+            epoch: self.epoch,
+            stop_on_conflict: self.stop_on_conflict,
+        }
+    }
+}
+
+impl<S: Server> Hosting<S> {
+    /// Answers also what `also` adds to the server's own
+    /// [`Server::accepts`].
+    pub fn new(also: fn(&mut Accepts<S>)) -> Self {
+        Self {
+            also,
+            after_each: None,
+            epoch: 0,
+            stop_on_conflict: true,
+        }
+    }
+
+    /// Calls `hook` with the server after each message it handled, in its
+    /// own task (keep it short: the next message waits for it).
+    #[must_use]
+    pub fn after_each(self, hook: AfterEach<S>) -> Self {
+        Self {
+            after_each: Some(hook),
+            ..self
+        }
+    }
+
+    /// Registers the name at `epoch`: how many times the server has moved
+    /// to another node by failover. When two nodes claim the name (the two
+    /// sides of a healed partition), the higher epoch keeps it, then the
+    /// smallest node name. The default is 0.
+    #[must_use]
+    pub fn epoch(self, epoch: u64) -> Self {
+        Self { epoch, ..self }
+    }
+
+    /// Whether the gateway stops the server when its name is lost to
+    /// another node's claim (under [`ConflictPolicy::Stop`](crate::ConflictPolicy::Stop),
+    /// the default). A host that watches for
+    /// [`NodeEvent::NameConflict`](crate::NodeEvent::NameConflict) and
+    /// stops the server itself (so that its supervisor does not start it
+    /// again under a name now held elsewhere) turns this off. The default
+    /// is on.
+    #[must_use]
+    pub fn stop_on_conflict(self, stop: bool) -> Self {
+        Self {
+            stop_on_conflict: stop,
+            ..self
+        }
+    }
 }
 
 /// Where a server is registered: its name and groups on a node.
@@ -275,31 +363,38 @@ pub(crate) struct Registration<S> {
     groups: Vec<String>,
     /// Told how the first registration went.
     first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
-    /// What the host answers besides the server's own messages.
-    also: fn(&mut Accepts<S>),
+    /// What the host adds.
+    hosting: Hosting<S>,
 }
 
 /// The ractor actor that runs a [`Server`]: registers it under its name,
 /// then answers each [`Envelope`] with the server's handler.
 pub(crate) struct ServerActor<S>(PhantomData<fn() -> S>);
 
+/// A running server and its host's hook.
+pub(crate) struct Hosted<S> {
+    server: S,
+    after_each: Option<AfterEach<S>>,
+}
+
 impl<S: Server> Actor for ServerActor<S> {
     type Msg = Envelope<S>;
-    type State = S;
+    type State = Hosted<S>;
     type Arguments = (S, Registration<S>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Envelope<S>>,
         (server, at): (S, Registration<S>),
-    ) -> Result<S, ActorProcessingErr> {
+    ) -> Result<Hosted<S>, ActorProcessingErr> {
         let target = ServerTarget {
             actor: myself,
-            accepts: Arc::new(Accepts::<S>::of(at.also)),
+            accepts: Arc::new(Accepts::<S>::of(at.hosting.also)),
+            stop_on_conflict: at.hosting.stop_on_conflict,
         };
         let registered = at
             .node
-            .register_target(&at.name, at.groups, Arc::new(target))
+            .register_target(&at.name, at.groups, Arc::new(target), at.hosting.epoch)
             .await;
         let first = at
             .first
@@ -310,15 +405,18 @@ impl<S: Server> Actor for ServerActor<S> {
             let _ = first.send(registered.clone());
         }
         registered?;
-        Ok(server)
+        Ok(Hosted {
+            server,
+            after_each: at.hosting.after_each,
+        })
     }
 
     async fn post_start(
         &self,
         _: ActorRef<Envelope<S>>,
-        server: &mut S,
+        hosted: &mut Hosted<S>,
     ) -> Result<(), ActorProcessingErr> {
-        server.started().await;
+        hosted.server.started().await;
         Ok(())
     }
 
@@ -326,9 +424,12 @@ impl<S: Server> Actor for ServerActor<S> {
         &self,
         _: ActorRef<Envelope<S>>,
         envelope: Envelope<S>,
-        server: &mut S,
+        hosted: &mut Hosted<S>,
     ) -> Result<(), ActorProcessingErr> {
-        (envelope.run)(server, envelope.parcel).await;
+        (envelope.run)(&mut hosted.server, envelope.parcel).await;
+        if let Some(hook) = &hosted.after_each {
+            hook(&mut hosted.server);
+        }
         Ok(())
     }
 }
@@ -358,7 +459,8 @@ impl Node {
                 node: held.node().unwrap_or_else(|| self.name().to_owned()),
             });
         }
-        let (spec, registered) = self.spec_reporting(name, Vec::<String>::new(), |_| {}, factory);
+        let (spec, registered) =
+            self.spec_reporting(name, Vec::<String>::new(), Hosting::new(|_| {}), factory);
         if let Err(e) = self.supervisor().start_child(spec).await {
             // The registration's own error (taken, no quorum) if that is why.
             return Err(match registered.await {
@@ -388,25 +490,24 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        self.spec_reporting(name, groups, |_| {}, factory).0
+        self.spec_reporting(name, groups, Hosting::new(|_| {}), factory)
+            .0
     }
 
-    /// [`server_spec`](Node::server_spec), answering also what `also`
-    /// adds to the server's own [`Server::accepts`]: for a framework that
-    /// hosts user servers and answers messages of its own for them (the
-    /// agents crate answers protocol requests this way).
+    /// [`server_spec`](Node::server_spec), with what a framework that
+    /// hosts user servers adds to them ([`Hosting`]).
     pub fn server_spec_with<S, F>(
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
-        also: fn(&mut Accepts<S>),
+        hosting: Hosting<S>,
         factory: F,
     ) -> ChildSpec
     where
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        self.spec_reporting(name, groups, also, factory).0
+        self.spec_reporting(name, groups, hosting, factory).0
     }
 
     /// [`server_spec`](Node::server_spec), and how its first registration
@@ -415,7 +516,7 @@ impl Node {
         &self,
         name: &str,
         groups: impl IntoIterator<Item = impl Into<String>>,
-        also: fn(&mut Accepts<S>),
+        hosting: Hosting<S>,
         factory: F,
     ) -> (ChildSpec, oneshot::Receiver<crate::Result<()>>)
     where
@@ -433,7 +534,7 @@ impl Node {
                 name: name.clone(),
                 groups: groups.clone(),
                 first: Arc::clone(&first),
-                also,
+                hosting: hosting.clone(),
             };
             (ServerActor::<S>(PhantomData), (factory(), at))
         })

@@ -39,6 +39,11 @@ pub(crate) struct Claim {
     /// in the claims of builds before labels, hence the default.
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
+    /// How many times the named actor has moved to another node by
+    /// failover: of two claims, the higher epoch wins (absent in the claims
+    /// of builds before epochs, hence the default).
+    #[serde(default)]
+    pub(crate) epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,10 @@ use ractor::{
 
 use crate::error::{CoreError, Result};
 
+/// How long a child that did not start again waits before the next try,
+/// when the supervisor has no backoff.
+const RETRY_AFTER: Duration = Duration::from_millis(100);
+
 /// Which children are restarted when one of them has to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -422,22 +426,52 @@ impl SupervisorState {
     }
 
     /// Starts the children with these ids (those still waiting), in order.
+    /// Starts the children `ids` again. A child that does not start (its
+    /// `pre_start` failed) is tried again after the backoff, or
+    /// [`RETRY_AFTER`] without one, each try counting towards the restart
+    /// intensity; past it, the supervisor stops its children and fails.
     async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) -> Result<()> {
         let parent = myself.get_cell();
+        let mut again = Vec::new();
         for child in self.children.iter_mut() {
             if child.actor.is_some() || !ids.contains(&child.spec.id) {
                 continue;
             }
-            child.actor = Some(spawn_child(&child.spec, &parent).await?);
-            child.restarts += 1;
-            metrics::counter!(
-                "foundation_supervisor_restarts_total",
-                "supervisor" => self.name.clone(),
-                "child" => child.spec.id.clone()
-            )
-            .increment(1);
-            tracing::info!(supervisor = %self.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
+            match spawn_child(&child.spec, &parent).await {
+                Ok(actor) => {
+                    child.actor = Some(actor);
+                    child.restarts += 1;
+                    metrics::counter!(
+                        "foundation_supervisor_restarts_total",
+                        "supervisor" => self.name.clone(),
+                        "child" => child.spec.id.clone()
+                    )
+                    .increment(1);
+                    tracing::info!(supervisor = %self.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
+                }
+                Err(e) => {
+                    tracing::warn!(supervisor = %self.name, child = %child.spec.id, error = %e, "child did not start again; trying again");
+                    again.push(child.spec.id.clone());
+                }
+            }
         }
+        if again.is_empty() {
+            return Ok(());
+        }
+        if !self.allow_restart() {
+            let err = CoreError::IntensityExceeded {
+                supervisor: self.name.clone(),
+                child: again.join(", "),
+                max_restarts: self.intensity.max_restarts,
+                within: self.intensity.within,
+            };
+            tracing::error!(supervisor = %self.name, "{err}; escalating");
+            let children = std::mem::take(&mut self.children);
+            stop_all(&children).await;
+            return Err(err);
+        }
+        let delay = self.backoff_delay().unwrap_or(RETRY_AFTER);
+        myself.send_after(delay, move || SupervisorMsg::RestartDue(again));
         Ok(())
     }
 

@@ -70,7 +70,7 @@ pub use agent::{
     Rejected, Trader, Value, Voter,
 };
 pub use error::{AgentError, InvalidParameter, Result};
-pub use lifecycle::{AgentSpec, Health, Status};
+pub use lifecycle::{AgentSpec, Health, Replication, Stateful, Status};
 pub use placement::Placement;
 pub use protocols::auction::{
     AuctionOutcome, AuctionResult, AuctionRule, AuctionSpec, Bid, Bundles, CallForBids, Clock,

@@ -14,14 +14,17 @@
 //! agree; a node joining takes about 1/n of the keys, a node leaving
 //! hands its keys to the next points clockwise.
 //!
-//! # Rebalancing: none
+//! # Rebalancing: none; failover: to the ring's next live node
 //!
-//! An agent stays on the node that started it. When members change, a
-//! key's owner may change, and [`Agents::spawn_for_key`] for a key whose
-//! agent already runs answers that agent, wherever it is, rather than
-//! start a second one: nothing moves, and no agent runs twice. Moving
-//! agents to their new owner (with their state) is left to failover and
-//! migration.
+//! An agent stays on the node that started it while that node is up. When
+//! members join, a key's owner may change, and [`Agents::spawn_for_key`]
+//! for a key whose agent already runs answers that agent, wherever it is,
+//! rather than start a second one: nothing moves, and no agent runs
+//! twice. When a node goes down, its agents started from a kind with a
+//! permanent or transient policy move to the owner of their id among the
+//! live members, with their last replicated state where they copy it (see
+//! [`Replication`](crate::Replication)). Failover ignores placement
+//! constraints: the agent's own id places it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,7 +37,8 @@ use serde_bytes::ByteBuf;
 use crate::agent::Agent;
 use crate::error::{AgentError, Result};
 use crate::lifecycle::manager::{manager_name, Control, Refused};
-use crate::lifecycle::{start_agent, AgentSpec};
+use crate::lifecycle::replica::Origin;
+use crate::lifecycle::{start_agent, AgentSpec, Start};
 use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
 
 /// Virtual points per member on the ring.
@@ -116,16 +120,22 @@ impl Agents {
         let kind_name = kind.to_owned();
         self.kinds.insert(
             kind,
-            Arc::new(move |bytes: Vec<u8>, node, supervisor| {
+            Arc::new(move |start: Start, node, supervisor| {
                 let make = Arc::clone(&make);
                 let kind = kind_name.clone();
                 async move {
-                    let args: Args = rmp_serde::from_slice(&bytes).map_err(|e| {
+                    let args: Args = rmp_serde::from_slice(&start.args).map_err(|e| {
                         AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
                             "the arguments of kind `{kind}` do not decode: {e}"
                         )))
                     })?;
-                    start_agent(&node, &supervisor, make(args)?).await
+                    let mut spec = make(args)?;
+                    spec.origin = Some(Origin {
+                        kind,
+                        args: ByteBuf::from(start.args),
+                    });
+                    spec.resume = start.resume;
+                    start_agent(&node, &supervisor, spec).await
                 }
                 .boxed()
             }),
@@ -271,12 +281,9 @@ impl Agents {
     /// The members of the ring: every node whose lifecycle manager is
     /// registered, with its attributes.
     async fn members(&self) -> Result<Vec<Member>> {
-        Ok(self
-            .node()
-            .names()
+        Ok(managers(self.node())
             .await?
             .into_iter()
-            .filter(|info| info.name == manager_name(&info.node))
             .map(|info| Member {
                 attributes: info
                     .labels
@@ -289,24 +296,45 @@ impl Agents {
     }
 }
 
+/// The names of the lifecycle managers registered in the cluster: one per
+/// node that runs [`Agents`], the members of the ring.
+pub(crate) async fn managers(node: &actor_cluster::Node) -> Result<Vec<actor_cluster::NameInfo>> {
+    Ok(node
+        .names()
+        .await?
+        .into_iter()
+        .filter(|info| info.name == manager_name(&info.node))
+        .collect())
+}
+
 /// The owner of `key` among `nodes` on the ring; `None` if there is none.
-fn owner<'a>(key: &str, nodes: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn owner<'a>(key: &str, nodes: &[&'a str]) -> Option<&'a str> {
+    successors(key, nodes, 1).into_iter().next()
+}
+
+/// The first `n` distinct nodes of `nodes` clockwise from `key` on the
+/// ring: its owner, then the nodes that would own it next.
+pub(crate) fn successors<'a>(key: &str, nodes: &[&'a str], n: usize) -> Vec<&'a str> {
     let point = position(key.as_bytes());
-    let mut best: Option<(u64, &str)> = None;
-    let mut lowest: Option<(u64, &str)> = None;
-    for node in nodes {
-        for i in 0..POINTS {
-            let p = position(format!("{node}#{i}").as_bytes());
-            if p >= point && best.is_none_or(|(b, _)| p < b) {
-                best = Some((p, node));
-            }
-            if lowest.is_none_or(|(l, _)| p < l) {
-                lowest = Some((p, node));
-            }
+    let mut points: Vec<(u64, &str)> = nodes
+        .iter()
+        .flat_map(|node| {
+            (0..POINTS).map(move |i| (position(format!("{node}#{i}").as_bytes()), *node))
+        })
+        .collect();
+    points.sort_unstable();
+    // From the first point at or after the key's, wrapping around.
+    let start = points.partition_point(|(p, _)| *p < point);
+    let mut found: Vec<&str> = Vec::with_capacity(n);
+    for (_, node) in points[start..].iter().chain(&points[..start]) {
+        if found.len() == n {
+            break;
+        }
+        if !found.contains(node) {
+            found.push(node);
         }
     }
-    // Past the last point, the ring wraps around to the first.
-    best.or(lowest).map(|(_, node)| node)
+    found
 }
 
 /// A point on the ring: FNV-1a, mixed by splitmix64's finalizer so that
@@ -349,5 +377,24 @@ mod tests {
         // Deterministic, and nobody owns a key of an empty ring.
         assert_eq!(owner("x", &three), owner("x", &["c", "b", "a"]));
         assert_eq!(owner("x", &[]), None);
+    }
+
+    #[test]
+    fn successors_start_at_the_owner_and_are_distinct() {
+        let nodes = ["a", "b", "c", "d"];
+        for i in 0..500 {
+            let key = format!("agent-{i}");
+            let next = successors(&key, &nodes, 3);
+            assert_eq!(next.len(), 3);
+            assert_eq!(Some(next[0]), owner(&key, &nodes));
+            let mut distinct = next.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3, "{key}: {next:?}");
+            // Without the owner, the next one owns the key.
+            let rest: Vec<&str> = nodes.iter().copied().filter(|n| *n != next[0]).collect();
+            assert_eq!(owner(&key, &rest), Some(next[1]), "{key}");
+        }
+        assert_eq!(successors("k", &["a"], 3), vec!["a"]);
     }
 }

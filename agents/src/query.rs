@@ -302,6 +302,9 @@ mod tests {
                 ("gpus".to_owned(), Value::Int(4)),
                 ("spot".to_owned(), Value::Bool(false)),
             ]),
+            epoch: 0,
+            state_version: 0,
+            copies: Vec::new(),
         }
     }
 

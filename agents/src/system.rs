@@ -39,6 +39,16 @@ pub struct AgentEntry {
     pub health: Option<String>,
     /// Its metadata ([`Agent::metadata`]).
     pub metadata: BTreeMap<String, Value>,
+    /// How many times it moved to another node because its node went
+    /// down.
+    pub epoch: u64,
+    /// The version of its state as last copied to other nodes
+    /// ([`AgentSpec::replicate`](crate::AgentSpec::replicate)); 0 before
+    /// the first copy.
+    pub state_version: u64,
+    /// The nodes that hold a copy of its record: one of them starts it
+    /// again if its node goes down. Empty for an agent that cannot move.
+    pub copies: Vec<String>,
 }
 
 impl AgentEntry {
@@ -66,6 +76,23 @@ impl AgentEntry {
                 .unwrap_or(0),
             health: labels.get(label::HEALTH).cloned(),
             metadata: metadata_of(labels),
+            epoch: labels
+                .get(label::EPOCH)
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0),
+            state_version: labels
+                .get(label::STATE_VERSION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            copies: labels
+                .get(label::COPIES)
+                .map(|c| {
+                    c.split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

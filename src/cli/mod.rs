@@ -7,4 +7,5 @@ pub(crate) mod launch;
 pub(crate) mod node;
 pub(crate) mod study;
 pub(crate) mod study_launch;
+pub(crate) mod tally;
 pub(crate) mod vars;

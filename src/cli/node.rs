@@ -297,6 +297,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         })?;
         Ok(agent.spec())
     });
+    agents.register_kind("tally", |spec: String| {
+        super::tally::spec(&spec).map_err(|e| {
+            agents::AgentError::InvalidParameters(agents::InvalidParameter::Other(format!("{e:#}")))
+        })
+    });
     if !args.attributes.is_empty() {
         let attributes = args
             .attributes

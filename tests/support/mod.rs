@@ -381,6 +381,15 @@ impl TestNode {
         }
     }
 
+    /// The lines seen so far that report `event`.
+    pub fn seen_events(&self, event: &str) -> Vec<Value> {
+        self.seen
+            .iter()
+            .filter(|v| v["event"] == event)
+            .cloned()
+            .collect()
+    }
+
     /// The membership events seen so far, as `(event, node)` pairs.
     pub fn membership(&self) -> Vec<(String, String)> {
         self.seen

@@ -32,6 +32,12 @@ pub(crate) trait Deliver: Send + Sync {
     /// The wire tags of the messages it answers.
     fn accepts(&self) -> Vec<String>;
     fn cell(&self) -> ActorCell;
+    /// Whether the gateway stops it when it loses its name to another
+    /// node's claim, under [`ConflictPolicy::Stop`](crate::ConflictPolicy::Stop);
+    /// a host that stops it itself says no ([`crate::Hosting::stop_on_conflict`]).
+    fn stop_on_conflict(&self) -> bool {
+        true
+    }
 }
 
 /// Where the answer to an ask that came through the gateway goes.

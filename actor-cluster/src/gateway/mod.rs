@@ -110,6 +110,7 @@ pub(crate) enum GatewayMsg {
         name: String,
         groups: Vec<String>,
         target: Arc<dyn Deliver>,
+        epoch: u64,
         reply: RpcReplyPort<Result<()>>,
     },
     Unregister {
@@ -494,9 +495,10 @@ impl Actor for Gateway {
                 name,
                 groups,
                 target,
+                epoch,
                 reply,
             } => {
-                let _ = reply.send(state.register(name, groups, target));
+                let _ = reply.send(state.register(name, groups, target, epoch));
             }
             GatewayMsg::Unregister { name, reply } => {
                 let _ = reply.send(state.unregister(name));
@@ -604,12 +606,14 @@ pub(crate) async fn register(
     name: &str,
     groups: Vec<String>,
     target: Arc<dyn Deliver>,
+    epoch: u64,
 ) -> Result<()> {
     let name = name.to_owned();
     call(gateway, |reply| GatewayMsg::Register {
         name,
         groups,
         target,
+        epoch,
         reply,
     })
     .await?

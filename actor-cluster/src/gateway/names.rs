@@ -73,9 +73,18 @@ pub(super) struct Member {
     pub(super) down_since: Option<Instant>,
 }
 
+/// Of several nodes' claims on one name, the one that holds it: the
+/// highest epoch (an actor failed over to another node outranks the
+/// instance it replaced), then the smallest node name.
+fn best(claims: &BTreeMap<String, Claim>) -> Option<(&String, &Claim)> {
+    claims
+        .iter()
+        .max_by(|(a, ca), (b, cb)| ca.epoch.cmp(&cb.epoch).then_with(|| b.cmp(a)))
+}
+
 impl GatewayState {
     pub(super) fn winner(&self, name: &str) -> Option<(&String, &Claim)> {
-        self.claims.get(name).and_then(|c| c.iter().next())
+        self.claims.get(name).and_then(best)
     }
 
     pub(super) fn local_claims(&self) -> Vec<Claim> {
@@ -121,8 +130,8 @@ impl GatewayState {
         let claims = self.claims.entry(name.clone()).or_default();
         claims.insert(node.to_owned(), claim);
         if claims.len() > 1 {
-            let winner = claims.keys().next().cloned().unwrap_or_default();
-            tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the smallest node name wins");
+            let winner = best(claims).map(|(n, _)| n.clone()).unwrap_or_default();
+            tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the highest epoch, then the smallest node name, wins");
             let lost = winner != self.node && claims.contains_key(&self.node);
             if lost {
                 self.revoke(&name, &winner);
@@ -142,7 +151,7 @@ impl GatewayState {
         self.broadcast(Body::Unregistered {
             name: name.to_owned(),
         });
-        let stopped = self.conflicts == ConflictPolicy::Stop;
+        let stopped = self.conflicts == ConflictPolicy::Stop && target.stop_on_conflict();
         if stopped {
             target
                 .cell()
@@ -205,6 +214,7 @@ impl GatewayState {
         name: String,
         groups: Vec<String>,
         target: Arc<dyn Deliver>,
+        epoch: u64,
     ) -> Result<()> {
         // A restarted actor re-registers before the old incarnation's
         // termination reaches us: a dead holder gives way.
@@ -230,6 +240,7 @@ impl GatewayState {
                 accepts: target.accepts(),
                 groups,
                 labels: BTreeMap::new(),
+                epoch,
             };
             let node = self.node.clone();
             self.add_claim(&node, claim.clone());
@@ -298,7 +309,7 @@ impl GatewayState {
         group: &str,
     ) -> std::collections::BTreeMap<String, Vec<String>> {
         let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (node, claim) in self.claims.values().filter_map(|c| c.iter().next()) {
+        for (node, claim) in self.claims.values().filter_map(best) {
             if claim.groups.iter().any(|g| g == group) {
                 by_node
                     .entry(node.clone())
@@ -345,7 +356,7 @@ impl GatewayState {
         let mut list: Vec<NameInfo> = self
             .claims
             .values()
-            .filter_map(|c| c.iter().next())
+            .filter_map(best)
             .filter(|(_, claim)| group.as_ref().is_none_or(|g| claim.groups.contains(g)))
             .map(|(node, claim)| NameInfo::of(node, claim))
             .collect();

@@ -1,18 +1,23 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actor_cluster::{ClusterError, Message, Node, Reply, Request};
+use actor_cluster::{
+    ClusterError, Message, NameEvent, Node, NodeEvent, PeerStatus, Ref, Reply, Request,
+};
 use actor_core::{Restart, Supervisor};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::{labels, Health, Kinds, Status};
-use crate::agent::{agent_name, HealthCheck, Value};
+use super::replica::{Origin, Replica, Resume};
+use super::{label, labels, Health, Kinds, Start, Status};
+use crate::agent::{agent_name, HealthCheck, Value, AGENT_PREFIX};
+use crate::placement::{managers, owner, successors};
 
 /// How often the manager looks at its agents.
 const TICK: Duration = Duration::from_millis(200);
@@ -42,6 +47,20 @@ pub(crate) enum Control {
     Restart { id: String },
     /// Look at the agents (the manager's own timer).
     Tick,
+    /// The state of agent `id` of this node changed (its own hook).
+    Checkpoint {
+        id: String,
+        version: u64,
+        state: ByteBuf,
+    },
+    /// Hold this copy of the record of another node's agent.
+    Replica(Replica),
+    /// Forget the copy of agent `id`'s record (it stopped for good, or this
+    /// node no longer holds one of its copies).
+    Release { id: String },
+    /// The record of an agent whose node is down, from another holder: this
+    /// node is its new home.
+    Handoff(Replica),
 }
 
 /// Why a [`Control`] was refused.
@@ -63,6 +82,16 @@ pub(crate) struct Tracking {
     pub(crate) metadata: BTreeMap<String, Value>,
     pub(crate) restart: Policy,
     pub(crate) every_ms: u64,
+    /// The registered kind and arguments it was started from, if any: an
+    /// agent with an origin and a permanent or transient policy can move.
+    pub(crate) origin: Option<Origin>,
+    /// How many other nodes hold its record.
+    pub(crate) copies: u32,
+    pub(crate) epoch: u64,
+    /// The version of `state`.
+    pub(crate) version: u64,
+    /// The state it started from, if it moved here.
+    pub(crate) state: Option<ByteBuf>,
 }
 
 /// The answer to a [`Control`]: the id of the agent concerned.
@@ -102,6 +131,8 @@ struct Tracked {
     due: Instant,
     /// Its labels need publishing.
     dirty: bool,
+    /// How many times it moved by failover.
+    epoch: u64,
 }
 
 impl Tracked {
@@ -120,12 +151,37 @@ impl Tracked {
     }
 }
 
+/// What this node knows of one of its agents that can move to another
+/// node: what its copies hold.
+struct Record {
+    origin: Origin,
+    restart: Policy,
+    copies: usize,
+    epoch: u64,
+    version: u64,
+    state: Option<ByteBuf>,
+    /// The nodes that hold a copy.
+    holders: Vec<String>,
+}
+
 /// The manager's state.
 pub(crate) struct State {
     node: Node,
     supervisor: Supervisor,
     kinds: Kinds,
     agents: BTreeMap<String, Tracked>,
+    /// The records of this node's agents that can move.
+    records: BTreeMap<String, Record>,
+    /// Records of this node's agents not yet copied to their holders.
+    unplaced: BTreeSet<String>,
+    /// Copies of other nodes' agents' records held here.
+    replicas: BTreeMap<String, Replica>,
+    /// Other nodes' managers, as resolved.
+    managers: BTreeMap<String, Ref>,
+    events: broadcast::Receiver<NodeEvent>,
+    names: broadcast::Receiver<NameEvent>,
+    /// The ring's members changed since the records were last placed.
+    ring_changed: bool,
 }
 
 /// The lifecycle manager actor.
@@ -147,10 +203,17 @@ impl Actor for Manager {
             reply: Reply::none(),
         });
         Ok(State {
+            events: node.subscribe(),
+            names: node.watch_names(),
             node,
             supervisor,
             kinds,
             agents: BTreeMap::new(),
+            records: BTreeMap::new(),
+            unplaced: BTreeSet::new(),
+            replicas: BTreeMap::new(),
+            managers: BTreeMap::new(),
+            ring_changed: false,
         })
     }
 
@@ -170,6 +233,24 @@ impl Actor for Manager {
                 state.tick().await;
                 Ok(String::new())
             }
+            Control::Checkpoint {
+                id,
+                version,
+                state: copy,
+            } => {
+                state.checkpoint(&id, version, copy).await;
+                Ok(id)
+            }
+            Control::Replica(replica) => Ok(state.hold(replica)),
+            Control::Release { id } => {
+                state.replicas.remove(&id);
+                Ok(id)
+            }
+            Control::Handoff(replica) => {
+                let id = replica.id.clone();
+                state.handed(replica).await;
+                Ok(id)
+            }
         };
         reply.send(answer);
         Ok(())
@@ -186,7 +267,27 @@ impl State {
             metadata,
             restart,
             every_ms,
+            origin,
+            copies,
+            epoch,
+            version,
+            state,
         } = tracking;
+        if let Some(origin) = origin.filter(|_| restart != Policy::Temporary) {
+            self.records.insert(
+                id.clone(),
+                Record {
+                    origin,
+                    restart,
+                    copies: copies as usize,
+                    epoch,
+                    version,
+                    state,
+                    holders: Vec::new(),
+                },
+            );
+            self.unplaced.insert(id.clone());
+        }
         // First checks spread over the interval: a thousand agents started
         // at once are not all asked at once.
         let every = Duration::from_millis(every_ms);
@@ -203,6 +304,7 @@ impl State {
                 health: None,
                 due: Instant::now() + Duration::from_millis(spread),
                 dirty: true,
+                epoch,
             },
         );
         id
@@ -214,7 +316,8 @@ impl State {
             .kinds
             .get(kind)
             .ok_or_else(|| Refused::UnknownKind(kind.to_owned()))?;
-        let started = factory(args, self.node.clone(), self.supervisor.clone())
+        let start = Start { args, resume: None };
+        let started = factory(start, self.node.clone(), self.supervisor.clone())
             .await
             .map_err(|e| Refused::Cannot(e.to_string()))?;
         Ok(self.track(started))
@@ -223,6 +326,7 @@ impl State {
     /// Notices restarts and agents gone, checks the agents that are due,
     /// restarts the unhealthy ones, and publishes what changed.
     async fn tick(&mut self) {
+        self.membership().await;
         // Bounded, in case the supervisor is busy stopping.
         let Ok(Ok(children)) = tokio::time::timeout(MOST, self.supervisor.children()).await else {
             return;
@@ -231,10 +335,12 @@ impl State {
             children.into_iter().map(|c| (c.id.clone(), c)).collect();
         let now = Instant::now();
         let mut due = Vec::new();
+        let mut gone = Vec::new();
         self.agents.retain(|id, agent| {
             let Some(child) = children.get(&agent_name(id)) else {
                 // Stopped for good (its policy, or a stop): its name went
                 // with it.
+                gone.push(id.clone());
                 return false;
             };
             if child.restarts > agent.restarts {
@@ -251,7 +357,11 @@ impl State {
             }
             true
         });
+        for id in gone {
+            self.release(&id);
+        }
         self.check(&due, &children).await;
+        self.place().await;
         self.publish().await;
     }
 
@@ -315,13 +425,20 @@ impl State {
             if !agent.dirty {
                 continue;
             }
-            let labels = labels(
+            let mut labels = labels(
                 &agent.kind,
                 &agent.metadata,
                 agent.status,
                 agent.restarts,
                 agent.health.as_ref(),
             );
+            if agent.epoch > 0 {
+                labels.insert(label::EPOCH.to_owned(), agent.epoch.to_string());
+            }
+            if let Some(record) = self.records.get(id) {
+                labels.insert(label::STATE_VERSION.to_owned(), record.version.to_string());
+                labels.insert(label::COPIES.to_owned(), record.holders.join(","));
+            }
             match self.node.set_labels(&agent_name(id), labels).await {
                 Ok(()) => agent.dirty = false,
                 // Not registered yet: the next tick tries again.
@@ -337,6 +454,7 @@ impl State {
         agent.set_status(Status::Stopping);
         self.publish().await;
         self.agents.remove(id);
+        self.release(id);
         self.supervisor
             .terminate_child(&agent_name(id))
             .await
@@ -364,6 +482,292 @@ impl State {
         // alike are started again.
         cell.kill();
         Ok(())
+    }
+}
+
+/// Failover: copies of records, and agents of a node that went down.
+impl State {
+    /// Takes in what happened to the cluster since the last tick: agents
+    /// that lost their id to another node's claim are stopped here, the
+    /// records are placed again if the ring changed, and the agents of the
+    /// nodes that went down are started again.
+    async fn membership(&mut self) {
+        let mut down = Vec::new();
+        let mut lost = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(NodeEvent::NodeDown { node, .. }) => {
+                    self.managers.remove(&node);
+                    down.push(node);
+                }
+                Ok(NodeEvent::NameConflict { name, winner, .. }) => lost.push((name, winner)),
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "lifecycle manager missed node events");
+                }
+                Err(_) => break,
+            }
+        }
+        loop {
+            match self.names.try_recv() {
+                Ok(NameEvent::NameRegistered(info)) if info.name == manager_name(&info.node) => {
+                    self.ring_changed = true;
+                }
+                Ok(NameEvent::NameUnregistered { name, node }) if name == manager_name(&node) => {
+                    self.ring_changed = true;
+                }
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.ring_changed = true,
+                Err(_) => break,
+            }
+        }
+        for (name, winner) in lost {
+            self.lost(&name, &winner).await;
+        }
+        for node in down {
+            self.failover(&node).await;
+        }
+    }
+
+    /// Agent `name` of this node lost its id to `winner`'s claim (the two
+    /// sides of a healed partition both ran it; the one that moved holds
+    /// the higher epoch): it is stopped for good here, and its copies are
+    /// left to the winner, whose records are newer.
+    async fn lost(&mut self, name: &str, winner: &str) {
+        let Some(id) = name.strip_prefix(AGENT_PREFIX) else {
+            return;
+        };
+        if self.agents.remove(id).is_none() {
+            return;
+        }
+        self.records.remove(id);
+        self.unplaced.remove(id);
+        tracing::warn!(agent = %id, %winner, "agent runs on another node too, which keeps it: stopping it here");
+        if let Err(e) = self.supervisor.terminate_child(name).await {
+            tracing::debug!(agent = %id, error = %e, "agent already gone");
+        }
+    }
+
+    /// This node's manager's view of `node`'s manager.
+    async fn manager_of(&mut self, node: &str) -> Option<Ref> {
+        if let Some(found) = self.managers.get(node) {
+            return Some(found.clone());
+        }
+        let found = self.node.lookup(&manager_name(node)).await.ok()?;
+        self.managers.insert(node.to_owned(), found.clone());
+        Some(found)
+    }
+
+    /// Tells `node`'s manager `control`.
+    async fn tell(&mut self, node: &str, control: Control) {
+        let Some(manager) = self.manager_of(node).await else {
+            tracing::debug!(%node, "no lifecycle manager there");
+            return;
+        };
+        if manager.tell(control).is_err() {
+            self.managers.remove(node);
+        }
+    }
+
+    /// The record of agent `id` as its copies hold it.
+    fn replica(&self, id: &str) -> Option<Replica> {
+        let record = self.records.get(id)?;
+        Some(Replica {
+            id: id.to_owned(),
+            home: self.node.name().to_owned(),
+            origin: record.origin.clone(),
+            restart: record.restart,
+            epoch: record.epoch,
+            version: record.version,
+            state: record.state.clone(),
+        })
+    }
+
+    /// Copies the records not yet placed (all of them, if the ring
+    /// changed) to the nodes that follow each agent's id on the ring, and
+    /// releases the copies of nodes that no longer do.
+    async fn place(&mut self) {
+        if !self.ring_changed && self.unplaced.is_empty() {
+            return;
+        }
+        let Ok(members) = managers(&self.node).await else {
+            return;
+        };
+        let me = self.node.name().to_owned();
+        let others: Vec<&str> = members
+            .iter()
+            .map(|m| m.node.as_str())
+            .filter(|n| *n != me)
+            .collect();
+        let ids: Vec<String> = if self.ring_changed {
+            self.records.keys().cloned().collect()
+        } else {
+            self.unplaced.iter().cloned().collect()
+        };
+        self.ring_changed = false;
+        self.unplaced.clear();
+        for id in ids {
+            let Some(record) = self.records.get_mut(&id) else {
+                continue;
+            };
+            let holders: Vec<String> = successors(&id, &others, record.copies)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let before = std::mem::replace(&mut record.holders, holders.clone());
+            if before != holders {
+                if let Some(agent) = self.agents.get_mut(&id) {
+                    agent.dirty = true;
+                }
+            }
+            let Some(replica) = self.replica(&id) else {
+                continue;
+            };
+            for holder in holders.iter().filter(|h| !before.contains(h)) {
+                self.tell(holder, Control::Replica(replica.clone())).await;
+            }
+            for old in before.iter().filter(|h| !holders.contains(h)) {
+                self.tell(old, Control::Release { id: id.clone() }).await;
+            }
+        }
+    }
+
+    /// Agent `id`'s state changed: its copies are told.
+    async fn checkpoint(&mut self, id: &str, version: u64, state: ByteBuf) {
+        let Some(record) = self.records.get_mut(id) else {
+            return;
+        };
+        if version <= record.version {
+            return;
+        }
+        record.version = version;
+        record.state = Some(state);
+        if let Some(agent) = self.agents.get_mut(id) {
+            agent.dirty = true;
+        }
+        let holders = record.holders.clone();
+        let Some(replica) = self.replica(id) else {
+            return;
+        };
+        for holder in &holders {
+            self.tell(holder, Control::Replica(replica.clone())).await;
+        }
+    }
+
+    /// Keeps a copy of another node's agent's record, unless it is older
+    /// than the one held.
+    fn hold(&mut self, replica: Replica) -> String {
+        let id = replica.id.clone();
+        let newer = self
+            .replicas
+            .get(&id)
+            .is_none_or(|held| replica.newer_than(held) || replica == *held);
+        if newer {
+            self.replicas.insert(id.clone(), replica);
+        }
+        id
+    }
+
+    /// Agent `id` of this node stopped for good: its copies are released.
+    fn release(&mut self, id: &str) {
+        self.unplaced.remove(id);
+        let Some(record) = self.records.remove(id) else {
+            return;
+        };
+        for holder in record.holders {
+            if let Some(manager) = self.managers.get(&holder) {
+                let _ = manager.tell(Control::Release { id: id.to_owned() });
+            }
+        }
+    }
+
+    /// `node` went down: each agent of it whose record this node holds
+    /// runs again on the ring's owner of its id among the live members, if
+    /// this node has a quorum.
+    async fn failover(&mut self, node: &str) {
+        let orphans: Vec<Replica> = self
+            .replicas
+            .values()
+            .filter(|r| r.home == node)
+            .cloned()
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        for orphan in &orphans {
+            self.replicas.remove(&orphan.id);
+        }
+        if let Err(e) = self.node.quorum().await {
+            tracing::info!(%node, agents = orphans.len(), error = %e, "a node went down, but this node is on the minority side: the majority side restarts its agents");
+            return;
+        }
+        let Ok(members) = managers(&self.node).await else {
+            return;
+        };
+        let live: Vec<&str> = members.iter().map(|m| m.node.as_str()).collect();
+        let me = self.node.name().to_owned();
+        let mut handoffs = Vec::new();
+        for orphan in orphans {
+            match owner(&orphan.id, &live) {
+                Some(home) if home == me => self.take_over(orphan).await,
+                Some(home) => handoffs.push((home.to_owned(), orphan)),
+                None => {}
+            }
+        }
+        for (home, orphan) in handoffs {
+            tracing::debug!(agent = %orphan.id, %home, "handing the agent's record to its new home");
+            self.tell(&home, Control::Handoff(orphan)).await;
+        }
+    }
+
+    /// Another holder hands this node, the new home, the record of an
+    /// agent whose node is down.
+    async fn handed(&mut self, replica: Replica) {
+        let home_up = self.node.peers().await.is_ok_and(|peers| {
+            peers
+                .iter()
+                .any(|p| p.node == replica.home && p.status == PeerStatus::Up)
+        });
+        if home_up {
+            tracing::debug!(agent = %replica.id, home = %replica.home, "handed an agent whose node is up: ignored");
+            return;
+        }
+        if let Err(e) = self.node.quorum().await {
+            tracing::info!(agent = %replica.id, error = %e, "handed an agent without a quorum: ignored");
+            return;
+        }
+        self.take_over(replica).await;
+    }
+
+    /// Starts the agent of `replica` here, at the next epoch, from its
+    /// last state; unless it runs somewhere already.
+    async fn take_over(&mut self, replica: Replica) {
+        let id = replica.id.clone();
+        if self.node.lookup(&agent_name(&id)).await.is_ok() {
+            tracing::debug!(agent = %id, "the agent runs already");
+            return;
+        }
+        let Some(factory) = self.kinds.get(&replica.origin.kind) else {
+            tracing::error!(agent = %id, kind = %replica.origin.kind, "cannot restart the agent of a node that went down: its kind is not registered here");
+            return;
+        };
+        let start = Start {
+            args: replica.origin.args.into_vec(),
+            resume: Some(Resume {
+                epoch: replica.epoch + 1,
+                version: replica.version,
+                state: replica.state,
+            }),
+        };
+        match factory(start, self.node.clone(), self.supervisor.clone()).await {
+            Ok(started) => {
+                self.track(started);
+                tracing::info!(agent = %id, from = %replica.home, version = replica.version, "agent moved here: its node went down");
+            }
+            Err(e) => {
+                tracing::warn!(agent = %id, from = %replica.home, error = %e, "could not restart the agent of a node that went down")
+            }
+        }
     }
 }
 

@@ -16,17 +16,20 @@
 //! requests for an agent of another node go to that node's manager.
 
 pub(crate) mod manager;
+pub(crate) mod replica;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use actor_cluster::Node;
+use actor_cluster::{Hosting, Node};
 use actor_core::Supervisor;
 use futures::future::BoxFuture;
 
 use crate::agent::{agent_name, answer_protocols, AGENTS_GROUP, CAPABILITY_PREFIX};
 use crate::error::{AgentError, Result};
 use manager::Tracking;
+use replica::{Keeper, Origin, Replicated, Resume};
+pub use replica::{Replication, Stateful};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -160,6 +163,11 @@ pub struct AgentSpec<A: Agent> {
     pub(crate) factory: Arc<dyn Fn() -> A + Send + Sync>,
     pub(crate) restart: Restart,
     pub(crate) health_every: Duration,
+    pub(crate) replicated: Option<Replicated<A>>,
+    /// The registered kind and arguments it was started from, if any.
+    pub(crate) origin: Option<Origin>,
+    /// Where it starts from when it moved by failover.
+    pub(crate) resume: Option<Resume>,
 }
 
 impl<A: Agent> fmt::Debug for AgentSpec<A> {
@@ -167,6 +175,7 @@ impl<A: Agent> fmt::Debug for AgentSpec<A> {
         f.debug_struct("AgentSpec")
             .field("restart", &self.restart)
             .field("health_every", &self.health_every)
+            .field("replication", &self.replicated.as_ref().map(|r| r.how))
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +188,9 @@ impl<A: Agent> AgentSpec<A> {
             factory: Arc::new(factory),
             restart: Restart::Permanent,
             health_every: Duration::from_secs(5),
+            replicated: None,
+            origin: None,
+            resume: None,
         }
     }
 
@@ -199,6 +211,24 @@ impl<A: Agent> AgentSpec<A> {
             ..self
         }
     }
+
+    /// Copies the agent's state to other nodes as `how` says, so that it
+    /// runs again with that state elsewhere when its node goes down (see
+    /// [`Stateful`]); a restart on its own node also starts from the last
+    /// state. Only an agent started from a registered kind
+    /// ([`Agents::spawn_on`](crate::Agents::spawn_on),
+    /// [`Agents::spawn_for_key`](crate::Agents::spawn_for_key)) with a
+    /// permanent or transient policy can move to another node.
+    #[must_use]
+    pub fn replicate(self, how: Replication) -> Self
+    where
+        A: Stateful,
+    {
+        Self {
+            replicated: Some(Replicated::new(how)),
+            ..self
+        }
+    }
 }
 
 /// Starts the agent `spec` describes under `supervisor` on `node`;
@@ -212,11 +242,30 @@ pub(crate) async fn start_agent<A: Agent>(
     supervisor: &Supervisor,
     spec: AgentSpec<A>,
 ) -> Result<Tracking> {
-    let factory = spec.factory;
+    let AgentSpec {
+        factory,
+        restart,
+        health_every,
+        replicated,
+        origin,
+        resume,
+    } = spec;
     let first = factory();
     let id = first.id();
     if id.is_empty() || id.chars().any(char::is_whitespace) {
         return Err(AgentError::InvalidId(id));
+    }
+    let copies = replicated.as_ref().map_or(1, |r| r.how.copies);
+    let epoch = resume.as_ref().map_or(0, |r| r.epoch);
+    // The manager stops an agent that lost its id to another node's claim
+    // (see `manager`), so that its supervisor does not start it again.
+    let mut hosting = Hosting::new(answer_protocols::<A>)
+        .epoch(epoch)
+        .stop_on_conflict(false);
+    let keeper = replicated.map(|r| Keeper::new(r, resume.as_ref()));
+    if let Some(keeper) = &keeper {
+        let manager = node.lookup(&manager::manager_name(node.name())).await?;
+        hosting = hosting.after_each(keeper.after_each(id.clone(), manager));
     }
     let groups: Vec<String> = std::iter::once(AGENTS_GROUP.to_owned())
         .chain(
@@ -227,24 +276,41 @@ pub(crate) async fn start_agent<A: Agent>(
         )
         .collect();
     let child = node
-        .server_spec_with(&agent_name(&id), groups, answer_protocols::<A>, move || {
-            factory()
+        .server_spec_with(&agent_name(&id), groups, hosting, move || {
+            let mut agent = factory();
+            if let Some(keeper) = &keeper {
+                keeper.restore(&mut agent);
+            }
+            agent
         })
-        .restart(spec.restart);
+        .restart(restart);
     supervisor.start_child(child).await?;
-    tracing::info!(agent = %id, node = %node.name(), "agent started");
+    tracing::info!(agent = %id, node = %node.name(), epoch, "agent started");
+    let resume = resume.unwrap_or_default();
     Ok(Tracking {
         id,
         kind: first.kind(),
         metadata: first.metadata(),
-        restart: spec.restart.into(),
-        every_ms: u64::try_from(spec.health_every.as_millis()).unwrap_or(u64::MAX),
+        restart: restart.into(),
+        every_ms: u64::try_from(health_every.as_millis()).unwrap_or(u64::MAX),
+        origin,
+        copies: u32::try_from(copies).unwrap_or(u32::MAX),
+        epoch,
+        version: resume.version,
+        state: resume.state,
     })
 }
 
-/// Starts an agent of one kind from its encoded arguments.
+/// How an agent of a registered kind is to be started: from its encoded
+/// arguments, and, when it moves by failover, from where it was.
+pub(crate) struct Start {
+    pub(crate) args: Vec<u8>,
+    pub(crate) resume: Option<Resume>,
+}
+
+/// Starts an agent of one kind.
 pub(crate) type KindFactory =
-    Arc<dyn Fn(Vec<u8>, Node, Supervisor) -> BoxFuture<'static, Result<Tracking>> + Send + Sync>;
+    Arc<dyn Fn(Start, Node, Supervisor) -> BoxFuture<'static, Result<Tracking>> + Send + Sync>;
 
 /// The kinds registered on a node, by name; shared by its [`Agents`]
 /// handles and its manager.
@@ -296,6 +362,12 @@ pub(crate) mod label {
     pub(crate) const HEALTH_AT: &str = "agent.health_at_ms";
     /// The prefix of its metadata keys.
     pub(crate) const META: &str = "meta.";
+    /// How many times it moved by failover.
+    pub(crate) const EPOCH: &str = "agent.epoch";
+    /// The version of its state as last copied.
+    pub(crate) const STATE_VERSION: &str = "agent.state_version";
+    /// The nodes holding a copy of its record, comma-separated.
+    pub(crate) const COPIES: &str = "agent.copies";
 }
 
 /// A metadata value as a label: its type and its text, so that it reads

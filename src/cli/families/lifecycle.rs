@@ -31,6 +31,8 @@ pub(crate) const USAGE: &[&str] = &[
     "agent-stop ID",
     "agent-restart ID",
     "spawn-on NODE AGENT_SPEC (a scripted agent, started on that node)",
+    "spawn-on NODE tally ID[:copies=N][:every=MS][:restart=POLICY] (a count copied to N other nodes: it runs again on a survivor, with its count, when its node goes down; ask it as agent/ID)",
+    "spawn-for-key KEY tally TALLY_SPEC (a tally on the ring's owner of KEY)",
     "spawn-for-key KEY AGENT_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless the agent runs already)",
     "owner KEY [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...]",
     "attributes KEY=VALUE ... (this node's attributes, for placement)",
@@ -174,6 +176,17 @@ pub(crate) async fn command(
         ["agent-restart", id] => {
             agents.restart(id).await?;
             json!({ "reply": "agent-restart", "agent": id, "ok": true })
+        }
+        ["spawn-on", on, "tally", spec] => {
+            let agent = agents.spawn_on(on, "tally", &spec.to_string()).await?;
+            json!({ "reply": "spawn-on", "agent": agent.name(), "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
+        }
+        ["spawn-for-key", key, "tally", spec] => {
+            let id = spec.split(':').next().unwrap_or_default();
+            let agent = agents
+                .spawn_for_key(key, id, "tally", &spec.to_string(), &Placement::new())
+                .await?;
+            json!({ "reply": "spawn-for-key", "key": key, "agent": id, "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
         }
         ["spawn-on", on, spec] => {
             let agent = agents.spawn_on(on, "scripted", &spec.to_string()).await?;

@@ -291,6 +291,9 @@ pub(crate) struct GatewayState {
     ever_quorate: bool,
     /// When this node last found that it had been paused.
     resumed_at: Option<Instant>,
+    /// When a session to each peer was last closed as a duplicate (see
+    /// `sessions::settle`).
+    duplicates: HashMap<String, Instant>,
 }
 
 impl GatewayState {
@@ -458,6 +461,7 @@ impl Actor for Gateway {
             quorate: true,
             ever_quorate: true,
             resumed_at: None,
+            duplicates: HashMap::new(),
             detector: Detector::new(
                 &node_name,
                 args.timing.heartbeat,

@@ -28,6 +28,10 @@ const SETTLE_GRACE: Duration = Duration::from_secs(1);
 /// How long a node that was paused waits for the connections its peers
 /// closed meanwhile to come back, before it reports those peers down.
 const RESUME_GRACE: Duration = Duration::from_secs(3);
+/// How long after a session to a peer was closed as a duplicate the close
+/// of its sibling is taken for the other half of the same election, not
+/// for a departure (see [`GatewayState::settle`]).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// Why ractor_cluster ends a session that is one of two to the same peer:
 /// it keeps the other, so the peer has not gone anywhere.
@@ -211,6 +215,18 @@ impl GatewayState {
             .as_ref()
             .and_then(|s| s.ended.clone())
             .unwrap_or_else(|| "connection closed".into());
+        if is_duplicate_close(&reason) {
+            if let Some(peer) = session
+                .as_ref()
+                .and_then(|s| s.peer.clone())
+                .or(ev.peer.clone())
+            {
+                let now = Instant::now();
+                self.duplicates
+                    .retain(|_, t| now.duration_since(*t) < DUPLICATE_WINDOW);
+                self.duplicates.insert(peer, now);
+            }
+        }
         match session {
             Some(s) if s.authenticated => {
                 let Some(peer) = s.peer.or(ev.peer) else {
@@ -265,6 +281,14 @@ impl GatewayState {
             || self
                 .resumed_at
                 .is_some_and(|t| now.duration_since(t) < self.timing.failure_timeout);
+        // Both ends of a crossed dial elect the connection to keep, each on
+        // its own; when they disagree, each closes the one the other kept,
+        // and the close of the kept one arrives as a plain
+        // `tcp_session_closed` from a peer that is still there.
+        let duplicated = self
+            .duplicates
+            .get(node)
+            .is_some_and(|t| now.duration_since(*t) < DUPLICATE_WINDOW);
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
@@ -282,6 +306,10 @@ impl GatewayState {
             Some(reason) if is_duplicate_close(reason) || handshaking => SETTLE_GRACE,
             Some(reason) if resuming => {
                 tracing::info!(%node, %reason, "connection closed while this node was paused; waiting for it to come back");
+                RESUME_GRACE
+            }
+            Some(reason) if duplicated => {
+                tracing::debug!(%node, %reason, "the connection kept after a crossed dial closed; dialing the peer again");
                 RESUME_GRACE
             }
             Some(reason) => {

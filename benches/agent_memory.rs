@@ -1,21 +1,39 @@
-//! Memory of an agent against a bare ractor actor.
+//! Memory and spawn time of agents against bare ractor actors, in the same
+//! run: 100,000 of each, every kind measured in a fresh process.
 //!
-//! Spawns 10,000 bare ractor actors and measures how much the process's
-//! resident memory grows, then does the same with 10,000 agents under an
-//! agent supervisor (each registered cluster-wide with its capabilities),
-//! and prints bytes per actor and the ratio. Resident memory is read from
-//! `/proc/self/statm`, so this runs on Linux only; medians of 3 rounds.
+//! * `bare`: ractor actors holding an id and a value, spawned one after
+//!   another from one task.
+//! * `agent`: agents with the same state, each registered cluster-wide
+//!   with its capability, under an agent supervisor.
+//! * `passivated`: the same agents with
+//!   [`AgentSpec::passivate_after`](agents::AgentSpec::passivate_after):
+//!   measured once every one of them has passivated.
 //!
-//! `cargo bench --bench agent_memory`.
+//! For each: resident memory growth per actor (`/proc/self/statm`, so
+//! Linux only), live heap growth per actor (a counting allocator: freed
+//! memory stays resident, so for passivated agents the heap is the figure
+//! that shows what they keep), and the time to spawn all of them, timed
+//! inside a spawned task. Medians of 3 rounds, with min-max.
+//!
+//! `cargo bench --bench agent_memory [-- --n 10000]`.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
+use std::alloc::System;
+use std::time::{Duration, Instant};
+
 use actor_cluster::Server;
-use agents::{Agent, Agents, Bidder, CallForBids, Families};
+use agents::{Agent, AgentSpec, Agents, Bidder, CallForBids, Families, Query, Status};
+use cap::Cap;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-const N: usize = 10_000;
+#[global_allocator]
+static HEAP: Cap<System> = Cap::new(System, usize::MAX);
+
 const ROUNDS: usize = 3;
+/// How long an idle agent runs before it passivates, in the `passivated`
+/// kind.
+const IDLE: Duration = Duration::from_millis(200);
 
 /// Resident memory of this process in bytes.
 fn resident() -> u64 {
@@ -71,16 +89,42 @@ impl Bidder for Buyer {
     }
 }
 
-async fn bare_round() -> f64 {
-    let before = resident();
-    let mut actors = Vec::with_capacity(N);
-    for i in 0..N {
-        actors.push(Actor::spawn(None, Bare, i).await.expect("bare"));
-    }
-    resident().saturating_sub(before) as f64 / N as f64
+/// What one round measured, per actor.
+struct Figures {
+    resident: f64,
+    heap: f64,
+    spawn: Duration,
 }
 
-async fn agent_round(round: usize) -> f64 {
+/// Memory grown since `before` (resident, heap), per actor.
+fn grown(n: usize, before: (u64, usize)) -> (f64, f64) {
+    let resident = resident().saturating_sub(before.0) as f64 / n as f64;
+    let heap = HEAP.allocated().saturating_sub(before.1) as f64 / n as f64;
+    (resident, heap)
+}
+
+async fn bare_round(n: usize) -> Figures {
+    let before = (resident(), HEAP.allocated());
+    let (spawn, actors) = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut actors = Vec::with_capacity(n);
+        for i in 0..n {
+            actors.push(Actor::spawn(None, Bare, i).await.expect("bare").0);
+        }
+        (started.elapsed(), actors)
+    })
+    .await
+    .expect("spawning task");
+    let (resident, heap) = grown(n, before);
+    drop(actors);
+    Figures {
+        resident,
+        heap,
+        spawn,
+    }
+}
+
+async fn agent_round(n: usize, round: usize, passivate: bool) -> Figures {
     let node = actor_cluster::Node::builder()
         .name(format!("memory-{round}"))
         .cookie("bench")
@@ -90,31 +134,67 @@ async fn agent_round(round: usize) -> f64 {
         .await
         .expect("node");
     let agents = Agents::start(&node).await.expect("agents");
-    let before = resident();
-    for i in 0..N {
-        agents
-            .spawn(move || Buyer {
+    let before = (resident(), HEAP.allocated());
+    let spawning = agents.clone();
+    let spawn = tokio::spawn(async move {
+        let started = Instant::now();
+        for i in 0..n {
+            let spec = AgentSpec::new(move || Buyer {
                 id: format!("agent-{i}"),
                 value: i as f64,
-            })
-            .await
-            .expect("agent");
+            });
+            let spec = if passivate {
+                spec.passivate_after(IDLE)
+            } else {
+                spec
+            };
+            spawning.spawn_with(spec).await.expect("agent");
+        }
+        started.elapsed()
+    })
+    .await
+    .expect("spawning task");
+    if passivate {
+        let asleep = Query::new().status(Status::Passivated);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let count = agents.query(&asleep).await.map_or(0, |a| a.len());
+            if count == n {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} of {n} agents passivated"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
-    let per_agent = resident().saturating_sub(before) as f64 / N as f64;
+    let (resident, heap) = grown(n, before);
     node.shutdown().await;
-    per_agent
+    Figures {
+        resident,
+        heap,
+        spawn,
+    }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// Median, min and max.
+fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
 }
 
 /// Measures one kind in a fresh process (freed memory is not returned to
 /// the system, so rounds in one process would reuse it).
-fn measure_in_child(kind: &str, round: usize) -> f64 {
+fn measure_in_child(kind: &str, n: usize, round: usize) -> Figures {
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args(["--bench", "--measure", kind, &round.to_string()])
+        .args([
+            "--bench",
+            "--measure",
+            kind,
+            &n.to_string(),
+            &round.to_string(),
+        ])
         .output()
         .expect("child");
     assert!(
@@ -122,10 +202,31 @@ fn measure_in_child(kind: &str, round: usize) -> f64 {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("bytes per actor")
+    let text = String::from_utf8_lossy(&out.stdout);
+    let nums: Vec<f64> = text
+        .split_whitespace()
+        .map(|w| w.parse().expect("a figure"))
+        .collect();
+    Figures {
+        resident: nums[0],
+        heap: nums[1],
+        spawn: Duration::from_secs_f64(nums[2]),
+    }
+}
+
+fn report(name: &str, rounds: &[Figures], bare: &[Figures]) {
+    let (rss, rss_lo, rss_hi) = spread(rounds.iter().map(|f| f.resident).collect());
+    let (heap, heap_lo, heap_hi) = spread(rounds.iter().map(|f| f.heap).collect());
+    let (ms, ms_lo, ms_hi) = spread(rounds.iter().map(|f| f.spawn.as_secs_f64() * 1e3).collect());
+    let (bare_rss, _, _) = spread(bare.iter().map(|f| f.resident).collect());
+    let (bare_ms, _, _) = spread(bare.iter().map(|f| f.spawn.as_secs_f64() * 1e3).collect());
+    println!(
+        "{name:<11} resident {rss:>7.0} B/actor ({rss_lo:.0}-{rss_hi:.0}, {:.2}x bare)  \
+         heap {heap:>7.0} B/actor ({heap_lo:.0}-{heap_hi:.0})  \
+         spawn {ms:>7.0} ms ({ms_lo:.0}-{ms_hi:.0}, {:.2}x bare)",
+        rss / bare_rss,
+        ms / bare_ms,
+    );
 }
 
 #[tokio::main]
@@ -137,26 +238,44 @@ async fn main() {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--measure") {
-        let round = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(0);
-        let bytes = match args.get(i + 1).map(String::as_str) {
-            Some("bare") => bare_round().await,
-            _ => agent_round(round).await,
+        let n = args
+            .get(i + 2)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(100_000);
+        let round = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(0);
+        let figures = match args.get(i + 1).map(String::as_str) {
+            Some("bare") => bare_round(n).await,
+            Some("passivated") => agent_round(n, round, true).await,
+            _ => agent_round(n, round, false).await,
         };
-        println!("{bytes}");
+        println!(
+            "{} {} {}",
+            figures.resident,
+            figures.heap,
+            figures.spawn.as_secs_f64()
+        );
         return;
     }
-    let mut bare = Vec::new();
-    let mut agent = Vec::new();
+    let n = args
+        .iter()
+        .position(|a| a == "--n")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let kinds = ["bare", "agent", "passivated"];
+    let mut figures: Vec<Vec<Figures>> = kinds.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
-        bare.push(measure_in_child("bare", round));
-        agent.push(measure_in_child("agent", round));
+        for (k, kind) in kinds.iter().enumerate() {
+            figures[k].push(measure_in_child(kind, n, round));
+        }
     }
-    let (bare, agent) = (median(bare), median(agent));
+    println!("{n} actors of each kind, median of {ROUNDS} rounds (min-max):");
+    for (k, kind) in kinds.iter().enumerate() {
+        report(kind, &figures[k], &figures[0]);
+    }
     println!(
-        "resident memory per actor, {N} actors, median of {ROUNDS} rounds: \
-         agent {:.0} B vs bare ractor actor {:.0} B ({:.1}x)",
-        agent,
-        bare,
-        agent / bare
+        "targets: passivated <= 1024 B/agent, active agent <= 1.1x bare, \
+         {n} agents spawned in <= {:.0} ms",
+        345.0 * n as f64 / 100_000.0
     );
 }

@@ -23,6 +23,8 @@ enum WorkerMsg {
     Get(RpcReplyPort<u64>),
     Panic,
     Stop,
+    /// Stop as a passivated child.
+    Sleep,
 }
 impl Message for WorkerMsg {}
 
@@ -56,6 +58,7 @@ impl Actor for Worker {
             }
             WorkerMsg::Panic => panic!("worker {} asked to panic", self.id),
             WorkerMsg::Stop => me.stop(None),
+            WorkerMsg::Sleep => me.stop(Some(foundation::core::PASSIVATED.into())),
         }
         Ok(())
     }
@@ -492,4 +495,55 @@ async fn a_child_that_never_starts_again_fails_its_supervisor_at_the_intensity()
     // Three tries (100 ms apart) within the intensity, then it gives up.
     wait_for(async || sup.children().await.is_err()).await;
     assert_eq!(starts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_passivated_child_stays_dormant_until_woken() {
+    let (spec, fx) = spec(Strategy::OneForAll, &["w", "x"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    let info = async |sup: &Supervisor| sup.children().await.unwrap()[0].clone();
+    child(&sup, "w")
+        .await
+        .send_message(WorkerMsg::Sleep)
+        .unwrap();
+    wait_for(async || info(&sup).await.dormant).await;
+    // Kept, not restarted, nothing counted.
+    let w = info(&sup).await;
+    assert!(w.actor.is_none());
+    assert_eq!(w.restarts, 0);
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 1);
+
+    // A sibling's restart (one-for-all) leaves it asleep.
+    child(&sup, "x")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[1].load(Ordering::SeqCst) == 2).await;
+    assert!(info(&sup).await.dormant);
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 1);
+
+    // Woken, it runs again.
+    sup.wake("w");
+    wait_for(async || info(&sup).await.actor.is_some()).await;
+    let w = info(&sup).await;
+    assert!(!w.dormant);
+    assert_eq!(w.restarts, 0);
+    assert_eq!(fx.starts[0].load(Ordering::SeqCst), 2);
+
+    // A dormant child is terminated like a running one.
+    child(&sup, "w")
+        .await
+        .send_message(WorkerMsg::Sleep)
+        .unwrap();
+    wait_for(async || info(&sup).await.dormant).await;
+    sup.terminate_child("w").await.unwrap();
+    let ids: Vec<String> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["x"]);
+    sup.stop().await;
 }

@@ -694,6 +694,21 @@ impl Node {
         self.inner.names.subscribe()
     }
 
+    /// A passivated server registered as `name` woke in a new actor: the
+    /// gateway watches that actor now.
+    pub(crate) fn rebind(&self, name: &str) {
+        let _ = gateway::send(&self.inner.gateway, GatewayMsg::Rebind(name.to_owned()));
+    }
+
+    /// A passivated server registered as `name` was dropped while asleep:
+    /// its name is released.
+    pub(crate) fn release_dormant(&self, name: &str) {
+        let _ = gateway::send(
+            &self.inner.gateway,
+            GatewayMsg::ReleaseDormant(name.to_owned()),
+        );
+    }
+
     /// Releases a name this node holds.
     ///
     /// # Errors

@@ -235,8 +235,8 @@ impl<M: Message> Deliver for ActorTarget<M> {
         vec![M::TAG.to_owned()]
     }
 
-    fn cell(&self) -> ractor::ActorCell {
-        self.actor.get_cell()
+    fn cell(&self) -> Option<ractor::ActorCell> {
+        Some(self.actor.get_cell())
     }
 }
 
@@ -292,7 +292,7 @@ impl fmt::Debug for Ref {
         let mut d = f.debug_struct("Ref");
         d.field("name", &self.name);
         match &*self.current() {
-            Target::Local(t) => d.field("local", &t.cell().get_id()),
+            Target::Local(t) => d.field("local", &t.cell().map(|c| c.get_id())),
             Target::Remote { node, .. } => d.field("node", node),
             Target::Moved => d.field("moved", &true),
         };

@@ -7,15 +7,19 @@
 //! registered under a name, reachable by a [`Ref`](crate::Ref) from every
 //! node.
 
+use std::any::Any;
 use std::any::TypeId;
+use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
-use actor_core::{ChildSpec, CoreError, Restart};
+use actor_core::{ChildSpec, CoreError, Restart, Supervisor, PASSIVATED};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::error::RemoteError;
 use crate::gateway::{Deliver, ReplyRoute};
@@ -140,6 +144,8 @@ struct Entry<S> {
     key: TypeId,
     decode: fn(&[u8], Option<ReplyRoute>) -> Result<AnyBox, RemoteError>,
     run: RunFn<S>,
+    /// Does not keep the server awake (see [`Accepts::quiet`]).
+    quiet: bool,
 }
 
 /// The messages a [`Server`] answers, as it lists them in
@@ -186,10 +192,21 @@ impl<S: Server> Accepts<S> {
             key: TypeId::of::<M>(),
             decode: parcel::<M>,
             run,
+            quiet: false,
         };
         match self.entries.iter_mut().find(|e| e.tag == M::TAG) {
             Some(listed) => *listed = entry,
             None => self.entries.push(entry),
+        }
+        self
+    }
+
+    /// Messages of type `M` (listed already) do not keep the server awake
+    /// when it passivates ([`Hosting::passivate_after`]): health checks
+    /// and other probes, which would otherwise never let it sleep.
+    pub fn quiet<M: Message>(&mut self) -> &mut Self {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.tag == M::TAG) {
+            entry.quiet = true;
         }
         self
     }
@@ -208,20 +225,112 @@ impl<S> std::fmt::Debug for Accepts<S> {
     }
 }
 
-/// What a server's mailbox holds: one message with its reply handle, and
-/// how it is answered.
+/// One message for a server, with its reply handle, and how it is
+/// answered.
 pub(crate) struct Envelope<S> {
     parcel: AnyBox,
     run: RunFn<S>,
+    quiet: bool,
 }
 
-impl<S: Server> ractor::Message for Envelope<S> {}
+/// What a server's mailbox holds.
+pub(crate) enum ServerMsg<S> {
+    /// A message to answer.
+    Run(Envelope<S>),
+    /// Time to look whether it has been idle long enough to passivate.
+    Idle,
+    /// Everything sent before it decided to passivate has been answered.
+    Sleep,
+}
 
-/// A running server as the gateway sees it.
+impl<S: Server> ractor::Message for ServerMsg<S> {}
+
+/// Where a passivating server's messages go.
+enum Live<S> {
+    /// To its running actor.
+    Active(ActorRef<ServerMsg<S>>),
+    /// Nowhere yet: it is starting, or finishing its mailbox before it
+    /// sleeps. They wait here, in order.
+    Waiting(Vec<Envelope<S>>),
+    /// It sleeps with its state; they wait here while it wakes.
+    Asleep {
+        server: S,
+        waiting: Vec<Envelope<S>>,
+        waking: bool,
+    },
+}
+
+/// How a server's target reaches it.
+enum Route<S> {
+    /// One actor, for its whole life.
+    Fixed(ActorRef<ServerMsg<S>>),
+    /// Whichever incarnation is awake, or the sleeping server itself.
+    Passivating {
+        live: Mutex<Live<S>>,
+        /// Its supervisor and child id, to wake it.
+        wake: Supervisor,
+        id: String,
+    },
+}
+
+/// A server as the gateway sees it.
 struct ServerTarget<S> {
-    actor: ActorRef<Envelope<S>>,
+    route: Route<S>,
     accepts: Arc<Accepts<S>>,
     stop_on_conflict: bool,
+}
+
+impl<S: Server> ServerTarget<S> {
+    fn live(&self) -> Option<std::sync::MutexGuard<'_, Live<S>>> {
+        match &self.route {
+            Route::Fixed(_) => None,
+            Route::Passivating { live, .. } => {
+                Some(live.lock().unwrap_or_else(PoisonError::into_inner))
+            }
+        }
+    }
+
+    /// Sends `envelope` to the server, wherever it is now; gives it back
+    /// when its actor has stopped.
+    fn send(&self, envelope: Envelope<S>) -> Result<(), Option<Envelope<S>>> {
+        let refused = |e: ractor::MessagingErr<ServerMsg<S>>| match e {
+            ractor::MessagingErr::SendErr(ServerMsg::Run(envelope)) => Some(envelope),
+            _ => None,
+        };
+        match &self.route {
+            Route::Fixed(actor) => actor
+                .send_message(ServerMsg::Run(envelope))
+                .map_err(refused),
+            Route::Passivating { live, wake, id } => {
+                let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+                match &mut *live {
+                    Live::Active(actor) => actor
+                        .send_message(ServerMsg::Run(envelope))
+                        .map_err(refused),
+                    Live::Waiting(waiting) => {
+                        waiting.push(envelope);
+                        Ok(())
+                    }
+                    Live::Asleep {
+                        waiting, waking, ..
+                    } => {
+                        waiting.push(envelope);
+                        if !*waking {
+                            *waking = true;
+                            wake.wake(id);
+                        }
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server sleeps (no actor runs it).
+    fn asleep(&self) -> bool {
+        self.live()
+            .is_some_and(|live| matches!(*live, Live::Asleep { .. }))
+    }
 }
 
 impl<S: Server> Deliver for ServerTarget<S> {
@@ -240,10 +349,9 @@ impl<S: Server> Deliver for ServerTarget<S> {
         let envelope = Envelope {
             parcel: (entry.decode)(payload, reply)?,
             run: Arc::clone(&entry.run),
+            quiet: entry.quiet,
         };
-        self.actor
-            .send_message(envelope)
-            .map_err(|_| RemoteError::UnknownName)
+        self.send(envelope).map_err(|_| RemoteError::UnknownName)
     }
 
     fn send_local(&self, key: TypeId, parcel: AnyBox) -> Result<(), NotTaken> {
@@ -253,24 +361,48 @@ impl<S: Server> Deliver for ServerTarget<S> {
         let envelope = Envelope {
             parcel,
             run: Arc::clone(&entry.run),
+            quiet: entry.quiet,
         };
-        self.actor.send_message(envelope).map_err(|e| match e {
-            ractor::MessagingErr::SendErr(envelope) => NotTaken::Stopped(Some(envelope.parcel)),
-            _ => NotTaken::Stopped(None),
-        })
+        self.send(envelope)
+            .map_err(|back| NotTaken::Stopped(back.map(|e| e.parcel)))
     }
 
     fn accepts(&self) -> Vec<String> {
         self.accepts.tags()
     }
 
-    fn cell(&self) -> ActorCell {
-        self.actor.get_cell()
+    fn cell(&self) -> Option<ActorCell> {
+        match &self.route {
+            Route::Fixed(actor) => Some(actor.get_cell()),
+            Route::Passivating { .. } => match &*self.live()? {
+                Live::Active(actor) => Some(actor.get_cell()),
+                Live::Waiting(_) | Live::Asleep { .. } => None,
+            },
+        }
     }
 
     fn stop_on_conflict(&self) -> bool {
         self.stop_on_conflict
     }
+}
+
+/// The handler table of server type `S` with `also`, built once per
+/// process and shared by every server of that type: a node of 100,000
+/// agents holds one table per agent type, not one per agent.
+fn accepts_of<S: Server>(also: fn(&mut Accepts<S>)) -> Arc<Accepts<S>> {
+    type Tables = HashMap<(TypeId, usize), Arc<dyn Any + Send + Sync>>;
+    static TABLES: OnceLock<Mutex<Tables>> = OnceLock::new();
+    let key = (TypeId::of::<S>(), also as usize);
+    let mut tables = TABLES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let table = tables
+        .entry(key)
+        .or_insert_with(|| Arc::new(Accepts::<S>::of(also)) as Arc<dyn Any + Send + Sync>);
+    Arc::clone(table)
+        .downcast::<Accepts<S>>()
+        .unwrap_or_else(|_| Arc::new(Accepts::<S>::of(also)))
 }
 
 /// Called after each message a hosted server handled ([`Hosting::after_each`]).
@@ -286,6 +418,7 @@ pub struct Hosting<S> {
     after_each: Option<AfterEach<S>>,
     epoch: u64,
     stop_on_conflict: bool,
+    passivate: Option<(Duration, Supervisor)>,
 }
 
 impl<S> std::fmt::Debug for Hosting<S> {
@@ -294,6 +427,7 @@ impl<S> std::fmt::Debug for Hosting<S> {
             .field("after_each", &self.after_each.is_some())
             .field("epoch", &self.epoch)
             .field("stop_on_conflict", &self.stop_on_conflict)
+            .field("passivate_after", &self.passivate.as_ref().map(|p| p.0))
             .finish_non_exhaustive()
     }
 }
@@ -305,6 +439,7 @@ impl<S> Clone for Hosting<S> {
             after_each: self.after_each.clone(),
             epoch: self.epoch,
             stop_on_conflict: self.stop_on_conflict,
+            passivate: self.passivate.clone(),
         }
     }
 }
@@ -318,6 +453,7 @@ impl<S: Server> Hosting<S> {
             after_each: None,
             epoch: 0,
             stop_on_conflict: true,
+            passivate: None,
         }
     }
 
@@ -354,6 +490,22 @@ impl<S: Server> Hosting<S> {
             ..self
         }
     }
+
+    /// Passivates the server after `idle` without a message: it finishes
+    /// what its mailbox holds, then its actor stops with reason
+    /// [`PASSIVATED`](actor_core::PASSIVATED) and the server itself, its
+    /// state, waits in its registered target, with no task or mailbox. The
+    /// name stays registered; the next message wakes it: `supervisor` (the
+    /// one its child spec is started under) starts it again from that
+    /// state, without calling [`Server::started`], and the messages that
+    /// came meanwhile are answered in order.
+    #[must_use]
+    pub fn passivate_after(self, idle: Duration, supervisor: Supervisor) -> Self {
+        Self {
+            passivate: Some((idle, supervisor)),
+            ..self
+        }
+    }
 }
 
 /// Where a server is registered: its name and groups on a node.
@@ -365,6 +517,8 @@ pub(crate) struct Registration<S> {
     first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
     /// What the host adds.
     hosting: Hosting<S>,
+    /// The target of a passivating server, shared by its incarnations.
+    target: Option<Arc<ServerTarget<S>>>,
 }
 
 /// The ractor actor that runs a [`Server`]: registers it under its name,
@@ -373,64 +527,210 @@ pub(crate) struct ServerActor<S>(PhantomData<fn() -> S>);
 
 /// A running server and its host's hook.
 pub(crate) struct Hosted<S> {
-    server: S,
+    /// `None` once handed to its target to sleep.
+    server: Option<S>,
     after_each: Option<AfterEach<S>>,
+    target: Option<Arc<ServerTarget<S>>>,
+    /// Passivate after this long without a message.
+    idle: Option<Duration>,
+    last: Instant,
+    /// This incarnation took a sleeping server back.
+    woke: bool,
 }
 
 impl<S: Server> Actor for ServerActor<S> {
-    type Msg = Envelope<S>;
+    type Msg = ServerMsg<S>;
     type State = Hosted<S>;
-    type Arguments = (S, Registration<S>);
+    type Arguments = (Option<S>, Registration<S>);
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Envelope<S>>,
-        (server, at): (S, Registration<S>),
+        myself: ActorRef<ServerMsg<S>>,
+        (fresh, at): (Option<S>, Registration<S>),
     ) -> Result<Hosted<S>, ActorProcessingErr> {
-        let target = ServerTarget {
-            actor: myself,
-            accepts: Arc::new(Accepts::<S>::of(at.hosting.also)),
-            stop_on_conflict: at.hosting.stop_on_conflict,
+        let idle = at.hosting.passivate.as_ref().map(|p| p.0);
+        let (server, woke, registering) = match &at.target {
+            // A passivating server: this incarnation routes its messages,
+            // and takes back the sleeping server if there is one.
+            Some(target) => {
+                let mut live = target
+                    .live()
+                    .ok_or("a passivating target routes to one actor")?;
+                let before = std::mem::replace(&mut *live, Live::Active(myself.clone()));
+                let (server, waiting, woke) = match before {
+                    Live::Asleep {
+                        server, waiting, ..
+                    } => (server, waiting, true),
+                    Live::Waiting(waiting) => (
+                        fresh.ok_or("a passivating server started without its state")?,
+                        waiting,
+                        false,
+                    ),
+                    Live::Active(_) => (
+                        fresh.ok_or("a passivating server started without its state")?,
+                        Vec::new(),
+                        false,
+                    ),
+                };
+                for envelope in waiting {
+                    myself.send_message(ServerMsg::Run(envelope))?;
+                }
+                drop(live);
+                let target: Arc<dyn Deliver> = Arc::clone(target) as Arc<dyn Deliver>;
+                (server, woke, target)
+            }
+            None => {
+                let target = ServerTarget {
+                    route: Route::Fixed(myself.clone()),
+                    accepts: accepts_of::<S>(at.hosting.also),
+                    stop_on_conflict: at.hosting.stop_on_conflict,
+                };
+                let server = fresh.ok_or("a server started without its state")?;
+                (server, false, Arc::new(target) as Arc<dyn Deliver>)
+            }
         };
-        let registered = at
-            .node
-            .register_target(&at.name, at.groups, Arc::new(target), at.hosting.epoch)
-            .await;
-        let first = at
-            .first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(first) = first {
-            let _ = first.send(registered.clone());
+        if woke {
+            // Its name stayed registered while it slept.
+            at.node.rebind(&at.name);
+        } else {
+            let registered = at
+                .node
+                .register_target(&at.name, at.groups, registering, at.hosting.epoch)
+                .await;
+            let first = at
+                .first
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(first) = first {
+                let _ = first.send(registered.clone());
+            }
+            registered?;
         }
-        registered?;
         Ok(Hosted {
-            server,
+            server: Some(server),
             after_each: at.hosting.after_each,
+            target: at.target,
+            idle,
+            last: Instant::now(),
+            woke,
         })
     }
 
     async fn post_start(
         &self,
-        _: ActorRef<Envelope<S>>,
+        myself: ActorRef<ServerMsg<S>>,
         hosted: &mut Hosted<S>,
     ) -> Result<(), ActorProcessingErr> {
-        hosted.server.started().await;
+        if !hosted.woke {
+            if let Some(server) = &mut hosted.server {
+                server.started().await;
+            }
+        }
+        if let Some(idle) = hosted.idle {
+            myself.send_after(idle, || ServerMsg::Idle);
+        }
         Ok(())
     }
 
     async fn handle(
         &self,
-        _: ActorRef<Envelope<S>>,
-        envelope: Envelope<S>,
+        myself: ActorRef<ServerMsg<S>>,
+        msg: ServerMsg<S>,
         hosted: &mut Hosted<S>,
     ) -> Result<(), ActorProcessingErr> {
-        (envelope.run)(&mut hosted.server, envelope.parcel).await;
-        if let Some(hook) = &hosted.after_each {
-            hook(&mut hosted.server);
+        match msg {
+            ServerMsg::Run(envelope) => {
+                let Some(server) = &mut hosted.server else {
+                    return Ok(());
+                };
+                (envelope.run)(server, envelope.parcel).await;
+                if let Some(hook) = &hosted.after_each {
+                    hook(server);
+                }
+                if !envelope.quiet {
+                    hosted.last = Instant::now();
+                }
+            }
+            ServerMsg::Idle => hosted.idle_check(&myself),
+            ServerMsg::Sleep => hosted.sleep(&myself),
         }
         Ok(())
+    }
+}
+
+impl<S: Server> Hosted<S> {
+    /// Passivates once idle long enough: new messages wait in the target
+    /// from now on, and a `Sleep` behind the ones already in the mailbox
+    /// says when they are all answered.
+    fn idle_check(&mut self, myself: &ActorRef<ServerMsg<S>>) {
+        let (Some(idle), Some(target)) = (self.idle, &self.target) else {
+            return;
+        };
+        let quiet = self.last.elapsed();
+        if quiet < idle {
+            myself.send_after(idle - quiet, || ServerMsg::Idle);
+            return;
+        }
+        if let Some(mut live) = target.live() {
+            *live = Live::Waiting(Vec::new());
+        }
+        let _ = myself.send_message(ServerMsg::Sleep);
+    }
+
+    /// The mailbox is answered: the server goes to its target and the
+    /// actor stops, unless messages came meanwhile.
+    fn sleep(&mut self, myself: &ActorRef<ServerMsg<S>>) {
+        let Some(target) = &self.target else {
+            return;
+        };
+        let Some(mut live) = target.live() else {
+            return;
+        };
+        let waiting = match std::mem::replace(&mut *live, Live::Active(myself.clone())) {
+            Live::Waiting(waiting) => waiting,
+            other => {
+                *live = other;
+                return;
+            }
+        };
+        if !waiting.is_empty() {
+            // Not idle after all: answer them and look again later.
+            for envelope in waiting {
+                let _ = myself.send_message(ServerMsg::Run(envelope));
+            }
+            if let Some(idle) = self.idle {
+                myself.send_after(idle, || ServerMsg::Idle);
+            }
+            return;
+        }
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        *live = Live::Asleep {
+            server,
+            waiting: Vec::new(),
+            waking: false,
+        };
+        drop(live);
+        myself.stop(Some(PASSIVATED.to_owned()));
+    }
+}
+
+/// Held by a passivating server's child spec: when the supervisor forgets
+/// the child (terminated, or the supervisor stopped) while it sleeps, its
+/// name is released, as a stopping actor's would be.
+struct Dormancy<S: Server> {
+    node: Node,
+    name: String,
+    target: Arc<ServerTarget<S>>,
+}
+
+impl<S: Server> Drop for Dormancy<S> {
+    fn drop(&mut self) {
+        if self.target.asleep() {
+            self.node.release_dormant(&self.name);
+        }
     }
 }
 
@@ -528,15 +828,39 @@ impl Node {
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         let (tx, rx) = oneshot::channel();
         let first = Arc::new(Mutex::new(Some(tx)));
+        let dormancy = hosting.passivate.as_ref().map(|(_, supervisor)| {
+            let target = Arc::new(ServerTarget {
+                route: Route::Passivating {
+                    live: Mutex::new(Live::Waiting(Vec::new())),
+                    wake: supervisor.clone(),
+                    id: name.clone(),
+                },
+                accepts: accepts_of::<S>(hosting.also),
+                stop_on_conflict: hosting.stop_on_conflict,
+            });
+            Dormancy {
+                node: node.clone(),
+                name: name.clone(),
+                target,
+            }
+        });
         let spec = ChildSpec::new(name.clone(), move || {
+            let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
+            // A sleeping server wakes with its own state; anything else
+            // starts from a fresh one.
+            let fresh = match &target {
+                Some(target) if target.asleep() => None,
+                _ => Some(factory()),
+            };
             let at = Registration {
                 node: node.clone(),
                 name: name.clone(),
                 groups: groups.clone(),
                 first: Arc::clone(&first),
                 hosting: hosting.clone(),
+                target,
             };
-            (ServerActor::<S>(PhantomData), (factory(), at))
+            (ServerActor::<S>(PhantomData), (fresh, at))
         })
         .restart(Restart::Permanent);
         (spec, rx)

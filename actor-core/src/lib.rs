@@ -84,6 +84,7 @@ pub use registry::{
 };
 pub use supervisor::{
     ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,
+    PASSIVATED,
 };
 pub use telemetry::{
     measure, measure_async, CounterValue, GaugeValue, HistogramValue, MetricsRegistry,

@@ -7,18 +7,26 @@
 //! *its* parent sees a failure) when restarts exceed its [`Intensity`], and
 //! stops children in reverse order, each within its shutdown timeout.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use ractor::{
-    Actor, ActorCell, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SupervisionEvent,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort,
+    SupervisionEvent,
 };
 
 use crate::error::{CoreError, Result};
+
+/// The exit reason of a child that passivated itself: it is kept, dormant
+/// (not restarted, no restart counted), until [`Supervisor::wake`] starts it
+/// again. A child that hands its state to its next incarnation before it
+/// stops this way (as a passivated server does) costs no task meanwhile.
+pub const PASSIVATED: &str = "passivated";
 
 /// How long a child that did not start again waits before the next try,
 /// when the supervisor has no backoff.
@@ -241,6 +249,8 @@ pub struct ChildInfo {
     pub restart: Restart,
     /// How many times it has been restarted.
     pub restarts: u32,
+    /// It passivated itself and waits to be woken ([`PASSIVATED`]).
+    pub dormant: bool,
 }
 
 /// Messages understood by a supervisor actor. Use the methods of
@@ -256,6 +266,8 @@ pub enum SupervisorMsg {
     /// A delayed restart (see [`SupervisorSpec::restart_backoff`]) is due
     /// for these children; sent by the supervisor to itself.
     RestartDue(Vec<String>),
+    /// Start this dormant child again (see [`PASSIVATED`]).
+    Wake(String),
 }
 
 impl fmt::Debug for SupervisorMsg {
@@ -265,6 +277,7 @@ impl fmt::Debug for SupervisorMsg {
             Self::TerminateChild(id, _) => write!(f, "TerminateChild({id})"),
             Self::Children(_) => write!(f, "Children"),
             Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
+            Self::Wake(id) => write!(f, "Wake({id})"),
         }
     }
 }
@@ -347,6 +360,14 @@ impl Supervisor {
         self.call(SupervisorMsg::Children).await
     }
 
+    /// Starts the dormant child `id` again (one that stopped with reason
+    /// [`PASSIVATED`]); a child that is still stopping is started as soon as
+    /// it has stopped. Nothing happens for a running or unknown child.
+    pub fn wake(&self, id: &str) {
+        // An error means the supervisor is gone, and its children with it.
+        let _ = self.actor.send_message(SupervisorMsg::Wake(id.to_owned()));
+    }
+
     /// Stops the children in reverse order, then the supervisor, and waits.
     pub async fn stop(&self) {
         // An error means it is already stopped, which is what we want.
@@ -378,9 +399,25 @@ pub(crate) struct SupervisorActor;
 
 struct Child {
     spec: ChildSpec,
-    /// `None` while a delayed restart is pending.
+    /// `None` while a delayed restart is pending, or while dormant.
     actor: Option<ActorCell>,
     restarts: u32,
+    /// Stopped with [`PASSIVATED`]: kept, not restarted.
+    dormant: bool,
+    /// Asked to wake while still running (its stop was on its way).
+    wake_pending: bool,
+}
+
+impl Child {
+    fn new(spec: ChildSpec, actor: ActorCell) -> Self {
+        Self {
+            spec,
+            actor: Some(actor),
+            restarts: 0,
+            dormant: false,
+            wake_pending: false,
+        }
+    }
 }
 
 /// The supervisor's state.
@@ -390,7 +427,10 @@ pub(crate) struct SupervisorState {
     intensity: Intensity,
     max_children: Option<usize>,
     backoff: Option<Backoff>,
-    children: Vec<Child>,
+    /// By id, in start order.
+    children: IndexMap<String, Child>,
+    /// Which child each running actor is.
+    by_actor: HashMap<ActorId, String>,
     restarts: VecDeque<Instant>,
 }
 
@@ -406,11 +446,40 @@ impl fmt::Debug for SupervisorState {
 
 impl SupervisorState {
     fn position(&self, cell: &ActorCell) -> Option<usize> {
-        self.children.iter().position(|c| {
-            c.actor
-                .as_ref()
-                .is_some_and(|a| a.get_id() == cell.get_id())
-        })
+        let id = self.by_actor.get(&cell.get_id())?;
+        let index = self.children.get_index_of(id)?;
+        let current = self.children[index].actor.as_ref()?;
+        (current.get_id() == cell.get_id()).then_some(index)
+    }
+
+    /// Child `index` runs as `actor` now.
+    fn set_actor(&mut self, index: usize, actor: ActorCell) {
+        if let Some((id, child)) = self.children.get_index_mut(index) {
+            self.by_actor.insert(actor.get_id(), id.clone());
+            child.actor = Some(actor);
+        }
+    }
+
+    /// Child `index` has no actor now.
+    fn clear_actor(&mut self, index: usize) {
+        if let Some(old) = self.children[index].actor.take() {
+            self.by_actor.remove(&old.get_id());
+        }
+    }
+
+    /// Removes child `index`.
+    fn remove(&mut self, index: usize) -> Option<Child> {
+        let (_, child) = self.children.shift_remove_index(index)?;
+        if let Some(actor) = &child.actor {
+            self.by_actor.remove(&actor.get_id());
+        }
+        Some(child)
+    }
+
+    /// Forgets every child (to stop them all).
+    fn take_all(&mut self) -> Vec<Child> {
+        self.by_actor.clear();
+        std::mem::take(&mut self.children).into_values().collect()
     }
 
     /// The delay before the current restart, if backoff is configured.
@@ -433,13 +502,15 @@ impl SupervisorState {
     async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) -> Result<()> {
         let parent = myself.get_cell();
         let mut again = Vec::new();
-        for child in self.children.iter_mut() {
-            if child.actor.is_some() || !ids.contains(&child.spec.id) {
+        for index in 0..self.children.len() {
+            let child = &self.children[index];
+            if child.actor.is_some() || child.dormant || !ids.contains(&child.spec.id) {
                 continue;
             }
             match spawn_child(&child.spec, &parent).await {
                 Ok(actor) => {
-                    child.actor = Some(actor);
+                    self.set_actor(index, actor);
+                    let child = &mut self.children[index];
                     child.restarts += 1;
                     metrics::counter!(
                         "foundation_supervisor_restarts_total",
@@ -450,8 +521,9 @@ impl SupervisorState {
                     tracing::info!(supervisor = %self.name, child = %child.spec.id, restarts = child.restarts, "child restarted");
                 }
                 Err(e) => {
-                    tracing::warn!(supervisor = %self.name, child = %child.spec.id, error = %e, "child did not start again; trying again");
-                    again.push(child.spec.id.clone());
+                    let id = child.spec.id.clone();
+                    tracing::warn!(supervisor = %self.name, child = %id, error = %e, "child did not start again; trying again");
+                    again.push(id);
                 }
             }
         }
@@ -466,13 +538,39 @@ impl SupervisorState {
                 within: self.intensity.within,
             };
             tracing::error!(supervisor = %self.name, "{err}; escalating");
-            let children = std::mem::take(&mut self.children);
-            stop_all(&children).await;
+            let children = self.take_all();
+            stop_all(children.iter()).await;
             return Err(err);
         }
         let delay = self.backoff_delay().unwrap_or(RETRY_AFTER);
         myself.send_after(delay, move || SupervisorMsg::RestartDue(again));
         Ok(())
+    }
+
+    /// Starts dormant child `id` again; one still stopping starts once it
+    /// has stopped.
+    async fn wake(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> Result<()> {
+        let Some(index) = self.children.get_index_of(id) else {
+            return Ok(());
+        };
+        let child = &mut self.children[index];
+        if !child.dormant {
+            if child.actor.is_some() {
+                child.wake_pending = true;
+            }
+            return Ok(());
+        }
+        child.dormant = false;
+        match spawn_child(&child.spec, &myself.get_cell()).await {
+            Ok(actor) => {
+                self.set_actor(index, actor);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(supervisor = %self.name, child = %id, error = %e, "dormant child did not wake; restarting it");
+                self.restart(myself, &[id.to_owned()]).await
+            }
+        }
     }
 
     /// Records a restart; false when the intensity is exceeded.
@@ -513,8 +611,8 @@ async fn stop_child(child: &Child) {
     }
 }
 
-async fn stop_all(children: &[Child]) {
-    for child in children.iter().rev() {
+async fn stop_all<'a>(children: impl DoubleEndedIterator<Item = &'a Child>) {
+    for child in children.rev() {
         stop_child(child).await;
     }
 }
@@ -529,16 +627,16 @@ impl Actor for SupervisorActor {
         myself: ActorRef<SupervisorMsg>,
         spec: SupervisorSpec,
     ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
-        let mut children: Vec<Child> = Vec::with_capacity(spec.children.len());
+        let mut children: IndexMap<String, Child> = IndexMap::with_capacity(spec.children.len());
+        let mut by_actor = HashMap::new();
         for child in spec.children {
             match spawn_child(&child, &myself.get_cell()).await {
-                Ok(actor) => children.push(Child {
-                    spec: child,
-                    actor: Some(actor),
-                    restarts: 0,
-                }),
+                Ok(actor) => {
+                    by_actor.insert(actor.get_id(), child.id.clone());
+                    children.insert(child.id.clone(), Child::new(child, actor));
+                }
                 Err(e) => {
-                    stop_all(&children).await;
+                    stop_all(children.values()).await;
                     return Err(e.into());
                 }
             }
@@ -554,6 +652,7 @@ impl Actor for SupervisorActor {
             max_children: spec.max_children,
             backoff: spec.backoff,
             children,
+            by_actor,
             restarts: VecDeque::new(),
         })
     }
@@ -563,7 +662,7 @@ impl Actor for SupervisorActor {
         _myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
-        stop_all(&state.children).await;
+        stop_all(state.children.values()).await;
         tracing::debug!(supervisor = %state.name, "supervisor stopped");
         Ok(())
     }
@@ -576,7 +675,7 @@ impl Actor for SupervisorActor {
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::StartChild(spec, reply) => {
-                let result = if state.children.iter().any(|c| c.spec.id == spec.id) {
+                let result = if state.children.contains_key(&spec.id) {
                     Err(CoreError::DuplicateChild(spec.id))
                 } else if state
                     .max_children
@@ -593,11 +692,10 @@ impl Actor for SupervisorActor {
                 } else {
                     match spawn_child(&spec, &myself.get_cell()).await {
                         Ok(actor) => {
-                            state.children.push(Child {
-                                spec,
-                                actor: Some(actor.clone()),
-                                restarts: 0,
-                            });
+                            state.by_actor.insert(actor.get_id(), spec.id.clone());
+                            state
+                                .children
+                                .insert(spec.id.clone(), Child::new(spec, actor.clone()));
                             Ok(actor)
                         }
                         Err(e) => Err(e),
@@ -606,10 +704,11 @@ impl Actor for SupervisorActor {
                 let _ = reply.send(result);
             }
             SupervisorMsg::TerminateChild(id, reply) => {
-                let result = match state.children.iter().position(|c| c.spec.id == id) {
+                let result = match state.children.get_index_of(&id) {
                     Some(i) => {
-                        let child = state.children.remove(i);
-                        stop_child(&child).await;
+                        if let Some(child) = state.remove(i) {
+                            stop_child(&child).await;
+                        }
                         Ok(())
                     }
                     None => Err(CoreError::UnknownChild(id)),
@@ -619,17 +718,19 @@ impl Actor for SupervisorActor {
             SupervisorMsg::Children(reply) => {
                 let list = state
                     .children
-                    .iter()
+                    .values()
                     .map(|c| ChildInfo {
                         id: c.spec.id.clone(),
                         actor: c.actor.clone(),
                         restart: c.spec.restart,
                         restarts: c.restarts,
+                        dormant: c.dormant,
                     })
                     .collect();
                 let _ = reply.send(list);
             }
             SupervisorMsg::RestartDue(ids) => state.restart(&myself, &ids).await?,
+            SupervisorMsg::Wake(id) => state.wake(&myself, &id).await?,
         }
         Ok(())
     }
@@ -641,6 +742,18 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         let (cell, failure) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == PASSIVATED => {
+                if let Some(index) = state.position(&cell) {
+                    state.clear_actor(index);
+                    let child = &mut state.children[index];
+                    child.dormant = true;
+                    if std::mem::take(&mut child.wake_pending) {
+                        let id = child.spec.id.clone();
+                        state.wake(&myself, &id).await?;
+                    }
+                }
+                return Ok(());
+            }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 (cell, reason.filter(|r| r == "killed"))
             }
@@ -664,7 +777,7 @@ impl Actor for SupervisorActor {
             None => tracing::debug!(supervisor = %state.name, child = %id, "child exited"),
         }
         if !restart {
-            state.children.remove(index);
+            state.remove(index);
             return Ok(());
         }
         if !state.allow_restart() {
@@ -675,8 +788,8 @@ impl Actor for SupervisorActor {
                 within: state.intensity.within,
             };
             tracing::error!(supervisor = %state.name, "{err}; escalating");
-            let children = std::mem::take(&mut state.children);
-            stop_all(&children).await;
+            let children = state.take_all();
+            stop_all(children.iter()).await;
             return Err(err.into());
         }
         // Which children go down and come back with it.
@@ -689,19 +802,20 @@ impl Actor for SupervisorActor {
             if i != index {
                 stop_child(&state.children[i]).await;
             }
-            state.children[i].actor = None;
+            state.clear_actor(i);
         }
-        // As in OTP, temporary siblings are stopped but not restarted.
+        // As in OTP, temporary siblings are stopped but not restarted;
+        // dormant ones stay dormant.
         let mut ids = Vec::with_capacity(affected.len());
         for &i in &affected {
             let child = &state.children[i];
-            if i == index || child.spec.restart != Restart::Temporary {
+            if i == index || (child.spec.restart != Restart::Temporary && !child.dormant) {
                 ids.push(child.spec.id.clone());
             }
         }
         state
             .children
-            .retain(|c| c.actor.is_some() || ids.contains(&c.spec.id));
+            .retain(|_, c| c.actor.is_some() || c.dormant || ids.contains(&c.spec.id));
         match state.backoff_delay() {
             Some(delay) => {
                 tracing::info!(supervisor = %state.name, ?ids, ?delay, "restart delayed");

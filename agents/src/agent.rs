@@ -507,6 +507,7 @@ pub(crate) fn answer_protocols<A: Agent>(accepts: &mut Accepts<A>) {
             Box::pin(async move { agent.rejected(&r.protocol, &r.reason).await })
         })
         .add_with::<HealthCheck>(|agent, _| Box::pin(async move { agent.health().await }))
+        .quiet::<HealthCheck>()
         .add_with::<Describe>(|agent, _| {
             Box::pin(async move {
                 Description {

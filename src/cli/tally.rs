@@ -1,6 +1,7 @@
 //! `tally`: the agent kind every `foundation node` registers whose state
 //! (a count) is copied to other nodes, so it survives its node
-//! (`spawn-on NODE tally SPEC`, `spawn-for-key KEY tally SPEC`).
+//! (`spawn-on NODE tally SPEC`, `spawn-for-key KEY tally SPEC`), and that
+//! can passivate when idle.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub(crate) const KEYS: &[&str] = &[
     "copies=N (other nodes holding its count; default 1)",
     "every=MS (copied at most once per MS; default after each change)",
     "restart=permanent|transient|temporary (default permanent)",
+    "passivate=MS (passivated after MS without a message)",
 ];
 
 /// A count that survives its node: answers the counter's messages
@@ -71,6 +73,7 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
         bail!("tally spec `{text}` has no id");
     }
     let (mut copies, mut every, mut restart) = (1, None::<Duration>, Restart::Permanent);
+    let mut passivate = None;
     for part in parts {
         match part.split_once('=') {
             Some(("copies", n)) => copies = n.parse().context("copies=N")?,
@@ -78,6 +81,7 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
             Some(("restart", "permanent")) => restart = Restart::Permanent,
             Some(("restart", "transient")) => restart = Restart::Transient,
             Some(("restart", "temporary")) => restart = Restart::Temporary,
+            Some(("passivate", ms)) => passivate = Some(millis(ms).context("passivate=MS")?),
             _ => bail!("`{part}` in tally spec `{text}` is not one of {KEYS:?}"),
         }
     }
@@ -85,10 +89,14 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
         Some(every) => Replication::every(every, copies),
         None => Replication::on_change(copies),
     };
-    Ok(AgentSpec::new(move || Tally {
+    let spec = AgentSpec::new(move || Tally {
         id: id.clone(),
         count: 0,
     })
     .restart(restart)
-    .replicate(how))
+    .replicate(how);
+    Ok(match passivate {
+        Some(idle) => spec.passivate_after(idle),
+        None => spec,
+    })
 }

@@ -31,7 +31,9 @@ pub(crate) trait Deliver: Send + Sync {
     fn send_local(&self, key: TypeId, parcel: AnyBox) -> Result<(), NotTaken>;
     /// The wire tags of the messages it answers.
     fn accepts(&self) -> Vec<String>;
-    fn cell(&self) -> ActorCell;
+    /// The actor it runs in; `None` while it is passivated (no actor runs
+    /// it, and its name stays registered).
+    fn cell(&self) -> Option<ActorCell>;
     /// Whether the gateway stops it when it loses its name to another
     /// node's claim, under [`ConflictPolicy::Stop`](crate::ConflictPolicy::Stop);
     /// a host that stops it itself says no ([`crate::Hosting::stop_on_conflict`]).

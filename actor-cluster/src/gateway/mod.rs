@@ -117,6 +117,10 @@ pub(crate) enum GatewayMsg {
         name: String,
         reply: RpcReplyPort<Result<()>>,
     },
+    /// A passivated server registered as `name` woke in a new actor.
+    Rebind(String),
+    /// The passivated server registered as `name` was dropped asleep.
+    ReleaseDormant(String),
     SetLabels {
         name: String,
         labels: BTreeMap<String, String>,
@@ -177,6 +181,8 @@ impl fmt::Debug for GatewayMsg {
             Self::Wire(_) => "Wire",
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
+            Self::Rebind(_) => "Rebind",
+            Self::ReleaseDormant(_) => "ReleaseDormant",
             Self::SetLabels { .. } => "SetLabels",
             Self::Group { .. } => "Group",
             Self::Publish { .. } => "Publish",
@@ -270,6 +276,9 @@ pub(crate) struct GatewayState {
     /// Every claim on every name, by node; the smallest node name wins.
     claims: HashMap<String, BTreeMap<String, Claim>>,
     local: HashMap<String, Arc<dyn Deliver>>,
+    /// The names of `local` each actor holds, to release them when it
+    /// stops without looking at every name.
+    held_by: HashMap<ractor::ActorId, Vec<String>>,
     pending: HashMap<u64, Pending>,
     next_id: u64,
     timing: Timing,
@@ -449,6 +458,7 @@ impl Actor for Gateway {
             peers: HashMap::new(),
             claims: HashMap::new(),
             local: HashMap::new(),
+            held_by: HashMap::new(),
             pending: HashMap::new(),
             next_id: 1,
             timing: args.timing,
@@ -507,6 +517,8 @@ impl Actor for Gateway {
             GatewayMsg::Unregister { name, reply } => {
                 let _ = reply.send(state.unregister(name));
             }
+            GatewayMsg::Rebind(name) => state.rebind(&name),
+            GatewayMsg::ReleaseDormant(name) => state.release_dormant(&name),
             GatewayMsg::SetLabels {
                 name,
                 labels,

@@ -151,11 +151,12 @@ impl GatewayState {
         self.broadcast(Body::Unregistered {
             name: name.to_owned(),
         });
-        let stopped = self.conflicts == ConflictPolicy::Stop && target.stop_on_conflict();
-        if stopped {
-            target
-                .cell()
-                .stop(Some(format!("name_conflict: `{name}` is held by {winner}")));
+        // A passivated server has no actor to stop: its host decides.
+        let cell = target.cell();
+        let stopped =
+            self.conflicts == ConflictPolicy::Stop && target.stop_on_conflict() && cell.is_some();
+        if let Some(cell) = cell.filter(|_| stopped) {
+            cell.stop(Some(format!("name_conflict: `{name}` is held by {winner}")));
         }
         self.emit(NodeEvent::NameConflict {
             name: name.to_owned(),
@@ -216,13 +217,22 @@ impl GatewayState {
         target: Arc<dyn Deliver>,
         epoch: u64,
     ) -> Result<()> {
-        // A restarted actor re-registers before the old incarnation's
-        // termination reaches us: a dead holder gives way.
+        // A passivating server's target outlives its actors: registered
+        // again (by an incarnation after a failure), it is already here.
         if self
             .local
             .get(&name)
-            .is_some_and(|t| t.cell().get_status() >= ractor::ActorStatus::Stopping)
+            .is_some_and(|held| std::ptr::addr_eq(Arc::as_ptr(held), Arc::as_ptr(&target)))
         {
+            self.watch_holder(&name, target.as_ref());
+            return Ok(());
+        }
+        // A restarted actor re-registers before the old incarnation's
+        // termination reaches us: a dead holder gives way.
+        if self.local.get(&name).is_some_and(|t| {
+            t.cell()
+                .is_some_and(|c| c.get_status() >= ractor::ActorStatus::Stopping)
+        }) {
             self.local.remove(&name);
             let node = self.node.clone();
             self.remove_claim(&node, &name);
@@ -244,6 +254,7 @@ impl GatewayState {
             };
             let node = self.node.clone();
             self.add_claim(&node, claim.clone());
+            self.watch_holder(&name, target.as_ref());
             self.local.insert(name, target);
             self.broadcast(Body::Registered(claim));
             Ok(())
@@ -364,21 +375,64 @@ impl GatewayState {
         list
     }
 
-    /// An actor of this process stopped: the names it held are released.
+    /// Notes which actor holds `name` now.
+    fn watch_holder(&mut self, name: &str, target: &dyn Deliver) {
+        if let Some(cell) = target.cell() {
+            let names = self.held_by.entry(cell.get_id()).or_default();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+
+    /// An actor of this process stopped: the names it held are released
+    /// (not those of a server that passivated: it sleeps in its target).
     pub(super) fn actor_stopped(&mut self, cell: &ActorCell) {
         let id = cell.get_id();
-        let dead: Vec<String> = self
-            .local
-            .iter()
-            .filter(|(_, t)| t.cell().get_id() == id)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in dead {
-            self.local.remove(&name);
-            let node = self.node.clone();
-            self.remove_claim(&node, &name);
-            self.broadcast(Body::Unregistered { name: name.clone() });
-            tracing::debug!(%name, "registered actor stopped; name released");
+        let Some(names) = self.held_by.remove(&id) else {
+            return;
+        };
+        for name in names {
+            let held = self
+                .local
+                .get(&name)
+                .is_some_and(|t| t.cell().is_some_and(|c| c.get_id() == id));
+            if held {
+                self.release_local(&name);
+            }
+        }
+    }
+
+    /// Releases `name`, held here, on every node.
+    fn release_local(&mut self, name: &str) {
+        self.local.remove(name);
+        let node = self.node.clone();
+        self.remove_claim(&node, name);
+        self.broadcast(Body::Unregistered {
+            name: name.to_owned(),
+        });
+        tracing::debug!(%name, "registered actor stopped; name released");
+    }
+
+    /// A passivated server registered as `name` woke: its new actor holds
+    /// the name (or, already stopped again, releases it).
+    pub(super) fn rebind(&mut self, name: &str) {
+        let Some(target) = self.local.get(name).cloned() else {
+            return;
+        };
+        match target.cell() {
+            Some(cell) if cell.get_status() == ractor::ActorStatus::Stopped => {
+                self.release_local(name);
+            }
+            Some(_) => self.watch_holder(name, target.as_ref()),
+            None => {}
+        }
+    }
+
+    /// The passivated server registered as `name` was dropped asleep.
+    pub(super) fn release_dormant(&mut self, name: &str) {
+        if self.local.get(name).is_some_and(|t| t.cell().is_none()) {
+            self.release_local(name);
         }
     }
 

@@ -351,7 +351,14 @@ impl State {
                 agent.due = now;
             }
             match &child.actor {
+                None if child.dormant => agent.set_status(Status::Passivated),
                 None => agent.set_status(Status::Starting),
+                Some(_) if agent.status == Status::Passivated => {
+                    // Woken by a message: checked at once (a check does
+                    // not keep it awake).
+                    agent.set_status(Status::Ready);
+                    agent.due = now;
+                }
                 Some(_) if agent.due <= now && due.len() < BATCH => due.push(id.clone()),
                 Some(_) => {}
             }

@@ -88,11 +88,14 @@ pub enum Status {
     Failed,
     /// Moving to another node.
     Migrating,
+    /// Idle and passivated ([`AgentSpec::passivate_after`]): its state is
+    /// kept, no task runs it, and its next message wakes it.
+    Passivated,
 }
 
 impl Status {
     /// Every status, in order.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Starting,
         Status::Ready,
         Status::Busy,
@@ -101,6 +104,7 @@ impl Status {
         Status::Stopped,
         Status::Failed,
         Status::Migrating,
+        Status::Passivated,
     ];
 
     /// Its name: `starting`, `ready`, ...
@@ -114,6 +118,7 @@ impl Status {
             Status::Stopped => "stopped",
             Status::Failed => "failed",
             Status::Migrating => "migrating",
+            Status::Passivated => "passivated",
         }
     }
 }
@@ -168,6 +173,8 @@ pub struct AgentSpec<A: Agent> {
     pub(crate) origin: Option<Origin>,
     /// Where it starts from when it moved by failover.
     pub(crate) resume: Option<Resume>,
+    /// Passivate after this long without a message.
+    pub(crate) passivate_after: Option<Duration>,
 }
 
 impl<A: Agent> fmt::Debug for AgentSpec<A> {
@@ -176,6 +183,7 @@ impl<A: Agent> fmt::Debug for AgentSpec<A> {
             .field("restart", &self.restart)
             .field("health_every", &self.health_every)
             .field("replication", &self.replicated.as_ref().map(|r| r.how))
+            .field("passivate_after", &self.passivate_after)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +199,7 @@ impl<A: Agent> AgentSpec<A> {
             replicated: None,
             origin: None,
             resume: None,
+            passivate_after: None,
         }
     }
 
@@ -208,6 +217,20 @@ impl<A: Agent> AgentSpec<A> {
     pub fn health_every(self, every: Duration) -> Self {
         Self {
             health_every: every.max(Duration::from_millis(50)),
+            ..self
+        }
+    }
+
+    /// Passivates the agent after `idle` without a message (health checks
+    /// do not count): its actor stops and the agent itself, with its
+    /// state, waits in memory, costing no task or mailbox; its name stays
+    /// registered, its status reads [`Status::Passivated`], and its next
+    /// message from anywhere wakes it, as the same value, before that
+    /// message is answered. It is health-checked only while awake.
+    #[must_use]
+    pub fn passivate_after(self, idle: Duration) -> Self {
+        Self {
+            passivate_after: Some(idle),
             ..self
         }
     }
@@ -249,6 +272,7 @@ pub(crate) async fn start_agent<A: Agent>(
         replicated,
         origin,
         resume,
+        passivate_after,
     } = spec;
     let first = factory();
     let id = first.id();
@@ -262,6 +286,9 @@ pub(crate) async fn start_agent<A: Agent>(
     let mut hosting = Hosting::new(answer_protocols::<A>)
         .epoch(epoch)
         .stop_on_conflict(false);
+    if let Some(idle) = passivate_after {
+        hosting = hosting.passivate_after(idle, supervisor.clone());
+    }
     let keeper = replicated.map(|r| Keeper::new(r, resume.as_ref()));
     if let Some(keeper) = &keeper {
         let manager = node.lookup(&manager::manager_name(node.name())).await?;

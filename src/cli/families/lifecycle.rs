@@ -31,7 +31,7 @@ pub(crate) const USAGE: &[&str] = &[
     "agent-stop ID",
     "agent-restart ID",
     "spawn-on NODE AGENT_SPEC (a scripted agent, started on that node)",
-    "spawn-on NODE tally ID[:copies=N][:every=MS][:restart=POLICY] (a count copied to N other nodes: it runs again on a survivor, with its count, when its node goes down; ask it as agent/ID)",
+    "spawn-on NODE tally ID[:copies=N][:every=MS][:restart=POLICY][:passivate=MS] (a count copied to N other nodes: it runs again on a survivor, with its count, when its node goes down; ask it as agent/ID)",
     "spawn-for-key KEY tally TALLY_SPEC (a tally on the ring's owner of KEY)",
     "spawn-for-key KEY AGENT_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless the agent runs already)",
     "owner KEY [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...]",

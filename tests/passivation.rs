@@ -58,6 +58,15 @@ async fn an_idle_agent_passivates_and_its_next_message_wakes_it_with_its_state()
     // node keeps checking it.
     entry_when(&mut nodes[0], "p1", |e| e["status"] == "passivated").await;
 
+    // Restarted while asleep: woken, then restarted (a tally restores its
+    // last copied count on a restart).
+    let restarted = nodes[0].command("agent-restart p1").await;
+    assert!(restarted.get("error").is_none(), "{restarted}");
+    let entry = entry_when(&mut nodes[0], "p1", |e| e["restarts"] == 1).await;
+    assert_eq!(entry["node"], "b", "{entry}");
+    assert_eq!(nodes[0].command("ask agent/p1 get").await["ok"], 8);
+    entry_when(&mut nodes[0], "p1", |e| e["status"] == "passivated").await;
+
     // Stopped while asleep, its name goes.
     let stopped = nodes[0].command("agent-stop p1").await;
     assert!(stopped.get("error").is_none(), "{stopped}");

@@ -204,7 +204,7 @@ impl<M: Message> Deliver for ActorTarget<M> {
         reply: Option<gateway::ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
         if tag != M::TAG {
-            return Err(RemoteError::mismatch(self.accepts(), tag));
+            return Err(RemoteError::mismatch(self.accepts().to_vec(), tag));
         }
         let msg = decode::<M>(payload)?;
         let reply = routed_reply::<M::Reply>(reply);
@@ -231,8 +231,8 @@ impl<M: Message> Deliver for ActorTarget<M> {
             })
     }
 
-    fn accepts(&self) -> Vec<String> {
-        vec![M::TAG.to_owned()]
+    fn accepts(&self) -> Arc<[String]> {
+        Arc::from([M::TAG.to_owned()])
     }
 
     fn cell(&self) -> Option<ractor::ActorCell> {
@@ -305,10 +305,7 @@ pub(crate) fn resolved(gateway: &GatewayId, name: &str, resolved: Option<Resolve
     let target = match resolved {
         None => return Err(ClusterError::UnknownName(name.to_owned())),
         Some(Resolved::Local(target)) => Target::Local(target),
-        Some(Resolved::Remote { node, accepts }) => Target::Remote {
-            node,
-            accepts: accepts.into(),
-        },
+        Some(Resolved::Remote { node, accepts }) => Target::Remote { node, accepts },
     };
     Ok(Ref {
         name: name.to_owned(),
@@ -362,7 +359,7 @@ impl Ref {
     /// `ask` finds where).
     pub fn accepts(&self) -> Vec<String> {
         match &*self.current() {
-            Target::Local(t) => t.accepts(),
+            Target::Local(t) => t.accepts().to_vec(),
             Target::Remote { accepts, .. } => accepts.to_vec(),
             Target::Moved => Vec::new(),
         }
@@ -401,7 +398,7 @@ impl Ref {
                     Ok(()) => Ok(()),
                     Err(NotTaken::Refused(parcel)) => Err(undelivered(
                         unpack::<M>(parcel),
-                        self.mismatch::<M>(t.accepts()),
+                        self.mismatch::<M>(t.accepts().to_vec()),
                     )),
                     Err(NotTaken::Stopped(parcel)) => {
                         let msg = parcel.and_then(unpack::<M>);
@@ -500,7 +497,9 @@ impl Ref {
         });
         match target.send_local(TypeId::of::<M>(), Box::new((msg, reply))) {
             Ok(()) => {}
-            Err(NotTaken::Refused(_)) => return Ok(Err(self.mismatch::<M>(target.accepts()))),
+            Err(NotTaken::Refused(_)) => {
+                return Ok(Err(self.mismatch::<M>(target.accepts().to_vec())))
+            }
             Err(NotTaken::Stopped(parcel)) => return Err(parcel.and_then(unpack::<M>)),
         }
         Ok(match tokio::time::timeout(timeout, rx).await {

@@ -152,12 +152,15 @@ struct Entry<S> {
 /// [`Server::accepts`].
 pub struct Accepts<S> {
     entries: Vec<Entry<S>>,
+    /// The tags, once a server's table is complete (see `accepts_of`).
+    shared: OnceLock<Arc<[String]>>,
 }
 
 impl<S: Server> Accepts<S> {
     fn of(also: fn(&mut Self)) -> Self {
         let mut accepts = Self {
             entries: Vec::new(),
+            shared: OnceLock::new(),
         };
         S::accepts(&mut accepts);
         also(&mut accepts);
@@ -367,8 +370,12 @@ impl<S: Server> Deliver for ServerTarget<S> {
             .map_err(|back| NotTaken::Stopped(back.map(|e| e.parcel)))
     }
 
-    fn accepts(&self) -> Vec<String> {
-        self.accepts.tags()
+    fn accepts(&self) -> Arc<[String]> {
+        Arc::clone(
+            self.accepts
+                .shared
+                .get_or_init(|| self.accepts.tags().into()),
+        )
     }
 
     fn cell(&self) -> Option<ActorCell> {

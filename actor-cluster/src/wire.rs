@@ -8,7 +8,9 @@
 //! can address the gateway of cluster B; without B's cookie it cannot
 //! produce an envelope that gateway accepts.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use litemap::LiteMap;
 
 use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
@@ -32,13 +34,14 @@ pub(crate) const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Claim {
     pub(crate) name: String,
-    /// The wire tags of the messages its actor answers.
-    pub(crate) accepts: Vec<String>,
+    /// The wire tags of the messages its actor answers (shared by the
+    /// claims of every actor of one type).
+    pub(crate) accepts: Arc<[String]>,
     pub(crate) groups: Vec<String>,
     /// What the holder says about it ([`crate::Node::set_labels`]); absent
     /// in the claims of builds before labels, hence the default.
     #[serde(default)]
-    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) labels: LiteMap<String, String>,
     /// How many times the named actor has moved to another node by
     /// failover: of two claims, the higher epoch wins (absent in the claims
     /// of builds before epochs, hence the default).

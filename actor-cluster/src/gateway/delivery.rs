@@ -30,7 +30,7 @@ pub(crate) trait Deliver: Send + Sync {
     /// `(M, Reply<M::Reply>)` where `M` has the type id `key`.
     fn send_local(&self, key: TypeId, parcel: AnyBox) -> Result<(), NotTaken>;
     /// The wire tags of the messages it answers.
-    fn accepts(&self) -> Vec<String>;
+    fn accepts(&self) -> Arc<[String]>;
     /// The actor it runs in; `None` while it is passivated (no actor runs
     /// it, and its name stays registered).
     fn cell(&self) -> Option<ActorCell>;
@@ -91,7 +91,10 @@ pub(crate) fn encode_reply<R: Payload>(
 /// What a name resolves to.
 pub(crate) enum Resolved {
     Local(Arc<dyn Deliver>),
-    Remote { node: String, accepts: Vec<String> },
+    Remote {
+        node: String,
+        accepts: Arc<[String]>,
+    },
 }
 
 pub(crate) type AskReply = oneshot::Sender<Result<Vec<u8>>>;
@@ -347,7 +350,7 @@ impl GatewayState {
         let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
         let accepts = target.accepts();
         if !accepts.iter().any(|t| t == tag) {
-            return Err(RemoteError::mismatch(accepts, tag));
+            return Err(RemoteError::mismatch(accepts.to_vec(), tag));
         }
         Ok(target)
     }

@@ -18,7 +18,9 @@ mod names;
 mod peers;
 mod sessions;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use litemap::LiteMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,7 +276,9 @@ pub(crate) struct GatewayState {
     names: broadcast::Sender<NameEvent>,
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
-    claims: HashMap<String, BTreeMap<String, Claim>>,
+    claims: HashMap<String, LiteMap<String, Claim>>,
+    /// Every list of tags a claim carries, once.
+    tag_lists: HashSet<Arc<[String]>>,
     local: HashMap<String, Arc<dyn Deliver>>,
     /// The names of `local` each actor holds, to release them when it
     /// stops without looking at every name.
@@ -457,6 +461,7 @@ impl Actor for Gateway {
             names: args.names,
             peers: HashMap::new(),
             claims: HashMap::new(),
+            tag_lists: HashSet::new(),
             local: HashMap::new(),
             held_by: HashMap::new(),
             pending: HashMap::new(),

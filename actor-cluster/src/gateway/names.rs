@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use litemap::LiteMap;
 use ractor::ActorCell;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -35,7 +36,11 @@ impl NameInfo {
             name: claim.name.clone(),
             node: node.to_owned(),
             groups: claim.groups.clone(),
-            labels: claim.labels.clone(),
+            labels: claim
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -76,7 +81,7 @@ pub(super) struct Member {
 /// Of several nodes' claims on one name, the one that holds it: the
 /// highest epoch (an actor failed over to another node outranks the
 /// instance it replaced), then the smallest node name.
-fn best(claims: &BTreeMap<String, Claim>) -> Option<(&String, &Claim)> {
+fn best(claims: &LiteMap<String, Claim>) -> Option<(&String, &Claim)> {
     claims
         .iter()
         .max_by(|(a, ca), (b, cb)| ca.epoch.cmp(&cb.epoch).then_with(|| b.cmp(a)))
@@ -118,7 +123,14 @@ impl GatewayState {
         let _ = self.names.send(event);
     }
 
-    pub(super) fn add_claim(&mut self, node: &str, claim: Claim) {
+    pub(super) fn add_claim(&mut self, node: &str, mut claim: Claim) {
+        // One copy of each list of tags, however many actors answer it.
+        match self.tag_lists.get(&claim.accepts) {
+            Some(shared) => claim.accepts = Arc::clone(shared),
+            None => {
+                self.tag_lists.insert(Arc::clone(&claim.accepts));
+            }
+        }
         let before = self.held(&claim.name);
         let name = claim.name.clone();
         self.insert_claim(node, claim);
@@ -249,7 +261,7 @@ impl GatewayState {
                 name: name.clone(),
                 accepts: target.accepts(),
                 groups,
-                labels: BTreeMap::new(),
+                labels: LiteMap::new(),
                 epoch,
             };
             let node = self.node.clone();
@@ -277,7 +289,7 @@ impl GatewayState {
                 ),
             });
         }
-        self.update_claim(name, |claim| claim.labels = labels)
+        self.update_claim(name, |claim| claim.labels = labels.into_iter().collect())
     }
 
     /// Adds `name`, registered on this node, to `group` (`join`) or takes

@@ -475,16 +475,27 @@ impl State {
                 "`{id}` is temporary: it is never restarted"
             )));
         }
-        let children = self
-            .supervisor
-            .children()
-            .await
-            .map_err(|e| Refused::Cannot(e.to_string()))?;
-        let cell = children
-            .into_iter()
-            .find(|c| c.id == agent_name(id))
-            .and_then(|c| c.actor)
-            .ok_or_else(|| Refused::Cannot(format!("`{id}` is restarting already")))?;
+        let name = agent_name(id);
+        let deadline = Instant::now() + MOST;
+        let cell = loop {
+            let child = self
+                .supervisor
+                .children()
+                .await
+                .map_err(|e| Refused::Cannot(e.to_string()))?
+                .into_iter()
+                .find(|c| c.id == name)
+                .ok_or(Refused::Unknown)?;
+            match child.actor {
+                Some(cell) => break cell,
+                // A passivated agent is woken to be restarted.
+                None if child.dormant && Instant::now() < deadline => {
+                    self.supervisor.wake(&name);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                None => return Err(Refused::Cannot(format!("`{id}` is restarting already"))),
+            }
+        };
         // Killed, it counts as a failure: permanent and transient agents
         // alike are started again.
         cell.kill();

@@ -4,18 +4,14 @@
 //! an auction runs; the third node is killed and the other two still read
 //! the value and commit a new version; it exits 0.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test]
 async fn launch_runs_the_three_node_demo() {
-    // Three consecutive ports starting at a free one.
-    let base = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = base.min(u16::MAX - 3);
+    let base = support::free_ports(3);
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foundation"))
         .args(["launch", "--nodes", "3", "--base-port", &base.to_string()])
         .stdout(Stdio::piped())

@@ -293,7 +293,7 @@ async fn a_study_whose_node_is_killed_is_resumed_elsewhere() {
 /// read on every node.
 #[tokio::test]
 async fn launch_runs_the_study_example() {
-    let base = support::free_port().min(u16::MAX - 3);
+    let base = support::free_ports(3);
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foundation"))
         .args([
             "launch",

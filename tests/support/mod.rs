@@ -17,13 +17,39 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 /// How long any single expectation may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A free port on 127.0.0.1 (bound and released; the kernel does not hand it
-/// out again at once).
+/// A free port on 127.0.0.1 (see [`free_ports`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    free_ports(1)
+}
+
+/// The first of `n` consecutive free ports on 127.0.0.1, below the kernel's
+/// ephemeral range (32768 and up here): a port bound and released in that
+/// range can be handed out at once as the source port of any outgoing
+/// connection, and the node then cannot listen on it. Each test process
+/// walks its own stretch of 20000-32767 (from its pid) and skips ports in
+/// use.
+pub fn free_ports(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_700;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let first = LOW + NEXT.fetch_add(u32::from(n), Ordering::SeqCst) % SPAN;
+        let ports = first..first + u32::from(n);
+        if ports
+            .map(|p| TcpListener::bind(("127.0.0.1", p as u16)))
+            .all(|bound| bound.is_ok())
+        {
+            return first as u16;
+        }
+    }
+    panic!("no {n} free ports in {LOW}..{}", LOW + SPAN)
 }
 
 pub struct TestNode {

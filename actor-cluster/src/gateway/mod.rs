@@ -304,9 +304,11 @@ pub(crate) struct GatewayState {
     ever_quorate: bool,
     /// When this node last found that it had been paused.
     resumed_at: Option<Instant>,
-    /// When a session to each peer was last closed as a duplicate (see
-    /// `sessions::settle`).
-    duplicates: HashMap<String, Instant>,
+    /// When a session to each peer last closed while another one was kept
+    /// (see `sessions::settle`).
+    churned: HashMap<String, Instant>,
+    /// ractor_cluster's node server, asked for its sessions.
+    server: ActorRef<NodeServerMessage>,
 }
 
 impl GatewayState {
@@ -476,7 +478,8 @@ impl Actor for Gateway {
             quorate: true,
             ever_quorate: true,
             resumed_at: None,
-            duplicates: HashMap::new(),
+            churned: HashMap::new(),
+            server: server.clone(),
             detector: Detector::new(
                 &node_name,
                 args.timing.heartbeat,
@@ -571,7 +574,7 @@ impl Actor for Gateway {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
             }
-            GatewayMsg::Settle(node) => state.settle(&myself, &node, None),
+            GatewayMsg::Settle(node) => state.settle_expired(&myself, &node).await,
             GatewayMsg::Session(ev) => state.session_event(&myself, ev),
             GatewayMsg::CheckHandshake(id) => state.check_handshake(id),
             GatewayMsg::CheckAuth { peer, addr } => state.check_auth(peer, addr),

@@ -63,6 +63,9 @@ pub(super) struct Peer {
     /// Its last session closed while another one may take over: until
     /// when we wait for it (a [`GatewayMsg::Settle`] is on its way).
     pub(super) detached: Option<Instant>,
+    /// While detached, a session of ractor_cluster's to it that never
+    /// reached us was closed and the peer redialed (once per detachment).
+    pub(super) redialed: bool,
 }
 
 impl Peer {
@@ -74,6 +77,7 @@ impl Peer {
             suspect: false,
             since: SystemTime::now(),
             detached: None,
+            redialed: false,
             leaving: false,
             started: 0,
         }

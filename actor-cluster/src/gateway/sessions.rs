@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ractor::{ActorCell, ActorRef};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NodeEventSubscription, NodeSessionMessage};
+use ractor_cluster::{NodeEventSubscription, NodeServerMessage, NodeSessionMessage};
 use tokio::time::Instant;
 
 use super::{GatewayMsg, GatewayState};
@@ -31,7 +31,7 @@ const RESUME_GRACE: Duration = Duration::from_secs(3);
 /// How long after a session to a peer was closed as a duplicate the close
 /// of its sibling is taken for the other half of the same election, not
 /// for a departure (see [`GatewayState::settle`]).
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(5);
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Why ractor_cluster ends a session that is one of two to the same peer:
 /// it keeps the other, so the peer has not gone anywhere.
@@ -221,10 +221,7 @@ impl GatewayState {
                 .and_then(|s| s.peer.clone())
                 .or(ev.peer.clone())
             {
-                let now = Instant::now();
-                self.duplicates
-                    .retain(|_, t| now.duration_since(*t) < DUPLICATE_WINDOW);
-                self.duplicates.insert(peer, now);
+                self.churn(peer);
             }
         }
         match session {
@@ -285,8 +282,8 @@ impl GatewayState {
         // its own; when they disagree, each closes the one the other kept,
         // and the close of the kept one arrives as a plain
         // `tcp_session_closed` from a peer that is still there.
-        let duplicated = self
-            .duplicates
+        let churned = self
+            .churned
             .get(node)
             .is_some_and(|t| now.duration_since(*t) < DUPLICATE_WINDOW);
         let Some(peer) = self.peers.get_mut(node) else {
@@ -295,11 +292,15 @@ impl GatewayState {
         // Sessions that carry the peer's gateway count as authenticated
         // (see `learn_session`), so `live` is the whole answer.
         if live {
+            peer.redialed = false;
             if peer.detached.take().is_some() {
                 // Connected again: watch it again.
                 self.detector.add(node, now);
             }
-            tracing::debug!(%node, "a session closed; another connection keeps the peer up");
+            if reason.is_some() {
+                tracing::debug!(%node, "a session closed; another connection keeps the peer up");
+                self.churn(node.to_owned());
+            }
             return;
         }
         let grace = match reason {
@@ -308,7 +309,7 @@ impl GatewayState {
                 tracing::info!(%node, %reason, "connection closed while this node was paused; waiting for it to come back");
                 RESUME_GRACE
             }
-            Some(reason) if duplicated => {
+            Some(reason) if churned => {
                 tracing::debug!(%node, %reason, "the connection kept after a crossed dial closed; dialing the peer again");
                 RESUME_GRACE
             }
@@ -340,6 +341,73 @@ impl GatewayState {
             }
             myself.send_after(grace, move || GatewayMsg::Settle(node));
         }
+    }
+
+    /// Notes that a session to `peer` closed while another was kept.
+    fn churn(&mut self, peer: String) {
+        let now = Instant::now();
+        self.churned
+            .retain(|_, t| now.duration_since(*t) < DUPLICATE_WINDOW);
+        self.churned.insert(peer, now);
+    }
+
+    /// The grace of detached peer `node` has passed. Before it is reported
+    /// down, once per detachment, this node looks for a connection to it
+    /// that may be alive without our knowing: a session ractor_cluster
+    /// authenticated without telling us (a connection kept by a crossed
+    /// dial's election can authenticate with no callback and without
+    /// carrying the peer's gateway: useless to us, yet the peer refuses
+    /// every new connection as a duplicate while it lasts), which is
+    /// closed; or any handshake still under way (we learn a session's peer
+    /// only when it authenticates), which the handshake timeout ends. Then
+    /// it dials the peer again and waits that timeout more: a peer that
+    /// is there connects meanwhile. A killed peer leaves no such
+    /// connection and is reported down at once.
+    pub(super) async fn settle_expired(&mut self, myself: &ActorRef<GatewayMsg>, node: &str) {
+        let now = Instant::now();
+        let expired = self
+            .peers
+            .get(node)
+            .is_some_and(|p| !p.redialed && p.detached.is_some_and(|until| now >= until));
+        let live = self.sessions.values().any(|s| s.live_with(node));
+        if expired && !live {
+            let stale = self.unreported_session(node).await;
+            if let Some(ours) = stale.and_then(|id| self.sessions.get_mut(&id)) {
+                tracing::info!(%node, "closing a session ractor_cluster authenticated without telling us");
+                ours.timed_out = true;
+                ours.actor.stop(Some("authenticated unreported".into()));
+            }
+            let handshaking = self.sessions.values().any(Session::handshaking);
+            if stale.is_some() || handshaking {
+                let wait = self.timing.handshake_timeout + SETTLE_GRACE;
+                tracing::debug!(%node, ?wait, "a connection to the peer may be alive unseen; dialing it again before calling it down");
+                if let Some(peer) = self.peers.get_mut(node) {
+                    peer.redialed = true;
+                    peer.detached = Some(now + wait);
+                    let redial = peer.addr.clone().map(|a| (a, Some(now + wait)));
+                    self.connector(ConnectorMsg::Lost {
+                        node: node.to_owned(),
+                        redial,
+                    });
+                }
+                let node = node.to_owned();
+                myself.send_after(wait, move || GatewayMsg::Settle(node));
+                return;
+            }
+        }
+        self.settle(myself, node, None);
+    }
+
+    /// The id of a session to `node` that ractor_cluster's node server
+    /// counts authenticated and we do not.
+    async fn unreported_session(&self, node: &str) -> Option<u64> {
+        let sessions = ractor::call_t!(self.server, NodeServerMessage::GetSessions, 500).ok()?;
+        sessions.into_values().find_map(|info| {
+            let name = info.peer_name.as_ref()?.name.as_str();
+            let peer = name.rsplit_once('@').map_or(name, |(n, _)| n);
+            let ours = self.sessions.get(&info.node_id)?;
+            (peer == node && !ours.authenticated && ours.open()).then_some(info.node_id)
+        })
     }
 
     /// Settles the detached peers that have a live session again (or whose

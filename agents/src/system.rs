@@ -253,8 +253,16 @@ impl Agents {
     pub async fn spawn_with<A: Agent>(&self, spec: AgentSpec<A>) -> Result<String> {
         let tracking = start_agent(&self.node, &self.supervisor, spec).await?;
         let id = tracking.id.clone();
-        self.control(&self.manager, &id, Control::Track(tracking))
-            .await
+        // Told, not asked: a spawn does not wait for the manager's tick
+        // (which may be publishing labels), and what this handle asks the
+        // manager next comes after it in its mailbox.
+        if self.manager.tell(Control::Track(tracking)).is_err() {
+            return Err(AgentError::Lifecycle {
+                agent: id,
+                reason: "this node's lifecycle manager is gone".into(),
+            });
+        }
+        Ok(id)
     }
 
     /// Asks `manager` to do `control` for agent `id`.

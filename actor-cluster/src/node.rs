@@ -137,7 +137,10 @@ impl NodeBuilder {
     /// Where to listen for peers. Default: [`DEFAULT_LISTEN`] (loopback
     /// only), or port 7400 on all IPv4 interfaces when mDNS discovery is on
     /// and no address is given (a LAN needs to reach the node). Port 0
-    /// picks a free port; [`Node::addr`] tells which.
+    /// picks a free port (on Linux, from 10000 up to the first port of the
+    /// kernel's range for outgoing connections, so that no outgoing
+    /// connection takes it before the node binds it); [`Node::addr`]
+    /// tells which.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self
@@ -436,15 +439,44 @@ const EVENT_BUFFER: usize = 4096;
 /// joining lists all of its names at once).
 const NAME_EVENT_BUFFER: usize = 16_384;
 
-/// `addr` with a port the kernel has free now. ractor_cluster binds the
-/// port itself and cannot report what it bound, so the port is chosen here
-/// and released just before the node server takes it.
+/// `addr` with a port free now. ractor_cluster binds the port itself and
+/// cannot report what it bound, so the port is chosen here and released
+/// just before the node server takes it. Where the kernel's range of
+/// ports for outgoing connections is known (Linux), the port is chosen
+/// below it: a port the kernel itself chose from that range can be taken,
+/// in the moment between its release and the node server's bind, as the
+/// source port of any outgoing connection on the machine.
 fn free_port_on(addr: SocketAddr) -> Result<SocketAddr> {
+    use std::hash::{BuildHasher, Hasher};
+    if let Some(low) = ephemeral_low() {
+        let range = FIRST_CHOSEN_PORT..low.max(FIRST_CHOSEN_PORT);
+        for _ in 0..if range.is_empty() { 0 } else { 64 } {
+            // A random draw (std's hasher keys are random per process).
+            let draw = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let port = range.start + (draw % u64::from(range.end - range.start)) as u16;
+            if let Ok(free) = bind_once(SocketAddr::new(addr.ip(), port)) {
+                return Ok(free);
+            }
+        }
+    }
     let free = bind_once(addr).map_err(|source| StartError::NoFreePort {
         ip: addr.ip(),
         source: Arc::new(source),
     })?;
     Ok(free)
+}
+
+/// The lowest port a node listening on port 0 is given when it is chosen
+/// below the outgoing range.
+const FIRST_CHOSEN_PORT: u16 = 10_000;
+
+/// The first port of the kernel's range for outgoing connections, where
+/// the platform says (Linux: `/proc/sys/net/ipv4/ip_local_port_range`).
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// Binds `addr` and releases it at once; the address bound (with the port

@@ -94,6 +94,8 @@ fn spec(name: &str, capability: &str) -> StudySpec {
 
 #[tokio::test]
 async fn studies_on_one_node() -> anyhow::Result<()> {
+    let metrics = actor_core::MetricsRegistry::new();
+    metrics.install()?;
     let node = Node::builder()
         .name("solo")
         .cookie("study-test")
@@ -133,6 +135,28 @@ async fn studies_on_one_node() -> anyhow::Result<()> {
         ))
         .await?;
 
+    // Proposals are counted by rule and outcome.
+    let proposed = variables
+        .propose(&agents, "x", Value::Float(0.1), "s1")
+        .await?;
+    assert_eq!(proposed.committed().map(|c| c.version), Some(1));
+    let refused = variables
+        .propose(&agents, "x", Value::Float(0.9), "s1")
+        .await;
+    assert!(
+        matches!(refused, Err(VariableError::InvalidValue { .. })),
+        "{refused:?}"
+    );
+    let snapshot = metrics.snapshot();
+    let proposals = |rule, outcome| {
+        snapshot.counter(
+            "foundation_variables_proposals_total",
+            &[("rule", rule), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(proposals("last_writer_wins", "committed"), Some(1));
+    assert_eq!(proposals("unknown", "refused"), Some(1));
+
     // A grid of 7 x 2 points, covered before the 100-trial budget.
     let grid = spec("grid", "scorer")
         .sampler(Sampler::Grid { points: 7 })
@@ -152,6 +176,23 @@ async fn studies_on_one_node() -> anyhow::Result<()> {
     for id in ["s1", "s2"] {
         assert!(result.trials.iter().any(|t| t.agent == id), "{id}");
     }
+    // Its progress as metrics: 14 complete trials, the best value.
+    let snapshot = metrics.snapshot();
+    let trials = |state| {
+        snapshot.counter(
+            "foundation_study_trials_total",
+            &[("study", "grid"), ("state", state)],
+        )
+    };
+    assert_eq!((trials("complete"), trials("failed")), (Some(14), None));
+    let best_value = snapshot.gauge("foundation_study_best_value", &[("study", "grid")]);
+    assert_eq!(
+        best_value,
+        match best.state {
+            TrialState::Complete { value } => Some(value),
+            _ => None,
+        }
+    );
 
     // A UCB1 bandit over 2 x 2 arms: x 0.2 or 0.6, adam or sgd. The
     // best, (0.2, sgd), is played most.
@@ -262,7 +303,7 @@ async fn studies_on_one_node() -> anyhow::Result<()> {
     let again = variables.resume_study(&agents, "grid").await?;
     assert_eq!(again.trials.len(), 14);
     assert_eq!(again.best.map(|b| b.number), Some(best.number));
-    assert_eq!(again.committed[0].version, 1);
+    assert_eq!(again.committed[0].version, 2);
     assert_eq!(variables.get("x").await?.version, version);
 
     variables.shutdown().await;

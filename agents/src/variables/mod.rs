@@ -39,6 +39,20 @@
 //! node keeps its log and snapshots on disk (a redb database), so that
 //! restarting every node keeps every committed value; without one they
 //! are in memory, and a restarted node catches up from the others.
+//!
+//! Telemetry, through the `metrics` facade (whatever recorder the
+//! application installs) and `tracing`:
+//!
+//! * `foundation_variables_operations_total{op, outcome}` and
+//!   `foundation_variables_operation_seconds{op}`: every define, commit,
+//!   delete and read, by outcome (`ok`, `refused`, `no_quorum`,
+//!   `unavailable`);
+//! * `foundation_variables_proposals_total{rule, outcome}`: proposals by
+//!   agents (`committed`, `not_agreed`, `refused`, `no_quorum`), each also
+//!   a `proposal decided` event;
+//! * `foundation_study_trials_total{study, state}` (`complete`, `pruned`,
+//!   `failed`) and `foundation_study_best_value{study}`: a study's
+//!   progress, each trial also a `trial finished` event.
 
 mod model;
 mod propose;

@@ -130,6 +130,48 @@ impl Variables {
         value: Value,
         by: &str,
     ) -> Result<Decision, VariableError> {
+        let decided = self.decide(agents, name, value, by).await;
+        let (rule, outcome) = match &decided {
+            Ok(decision) => (
+                match decision {
+                    Decision::Committed(_) => "last_writer_wins",
+                    Decision::Voted { .. } => "vote",
+                    Decision::Agreed { .. } => "byzantine",
+                },
+                if decision.committed().is_some() {
+                    "committed"
+                } else {
+                    "not_agreed"
+                },
+            ),
+            Err(VariableError::NoQuorum { .. }) => ("unknown", "no_quorum"),
+            Err(_) => ("unknown", "refused"),
+        };
+        metrics::counter!("foundation_variables_proposals_total", "rule" => rule, "outcome" => outcome)
+            .increment(1);
+        tracing::info!(
+            variable = name,
+            by,
+            rule,
+            outcome,
+            version = decided
+                .as_ref()
+                .ok()
+                .and_then(Decision::committed)
+                .map(|c| c.version),
+            "proposal decided"
+        );
+        decided
+    }
+
+    /// [`propose`](Self::propose) without its telemetry.
+    async fn decide(
+        &self,
+        agents: &Agents,
+        name: &str,
+        value: Value,
+        by: &str,
+    ) -> Result<Decision, VariableError> {
         let (coordination, value, seen) = self
             .read(|table| {
                 let definition = table

@@ -260,8 +260,19 @@ impl Protocol for StudyRun {
                 state = ?record.state,
                 "trial finished"
             );
+            let state = match record.state {
+                TrialState::Complete { .. } => "complete",
+                TrialState::Pruned { .. } => "pruned",
+                TrialState::Failed { .. } => "failed",
+            };
+            let study = self.spec.name.clone();
+            metrics::counter!("foundation_study_trials_total", "study" => study.clone(), "state" => state)
+                .increment(1);
             let written = self.journal.append(&Entry::Trial(record.clone())).await;
             self.schedule.finish(record);
+            if let Some(TrialState::Complete { value }) = self.schedule.best().map(|b| &b.state) {
+                metrics::gauge!("foundation_study_best_value", "study" => study).set(*value);
+            }
             if let Err(e) = written {
                 self.stop_all(run, &mut active, &e.to_string());
                 return Err(e.into());

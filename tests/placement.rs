@@ -2,7 +2,7 @@
 //! node named from another; the ring names the same owner for a key on
 //! every node; spawn_for_key starts an agent once and answers it after;
 //! node attributes, capacity and anti-affinity constrain where; refusals
-//! say why.
+//! say why. Plain actors of a registered kind are started the same ways.
 
 mod support;
 
@@ -42,7 +42,7 @@ async fn agents_are_placed_by_node_by_key_and_by_constraint() {
         "{bad}"
     );
     assert!(
-        message(&bad).contains("cannot start an agent of kind `scripted` on `b`"),
+        message(&bad).contains("cannot start kind `scripted` on `b`"),
         "{bad}"
     );
     let nowhere = nodes[0].command("spawn-on mars x3").await;
@@ -88,6 +88,39 @@ async fn agents_are_placed_by_node_by_key_and_by_constraint() {
         .command("spawn-for-key k5 k5 require=zone=us capacity=2")
         .await;
     assert!(message(&full).contains("no node can take it"), "{full}");
+
+    // Plain actors have kinds too: started on c from a, asked from b.
+    let counter = nodes[0].command("spawn-actor-on c counter hits").await;
+    assert_eq!(
+        (&counter["name"], &counter["node"]),
+        (&Value::from("hits"), &Value::from("c")),
+        "{counter}"
+    );
+    let added = nodes[1].command("ask hits add 5").await;
+    assert_eq!(added["ok"], 5, "{added}");
+    let taken = nodes[1].command("spawn-actor-on a counter hits").await;
+    assert!(message(&taken).contains("hits"), "{taken}");
+    let counted = nodes[2].command("ask hits get").await;
+    assert_eq!(
+        counted["ok"], 5,
+        "a second start refused, the first kept: {counted}"
+    );
+    // An agent kind is not an actor kind.
+    let wrong = nodes[0].command("spawn-actor-on c tally t9").await;
+    assert!(
+        message(&wrong).contains("`tally` is an agent kind: start it with spawn_on"),
+        "{wrong}"
+    );
+    // By key: on the ring's owner, once.
+    let owner = nodes[0].command("owner page-7").await["node"].clone();
+    let placed = nodes[1]
+        .command("spawn-actor-for-key page-7 counter page-7")
+        .await;
+    assert_eq!(placed["node"], owner, "{placed}");
+    let again = nodes[2]
+        .command("spawn-actor-for-key page-7 counter page-7")
+        .await;
+    assert_eq!(again["node"], owner, "{again}");
     for node in nodes {
         node.quit().await;
     }

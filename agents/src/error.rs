@@ -78,9 +78,10 @@ pub enum AgentError {
         /// The node asked.
         node: String,
     },
-    /// A node could not start an agent of a registered kind: its
-    /// arguments were refused, the agent's id is taken, its start failed.
-    #[error("cannot start an agent of kind `{kind}` on `{node}`: {reason}")]
+    /// A node could not start an agent (or actor) of a registered kind:
+    /// its arguments were refused, the agent's id or the actor's name is
+    /// taken, its start failed, the kind is of the other sort.
+    #[error("cannot start kind `{kind}` on `{node}`: {reason}")]
     Spawn {
         /// The kind.
         kind: String,

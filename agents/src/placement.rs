@@ -1,7 +1,9 @@
 //! Where agents run: kinds registered by name on every node, started on a
 //! node of the caller's choice ([`Agents::spawn_on`]) or on the node a
 //! consistent-hash ring gives a key ([`Agents::spawn_for_key`]), under
-//! placement constraints ([`Placement`]).
+//! placement constraints ([`Placement`]). Plain actors (any `Server`) have
+//! kinds too ([`Agents::register_actor_kind`], [`Agents::spawn_actor_on`],
+//! [`Agents::spawn_actor_for_key`]).
 //!
 //! # The ring
 //!
@@ -29,6 +31,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use actor_cluster::{ClusterError, Node, Ref, Server};
+use actor_core::{Restart, Supervisor};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -38,7 +42,7 @@ use crate::agent::Agent;
 use crate::error::{AgentError, Result};
 use crate::lifecycle::manager::{manager_name, Control, Refused};
 use crate::lifecycle::replica::Origin;
-use crate::lifecycle::{start_agent, AgentSpec, Start};
+use crate::lifecycle::{start_agent, AgentSpec, Kind, Start, Started};
 use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
 
 /// Virtual points per member on the ring.
@@ -97,6 +101,15 @@ impl Placement {
     }
 }
 
+/// The arguments of kind `kind`, decoded from what the caller sent.
+fn decode_args<Args: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<Args> {
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
+            "the arguments of kind `{kind}` do not decode: {e}"
+        )))
+    })
+}
+
 /// A member of the ring: a node running [`Agents`], with its attributes.
 #[derive(Debug, Clone)]
 struct Member {
@@ -118,28 +131,112 @@ impl Agents {
     {
         let make = Arc::new(make);
         let kind_name = kind.to_owned();
+        let start = Arc::new(move |start: Start, node, supervisor| {
+            let make = Arc::clone(&make);
+            let kind = kind_name.clone();
+            async move {
+                let args: Args = decode_args(&kind, &start.args)?;
+                let mut spec = make(args)?;
+                spec.origin = Some(Origin {
+                    kind,
+                    args: ByteBuf::from(start.args),
+                });
+                spec.resume = start.resume;
+                start_agent(&node, &supervisor, spec)
+                    .await
+                    .map(Started::Agent)
+            }
+            .boxed()
+        });
         self.kinds.insert(
             kind,
-            Arc::new(move |start: Start, node, supervisor| {
-                let make = Arc::clone(&make);
-                let kind = kind_name.clone();
-                async move {
-                    let args: Args = rmp_serde::from_slice(&start.args).map_err(|e| {
-                        AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
-                            "the arguments of kind `{kind}` do not decode: {e}"
-                        )))
-                    })?;
-                    let mut spec = make(args)?;
-                    spec.origin = Some(Origin {
-                        kind,
-                        args: ByteBuf::from(start.args),
-                    });
-                    spec.resume = start.resume;
-                    start_agent(&node, &supervisor, spec).await
-                }
-                .boxed()
-            }),
+            Kind {
+                actor: false,
+                start,
+            },
         );
+    }
+
+    /// Registers actor kind `kind` on this node: a plain actor (any
+    /// [`Server`]) that [`spawn_actor_on`](Self::spawn_actor_on) starts on
+    /// whichever node is asked. `make` answers, from the arguments, the
+    /// name to serve the actor under and its initial state, or refuses
+    /// them (its error is the caller's). The actor runs under this node's
+    /// agent supervisor, which restarts it (permanent) from a clone of
+    /// that initial state; it is not moved when its node goes down (an
+    /// agent is, see the module docs). Register the same kinds on every
+    /// node that is to run them. Registering a kind again replaces it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use actor_cluster::{Accepts, Handler, Message, Node, Server};
+    /// # use agents::Agents;
+    /// #[derive(Clone)]
+    /// struct Counter(u64);
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Add(u64);
+    /// impl Message for Add {
+    ///     type Reply = u64;
+    ///     const TAG: &'static str = "doc.add/1";
+    /// }
+    /// impl Server for Counter {
+    ///     fn accepts(accepts: &mut Accepts<Self>) {
+    ///         accepts.add::<Add>();
+    ///     }
+    /// }
+    /// impl Handler<Add> for Counter {
+    ///     async fn handle(&mut self, Add(n): Add) -> u64 {
+    ///         self.0 += n;
+    ///         self.0
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = Node::builder()
+    ///     .name("doc").cookie("secret").listen("127.0.0.1:0".parse()?).no_discovery()
+    ///     .start().await?;
+    /// let agents = Agents::start(&node).await?;
+    /// // The name and the start value come from the caller's arguments.
+    /// agents.register_actor_kind("counter", |(name, start): (String, u64)| {
+    ///     Ok((name, Counter(start)))
+    /// });
+    /// let counter = agents.spawn_actor_on("doc", "counter", &("hits", 40)).await?;
+    /// assert_eq!(counter.ask(Add(2), Duration::from_secs(1)).await?, 42);
+    /// node.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn register_actor_kind<S, Args, F>(&self, kind: &str, make: F)
+    where
+        S: Server + Clone + Send + Sync,
+        Args: DeserializeOwned + Send + 'static,
+        F: Fn(Args) -> Result<(String, S)> + Send + Sync + 'static,
+    {
+        let make = Arc::new(make);
+        let kind_name = kind.to_owned();
+        let start = Arc::new(move |start: Start, node: Node, supervisor: Supervisor| {
+            let make = Arc::clone(&make);
+            let kind = kind_name.clone();
+            async move {
+                let args: Args = decode_args(&kind, &start.args)?;
+                let (name, first) = make(args)?;
+                if let Ok(held) = node.lookup(&name).await {
+                    return Err(ClusterError::NameTaken {
+                        name,
+                        node: held.node().unwrap_or_else(|| node.name().to_owned()),
+                    }
+                    .into());
+                }
+                let child = node
+                    .server_spec(&name, Vec::<String>::new(), move || first.clone())
+                    .restart(Restart::Permanent);
+                supervisor.start_child(child).await?;
+                tracing::info!(actor = %name, kind = %kind, node = %node.name(), "actor started");
+                Ok(Started::Actor(name))
+            }
+            .boxed()
+        });
+        self.kinds.insert(kind, Kind { actor: true, start });
     }
 
     /// Starts an agent of kind `kind` (registered on `node` with
@@ -157,6 +254,63 @@ impl Agents {
         kind: &str,
         args: &Args,
     ) -> Result<AgentRef> {
+        let id = self.start_on(node, kind, args, false).await?;
+        self.find(&id).await
+    }
+
+    /// Starts an actor of kind `kind` (registered on `node` with
+    /// [`register_actor_kind`](Self::register_actor_kind)) on node `node`,
+    /// from `args`, and answers a reference to it once it is registered.
+    ///
+    /// # Errors
+    /// As [`spawn_on`](Self::spawn_on); the actor's name taken is
+    /// [`AgentError::Spawn`] naming the node that holds it.
+    pub async fn spawn_actor_on<Args: Serialize>(
+        &self,
+        node: &str,
+        kind: &str,
+        args: &Args,
+    ) -> Result<Ref> {
+        let name = self.start_on(node, kind, args, true).await?;
+        Ok(self.node().lookup(&name).await?)
+    }
+
+    /// The actor named `name`: if it runs already, anywhere, a reference
+    /// to it; otherwise it is started from `args`, as actor kind `kind`,
+    /// on the node the ring gives `key` under `placement`. The kind must
+    /// serve it as `name`, so that a second call finds it.
+    ///
+    /// # Errors
+    /// As [`owner_of`](Self::owner_of) and
+    /// [`spawn_actor_on`](Self::spawn_actor_on).
+    pub async fn spawn_actor_for_key<Args: Serialize>(
+        &self,
+        key: &str,
+        name: &str,
+        kind: &str,
+        args: &Args,
+        placement: &Placement,
+    ) -> Result<Ref> {
+        if let Ok(running) = self.node().lookup(name).await {
+            return Ok(running);
+        }
+        let node = self.owner_of(key, placement).await?;
+        match self.spawn_actor_on(&node, kind, args).await {
+            // Refused because another caller started it meanwhile: that one.
+            Err(refused) => self.node().lookup(name).await.map_err(|_| refused),
+            started => started,
+        }
+    }
+
+    /// Asks `node`'s manager to start kind `kind` (an actor kind if
+    /// `actor`) from `args`; answers the agent's id or the actor's name.
+    async fn start_on<Args: Serialize>(
+        &self,
+        node: &str,
+        kind: &str,
+        args: &Args,
+        actor: bool,
+    ) -> Result<String> {
         let bytes = rmp_serde::to_vec_named(args).map_err(|e| {
             AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
                 "the arguments of kind `{kind}` do not encode: {e}"
@@ -166,29 +320,27 @@ impl Agents {
         let spawn = Control::Spawn {
             kind: kind.to_owned(),
             args: ByteBuf::from(bytes),
+            actor,
         };
-        let id = match manager.ask(spawn, CONTROL_TIMEOUT).await? {
-            Ok(id) => id,
-            Err(Refused::UnknownKind(kind)) => {
-                return Err(AgentError::UnknownKind {
-                    kind,
-                    node: node.to_owned(),
-                })
-            }
+        match manager.ask(spawn, CONTROL_TIMEOUT).await? {
+            Ok(started) => Ok(started),
+            Err(Refused::UnknownKind(kind)) => Err(AgentError::UnknownKind {
+                kind,
+                node: node.to_owned(),
+            }),
             // A spawn names no agent: `Unknown` does not come back from it.
             Err(refused) => {
                 let reason = match refused {
                     Refused::Cannot(reason) => reason,
                     other => format!("{other:?}"),
                 };
-                return Err(AgentError::Spawn {
+                Err(AgentError::Spawn {
                     kind: kind.to_owned(),
                     node: node.to_owned(),
                     reason,
-                });
+                })
             }
-        };
-        self.find(&id).await
+        }
     }
 
     /// The node the ring gives `key` under `placement` (see the module

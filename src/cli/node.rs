@@ -297,6 +297,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         })?;
         Ok(agent.spec())
     });
+    // A plain actor (a count under a name of the caller's choice) any node
+    // may start here (`spawn-actor-on`, `spawn-actor-for-key`).
+    agents.register_actor_kind("counter", |name: String| {
+        Ok((name.clone(), super::tally::Tally::counter(&name)))
+    });
     agents.register_kind("tally", |spec: String| {
         super::tally::spec(&spec).map_err(|e| {
             agents::AgentError::InvalidParameters(agents::InvalidParameter::Other(format!("{e:#}")))

@@ -47,6 +47,17 @@ impl Handler<CounterMsg> for Tally {
     }
 }
 
+impl Tally {
+    /// A count served as a plain actor named `name` (the `counter` actor
+    /// kind): not an agent, not copied, not moved.
+    pub(crate) fn counter(name: &str) -> Self {
+        Self {
+            id: name.to_owned(),
+            count: 0,
+        }
+    }
+}
+
 impl Agent for Tally {
     fn id(&self) -> String {
         self.id.clone()

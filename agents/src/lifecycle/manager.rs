@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::replica::{Origin, Replica, Resume};
-use super::{label, labels, Health, Kinds, Start, Status};
+use super::{label, labels, Health, Kind, Kinds, Start, Started, Status};
 use crate::agent::{agent_name, HealthCheck, Value, AGENT_PREFIX};
 use crate::placement::{managers, owner, successors};
 
@@ -40,7 +40,14 @@ pub(crate) enum Control {
     /// Start an agent of a kind registered on this node
     /// ([`Agents::register_kind`](crate::Agents::register_kind)) from its
     /// encoded arguments.
-    Spawn { kind: String, args: ByteBuf },
+    Spawn {
+        kind: String,
+        args: ByteBuf,
+        /// The caller expects an actor kind (answered with the actor's
+        /// name) rather than an agent kind (answered with the agent's id).
+        #[serde(default)]
+        actor: bool,
+    },
     /// Stop an agent of this node for good.
     Stop { id: String },
     /// Restart an agent of this node.
@@ -226,7 +233,9 @@ impl Actor for Manager {
         let (control, reply) = request.into_parts();
         let answer = match control {
             Control::Track(tracking) => Ok(state.track(tracking)),
-            Control::Spawn { kind, args } => state.spawn(&kind, args.into_vec()).await,
+            Control::Spawn { kind, args, actor } => {
+                state.spawn(&kind, args.into_vec(), actor).await
+            }
             Control::Stop { id } => state.stop(&id).await.map(|()| id),
             Control::Restart { id } => state.restart(&id).await.map(|()| id),
             Control::Tick => {
@@ -310,17 +319,31 @@ impl State {
         id
     }
 
-    /// Starts an agent of registered kind `kind` from `args`.
-    async fn spawn(&mut self, kind: &str, args: Vec<u8>) -> Result<String, Refused> {
-        let factory = self
+    /// Starts an agent (or, with `actor`, an actor) of registered kind
+    /// `kind` from `args`; answers its id (or name).
+    async fn spawn(&mut self, kind: &str, args: Vec<u8>, actor: bool) -> Result<String, Refused> {
+        let found = self
             .kinds
             .get(kind)
             .ok_or_else(|| Refused::UnknownKind(kind.to_owned()))?;
+        if found.actor != actor {
+            let (is, with) = if found.actor {
+                ("an actor kind", "spawn_actor_on")
+            } else {
+                ("an agent kind", "spawn_on")
+            };
+            return Err(Refused::Cannot(format!(
+                "`{kind}` is {is}: start it with {with}"
+            )));
+        }
         let start = Start { args, resume: None };
-        let started = factory(start, self.node.clone(), self.supervisor.clone())
+        let started = (found.start)(start, self.node.clone(), self.supervisor.clone())
             .await
             .map_err(|e| Refused::Cannot(e.to_string()))?;
-        Ok(self.track(started))
+        Ok(match started {
+            Started::Agent(tracking) => self.track(tracking),
+            Started::Actor(name) => name,
+        })
     }
 
     /// Notices restarts and agents gone, checks the agents that are due,
@@ -765,7 +788,11 @@ impl State {
             tracing::debug!(agent = %id, "the agent runs already");
             return;
         }
-        let Some(factory) = self.kinds.get(&replica.origin.kind) else {
+        let Some(Kind {
+            actor: false,
+            start: factory,
+        }) = self.kinds.get(&replica.origin.kind)
+        else {
             tracing::error!(agent = %id, kind = %replica.origin.kind, "cannot restart the agent of a node that went down: its kind is not registered here");
             return;
         };
@@ -778,10 +805,12 @@ impl State {
             }),
         };
         match factory(start, self.node.clone(), self.supervisor.clone()).await {
-            Ok(started) => {
+            Ok(Started::Agent(started)) => {
                 self.track(started);
                 tracing::info!(agent = %id, from = %replica.home, version = replica.version, "agent moved here: its node went down");
             }
+            // An agent kind starts agents.
+            Ok(Started::Actor(_)) => {}
             Err(e) => {
                 tracing::warn!(agent = %id, from = %replica.home, error = %e, "could not restart the agent of a node that went down")
             }

@@ -335,28 +335,46 @@ pub(crate) struct Start {
     pub(crate) resume: Option<Resume>,
 }
 
-/// Starts an agent of one kind.
+/// Starts an agent or an actor of one kind.
 pub(crate) type KindFactory =
-    Arc<dyn Fn(Start, Node, Supervisor) -> BoxFuture<'static, Result<Tracking>> + Send + Sync>;
+    Arc<dyn Fn(Start, Node, Supervisor) -> BoxFuture<'static, Result<Started>> + Send + Sync>;
+
+/// What a kind's start made.
+pub(crate) enum Started {
+    /// An agent, for the manager to follow.
+    Agent(Tracking),
+    /// A plain actor (a server) registered under this name.
+    Actor(String),
+}
+
+/// A kind registered on a node: how to start one, and whether it is an
+/// agent kind ([`Agents::register_kind`](crate::Agents::register_kind)) or
+/// an actor kind
+/// ([`Agents::register_actor_kind`](crate::Agents::register_actor_kind)).
+#[derive(Clone)]
+pub(crate) struct Kind {
+    pub(crate) actor: bool,
+    pub(crate) start: KindFactory,
+}
 
 /// The kinds registered on a node, by name; shared by its [`Agents`]
 /// handles and its manager.
 ///
 /// [`Agents`]: crate::Agents
 #[derive(Clone, Default)]
-pub(crate) struct Kinds(Arc<Mutex<HashMap<String, KindFactory>>>);
+pub(crate) struct Kinds(Arc<Mutex<HashMap<String, Kind>>>);
 
 impl Kinds {
     /// Registers (or replaces) kind `kind`.
-    pub(crate) fn insert(&self, kind: &str, factory: KindFactory) {
+    pub(crate) fn insert(&self, name: &str, kind: Kind) {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(kind.to_owned(), factory);
+            .insert(name.to_owned(), kind);
     }
 
-    /// The factory of kind `kind`.
-    pub(crate) fn get(&self, kind: &str) -> Option<KindFactory> {
+    /// Kind `kind`.
+    pub(crate) fn get(&self, kind: &str) -> Option<Kind> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -34,6 +34,8 @@ pub(crate) const USAGE: &[&str] = &[
     "spawn-on NODE tally ID[:copies=N][:every=MS][:restart=POLICY][:passivate=MS] (a count copied to N other nodes: it runs again on a survivor, with its count, when its node goes down; ask it as agent/ID)",
     "spawn-for-key KEY tally TALLY_SPEC (a tally on the ring's owner of KEY)",
     "spawn-for-key KEY AGENT_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless the agent runs already)",
+    "spawn-actor-on NODE counter NAME (a plain actor, a count served as NAME, started on that node; ask it as NAME)",
+    "spawn-actor-for-key KEY counter NAME [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless NAME runs already)",
     "owner KEY [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...]",
     "attributes KEY=VALUE ... (this node's attributes, for placement)",
 ];
@@ -199,6 +201,17 @@ pub(crate) async fn command(
                 .spawn_for_key(key, id, "scripted", &spec.to_string(), &placement)
                 .await?;
             json!({ "reply": "spawn-for-key", "key": key, "agent": id, "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
+        }
+        ["spawn-actor-on", on, kind, name] => {
+            let actor = agents.spawn_actor_on(on, kind, &name.to_string()).await?;
+            json!({ "reply": "spawn-actor-on", "name": actor.name(), "node": actor.node().unwrap_or_else(|| node.name().to_owned()) })
+        }
+        ["spawn-actor-for-key", key, kind, name, rest @ ..] => {
+            let placement = parse_placement(rest)?;
+            let actor = agents
+                .spawn_actor_for_key(key, name, kind, &name.to_string(), &placement)
+                .await?;
+            json!({ "reply": "spawn-actor-for-key", "key": key, "name": actor.name(), "node": actor.node().unwrap_or_else(|| node.name().to_owned()) })
         }
         ["owner", key, rest @ ..] => {
             let owner = agents.owner_of(key, &parse_placement(rest)?).await?;

@@ -1,6 +1,8 @@
 //! Groups and topics across three node processes: names join and leave
 //! groups at run time and watchers are told; a message published on a
-//! topic reaches every subscriber on every node, in the order published; an unsubscribed or dead subscriber no longer counts.
+//! topic reaches every subscriber on every node, in the order published,
+//! in one envelope per node however many subscribers it has; an
+//! unsubscribed or dead subscriber no longer counts.
 
 mod support;
 
@@ -56,6 +58,22 @@ async fn topics_reach_every_subscriber_on_every_node() {
         nodes[0]
             .command_until(&format!("ask {name} get"), |r| r["ok"] == 1275)
             .await;
+    }
+    // One envelope per node and message, not one per subscriber: b, with
+    // two subscribers, received 50, as a did with one; c encoded each
+    // message once for both.
+    for (node, direction) in [(0, "in"), (1, "in"), (2, "out")] {
+        let metrics = nodes[node]
+            .command("metrics foundation_gateway_envelopes_total")
+            .await;
+        let publishes: Vec<&Value> = metrics["counters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no counters: {metrics}"))
+            .iter()
+            .filter(|c| c["labels"]["direction"] == direction && c["labels"]["kind"] == "publish")
+            .collect();
+        assert_eq!(publishes.len(), 1, "{metrics}");
+        assert_eq!(publishes[0]["value"], 50, "{metrics}");
     }
 
     // Per-publisher order: 500 numbers published back to back from c

@@ -231,6 +231,11 @@ fn error_json(e: &ClusterError) -> Json {
 }
 
 pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    // Every `foundation_*` metric of this process lands here (`metrics`).
+    let metrics = actor_core::MetricsRegistry::new();
+    metrics
+        .install()
+        .context("installing the metrics recorder")?;
     let mut scripted: Vec<ScriptedAgent> = args
         .agents
         .iter()
@@ -361,6 +366,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         names: None,
         agent_watch: None,
         studies: study::Studies::default(),
+        metrics,
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -477,9 +483,31 @@ struct Shell {
     /// Changes of the agent directory, while `watch-agents` is on.
     agent_watch: Option<agents::AgentWatch>,
     studies: study::Studies,
+    /// This process's metrics recorder.
+    metrics: actor_core::MetricsRegistry,
 }
 
 impl Shell {
+    /// This process's counters and gauges whose name starts with `prefix`
+    /// (all without one).
+    fn metrics_json(&self, prefix: Option<&str>) -> Json {
+        let snapshot = self.metrics.snapshot();
+        let wanted = |name: &str| prefix.is_none_or(|p| name.starts_with(p));
+        let counters: Vec<Json> = snapshot
+            .counters
+            .iter()
+            .filter(|c| wanted(&c.name))
+            .map(|c| json!({ "name": c.name, "labels": c.labels, "value": c.value }))
+            .collect();
+        let gauges: Vec<Json> = snapshot
+            .gauges
+            .iter()
+            .filter(|g| wanted(&g.name))
+            .map(|g| json!({ "name": g.name, "labels": g.labels, "value": g.value }))
+            .collect();
+        json!({ "reply": "metrics", "counters": counters, "gauges": gauges })
+    }
+
     /// Runs one command line and answers its JSON reply.
     async fn command(&mut self, line: &str) -> Json {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -511,6 +539,7 @@ impl Shell {
                 )
                 .await
             }
+            ["metrics", prefix @ ..] => Ok(self.metrics_json(prefix.first().copied())),
             ["study", rest @ ..] => {
                 self.studies
                     .command(self.variables.as_ref(), &self.agents, rest)
@@ -766,6 +795,7 @@ fn counter_msg(words: &[&str]) -> anyhow::Result<(CounterMsg, Duration)> {
 /// The commands of this module, for `help`.
 const BASIC_USAGE: &[&str] = &[
     "peers",
+    "metrics [NAME_PREFIX] (this process's counters and gauges)",
     "names",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
     "subscribe TOPIC NAME | unsubscribe TOPIC NAME (a counter of this node)",

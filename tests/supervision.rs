@@ -545,5 +545,37 @@ async fn a_passivated_child_stays_dormant_until_woken() {
         .map(|c| c.id)
         .collect();
     assert_eq!(ids, ["x"]);
+
+    // Added dormant: listed, not started until its first wake.
+    let count = Arc::new(AtomicUsize::new(0));
+    let (starts, log) = (count.clone(), fx.log.clone());
+    let lazy = ChildSpec::new("lazy", move || {
+        (
+            Worker {
+                starts: starts.clone(),
+                log: log.clone(),
+                id: "lazy",
+            },
+            (),
+        )
+    });
+    sup.add_dormant(lazy.clone()).await.unwrap();
+    let listed = sup.children().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|c| (c.id.as_str(), c.dormant, c.actor.is_some()))
+            .collect::<Vec<_>>(),
+        [("x", false, true), ("lazy", true, false)]
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert!(matches!(
+        sup.add_dormant(lazy).await,
+        Err(foundation::core::CoreError::DuplicateChild(id)) if id == "lazy"
+    ));
+    sup.wake("lazy");
+    wait_for(async || count.load(Ordering::SeqCst) == 1).await;
+    let lazy = sup.children().await.unwrap()[1].clone();
+    assert!(!lazy.dormant && lazy.actor.is_some());
     sup.stop().await;
 }

@@ -268,6 +268,9 @@ pub enum SupervisorMsg {
     RestartDue(Vec<String>),
     /// Start this dormant child again (see [`PASSIVATED`]).
     Wake(String),
+    /// Add a child at the end of the order, dormant: started by its first
+    /// [`Wake`](Self::Wake).
+    AddDormant(ChildSpec, RpcReplyPort<Result<()>>),
 }
 
 impl fmt::Debug for SupervisorMsg {
@@ -278,6 +281,7 @@ impl fmt::Debug for SupervisorMsg {
             Self::Children(_) => write!(f, "Children"),
             Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
             Self::Wake(id) => write!(f, "Wake({id})"),
+            Self::AddDormant(spec, _) => write!(f, "AddDormant({})", spec.id),
         }
     }
 }
@@ -339,6 +343,19 @@ impl Supervisor {
     /// [`CoreError::NotRunning`] if the supervisor is gone.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell> {
         self.call(|reply| SupervisorMsg::StartChild(spec, reply))
+            .await?
+    }
+
+    /// Adds a child at run time without starting it: it is dormant, as a
+    /// child that stopped with [`PASSIVATED`] is, until its first
+    /// [`wake`](Self::wake) starts it. For actors that are to exist by the
+    /// thousand and run only when used.
+    ///
+    /// # Errors
+    /// [`CoreError::DuplicateChild`], [`CoreError::Spawn`] past the
+    /// maximum number of children, or [`CoreError::NotRunning`].
+    pub async fn add_dormant(&self, spec: ChildSpec) -> Result<()> {
+        self.call(|reply| SupervisorMsg::AddDormant(spec, reply))
             .await?
     }
 
@@ -409,6 +426,16 @@ struct Child {
 }
 
 impl Child {
+    fn dormant(spec: ChildSpec) -> Self {
+        Self {
+            spec,
+            actor: None,
+            restarts: 0,
+            dormant: true,
+            wake_pending: false,
+        }
+    }
+
     fn new(spec: ChildSpec, actor: ActorCell) -> Self {
         Self {
             spec,
@@ -547,6 +574,28 @@ impl SupervisorState {
         Ok(())
     }
 
+    /// `spec`, if a child of its id may be added: not a duplicate, and
+    /// within the maximum number of children.
+    fn admit(&self, spec: ChildSpec) -> Result<ChildSpec> {
+        if self.children.contains_key(&spec.id) {
+            Err(CoreError::DuplicateChild(spec.id))
+        } else if self
+            .max_children
+            .is_some_and(|max| self.children.len() >= max)
+        {
+            Err(CoreError::Spawn {
+                child: spec.id,
+                reason: format!(
+                    "supervisor `{}` already runs its maximum of {} children",
+                    self.name,
+                    self.children.len()
+                ),
+            })
+        } else {
+            Ok(spec)
+        }
+    }
+
     /// Starts dormant child `id` again; one still stopping starts once it
     /// has stopped.
     async fn wake(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> Result<()> {
@@ -674,23 +723,16 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
+            SupervisorMsg::AddDormant(spec, reply) => {
+                let result = state.admit(spec).map(|spec| {
+                    state.children.insert(spec.id.clone(), Child::dormant(spec));
+                });
+                let _ = reply.send(result);
+            }
             SupervisorMsg::StartChild(spec, reply) => {
-                let result = if state.children.contains_key(&spec.id) {
-                    Err(CoreError::DuplicateChild(spec.id))
-                } else if state
-                    .max_children
-                    .is_some_and(|max| state.children.len() >= max)
-                {
-                    Err(CoreError::Spawn {
-                        child: spec.id,
-                        reason: format!(
-                            "supervisor `{}` already runs its maximum of {} children",
-                            state.name,
-                            state.children.len()
-                        ),
-                    })
-                } else {
-                    match spawn_child(&spec, &myself.get_cell()).await {
+                let result = match state.admit(spec) {
+                    Err(e) => Err(e),
+                    Ok(spec) => match spawn_child(&spec, &myself.get_cell()).await {
                         Ok(actor) => {
                             state.by_actor.insert(actor.get_id(), spec.id.clone());
                             state
@@ -699,7 +741,7 @@ impl Actor for SupervisorActor {
                             Ok(actor)
                         }
                         Err(e) => Err(e),
-                    }
+                    },
                 };
                 let _ = reply.send(result);
             }

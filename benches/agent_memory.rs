@@ -8,6 +8,9 @@
 //! * `passivated`: the same agents with
 //!   [`AgentSpec::passivate_after`](agents::AgentSpec::passivate_after):
 //!   measured once every one of them has passivated.
+//! * `asleep`: the same agents started asleep
+//!   ([`AgentSpec::asleep`](agents::AgentSpec::asleep)): registered and
+//!   listed, no actor ever started.
 //!
 //! For each: resident memory growth per actor (`/proc/self/statm`, so
 //! Linux only), live heap growth per actor (a counting allocator: freed
@@ -32,7 +35,7 @@ static HEAP: Cap<System> = Cap::new(System, usize::MAX);
 
 const ROUNDS: usize = 3;
 /// How long an idle agent runs before it passivates, in the `passivated`
-/// kind.
+/// and `asleep` kinds.
 const IDLE: Duration = Duration::from_millis(200);
 
 /// Resident memory of this process in bytes.
@@ -124,7 +127,18 @@ async fn bare_round(n: usize) -> Figures {
     }
 }
 
-async fn agent_round(n: usize, round: usize, passivate: bool) -> Figures {
+/// How the agents of a round start and end up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Running.
+    Active,
+    /// Started running, then passivated when idle.
+    Passivated,
+    /// Started asleep (`AgentSpec::asleep`): never ran.
+    Asleep,
+}
+
+async fn agent_round(n: usize, round: usize, mode: Mode) -> Figures {
     let node = actor_cluster::Node::builder()
         .name(format!("memory-{round}"))
         .cookie("bench")
@@ -143,10 +157,10 @@ async fn agent_round(n: usize, round: usize, passivate: bool) -> Figures {
                 id: format!("agent-{i}"),
                 value: i as f64,
             });
-            let spec = if passivate {
-                spec.passivate_after(IDLE)
-            } else {
-                spec
+            let spec = match mode {
+                Mode::Active => spec,
+                Mode::Passivated => spec.passivate_after(IDLE),
+                Mode::Asleep => spec.asleep(IDLE),
             };
             spawning.spawn_with(spec).await.expect("agent");
         }
@@ -154,7 +168,7 @@ async fn agent_round(n: usize, round: usize, passivate: bool) -> Figures {
     })
     .await
     .expect("spawning task");
-    if passivate {
+    if mode != Mode::Active {
         let asleep = Query::new().status(Status::Passivated);
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
@@ -245,8 +259,9 @@ async fn main() {
         let round = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(0);
         let figures = match args.get(i + 1).map(String::as_str) {
             Some("bare") => bare_round(n).await,
-            Some("passivated") => agent_round(n, round, true).await,
-            _ => agent_round(n, round, false).await,
+            Some("passivated") => agent_round(n, round, Mode::Passivated).await,
+            Some("asleep") => agent_round(n, round, Mode::Asleep).await,
+            _ => agent_round(n, round, Mode::Active).await,
         };
         println!(
             "{} {} {}",
@@ -262,7 +277,7 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let kinds = ["bare", "agent", "passivated"];
+    let kinds = ["bare", "agent", "passivated", "asleep"];
     let mut figures: Vec<Vec<Figures>> = kinds.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
         for (k, kind) in kinds.iter().enumerate() {
@@ -274,7 +289,7 @@ async fn main() {
         report(kind, &figures[k], &figures[0]);
     }
     println!(
-        "targets: passivated <= 1024 B/agent, active agent <= 1.1x bare, \
+        "targets: passivated (or asleep) <= 1024 B/agent, active agent <= 1.1x bare, \
          {n} agents spawned in <= {:.0} ms",
         345.0 * n as f64 / 100_000.0
     );

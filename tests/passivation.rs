@@ -1,6 +1,7 @@
 //! Passivation across node processes: an idle agent's actor stops while
 //! the agent, with its state, waits on its node; its name stays
 //! registered; the next message, from any node, wakes it with that state.
+//! An agent started asleep is listed passivated before it ever ran.
 
 mod support;
 
@@ -78,6 +79,23 @@ async fn an_idle_agent_passivates_and_its_next_message_wakes_it_with_its_state()
     }
     let gone = nodes[1].command("ask agent/p1 get").await;
     assert_eq!(gone["error"]["kind"], "unknown_name", "{gone}");
+
+    // Started asleep: registered and listed, passivated before it ever
+    // ran; its first message, from another node, wakes it.
+    let started = nodes[0].command("spawn-on b tally p2:asleep=300").await;
+    assert_eq!(started["node"], "b", "{started}");
+    let asleep = entry_when(&mut nodes[0], "p2", |e| e["status"] == "passivated").await;
+    assert_eq!(asleep["restarts"], 0, "{asleep}");
+    assert_eq!(nodes[0].command("ask agent/p2 add 3").await["ok"], 3);
+    let awake = entry_when(&mut nodes[1], "p2", |e| e["status"] == "ready").await;
+    assert_eq!(awake["restarts"], 0, "{awake}");
+    entry_when(&mut nodes[1], "p2", |e| e["status"] == "passivated").await;
+    assert_eq!(nodes[1].command("ask agent/p2 get").await["ok"], 3);
+    // Its id is taken while it sleeps: a second start is refused and the
+    // first keeps its name.
+    let twice = nodes[0].command("spawn-on b tally p2:asleep=300").await;
+    assert_eq!(twice["reply"], "error", "{twice}");
+    assert_eq!(nodes[0].command("ask agent/p2 get").await["ok"], 3);
     for node in nodes {
         node.quit().await;
     }

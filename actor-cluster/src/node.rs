@@ -733,11 +733,12 @@ impl Node {
     }
 
     /// A passivated server registered as `name` was dropped while asleep:
-    /// its name is released.
-    pub(crate) fn release_dormant(&self, name: &str) {
+    /// its name is released, if `target` (the address of its target) is
+    /// what holds it.
+    pub(crate) fn release_dormant(&self, name: &str, target: usize) {
         let _ = gateway::send(
             &self.inner.gateway,
-            GatewayMsg::ReleaseDormant(name.to_owned()),
+            GatewayMsg::ReleaseDormant(name.to_owned(), target),
         );
     }
 

@@ -736,7 +736,8 @@ struct Dormancy<S: Server> {
 impl<S: Server> Drop for Dormancy<S> {
     fn drop(&mut self) {
         if self.target.asleep() {
-            self.node.release_dormant(&self.name);
+            let target = Arc::as_ptr(&self.target).cast::<()>() as usize;
+            self.node.release_dormant(&self.name, target);
         }
     }
 }
@@ -830,15 +831,115 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
+        let (spec, registered, _) = self.spec_parts(name, groups, hosting, factory, None);
+        (spec, registered)
+    }
+
+    /// Registers `name` for a server that starts asleep, as a passivated
+    /// one sleeps: `server` waits in the name's target, no actor runs it,
+    /// and its first message wakes it in an actor under the supervisor of
+    /// `hosting`'s [`passivate_after`](Hosting::passivate_after), after
+    /// which it passivates when idle like any passivating server. Its
+    /// child (id `name`, restarted by `restart`, from `factory` after a
+    /// failure) is added dormant to that supervisor. For servers that are
+    /// to exist by the thousand and run only when used: one costs its
+    /// state and its entries, no task and no mailbox.
+    ///
+    /// # Errors
+    /// As [`serve`](Node::serve); [`StartError::Server`](crate::StartError::Server)
+    /// if `hosting` does not passivate, or the supervisor refuses the child
+    /// (its id taken).
+    pub async fn serve_asleep<S, F>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        hosting: Hosting<S>,
+        restart: Restart,
+        server: S,
+        factory: F,
+    ) -> crate::Result<()>
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        let refused = |source: CoreError| crate::StartError::Server {
+            name: name.to_owned(),
+            source: Arc::new(source),
+        };
+        let Some((_, supervisor)) = hosting.passivate.clone() else {
+            return Err(refused(CoreError::Spawn {
+                child: name.to_owned(),
+                reason: "a server served asleep must passivate (Hosting::passivate_after)".into(),
+            })
+            .into());
+        };
+        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        let epoch = hosting.epoch;
+        let (spec, _, target) =
+            self.spec_parts(name, groups.clone(), hosting, factory, Some(server));
+        let Some(target) = target else {
+            return Err(refused(CoreError::Spawn {
+                child: name.to_owned(),
+                reason: "a passivating server has a target".into(),
+            })
+            .into());
+        };
+        // Added before the name is registered: no message can wake it
+        // before its supervisor knows it.
+        supervisor
+            .add_dormant(spec.restart(restart))
+            .await
+            .map_err(|e| match e {
+                CoreError::NotRunning { .. } => crate::ClusterError::NodeStopped,
+                e => refused(e).into(),
+            })?;
+        let registered = self
+            .register_target(name, groups, target as Arc<dyn Deliver>, epoch)
+            .await;
+        if registered.is_err() {
+            // Its spec dropped, its target releases nothing it does not hold.
+            let _ = supervisor.terminate_child(name).await;
+        }
+        registered
+    }
+
+    /// The parts of a server's child spec: the spec, how its first
+    /// registration went, and the target of a passivating server (asleep
+    /// with `asleep` if given).
+    #[allow(clippy::type_complexity)]
+    fn spec_parts<S, F>(
+        &self,
+        name: &str,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        hosting: Hosting<S>,
+        factory: F,
+        asleep: Option<S>,
+    ) -> (
+        ChildSpec,
+        oneshot::Receiver<crate::Result<()>>,
+        Option<Arc<ServerTarget<S>>>,
+    )
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
         let node = self.clone();
         let name = name.to_owned();
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         let (tx, rx) = oneshot::channel();
         let first = Arc::new(Mutex::new(Some(tx)));
+        let live = match asleep {
+            Some(server) => Live::Asleep {
+                server,
+                waiting: Vec::new(),
+                waking: false,
+            },
+            None => Live::Waiting(Vec::new()),
+        };
         let dormancy = hosting.passivate.as_ref().map(|(_, supervisor)| {
             let target = Arc::new(ServerTarget {
                 route: Route::Passivating {
-                    live: Mutex::new(Live::Waiting(Vec::new())),
+                    live: Mutex::new(live),
                     wake: supervisor.clone(),
                     id: name.clone(),
                 },
@@ -851,6 +952,7 @@ impl Node {
                 target,
             }
         });
+        let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
         let spec = ChildSpec::new(name.clone(), move || {
             let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
             // A sleeping server wakes with its own state; anything else
@@ -870,6 +972,6 @@ impl Node {
             (ServerActor::<S>(PhantomData), (fresh, at))
         })
         .restart(Restart::Permanent);
-        (spec, rx)
+        (spec, rx, target)
     }
 }

@@ -19,6 +19,7 @@ pub(crate) const KEYS: &[&str] = &[
     "every=MS (copied at most once per MS; default after each change)",
     "restart=permanent|transient|temporary (default permanent)",
     "passivate=MS (passivated after MS without a message)",
+    "asleep=MS (started passivated: no actor until its first message; passivated after MS without one)",
 ];
 
 /// A count that survives its node: answers the counter's messages
@@ -84,7 +85,7 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
         bail!("tally spec `{text}` has no id");
     }
     let (mut copies, mut every, mut restart) = (1, None::<Duration>, Restart::Permanent);
-    let mut passivate = None;
+    let (mut passivate, mut asleep) = (None, false);
     for part in parts {
         match part.split_once('=') {
             Some(("copies", n)) => copies = n.parse().context("copies=N")?,
@@ -93,6 +94,10 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
             Some(("restart", "transient")) => restart = Restart::Transient,
             Some(("restart", "temporary")) => restart = Restart::Temporary,
             Some(("passivate", ms)) => passivate = Some(millis(ms).context("passivate=MS")?),
+            Some(("asleep", ms)) => {
+                passivate = Some(millis(ms).context("asleep=MS")?);
+                asleep = true;
+            }
             _ => bail!("`{part}` in tally spec `{text}` is not one of {KEYS:?}"),
         }
     }
@@ -107,6 +112,7 @@ pub(crate) fn spec(text: &str) -> anyhow::Result<AgentSpec<Tally>> {
     .restart(restart)
     .replicate(how);
     Ok(match passivate {
+        Some(idle) if asleep => spec.asleep(idle),
         Some(idle) => spec.passivate_after(idle),
         None => spec,
     })

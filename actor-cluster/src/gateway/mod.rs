@@ -121,8 +121,9 @@ pub(crate) enum GatewayMsg {
     },
     /// A passivated server registered as `name` woke in a new actor.
     Rebind(String),
-    /// The passivated server registered as `name` was dropped asleep.
-    ReleaseDormant(String),
+    /// The passivated server registered as `name` was dropped asleep: the
+    /// name is released if its target (at this address) holds it.
+    ReleaseDormant(String, usize),
     SetLabels {
         name: String,
         labels: BTreeMap<String, String>,
@@ -184,7 +185,7 @@ impl fmt::Debug for GatewayMsg {
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
             Self::Rebind(_) => "Rebind",
-            Self::ReleaseDormant(_) => "ReleaseDormant",
+            Self::ReleaseDormant(..) => "ReleaseDormant",
             Self::SetLabels { .. } => "SetLabels",
             Self::Group { .. } => "Group",
             Self::Publish { .. } => "Publish",
@@ -526,7 +527,7 @@ impl Actor for Gateway {
                 let _ = reply.send(state.unregister(name));
             }
             GatewayMsg::Rebind(name) => state.rebind(&name),
-            GatewayMsg::ReleaseDormant(name) => state.release_dormant(&name),
+            GatewayMsg::ReleaseDormant(name, target) => state.release_dormant(&name, target),
             GatewayMsg::SetLabels {
                 name,
                 labels,

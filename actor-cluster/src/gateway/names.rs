@@ -441,9 +441,15 @@ impl GatewayState {
         }
     }
 
-    /// The passivated server registered as `name` was dropped asleep.
-    pub(super) fn release_dormant(&mut self, name: &str) {
-        if self.local.get(name).is_some_and(|t| t.cell().is_none()) {
+    /// The passivated server registered as `name` was dropped asleep: its
+    /// target (at address `target`) releases the name if it holds it (not
+    /// if another server holds it, one whose start refused this one).
+    pub(super) fn release_dormant(&mut self, name: &str, target: usize) {
+        let holds = self
+            .local
+            .get(name)
+            .is_some_and(|t| t.cell().is_none() && Arc::as_ptr(t).cast::<()>() as usize == target);
+        if holds {
             self.release_local(name);
         }
     }

@@ -175,6 +175,8 @@ pub struct AgentSpec<A: Agent> {
     pub(crate) resume: Option<Resume>,
     /// Passivate after this long without a message.
     pub(crate) passivate_after: Option<Duration>,
+    /// Start passivated ([`AgentSpec::asleep`]).
+    pub(crate) asleep: bool,
 }
 
 impl<A: Agent> fmt::Debug for AgentSpec<A> {
@@ -184,6 +186,7 @@ impl<A: Agent> fmt::Debug for AgentSpec<A> {
             .field("health_every", &self.health_every)
             .field("replication", &self.replicated.as_ref().map(|r| r.how))
             .field("passivate_after", &self.passivate_after)
+            .field("asleep", &self.asleep)
             .finish_non_exhaustive()
     }
 }
@@ -200,6 +203,7 @@ impl<A: Agent> AgentSpec<A> {
             origin: None,
             resume: None,
             passivate_after: None,
+            asleep: false,
         }
     }
 
@@ -231,6 +235,22 @@ impl<A: Agent> AgentSpec<A> {
     pub fn passivate_after(self, idle: Duration) -> Self {
         Self {
             passivate_after: Some(idle),
+            ..self
+        }
+    }
+
+    /// Starts the agent asleep, as if it had just passivated (see
+    /// [`passivate_after`](Self::passivate_after), with `idle`): it is
+    /// registered and listed at once, with status [`Status::Passivated`],
+    /// but no actor runs it until its first message wakes it. For a node
+    /// that holds many agents of which few are in use at a time: an agent
+    /// asleep costs its own value and its entries (its name, its
+    /// supervisor's child, its manager's record), no task and no mailbox.
+    #[must_use]
+    pub fn asleep(self, idle: Duration) -> Self {
+        Self {
+            passivate_after: Some(idle),
+            asleep: true,
             ..self
         }
     }
@@ -273,8 +293,9 @@ pub(crate) async fn start_agent<A: Agent>(
         origin,
         resume,
         passivate_after,
+        asleep,
     } = spec;
-    let first = factory();
+    let mut first = factory();
     let id = first.id();
     if id.is_empty() || id.chars().any(char::is_whitespace) {
         return Err(AgentError::InvalidId(id));
@@ -302,22 +323,36 @@ pub(crate) async fn start_agent<A: Agent>(
                 .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
         )
         .collect();
-    let child = node
-        .server_spec_with(&agent_name(&id), groups, hosting, move || {
+    let (kind, metadata) = (first.kind(), first.metadata());
+    let restored = {
+        let keeper = keeper.clone();
+        move || {
             let mut agent = factory();
             if let Some(keeper) = &keeper {
                 keeper.restore(&mut agent);
             }
             agent
-        })
-        .restart(restart);
-    supervisor.start_child(child).await?;
-    tracing::info!(agent = %id, node = %node.name(), epoch, "agent started");
+        }
+    };
+    if asleep {
+        if let Some(keeper) = &keeper {
+            keeper.restore(&mut first);
+        }
+        node.serve_asleep(&agent_name(&id), groups, hosting, restart, first, restored)
+            .await?;
+        tracing::debug!(agent = %id, node = %node.name(), epoch, "agent started asleep");
+    } else {
+        let child = node
+            .server_spec_with(&agent_name(&id), groups, hosting, restored)
+            .restart(restart);
+        supervisor.start_child(child).await?;
+        tracing::info!(agent = %id, node = %node.name(), epoch, "agent started");
+    }
     let resume = resume.unwrap_or_default();
     Ok(Tracking {
         id,
-        kind: first.kind(),
-        metadata: first.metadata(),
+        kind,
+        metadata,
         restart: restart.into(),
         every_ms: u64::try_from(health_every.as_millis()).unwrap_or(u64::MAX),
         origin,

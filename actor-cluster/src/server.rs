@@ -260,6 +260,8 @@ enum Live<S> {
         server: S,
         waiting: Vec<Envelope<S>>,
         waking: bool,
+        /// It has never run ([`Node::serve_asleep`]): `started` is due.
+        unstarted: bool,
     },
 }
 
@@ -541,8 +543,9 @@ pub(crate) struct Hosted<S> {
     /// Passivate after this long without a message.
     idle: Option<Duration>,
     last: Instant,
-    /// This incarnation took a sleeping server back.
-    woke: bool,
+    /// This incarnation runs a server that has not run before:
+    /// `Server::started` is due.
+    unstarted: bool,
 }
 
 impl<S: Server> Actor for ServerActor<S> {
@@ -556,7 +559,7 @@ impl<S: Server> Actor for ServerActor<S> {
         (fresh, at): (Option<S>, Registration<S>),
     ) -> Result<Hosted<S>, ActorProcessingErr> {
         let idle = at.hosting.passivate.as_ref().map(|p| p.0);
-        let (server, woke, registering) = match &at.target {
+        let (server, woke, unstarted, registering) = match &at.target {
             // A passivating server: this incarnation routes its messages,
             // and takes back the sleeping server if there is one.
             Some(target) => {
@@ -564,19 +567,24 @@ impl<S: Server> Actor for ServerActor<S> {
                     .live()
                     .ok_or("a passivating target routes to one actor")?;
                 let before = std::mem::replace(&mut *live, Live::Active(myself.clone()));
-                let (server, waiting, woke) = match before {
+                let (server, waiting, woke, unstarted) = match before {
                     Live::Asleep {
-                        server, waiting, ..
-                    } => (server, waiting, true),
+                        server,
+                        waiting,
+                        unstarted,
+                        ..
+                    } => (server, waiting, true, unstarted),
                     Live::Waiting(waiting) => (
                         fresh.ok_or("a passivating server started without its state")?,
                         waiting,
                         false,
+                        true,
                     ),
                     Live::Active(_) => (
                         fresh.ok_or("a passivating server started without its state")?,
                         Vec::new(),
                         false,
+                        true,
                     ),
                 };
                 for envelope in waiting {
@@ -584,7 +592,7 @@ impl<S: Server> Actor for ServerActor<S> {
                 }
                 drop(live);
                 let target: Arc<dyn Deliver> = Arc::clone(target) as Arc<dyn Deliver>;
-                (server, woke, target)
+                (server, woke, unstarted, target)
             }
             None => {
                 let target = ServerTarget {
@@ -593,7 +601,7 @@ impl<S: Server> Actor for ServerActor<S> {
                     stop_on_conflict: at.hosting.stop_on_conflict,
                 };
                 let server = fresh.ok_or("a server started without its state")?;
-                (server, false, Arc::new(target) as Arc<dyn Deliver>)
+                (server, false, true, Arc::new(target) as Arc<dyn Deliver>)
             }
         };
         if woke {
@@ -620,7 +628,7 @@ impl<S: Server> Actor for ServerActor<S> {
             target: at.target,
             idle,
             last: Instant::now(),
-            woke,
+            unstarted,
         })
     }
 
@@ -629,7 +637,7 @@ impl<S: Server> Actor for ServerActor<S> {
         myself: ActorRef<ServerMsg<S>>,
         hosted: &mut Hosted<S>,
     ) -> Result<(), ActorProcessingErr> {
-        if !hosted.woke {
+        if hosted.unstarted {
             if let Some(server) = &mut hosted.server {
                 server.started().await;
             }
@@ -718,6 +726,7 @@ impl<S: Server> Hosted<S> {
             server,
             waiting: Vec::new(),
             waking: false,
+            unstarted: false,
         };
         drop(live);
         myself.stop(Some(PASSIVATED.to_owned()));
@@ -933,6 +942,7 @@ impl Node {
                 server,
                 waiting: Vec::new(),
                 waking: false,
+                unstarted: true,
             },
             None => Live::Waiting(Vec::new()),
         };

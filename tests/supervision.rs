@@ -579,3 +579,36 @@ async fn a_passivated_child_stays_dormant_until_woken() {
     assert!(!lazy.dormant && lazy.actor.is_some());
     sup.stop().await;
 }
+
+#[tokio::test]
+async fn changes_list_only_what_changed_since_a_generation() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["a", "b"], Restart::Permanent);
+    let sup = Supervisor::start(spec).await.unwrap();
+    let all = sup.changes(0).await.unwrap();
+    assert!(all.complete);
+    let ids =
+        |c: &foundation::core::Changes| c.children.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&all), ["a", "b"]);
+
+    // Nothing changed: nothing listed.
+    let none = sup.changes(all.generation).await.unwrap();
+    assert!(!none.complete && none.children.is_empty() && none.removed.is_empty());
+
+    // A restart of b: only b, with its count.
+    child(&sup, "b")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[1].load(Ordering::SeqCst) == 2).await;
+    let restarted = sup.changes(none.generation).await.unwrap();
+    assert_eq!(ids(&restarted), ["b"]);
+    assert_eq!(restarted.children[0].restarts, 1);
+
+    // One removed: named, not listed.
+    sup.terminate_child("a").await.unwrap();
+    let removed = sup.changes(restarted.generation).await.unwrap();
+    assert!(removed.children.is_empty());
+    assert_eq!(removed.removed, ["a"]);
+    assert_eq!(ids(&sup.changes(0).await.unwrap()), ["b"]);
+    sup.stop().await;
+}

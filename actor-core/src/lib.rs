@@ -83,8 +83,8 @@ pub use registry::{
     Health, HealthCheck, LocalRegistry, Metadata, RegistryError, ServiceEntry, ServiceRegistry,
 };
 pub use supervisor::{
-    ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg, SupervisorSpec,
-    PASSIVATED,
+    Changes, ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg,
+    SupervisorSpec, PASSIVATED,
 };
 pub use telemetry::{
     measure, measure_async, CounterValue, GaugeValue, HistogramValue, MetricsRegistry,

@@ -253,6 +253,27 @@ pub struct ChildInfo {
     pub dormant: bool,
 }
 
+/// What changed among a supervisor's children since a generation, from
+/// [`Supervisor::changes`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Changes {
+    /// The generation this answer is at: ask for changes since it next.
+    pub generation: u64,
+    /// The children added or changed (actor, restarts, dormant) since the
+    /// generation asked about; every child if [`complete`](Self::complete).
+    pub children: Vec<ChildInfo>,
+    /// The ids of the children removed since then (empty if complete).
+    pub removed: Vec<String>,
+    /// The answer lists every child (the generation asked about was 0, or
+    /// older than the removals the supervisor remembers): a child not
+    /// listed is gone.
+    pub complete: bool,
+}
+
+/// How many removals a supervisor remembers for [`Supervisor::changes`].
+const REMEMBERED_REMOVALS: usize = 65_536;
+
 /// Messages understood by a supervisor actor. Use the methods of
 /// [`Supervisor`] rather than sending these directly.
 #[non_exhaustive]
@@ -271,6 +292,8 @@ pub enum SupervisorMsg {
     /// Add a child at the end of the order, dormant: started by its first
     /// [`Wake`](Self::Wake).
     AddDormant(ChildSpec, RpcReplyPort<Result<()>>),
+    /// What changed among the children since this generation.
+    Changes(u64, RpcReplyPort<Changes>),
 }
 
 impl fmt::Debug for SupervisorMsg {
@@ -282,6 +305,7 @@ impl fmt::Debug for SupervisorMsg {
             Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
             Self::Wake(id) => write!(f, "Wake({id})"),
             Self::AddDormant(spec, _) => write!(f, "AddDormant({})", spec.id),
+            Self::Changes(since, _) => write!(f, "Changes({since})"),
         }
     }
 }
@@ -377,6 +401,18 @@ impl Supervisor {
         self.call(SupervisorMsg::Children).await
     }
 
+    /// The children added, changed or removed since generation `since`
+    /// (0 for all of them), and the generation to ask from next: for a
+    /// watcher of many children that should not copy them all on each
+    /// look.
+    ///
+    /// # Errors
+    /// [`CoreError::NotRunning`] if the supervisor is gone.
+    pub async fn changes(&self, since: u64) -> Result<Changes> {
+        self.call(|reply| SupervisorMsg::Changes(since, reply))
+            .await
+    }
+
     /// Starts the dormant child `id` again (one that stopped with reason
     /// [`PASSIVATED`]); a child that is still stopping is started as soon as
     /// it has stopped. Nothing happens for a running or unknown child.
@@ -423,9 +459,21 @@ struct Child {
     dormant: bool,
     /// Asked to wake while still running (its stop was on its way).
     wake_pending: bool,
+    /// The generation of its last change.
+    changed: u64,
 }
 
 impl Child {
+    fn info(&self) -> ChildInfo {
+        ChildInfo {
+            id: self.spec.id.clone(),
+            actor: self.actor.clone(),
+            restart: self.spec.restart,
+            restarts: self.restarts,
+            dormant: self.dormant,
+        }
+    }
+
     fn dormant(spec: ChildSpec) -> Self {
         Self {
             spec,
@@ -433,6 +481,7 @@ impl Child {
             restarts: 0,
             dormant: true,
             wake_pending: false,
+            changed: 0,
         }
     }
 
@@ -443,6 +492,7 @@ impl Child {
             restarts: 0,
             dormant: false,
             wake_pending: false,
+            changed: 0,
         }
     }
 }
@@ -459,6 +509,12 @@ pub(crate) struct SupervisorState {
     /// Which child each running actor is.
     by_actor: HashMap<ActorId, String>,
     restarts: VecDeque<Instant>,
+    /// Counts the changes to the children ([`Supervisor::changes`]).
+    generation: u64,
+    /// The last removals, with their generations.
+    removed: VecDeque<(u64, String)>,
+    /// The generation of the last removal no longer remembered.
+    forgotten: u64,
 }
 
 impl fmt::Debug for SupervisorState {
@@ -479,11 +535,26 @@ impl SupervisorState {
         (current.get_id() == cell.get_id()).then_some(index)
     }
 
+    /// Child `index` changed (or was added).
+    fn touch(&mut self, index: usize) {
+        self.generation += 1;
+        if let Some((_, child)) = self.children.get_index_mut(index) {
+            child.changed = self.generation;
+        }
+    }
+
+    /// Adds `child` at the end of the order.
+    fn add(&mut self, child: Child) {
+        let (index, _) = self.children.insert_full(child.spec.id.clone(), child);
+        self.touch(index);
+    }
+
     /// Child `index` runs as `actor` now.
     fn set_actor(&mut self, index: usize, actor: ActorCell) {
         if let Some((id, child)) = self.children.get_index_mut(index) {
             self.by_actor.insert(actor.get_id(), id.clone());
             child.actor = Some(actor);
+            self.touch(index);
         }
     }
 
@@ -491,6 +562,7 @@ impl SupervisorState {
     fn clear_actor(&mut self, index: usize) {
         if let Some(old) = self.children[index].actor.take() {
             self.by_actor.remove(&old.get_id());
+            self.touch(index);
         }
     }
 
@@ -500,7 +572,45 @@ impl SupervisorState {
         if let Some(actor) = &child.actor {
             self.by_actor.remove(&actor.get_id());
         }
+        self.note_removed(child.spec.id.clone());
         Some(child)
+    }
+
+    /// Remembers that child `id` was removed.
+    fn note_removed(&mut self, id: String) {
+        self.generation += 1;
+        self.removed.push_back((self.generation, id));
+        if self.removed.len() > REMEMBERED_REMOVALS {
+            if let Some((generation, _)) = self.removed.pop_front() {
+                self.forgotten = generation;
+            }
+        }
+    }
+
+    /// What changed since generation `since`.
+    fn changes(&self, since: u64) -> Changes {
+        let complete = since == 0 || since < self.forgotten;
+        let children = self
+            .children
+            .values()
+            .filter(|c| complete || c.changed > since)
+            .map(Child::info)
+            .collect();
+        let removed = if complete {
+            Vec::new()
+        } else {
+            self.removed
+                .iter()
+                .filter(|(generation, _)| *generation > since)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        Changes {
+            generation: self.generation,
+            children,
+            removed,
+            complete,
+        }
     }
 
     /// Forgets every child (to stop them all).
@@ -703,6 +813,10 @@ impl Actor for SupervisorActor {
             children,
             by_actor,
             restarts: VecDeque::new(),
+            // Never 0, which asks for every child.
+            generation: 1,
+            removed: VecDeque::new(),
+            forgotten: 0,
         })
     }
 
@@ -724,9 +838,9 @@ impl Actor for SupervisorActor {
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::AddDormant(spec, reply) => {
-                let result = state.admit(spec).map(|spec| {
-                    state.children.insert(spec.id.clone(), Child::dormant(spec));
-                });
+                let result = state
+                    .admit(spec)
+                    .map(|spec| state.add(Child::dormant(spec)));
                 let _ = reply.send(result);
             }
             SupervisorMsg::StartChild(spec, reply) => {
@@ -735,9 +849,7 @@ impl Actor for SupervisorActor {
                     Ok(spec) => match spawn_child(&spec, &myself.get_cell()).await {
                         Ok(actor) => {
                             state.by_actor.insert(actor.get_id(), spec.id.clone());
-                            state
-                                .children
-                                .insert(spec.id.clone(), Child::new(spec, actor.clone()));
+                            state.add(Child::new(spec, actor.clone()));
                             Ok(actor)
                         }
                         Err(e) => Err(e),
@@ -758,18 +870,11 @@ impl Actor for SupervisorActor {
                 let _ = reply.send(result);
             }
             SupervisorMsg::Children(reply) => {
-                let list = state
-                    .children
-                    .values()
-                    .map(|c| ChildInfo {
-                        id: c.spec.id.clone(),
-                        actor: c.actor.clone(),
-                        restart: c.spec.restart,
-                        restarts: c.restarts,
-                        dormant: c.dormant,
-                    })
-                    .collect();
+                let list = state.children.values().map(Child::info).collect();
                 let _ = reply.send(list);
+            }
+            SupervisorMsg::Changes(since, reply) => {
+                let _ = reply.send(state.changes(since));
             }
             SupervisorMsg::RestartDue(ids) => state.restart(&myself, &ids).await?,
             SupervisorMsg::Wake(id) => state.wake(&myself, &id).await?,
@@ -855,9 +960,17 @@ impl Actor for SupervisorActor {
                 ids.push(child.spec.id.clone());
             }
         }
-        state
+        let dropped: Vec<String> = state
             .children
-            .retain(|_, c| c.actor.is_some() || c.dormant || ids.contains(&c.spec.id));
+            .values()
+            .filter(|c| c.actor.is_none() && !c.dormant && !ids.contains(&c.spec.id))
+            .map(|c| c.spec.id.clone())
+            .collect();
+        for id in dropped {
+            if let Some(index) = state.children.get_index_of(&id) {
+                state.remove(index);
+            }
+        }
         match state.backoff_delay() {
             Some(delay) => {
                 tracing::info!(supervisor = %state.name, ?ids, ?delay, "restart delayed");

@@ -1,12 +1,12 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actor_cluster::{
     ClusterError, Message, NameEvent, Node, NodeEvent, PeerStatus, Ref, Reply, Request,
 };
-use actor_core::{Restart, Supervisor};
+use actor_core::{ChildInfo, Restart, Supervisor};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
@@ -177,6 +177,10 @@ pub(crate) struct State {
     supervisor: Supervisor,
     kinds: Kinds,
     agents: BTreeMap<String, Tracked>,
+    /// The supervisor's agent children, by agent id, as of generation
+    /// `seen` (kept up to date from its changes, not copied each tick).
+    children: HashMap<String, ChildInfo>,
+    seen: u64,
     /// The records of this node's agents that can move.
     records: BTreeMap<String, Record>,
     /// Records of this node's agents not yet copied to their holders.
@@ -216,6 +220,8 @@ impl Actor for Manager {
             supervisor,
             kinds,
             agents: BTreeMap::new(),
+            children: HashMap::new(),
+            seen: 0,
             records: BTreeMap::new(),
             unplaced: BTreeSet::new(),
             replicas: BTreeMap::new(),
@@ -351,16 +357,30 @@ impl State {
     async fn tick(&mut self) {
         self.membership().await;
         // Bounded, in case the supervisor is busy stopping.
-        let Ok(Ok(children)) = tokio::time::timeout(MOST, self.supervisor.children()).await else {
+        let Ok(Ok(changes)) = tokio::time::timeout(MOST, self.supervisor.changes(self.seen)).await
+        else {
             return;
         };
-        let children: BTreeMap<String, _> =
-            children.into_iter().map(|c| (c.id.clone(), c)).collect();
+        if changes.complete {
+            self.children.clear();
+        }
+        for name in &changes.removed {
+            if let Some(id) = name.strip_prefix(AGENT_PREFIX) {
+                self.children.remove(id);
+            }
+        }
+        for child in changes.children {
+            if let Some(id) = child.id.strip_prefix(AGENT_PREFIX) {
+                self.children.insert(id.to_owned(), child);
+            }
+        }
+        self.seen = changes.generation;
         let now = Instant::now();
         let mut due = Vec::new();
         let mut gone = Vec::new();
+        let children = &self.children;
         self.agents.retain(|id, agent| {
-            let Some(child) = children.get(&agent_name(id)) else {
+            let Some(child) = children.get(id) else {
                 // Stopped for good (its policy, or a stop): its name went
                 // with it.
                 gone.push(id.clone());
@@ -390,13 +410,13 @@ impl State {
         for id in gone {
             self.release(&id);
         }
-        self.check(&due, &children).await;
+        self.check(&due).await;
         self.place().await;
         self.publish().await;
     }
 
     /// Asks the agents `due` for their health, all at once.
-    async fn check(&mut self, due: &[String], children: &BTreeMap<String, actor_core::ChildInfo>) {
+    async fn check(&mut self, due: &[String]) {
         if due.is_empty() {
             return;
         }
@@ -435,8 +455,7 @@ impl State {
                     tracing::warn!(agent = %id, %health, "unhealthy agent: restarting it by its policy");
                     agent.set_health(health);
                     agent.set_status(Status::Failed);
-                    if let Some(cell) = children.get(&agent_name(id)).and_then(|c| c.actor.as_ref())
-                    {
+                    if let Some(cell) = self.children.get(id).and_then(|c| c.actor.as_ref()) {
                         // A kill counts as a failure: the supervisor
                         // restarts it unless it is temporary.
                         cell.kill();

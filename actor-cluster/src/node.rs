@@ -1,5 +1,6 @@
 //! A cluster node: its builder and its handle.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -619,17 +620,32 @@ impl Node {
         K: Into<String>,
         V: Into<String>,
     {
-        let name = name.to_owned();
         let labels = labels
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
+        let mut results = self
+            .set_labels_many(vec![(name.to_owned(), labels)])
+            .await?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// Replaces the labels of several names registered on this node in
+    /// one call (see [`set_labels`](Self::set_labels)); answers one result
+    /// per name, in order.
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if the node is shutting down; each
+    /// name's own refusal is in its result.
+    pub async fn set_labels_many(
+        &self,
+        labels: Vec<(String, BTreeMap<String, String>)>,
+    ) -> Result<Vec<Result<()>>> {
         gateway::call(&self.inner.gateway, |reply| GatewayMsg::SetLabels {
-            name,
             labels,
             reply,
         })
-        .await?
+        .await
     }
 
     /// Adds `name`, registered on this node, to `group`: it is listed by

@@ -124,10 +124,10 @@ pub(crate) enum GatewayMsg {
     /// The passivated server registered as `name` was dropped asleep: the
     /// name is released if its target (at this address) holds it.
     ReleaseDormant(String, usize),
+    /// Replaces the labels of names of this node; one result per name.
     SetLabels {
-        name: String,
-        labels: BTreeMap<String, String>,
-        reply: RpcReplyPort<Result<()>>,
+        labels: Vec<(String, BTreeMap<String, String>)>,
+        reply: RpcReplyPort<Vec<Result<()>>>,
     },
     /// Adds a name of this node to a group, or takes it out.
     Group {
@@ -528,12 +528,12 @@ impl Actor for Gateway {
             }
             GatewayMsg::Rebind(name) => state.rebind(&name),
             GatewayMsg::ReleaseDormant(name, target) => state.release_dormant(&name, target),
-            GatewayMsg::SetLabels {
-                name,
-                labels,
-                reply,
-            } => {
-                let _ = reply.send(state.set_labels(&name, labels));
+            GatewayMsg::SetLabels { labels, reply } => {
+                let results = labels
+                    .into_iter()
+                    .map(|(name, labels)| state.set_labels(&name, labels))
+                    .collect();
+                let _ = reply.send(results);
             }
             GatewayMsg::Group {
                 name,

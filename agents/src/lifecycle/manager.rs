@@ -27,6 +27,9 @@ const MOST: Duration = Duration::from_secs(2);
 const BATCH: usize = 256;
 
 /// The name of node `node`'s lifecycle manager.
+/// How many agents' labels one gateway call publishes.
+const LABEL_BATCH: usize = 1024;
+
 pub(crate) fn manager_name(node: &str) -> String {
     format!("agents@{node}")
 }
@@ -468,9 +471,11 @@ impl State {
         }
     }
 
-    /// Publishes the labels of every agent whose facts changed.
+    /// Publishes the labels of every agent whose facts changed, in
+    /// batches of [`LABEL_BATCH`] names per gateway call.
     async fn publish(&mut self) {
-        for (id, agent) in &mut self.agents {
+        let mut batch = Vec::new();
+        for (id, agent) in &self.agents {
             if !agent.dirty {
                 continue;
             }
@@ -488,8 +493,32 @@ impl State {
                 labels.insert(label::STATE_VERSION.to_owned(), record.version.to_string());
                 labels.insert(label::COPIES.to_owned(), record.holders.join(","));
             }
-            match self.node.set_labels(&agent_name(id), labels).await {
-                Ok(()) => agent.dirty = false,
+            batch.push((id.clone(), labels));
+        }
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(LABEL_BATCH));
+            self.publish_batch(std::mem::replace(&mut batch, rest))
+                .await;
+        }
+    }
+
+    /// Publishes these agents' labels in one gateway call.
+    async fn publish_batch(&mut self, batch: Vec<(String, BTreeMap<String, String>)>) {
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let named = batch
+            .into_iter()
+            .map(|(id, labels)| (agent_name(&id), labels))
+            .collect();
+        let Ok(results) = self.node.set_labels_many(named).await else {
+            return;
+        };
+        for (id, result) in ids.iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    if let Some(agent) = self.agents.get_mut(id) {
+                        agent.dirty = false;
+                    }
+                }
                 // Not registered yet: the next tick tries again.
                 Err(e) => {
                     tracing::debug!(agent = %id, error = %e, "agent labels not published yet")

@@ -255,6 +255,7 @@ impl NodeBuilder {
         let mdns = strategies
             .iter()
             .any(|d| matches!(d, Discovery::Mdns { .. }));
+        let chosen = self.listen.is_some_and(|addr| addr.port() == 0);
         let listen = match self.listen {
             Some(addr) if addr.port() == 0 => free_port_on(addr)?,
             Some(addr) => addr,
@@ -284,11 +285,16 @@ impl NodeBuilder {
         }
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
         // ractor_cluster binds the listener inside its actor and reports a
-        // failure only as text: binding here first keeps the io::Error.
-        bind_once(listen).map_err(|source| StartError::Bind {
-            addr: listen,
-            source: Arc::new(source),
-        })?;
+        // failure only as text: binding here first keeps the io::Error. A
+        // port chosen here was just bound: binding it again at once could
+        // fail for a moment (a process forked meanwhile holds the socket
+        // until it execs).
+        if !chosen {
+            bind_once(listen).map_err(|source| StartError::Bind {
+                addr: listen,
+                source: Arc::new(source),
+            })?;
+        }
         let addr = advertised.to_string();
         // ractor names are process-wide: a process in two clusters may use
         // one node name in both.

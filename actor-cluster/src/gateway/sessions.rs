@@ -371,14 +371,29 @@ impl GatewayState {
             .is_some_and(|p| !p.redialed && p.detached.is_some_and(|until| now >= until));
         let live = self.sessions.values().any(|s| s.live_with(node));
         if expired && !live {
-            let stale = self.unreported_session(node).await;
-            if let Some(ours) = stale.and_then(|id| self.sessions.get_mut(&id)) {
-                tracing::info!(%node, "closing a session ractor_cluster authenticated without telling us");
-                ours.timed_out = true;
-                ours.actor.stop(Some("authenticated unreported".into()));
+            // `None`: the node server did not say (busy past the ask's
+            // deadline), which is not "no such session".
+            let listed = self.server_sessions_with(node).await;
+            // A session the node server holds with the peer and our table
+            // does not count live: the peer may be connected unseen.
+            let mut unseen = false;
+            for id in listed.iter().flatten() {
+                match self.sessions.get_mut(id) {
+                    Some(ours) if ours.open() && !ours.authenticated => {
+                        tracing::info!(%node, "closing a session ractor_cluster authenticated without telling us");
+                        ours.timed_out = true;
+                        ours.actor.stop(Some("authenticated unreported".into()));
+                        unseen = true;
+                    }
+                    Some(ours) if ours.open() => {}
+                    _ => {
+                        tracing::debug!(%node, session = id, "the node server holds a session with the peer that we do not count");
+                        unseen = true;
+                    }
+                }
             }
             let handshaking = self.sessions.values().any(Session::handshaking);
-            if stale.is_some() || handshaking {
+            if listed.is_none() || unseen || handshaking {
                 let wait = self.timing.handshake_timeout + SETTLE_GRACE;
                 tracing::debug!(%node, ?wait, "a connection to the peer may be alive unseen; dialing it again before calling it down");
                 if let Some(peer) = self.peers.get_mut(node) {
@@ -398,16 +413,22 @@ impl GatewayState {
         self.settle(myself, node, None);
     }
 
-    /// The id of a session to `node` that ractor_cluster's node server
-    /// counts authenticated and we do not.
-    async fn unreported_session(&self, node: &str) -> Option<u64> {
+    /// The ids of the sessions ractor_cluster's node server holds with
+    /// `node` (it names their peer once authenticated); `None` if it did
+    /// not answer in time.
+    async fn server_sessions_with(&self, node: &str) -> Option<Vec<u64>> {
         let sessions = ractor::call_t!(self.server, NodeServerMessage::GetSessions, 500).ok()?;
-        sessions.into_values().find_map(|info| {
-            let name = info.peer_name.as_ref()?.name.as_str();
-            let peer = name.rsplit_once('@').map_or(name, |(n, _)| n);
-            let ours = self.sessions.get(&info.node_id)?;
-            (peer == node && !ours.authenticated && ours.open()).then_some(info.node_id)
-        })
+        Some(
+            sessions
+                .into_values()
+                .filter(|info| {
+                    info.peer_name.as_ref().is_some_and(|p| {
+                        p.name.rsplit_once('@').map_or(p.name.as_str(), |(n, _)| n) == node
+                    })
+                })
+                .map(|info| info.node_id)
+                .collect(),
+        )
     }
 
     /// Settles the detached peers that have a live session again (or whose

@@ -3,7 +3,9 @@
 //! with their last copied state, exactly once, found by id and reached
 //! through a reference taken before; a temporary agent does not move. When
 //! a partition heals, the instance that moved keeps the id and the one
-//! left behind on the minority side stops: still exactly one.
+//! left behind on the minority side stops: still exactly one. An agent
+//! placed by a key keeps to its placement when it moves, and waits for a
+//! node that meets it when no survivor does.
 
 mod support;
 
@@ -27,6 +29,20 @@ async fn copied(node: &mut TestNode, id: &str, version: u64) -> Value {
         })
         .await;
     entries(&reply)[0].clone()
+}
+
+/// Waits until `node` lists agent `id` on a node other than `from`, and
+/// answers its entry, checked to be the only one, at epoch 1.
+async fn moved_from(node: &mut TestNode, id: &str, from: &str) -> Value {
+    let reply = node
+        .command_until(&format!("query id={id}"), |r| {
+            entries(r).first().is_some_and(|e| e["node"] != from)
+        })
+        .await;
+    let moved = entries(&reply);
+    assert_eq!(moved.len(), 1, "{reply}");
+    assert_eq!(moved[0]["epoch"], 1, "{reply}");
+    moved[0].clone()
 }
 
 /// The `name_conflict` events `node` reported.
@@ -72,15 +88,8 @@ async fn a_killed_node_s_agents_run_again_on_a_survivor_with_their_state() {
         node.expect(|v| v["event"] == "node_down" && v["node"] == "c")
             .await;
         for id in ["t1", "t2"] {
-            let reply = node
-                .command_until(&format!("query id={id}"), |r| {
-                    entries(r).first().is_some_and(|e| e["node"] != "c")
-                })
-                .await;
-            let moved = entries(&reply);
-            assert_eq!(moved.len(), 1, "{reply}");
-            assert_eq!(moved[0]["epoch"], 1, "{reply}");
-            homes.push((id, moved[0]["node"].clone()));
+            let moved = moved_from(node, id, "c").await;
+            homes.push((id, moved["node"].clone()));
         }
     }
     // Both survivors agree where each agent went.
@@ -105,6 +114,107 @@ async fn a_killed_node_s_agents_run_again_on_a_survivor_with_their_state() {
     let t1 = copied(&mut nodes[0], "t1", 3).await;
     assert_eq!(t1["copies"].as_array().map(Vec::len), Some(1), "{t1}");
     for node in nodes {
+        node.quit().await;
+    }
+}
+
+#[tokio::test]
+async fn a_placed_agent_moves_only_to_a_node_that_meets_its_placement() {
+    let mut nodes = cluster(vec![
+        NodeSpec::new("a").arg("--attribute=zone=eu"),
+        NodeSpec::new("b").arg("--attribute=zone=us"),
+        NodeSpec::new("c")
+            .arg("--attribute=zone=eu")
+            .arg("--attribute=disk=ssd"),
+    ])
+    .await;
+    for node in &mut nodes {
+        node.command_until("owner any require=disk=ssd", |r| r["node"] == "c")
+            .await;
+    }
+    // Tallies kept in zone eu (a or c), each copied to both other nodes,
+    // and one that needs an ssd (only c has one).
+    let mut on_c = Vec::new();
+    for i in 8..16 {
+        let id = format!("e{i}");
+        let started = nodes[1]
+            .command(&format!(
+                "spawn-for-key {id} tally {id}:copies=2 require=zone=eu"
+            ))
+            .await;
+        assert!(
+            started["node"] == "a" || started["node"] == "c",
+            "{started}"
+        );
+        if started["node"] == "c" {
+            on_c.push(id);
+        }
+    }
+    // The ring puts e8 on c among a and c, and on b among a and b: were
+    // its move placed by its id, it would go to b.
+    assert!(on_c.contains(&"e8".to_owned()), "{on_c:?}");
+    let ssd = nodes[1]
+        .command("spawn-for-key s1 tally s1:copies=2 require=disk=ssd")
+        .await;
+    assert_eq!(ssd["node"], "c", "{ssd}");
+    let moving: Vec<String> = on_c.iter().cloned().chain(["s1".to_owned()]).collect();
+    for id in &moving {
+        assert_eq!(
+            nodes[0].command(&format!("ask agent/{id} add 3")).await["ok"],
+            3
+        );
+    }
+    for node in &mut nodes[..2] {
+        for id in &moving {
+            copied(node, id, 1).await;
+        }
+    }
+
+    let mut c = nodes.pop().expect("three nodes");
+    c.kill().await;
+    for node in &mut nodes {
+        node.expect(|v| v["event"] == "node_down" && v["node"] == "c")
+            .await;
+        // Only a is in zone eu: whatever the ring says of their ids.
+        for id in &on_c {
+            let moved = moved_from(node, id, "c").await;
+            assert_eq!(moved["node"], "a", "{moved}");
+        }
+        // No survivor has an ssd: s1 runs nowhere.
+        let s1 = node.command("query id=s1").await;
+        assert!(entries(&s1).is_empty(), "{s1}");
+    }
+    for id in &on_c {
+        assert_eq!(
+            nodes[1].command(&format!("ask agent/{id} get")).await["ok"],
+            3
+        );
+    }
+
+    // A node with an ssd joins: s1 runs there, with its count.
+    let mut d = NodeSpec::new("d")
+        .arg("--attribute=zone=eu")
+        .arg("--attribute=disk=ssd")
+        .seed(&nodes[0].addr)
+        .start()
+        .await;
+    d.expect_up(&["a", "b"]).await;
+    for node in nodes.iter_mut().chain([&mut d]) {
+        let reply = node
+            .command_until("query id=s1", |r| {
+                entries(r)
+                    .first()
+                    .is_some_and(|e| e["node"] == "d" && e["epoch"] == 1)
+            })
+            .await;
+        assert_eq!(entries(&reply).len(), 1, "{reply}");
+    }
+    assert_eq!(nodes[0].command("ask agent/s1 get").await["ok"], 3);
+    // Exactly once: no node saw two claims on an agent's id.
+    for node in nodes.iter().chain([&d]) {
+        assert!(conflicts(node).is_empty(), "{:?}", conflicts(node));
+    }
+    for node in nodes.into_iter().chain([d]) {
         node.quit().await;
     }
 }

@@ -25,23 +25,31 @@
 //! twice. When a node goes down, its agents started from a kind with a
 //! permanent or transient policy move to the owner of their id among the
 //! live members, with their last replicated state where they copy it (see
-//! [`Replication`](crate::Replication)). Failover ignores placement
-//! constraints: the agent's own id places it.
+//! [`Replication`](crate::Replication)). An agent started by
+//! [`Agents::spawn_for_key`] keeps its key and its [`Placement`] through
+//! every move: it goes to the ring's owner of its key among the live
+//! members that meet the constraints, judged from the surviving holder's
+//! copy of the name table (where the other agents run, each node's
+//! attributes and load before the move). An agent whose constraints no
+//! live member meets is not started anywhere: its holders keep its record
+//! and place it when the ring's members or their attributes next change
+//! (a node joins, or sets attributes that fit). Other agents go to the
+//! ring's owner of their id among the live members.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use actor_cluster::{ClusterError, Node, Ref, Server};
+use actor_cluster::{ClusterError, NameInfo, Node, Ref, Server};
 use actor_core::{Restart, Supervisor};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, AGENT_PREFIX};
 use crate::error::{AgentError, Result};
 use crate::lifecycle::manager::{manager_name, Control, Refused};
-use crate::lifecycle::replica::Origin;
+use crate::lifecycle::replica::{Origin, Placed};
 use crate::lifecycle::{start_agent, AgentSpec, Kind, Start, Started};
 use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
 
@@ -63,7 +71,7 @@ const ATTRIBUTE: &str = "node.";
 ///     .apart_from(["db-primary", "db-replica"]);
 /// # let _ = placement;
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Placement {
     required: BTreeMap<String, String>,
     capacity: Option<usize>,
@@ -140,11 +148,12 @@ impl Agents {
                 spec.origin = Some(Origin {
                     kind,
                     args: ByteBuf::from(start.args),
+                    placed: start.placed,
                 });
                 spec.resume = start.resume;
                 start_agent(&node, &supervisor, spec)
                     .await
-                    .map(Started::Agent)
+                    .map(|tracking| Started::Agent(Box::new(tracking)))
             }
             .boxed()
         });
@@ -254,7 +263,7 @@ impl Agents {
         kind: &str,
         args: &Args,
     ) -> Result<AgentRef> {
-        let id = self.start_on(node, kind, args, false).await?;
+        let id = self.start_on(node, kind, args, false, None).await?;
         self.find(&id).await
     }
 
@@ -271,7 +280,7 @@ impl Agents {
         kind: &str,
         args: &Args,
     ) -> Result<Ref> {
-        let name = self.start_on(node, kind, args, true).await?;
+        let name = self.start_on(node, kind, args, true, None).await?;
         Ok(self.node().lookup(&name).await?)
     }
 
@@ -303,13 +312,15 @@ impl Agents {
     }
 
     /// Asks `node`'s manager to start kind `kind` (an actor kind if
-    /// `actor`) from `args`; answers the agent's id or the actor's name.
+    /// `actor`) from `args`, placed by a key if `placed`; answers the
+    /// agent's id or the actor's name.
     async fn start_on<Args: Serialize>(
         &self,
         node: &str,
         kind: &str,
         args: &Args,
         actor: bool,
+        placed: Option<Placed>,
     ) -> Result<String> {
         let bytes = rmp_serde::to_vec_named(args).map_err(|e| {
             AgentError::InvalidParameters(crate::InvalidParameter::Other(format!(
@@ -321,6 +332,7 @@ impl Agents {
             kind: kind.to_owned(),
             args: ByteBuf::from(bytes),
             actor,
+            placed,
         };
         match manager.ask(spawn, CONTROL_TIMEOUT).await? {
             Ok(started) => Ok(started),
@@ -349,37 +361,8 @@ impl Agents {
     /// # Errors
     /// [`AgentError::NoPlacement`] if no member meets the constraints.
     pub async fn owner_of(&self, key: &str, placement: &Placement) -> Result<String> {
-        let members = self.members().await?;
-        let agents = self.list().await?;
-        let mut load: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut avoid = BTreeSet::new();
-        for agent in &agents {
-            *load.entry(agent.node.as_str()).or_default() += 1;
-            if placement.apart_from.contains(&agent.id) {
-                avoid.insert(agent.node.as_str());
-            }
-        }
-        let fits = |m: &Member| {
-            placement
-                .required
-                .iter()
-                .all(|(k, v)| m.attributes.get(k) == Some(v))
-                && placement
-                    .capacity
-                    .is_none_or(|cap| load.get(m.node.as_str()).copied().unwrap_or(0) < cap)
-                && !avoid.contains(m.node.as_str())
-        };
-        let eligible: Vec<&str> = members
-            .iter()
-            .filter(|m| fits(m))
-            .map(|m| m.node.as_str())
-            .collect();
-        owner(key, &eligible).map(str::to_owned).ok_or_else(|| {
-            AgentError::NoPlacement(format!(
-                "none of the {} nodes running agents meets {placement:?}",
-                members.len()
-            ))
-        })
+        let names = self.node().names().await?;
+        placed_owner(key, placement, &names)
     }
 
     /// The agent for `key`: if the agent `id_of(key)` runs already,
@@ -402,10 +385,15 @@ impl Agents {
             return Ok(running);
         }
         let node = self.owner_of(key, placement).await?;
-        match self.spawn_on(&node, kind, args).await {
+        let placed = Placed {
+            key: key.to_owned(),
+            placement: placement.clone(),
+        };
+        let started = self.start_on(&node, kind, args, false, Some(placed)).await;
+        match started {
             // Refused because another caller started it meanwhile: that one.
             Err(refused) => self.find(id).await.map_err(|_| refused),
-            started => started,
+            Ok(started) => self.find(&started).await,
         }
     }
 
@@ -429,23 +417,6 @@ impl Agents {
         let node = self.node();
         Ok(node.set_labels(&manager_name(node.name()), labels).await?)
     }
-
-    /// The members of the ring: every node whose lifecycle manager is
-    /// registered, with its attributes.
-    async fn members(&self) -> Result<Vec<Member>> {
-        Ok(managers(self.node())
-            .await?
-            .into_iter()
-            .map(|info| Member {
-                attributes: info
-                    .labels
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.strip_prefix(ATTRIBUTE)?.to_owned(), v.clone())))
-                    .collect(),
-                node: info.node,
-            })
-            .collect())
-    }
 }
 
 /// The names of the lifecycle managers registered in the cluster: one per
@@ -457,6 +428,59 @@ pub(crate) async fn managers(node: &actor_cluster::Node) -> Result<Vec<actor_clu
         .into_iter()
         .filter(|info| info.name == manager_name(&info.node))
         .collect())
+}
+
+/// The node the ring gives `key` under `placement`, from a copy of the
+/// name table (`names`): the owner of `key` among the members that meet
+/// the constraints, given where the agents listed there run.
+///
+/// # Errors
+/// [`AgentError::NoPlacement`] if no member meets them.
+pub(crate) fn placed_owner(key: &str, placement: &Placement, names: &[NameInfo]) -> Result<String> {
+    let members: Vec<Member> = names
+        .iter()
+        .filter(|info| info.name == manager_name(&info.node))
+        .map(|info| Member {
+            attributes: info
+                .labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(ATTRIBUTE)?.to_owned(), v.clone())))
+                .collect(),
+            node: info.node.clone(),
+        })
+        .collect();
+    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut avoid = BTreeSet::new();
+    for info in names {
+        let Some(id) = info.name.strip_prefix(AGENT_PREFIX) else {
+            continue;
+        };
+        *load.entry(info.node.as_str()).or_default() += 1;
+        if placement.apart_from.contains(id) {
+            avoid.insert(info.node.as_str());
+        }
+    }
+    let fits = |m: &Member| {
+        placement
+            .required
+            .iter()
+            .all(|(k, v)| m.attributes.get(k) == Some(v))
+            && placement
+                .capacity
+                .is_none_or(|cap| load.get(m.node.as_str()).copied().unwrap_or(0) < cap)
+            && !avoid.contains(m.node.as_str())
+    };
+    let eligible: Vec<&str> = members
+        .iter()
+        .filter(|m| fits(m))
+        .map(|m| m.node.as_str())
+        .collect();
+    owner(key, &eligible).map(str::to_owned).ok_or_else(|| {
+        AgentError::NoPlacement(format!(
+            "none of the {} nodes running agents meets {placement:?}",
+            members.len()
+        ))
+    })
 }
 
 /// The owner of `key` among `nodes` on the ring; `None` if there is none.

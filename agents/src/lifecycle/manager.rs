@@ -14,10 +14,10 @@ use serde_bytes::ByteBuf;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::replica::{Origin, Replica, Resume};
+use super::replica::{Origin, Placed, Replica, Resume};
 use super::{label, labels, Health, Kind, Kinds, Start, Started, Status};
 use crate::agent::{agent_name, HealthCheck, Value, AGENT_PREFIX};
-use crate::placement::{managers, owner, successors};
+use crate::placement::{managers, owner, placed_owner, successors};
 
 /// How often the manager looks at its agents.
 const TICK: Duration = Duration::from_millis(200);
@@ -50,6 +50,9 @@ pub(crate) enum Control {
         /// name) rather than an agent kind (answered with the agent's id).
         #[serde(default)]
         actor: bool,
+        /// The key and constraints it is placed by, if any.
+        #[serde(default)]
+        placed: Option<Placed>,
     },
     /// Stop an agent of this node for good.
     Stop { id: String },
@@ -196,6 +199,10 @@ pub(crate) struct State {
     names: broadcast::Receiver<NameEvent>,
     /// The ring's members changed since the records were last placed.
     ring_changed: bool,
+    /// Records of agents whose node went down and whose placement no live
+    /// member meets: placed when the ring's members or their attributes
+    /// change.
+    stranded: BTreeMap<String, Replica>,
 }
 
 /// The lifecycle manager actor.
@@ -230,6 +237,7 @@ impl Actor for Manager {
             replicas: BTreeMap::new(),
             managers: BTreeMap::new(),
             ring_changed: false,
+            stranded: BTreeMap::new(),
         })
     }
 
@@ -242,9 +250,12 @@ impl Actor for Manager {
         let (control, reply) = request.into_parts();
         let answer = match control {
             Control::Track(tracking) => Ok(state.track(tracking)),
-            Control::Spawn { kind, args, actor } => {
-                state.spawn(&kind, args.into_vec(), actor).await
-            }
+            Control::Spawn {
+                kind,
+                args,
+                actor,
+                placed,
+            } => state.spawn(&kind, args.into_vec(), actor, placed).await,
             Control::Stop { id } => state.stop(&id).await.map(|()| id),
             Control::Restart { id } => state.restart(&id).await.map(|()| id),
             Control::Tick => {
@@ -329,8 +340,15 @@ impl State {
     }
 
     /// Starts an agent (or, with `actor`, an actor) of registered kind
-    /// `kind` from `args`; answers its id (or name).
-    async fn spawn(&mut self, kind: &str, args: Vec<u8>, actor: bool) -> Result<String, Refused> {
+    /// `kind` from `args`, placed by a key if `placed`; answers its id (or
+    /// name).
+    async fn spawn(
+        &mut self,
+        kind: &str,
+        args: Vec<u8>,
+        actor: bool,
+        placed: Option<Placed>,
+    ) -> Result<String, Refused> {
         let found = self
             .kinds
             .get(kind)
@@ -345,12 +363,16 @@ impl State {
                 "`{kind}` is {is}: start it with {with}"
             )));
         }
-        let start = Start { args, resume: None };
+        let start = Start {
+            args,
+            resume: None,
+            placed,
+        };
         let started = (found.start)(start, self.node.clone(), self.supervisor.clone())
             .await
             .map_err(|e| Refused::Cannot(e.to_string()))?;
         Ok(match started {
-            Started::Agent(tracking) => self.track(tracking),
+            Started::Agent(tracking) => self.track(*tracking),
             Started::Actor(name) => name,
         })
     }
@@ -582,6 +604,7 @@ impl State {
     /// nodes that went down are started again.
     async fn membership(&mut self) {
         let mut down = Vec::new();
+        let mut ring_moved = false;
         let mut lost = Vec::new();
         loop {
             match self.events.try_recv() {
@@ -600,21 +623,26 @@ impl State {
         loop {
             match self.names.try_recv() {
                 Ok(NameEvent::NameRegistered(info)) if info.name == manager_name(&info.node) => {
-                    self.ring_changed = true;
+                    ring_moved = true;
                 }
                 Ok(NameEvent::NameUnregistered { name, node }) if name == manager_name(&node) => {
-                    self.ring_changed = true;
+                    ring_moved = true;
                 }
                 Ok(_) => {}
-                Err(broadcast::error::TryRecvError::Lagged(_)) => self.ring_changed = true,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => ring_moved = true,
                 Err(_) => break,
             }
         }
         for (name, winner) in lost {
             self.lost(&name, &winner).await;
         }
+        self.ring_changed |= ring_moved;
         for node in down {
             self.failover(&node).await;
+        }
+        if ring_moved && !self.stranded.is_empty() && self.node.quorum().await.is_ok() {
+            let stranded = std::mem::take(&mut self.stranded);
+            self.rehome(stranded.into_values().collect()).await;
         }
     }
 
@@ -747,6 +775,8 @@ impl State {
     /// than the one held.
     fn hold(&mut self, replica: Replica) -> String {
         let id = replica.id.clone();
+        // It runs again somewhere: no longer waiting for a home.
+        self.stranded.remove(&id);
         let newer = self
             .replicas
             .get(&id)
@@ -790,17 +820,47 @@ impl State {
             tracing::info!(%node, agents = orphans.len(), error = %e, "a node went down, but this node is on the minority side: the majority side restarts its agents");
             return;
         }
-        let Ok(members) = managers(&self.node).await else {
-            return;
+        self.rehome(orphans).await;
+    }
+
+    /// Each agent of `orphans` (whose node is down) runs again on its new
+    /// home among the live members: the ring's owner of its key under its
+    /// placement if it was placed by a key, else of its id. An agent with
+    /// no such member is kept, stranded, for the next change of the ring.
+    async fn rehome(&mut self, orphans: Vec<Replica>) {
+        let names = match self.node.names().await {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(agents = orphans.len(), error = %e, "cannot read the name table to move agents");
+                self.stranded
+                    .extend(orphans.into_iter().map(|o| (o.id.clone(), o)));
+                return;
+            }
         };
-        let live: Vec<&str> = members.iter().map(|m| m.node.as_str()).collect();
+        let live: Vec<&str> = names
+            .iter()
+            .filter(|info| info.name == manager_name(&info.node))
+            .map(|info| info.node.as_str())
+            .collect();
         let me = self.node.name().to_owned();
         let mut handoffs = Vec::new();
         for orphan in orphans {
-            match owner(&orphan.id, &live) {
+            let home = match &orphan.origin.placed {
+                Some(placed) => match placed_owner(&placed.key, &placed.placement, &names) {
+                    Ok(home) => Some(home),
+                    Err(e) => {
+                        tracing::warn!(agent = %orphan.id, from = %orphan.home, error = %e, "no live node meets the placement of an agent whose node went down: it waits for one");
+                        None
+                    }
+                },
+                None => owner(&orphan.id, &live).map(str::to_owned),
+            };
+            match home {
                 Some(home) if home == me => self.take_over(orphan).await,
-                Some(home) => handoffs.push((home.to_owned(), orphan)),
-                None => {}
+                Some(home) => handoffs.push((home, orphan)),
+                None => {
+                    self.stranded.insert(orphan.id.clone(), orphan);
+                }
             }
         }
         for (home, orphan) in handoffs {
@@ -846,6 +906,7 @@ impl State {
         };
         let start = Start {
             args: replica.origin.args.into_vec(),
+            placed: replica.origin.placed,
             resume: Some(Resume {
                 epoch: replica.epoch + 1,
                 version: replica.version,
@@ -854,7 +915,7 @@ impl State {
         };
         match factory(start, self.node.clone(), self.supervisor.clone()).await {
             Ok(Started::Agent(started)) => {
-                self.track(started);
+                self.track(*started);
                 tracing::info!(agent = %id, from = %replica.home, version = replica.version, "agent moved here: its node went down");
             }
             // An agent kind starts agents.

@@ -368,6 +368,8 @@ pub(crate) async fn start_agent<A: Agent>(
 pub(crate) struct Start {
     pub(crate) args: Vec<u8>,
     pub(crate) resume: Option<Resume>,
+    /// The key and constraints it is placed by, if any.
+    pub(crate) placed: Option<replica::Placed>,
 }
 
 /// Starts an agent or an actor of one kind.
@@ -377,7 +379,7 @@ pub(crate) type KindFactory =
 /// What a kind's start made.
 pub(crate) enum Started {
     /// An agent, for the manager to follow.
-    Agent(Tracking),
+    Agent(Box<Tracking>),
     /// A plain actor (a server) registered under this name.
     Actor(String),
 }

@@ -135,6 +135,18 @@ pub(crate) struct Resume {
 pub(crate) struct Origin {
     pub(crate) kind: String,
     pub(crate) args: ByteBuf,
+    /// The key and constraints it was placed by, if it was started for a
+    /// key ([`Agents::spawn_for_key`](crate::Agents::spawn_for_key)): a
+    /// move keeps to them.
+    #[serde(default)]
+    pub(crate) placed: Option<Placed>,
+}
+
+/// The key and the constraints an agent was placed by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Placed {
+    pub(crate) key: String,
+    pub(crate) placement: crate::Placement,
 }
 
 /// The record of an agent that one of its copies holds.

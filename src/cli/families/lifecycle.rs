@@ -32,7 +32,7 @@ pub(crate) const USAGE: &[&str] = &[
     "agent-restart ID",
     "spawn-on NODE AGENT_SPEC (a scripted agent, started on that node)",
     "spawn-on NODE tally ID[:copies=N][:every=MS][:restart=POLICY][:passivate=MS] (a count copied to N other nodes: it runs again on a survivor, with its count, when its node goes down; ask it as agent/ID)",
-    "spawn-for-key KEY tally TALLY_SPEC (a tally on the ring's owner of KEY)",
+    "spawn-for-key KEY tally TALLY_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (a tally on the ring's owner of KEY; it keeps to the constraints when it moves)",
     "spawn-for-key KEY AGENT_SPEC [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless the agent runs already)",
     "spawn-actor-on NODE counter NAME (a plain actor, a count served as NAME, started on that node; ask it as NAME)",
     "spawn-actor-for-key KEY counter NAME [require=KEY=VALUE]... [capacity=N] [apart=ID,ID...] (on the ring's owner of KEY, unless NAME runs already)",
@@ -183,10 +183,11 @@ pub(crate) async fn command(
             let agent = agents.spawn_on(on, "tally", &spec.to_string()).await?;
             json!({ "reply": "spawn-on", "agent": agent.name(), "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
         }
-        ["spawn-for-key", key, "tally", spec] => {
+        ["spawn-for-key", key, "tally", spec, rest @ ..] => {
             let id = spec.split(':').next().unwrap_or_default();
+            let placement = parse_placement(rest)?;
             let agent = agents
-                .spawn_for_key(key, id, "tally", &spec.to_string(), &Placement::new())
+                .spawn_for_key(key, id, "tally", &spec.to_string(), &placement)
                 .await?;
             json!({ "reply": "spawn-for-key", "key": key, "agent": id, "node": agent.node().unwrap_or_else(|| node.name().to_owned()) })
         }

@@ -518,12 +518,16 @@ impl<S: Server> Hosting<S> {
 }
 
 /// Where a server is registered: its name and groups on a node.
+/// Told, once, how a server's first registration went.
+type FirstRegistration = Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>;
+
 pub(crate) struct Registration<S> {
     node: Node,
     name: String,
     groups: Vec<String>,
-    /// Told how the first registration went.
-    first: Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>,
+    /// Told how the first registration went (no one is, for a server
+    /// started asleep).
+    first: Option<FirstRegistration>,
     /// What the host adds.
     hosting: Hosting<S>,
     /// The target of a passivating server, shared by its incarnations.
@@ -614,9 +618,8 @@ impl<S: Server> Actor for ServerActor<S> {
                 .await;
             let first = at
                 .first
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+                .as_ref()
+                .and_then(|first| first.lock().unwrap_or_else(PoisonError::into_inner).take());
             if let Some(first) = first {
                 let _ = first.send(registered.clone());
             }
@@ -738,17 +741,31 @@ impl<S: Server> Hosted<S> {
 /// name is released, as a stopping actor's would be.
 struct Dormancy<S: Server> {
     node: Node,
-    name: String,
     target: Arc<ServerTarget<S>>,
 }
 
 impl<S: Server> Drop for Dormancy<S> {
     fn drop(&mut self) {
-        if self.target.asleep() {
-            let target = Arc::as_ptr(&self.target).cast::<()>() as usize;
-            self.node.release_dormant(&self.name, target);
+        if let Route::Passivating { id, .. } = &self.target.route {
+            if self.target.asleep() {
+                let target = Arc::as_ptr(&self.target).cast::<()>() as usize;
+                self.node.release_dormant(id, target);
+            }
         }
     }
+}
+
+/// What every incarnation of a server's child is started from, in one
+/// allocation shared by its child spec (a server asleep by the hundred
+/// thousand costs this once each).
+struct Incarnation<S: Server, F> {
+    node: Node,
+    name: String,
+    groups: Vec<String>,
+    hosting: Hosting<S>,
+    factory: F,
+    first: Option<FirstRegistration>,
+    dormancy: Option<Dormancy<S>>,
 }
 
 impl Node {
@@ -841,6 +858,9 @@ impl Node {
         F: Fn() -> S + Send + Sync + 'static,
     {
         let (spec, registered, _) = self.spec_parts(name, groups, hosting, factory, None);
+        let Some(registered) = registered else {
+            unreachable!("a server started awake is told of its registration")
+        };
         (spec, registered)
     }
 
@@ -913,8 +933,8 @@ impl Node {
     }
 
     /// The parts of a server's child spec: the spec, how its first
-    /// registration went, and the target of a passivating server (asleep
-    /// with `asleep` if given).
+    /// registration went (unless asleep), and the target of a passivating
+    /// server (asleep with `asleep` if given).
     #[allow(clippy::type_complexity)]
     fn spec_parts<S, F>(
         &self,
@@ -925,18 +945,20 @@ impl Node {
         asleep: Option<S>,
     ) -> (
         ChildSpec,
-        oneshot::Receiver<crate::Result<()>>,
+        Option<oneshot::Receiver<crate::Result<()>>>,
         Option<Arc<ServerTarget<S>>>,
     )
     where
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        let node = self.clone();
-        let name = name.to_owned();
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
-        let (tx, rx) = oneshot::channel();
-        let first = Arc::new(Mutex::new(Some(tx)));
+        let (first, rx) = if asleep.is_some() {
+            (None, None)
+        } else {
+            let (tx, rx) = oneshot::channel();
+            (Some(Arc::new(Mutex::new(Some(tx)))), Some(rx))
+        };
         let live = match asleep {
             Some(server) => Live::Asleep {
                 server,
@@ -946,40 +968,46 @@ impl Node {
             },
             None => Live::Waiting(Vec::new()),
         };
-        let dormancy = hosting.passivate.as_ref().map(|(_, supervisor)| {
-            let target = Arc::new(ServerTarget {
+        let dormancy = hosting.passivate.as_ref().map(|(_, supervisor)| Dormancy {
+            node: self.clone(),
+            target: Arc::new(ServerTarget {
                 route: Route::Passivating {
                     live: Mutex::new(live),
                     wake: supervisor.clone(),
-                    id: name.clone(),
+                    id: name.to_owned(),
                 },
                 accepts: accepts_of::<S>(hosting.also),
                 stop_on_conflict: hosting.stop_on_conflict,
-            });
-            Dormancy {
-                node: node.clone(),
-                name: name.clone(),
-                target,
-            }
+            }),
         });
         let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
-        let spec = ChildSpec::new(name.clone(), move || {
-            let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
+        let incarnation = Arc::new(Incarnation {
+            node: self.clone(),
+            name: name.to_owned(),
+            groups,
+            hosting,
+            factory,
+            first,
+            dormancy,
+        });
+        let spec = ChildSpec::new(name.to_owned(), move || {
+            let at = &*incarnation;
+            let target = at.dormancy.as_ref().map(|d| Arc::clone(&d.target));
             // A sleeping server wakes with its own state; anything else
             // starts from a fresh one.
             let fresh = match &target {
                 Some(target) if target.asleep() => None,
-                _ => Some(factory()),
+                _ => Some((at.factory)()),
             };
-            let at = Registration {
-                node: node.clone(),
-                name: name.clone(),
-                groups: groups.clone(),
-                first: Arc::clone(&first),
-                hosting: hosting.clone(),
+            let registration = Registration {
+                node: at.node.clone(),
+                name: at.name.clone(),
+                groups: at.groups.clone(),
+                first: at.first.clone(),
+                hosting: at.hosting.clone(),
                 target,
             };
-            (ServerActor::<S>(PhantomData), (fresh, at))
+            (ServerActor::<S>(PhantomData), (fresh, registration))
         })
         .restart(Restart::Permanent);
         (spec, rx, target)

@@ -139,7 +139,12 @@ impl GatewayState {
 
     fn insert_claim(&mut self, node: &str, claim: Claim) {
         let name = claim.name.clone();
-        let claims = self.claims.entry(name.clone()).or_default();
+        // Nearly every name has one claim: room for one, not a vector's
+        // default four (480 bytes a name).
+        let claims = self
+            .claims
+            .entry(name.clone())
+            .or_insert_with(|| LiteMap::with_capacity(1));
         claims.insert(node.to_owned(), claim);
         if claims.len() > 1 {
             let winner = best(claims).map(|(n, _)| n.clone()).unwrap_or_default();

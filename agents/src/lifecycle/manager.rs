@@ -1,6 +1,7 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actor_cluster::{
@@ -133,14 +134,16 @@ impl From<Restart> for Policy {
 
 /// One agent as its manager follows it.
 struct Tracked {
-    kind: String,
+    /// Shared by the agents of one kind.
+    kind: Arc<str>,
     metadata: BTreeMap<String, Value>,
     restart: Policy,
     every: Duration,
     status: Status,
     restarts: u32,
-    /// Its last health and since when (Unix milliseconds).
-    health: Option<(Health, u64)>,
+    /// Its last health and since when (Unix milliseconds); boxed, as most
+    /// agents of a node passivated by the thousand have none.
+    health: Option<Box<(Health, u64)>>,
     due: Instant,
     /// Its labels need publishing.
     dirty: bool,
@@ -157,8 +160,8 @@ impl Tracked {
     }
 
     fn set_health(&mut self, health: Health) {
-        if self.health.as_ref().map(|(h, _)| h) != Some(&health) {
-            self.health = Some((health, now_ms()));
+        if self.health.as_ref().map(|h| &h.0) != Some(&health) {
+            self.health = Some(Box::new((health, now_ms())));
             self.dirty = true;
         }
     }
@@ -203,6 +206,8 @@ pub(crate) struct State {
     /// member meets: placed when the ring's members or their attributes
     /// change.
     stranded: BTreeMap<String, Replica>,
+    /// One copy of each agent kind's name, shared by its agents.
+    kind_names: HashSet<Arc<str>>,
 }
 
 /// The lifecycle manager actor.
@@ -238,6 +243,7 @@ impl Actor for Manager {
             managers: BTreeMap::new(),
             ring_changed: false,
             stranded: BTreeMap::new(),
+            kind_names: HashSet::new(),
         })
     }
 
@@ -321,6 +327,14 @@ impl State {
         // at once are not all asked at once.
         let every = Duration::from_millis(every_ms);
         let spread = crate::hash::fnv1a(id.as_bytes()) % every_ms.max(1);
+        let kind = match self.kind_names.get(kind.as_str()) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = kind.into();
+                self.kind_names.insert(Arc::clone(&shared));
+                shared
+            }
+        };
         self.agents.insert(
             id.clone(),
             Tracked {
@@ -506,7 +520,7 @@ impl State {
                 &agent.metadata,
                 agent.status,
                 agent.restarts,
-                agent.health.as_ref(),
+                agent.health.as_deref(),
             );
             if agent.epoch > 0 {
                 labels.insert(label::EPOCH.to_owned(), agent.epoch.to_string());

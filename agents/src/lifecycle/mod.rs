@@ -486,8 +486,11 @@ pub(crate) fn labels(
     let mut labels = BTreeMap::from([
         (label::KIND.to_owned(), kind.to_owned()),
         (label::STATUS.to_owned(), status.to_string()),
-        (label::RESTARTS.to_owned(), restarts.to_string()),
     ]);
+    // None reads as 0: not carried by each of a hundred thousand names.
+    if restarts > 0 {
+        labels.insert(label::RESTARTS.to_owned(), restarts.to_string());
+    }
     if let Some((health, at_ms)) = health {
         labels.insert(label::HEALTH.to_owned(), health.to_string());
         labels.insert(label::HEALTH_AT.to_owned(), at_ms.to_string());
@@ -530,5 +533,7 @@ mod tests {
         assert_eq!(l[label::RESTARTS], "2");
         assert_eq!(l[label::HEALTH], "degraded: slow disk");
         assert_eq!(l["meta.zone"], "text:eu");
+        let fresh = labels("Trainer", &meta, Status::Ready, 0, None);
+        assert!(!fresh.contains_key(label::RESTARTS), "{fresh:?}");
     }
 }

@@ -48,7 +48,7 @@ use serde_bytes::ByteBuf;
 
 use crate::agent::{Agent, AGENT_PREFIX};
 use crate::error::{AgentError, Result};
-use crate::lifecycle::manager::{manager_name, Control, Refused};
+use crate::lifecycle::manager::{manager_name, Control, Refused, MANAGERS_GROUP};
 use crate::lifecycle::replica::{Origin, Placed};
 use crate::lifecycle::{start_agent, AgentSpec, Kind, Start, Started};
 use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
@@ -423,7 +423,7 @@ impl Agents {
 /// node that runs [`Agents`], the members of the ring.
 pub(crate) async fn managers(node: &actor_cluster::Node) -> Result<Vec<actor_cluster::NameInfo>> {
     Ok(node
-        .names()
+        .members(MANAGERS_GROUP)
         .await?
         .into_iter()
         .filter(|info| info.name == manager_name(&info.node))

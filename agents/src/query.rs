@@ -274,7 +274,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// The metadata of a directory entry, from its labels.
-pub(crate) fn metadata_of(labels: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
+pub(crate) fn metadata_of(labels: &actor_cluster::Labels) -> BTreeMap<String, Value> {
     labels
         .iter()
         .filter_map(|(k, v)| {

@@ -45,7 +45,7 @@ pub(crate) use self::delivery::{
     encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
 };
 use self::names::Member;
-pub use self::names::{NameEvent, NameInfo, MAX_LABEL_BYTES};
+pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
 use self::peers::{peer_joined, peer_left, Peer};
 pub use self::peers::{PeerInfo, PeerStatus};

@@ -27,10 +27,14 @@ const MOST: Duration = Duration::from_secs(2);
 /// The most agents checked in one tick; the others wait for the next.
 const BATCH: usize = 256;
 
-/// The name of node `node`'s lifecycle manager.
 /// How many agents' labels one gateway call publishes.
 const LABEL_BATCH: usize = 1024;
 
+/// The group of every node's lifecycle manager: the ring's members are
+/// listed without copying the whole name table.
+pub(crate) const MANAGERS_GROUP: &str = "agents.managers";
+
+/// The name of node `node`'s lifecycle manager.
 pub(crate) fn manager_name(node: &str) -> String {
     format!("agents@{node}")
 }
@@ -223,7 +227,8 @@ impl Actor for Manager {
         myself: ActorRef<Self::Msg>,
         (node, supervisor, kinds): (Node, Supervisor, Kinds),
     ) -> Result<State, ActorProcessingErr> {
-        node.register(&manager_name(node.name()), &myself).await?;
+        node.register_in(&manager_name(node.name()), [MANAGERS_GROUP], &myself)
+            .await?;
         myself.send_interval(TICK, || Request {
             msg: Control::Tick,
             reply: Reply::none(),

@@ -48,7 +48,7 @@ use serde_bytes::ByteBuf;
 
 use crate::agent::{Agent, AGENT_PREFIX};
 use crate::error::{AgentError, Result};
-use crate::lifecycle::manager::{manager_name, Control, Refused, MANAGERS_GROUP};
+use crate::lifecycle::manager::{is_manager, manager_name, Control, Refused, MANAGERS_GROUP};
 use crate::lifecycle::replica::{Origin, Placed};
 use crate::lifecycle::{start_agent, AgentSpec, Kind, Start, Started};
 use crate::system::{AgentRef, Agents, CONTROL_TIMEOUT};
@@ -426,7 +426,7 @@ pub(crate) async fn managers(node: &actor_cluster::Node) -> Result<Vec<actor_clu
         .members(MANAGERS_GROUP)
         .await?
         .into_iter()
-        .filter(|info| info.name == manager_name(&info.node))
+        .filter(|info| is_manager(&info.name, &info.node))
         .collect())
 }
 
@@ -439,7 +439,7 @@ pub(crate) async fn managers(node: &actor_cluster::Node) -> Result<Vec<actor_clu
 pub(crate) fn placed_owner(key: &str, placement: &Placement, names: &[NameInfo]) -> Result<String> {
     let members: Vec<Member> = names
         .iter()
-        .filter(|info| info.name == manager_name(&info.node))
+        .filter(|info| is_manager(&info.name, &info.node))
         .map(|info| Member {
             attributes: info
                 .labels
@@ -572,5 +572,12 @@ mod tests {
             assert_eq!(owner(&key, &rest), Some(next[1]), "{key}");
         }
         assert_eq!(successors("k", &["a"], 3), vec!["a"]);
+    }
+
+    #[test]
+    fn a_manager_is_known_by_its_name_and_node() {
+        assert!(is_manager(&manager_name("a"), "a"));
+        assert!(!is_manager(&manager_name("a"), "b"));
+        assert!(!is_manager("agent/a", "a"));
     }
 }

@@ -346,6 +346,11 @@ impl GatewayState {
     }
 
     fn broadcast(&self, body: Body) {
+        // Nobody to tell: not encoded, not sealed (a node alone registering
+        // a hundred thousand agents would seal each name twice for no one).
+        if !self.peers.values().any(|peer| !peer.gateways.is_empty()) {
+            return;
+        }
         let Some(bytes) = self.envelope(body) else {
             return;
         };

@@ -39,6 +39,12 @@ pub(crate) fn manager_name(node: &str) -> String {
     format!("agents@{node}")
 }
 
+/// Whether `name`, held by `node`, is that node's lifecycle manager (as
+/// `manager_name`, without building the name: every name event asks).
+pub(crate) fn is_manager(name: &str, node: &str) -> bool {
+    name.strip_prefix("agents@") == Some(node)
+}
+
 /// What the manager is asked: by the agents of its node (track one), by
 /// any node (stop or restart one), by its own timer (tick).
 #[derive(Debug, Serialize, Deserialize)]
@@ -641,10 +647,10 @@ impl State {
         }
         loop {
             match self.names.try_recv() {
-                Ok(NameEvent::NameRegistered(info)) if info.name == manager_name(&info.node) => {
+                Ok(NameEvent::NameRegistered(info)) if is_manager(&info.name, &info.node) => {
                     ring_moved = true;
                 }
-                Ok(NameEvent::NameUnregistered { name, node }) if name == manager_name(&node) => {
+                Ok(NameEvent::NameUnregistered { name, node }) if is_manager(&name, &node) => {
                     ring_moved = true;
                 }
                 Ok(_) => {}
@@ -858,7 +864,7 @@ impl State {
         };
         let live: Vec<&str> = names
             .iter()
-            .filter(|info| info.name == manager_name(&info.node))
+            .filter(|info| is_manager(&info.name, &info.node))
             .map(|info| info.node.as_str())
             .collect();
         let me = self.node.name().to_owned();

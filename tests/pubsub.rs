@@ -1,4 +1,5 @@
-//! Groups and topics across three node processes: names join and leave
+//! Groups and topics across three node processes: names (and actors
+//! without one) join and leave
 //! groups at run time and watchers are told; a message published on a
 //! topic reaches every subscriber on every node, in the order published,
 //! in one envelope per node however many subscribers it has; an
@@ -127,6 +128,44 @@ async fn topics_reach_every_subscriber_on_every_node() {
         refused["reply"], "error",
         "only the holder moves a name: {refused}"
     );
+
+    // An actor without a name joins groups too, under one name made for
+    // it, which every node lists and reaches.
+    let joined = nodes[1].command("join-unnamed workers").await;
+    let unnamed = joined["name"].as_str().unwrap_or_default().to_owned();
+    assert!(unnamed.starts_with("~b/"), "{joined}");
+    nodes[0]
+        .command_until("members workers", |r| {
+            members(r) == ["cc".to_owned(), unnamed.clone()]
+        })
+        .await;
+    let added = nodes[0].command(&format!("ask {unnamed} add 2")).await;
+    assert_eq!(added["ok"], 2, "{added}");
+    let again = nodes[1]
+        .command(&format!("join-unnamed jobs {unnamed}"))
+        .await;
+    assert_eq!(
+        again["name"],
+        unnamed.as_str(),
+        "one name for one actor: {again}"
+    );
+    nodes[2]
+        .command_until("members jobs", |r| members(r) == [unnamed.clone()])
+        .await;
+    // Leaving one group leaves it in the other.
+    nodes[1]
+        .command(&format!("leave-unnamed {unnamed} jobs"))
+        .await;
+    nodes[2]
+        .command_until("members jobs", |r| members(r).is_empty())
+        .await;
+    let workers = nodes[2].command("members workers").await;
+    assert!(members(&workers).contains(&unnamed), "{workers}");
+    // Stopped, it is in no group.
+    nodes[1].command(&format!("stop-unnamed {unnamed}")).await;
+    nodes[0]
+        .command_until("members workers", |r| members(r) == ["cc"])
+        .await;
 
     // b dies: its subscriber goes with it.
     let [a, mut b, mut c] = <[_; 3]>::try_from(nodes).ok().expect("three nodes");

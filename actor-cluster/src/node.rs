@@ -687,6 +687,50 @@ impl Node {
         .await?
     }
 
+    /// Adds `actor`, an actor of this node that need not have a name, to
+    /// `group`, and answers a [`Ref`] to it. It is registered under a name
+    /// made for it, `~<node>/<actor id>` (the same whichever groups it
+    /// joins), which [`members`](Self::members) lists on every node and
+    /// which a [`Ref`] reaches from any of them. It is in the group until
+    /// it [`leave`](Self::leave)s it or stops; its name goes when it
+    /// stops, as any name does.
+    ///
+    /// # Errors
+    /// [`ClusterError::InvalidName`] for an empty or oversized group, or
+    /// an actor of another node; as [`register`](Self::register).
+    pub async fn join<M: Message>(&self, group: &str, actor: &ActorRef<Request<M>>) -> Result<Ref> {
+        check_name(group)?;
+        let name = self.unnamed(actor)?;
+        match self.join_group(&name, group).await {
+            Err(ClusterError::UnknownName(_)) => self.register_in(&name, [group], actor).await?,
+            joined => joined?,
+        }
+        self.lookup(&name).await
+    }
+
+    /// Takes `actor`, added by [`join`](Self::join), out of `group`. Its
+    /// name stays (a [`Ref`] to it still reaches it) until it stops.
+    ///
+    /// # Errors
+    /// [`ClusterError::UnknownName`] if it never joined a group;
+    /// [`ClusterError::InvalidName`] for an actor of another node.
+    pub async fn leave<M: Message>(&self, group: &str, actor: &ActorRef<Request<M>>) -> Result<()> {
+        let name = self.unnamed(actor)?;
+        self.leave_group(&name, group).await
+    }
+
+    /// The name [`join`](Self::join) registers a local actor under.
+    fn unnamed<M: Message>(&self, actor: &ActorRef<Request<M>>) -> Result<String> {
+        let id = actor.get_id();
+        if !id.is_local() {
+            return Err(ClusterError::InvalidName {
+                name: id.to_string(),
+                reason: "only an actor of this node joins a group through it".into(),
+            });
+        }
+        Ok(format!("~{}/{}", self.name(), id.pid()))
+    }
+
     /// Subscribes the actor registered on this node as `name` to `topic`:
     /// every message [`publish`](Self::publish)ed on it, from any node, is
     /// told to it. A subscriber that stops is no longer one.

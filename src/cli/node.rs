@@ -173,14 +173,18 @@ struct Counter;
 impl Actor for Counter {
     type Msg = Request<CounterMsg>;
     type State = u64;
-    type Arguments = (Node, String);
+    /// Registered under the name if there is one; joined to groups
+    /// unnamed otherwise (`join-unnamed`).
+    type Arguments = (Node, Option<String>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        (node, name): (Node, String),
+        (node, name): (Node, Option<String>),
     ) -> Result<u64, ActorProcessingErr> {
-        node.register(&name, &myself).await?;
+        if let Some(name) = name {
+            node.register(&name, &myself).await?;
+        }
         Ok(0)
     }
 
@@ -367,6 +371,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         agent_watch: None,
         studies: study::Studies::default(),
         metrics,
+        unnamed: std::collections::HashMap::new(),
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -433,7 +438,7 @@ async fn start_counter(node: &Node, name: &str) -> anyhow::Result<()> {
     let (node, name) = (node.clone(), name.to_owned());
     let spec = ChildSpec::new(format!("counter:{name}"), {
         let node = node.clone();
-        move || (Counter, (node.clone(), name.clone()))
+        move || (Counter, (node.clone(), Some(name.clone())))
     })
     .restart(actor_core::Restart::Transient);
     node.supervisor()
@@ -485,9 +490,53 @@ struct Shell {
     studies: study::Studies,
     /// This process's metrics recorder.
     metrics: actor_core::MetricsRegistry,
+    /// Counters without a name, joined to groups (`join-unnamed`), by
+    /// the name `Node::join` made for each.
+    unnamed: std::collections::HashMap<String, ActorRef<Request<CounterMsg>>>,
 }
 
 impl Shell {
+    /// Joins `group` with the unnamed counter `name` (made by an earlier
+    /// `join-unnamed`), or with a new one: a transient child of the node's
+    /// supervisor, registered under no name of its own.
+    async fn join_unnamed(&mut self, group: &str, name: Option<&str>) -> anyhow::Result<Json> {
+        let actor = match name {
+            Some(name) => self.unnamed_counter(name)?,
+            None => {
+                let id = format!("unnamed-counter:{}", self.unnamed.len());
+                let node = self.node.clone();
+                let spec = ChildSpec::new(id, move || (Counter, (node.clone(), None)))
+                    .restart(actor_core::Restart::Transient);
+                let cell = self
+                    .node
+                    .supervisor()
+                    .start_child(spec)
+                    .await
+                    .context("starting a counter")?;
+                cell.into()
+            }
+        };
+        let joined = self.node.join(group, &actor).await?;
+        let name = joined.name().to_owned();
+        self.unnamed.insert(name.clone(), actor);
+        Ok(json!({ "reply": "join-unnamed", "name": name, "group": group, "ok": true }))
+    }
+
+    /// Takes the unnamed counter `name` out of `group`.
+    async fn leave_unnamed(&self, name: &str, group: &str) -> anyhow::Result<Json> {
+        let actor = self.unnamed_counter(name)?;
+        self.node.leave(group, &actor).await?;
+        Ok(json!({ "reply": "leave-unnamed", "name": name, "group": group, "ok": true }))
+    }
+
+    /// The unnamed counter `join-unnamed` answered as `name`.
+    fn unnamed_counter(&self, name: &str) -> anyhow::Result<ActorRef<Request<CounterMsg>>> {
+        self.unnamed
+            .get(name)
+            .cloned()
+            .with_context(|| format!("no unnamed counter `{name}` here (use `join-unnamed GROUP`)"))
+    }
+
     /// This process's counters and gauges whose name starts with `prefix`
     /// (all without one).
     fn metrics_json(&self, prefix: Option<&str>) -> Json {
@@ -540,6 +589,14 @@ impl Shell {
                 .await
             }
             ["metrics", prefix @ ..] => Ok(self.metrics_json(prefix.first().copied())),
+            ["join-unnamed", group, name @ ..] => {
+                self.join_unnamed(group, name.first().copied()).await
+            }
+            ["leave-unnamed", name, group] => self.leave_unnamed(name, group).await,
+            ["stop-unnamed", name] => self.unnamed_counter(name).map(|actor| {
+                actor.stop(None);
+                json!({ "reply": "stop-unnamed", "name": name, "ok": true })
+            }),
             ["study", rest @ ..] => {
                 self.studies
                     .command(self.variables.as_ref(), &self.agents, rest)
@@ -802,6 +859,7 @@ const BASIC_USAGE: &[&str] = &[
     "publish TOPIC add|next N (to every subscriber, on every node)",
     "publish-seq TOPIC FROM TO (next FROM..=TO, back to back: order shows in each counter)",
     "join-group NAME GROUP | leave-group NAME GROUP | members GROUP",
+    "join-unnamed GROUP [NAME] (a new counter with no name, or the one join-unnamed named NAME) | leave-unnamed NAME GROUP | stop-unnamed NAME",
     "watch-names|unwatch-names (one event line per change of the name table)",
     "watch-agents|unwatch-agents (agent_listed / agent_unlisted event lines)",
     "agents",

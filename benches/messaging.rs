@@ -3,13 +3,20 @@
 //! * local `tell` + `ask` through a Foundation `Ref` vs a bare ractor
 //!   `call` vs a raw tokio mpsc + oneshot round trip;
 //! * remote `ask` to a node in another process vs a raw TCP round trip of
-//!   the same size on loopback.
+//!   the same size on loopback, to an echo in another process too.
+//!
+//! Each sample times a loop of operations inside a task spawned on the
+//! multi-thread runtime (criterion's `iter_custom`): one `block_on` per
+//! sample, not per operation, which would time a thread hand-off (15-30 µs
+//! here) instead of the operation.
 //!
 //! `cargo bench --bench messaging` (add `-- --quick` for a shorter run).
 
 #![allow(clippy::print_stdout, missing_docs)]
 
-use std::time::Duration;
+use std::future::Future;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
 
 use foundation::prelude::*;
 use ractor::{Message, RpcReplyPort};
@@ -90,7 +97,55 @@ impl Actor for Bare {
     }
 }
 
+/// Runs a timing loop to its end inside a task on `rt`, and answers the
+/// time it measured.
+fn timed(
+    rt: &tokio::runtime::Runtime,
+    timing: impl Future<Output = Duration> + Send + 'static,
+) -> Duration {
+    rt.block_on(rt.spawn(timing)).expect("timing task")
+}
+
+/// The raw TCP baseline's other end, in its own process (`--tcp-echo`):
+/// prints its port, then echoes 96-byte frames to one connection.
+fn tcp_echo() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        let (mut s, _) = listener.accept().await.expect("accept");
+        s.set_nodelay(true).expect("nodelay");
+        let mut buf = [0u8; 96];
+        while s.read_exact(&mut buf).await.is_ok() {
+            if s.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Starts the echo process and answers it with its port.
+fn start_tcp_echo() -> (std::process::Child, u16) {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .arg("--tcp-echo")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("echo process");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("echo port");
+    (child, line.trim().parse().expect("a port"))
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--tcp-echo") {
+        tcp_echo();
+        return;
+    }
+    let (mut echo, echo_port) = start_tcp_echo();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut c = support::criterion("messaging");
     let (node, counter_ref, bare, tokio_tx, remote, tcp, _peer) = rt.block_on(async {
@@ -118,21 +173,9 @@ fn main() {
                 let _ = reply.send(n);
             }
         });
-        // A raw TCP echo on loopback, frames the size of an encoded ask.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let tcp_addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.expect("accept");
-            s.set_nodelay(true).expect("nodelay");
-            let mut buf = [0u8; 96];
-            while s.read_exact(&mut buf).await.is_ok() {
-                if s.write_all(&buf).await.is_err() {
-                    break;
-                }
-            }
-        });
+        // A raw TCP echo in another process, frames the size of an
+        // encoded ask.
+        let tcp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], echo_port));
         let tcp = tokio::net::TcpStream::connect(tcp_addr)
             .await
             .expect("connect");
@@ -143,53 +186,110 @@ fn main() {
             bare,
             tokio_tx,
             remote,
-            tokio::sync::Mutex::new(tcp),
+            std::sync::Arc::new(tokio::sync::Mutex::new(tcp)),
             peer,
         )
     });
 
     let mut group = c.benchmark_group("messaging");
     group.bench_function("foundation_local_ask", |b| {
-        b.to_async(&rt)
-            .iter(|| async { counter_ref.ask(CounterMsg::Add(1), ASK).await.expect("ask") })
+        b.iter_custom(|iters| {
+            let counter = counter_ref.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    counter.ask(CounterMsg::Add(1), ASK).await.expect("ask");
+                }
+                start.elapsed()
+            })
+        })
     });
     group.bench_function("ractor_call", |b| {
-        b.to_async(&rt)
-            .iter(|| async { ractor::call!(bare, BareMsg::Add, 1).expect("call") })
+        b.iter_custom(|iters| {
+            let bare = bare.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    ractor::call!(bare, BareMsg::Add, 1).expect("call");
+                }
+                start.elapsed()
+            })
+        })
     });
     group.bench_function("tokio_channels", |b| {
-        b.to_async(&rt).iter(|| async {
-            let (tx, rx) = oneshot::channel();
-            tokio_tx.send((1, tx)).await.expect("send");
-            rx.await.expect("reply")
+        b.iter_custom(|iters| {
+            let tokio_tx = tokio_tx.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let (tx, rx) = oneshot::channel();
+                    tokio_tx.send((1, tx)).await.expect("send");
+                    rx.await.expect("reply");
+                }
+                start.elapsed()
+            })
         })
     });
     group.bench_function("foundation_local_tell", |b| {
-        b.iter(|| counter_ref.tell(CounterMsg::Add(1)).expect("tell"))
+        b.iter_custom(|iters| {
+            let counter = counter_ref.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    counter.tell(CounterMsg::Add(1)).expect("tell");
+                }
+                start.elapsed()
+            })
+        })
     });
     group.bench_function("ractor_cast", |b| {
-        b.iter(|| bare.send_message(BareMsg::Inc(1)).expect("cast"))
+        b.iter_custom(|iters| {
+            let bare = bare.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    bare.send_message(BareMsg::Inc(1)).expect("cast");
+                }
+                start.elapsed()
+            })
+        })
     });
     group.bench_function("foundation_remote_ask", |b| {
-        b.to_async(&rt).iter(|| async {
-            remote
-                .ask(CounterMsg::Add(1), ASK)
-                .await
-                .expect("remote ask")
+        b.iter_custom(|iters| {
+            let remote = remote.clone();
+            timed(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    remote
+                        .ask(CounterMsg::Add(1), ASK)
+                        .await
+                        .expect("remote ask");
+                }
+                start.elapsed()
+            })
         })
     });
     group.bench_function("raw_tcp_round_trip", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut s = tcp.lock().await;
-            let buf = [7u8; 96];
-            s.write_all(&buf).await.expect("write");
-            let mut back = [0u8; 96];
-            s.read_exact(&mut back).await.expect("read");
+        b.iter_custom(|iters| {
+            let tcp = std::sync::Arc::clone(&tcp);
+            timed(&rt, async move {
+                let mut s = tcp.lock().await;
+                let buf = [7u8; 96];
+                let mut back = [0u8; 96];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    s.write_all(&buf).await.expect("write");
+                    s.read_exact(&mut back).await.expect("read");
+                }
+                start.elapsed()
+            })
         })
     });
     group.finish();
     c.final_summary();
     rt.block_on(node.shutdown());
+    let _ = echo.kill();
+    let _ = echo.wait();
     support::print_ratios(
         "messaging",
         &[
@@ -209,7 +309,7 @@ fn main() {
                 "ractor_cast",
             ),
             (
-                "remote ask vs raw TCP round trip",
+                "remote ask vs raw TCP round trip between two processes",
                 "foundation_remote_ask",
                 "raw_tcp_round_trip",
             ),

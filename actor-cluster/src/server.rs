@@ -857,10 +857,9 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        let (spec, registered, _) = self.spec_parts(name, groups, hosting, factory, None);
-        let Some(registered) = registered else {
-            unreachable!("a server started awake is told of its registration")
-        };
+        let (tx, registered) = oneshot::channel();
+        let first = Arc::new(Mutex::new(Some(tx)));
+        let (spec, _) = self.spec_parts(name, groups, hosting, factory, None, Some(first));
         (spec, registered)
     }
 
@@ -904,8 +903,8 @@ impl Node {
         };
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         let epoch = hosting.epoch;
-        let (spec, _, target) =
-            self.spec_parts(name, groups.clone(), hosting, factory, Some(server));
+        let (spec, target) =
+            self.spec_parts(name, groups.clone(), hosting, factory, Some(server), None);
         let Some(target) = target else {
             return Err(refused(CoreError::Spawn {
                 child: name.to_owned(),
@@ -932,10 +931,9 @@ impl Node {
         registered
     }
 
-    /// The parts of a server's child spec: the spec, how its first
-    /// registration went (unless asleep), and the target of a passivating
-    /// server (asleep with `asleep` if given).
-    #[allow(clippy::type_complexity)]
+    /// The parts of a server's child spec: the spec, and the target of a
+    /// passivating server (asleep with `asleep` if given). `first`, if
+    /// given, is told how the first registration went.
     fn spec_parts<S, F>(
         &self,
         name: &str,
@@ -943,22 +941,13 @@ impl Node {
         hosting: Hosting<S>,
         factory: F,
         asleep: Option<S>,
-    ) -> (
-        ChildSpec,
-        Option<oneshot::Receiver<crate::Result<()>>>,
-        Option<Arc<ServerTarget<S>>>,
-    )
+        first: Option<FirstRegistration>,
+    ) -> (ChildSpec, Option<Arc<ServerTarget<S>>>)
     where
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
-        let (first, rx) = if asleep.is_some() {
-            (None, None)
-        } else {
-            let (tx, rx) = oneshot::channel();
-            (Some(Arc::new(Mutex::new(Some(tx)))), Some(rx))
-        };
         let live = match asleep {
             Some(server) => Live::Asleep {
                 server,
@@ -1010,6 +999,6 @@ impl Node {
             (ServerActor::<S>(PhantomData), (fresh, registration))
         })
         .restart(Restart::Permanent);
-        (spec, rx, target)
+        (spec, target)
     }
 }

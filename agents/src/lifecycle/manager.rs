@@ -190,6 +190,16 @@ struct Record {
     holders: Vec<String>,
 }
 
+/// What the manager keeps of an agent's child in the supervisor (of a
+/// hundred thousand: not its id again, nor its policy, which it knows).
+struct Child {
+    /// Its current actor, if it runs.
+    actor: Option<ractor::ActorCell>,
+    restarts: u32,
+    /// Passivated, waiting to be woken.
+    dormant: bool,
+}
+
 /// The manager's state.
 pub(crate) struct State {
     node: Node,
@@ -198,7 +208,7 @@ pub(crate) struct State {
     agents: BTreeMap<String, Tracked>,
     /// The supervisor's agent children, by agent id, as of generation
     /// `seen` (kept up to date from its changes, not copied each tick).
-    children: HashMap<String, ChildInfo>,
+    children: HashMap<String, Child>,
     seen: u64,
     /// The records of this node's agents that can move.
     records: BTreeMap<String, Record>,
@@ -419,9 +429,23 @@ impl State {
                 self.children.remove(id);
             }
         }
-        for child in changes.children {
-            if let Some(id) = child.id.strip_prefix(AGENT_PREFIX) {
-                self.children.insert(id.to_owned(), child);
+        for ChildInfo {
+            mut id,
+            actor,
+            restarts,
+            dormant,
+            ..
+        } in changes.children
+        {
+            if id.starts_with(AGENT_PREFIX) {
+                // The agent's id, in the child id's own allocation.
+                id.drain(..AGENT_PREFIX.len());
+                let child = Child {
+                    actor,
+                    restarts,
+                    dormant,
+                };
+                self.children.insert(id, child);
             }
         }
         self.seen = changes.generation;

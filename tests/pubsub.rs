@@ -161,6 +161,22 @@ async fn topics_reach_every_subscriber_on_every_node() {
         .await;
     let workers = nodes[2].command("members workers").await;
     assert!(members(&workers).contains(&unnamed), "{workers}");
+    // A group name over the limit is refused, and nothing joins.
+    let long = nodes[1]
+        .command(&format!("join-unnamed {}", "g".repeat(2000)))
+        .await;
+    assert!(
+        long["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid name"),
+        "{long}"
+    );
+    let after = nodes[1].command("join-unnamed jobs").await;
+    assert_eq!(
+        after["ok"], true,
+        "the refused join left nothing behind: {after}"
+    );
     // Stopped, it is in no group.
     nodes[1].command(&format!("stop-unnamed {unnamed}")).await;
     nodes[0]

@@ -699,8 +699,8 @@ impl Node {
     /// [`ClusterError::InvalidName`] for an empty or oversized group, or
     /// an actor of another node; as [`register`](Self::register).
     pub async fn join<M: Message>(&self, group: &str, actor: &ActorRef<Request<M>>) -> Result<Ref> {
-        check_name(group)?;
         let name = self.unnamed(actor)?;
+        // Both ways check the group's name.
         match self.join_group(&name, group).await {
             Err(ClusterError::UnknownName(_)) => self.register_in(&name, [group], actor).await?,
             joined => joined?,

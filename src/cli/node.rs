@@ -500,12 +500,12 @@ impl Shell {
     /// `join-unnamed`), or with a new one: a transient child of the node's
     /// supervisor, registered under no name of its own.
     async fn join_unnamed(&mut self, group: &str, name: Option<&str>) -> anyhow::Result<Json> {
-        let actor = match name {
-            Some(name) => self.unnamed_counter(name)?,
+        let (actor, child) = match name {
+            Some(name) => (self.unnamed_counter(name)?, None),
             None => {
                 let id = format!("unnamed-counter:{}", self.unnamed.len());
                 let node = self.node.clone();
-                let spec = ChildSpec::new(id, move || (Counter, (node.clone(), None)))
+                let spec = ChildSpec::new(id.clone(), move || (Counter, (node.clone(), None)))
                     .restart(actor_core::Restart::Transient);
                 let cell = self
                     .node
@@ -513,10 +513,19 @@ impl Shell {
                     .start_child(spec)
                     .await
                     .context("starting a counter")?;
-                cell.into()
+                (cell.into(), Some(id))
             }
         };
-        let joined = self.node.join(group, &actor).await?;
+        let joined = match self.node.join(group, &actor).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                // A counter started for this join goes with it.
+                if let Some(id) = child {
+                    let _ = self.node.supervisor().terminate_child(&id).await;
+                }
+                return Err(e.into());
+            }
+        };
         let name = joined.name().to_owned();
         self.unnamed.insert(name.clone(), actor);
         Ok(json!({ "reply": "join-unnamed", "name": name, "group": group, "ok": true }))

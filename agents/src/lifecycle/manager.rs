@@ -34,15 +34,18 @@ const LABEL_BATCH: usize = 1024;
 /// listed without copying the whole name table.
 pub(crate) const MANAGERS_GROUP: &str = "agents.managers";
 
+/// What a lifecycle manager's name starts with; the node's name follows.
+const MANAGER_PREFIX: &str = "agents@";
+
 /// The name of node `node`'s lifecycle manager.
 pub(crate) fn manager_name(node: &str) -> String {
-    format!("agents@{node}")
+    format!("{MANAGER_PREFIX}{node}")
 }
 
 /// Whether `name`, held by `node`, is that node's lifecycle manager (as
 /// `manager_name`, without building the name: every name event asks).
 pub(crate) fn is_manager(name: &str, node: &str) -> bool {
-    name.strip_prefix("agents@") == Some(node)
+    name.strip_prefix(MANAGER_PREFIX) == Some(node)
 }
 
 /// What the manager is asked: by the agents of its node (track one), by

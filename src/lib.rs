@@ -4,6 +4,8 @@ pub use actor_cluster as cluster;
 pub use actor_core as core;
 pub use agents;
 
+pub mod http;
+
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use actor_cluster::{

@@ -87,6 +87,23 @@ pub enum NodeEvent {
     },
 }
 
+impl NodeEvent {
+    /// The event's name, as its JSON `event` tag (`node_up`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Joining { .. } => "joining",
+            Self::NodeUp { .. } => "node_up",
+            Self::NodeDown { .. } => "node_down",
+            Self::Suspect { .. } => "suspect",
+            Self::Reconnecting { .. } => "reconnecting",
+            Self::QuorumLost { .. } => "quorum_lost",
+            Self::QuorumRegained { .. } => "quorum_regained",
+            Self::NameConflict { .. } => "name_conflict",
+            Self::AuthFailed { .. } => "auth_failed",
+        }
+    }
+}
+
 /// Which side of a partition keeps working (split-brain resolution). The
 /// other side refuses what needs the cluster — registering a name,
 /// starting a protocol — with [`ClusterError::NoQuorum`](crate::ClusterError::NoQuorum) until the

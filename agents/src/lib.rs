@@ -92,6 +92,7 @@ pub use protocols::negotiation::{
     Award, BargainResult, BargainSpec, CallForProposals, Cancel, CnpReply, ContractResult,
     ContractSpec, Lost, Propose, Respond, Task, Tender, Utilities, ZeuthenResult, ZeuthenSpec,
 };
+pub use protocols::runs::RunRecord;
 pub use protocols::voting::{
     Ballot, Proposal, Threshold, VoteError, VoteResult, VoteSpec, VoteTally, WeightedTally,
     YesNoRule,

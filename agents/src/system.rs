@@ -15,6 +15,7 @@ use crate::agent::{agent_name, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PRE
 use crate::error::{AgentError, Result};
 use crate::lifecycle::manager::{manager_name, Control, Manager, Refused};
 use crate::lifecycle::{label, start_agent, AgentSpec, Kinds, Status};
+use crate::protocols::runs::RunLog;
 use crate::protocols::Participants;
 use crate::query::{metadata_of, Query};
 
@@ -188,6 +189,8 @@ pub struct Agents {
     manager: Ref,
     /// The agent kinds registered on this node.
     pub(crate) kinds: Kinds,
+    /// The protocol runs this node coordinated lately.
+    pub(crate) runs: RunLog,
 }
 
 impl Agents {
@@ -219,6 +222,7 @@ impl Agents {
             supervisor,
             manager,
             kinds,
+            runs: RunLog::default(),
         })
     }
 

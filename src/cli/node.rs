@@ -96,6 +96,18 @@ pub(crate) struct NodeArgs {
     /// (`zone=eu`); repeatable.
     #[arg(long = "attribute")]
     pub(crate) attributes: Vec<String>,
+    /// Serve the management HTTP API (JSON, `/metrics`, `/health`, `/ready`)
+    /// on this address; `--http` alone listens on 127.0.0.1:7480. Off by default.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7480")]
+    pub(crate) http: Option<SocketAddr>,
+    /// The bearer token the management API asks for (all but /health and /ready).
+    #[arg(
+        long,
+        env = "FOUNDATION_HTTP_TOKEN",
+        hide_env_values = true,
+        requires = "http"
+    )]
+    pub(crate) http_token: Option<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
     pub(crate) counters: Vec<String>,
@@ -361,6 +373,23 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         Some(variables)
     };
 
+    if let Some(addr) = args.http {
+        let mut api = foundation::http::HttpApi::new(&node)
+            .agents(&agents)
+            .metrics(&metrics);
+        if let Some(variables) = &variables {
+            api = api.variables(variables);
+        }
+        if let Some(token) = &args.http_token {
+            api = api.token(token);
+        }
+        let bound = api.serve(addr).await?;
+        if json_events {
+            emit(
+                &json!({ "event": "http_listening", "node": node.name(), "addr": bound.to_string() }),
+            );
+        }
+    }
     let mut shell = Shell {
         node: node.clone(),
         agents,

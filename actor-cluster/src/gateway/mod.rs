@@ -315,6 +315,20 @@ pub(crate) struct GatewayState {
 impl GatewayState {
     fn emit(&self, event: NodeEvent) {
         tracing::info!(?event, "membership");
+        metrics::counter!("foundation_cluster_membership_events_total", "event" => event.kind())
+            .increment(1);
+        // Every change of a peer's status is told here, after it is made.
+        let mut by_status = [0usize; 3];
+        for peer in self.peers.values() {
+            by_status[match peer.status() {
+                PeerStatus::Joining => 0,
+                PeerStatus::Up => 1,
+                PeerStatus::Suspect => 2,
+            }] += 1;
+        }
+        for (status, count) in ["joining", "up", "suspect"].into_iter().zip(by_status) {
+            metrics::gauge!("foundation_cluster_peers", "status" => status).set(count as f64);
+        }
         let _ = self.events.send(event);
     }
 

@@ -83,7 +83,7 @@ impl Peer {
         }
     }
 
-    fn status(&self) -> PeerStatus {
+    pub(super) fn status(&self) -> PeerStatus {
         match (self.up, self.suspect) {
             (false, _) => PeerStatus::Joining,
             (true, false) => PeerStatus::Up,

@@ -35,6 +35,7 @@ pub mod games;
 pub mod market;
 pub mod negotiation;
 pub mod protocol;
+pub mod runs;
 pub mod voting;
 
 use std::time::Duration;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actor_cluster::{ClusterError, Message};
 use futures::future::{FutureExt, Shared};
@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::runs::{unix_ms, RunRecord};
 use super::Missing;
 use crate::agent::Rejected;
 use crate::error::{AgentError, Result};
@@ -64,6 +65,14 @@ pub trait Protocol: Send + Sized + 'static {
 
     /// Runs the protocol with the invited agents, in the coordinator.
     fn run(self, run: &Run) -> impl Future<Output = Result<Self::Output>> + Send;
+
+    /// Its result in one line, for the node's log of recent runs
+    /// ([`Agents::recent_runs`]): who won at what price, whether a vote
+    /// passed. None by default.
+    fn summary(output: &Self::Output) -> Option<String> {
+        let _ = output;
+        None
+    }
 }
 
 /// The invited agents: id and reference, sorted by id (or in the order
@@ -427,6 +436,13 @@ impl Agents {
         self.launch(spec).await?.outcome().await
     }
 
+    /// The protocol runs this node coordinated lately (at most
+    /// [`KEPT_RUNS`](super::runs::KEPT_RUNS)), oldest first, each with
+    /// its participation, duration and result in one line.
+    pub fn recent_runs(&self) -> Vec<RunRecord> {
+        self.runs.list()
+    }
+
     /// Starts any protocol like [`run`](Agents::run) and returns at once
     /// with a handle to cancel it or wait for its result.
     ///
@@ -440,10 +456,16 @@ impl Agents {
         let (cancel, cancelled) = oneshot::channel();
         let (report, outcome) = oneshot::channel();
         let invited = participants.len();
+        let (runs, seq, node) = (
+            self.runs.clone(),
+            self.runs.next_seq(),
+            self.node().name().to_owned(),
+        );
         let span = tracing::info_span!("protocol", protocol = P::NAME, invited);
         let job: Job = Box::pin(
             async move {
                 let started = Instant::now();
+                let started_ms = unix_ms(SystemTime::now());
                 let run = Run {
                     protocol: P::NAME,
                     participants,
@@ -453,6 +475,20 @@ impl Agents {
                 };
                 let result = spec.run(&run).await;
                 record_run(P::NAME, invited, run.answered(), started);
+                runs.push(RunRecord {
+                    seq,
+                    protocol: P::NAME.to_owned(),
+                    node,
+                    started_ms,
+                    duration_ms: run.elapsed_ms(),
+                    invited,
+                    answered: run.answered(),
+                    ok: result.is_ok(),
+                    summary: match &result {
+                        Ok(output) => P::summary(output),
+                        Err(e) => Some(e.to_string()),
+                    },
+                });
                 match &result {
                     Ok(_) => tracing::info!(
                         answered = run.answered(),

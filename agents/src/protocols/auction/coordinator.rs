@@ -365,6 +365,14 @@ impl Protocol for AuctionSpec {
         Invite::Capability(self.capability.clone())
     }
 
+    fn summary(result: &AuctionResult) -> Option<String> {
+        Some(sale(
+            &result.item,
+            result.outcome.winner.as_deref(),
+            result.outcome.price,
+        ))
+    }
+
     async fn run(self, run: &Run) -> Result<AuctionResult> {
         let call = CallForBids {
             item: self.item.clone(),
@@ -422,6 +430,14 @@ impl Protocol for EnglishSpec {
 
     fn invite(&self) -> Invite {
         Invite::Capability(self.capability.clone())
+    }
+
+    fn summary(result: &EnglishResult) -> Option<String> {
+        Some(sale(
+            &result.item,
+            result.outcome.winner.as_deref(),
+            result.outcome.price,
+        ))
     }
 
     async fn run(self, run: &Run) -> Result<EnglishResult> {
@@ -500,6 +516,14 @@ impl Protocol for DutchSpec {
 
     fn invite(&self) -> Invite {
         Invite::Capability(self.capability.clone())
+    }
+
+    fn summary(result: &DutchResult) -> Option<String> {
+        Some(sale(
+            &result.item,
+            result.outcome.winner.as_deref(),
+            result.outcome.price,
+        ))
     }
 
     async fn run(self, run: &Run) -> Result<DutchResult> {
@@ -736,5 +760,14 @@ impl Protocol for CombinatorialSpec {
             combinatorial(&self.items, &bids)
         })
         .await
+    }
+}
+
+/// An auction's result in one line: who bought `item` at what price.
+fn sale(item: &str, winner: Option<&str>, price: Option<f64>) -> String {
+    match (winner, price) {
+        (Some(winner), Some(price)) => format!("{item}: {winner} wins at {price}"),
+        (Some(winner), None) => format!("{item}: {winner} wins"),
+        _ => format!("{item}: no sale"),
     }
 }

@@ -125,6 +125,13 @@ impl Protocol for AgreementSpec {
         Invite::Capability(self.capability.clone())
     }
 
+    fn summary(result: &AgreementResult) -> Option<String> {
+        Some(match &result.decided {
+            Some(value) => format!("{} = {value} agreed", result.subject),
+            None => format!("{}: no agreement", result.subject),
+        })
+    }
+
     async fn run(self, run: &Run) -> Result<AgreementResult> {
         let n = run.participants().len();
         let f = self.faulty.unwrap_or_else(|| max_faulty(n));

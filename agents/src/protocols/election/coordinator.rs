@@ -97,6 +97,13 @@ impl Protocol for ElectionSpec {
         Invite::Capability(self.capability.clone())
     }
 
+    fn summary(result: &ElectionResult) -> Option<String> {
+        Some(match &result.winner {
+            Some(winner) => format!("{winner} elected ({} ballots)", result.ballots.len()),
+            None => format!("no winner ({} ballots)", result.ballots.len()),
+        })
+    }
+
     async fn run(self, run: &Run) -> Result<ElectionResult> {
         let request = Election {
             candidates: self.candidates.clone(),

@@ -207,6 +207,13 @@ impl Protocol for CallMarketSpec {
         Invite::Capability(self.capability.clone())
     }
 
+    fn summary(result: &CallMarketResult) -> Option<String> {
+        Some(match result.price {
+            Some(price) => format!("{}: {} units at {price}", result.market, result.volume),
+            None => format!("{}: no trade", result.market),
+        })
+    }
+
     async fn run(self, run: &Run) -> Result<CallMarketResult> {
         let spec = self;
         let request = CallForOrders {

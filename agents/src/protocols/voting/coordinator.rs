@@ -113,6 +113,19 @@ impl Protocol for VoteSpec {
         Invite::Capability(self.capability.clone())
     }
 
+    fn summary(result: &VoteResult) -> Option<String> {
+        let t = &result.tally;
+        let decision = if result.weighted.passed {
+            "passed"
+        } else {
+            "failed"
+        };
+        Some(format!(
+            "{} = {}: {decision} ({} yes, {} no, {} abstained, {} absent)",
+            result.proposal.subject, result.proposal.value, t.yes, t.no, t.abstained, t.absent
+        ))
+    }
+
     async fn run(self, run: &Run) -> Result<VoteResult> {
         let got = run.collect(self.proposal.clone(), self.deadline).await;
         let ballots: Vec<Ballot> = got

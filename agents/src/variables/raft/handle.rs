@@ -377,6 +377,21 @@ impl Variables {
             .ok_or_else(|| VariableError::Unknown(name.to_owned()))
     }
 
+    /// Every variable in this node's table as it is, sorted by name,
+    /// without asking the leader (a stale read, as
+    /// [`get_local`](Self::get_local)).
+    pub fn list_local(&self) -> Vec<Committed> {
+        self.shared.replica.machine.read(|m| {
+            let table = m.table();
+            let mut all: Vec<Committed> = table
+                .names()
+                .filter_map(|name| table.get(name).cloned())
+                .collect();
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            all
+        })
+    }
+
     /// The kept history of `name`, oldest first (the current value last),
     /// linearizable as [`get`](Self::get).
     ///

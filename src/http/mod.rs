@@ -1,0 +1,222 @@
+//! The management HTTP API of a node: JSON for the node, its membership,
+//! names, agents, variables and recent protocol runs; `/metrics` in
+//! Prometheus text; `/health` and `/ready` for orchestration probes.
+//!
+//! It is off unless started, listens where it is told (loopback is the
+//! safe choice, and the `foundation node --http` default), and with a
+//! [`token`](HttpApi::token) every route but the two probes asks for
+//! `Authorization: Bearer TOKEN`, compared in constant time. Every error
+//! is a JSON body with its status code (`{"error": "...", "status": 404}`).
+//! The server runs in an actor under the node's supervisor, restarted if
+//! it fails, stopped with the node.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /health` | 200 while the node runs |
+//! | `GET /ready` | 200 when this node is on the side of a partition that keeps working (its [`PartitionPolicy`](actor_cluster::PartitionPolicy)), else 503 with the reason |
+//! | `GET /api/node` | name, address, version, uptime, peer and name counts |
+//! | `GET /api/peers` | each peer with its status (`joining`, `up`, `suspect`) and since when |
+//! | `GET /api/names[?group=G]` | registered names, their node, groups and labels |
+//! | `GET /api/agents[?kind=&capability=&node=&status=]` | agents with status, health, node, capabilities |
+//! | `GET /api/agents/{id}` | one agent |
+//! | `GET /api/variables` | every variable's value and version (this node's copy), and the Raft group |
+//! | `GET /api/variables/{name}` | its value and history, read through the leader |
+//! | `GET /api/runs[?protocol=P&limit=N]` | the protocol runs this node coordinated lately |
+//! | `GET /metrics` | the process's metrics, Prometheus text format 0.0.4 |
+//!
+//! ```no_run
+//! use foundation::http::HttpApi;
+//! use foundation::prelude::*;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::builder().name("a").cookie("secret").start().await?;
+//! let agents = Agents::start(&node).await?;
+//! let addr = HttpApi::new(&node)
+//!     .agents(&agents)
+//!     .token("let-me-in")
+//!     .serve("127.0.0.1:8080".parse()?)
+//!     .await?;
+//! println!("management API on http://{addr}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use actor_cluster::Node;
+use actor_core::{ChildSpec, CoreError, MetricsRegistry};
+use agents::variables::Variables;
+use agents::Agents;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinHandle;
+
+/// What can go wrong starting the management API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The address could not be bound (taken, or not this host's).
+    #[error("the management API cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Its actor could not start under the node's supervisor.
+    #[error("the management API did not start: {0}")]
+    Start(#[from] CoreError),
+}
+
+/// The management API of one node: what it shows, and who may ask.
+#[derive(Debug, Clone)]
+pub struct HttpApi {
+    node: Node,
+    agents: Option<Agents>,
+    variables: Option<Variables>,
+    metrics: Option<MetricsRegistry>,
+    token: Option<Arc<str>>,
+}
+
+impl HttpApi {
+    /// The API of `node`: its membership and names. Add what else it is
+    /// to show with the methods below.
+    pub fn new(node: &Node) -> Self {
+        Self {
+            node: node.clone(),
+            agents: None,
+            variables: None,
+            metrics: None,
+            token: None,
+        }
+    }
+
+    /// Shows the agents of the cluster and the protocol runs this node
+    /// coordinated.
+    #[must_use]
+    pub fn agents(self, agents: &Agents) -> Self {
+        Self {
+            agents: Some(agents.clone()),
+            ..self
+        }
+    }
+
+    /// Shows the cluster's replicated variables.
+    #[must_use]
+    pub fn variables(self, variables: &Variables) -> Self {
+        Self {
+            variables: Some(variables.clone()),
+            ..self
+        }
+    }
+
+    /// Serves `registry` (the one installed as the process's recorder) on
+    /// `/metrics`.
+    #[must_use]
+    pub fn metrics(self, registry: &MetricsRegistry) -> Self {
+        Self {
+            metrics: Some(registry.clone()),
+            ..self
+        }
+    }
+
+    /// Asks every request but `/health` and `/ready` for
+    /// `Authorization: Bearer TOKEN`; a missing or wrong token is refused
+    /// with 401.
+    #[must_use]
+    pub fn token(self, token: impl Into<String>) -> Self {
+        Self {
+            token: Some(token.into().into()),
+            ..self
+        }
+    }
+
+    /// The API as an axum router, to serve or nest in a server of your
+    /// own.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone(), Instant::now())
+    }
+
+    /// Listens on `addr` (port 0 picks one) and serves the API from an
+    /// actor under the node's supervisor; answers the address it listens
+    /// on.
+    ///
+    /// # Errors
+    /// [`HttpError::Bind`] if `addr` cannot be bound;
+    /// [`HttpError::Start`] if the node's supervisor refuses the actor
+    /// (one is serving already, or the node is stopping).
+    pub async fn serve(self, addr: SocketAddr) -> Result<SocketAddr, HttpError> {
+        let bind = |source| HttpError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        let bound = listener.local_addr().map_err(bind)?;
+        // The first incarnation takes this socket; a restart binds the
+        // same address again.
+        let first = Arc::new(Mutex::new(Some(listener)));
+        let router = self.router();
+        let spec = ChildSpec::new("http-api", move || {
+            (HttpServer, (Arc::clone(&first), bound, router.clone()))
+        });
+        self.node.supervisor().start_child(spec).await?;
+        tracing::info!(node = %self.node.name(), %bound, "management API listening");
+        Ok(bound)
+    }
+}
+
+/// The actor that owns the server's task: it starts it, stops it when it
+/// stops, and fails (to be restarted) if the server ever ends by itself.
+struct HttpServer;
+
+/// The server's task ended, with why.
+#[derive(Debug)]
+struct Ended(String);
+
+impl ractor::Message for Ended {}
+
+type FirstListener = Arc<Mutex<Option<std::net::TcpListener>>>;
+
+impl Actor for HttpServer {
+    type Msg = Ended;
+    type State = JoinHandle<()>;
+    type Arguments = (FirstListener, SocketAddr, axum::Router);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Ended>,
+        (first, addr, router): Self::Arguments,
+    ) -> Result<JoinHandle<()>, ActorProcessingErr> {
+        let taken = first.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let listener = match taken {
+            Some(listener) => tokio::net::TcpListener::from_std(listener)?,
+            None => tokio::net::TcpListener::bind(addr).await?,
+        };
+        Ok(tokio::spawn(async move {
+            let why = match axum::serve(listener, router).await {
+                Ok(()) => "the server stopped".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            let _ = myself.send_message(Ended(why));
+        }))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Ended>,
+        Ended(why): Ended,
+        _task: &mut JoinHandle<()>,
+    ) -> Result<(), ActorProcessingErr> {
+        Err(format!("management API: {why}").into())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Ended>,
+        task: &mut JoinHandle<()>,
+    ) -> Result<(), ActorProcessingErr> {
+        task.abort();
+        Ok(())
+    }
+}

@@ -119,6 +119,54 @@ fn promtool_check(text: &str) {
     );
 }
 
+/// Runs `foundation ARGS` to the end (backtraces asked for, to show that
+/// none is printed).
+async fn foundation(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_foundation"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("FOUNDATION_HTTP_TOKEN")
+        .output()
+        .await
+        .expect("foundation runs")
+}
+
+/// The command failed with one line on stderr, containing `says`.
+fn assert_one_line_error(out: &std::process::Output, says: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(says),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_command_line_says_what_is_wrong_in_one_line() {
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let unreachable = foundation(&["status", "--node", &addr]).await;
+    assert_one_line_error(&unreachable, &format!("cannot reach {addr}"));
+    assert_eq!(unreachable.status.code(), Some(1));
+    let bad_flag = foundation(&["agents", "--bogus"]).await;
+    assert_one_line_error(&bad_flag, "--bogus");
+    assert_eq!(bad_flag.status.code(), Some(2));
+    let no_port = foundation(&["names", "--node", "localhost"]).await;
+    assert_one_line_error(&no_port, "not HOST:PORT");
+    let bad_policy = foundation(&[
+        "node",
+        "--name",
+        "x",
+        "--cookie",
+        "c",
+        "--partition-policy",
+        "most",
+    ])
+    .await;
+    assert_one_line_error(&bad_policy, "keep-majority");
+}
+
 #[tokio::test]
 async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
     let mut nodes = cluster(vec![
@@ -273,6 +321,31 @@ async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
         metrics.body
     );
     promtool_check(&metrics.body);
+
+    // The same through the command line, as tables and as JSON.
+    let table = foundation(&["agents", "--node", &a, "--token", TOKEN]).await;
+    assert!(table.status.success(), "{table:?}");
+    let lines: Vec<&str> = std::str::from_utf8(&table.stdout)
+        .expect("utf-8")
+        .lines()
+        .collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATUS"),
+        "{lines:?}"
+    );
+    for (id, node) in [("a1", "a"), ("b1", "b"), ("c1", "c")] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.split_whitespace().take(2).eq([id, node])),
+            "{id} on {node}: {lines:?}"
+        );
+    }
+    let json = foundation(&["peers", "--node", &a, "--token", TOKEN, "--json"]).await;
+    let peers: Value = serde_json::from_slice(&json.stdout).expect("peers as JSON");
+    assert_eq!(peers["peers"].as_array().map(Vec::len), Some(2), "{peers}");
+    let refused = foundation(&["status", "--node", &a, "--token", "wrong"]).await;
+    assert_one_line_error(&refused, "refused the token");
 
     // b and c killed: a alone is a minority under keep-majority.
     let mut survivor = nodes.remove(0);

@@ -2,6 +2,7 @@
 
 pub(crate) mod agent;
 pub(crate) mod certs;
+pub(crate) mod client;
 pub(crate) mod families;
 pub(crate) mod launch;
 pub(crate) mod node;

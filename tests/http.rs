@@ -303,6 +303,47 @@ async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
     );
     assert_eq!(run["summary"], "gpu: b1 wins at 5", "{runs}");
 
+    // The journal: the run's two events by its correlation id, membership
+    // and agent lifecycle by kind.
+    let correlation = run["correlation"].as_str().expect("correlation");
+    let trail = get_json(&a, &format!("/api/journal?correlation={correlation}")).await;
+    let kinds: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["protocol.finished", "protocol.started"], "{trail}");
+    let ups = get_json(&a, "/api/journal?kind=membership.node_up").await;
+    let mut up: Vec<&str> = ups["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["payload"]["node"].as_str())
+        .collect();
+    up.sort_unstable();
+    up.dedup();
+    assert_eq!(up, ["b", "c"], "{ups}");
+    until(&a, "/api/agents/a1", |r| {
+        r.status == 200 && r.json()["status"] == "ready"
+    })
+    .await;
+    let lifecycle = until(&a, "/api/journal?kind=agent.*&limit=500", |r| {
+        r.status == 200 && r.body.contains("\"status\":\"ready\"")
+    })
+    .await
+    .json();
+    assert!(
+        lifecycle["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "agent.status"
+                && e["payload"]["id"] == "a1"
+                && e["payload"]["status"] == "ready"),
+        "{lifecycle}"
+    );
+
     // Prometheus text, accepted by promtool.
     let metrics = get(&a, "/metrics", Some(TOKEN)).await;
     assert_eq!(metrics.status, 200);
@@ -360,6 +401,18 @@ async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
     );
     let health = get(&a, "/health", None).await;
     assert_eq!(health.status, 200, "{}", health.body);
+    let downs = get_json(&a, "/api/journal?kind=membership.*").await;
+    let events = downs["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["kind"] == "membership.quorum_lost"),
+        "{downs}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "membership.node_down" && e["payload"]["node"] == "b"),
+        "{downs}"
+    );
     let no_quorum = get(&a, "/api/variables/lr", Some(TOKEN)).await;
     assert_eq!(no_quorum.status, 503, "{}", no_quorum.body);
     // Its own copy is still listed.

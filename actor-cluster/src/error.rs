@@ -165,6 +165,10 @@ pub enum ConfigError {
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// The limits given for the node's event store
+    /// ([`NodeBuilder::journal`](crate::NodeBuilder::journal)) are invalid.
+    #[error("invalid event store limits: {0}")]
+    InvalidJournal(String),
 }
 
 /// Why a node, or a server on it, could not start ([`ClusterError::Start`]).

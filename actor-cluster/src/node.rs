@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actor_core::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+use actor_core::{ChildSpec, EventStore, EventStoreConfig, Strategy, Supervisor, SupervisorSpec};
 use ractor::ActorRef;
 use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{IncomingEncryptionMode, NodeServer};
@@ -87,6 +87,7 @@ pub struct NodeBuilder {
     timing: Timing,
     conflicts: ConflictPolicy,
     partitions: PartitionPolicy,
+    journal: EventStoreConfig,
 }
 
 impl Default for NodeBuilder {
@@ -109,6 +110,7 @@ impl Default for NodeBuilder {
             },
             conflicts: ConflictPolicy::default(),
             partitions: PartitionPolicy::default(),
+            journal: EventStoreConfig::default(),
         }
     }
 }
@@ -232,6 +234,13 @@ impl NodeBuilder {
         self
     }
 
+    /// The limits of the node's event store ([`Node::journal`]): by
+    /// default the last 10,000 events, of any age.
+    pub fn journal(mut self, limits: EventStoreConfig) -> Self {
+        self.journal = limits;
+        self
+    }
+
     /// Starts the node: its listener, its gateway and its connector, all
     /// under one supervisor. Returns once the node listens.
     ///
@@ -307,6 +316,8 @@ impl NodeBuilder {
         // since start.
         let (events, first) = broadcast::channel(EVENT_BUFFER);
         let names = broadcast::channel(NAME_EVENT_BUFFER).0;
+        let journal = EventStore::new(self.journal.clone())
+            .map_err(|e| ConfigError::InvalidJournal(e.to_string()))?;
 
         let server = {
             let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
@@ -345,7 +356,7 @@ impl NodeBuilder {
                 events.clone(),
                 self.timing,
             );
-            let names = names.clone();
+            let (names, journal) = (names.clone(), journal.clone());
             ChildSpec::new("gateway", move || {
                 let args = GatewayArgs {
                     id: id.clone(),
@@ -356,6 +367,7 @@ impl NodeBuilder {
                     connector: connector.clone(),
                     events: events.clone(),
                     names: names.clone(),
+                    journal: journal.clone(),
                     timing,
                     conflicts,
                     partitions,
@@ -421,6 +433,7 @@ impl NodeBuilder {
                 supervisor,
                 events,
                 names,
+                journal,
                 first: std::sync::Mutex::new(Some(first)),
             }),
         })
@@ -436,6 +449,8 @@ struct Inner {
     events: broadcast::Sender<NodeEvent>,
     /// Changes of the name table.
     names: broadcast::Sender<NameEvent>,
+    /// What happened on this node, for operators.
+    journal: EventStore,
     /// The receiver made at start, handed to the first subscriber.
     first: std::sync::Mutex<Option<broadcast::Receiver<NodeEvent>>>,
 }
@@ -537,6 +552,15 @@ impl Node {
     /// The node's root supervisor; hang your own actors under it.
     pub fn supervisor(&self) -> &Supervisor {
         &self.inner.supervisor
+    }
+
+    /// What happened on this node, kept for operators in an event store
+    /// (bounded: see [`NodeBuilder::journal`]) and queryable by kind, time
+    /// and correlation id: membership events as `membership.node_up`,
+    /// `membership.node_down`, ... (the [`NodeEvent`] as payload); the
+    /// agents crate adds its agents' lifecycle and its protocol runs.
+    pub fn journal(&self) -> &EventStore {
+        &self.inner.journal
     }
 
     /// Membership events. The first subscriber receives every event since

@@ -22,6 +22,7 @@
 //! | `GET /api/variables` | every variable's value and version (this node's copy), and the Raft group |
 //! | `GET /api/variables/{name}` | its value and history, read through the leader |
 //! | `GET /api/runs[?protocol=P&limit=N]` | the protocol runs this node coordinated lately |
+//! | `GET /api/journal[?kind=K&correlation=C&since_ms=&before_ms=&limit=N]` | the node's journal ([`Node::journal`](actor_cluster::Node::journal)), newest first, 100 by default: membership (`membership.*`), agent lifecycle (`agent.*`), protocol runs (`protocol.*`, correlated by run); `kind` exact or `PREFIX.*` |
 //! | `GET /metrics` | the process's metrics, Prometheus text format 0.0.4 |
 //!
 //! ```no_run

@@ -104,6 +104,7 @@ pub(super) fn router(api: HttpApi, started: Instant) -> Router {
         .route("/api/variables", get(variables))
         .route("/api/variables/{name}", get(variable))
         .route("/api/runs", get(runs))
+        .route("/api/journal", get(journal))
         .route("/metrics", get(metrics));
     if let Some(token) = token {
         guarded = guarded.route_layer(middleware::from_fn_with_state(token, authorize));
@@ -300,6 +301,52 @@ async fn runs(State(api): Shared, Params(params): Params<RunParams>) -> Answer {
         runs.drain(..skip);
     }
     Ok(Json(json!({ "node": api.api.node.name(), "runs": runs })))
+}
+
+#[derive(Debug, Deserialize)]
+struct JournalParams {
+    kind: Option<String>,
+    correlation: Option<String>,
+    since_ms: Option<u64>,
+    before_ms: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The node's journal, newest first: `kind` exact, or `PREFIX.*`.
+async fn journal(State(api): Shared, Params(params): Params<JournalParams>) -> Answer {
+    let at = |ms: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let limit = params.limit.unwrap_or(100);
+    let mut query = actor_core::Query::new().newest_first();
+    let prefix = match params.kind.as_deref() {
+        Some(kind) => match kind.strip_suffix('*') {
+            Some(prefix) => Some(prefix.to_owned()),
+            None => {
+                query = query.kind(kind);
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(correlation) = params.correlation {
+        query = query.correlation(correlation);
+    }
+    if let Some(since) = params.since_ms {
+        query = query.since(at(since));
+    }
+    if let Some(before) = params.before_ms {
+        query = query.before(at(before));
+    }
+    if prefix.is_none() {
+        query = query.limit(limit);
+    }
+    let mut events = api.api.node.journal().query(&query);
+    if let Some(prefix) = prefix {
+        events.retain(|e| e.kind.starts_with(&prefix));
+        events.truncate(limit);
+    }
+    Ok(Json(
+        json!({ "node": api.api.node.name(), "events": events }),
+    ))
 }
 
 async fn metrics(State(api): Shared) -> Result<Response, Failure> {

@@ -257,6 +257,7 @@ pub(crate) struct GatewayArgs {
     pub(crate) connector: String,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) names: broadcast::Sender<NameEvent>,
+    pub(crate) journal: actor_core::EventStore,
     pub(crate) timing: Timing,
     pub(crate) conflicts: ConflictPolicy,
     pub(crate) partitions: PartitionPolicy,
@@ -275,6 +276,8 @@ pub(crate) struct GatewayState {
     events: broadcast::Sender<NodeEvent>,
     /// Changes of the name table, for [`crate::Node::watch_names`].
     names: broadcast::Sender<NameEvent>,
+    /// The node's event store: membership events are kept there too.
+    journal: actor_core::EventStore,
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
     claims: HashMap<String, LiteMap<String, Claim>>,
@@ -328,6 +331,11 @@ impl GatewayState {
         }
         for (status, count) in ["joining", "up", "suspect"].into_iter().zip(by_status) {
             metrics::gauge!("foundation_cluster_peers", "status" => status).set(count as f64);
+        }
+        if let Ok(payload) = serde_json::to_value(&event) {
+            let stored = actor_core::Event::new(format!("membership.{}", event.kind()), payload)
+                .node(self.node.clone());
+            let _ = self.journal.store(stored);
         }
         let _ = self.events.send(event);
     }
@@ -481,6 +489,7 @@ impl Actor for Gateway {
             connector: args.connector,
             events: args.events,
             names: args.names,
+            journal: args.journal,
             peers: HashMap::new(),
             claims: HashMap::new(),
             tag_lists: HashSet::new(),

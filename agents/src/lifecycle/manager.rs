@@ -12,6 +12,7 @@ use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use serde_json::json;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -162,6 +163,8 @@ struct Tracked {
     dirty: bool,
     /// How many times it moved by failover.
     epoch: u64,
+    /// The status last kept in the node's journal.
+    journaled: Option<Status>,
 }
 
 impl Tracked {
@@ -372,6 +375,7 @@ impl State {
                 due: Instant::now() + Duration::from_millis(spread),
                 dirty: true,
                 epoch,
+                journaled: None,
             },
         );
         id
@@ -455,7 +459,7 @@ impl State {
         let now = Instant::now();
         let mut due = Vec::new();
         let mut gone = Vec::new();
-        let children = &self.children;
+        let (children, node) = (&self.children, &self.node);
         self.agents.retain(|id, agent| {
             let Some(child) = children.get(id) else {
                 // Stopped for good (its policy, or a stop): its name went
@@ -465,6 +469,11 @@ impl State {
             };
             if child.restarts > agent.restarts {
                 // A new incarnation registered its name afresh.
+                journal(
+                    node,
+                    "agent.restarted",
+                    json!({ "id": id, "restarts": child.restarts }),
+                );
                 agent.restarts = child.restarts;
                 agent.status = Status::Starting;
                 agent.dirty = true;
@@ -485,6 +494,7 @@ impl State {
             true
         });
         for id in gone {
+            journal(&self.node, "agent.stopped", json!({ "id": id }));
             self.release(&id);
         }
         self.check(&due).await;
@@ -549,9 +559,20 @@ impl State {
     /// batches of [`LABEL_BATCH`] names per gateway call.
     async fn publish(&mut self) {
         let mut batch = Vec::new();
-        for (id, agent) in &self.agents {
+        for (id, agent) in &mut self.agents {
             if !agent.dirty {
                 continue;
+            }
+            if agent.journaled != Some(agent.status) {
+                let event = json!({
+                    "id": id,
+                    "status": agent.status,
+                    "was": agent.journaled,
+                    "kind": &*agent.kind,
+                    "epoch": agent.epoch,
+                });
+                journal(&self.node, "agent.status", event);
+                agent.journaled = Some(agent.status);
             }
             let mut labels = labels(
                 &agent.kind,
@@ -606,6 +627,7 @@ impl State {
         agent.set_status(Status::Stopping);
         self.publish().await;
         self.agents.remove(id);
+        journal(&self.node, "agent.stopped", json!({ "id": id }));
         self.release(id);
         self.supervisor
             .terminate_child(&agent_name(id))
@@ -983,4 +1005,12 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Keeps `payload` in the node's journal as an event of `kind`.
+fn journal(node: &Node, kind: &str, payload: serde_json::Value) {
+    let event = actor_core::Event::new(kind, payload).node(node.name());
+    if let Err(e) = node.journal().store(event) {
+        tracing::debug!(error = %e, "an agent event was not journaled");
+    }
 }

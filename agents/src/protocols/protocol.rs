@@ -456,11 +456,15 @@ impl Agents {
         let (cancel, cancelled) = oneshot::channel();
         let (report, outcome) = oneshot::channel();
         let invited = participants.len();
-        let (runs, seq, node) = (
-            self.runs.clone(),
-            self.runs.next_seq(),
-            self.node().name().to_owned(),
-        );
+        let (runs, seq, node) = (self.runs.clone(), self.runs.next_seq(), self.node().clone());
+        let correlation = format!("run/{}/{seq}", node.name());
+        let started = actor_core::Event::new(
+            "protocol.started",
+            serde_json::json!({ "protocol": P::NAME, "invited": participants.len(), "seq": seq }),
+        )
+        .correlation(correlation.clone())
+        .node(node.name());
+        let _ = node.journal().store(started);
         let span = tracing::info_span!("protocol", protocol = P::NAME, invited);
         let job: Job = Box::pin(
             async move {
@@ -475,10 +479,11 @@ impl Agents {
                 };
                 let result = spec.run(&run).await;
                 record_run(P::NAME, invited, run.answered(), started);
-                runs.push(RunRecord {
+                let record = RunRecord {
                     seq,
                     protocol: P::NAME.to_owned(),
-                    node,
+                    node: node.name().to_owned(),
+                    correlation,
                     started_ms,
                     duration_ms: run.elapsed_ms(),
                     invited,
@@ -488,7 +493,14 @@ impl Agents {
                         Ok(output) => P::summary(output),
                         Err(e) => Some(e.to_string()),
                     },
-                });
+                };
+                if let Ok(payload) = serde_json::to_value(&record) {
+                    let finished = actor_core::Event::new("protocol.finished", payload)
+                        .correlation(record.correlation.clone())
+                        .node(node.name());
+                    let _ = node.journal().store(finished);
+                }
+                runs.push(record);
                 match &result {
                     Ok(_) => tracing::info!(
                         answered = run.answered(),

@@ -24,6 +24,10 @@ pub struct RunRecord {
     pub protocol: String,
     /// The node that coordinated it.
     pub node: String,
+    /// The correlation id of its events in the node's journal
+    /// ([`Node::journal`](actor_cluster::Node::journal)):
+    /// `run/NODE/SEQ`, on `protocol.started` and `protocol.finished`.
+    pub correlation: String,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_ms: u64,
     /// How long it ran, in milliseconds.
@@ -91,6 +95,7 @@ mod tests {
             seq,
             protocol: "vote".into(),
             node: "a".into(),
+            correlation: format!("run/a/{seq}"),
             started_ms: 0,
             duration_ms: 1,
             invited: 3,

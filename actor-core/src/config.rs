@@ -248,6 +248,7 @@ where
             files: Vec::new(),
             env_prefix: None,
             env_vars: None,
+            overrides: None,
             updatable: Vec::new(),
             validator: None,
             history_limit: DEFAULT_HISTORY,
@@ -413,6 +414,7 @@ pub struct ConfigBuilder<T> {
     files: Vec<(PathBuf, bool)>,
     env_prefix: Option<String>,
     env_vars: Option<Vec<(String, String)>>,
+    overrides: Option<serde_json::Value>,
     updatable: Vec<String>,
     validator: Option<Validator<T>>,
     history_limit: usize,
@@ -482,6 +484,16 @@ where
         self
     }
 
+    /// Adds the top layer, above the environment: the fields of `values`
+    /// (a serialisable map or struct; fields it leaves out, or sets to
+    /// null, keep the layers below), typically the command-line flags a
+    /// user gave. [`build`](Self::build) fails with [`ConfigError::Load`]
+    /// if `values` does not serialise to a map.
+    pub fn overrides(mut self, values: impl Serialize) -> Self {
+        self.overrides = Some(serde_json::to_value(values).unwrap_or(Value::Null));
+        self
+    }
+
     /// Declares paths that [`Config::update`] may change; each one covers the
     /// paths under it too. Calls add up.
     pub fn updatable<I, S>(mut self, paths: I) -> Self
@@ -535,6 +547,14 @@ where
         if self.env_prefix.is_some() || self.env_vars.is_some() {
             let vars = self.env_vars.unwrap_or_else(sources::process_env);
             figment = figment.merge(EnvVars::new(self.env_prefix.unwrap_or_default(), vars));
+        }
+        if let Some(overrides) = self.overrides {
+            let Value::Object(fields) = overrides else {
+                return Err(load("the overrides are not a map of fields".into()));
+            };
+            let given: serde_json::Map<String, Value> =
+                fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+            figment = figment.merge(Serialized::defaults(given));
         }
 
         let value: T = figment.extract().map_err(|e| load(e.to_string()))?;

@@ -114,6 +114,30 @@ fn each_layer_overrides_the_one_below() {
 }
 
 #[test]
+fn overrides_sit_above_the_environment_and_leave_the_rest() {
+    let (_dir, path) = toml_file("name = \"from-file\"\n[pool]\nsize = 5\n");
+    let config = Config::builder(Settings::default())
+        .file(&path)
+        .env_prefix("FOUNDATION_")
+        .env_from([
+            ("FOUNDATION_POOL__SIZE", "6"),
+            ("FOUNDATION_NAME", "from-env"),
+        ])
+        // Flags given: the pool size; not given (null): the name.
+        .overrides(json!({ "pool": { "size": 8 }, "name": null }))
+        .build()
+        .expect("build");
+    assert_eq!(config.current().pool.size, 8);
+    assert_eq!(config.current().name, "from-env");
+    assert_eq!(config.current().pool.label, "workers");
+    let refused = Config::builder(Settings::default()).overrides(3).build();
+    assert!(
+        matches!(refused, Err(ConfigError::Load { .. })),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn env_vars_without_the_prefix_are_ignored_and_the_prefix_is_case_blind() {
     let config = Config::builder(Settings::default())
         .env_prefix("FOUNDATION_")

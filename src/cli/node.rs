@@ -15,26 +15,30 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::agent::{self, ScriptedAgent};
 use super::families::{auctions, consensus, games, lifecycle, markets, millis, negotiation};
-use super::{study, vars};
+use super::{settings, study, vars};
 
 /// Arguments of `foundation node`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NodeArgs {
-    /// The node's name, unique in the cluster.
+    /// Read settings from this TOML file (keys as the flags, `_` for `-`);
+    /// `FOUNDATION_*` variables override it, and flags override both.
     #[arg(long)]
-    pub(crate) name: String,
-    /// The cluster to join; mDNS only connects nodes of the same cluster.
-    #[arg(long, default_value = actor_cluster::DEFAULT_CLUSTER)]
-    pub(crate) cluster: String,
+    pub(crate) config: Option<std::path::PathBuf>,
+    /// The node's name, unique in the cluster (required here, in the file, or as FOUNDATION_NAME).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The cluster to join; mDNS only connects nodes of the same cluster [default: foundation].
+    #[arg(long)]
+    pub(crate) cluster: Option<String>,
     /// Where to listen for peers [default: 127.0.0.1:7400, or 0.0.0.0:7400 with mDNS].
     #[arg(long)]
     pub(crate) listen: Option<SocketAddr>,
     /// The address peers should dial [default: the listen address, or this host's LAN address].
     #[arg(long)]
     pub(crate) advertise: Option<SocketAddr>,
-    /// The shared secret of the cluster.
-    #[arg(long, env = "FOUNDATION_COOKIE", hide_env_values = true)]
-    pub(crate) cookie: String,
+    /// The shared secret of the cluster (or FOUNDATION_COOKIE).
+    #[arg(long)]
+    pub(crate) cookie: Option<String>,
     /// How to find peers; repeatable. Without this flag, `--seed` and `--dns-name`
     /// choose for themselves, and with neither the node uses mDNS.
     #[arg(long, value_enum)]
@@ -45,24 +49,24 @@ pub(crate) struct NodeArgs {
     /// A DNS name whose A/AAAA records are the peers, with their port (`NAME:PORT`); repeatable.
     #[arg(long = "dns-name")]
     pub(crate) dns_names: Vec<String>,
-    /// A peer silent this long is declared down and its connection closed (e.g. `2s`, `800ms`).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-    pub(crate) failure_timeout: Duration,
-    /// A connection that has not authenticated within this time is closed.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    pub(crate) handshake_timeout: Duration,
+    /// A peer silent this long is declared down and its connection closed (e.g. `2s`, `800ms`) [default: 2s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) failure_timeout: Option<Duration>,
+    /// A connection that has not authenticated within this time is closed [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) handshake_timeout: Option<Duration>,
     /// Which side of a partition keeps working: `keep-majority`,
-    /// `keep-oldest` or `static-quorum:N`.
-    #[arg(long, value_parser = partition_policy, default_value = "keep-majority")]
-    pub(crate) partition_policy: PartitionPolicy,
+    /// `keep-oldest` or `static-quorum:N` [default: keep-majority].
+    #[arg(long, value_parser = policy_word)]
+    pub(crate) partition_policy: Option<String>,
     /// This node's certificate chain (PEM) for mutual TLS; needs --tls-key and --tls-ca.
-    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    #[arg(long)]
     pub(crate) tls_cert: Option<std::path::PathBuf>,
     /// This node's private key (PEM).
-    #[arg(long, requires = "tls_cert")]
+    #[arg(long)]
     pub(crate) tls_key: Option<std::path::PathBuf>,
     /// The cluster CA certificate (PEM) that signs every node's certificate.
-    #[arg(long, requires = "tls_cert")]
+    #[arg(long)]
     pub(crate) tls_ca: Option<std::path::PathBuf>,
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
@@ -100,13 +104,9 @@ pub(crate) struct NodeArgs {
     /// on this address; `--http` alone listens on 127.0.0.1:7480. Off by default.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7480")]
     pub(crate) http: Option<SocketAddr>,
-    /// The bearer token the management API asks for (all but /health and /ready).
-    #[arg(
-        long,
-        env = "FOUNDATION_HTTP_TOKEN",
-        hide_env_values = true,
-        requires = "http"
-    )]
+    /// The bearer token the management API asks for (all but /health and
+    /// /ready), or FOUNDATION_HTTP_TOKEN.
+    #[arg(long)]
     pub(crate) http_token: Option<String>,
     /// Register a counter service under this name; repeatable.
     #[arg(long = "counter")]
@@ -125,8 +125,13 @@ pub(crate) struct NodeArgs {
     pub(crate) commands: bool,
 }
 
+/// A partition policy's word, checked (see [`partition_policy`]).
+fn policy_word(word: &str) -> Result<String, String> {
+    partition_policy(word).map(|_| word.to_owned())
+}
+
 /// `keep-majority`, `keep-oldest` or `static-quorum:N`.
-fn partition_policy(word: &str) -> Result<PartitionPolicy, String> {
+pub(crate) fn partition_policy(word: &str) -> Result<PartitionPolicy, String> {
     match word.split_once(':') {
         None if word == "keep-majority" => Ok(PartitionPolicy::KeepMajority),
         None if word == "keep-oldest" => Ok(PartitionPolicy::KeepOldest),
@@ -143,7 +148,8 @@ fn partition_policy(word: &str) -> Result<PartitionPolicy, String> {
 }
 
 /// A discovery strategy named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum DiscoveryKind {
     /// Multicast DNS on the LAN.
     Mdns,
@@ -247,12 +253,14 @@ fn error_json(e: &ClusterError) -> Json {
 }
 
 pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let config = settings::load(&args)?;
+    let settings = config.current();
     // Every `foundation_*` metric of this process lands here (`metrics`).
     let metrics = actor_core::MetricsRegistry::new();
     metrics
         .install()
         .context("installing the metrics recorder")?;
-    let mut scripted: Vec<ScriptedAgent> = args
+    let mut scripted: Vec<ScriptedAgent> = settings
         .agents
         .iter()
         .map(|s| ScriptedAgent::parse(s))
@@ -261,32 +269,37 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         agent.announce = args.events.is_some();
     }
     // Groups are for scale: their agents print no `agent_asked` lines.
-    for group in &args.agent_groups {
+    for group in &settings.agent_groups {
         scripted.extend(ScriptedAgent::parse_many(group)?);
     }
     let mut builder = Node::builder()
-        .name(&args.name)
-        .cookie(&args.cookie)
-        .cluster(&args.cluster)
-        .seeds(args.seeds.clone());
-    if let Some(listen) = args.listen {
+        .name(settings.name()?)
+        .cookie(settings.cookie()?)
+        .cluster(
+            settings
+                .cluster
+                .as_deref()
+                .unwrap_or(actor_cluster::DEFAULT_CLUSTER),
+        )
+        .seeds(settings.seeds.clone());
+    if let Some(listen) = settings.listen {
         builder = builder.listen(listen);
     }
-    if let Some(advertise) = args.advertise {
+    if let Some(advertise) = settings.advertise {
         builder = builder.advertise(advertise);
     }
-    for name in &args.dns_names {
+    for name in &settings.dns_names {
         let (host, port) = name
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
             .with_context(|| format!("--dns-name `{name}` is not NAME:PORT"))?;
         builder = builder.discovery(Discovery::dns(host, port));
     }
-    let wants = |k| args.discovery.contains(&k);
-    if wants(DiscoveryKind::Seeds) && args.seeds.is_empty() {
+    let wants = |k| settings.discovery.contains(&k);
+    if wants(DiscoveryKind::Seeds) && settings.seeds.is_empty() {
         bail!("--discovery seeds needs at least one --seed");
     }
-    if wants(DiscoveryKind::Dns) && args.dns_names.is_empty() {
+    if wants(DiscoveryKind::Dns) && settings.dns_names.is_empty() {
         bail!("--discovery dns needs at least one --dns-name");
     }
     if wants(DiscoveryKind::Mdns) {
@@ -295,19 +308,23 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     if wants(DiscoveryKind::None) {
         builder = builder.no_discovery();
     }
-    if let (Some(cert), Some(key), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.tls_ca) {
-        builder = builder.tls(actor_cluster::Tls::from_pem_files(cert, key, ca));
+    match (&settings.tls_cert, &settings.tls_key, &settings.tls_ca) {
+        (Some(cert), Some(key), Some(ca)) => {
+            builder = builder.tls(actor_cluster::Tls::from_pem_files(cert, key, ca));
+        }
+        (None, None, None) => {}
+        _ => bail!("mutual TLS needs all three of --tls-cert, --tls-key and --tls-ca"),
     }
     let node = builder
-        .failure_timeout(args.failure_timeout)
-        .handshake_timeout(args.handshake_timeout)
-        .partition_policy(args.partition_policy)
+        .failure_timeout(settings.failure_timeout()?)
+        .handshake_timeout(settings.handshake_timeout()?)
+        .partition_policy(settings.partition_policy()?)
         .start()
         .await
         .context("starting the node")?;
     let mut events = node.subscribe();
     let json_events = args.events.is_some();
-    for name in &args.counters {
+    for name in &settings.counters {
         start_counter(&node, name).await?;
     }
     let agents = Agents::start(&node).await?;
@@ -328,16 +345,8 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
             agents::AgentError::InvalidParameters(agents::InvalidParameter::Other(format!("{e:#}")))
         })
     });
-    if !args.attributes.is_empty() {
-        let attributes = args
-            .attributes
-            .iter()
-            .map(|a| {
-                a.split_once('=')
-                    .with_context(|| format!("--attribute `{a}` is not KEY=VALUE"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        agents.set_attributes(attributes).await?;
+    if !settings.attributes.is_empty() {
+        agents.set_attributes(settings.attributes.clone()).await?;
     }
     for agent in scripted {
         agents.spawn_with(agent.spec()).await?;
@@ -349,15 +358,15 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     // The voters find each other through the cluster, so the group forms
     // once the node is listening.
-    let variables = if args.variables.is_empty() && !args.join_variables {
+    let variables = if settings.variables.is_empty() && !settings.join_variables {
         None
     } else {
-        let mut builder = if args.join_variables {
+        let mut builder = if settings.join_variables {
             Variables::joining(&node)
         } else {
-            Variables::builder(&node, &args.variables)
+            Variables::builder(&node, &settings.variables)
         };
-        if let Some(dir) = &args.data_dir {
+        if let Some(dir) = &settings.data_dir {
             builder = builder.data_dir(dir);
         }
         let variables = builder
@@ -373,14 +382,14 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         Some(variables)
     };
 
-    if let Some(addr) = args.http {
+    if let Some(addr) = settings.http {
         let mut api = foundation::http::HttpApi::new(&node)
             .agents(&agents)
             .metrics(&metrics);
         if let Some(variables) = &variables {
             api = api.variables(variables);
         }
-        if let Some(token) = &args.http_token {
+        if let Some(token) = &settings.http_token {
             api = api.token(token);
         }
         let bound = api.serve(addr).await?;
@@ -401,6 +410,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         studies: study::Studies::default(),
         metrics,
         unnamed: std::collections::HashMap::new(),
+        config,
     };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut reading = args.commands;
@@ -522,6 +532,8 @@ struct Shell {
     /// Counters without a name, joined to groups (`join-unnamed`), by
     /// the name `Node::join` made for each.
     unnamed: std::collections::HashMap<String, ActorRef<Request<CounterMsg>>>,
+    /// What the node was started with, and the keys it may change.
+    config: actor_core::Config<settings::NodeSettings>,
 }
 
 impl Shell {
@@ -565,6 +577,16 @@ impl Shell {
         let actor = self.unnamed_counter(name)?;
         self.node.leave(group, &actor).await?;
         Ok(json!({ "reply": "leave-unnamed", "name": name, "group": group, "ok": true }))
+    }
+
+    /// `config set attributes KEY=VALUE,...`: this node's placement
+    /// attributes, all of them, from now on (none: no words).
+    async fn set_attributes(&self, words: &[&str]) -> anyhow::Result<Json> {
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        let attributes = settings::attributes(&words)?;
+        self.config.update("attributes", &attributes)?;
+        self.agents.set_attributes(attributes.clone()).await?;
+        Ok(json!({ "reply": "config", "set": "attributes", "attributes": attributes }))
     }
 
     /// The unnamed counter `join-unnamed` answered as `name`.
@@ -627,6 +649,16 @@ impl Shell {
                 .await
             }
             ["metrics", prefix @ ..] => Ok(self.metrics_json(prefix.first().copied())),
+            ["config"] => Ok(json!({
+                "reply": "config",
+                "settings": self.config.current().shown(),
+                "updatable": self.config.updatable_paths(),
+            })),
+            ["config", "set", "attributes", words @ ..] => self.set_attributes(words).await,
+            ["config", "set", key, ..] => Err(anyhow::anyhow!(
+                "`{key}` cannot change while the node runs (restart it); these can: {}",
+                settings::UPDATABLE.join(", ")
+            )),
             ["join-unnamed", group, name @ ..] => {
                 self.join_unnamed(group, name.first().copied()).await
             }
@@ -891,6 +923,8 @@ fn counter_msg(words: &[&str]) -> anyhow::Result<(CounterMsg, Duration)> {
 const BASIC_USAGE: &[&str] = &[
     "peers",
     "metrics [NAME_PREFIX] (this process's counters and gauges)",
+    "config (what this node runs with, secrets hidden, and the keys it may change)",
+    "config set attributes KEY=VALUE,... (this node's placement attributes, live)",
     "names",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
     "subscribe TOPIC NAME | unsubscribe TOPIC NAME (a counter of this node)",

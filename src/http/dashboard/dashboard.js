@@ -133,9 +133,11 @@
       nodes.append(group);
     };
 
+    // Peers on an ellipse around this node, from its left: two peers sit
+    // either side of it, clear of its label.
     others.forEach((peer, i) => {
-      const angle = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(others.length, 1);
-      const at = { x: centre.x + radius * 1.45 * Math.cos(angle), y: centre.y + radius * Math.sin(angle) };
+      const angle = Math.PI + (2 * Math.PI * i) / others.length;
+      const at = { x: centre.x + radius * 1.6 * Math.cos(angle), y: centre.y + radius * Math.sin(angle) };
       links.append(svg("line", {
         x1: centre.x, y1: centre.y, x2: at.x, y2: at.y,
         class: "link status-" + peer.status,

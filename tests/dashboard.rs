@@ -6,7 +6,8 @@
 //! without a reload; node c killed turns red (`data-status="down"`) on it
 //! too. A screenshot is kept as `target/test-artifacts/dashboard.png`.
 //! The page also works by polling, and the token is asked for where it
-//! should be (`?token=` on the page and its event stream only).
+//! should be (`?token=` on the page and its event stream only). Apart from
+//! the browser: event streams are bounded, and one ends with its client.
 //!
 //! Needs `chromium` and `chromedriver`: Debian's `apt-get install -y
 //! --no-install-recommends chromium chromium-driver` (`.ci/run` installs
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use support::{agent_count, cluster, free_port, NodeSpec, TestNode, DEADLINE};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 const TOKEN: &str = "dash-token";
@@ -361,4 +364,61 @@ async fn the_dashboard_shows_the_cluster_live_in_a_browser() {
     .await;
 
     page.close().await.expect("close the browser session");
+}
+
+/// `GET /api/events` on a connection of its own: the connection once the
+/// first snapshot came, or the status it was refused with.
+async fn open_stream(addr: &str) -> Result<tokio::io::BufReader<TcpStream>, u16> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
+    let mut stream = tokio::io::BufReader::new(stream);
+    let mut status = String::new();
+    stream.read_line(&mut status).await.expect("a status line");
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {status:?}"));
+    if code != 200 {
+        return Err(code);
+    }
+    let mut line = String::new();
+    while line.trim_end() != "event: snapshot" {
+        line.clear();
+        let read = stream.read_line(&mut line).await.expect("read the stream");
+        assert!(read > 0, "the stream ended before its first snapshot");
+    }
+    Ok(stream)
+}
+
+#[tokio::test]
+async fn event_streams_are_bounded_and_end_with_their_clients() {
+    let mut node = NodeSpec::new("s").arg("--http=127.0.0.1:0").start().await;
+    let addr = api_addr(&mut node).await;
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        open.push(
+            open_stream(&addr)
+                .await
+                .expect("one of the first 32 streams"),
+        );
+    }
+    assert_eq!(open_stream(&addr).await.err(), Some(503), "a 33rd stream");
+    // A client gone: the server finds out at its next snapshot and gives
+    // its place to the next.
+    drop(open.pop());
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match open_stream(&addr).await {
+            Ok(stream) => break open.push(stream),
+            Err(503) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("no stream after a client left: {status}"),
+        }
+    }
 }

@@ -1,11 +1,15 @@
 //! The management HTTP API of a node: JSON for the node, its membership,
 //! names, agents, variables and recent protocol runs; `/metrics` in
-//! Prometheus text; `/health` and `/ready` for orchestration probes.
+//! Prometheus text; `/health` and `/ready` for orchestration probes; and
+//! at `/` a live dashboard of all of it in the browser.
 //!
 //! It is off unless started, listens where it is told (loopback is the
 //! safe choice, and the `foundation node --http` default), and with a
 //! [`token`](HttpApi::token) every route but the two probes asks for
-//! `Authorization: Bearer TOKEN`, compared in constant time. Every error
+//! `Authorization: Bearer TOKEN`, compared in constant time; the
+//! dashboard and its event stream take it as `?token=TOKEN` too (a
+//! browser's `EventSource` cannot send headers: the token is then in the
+//! page's address, so keep such a link to yourself). Every error
 //! is a JSON body with its status code (`{"error": "...", "status": 404}`).
 //! The server runs in an actor under the node's supervisor, restarted if
 //! it fails, stopped with the node.
@@ -24,6 +28,8 @@
 //! | `GET /api/runs[?protocol=P&limit=N]` | the protocol runs this node coordinated lately |
 //! | `GET /api/journal[?kind=K&correlation=C&since_ms=&before_ms=&limit=N]` | the node's journal ([`Node::journal`](actor_cluster::Node::journal)), newest first, 100 by default: membership (`membership.*`), agent lifecycle (`agent.*`), protocol runs (`protocol.*`, correlated by run); `kind` exact or `PREFIX.*` |
 //! | `GET /metrics` | the process's metrics, Prometheus text format 0.0.4 |
+//! | `GET /[?token=T]` | the dashboard: a picture of the cluster (this node, its peers by status, a peer seen before and gone as down), the agents of every node, the variables with their history as small plots, the recent runs; live |
+//! | `GET /api/events[?token=T]` | what the dashboard shows, as server-sent events: a `snapshot` of the routes above once a second and at once on a change (at most 32 streams at once) |
 //!
 //! ```no_run
 //! use foundation::http::HttpApi;
@@ -42,6 +48,7 @@
 //! # }
 //! ```
 
+mod dashboard;
 mod routes;
 
 use std::net::SocketAddr;

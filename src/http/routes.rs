@@ -1,11 +1,14 @@
 //! The routes of the management API and their JSON.
+//!
+//! The JSON of the node, its peers, agents, variables and runs is built
+//! here once, for the routes and for the dashboard's snapshots alike.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use actor_cluster::ClusterError;
-use agents::variables::VariableError;
-use agents::{AgentError, Query, Status};
+use actor_cluster::{ClusterError, PeerInfo};
+use agents::variables::{VariableError, Variables};
+use agents::{AgentError, Agents, Query, Status};
 use axum::extract::{Path, Query as Params, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -15,26 +18,29 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
-use super::HttpApi;
+use super::{dashboard, HttpApi};
 
 /// What every handler reads.
-struct Api {
-    api: HttpApi,
+pub(super) struct Api {
+    pub(super) api: HttpApi,
     started: Instant,
+    /// One permit per open dashboard event stream.
+    pub(super) streams: Arc<Semaphore>,
 }
 
-type Shared = State<Arc<Api>>;
+pub(super) type Shared = State<Arc<Api>>;
 
 /// An error as the API answers it: a status and a JSON body.
 #[derive(Debug)]
-struct Failure {
+pub(super) struct Failure {
     status: StatusCode,
     message: String,
 }
 
 impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -44,12 +50,16 @@ impl Failure {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+
+    /// The JSON body it answers with.
+    pub(super) fn body(&self) -> Value {
+        json!({ "error": self.message, "status": self.status.as_u16() })
+    }
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "status": self.status.as_u16() });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 
@@ -94,7 +104,11 @@ type Answer = Result<Json<Value>, Failure>;
 /// The routes; with a token, all but the probes behind it.
 pub(super) fn router(api: HttpApi, started: Instant) -> Router {
     let token = api.token.clone();
-    let shared = Arc::new(Api { api, started });
+    let shared = Arc::new(Api {
+        api,
+        started,
+        streams: Arc::new(Semaphore::new(dashboard::MAX_STREAMS)),
+    });
     let mut guarded = Router::new()
         .route("/api/node", get(node))
         .route("/api/peers", get(peers))
@@ -106,33 +120,71 @@ pub(super) fn router(api: HttpApi, started: Instant) -> Router {
         .route("/api/runs", get(runs))
         .route("/api/journal", get(journal))
         .route("/metrics", get(metrics));
+    // A browser's EventSource sends no headers: the page and its event
+    // stream take the token from the query too.
+    let mut page = dashboard::routes();
     if let Some(token) = token {
-        guarded = guarded.route_layer(middleware::from_fn_with_state(token, authorize));
+        let gate = |query| Gate {
+            token: Arc::clone(&token),
+            query,
+        };
+        guarded = guarded.route_layer(middleware::from_fn_with_state(gate(false), authorize));
+        page = page.route_layer(middleware::from_fn_with_state(gate(true), authorize));
     }
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(guarded)
+        .merge(page)
         .fallback(|| async { Failure::not_found("no such route; see GET /api/node") })
         .with_state(shared)
 }
 
-/// Lets the request through if it carries the token.
-async fn authorize(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(given) = given else {
-        return refused("this API needs `Authorization: Bearer TOKEN`");
+/// The token a group of routes asks for, and where it may be given.
+#[derive(Clone)]
+struct Gate {
+    token: Arc<str>,
+    /// `?token=TOKEN` is accepted too, where no header can be sent.
+    query: bool,
+}
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+/// Lets the request through if it carries the token: as
+/// `Authorization: Bearer TOKEN`, or where the gate allows it as
+/// `?token=TOKEN`.
+async fn authorize(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let Some(given) = presented(&request, gate.query) else {
+        return refused(if gate.query {
+            "this page needs `?token=TOKEN` (or `Authorization: Bearer TOKEN`)"
+        } else {
+            "this API needs `Authorization: Bearer TOKEN`"
+        });
     };
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+    if bool::from(given.as_bytes().ct_eq(gate.token.as_bytes())) {
         next.run(request).await
     } else {
         refused("wrong token")
     }
+}
+
+/// The token `request` carries: its bearer token, else with `query` its
+/// `token` parameter.
+fn presented(request: &Request, query: bool) -> Option<String> {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_owned());
+    let from_query = || {
+        let Params(params) = Params::<TokenParam>::try_from_uri(request.uri()).ok()?;
+        params.token
+    };
+    bearer.or_else(|| query.then(from_query).flatten())
 }
 
 fn refused(message: &str) -> Response {
@@ -166,14 +218,19 @@ async fn ready(State(api): Shared) -> Response {
 }
 
 async fn node(State(api): Shared) -> Answer {
+    let peers = api.api.node.peers().await?;
+    Ok(Json(node_json(&api, &peers).await?))
+}
+
+/// The body of `/api/node`, with `peers` as the node lists them now.
+pub(super) async fn node_json(api: &Api, peers: &[PeerInfo]) -> Result<Value, Failure> {
     let node = &api.api.node;
-    let peers = node.peers().await?;
     let names = node.names().await?;
     let up = peers
         .iter()
         .filter(|p| p.status == actor_cluster::PeerStatus::Up)
         .count();
-    Ok(Json(json!({
+    Ok(json!({
         "node": node.name(),
         "addr": node.addr().to_string(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -183,21 +240,24 @@ async fn node(State(api): Shared) -> Answer {
         "names": names.len(),
         "agents": api.api.agents.is_some(),
         "variables": api.api.variables.is_some(),
-    })))
+    }))
 }
 
 async fn peers(State(api): Shared) -> Answer {
-    let peers: Vec<Value> = api
-        .api
-        .node
-        .peers()
-        .await?
-        .into_iter()
+    let peers = api.api.node.peers().await?;
+    Ok(Json(
+        json!({ "node": api.api.node.name(), "peers": peers_json(&peers) }),
+    ))
+}
+
+/// The peers as `/api/peers` lists them.
+pub(super) fn peers_json(peers: &[PeerInfo]) -> Vec<Value> {
+    peers
+        .iter()
         .map(|p| {
             json!({ "node": p.node, "addr": p.addr, "status": p.status, "since_ms": since_ms(p.since) })
         })
-        .collect();
-    Ok(Json(json!({ "node": api.api.node.name(), "peers": peers })))
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,11 +328,16 @@ fn variables_of(api: &Api) -> Result<&agents::variables::Variables, Failure> {
 }
 
 async fn variables(State(api): Shared) -> Answer {
-    let variables = variables_of(&api)?;
-    Ok(Json(json!({
+    Ok(Json(variables_json(variables_of(&api)?)))
+}
+
+/// The body of `/api/variables`: this node's copy of every variable and
+/// the group as it sees it.
+pub(super) fn variables_json(variables: &Variables) -> Value {
+    json!({
         "group": variables.status(),
         "variables": variables.list_local(),
-    })))
+    })
 }
 
 async fn variable(State(api): Shared, Path(name): Path<String>) -> Answer {
@@ -292,15 +357,22 @@ struct RunParams {
 
 async fn runs(State(api): Shared, Params(params): Params<RunParams>) -> Answer {
     let agents = agents_of(&api)?;
+    let runs = runs_json(agents, params.protocol.as_deref(), params.limit);
+    Ok(Json(json!({ "node": api.api.node.name(), "runs": runs })))
+}
+
+/// The runs as `/api/runs` lists them: of `protocol` if given, the
+/// newest `limit` if given, oldest first.
+pub(super) fn runs_json(agents: &Agents, protocol: Option<&str>, limit: Option<usize>) -> Value {
     let mut runs = agents.recent_runs();
-    if let Some(protocol) = &params.protocol {
-        runs.retain(|r| &r.protocol == protocol);
+    if let Some(protocol) = protocol {
+        runs.retain(|r| r.protocol == protocol);
     }
-    if let Some(limit) = params.limit {
+    if let Some(limit) = limit {
         let skip = runs.len().saturating_sub(limit);
         runs.drain(..skip);
     }
-    Ok(Json(json!({ "node": api.api.node.name(), "runs": runs })))
+    json!(runs)
 }
 
 #[derive(Debug, Deserialize)]

@@ -361,6 +361,21 @@ async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
         "{}",
         metrics.body
     );
+    // Agents' messages counted by kind (a1 was asked for a bid), and the
+    // agents of this node by status.
+    let agent_messages = "foundation_server_messages_total{kind=\"ScriptedAgent\"}";
+    assert!(metrics.body.contains(agent_messages), "{}", metrics.body);
+    assert!(
+        metrics
+            .body
+            .contains("foundation_server_handle_seconds_count{kind=\"ScriptedAgent\"}"),
+        "{}",
+        metrics.body
+    );
+    until(&a, "/metrics", |m| {
+        m.body.contains("foundation_agents{status=\"ready\"} 1")
+    })
+    .await;
     promtool_check(&metrics.body);
 
     // The same through the command line, as tables and as JSON.

@@ -428,6 +428,7 @@ pub struct Hosting<S> {
     epoch: u64,
     stop_on_conflict: bool,
     passivate: Option<(Duration, Supervisor)>,
+    metered: Option<Arc<str>>,
 }
 
 impl<S> std::fmt::Debug for Hosting<S> {
@@ -437,6 +438,7 @@ impl<S> std::fmt::Debug for Hosting<S> {
             .field("epoch", &self.epoch)
             .field("stop_on_conflict", &self.stop_on_conflict)
             .field("passivate_after", &self.passivate.as_ref().map(|p| p.0))
+            .field("metered", &self.metered)
             .finish_non_exhaustive()
     }
 }
@@ -449,6 +451,7 @@ impl<S> Clone for Hosting<S> {
             epoch: self.epoch,
             stop_on_conflict: self.stop_on_conflict,
             passivate: self.passivate.clone(),
+            metered: self.metered.clone(),
         }
     }
 }
@@ -463,6 +466,21 @@ impl<S: Server> Hosting<S> {
             epoch: 0,
             stop_on_conflict: true,
             passivate: None,
+            metered: None,
+        }
+    }
+
+    /// Counts the messages the server handles and times each, as
+    /// `foundation_server_messages_total{kind}` and
+    /// `foundation_server_handle_seconds{kind}` (a summary): labelled by
+    /// `kind`, not by name, so that a node of a hundred thousand servers
+    /// has one series per kind. Off by default (it costs two clock reads
+    /// a message).
+    #[must_use]
+    pub fn metered(self, kind: impl Into<Arc<str>>) -> Self {
+        Self {
+            metered: Some(kind.into()),
+            ..self
         }
     }
 
@@ -550,6 +568,23 @@ pub(crate) struct Hosted<S> {
     /// This incarnation runs a server that has not run before:
     /// `Server::started` is due.
     unstarted: bool,
+    /// Its messages counted and timed ([`Hosting::metered`]).
+    meter: Option<Meter>,
+}
+
+/// A metered server's handles on its kind's metrics.
+pub(crate) struct Meter {
+    messages: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl Meter {
+    fn of(kind: &str) -> Self {
+        Self {
+            messages: metrics::counter!("foundation_server_messages_total", "kind" => kind.to_owned()),
+            seconds: metrics::histogram!("foundation_server_handle_seconds", "kind" => kind.to_owned()),
+        }
+    }
 }
 
 impl<S: Server> Actor for ServerActor<S> {
@@ -626,6 +661,7 @@ impl<S: Server> Actor for ServerActor<S> {
             registered?;
         }
         Ok(Hosted {
+            meter: at.hosting.metered.as_deref().map(Meter::of),
             server: Some(server),
             after_each: at.hosting.after_each,
             target: at.target,
@@ -662,7 +698,12 @@ impl<S: Server> Actor for ServerActor<S> {
                 let Some(server) = &mut hosted.server else {
                     return Ok(());
                 };
+                let started = hosted.meter.as_ref().map(|_| Instant::now());
                 (envelope.run)(server, envelope.parcel).await;
+                if let (Some(meter), Some(started)) = (&hosted.meter, started) {
+                    meter.messages.increment(1);
+                    meter.seconds.record(started.elapsed().as_secs_f64());
+                }
                 if let Some(hook) = &hosted.after_each {
                     hook(server);
                 }

@@ -474,6 +474,8 @@ impl State {
                     "agent.restarted",
                     json!({ "id": id, "restarts": child.restarts }),
                 );
+                metrics::counter!("foundation_agent_restarts_total", "kind" => agent.kind.to_string())
+                    .increment(u64::from(child.restarts - agent.restarts));
                 agent.restarts = child.restarts;
                 agent.status = Status::Starting;
                 agent.dirty = true;
@@ -496,6 +498,15 @@ impl State {
         for id in gone {
             journal(&self.node, "agent.stopped", json!({ "id": id }));
             self.release(&id);
+        }
+        let mut by_status = [0u32; Status::ALL.len()];
+        for agent in self.agents.values() {
+            if let Some(i) = Status::ALL.iter().position(|s| *s == agent.status) {
+                by_status[i] += 1;
+            }
+        }
+        for (status, count) in Status::ALL.iter().zip(by_status) {
+            metrics::gauge!("foundation_agents", "status" => status.as_str()).set(f64::from(count));
         }
         self.check(&due).await;
         self.place().await;

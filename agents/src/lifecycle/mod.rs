@@ -306,7 +306,8 @@ pub(crate) async fn start_agent<A: Agent>(
     // (see `manager`), so that its supervisor does not start it again.
     let mut hosting = Hosting::new(answer_protocols::<A>)
         .epoch(epoch)
-        .stop_on_conflict(false);
+        .stop_on_conflict(false)
+        .metered(kind_name(first.kind()));
     if let Some(idle) = passivate_after {
         hosting = hosting.passivate_after(idle, supervisor.clone());
     }
@@ -361,6 +362,25 @@ pub(crate) async fn start_agent<A: Agent>(
         version: resume.version,
         state: resume.state,
     })
+}
+
+/// The process's one copy of the kind name `kind`: agents by the hundred
+/// thousand share a handful of kinds.
+fn kind_name(kind: String) -> Arc<str> {
+    static KINDS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Arc<str>>>> =
+        std::sync::OnceLock::new();
+    let mut kinds = KINDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match kinds.get(kind.as_str()) {
+        Some(shared) => Arc::clone(shared),
+        None => {
+            let shared: Arc<str> = kind.into();
+            kinds.insert(Arc::clone(&shared));
+            shared
+        }
+    }
 }
 
 /// How an agent of a registered kind is to be started: from its encoded

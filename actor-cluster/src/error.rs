@@ -109,6 +109,15 @@ pub enum ClusterError {
     /// The node itself is shutting down or its gateway is not running.
     #[error("the local node is not running")]
     NodeStopped,
+    /// A guarded ask ([`Ref::ask_guarded`](crate::Ref::ask_guarded)) was
+    /// not sent: the circuit breaker of the node holding `name` is open.
+    #[error("ask to `{name}` not sent: {reason}")]
+    Refused {
+        /// The name asked.
+        name: String,
+        /// Why (the breaker's state).
+        reason: String,
+    },
 }
 
 /// Why a node's configuration was refused ([`ClusterError::Config`]), by

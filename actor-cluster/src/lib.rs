@@ -68,6 +68,7 @@ mod detector;
 mod discovery;
 mod error;
 mod gateway;
+mod guard;
 mod membership;
 mod node;
 mod parcel;
@@ -78,6 +79,7 @@ mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, ConfigError, Result, StartError};
+pub use guard::Guard;
 pub use gateway::{Labels, NameEvent, NameInfo, PeerInfo, PeerStatus, MAX_LABEL_BYTES};
 pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};

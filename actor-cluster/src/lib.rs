@@ -79,8 +79,8 @@ mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, ConfigError, Result, StartError};
-pub use guard::Guard;
 pub use gateway::{Labels, NameEvent, NameInfo, PeerInfo, PeerStatus, MAX_LABEL_BYTES};
+pub use guard::Guard;
 pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};
 pub use parcel::Payload;

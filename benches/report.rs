@@ -1,0 +1,597 @@
+//! The performance report: each figure next to its baseline measured in
+//! the same run, the ratio, the target and whether it is met, printed as a
+//! table and, with `--json FILE`, written as JSON.
+//!
+//! `cargo bench --bench report [-- --quick] [-- --json report.json]`
+//!
+//! Method. Every timing loop runs inside a task spawned on the
+//! multi-thread runtime (never a `block_on` per operation, which would
+//! time a thread hand-off). Each figure is measured `REPEATS` times after
+//! a warm-up; the report gives the median with min-max. Remote figures go
+//! to a `foundation node` in a second OS process, against a raw TCP echo
+//! in another process with a frame the size of an encoded ask.
+//!
+//! Figures (this step; the protocol, memory, formation and commit figures
+//! are still in their own benches: `protocols`, `agent_memory`, `cluster`,
+//! `agents/benches/variables`):
+//!
+//! | figure | baseline | target |
+//! |---|---|---|
+//! | local ask, µs | bare ractor `call`; kameo `ask` | ≤ 1.05x ractor |
+//! | local tell, msg/s | bare ractor `cast`; kameo `tell` | ≥ kameo |
+//! | remote ask p50 / p99, µs | two-process raw TCP round trip p50 / p99 | ≤ 1.2x / ≤ 2x |
+//! | remote ask, 64 callers, asks/s | — | ≥ 100,000 |
+//! | remote tell, msg/s | — | ≥ 500,000 |
+
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use foundation::prelude::*;
+use kameo::message::{Context, Message as KameoMessage};
+use ractor::{Message as RactorMessage, RpcReplyPort};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "../tests/support/mod.rs"]
+mod nodes;
+
+const ASK: Duration = Duration::from_secs(5);
+
+/// The counter of `foundation node --counter`: the same wire types.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum CounterMsg {
+    Add(u64),
+    Get,
+}
+
+impl actor_cluster::Message for CounterMsg {
+    type Reply = u64;
+    const TAG: &'static str = "foundation.counter/1";
+}
+
+/// A local Foundation server with the counter's messages.
+#[derive(Default)]
+struct Count(u64);
+
+impl Server for Count {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.add::<CounterMsg>();
+    }
+}
+
+impl Handler<CounterMsg> for Count {
+    async fn handle(&mut self, msg: CounterMsg) -> u64 {
+        if let CounterMsg::Add(k) = msg {
+            self.0 += k;
+        }
+        self.0
+    }
+}
+
+/// A bare ractor actor doing the same.
+enum BareMsg {
+    Add(u64, RpcReplyPort<u64>),
+    Inc(u64),
+}
+impl RactorMessage for BareMsg {}
+
+struct Bare;
+impl Actor for Bare {
+    type Msg = BareMsg;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<BareMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<BareMsg>,
+        msg: BareMsg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BareMsg::Add(k, reply) => {
+                *n += k;
+                let _ = reply.send(*n);
+            }
+            BareMsg::Inc(k) => *n += k,
+        }
+        Ok(())
+    }
+}
+
+/// A kameo actor doing the same.
+#[derive(kameo::Actor, Default)]
+struct KameoCount(u64);
+
+struct KAdd(u64);
+
+impl KameoMessage<KAdd> for KameoCount {
+    type Reply = u64;
+    async fn handle(&mut self, KAdd(k): KAdd, _: &mut Context<Self, Self::Reply>) -> u64 {
+        self.0 += k;
+        self.0
+    }
+}
+
+/// One figure of the report.
+#[derive(Debug, Serialize)]
+struct Figure {
+    name: &'static str,
+    unit: &'static str,
+    /// Median over the repeats.
+    value: f64,
+    min: f64,
+    max: f64,
+    baseline: Option<&'static str>,
+    baseline_value: Option<f64>,
+    /// value / baseline_value.
+    ratio: Option<f64>,
+    /// What is aimed at, in words.
+    target: &'static str,
+    met: Option<bool>,
+}
+
+/// Median, min and max.
+fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
+}
+
+/// The `q` quantile of `xs` (sorted here).
+fn quantile(xs: &mut [f64], q: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let i = ((xs.len() as f64 - 1.0) * q).round() as usize;
+    xs[i]
+}
+
+/// How long to measure.
+#[derive(Clone, Copy)]
+struct Plan {
+    repeats: usize,
+    /// Operations per repeat of a local figure.
+    local_ops: u64,
+    /// Operations per repeat of a remote figure.
+    remote_ops: u64,
+}
+
+/// Runs `timing` to its end in a task on the runtime; answers what it measured.
+async fn in_task<T: Send + 'static>(
+    timing: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    tokio::spawn(timing).await.expect("timing task")
+}
+
+/// Repeats a measurement (after one warm-up run), answers its values.
+async fn repeat<F, Fut>(plan: Plan, mut measure: F) -> Vec<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = f64> + Send + 'static,
+{
+    let _ = in_task(measure()).await;
+    let mut values = Vec::with_capacity(plan.repeats);
+    for _ in 0..plan.repeats {
+        values.push(in_task(measure()).await);
+    }
+    values
+}
+
+fn figure(
+    name: &'static str,
+    unit: &'static str,
+    values: Vec<f64>,
+    baseline: Option<(&'static str, &[f64])>,
+    target: &'static str,
+    met: impl Fn(f64, Option<f64>) -> Option<bool>,
+) -> Figure {
+    let (value, min, max) = spread(values);
+    let baseline_value = baseline.map(|(_, b)| spread(b.to_vec()).0);
+    let ratio = baseline_value.map(|b| value / b);
+    Figure {
+        name,
+        unit,
+        value,
+        min,
+        max,
+        baseline: baseline.map(|(n, _)| n),
+        baseline_value,
+        ratio,
+        target,
+        met: met(value, ratio),
+    }
+}
+
+/// The raw TCP baseline's other end, in its own process (`--tcp-echo`):
+/// prints its port, then echoes fixed-size frames to each connection.
+async fn tcp_echo() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    println!("{}", listener.local_addr().expect("addr").port());
+    loop {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        s.set_nodelay(true).expect("nodelay");
+        tokio::spawn(async move {
+            let mut buf = [0u8; FRAME];
+            while s.read_exact(&mut buf).await.is_ok() {
+                if s.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Bytes of the TCP baseline's frame: about an encoded, sealed ask.
+const FRAME: usize = 96;
+
+fn start_tcp_echo() -> (std::process::Child, u16) {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .arg("--tcp-echo")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("echo process");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("echo port");
+    (child, line.trim().parse().expect("a port"))
+}
+
+/// Per-operation latencies (µs) of `ops` round trips over `tcp`.
+async fn tcp_latencies(tcp: Arc<tokio::sync::Mutex<tokio::net::TcpStream>>, ops: u64) -> Vec<f64> {
+    let mut s = tcp.lock().await;
+    let (frame, mut back) = ([7u8; FRAME], [0u8; FRAME]);
+    let mut lat = Vec::with_capacity(ops as usize);
+    for _ in 0..ops {
+        let t = Instant::now();
+        s.write_all(&frame).await.expect("write");
+        s.read_exact(&mut back).await.expect("read");
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat
+}
+
+/// Per-operation latencies (µs) of `ops` asks of `r`.
+async fn ask_latencies(r: Ref, ops: u64) -> Vec<f64> {
+    let mut lat = Vec::with_capacity(ops as usize);
+    for _ in 0..ops {
+        let t = Instant::now();
+        r.ask(CounterMsg::Add(1), ASK).await.expect("remote ask");
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat
+}
+
+fn print(figures: &[Figure]) {
+    println!(
+        "\n{:<34} {:>12} {:>22} {:<28} {:>7}  {:<22} met",
+        "figure", "median", "min-max", "baseline", "ratio", "target"
+    );
+    for f in figures {
+        let baseline = match (f.baseline, f.baseline_value) {
+            (Some(n), Some(v)) => format!("{n} {}", short(v)),
+            _ => "-".into(),
+        };
+        let ratio = f.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "MISSED",
+            None => "-",
+        };
+        println!(
+            "{:<34} {:>12} {:>22} {:<28} {:>7}  {:<22} {met}",
+            format!("{} ({})", f.name, f.unit),
+            short(f.value),
+            format!("{}-{}", short(f.min), short(f.max)),
+            baseline,
+            ratio,
+            f.target,
+        );
+    }
+}
+
+/// A figure with three significant digits.
+fn short(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--tcp-echo") {
+        tcp_echo().await;
+        return;
+    }
+    // `cargo test --benches` runs this too: only a real bench run measures.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("report bench: run with `cargo bench --bench report`");
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1).cloned());
+    let plan = if quick {
+        Plan {
+            repeats: 5,
+            local_ops: 20_000,
+            remote_ops: 1_000,
+        }
+    } else {
+        Plan {
+            repeats: 11,
+            local_ops: 100_000,
+            remote_ops: 5_000,
+        }
+    };
+    let started = Instant::now();
+    let mut figures = Vec::new();
+
+    // Local: one node, a Foundation server, a bare ractor actor, a kameo actor.
+    let (mut echo, echo_port) = start_tcp_echo();
+    let peer = nodes::NodeSpec::new("report-peer").counter("remote-counter");
+    let (node, _peer) = nodes::joined_to(peer, "report").await;
+    node.serve("local-counter", Count::default)
+        .await
+        .expect("serve");
+    let local = node.lookup("local-counter").await.expect("lookup");
+    let (bare, _) = Actor::spawn(None, Bare, ()).await.expect("bare");
+    let kameo_ref = <KameoCount as kameo::actor::Spawn>::spawn(KameoCount::default());
+
+    let ops = plan.local_ops;
+    let per_op = move |t: Duration| t.as_secs_f64() * 1e6 / ops as f64;
+    let ours = repeat(plan, || {
+        let local = local.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                local.ask(CounterMsg::Add(1), ASK).await.expect("ask");
+            }
+            per_op(t.elapsed())
+        }
+    })
+    .await;
+    let ractor_call = repeat(plan, || {
+        let bare = bare.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                ractor::call!(bare, BareMsg::Add, 1).expect("call");
+            }
+            per_op(t.elapsed())
+        }
+    })
+    .await;
+    let kameo_ask = repeat(plan, || {
+        let k = kameo_ref.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                k.ask(KAdd(1)).await.expect("kameo ask");
+            }
+            per_op(t.elapsed())
+        }
+    })
+    .await;
+    figures.push(figure(
+        "local ask",
+        "us",
+        ours.clone(),
+        Some(("ractor call", &ractor_call)),
+        "<= 1.05x ractor call",
+        |_, r| r.map(|r| r <= 1.05),
+    ));
+    figures.push(figure(
+        "local ask vs kameo",
+        "us",
+        ours,
+        Some(("kameo ask", &kameo_ask)),
+        "(comparison)",
+        |_, _| None,
+    ));
+
+    // Tell throughput: `ops` tells, then one ask that queues behind them.
+    let rate = move |t: Duration| ops as f64 / t.as_secs_f64();
+    let ours = repeat(plan, || {
+        let local = local.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                local.tell(CounterMsg::Add(1)).expect("tell");
+            }
+            local.ask(CounterMsg::Get, ASK).await.expect("drained");
+            rate(t.elapsed())
+        }
+    })
+    .await;
+    let ractor_cast = repeat(plan, || {
+        let bare = bare.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                bare.send_message(BareMsg::Inc(1)).expect("cast");
+            }
+            ractor::call!(bare, BareMsg::Add, 0).expect("drained");
+            rate(t.elapsed())
+        }
+    })
+    .await;
+    let kameo_tell = repeat(plan, || {
+        let k = kameo_ref.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                k.tell(KAdd(1)).await.expect("kameo tell");
+            }
+            k.ask(KAdd(0)).await.expect("drained");
+            rate(t.elapsed())
+        }
+    })
+    .await;
+    let kameo_rate = spread(kameo_tell.clone()).0;
+    figures.push(figure(
+        "local tell",
+        "msg/s",
+        ours.clone(),
+        Some(("kameo tell", &kameo_tell)),
+        ">= kameo tell",
+        move |v, _| Some(v >= kameo_rate),
+    ));
+    figures.push(figure(
+        "local tell vs ractor",
+        "msg/s",
+        ours,
+        Some(("ractor cast", &ractor_cast)),
+        "(comparison)",
+        |_, _| None,
+    ));
+
+    // Remote: a node in another process, against raw TCP between two processes.
+    let remote = loop {
+        match node.lookup("remote-counter").await {
+            Ok(r) => break r,
+            Err(ClusterError::UnknownName(_)) => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => panic!("remote counter: {e}"),
+        }
+    };
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", echo_port))
+        .await
+        .expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let tcp = Arc::new(tokio::sync::Mutex::new(tcp));
+    let remote_ops = plan.remote_ops;
+    let (mut p50s, mut p99s, mut tcp50s, mut tcp99s) = (vec![], vec![], vec![], vec![]);
+    let _ = in_task(ask_latencies(remote.clone(), remote_ops)).await;
+    let _ = in_task(tcp_latencies(Arc::clone(&tcp), remote_ops)).await;
+    for _ in 0..plan.repeats {
+        let mut lat = in_task(ask_latencies(remote.clone(), remote_ops)).await;
+        p50s.push(quantile(&mut lat, 0.5));
+        p99s.push(quantile(&mut lat, 0.99));
+        let mut lat = in_task(tcp_latencies(Arc::clone(&tcp), remote_ops)).await;
+        tcp50s.push(quantile(&mut lat, 0.5));
+        tcp99s.push(quantile(&mut lat, 0.99));
+    }
+    figures.push(figure(
+        "remote ask p50",
+        "us",
+        p50s,
+        Some(("2-process TCP p50", &tcp50s)),
+        "<= 1.2x TCP",
+        |_, r| r.map(|r| r <= 1.2),
+    ));
+    figures.push(figure(
+        "remote ask p99",
+        "us",
+        p99s,
+        Some(("2-process TCP p99", &tcp99s)),
+        "<= 2x TCP",
+        |_, r| r.map(|r| r <= 2.0),
+    ));
+
+    // 64 callers at once, each asking in a loop.
+    const CALLERS: u64 = 64;
+    let each = (remote_ops / 4).max(50);
+    let callers = repeat(plan, || {
+        let remote = remote.clone();
+        async move {
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|_| {
+                    let r = remote.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..each {
+                            r.ask(CounterMsg::Add(1), ASK).await.expect("ask");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("caller");
+            }
+            (CALLERS * each) as f64 / t.elapsed().as_secs_f64()
+        }
+    })
+    .await;
+    figures.push(figure(
+        "remote ask, 64 callers",
+        "asks/s",
+        callers,
+        None,
+        ">= 100,000 asks/s",
+        |v, _| Some(v >= 100_000.0),
+    ));
+
+    // Remote tells, then one ask that the peer answers after them (one
+    // sender's messages arrive in order).
+    let tells = remote_ops * 4;
+    let remote_tell = repeat(plan, || {
+        let remote = remote.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..tells {
+                remote.tell(CounterMsg::Add(1)).expect("tell");
+            }
+            remote.ask(CounterMsg::Get, ASK).await.expect("drained");
+            tells as f64 / t.elapsed().as_secs_f64()
+        }
+    })
+    .await;
+    figures.push(figure(
+        "remote tell",
+        "msg/s",
+        remote_tell,
+        None,
+        ">= 500,000 msg/s",
+        |v, _| Some(v >= 500_000.0),
+    ));
+
+    node.shutdown().await;
+    let _ = echo.kill();
+    let _ = echo.wait();
+
+    print(&figures);
+    println!(
+        "\n{} repeats per figure after a warm-up, {:.0} s in all; medians with min-max.",
+        plan.repeats,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = json {
+        let report = serde_json::json!({
+            "machine": machine(),
+            "quick": quick,
+            "repeats": plan.repeats,
+            "figures": figures,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json"))
+            .expect("write the report");
+        println!("written to {path}");
+    }
+}
+
+/// This machine, as the report names it.
+fn machine() -> serde_json::Value {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    serde_json::json!({ "cpus": cpus, "model": model })
+}

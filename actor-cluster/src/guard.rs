@@ -99,9 +99,7 @@ impl Guard {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CircuitBreaker>> {
-        self.breakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.breakers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The policy for asks to `node`, with its breaker.

@@ -101,6 +101,10 @@ async fn guarded_asks_retry_transient_failures_and_stop_at_an_open_breaker() {
         "{refused:?}"
     );
     // Not sent, so not waited for: far below the ask's 5 s.
-    assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
     node.shutdown().await;
 }

@@ -62,11 +62,17 @@
 //! told and its registration revoked ([`ConflictPolicy`]). A [`Ref`]
 //! follows its name wherever it moves. `docs/runtime-semantics.md` states
 //! the guarantees.
+//!
+//! Cargo features: `fuzzing` (off by default) exposes hidden entry points
+//! for the fuzz targets in the repository's `fuzz/`; it adds no API.
 
 mod connector;
 mod detector;
 mod discovery;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod guard;
 mod membership;
@@ -79,8 +85,8 @@ mod wire;
 
 pub use discovery::{Discovery, DEFAULT_MDNS_SERVICE};
 pub use error::{ClusterError, ConfigError, Result, StartError};
-pub use guard::Guard;
 pub use gateway::{Labels, NameEvent, NameInfo, PeerInfo, PeerStatus, MAX_LABEL_BYTES};
+pub use guard::Guard;
 pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};
 pub use parcel::Payload;

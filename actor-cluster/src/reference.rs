@@ -188,6 +188,14 @@ pub(crate) fn decode<M: Message>(payload: &[u8]) -> std::result::Result<M, Remot
     rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
 }
 
+/// Decodes the reply of `name`, a remote actor, to a message of type `M`.
+pub(crate) fn decode_reply<M: Message>(name: &str, bytes: &[u8]) -> Result<M::Reply> {
+    rmp_serde::from_slice(bytes).map_err(|e| ClusterError::Decode {
+        name: name.to_owned(),
+        reason: format!("the reply to `{}`: {e}", M::TAG),
+    })
+}
+
 /// The reply handle for a message that came through the gateway.
 pub(crate) fn routed_reply<R: Payload>(route: Option<gateway::ReplyRoute>) -> Reply<R> {
     match route {
@@ -527,10 +535,7 @@ impl Ref {
             Err(_) | Ok(Err(_)) => return Err(ClusterError::NodeStopped),
             Ok(Ok(r)) => r?,
         };
-        rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
-            name: self.name.clone(),
-            reason: format!("the reply to `{}`: {e}", M::TAG),
-        })
+        decode_reply::<M>(&self.name, &bytes)
     }
 
     fn timed_out(&self, timeout: Duration) -> ClusterError {
@@ -589,6 +594,8 @@ impl Ref {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
     use ractor::{Actor, ActorProcessingErr};
     use serde::{Deserialize, Serialize};
 
@@ -649,6 +656,46 @@ mod tests {
             _: (),
         ) -> std::result::Result<(), ActorProcessingErr> {
             Ok(())
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Shape {
+        name: String,
+        sides: Vec<(u8, i64)>,
+        note: Option<String>,
+    }
+    impl Message for Shape {
+        type Reply = Shape;
+        const TAG: &'static str = "test.shape/1";
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        (
+            ".{0,8}",
+            vec((any::<u8>(), any::<i64>()), 0..4),
+            proptest::option::of(".{0,8}"),
+        )
+            .prop_map(|(name, sides, note)| Shape { name, sides, note })
+    }
+
+    proptest! {
+        #[test]
+        fn messages_and_replies_round_trip_through_their_decoders(msg in shape(), reply in shape()) {
+            let bytes = rmp_serde::to_vec_named(&msg).unwrap();
+            prop_assert_eq!(decode::<Shape>(&bytes).unwrap(), msg);
+            let bytes = gateway::encode_reply(Ok(reply.clone())).unwrap().into_vec();
+            prop_assert_eq!(decode_reply::<Shape>("svc", &bytes).unwrap(), reply);
+        }
+
+        #[test]
+        fn undecodable_messages_and_replies_are_errors(bytes in vec(any::<u8>(), 0..256)) {
+            if let Err(e) = decode::<Shape>(&bytes) {
+                prop_assert!(matches!(e, RemoteError::Decode(_)));
+            }
+            if let Err(e) = decode_reply::<Shape>("svc", &bytes) {
+                prop_assert!(matches!(e, ClusterError::Decode { .. }), "{}", e);
+            }
         }
     }
 

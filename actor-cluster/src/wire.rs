@@ -30,6 +30,22 @@ pub(crate) const MAX_ENVELOPE_BYTES: usize = 8 * 1024 * 1024;
 /// envelope around it.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 64 * 1024;
 
+/// How deep a value read from a peer may nest, counting each array and
+/// map (serde_json's default limit too). rmp-serde's own limit, 1024,
+/// lets a recursive message overflow the 2 MiB stack of the tokio worker
+/// that decodes it and abort the whole node; deeper values are refused.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Decodes MessagePack from a peer, refusing values nested deeper than
+/// [`MAX_DEPTH`]: the one decoder of envelopes, messages and replies.
+pub(crate) fn from_slice<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+    decoder.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut decoder)
+}
+
 /// A name as announced to peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
@@ -221,14 +237,13 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(WireError::TooLarge(bytes.len()));
         }
-        let sealed: Sealed =
-            rmp_serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let sealed: Sealed = from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
         if sealed.version != WIRE_VERSION {
             return Err(WireError::Version(sealed.version));
         }
         hmac::verify(&key.0, &sealed.envelope, &sealed.seal).map_err(|_| WireError::Forged)?;
-        let env: Envelope = rmp_serde::from_slice(&sealed.envelope)
-            .map_err(|e| WireError::Malformed(e.to_string()))?;
+        let env: Envelope =
+            from_slice(&sealed.envelope).map_err(|e| WireError::Malformed(e.to_string()))?;
         if env.version != WIRE_VERSION {
             return Err(WireError::Version(env.version));
         }
@@ -414,6 +429,35 @@ mod tests {
             .map(|_| body().new_tree(&mut runner).unwrap().current().kind())
             .collect();
         assert_eq!(kinds.len(), 12, "{kinds:?}");
+    }
+
+    #[test]
+    fn a_deeply_nested_unknown_field_is_refused_on_a_worker_stack() {
+        // {"x": [[[…]]], "version": 4, "from": "a", "body": "Ping"}: the
+        // unknown field is skipped by recursion, nested 100,000 deep.
+        let mut inner = vec![0x84, 0xa1, b'x'];
+        inner.extend(std::iter::repeat_n(0x91, 100_000));
+        inner.push(0x90);
+        inner.extend([0xa7]);
+        inner.extend(b"version");
+        inner.extend([WIRE_VERSION, 0xa4]);
+        inner.extend(b"from");
+        inner.extend([0xa1, b'a', 0xa4]);
+        inner.extend(b"body");
+        inner.extend([0xa4]);
+        inner.extend(b"Ping");
+        let sealed = Envelope::seal_encoded(inner, &key()).unwrap();
+        // The gateway opens envelopes on a tokio worker: 2 MiB of stack.
+        let opened = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Envelope::open(&sealed, &key()).map(|_| ()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            matches!(&opened, Err(WireError::Malformed(e)) if e.contains("depth")),
+            "{opened:?}"
+        );
     }
 
     proptest! {

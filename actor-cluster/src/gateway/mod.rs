@@ -44,6 +44,7 @@ use self::delivery::Pending;
 pub(crate) use self::delivery::{
     encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
 };
+#[cfg(feature = "fuzzing")]
 pub(crate) use self::names::check_claim;
 use self::names::{admitted, Member};
 pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};

@@ -128,6 +128,21 @@ pub fn receive(envelope: &Envelope) -> Vec<String> {
     refused
 }
 
+/// Runs `f` on a thread with the stack of a tokio worker (2 MiB), where a
+/// node decodes what comes from its peers, and hands back its result; a
+/// panic there is resumed here, and an overflow aborts, as in a node.
+pub fn on_worker_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn_scoped(scope, f)
+            .expect("a thread for the decoder");
+        worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// The tags of the messages the probe server answers: message types of
 /// many serde shapes (numbers, strings, bytes, options, maps, recursive
 /// structs, externally, internally and un-tagged enums).

@@ -57,7 +57,7 @@ pub(crate) struct Claim {
     pub(crate) groups: Vec<String>,
     /// What the holder says about it ([`crate::Node::set_labels`]); absent
     /// in the claims of builds before labels, hence the default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "labels")]
     #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::labels))]
     pub(crate) labels: LiteMap<String, String>,
     /// How many times the named actor has moved to another node by
@@ -73,6 +73,17 @@ pub(crate) struct Envelope {
     /// The sending node's name.
     pub(crate) from: String,
     pub(crate) body: Body,
+}
+
+/// Reads a claim's labels through a `BTreeMap`: litemap's own decoder
+/// reserves the length a map declares, so that a 65-byte envelope
+/// declaring 2.7 billion labels made the node allocate 130 GB and abort
+/// (found by the `sealed_body` fuzz target).
+fn labels<'de, D: serde::Deserializer<'de>>(
+    decoder: D,
+) -> Result<LiteMap<String, String>, D::Error> {
+    let labels: std::collections::BTreeMap<String, String> = Deserialize::deserialize(decoder)?;
+    Ok(labels.into_iter().collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -458,6 +469,24 @@ mod tests {
             matches!(&opened, Err(WireError::Malformed(e)) if e.contains("depth")),
             "{opened:?}"
         );
+    }
+
+    #[test]
+    fn a_claim_declaring_billions_of_labels_is_refused_not_reserved() {
+        // The sealed_body fuzz target's crash: a Registered claim whose
+        // labels map (0xdf) declares 0xa161a462 entries.
+        let inner = [
+            0x83, 0xa7, 0x76, 0x66, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x04, 0xa4, 0x66, 0x72, 0x6f,
+            0x6d, 0xa1, 0x61, 0xa4, 0x62, 0x6f, 0x64, 0x79, 0x81, 0xaa, 0x52, 0x65, 0x67, 0x69,
+            0x73, 0x74, 0x65, 0x72, 0x65, 0x64, 0x85, 0xa4, 0x6e, 0xef, 0xff, 0x61, 0xa3, 0x73,
+            0x67, 0xff, 0x03, 0xdf, 0xa1, 0x61, 0xa4, 0x62, 0x6f, 0x64, 0x79, 0x81, 0xaa, 0x52,
+            0x65, 0x67, 0x69, 0x73, 0x74, 0x65, 0x72, 0x76,
+        ];
+        let sealed = Envelope::seal_encoded(inner.to_vec(), &key()).unwrap();
+        assert!(matches!(
+            Envelope::open(&sealed, &key()),
+            Err(WireError::Malformed(_))
+        ));
     }
 
     proptest! {

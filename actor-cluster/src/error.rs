@@ -258,6 +258,7 @@ pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 /// The failures a remote gateway reports back to an asker; turned into
 /// [`ClusterError`] on the asking side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub(crate) enum RemoteError {
     UnknownName,
     TypeMismatch {

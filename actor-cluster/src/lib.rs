@@ -62,11 +62,17 @@
 //! told and its registration revoked ([`ConflictPolicy`]). A [`Ref`]
 //! follows its name wherever it moves. `docs/runtime-semantics.md` states
 //! the guarantees.
+//!
+//! Cargo features: `fuzzing` (off by default) exposes hidden entry points
+//! for the fuzz targets in the repository's `fuzz/`; it adds no API.
 
 mod connector;
 mod detector;
 mod discovery;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod guard;
 mod membership;

@@ -32,8 +32,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 /// kept short.
 pub const MAX_NAME_BYTES: usize = 1024;
 
-/// Refuses a name that is empty or longer than [`MAX_NAME_BYTES`].
-fn check_name(name: &str) -> Result<()> {
+/// Refuses a name that is empty or longer than [`MAX_NAME_BYTES`]: the
+/// rule for this node's names and groups, and for the claims of peers.
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "a name must not be empty".to_owned()
     } else if name.len() > MAX_NAME_BYTES {

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::gateway::{self, AskReply, Deliver, GatewayId, GatewayMsg, Outgoing, Resolved};
 use crate::parcel::{AnyBox, NotTaken, Payload};
-use crate::wire::MAX_PAYLOAD_BYTES;
+use crate::wire::{self, MAX_PAYLOAD_BYTES};
 
 /// A message a named actor answers: plain serde data with a stable wire
 /// tag and the type of its reply, so that the caller of
@@ -23,6 +23,11 @@ use crate::wire::MAX_PAYLOAD_BYTES;
 /// the messages of one actor (a `crate.type/version` string does both).
 /// Two programs that share the type definition, or define the same one
 /// twice with the same tag, can talk.
+///
+/// Between nodes, a message or reply nested deeper than 128 arrays and
+/// maps (a recursive type, 64 levels of a struct holding a `Vec` of
+/// itself) is refused by the node that decodes it, with
+/// [`ClusterError::Decode`]: decoding it could overflow the stack.
 ///
 /// ```
 /// use actor_cluster::Message;
@@ -185,7 +190,15 @@ pub(crate) struct ActorTarget<M: Message> {
 
 /// Decodes a message of type `M` that came through the gateway.
 pub(crate) fn decode<M: Message>(payload: &[u8]) -> std::result::Result<M, RemoteError> {
-    rmp_serde::from_slice(payload).map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
+    wire::from_slice(payload).map_err(|e| RemoteError::Decode(format!("`{}`: {e}", M::TAG)))
+}
+
+/// Decodes the reply of `name`, a remote actor, to a message of type `M`.
+pub(crate) fn decode_reply<M: Message>(name: &str, bytes: &[u8]) -> Result<M::Reply> {
+    wire::from_slice(bytes).map_err(|e| ClusterError::Decode {
+        name: name.to_owned(),
+        reason: format!("the reply to `{}`: {e}", M::TAG),
+    })
 }
 
 /// The reply handle for a message that came through the gateway.
@@ -527,10 +540,7 @@ impl Ref {
             Err(_) | Ok(Err(_)) => return Err(ClusterError::NodeStopped),
             Ok(Ok(r)) => r?,
         };
-        rmp_serde::from_slice(&bytes).map_err(|e| ClusterError::Decode {
-            name: self.name.clone(),
-            reason: format!("the reply to `{}`: {e}", M::TAG),
-        })
+        decode_reply::<M>(&self.name, &bytes)
     }
 
     fn timed_out(&self, timeout: Duration) -> ClusterError {
@@ -589,6 +599,8 @@ impl Ref {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
     use ractor::{Actor, ActorProcessingErr};
     use serde::{Deserialize, Serialize};
 
@@ -650,6 +662,129 @@ mod tests {
         ) -> std::result::Result<(), ActorProcessingErr> {
             Ok(())
         }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Shape {
+        name: String,
+        sides: Vec<(u8, i64)>,
+        note: Option<String>,
+    }
+    impl Message for Shape {
+        type Reply = Shape;
+        const TAG: &'static str = "test.shape/1";
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        (
+            ".{0,8}",
+            vec((any::<u8>(), any::<i64>()), 0..4),
+            proptest::option::of(".{0,8}"),
+        )
+            .prop_map(|(name, sides, note)| Shape { name, sides, note })
+    }
+
+    proptest! {
+        #[test]
+        fn messages_and_replies_round_trip_through_their_decoders(msg in shape(), reply in shape()) {
+            let bytes = rmp_serde::to_vec_named(&msg).unwrap();
+            prop_assert_eq!(decode::<Shape>(&bytes).unwrap(), msg);
+            let bytes = gateway::encode_reply(Ok(reply.clone())).unwrap().into_vec();
+            prop_assert_eq!(decode_reply::<Shape>("svc", &bytes).unwrap(), reply);
+        }
+
+        #[test]
+        fn undecodable_messages_and_replies_are_errors(bytes in vec(any::<u8>(), 0..256)) {
+            if let Err(e) = decode::<Shape>(&bytes) {
+                prop_assert!(matches!(e, RemoteError::Decode(_)));
+            }
+            if let Err(e) = decode_reply::<Shape>("svc", &bytes) {
+                prop_assert!(matches!(e, ClusterError::Decode { .. }), "{}", e);
+            }
+        }
+    }
+
+    /// A recursive message, as a peer may nest it as deep as it likes.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Tree {
+        value: f64,
+        label: Option<String>,
+        children: Vec<Tree>,
+    }
+    impl Message for Tree {
+        type Reply = ();
+        const TAG: &'static str = "test.tree/1";
+    }
+
+    /// A `Tree` nested `depth` deep, encoded as rmp-serde reads a struct
+    /// from an array: `[value, label, [child]]`.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for level in 0..depth {
+            bytes.extend([0x93, 0xcb]);
+            bytes.extend(1.5f64.to_be_bytes());
+            bytes.push(0xc0);
+            bytes.push(if level + 1 == depth { 0x90 } else { 0x91 });
+        }
+        bytes
+    }
+
+    /// A recursive message whose untagged form serde buffers first.
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Json {
+        Num(f64),
+        List(Vec<Json>),
+    }
+    impl Message for Json {
+        type Reply = ();
+        const TAG: &'static str = "test.json/1";
+    }
+
+    /// Decodes `bytes` as `M` on a thread with the 2 MiB stack of a tokio
+    /// worker, where the gateway decodes.
+    fn on_worker_stack<M: Message>(bytes: Vec<u8>) -> std::result::Result<(), RemoteError> {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || decode::<M>(&bytes).map(drop))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_overflows_a_worker_stack() {
+        // Before the limit, a 500-level tree overflowed 2 MiB (debug
+        // build) and aborted the process.
+        assert_eq!(on_worker_stack::<Tree>(nested(60)), Ok(()));
+        let lists = |depth| {
+            let mut bytes = vec![0x91; depth];
+            bytes.push(0x90);
+            bytes
+        };
+        assert_eq!(on_worker_stack::<Json>(lists(120)), Ok(()));
+        for depth in [70, 500, 1000, 100_000] {
+            let refused = on_worker_stack::<Tree>(nested(depth));
+            assert!(
+                matches!(&refused, Err(RemoteError::Decode(e)) if e.contains("depth")),
+                "{refused:?}"
+            );
+            let refused = on_worker_stack::<Json>(lists(depth * 2));
+            assert!(
+                matches!(refused, Err(RemoteError::Decode(_))),
+                "{refused:?}"
+            );
+        }
+        let refused = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| decode_reply::<Tree>("svc", &nested(1000)).map(drop))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            matches!(refused, Err(ClusterError::Decode { .. })),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

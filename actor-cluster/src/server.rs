@@ -218,6 +218,40 @@ impl<S: Server> Accepts<S> {
     pub fn tags(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.tag.to_owned()).collect()
     }
+
+    /// Decodes a remote message tagged `tag` into a parcel with its way
+    /// back, and finds the entry that answers it: the step of a remote
+    /// tell or ask that reads bytes from the network. It touches no actor,
+    /// so that the fuzz targets drive it as the gateway does.
+    fn decode(
+        &self,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> Result<(&Entry<S>, AnyBox), RemoteError> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.tag == tag)
+            .ok_or_else(|| RemoteError::mismatch(self.tags(), tag))?;
+        Ok((entry, (entry.decode)(payload, reply)?))
+    }
+}
+
+/// The tags a server of type `S` answers: for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn tags_for<S: Server>() -> Vec<String> {
+    accepts_of::<S>(|_| {}).tags()
+}
+
+/// Decodes `payload` as the message tagged `tag` that a server of type `S`
+/// answers, as its target does for a remote tell, and drops it: for the
+/// fuzz targets, which run no actor.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_for<S: Server>(tag: &str, payload: &[u8]) -> Result<(), RemoteError> {
+    accepts_of::<S>(|_| {})
+        .decode(tag, payload, None)
+        .map(|_| ())
 }
 
 impl<S> std::fmt::Debug for Accepts<S> {
@@ -345,14 +379,9 @@ impl<S: Server> Deliver for ServerTarget<S> {
         payload: &[u8],
         reply: Option<ReplyRoute>,
     ) -> Result<(), RemoteError> {
-        let entry = self
-            .accepts
-            .entries
-            .iter()
-            .find(|e| e.tag == tag)
-            .ok_or_else(|| RemoteError::mismatch(self.accepts.tags(), tag))?;
+        let (entry, parcel) = self.accepts.decode(tag, payload, reply)?;
         let envelope = Envelope {
-            parcel: (entry.decode)(payload, reply)?,
+            parcel,
             run: Arc::clone(&entry.run),
             quiet: entry.quiet,
         };
@@ -1041,5 +1070,76 @@ impl Node {
         })
         .restart(Restart::Permanent);
         (spec, target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Add(u64);
+    impl Message for Add {
+        type Reply = u64;
+        const TAG: &'static str = "test.add/1";
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    enum Op {
+        Rename { to: String },
+        Many(Vec<Op>),
+    }
+    impl Message for Op {
+        type Reply = ();
+        const TAG: &'static str = "test.op/1";
+    }
+
+    struct Two;
+    impl Server for Two {
+        fn accepts(accepts: &mut Accepts<Self>) {
+            accepts.add::<Add>().add::<Op>();
+        }
+    }
+    impl Handler<Add> for Two {
+        async fn handle(&mut self, Add(n): Add) -> u64 {
+            n
+        }
+    }
+    impl Handler<Op> for Two {
+        async fn handle(&mut self, _: Op) {}
+    }
+
+    fn decode(tag: &str, payload: &[u8]) -> Result<(), RemoteError> {
+        accepts_of::<Two>(|_| {})
+            .decode(tag, payload, None)
+            .map(|_| ())
+    }
+
+    #[test]
+    fn a_remote_message_is_decoded_by_its_tag_or_refused() {
+        let add = rmp_serde::to_vec_named(&Add(3)).unwrap();
+        assert_eq!(decode(Add::TAG, &add), Ok(()));
+        assert!(matches!(decode(Op::TAG, &add), Err(RemoteError::Decode(_))));
+        assert_eq!(
+            decode("other/1", &add),
+            Err(RemoteError::TypeMismatch {
+                accepts: vec![Add::TAG.into(), Op::TAG.into()],
+                requested: "other/1".into()
+            })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes in vec(any::<u8>(), 0..256)) {
+            for tag in [Add::TAG, Op::TAG] {
+                if let Err(e) = decode(tag, &bytes) {
+                    prop_assert!(matches!(e, RemoteError::Decode(_)), "{:?}", e);
+                }
+            }
+        }
     }
 }

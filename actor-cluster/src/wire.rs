@@ -30,8 +30,25 @@ pub(crate) const MAX_ENVELOPE_BYTES: usize = 8 * 1024 * 1024;
 /// envelope around it.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 64 * 1024;
 
+/// How deep a value read from a peer may nest, counting each array and
+/// map (serde_json's default limit too). rmp-serde's own limit, 1024,
+/// lets a recursive message overflow the 2 MiB stack of the tokio worker
+/// that decodes it and abort the whole node; deeper values are refused.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Decodes MessagePack from a peer, refusing values nested deeper than
+/// [`MAX_DEPTH`]: the one decoder of envelopes, messages and replies.
+pub(crate) fn from_slice<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+    decoder.set_max_depth(MAX_DEPTH);
+    T::deserialize(&mut decoder)
+}
+
 /// A name as announced to peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub(crate) struct Claim {
     pub(crate) name: String,
     /// The wire tags of the messages its actor answers (shared by the
@@ -40,7 +57,8 @@ pub(crate) struct Claim {
     pub(crate) groups: Vec<String>,
     /// What the holder says about it ([`crate::Node::set_labels`]); absent
     /// in the claims of builds before labels, hence the default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "labels")]
+    #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::labels))]
     pub(crate) labels: LiteMap<String, String>,
     /// How many times the named actor has moved to another node by
     /// failover: of two claims, the higher epoch wins (absent in the claims
@@ -57,7 +75,19 @@ pub(crate) struct Envelope {
     pub(crate) body: Body,
 }
 
+/// Reads a claim's labels through a `BTreeMap`: litemap's own decoder
+/// reserves the length a map declares, so that a 65-byte envelope
+/// declaring 2.7 billion labels made the node allocate 130 GB and abort
+/// (found by the `sealed_body` fuzz target).
+fn labels<'de, D: serde::Deserializer<'de>>(
+    decoder: D,
+) -> Result<LiteMap<String, String>, D::Error> {
+    let labels: std::collections::BTreeMap<String, String> = Deserialize::deserialize(decoder)?;
+    Ok(labels.into_iter().collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub(crate) enum Body {
     /// First words after a gateway sees a peer: who I am, where I listen,
     /// which names I hold.
@@ -90,6 +120,7 @@ pub(crate) enum Body {
         to: String,
         /// The message's [`crate::Message::TAG`].
         tag: String,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::bytes))]
         payload: ByteBuf,
     },
     Ask {
@@ -97,10 +128,12 @@ pub(crate) enum Body {
         to: String,
         /// The message's [`crate::Message::TAG`].
         tag: String,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::bytes))]
         payload: ByteBuf,
     },
     Reply {
         id: u64,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::reply))]
         result: Result<ByteBuf, RemoteError>,
     },
     /// A message published on `topic`, sent once to each node with
@@ -109,6 +142,7 @@ pub(crate) enum Body {
         topic: String,
         /// The message's [`crate::Message::TAG`].
         tag: String,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::bytes))]
         payload: ByteBuf,
     },
 }
@@ -189,6 +223,12 @@ impl Envelope {
     pub(crate) fn seal(&self, key: &WireKey) -> Result<Vec<u8>, WireError> {
         let envelope =
             rmp_serde::to_vec_named(self).map_err(|e| WireError::Malformed(e.to_string()))?;
+        Self::seal_encoded(envelope, key)
+    }
+
+    /// Seals `envelope`, an encoded envelope, with `key`. Tests and fuzz
+    /// targets seal other bytes too, to reach the decoder behind the seal.
+    pub(crate) fn seal_encoded(envelope: Vec<u8>, key: &WireKey) -> Result<Vec<u8>, WireError> {
         let seal = hmac::sign(&key.0, &envelope);
         let sealed = Sealed {
             version: WIRE_VERSION,
@@ -208,14 +248,13 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(WireError::TooLarge(bytes.len()));
         }
-        let sealed: Sealed =
-            rmp_serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let sealed: Sealed = from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
         if sealed.version != WIRE_VERSION {
             return Err(WireError::Version(sealed.version));
         }
         hmac::verify(&key.0, &sealed.envelope, &sealed.seal).map_err(|_| WireError::Forged)?;
-        let env: Envelope = rmp_serde::from_slice(&sealed.envelope)
-            .map_err(|e| WireError::Malformed(e.to_string()))?;
+        let env: Envelope =
+            from_slice(&sealed.envelope).map_err(|e| WireError::Malformed(e.to_string()))?;
         if env.version != WIRE_VERSION {
             return Err(WireError::Version(env.version));
         }
@@ -226,7 +265,10 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
+    use proptest::sample::Index;
+    use proptest::strategy::ValueTree;
 
     fn key() -> WireKey {
         WireKey::new("demo", "secret")
@@ -307,16 +349,207 @@ mod tests {
         assert!(claim.labels.is_empty());
     }
 
+    /// Names, tags, addresses: short, of any characters.
+    fn text() -> impl Strategy<Value = String> {
+        ".{0,12}"
+    }
+
+    fn bytes() -> impl Strategy<Value = ByteBuf> {
+        vec(any::<u8>(), 0..64).prop_map(ByteBuf::from)
+    }
+
+    fn claim() -> impl Strategy<Value = Claim> {
+        (
+            text(),
+            vec(text(), 0..4),
+            vec(text(), 0..4),
+            btree_map(text(), text(), 0..4),
+            any::<u64>(),
+        )
+            .prop_map(|(name, accepts, groups, labels, epoch)| Claim {
+                name,
+                accepts: accepts.into(),
+                groups,
+                labels: labels.into_iter().collect(),
+                epoch,
+            })
+    }
+
+    fn remote_error() -> impl Strategy<Value = RemoteError> {
+        prop_oneof![
+            Just(RemoteError::UnknownName),
+            (vec(text(), 0..3), text())
+                .prop_map(|(accepts, requested)| RemoteError::TypeMismatch { accepts, requested }),
+            text().prop_map(RemoteError::Decode),
+            text().prop_map(RemoteError::Encode),
+            text().prop_map(RemoteError::NoReply),
+            any::<usize>().prop_map(RemoteError::TooLarge),
+        ]
+    }
+
+    /// Every variant of [`Body`] (`every_kind_of_body_is_generated`
+    /// checks that none is missing).
+    fn body() -> impl Strategy<Value = Body> {
+        prop_oneof![
+            (text(), vec(claim(), 0..3), any::<u64>()).prop_map(|(addr, claims, started)| {
+                Body::Hello {
+                    addr,
+                    claims,
+                    started,
+                }
+            }),
+            Just(Body::Leaving),
+            (text(), text()).prop_map(|(node, addr)| Body::PeerUp { node, addr }),
+            Just(Body::Ping),
+            Just(Body::Pong),
+            text().prop_map(|node| Body::Unreachable { node }),
+            claim().prop_map(Body::Registered),
+            text().prop_map(|name| Body::Unregistered { name }),
+            (text(), text(), bytes()).prop_map(|(to, tag, payload)| Body::Tell {
+                to,
+                tag,
+                payload
+            }),
+            (any::<u64>(), text(), text(), bytes()).prop_map(|(id, to, tag, payload)| Body::Ask {
+                id,
+                to,
+                tag,
+                payload
+            }),
+            (
+                any::<u64>(),
+                prop_oneof![bytes().prop_map(Ok), remote_error().prop_map(Err)]
+            )
+                .prop_map(|(id, result)| Body::Reply { id, result }),
+            (text(), text(), bytes()).prop_map(|(topic, tag, payload)| Body::Publish {
+                topic,
+                tag,
+                payload
+            }),
+        ]
+    }
+
+    fn envelope() -> impl Strategy<Value = Envelope> {
+        (text(), body()).prop_map(|(from, body)| Envelope::new(&from, body))
+    }
+
+    #[test]
+    fn every_kind_of_body_is_generated() {
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let kinds: std::collections::BTreeSet<&str> = (0..1000)
+            .map(|_| body().new_tree(&mut runner).unwrap().current().kind())
+            .collect();
+        assert_eq!(kinds.len(), 12, "{kinds:?}");
+    }
+
+    #[test]
+    fn a_deeply_nested_unknown_field_is_refused_on_a_worker_stack() {
+        // {"x": [[[…]]], "version": 4, "from": "a", "body": "Ping"}: the
+        // unknown field is skipped by recursion, nested 100,000 deep.
+        let mut inner = vec![0x84, 0xa1, b'x'];
+        inner.extend(std::iter::repeat_n(0x91, 100_000));
+        inner.push(0x90);
+        inner.extend([0xa7]);
+        inner.extend(b"version");
+        inner.extend([WIRE_VERSION, 0xa4]);
+        inner.extend(b"from");
+        inner.extend([0xa1, b'a', 0xa4]);
+        inner.extend(b"body");
+        inner.extend([0xa4]);
+        inner.extend(b"Ping");
+        let sealed = Envelope::seal_encoded(inner, &key()).unwrap();
+        // The gateway opens envelopes on a tokio worker: 2 MiB of stack.
+        let opened = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Envelope::open(&sealed, &key()).map(|_| ()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            matches!(&opened, Err(WireError::Malformed(e)) if e.contains("depth")),
+            "{opened:?}"
+        );
+    }
+
+    #[test]
+    fn a_claim_declaring_billions_of_labels_is_refused_not_reserved() {
+        // The sealed_body fuzz target's crash: a Registered claim whose
+        // labels map (0xdf) declares 0xa161a462 entries.
+        let inner = [
+            0x83, 0xa7, 0x76, 0x66, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x04, 0xa4, 0x66, 0x72, 0x6f,
+            0x6d, 0xa1, 0x61, 0xa4, 0x62, 0x6f, 0x64, 0x79, 0x81, 0xaa, 0x52, 0x65, 0x67, 0x69,
+            0x73, 0x74, 0x65, 0x72, 0x65, 0x64, 0x85, 0xa4, 0x6e, 0xef, 0xff, 0x61, 0xa3, 0x73,
+            0x67, 0xff, 0x03, 0xdf, 0xa1, 0x61, 0xa4, 0x62, 0x6f, 0x64, 0x79, 0x81, 0xaa, 0x52,
+            0x65, 0x67, 0x69, 0x73, 0x74, 0x65, 0x72, 0x76,
+        ];
+        let sealed = Envelope::seal_encoded(inner.to_vec(), &key()).unwrap();
+        assert!(matches!(
+            Envelope::open(&sealed, &key()),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
     proptest! {
         #[test]
-        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decoding_garbage_never_panics(bytes in vec(any::<u8>(), 0..512)) {
             let _ = Envelope::open(&bytes, &key());
         }
 
         #[test]
-        fn tells_round_trip(from in ".{0,16}", to in ".{0,16}", payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let env = Envelope::new(&from, Body::Tell { to, tag: "t".into(), payload: ByteBuf::from(payload) });
-            prop_assert_eq!(Envelope::open(&env.seal(&key()).unwrap(), &key()).unwrap(), env);
+        fn garbage_behind_a_good_seal_is_refused_not_a_panic(bytes in vec(any::<u8>(), 0..512)) {
+            let sealed = Envelope::seal_encoded(bytes, &key()).unwrap();
+            let _ = Envelope::open(&sealed, &key());
+        }
+
+        #[test]
+        fn every_envelope_round_trips(env in envelope()) {
+            let sealed = env.seal(&key()).unwrap();
+            prop_assert_eq!(Envelope::open(&sealed, &key()).unwrap(), env);
+        }
+
+        #[test]
+        fn claims_and_replies_round_trip(
+            claim in claim(),
+            result in prop_oneof![bytes().prop_map(Ok), remote_error().prop_map(Err)],
+        ) {
+            let bytes = rmp_serde::to_vec_named(&claim).unwrap();
+            prop_assert_eq!(rmp_serde::from_slice::<Claim>(&bytes).unwrap(), claim);
+            let bytes = rmp_serde::to_vec_named(&result).unwrap();
+            let back: Result<ByteBuf, RemoteError> = rmp_serde::from_slice(&bytes).unwrap();
+            prop_assert_eq!(back, result);
+        }
+
+        #[test]
+        fn a_flipped_bit_anywhere_is_refused(env in envelope(), at in any::<Index>(), bit in 0..8u8) {
+            let mut sealed = env.seal(&key()).unwrap();
+            let at = at.index(sealed.len());
+            sealed[at] ^= 1 << bit;
+            prop_assert!(Envelope::open(&sealed, &key()).is_err(), "bit {} of byte {} flipped", bit, at);
+        }
+
+        #[test]
+        fn a_truncated_envelope_is_refused(env in envelope(), cut in any::<Index>()) {
+            let sealed = env.seal(&key()).unwrap();
+            let cut = cut.index(sealed.len());
+            prop_assert!(Envelope::open(&sealed[..cut], &key()).is_err(), "cut at {}", cut);
+        }
+
+        #[test]
+        fn a_damaged_body_behind_a_good_seal_is_refused_or_reads_back(
+            env in envelope(),
+            at in any::<Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut encoded = rmp_serde::to_vec_named(&env).unwrap();
+            let at = at.index(encoded.len());
+            encoded[at] = byte;
+            let sealed = Envelope::seal_encoded(encoded, &key()).unwrap();
+            // A change the decoder takes must give an envelope that
+            // round-trips like any other.
+            if let Ok(opened) = Envelope::open(&sealed, &key()) {
+                let again = Envelope::open(&opened.seal(&key()).unwrap(), &key()).unwrap();
+                prop_assert_eq!(again, opened);
+            }
         }
     }
 }

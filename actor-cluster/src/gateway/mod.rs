@@ -44,7 +44,9 @@ use self::delivery::Pending;
 pub(crate) use self::delivery::{
     encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
 };
-use self::names::Member;
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::names::check_claim;
+use self::names::{admitted, Member};
 pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
 use self::peers::{peer_joined, peer_left, Peer};
@@ -430,9 +432,13 @@ impl GatewayState {
                 addr,
                 claims,
                 started,
-            } => self.hello_received(&from, addr, claims, started),
+            } => self.hello_received(&from, addr, admitted(&from, claims), started),
             Body::PeerUp { node, addr } => self.peer_up(&from, node, addr),
-            Body::Registered(claim) => self.add_claim(&from, claim),
+            Body::Registered(claim) => {
+                for claim in admitted(&from, vec![claim]) {
+                    self.add_claim(&from, claim);
+                }
+            }
             Body::Unregistered { name } => self.remove_claim(&from, &name),
             Body::Tell { to, tag, payload } => self.tell_received(&from, &to, &tag, &payload),
             Body::Ask {

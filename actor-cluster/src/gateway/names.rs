@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::{Deliver, GatewayState, Resolved};
 use crate::error::{ClusterError, Result};
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
+use crate::node::check_name;
 use crate::wire::{Body, Claim};
 
 /// A registered name as listed by [`crate::Node::members`] and
@@ -103,6 +104,52 @@ pub enum NameEvent {
 /// The most bytes of labels (keys and values together) one name may carry:
 /// they travel with the name to every node.
 pub const MAX_LABEL_BYTES: usize = 4096;
+
+/// Refuses labels of `name` over [`MAX_LABEL_BYTES`], keys and values
+/// together.
+fn check_labels<'a>(
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
+    let bytes: usize = labels.into_iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_LABEL_BYTES {
+        return Err(ClusterError::InvalidName {
+            name: name.chars().take(64).collect(),
+            reason: format!(
+                "labels are at most {MAX_LABEL_BYTES} bytes per name; these are {bytes} bytes"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a peer's claim that this node would not make for a name of its
+/// own: an empty or oversized name or group ([`check_name`]), or labels
+/// over [`MAX_LABEL_BYTES`]. Pure, so that the fuzz targets check claims as
+/// the gateway does.
+pub(crate) fn check_claim(claim: &Claim) -> Result<()> {
+    check_name(&claim.name)?;
+    for group in &claim.groups {
+        check_name(group)?;
+    }
+    check_labels(&claim.name, claim.labels.iter())
+}
+
+/// The claims of a peer's hello or registration that this node takes:
+/// those that pass [`check_claim`]. The others are dropped and logged (a
+/// peer of this build never sends one: its own node refuses them).
+pub(super) fn admitted(from: &str, claims: Vec<Claim>) -> Vec<Claim> {
+    claims
+        .into_iter()
+        .filter(|claim| match check_claim(claim) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%from, "claim refused: {e}");
+                false
+            }
+        })
+        .collect()
+}
 
 /// A member of the cluster, up or not.
 pub(super) struct Member {
@@ -318,15 +365,7 @@ impl GatewayState {
         name: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<()> {
-        let bytes: usize = labels.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if bytes > MAX_LABEL_BYTES {
-            return Err(ClusterError::InvalidName {
-                name: name.chars().take(64).collect(),
-                reason: format!(
-                    "labels are at most {MAX_LABEL_BYTES} bytes per name; these are {bytes} bytes"
-                ),
-            });
-        }
+        check_labels(name, &labels)?;
         self.update_claim(name, |claim| claim.labels = labels.into_iter().collect())
     }
 
@@ -584,5 +623,57 @@ impl GatewayState {
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MAX_NAME_BYTES;
+
+    fn claim(name: &str, groups: &[&str], labels: &[(&str, &str)]) -> Claim {
+        Claim {
+            name: name.to_owned(),
+            accepts: Arc::from([]),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            epoch: 0,
+        }
+    }
+
+    #[test]
+    fn a_peers_claim_keeps_to_the_rules_of_this_nodes_own_names() {
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        let big = "v".repeat(MAX_LABEL_BYTES);
+        let at_limit = "v".repeat(MAX_LABEL_BYTES - 1);
+        assert!(check_claim(&claim("svc", &["g"], &[("k", "v")])).is_ok());
+        assert!(check_claim(&claim(&long[1..], &[], &[("k", &at_limit)])).is_ok());
+        for bad in [
+            claim("", &[], &[]),
+            claim(&long, &[], &[]),
+            claim("svc", &["g", ""], &[]),
+            claim("svc", &[&long], &[]),
+            claim("svc", &[], &[("k", &big)]),
+        ] {
+            let err = check_claim(&bad).unwrap_err();
+            assert!(matches!(err, ClusterError::InvalidName { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn refused_claims_are_dropped_and_the_others_kept() {
+        let kept = admitted(
+            "b",
+            vec![
+                claim("a", &[], &[]),
+                claim("", &[], &[]),
+                claim("c", &[], &[]),
+            ],
+        );
+        let names: Vec<&str> = kept.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
     }
 }

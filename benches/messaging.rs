@@ -15,33 +15,22 @@
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::future::Future;
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use foundation::prelude::*;
-use ractor::{Message, RpcReplyPort};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "baselines/mod.rs"]
+mod baselines;
 #[path = "../tests/support/mod.rs"]
 mod nodes;
 #[path = "../actor-core/benches/support/mod.rs"]
 mod support;
 
+use baselines::{start_tcp_echo, tcp_echo, Bare, BareMsg, CounterMsg, FRAME};
+
 const ASK: Duration = Duration::from_secs(5);
-
-/// The counter of `foundation node --counter`: same wire types.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum CounterMsg {
-    Add(u64),
-    #[allow(dead_code)]
-    Get,
-}
-
-impl actor_cluster::Message for CounterMsg {
-    type Reply = u64;
-    const TAG: &'static str = "foundation.counter/1";
-}
 
 struct Counter;
 impl Actor for Counter {
@@ -66,37 +55,6 @@ impl Actor for Counter {
     }
 }
 
-enum BareMsg {
-    Add(u64, RpcReplyPort<u64>),
-    Inc(u64),
-}
-impl Message for BareMsg {}
-
-struct Bare;
-impl Actor for Bare {
-    type Msg = BareMsg;
-    type State = u64;
-    type Arguments = ();
-    async fn pre_start(&self, _: ActorRef<BareMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
-        Ok(0)
-    }
-    async fn handle(
-        &self,
-        _: ActorRef<BareMsg>,
-        msg: BareMsg,
-        n: &mut u64,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            BareMsg::Add(k, reply) => {
-                *n += k;
-                let _ = reply.send(*n);
-            }
-            BareMsg::Inc(k) => *n += k,
-        }
-        Ok(())
-    }
-}
-
 /// Runs a timing loop to its end inside a task on `rt`, and answers the
 /// time it measured.
 fn timed(
@@ -106,43 +64,10 @@ fn timed(
     rt.block_on(rt.spawn(timing)).expect("timing task")
 }
 
-/// The raw TCP baseline's other end, in its own process (`--tcp-echo`):
-/// prints its port, then echoes 96-byte frames to one connection.
-fn tcp_echo() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("{}", listener.local_addr().expect("addr").port());
-        let (mut s, _) = listener.accept().await.expect("accept");
-        s.set_nodelay(true).expect("nodelay");
-        let mut buf = [0u8; 96];
-        while s.read_exact(&mut buf).await.is_ok() {
-            if s.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// Starts the echo process and answers it with its port.
-fn start_tcp_echo() -> (std::process::Child, u16) {
-    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .arg("--tcp-echo")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("echo process");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("echo port");
-    (child, line.trim().parse().expect("a port"))
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--tcp-echo") {
-        tcp_echo();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(tcp_echo());
         return;
     }
     let (mut echo, echo_port) = start_tcp_echo();
@@ -274,8 +199,8 @@ fn main() {
             let tcp = std::sync::Arc::clone(&tcp);
             timed(&rt, async move {
                 let mut s = tcp.lock().await;
-                let buf = [7u8; 96];
-                let mut back = [0u8; 96];
+                let buf = [7u8; FRAME];
+                let mut back = [0u8; FRAME];
                 let start = Instant::now();
                 for _ in 0..iters {
                     s.write_all(&buf).await.expect("write");

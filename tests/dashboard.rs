@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
-use support::{agent_count, cluster, free_port, NodeSpec, TestNode, DEADLINE};
+use support::{agent_count, cluster, free_port, NodeSpec, DEADLINE};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -53,15 +53,8 @@ const PAGE_STATE: &str = r#"
 fn spec(name: &str, agent: &str) -> NodeSpec {
     NodeSpec::new(name)
         .arg("--variables=a,b,c")
-        .arg("--http=127.0.0.1:0")
-        .arg(&format!("--http-token={TOKEN}"))
+        .http(TOKEN)
         .agent(agent)
-}
-
-/// The node's API address, from its `http_listening` event.
-async fn api_addr(node: &mut TestNode) -> String {
-    let event = node.expect(|v| v["event"] == "http_listening").await;
-    event["addr"].as_str().expect("addr").to_owned()
 }
 
 /// `name` in a directory of `PATH`.
@@ -266,7 +259,7 @@ async fn the_dashboard_shows_the_cluster_live_in_a_browser() {
         spec("c", "c1:vote=no:bid=3"),
     ])
     .await;
-    let a = api_addr(&mut nodes[0]).await;
+    let a = nodes[0].http_addr().await;
     nodes[0]
         .command_until("agents", |r| agent_count(r) == 3)
         .await;
@@ -398,7 +391,7 @@ async fn open_stream(addr: &str) -> Result<tokio::io::BufReader<TcpStream>, u16>
 #[tokio::test]
 async fn event_streams_are_bounded_and_end_with_their_clients() {
     let mut node = NodeSpec::new("s").arg("--http=127.0.0.1:0").start().await;
-    let addr = api_addr(&mut node).await;
+    let addr = node.http_addr().await;
     let mut open = Vec::new();
     for _ in 0..32 {
         open.push(

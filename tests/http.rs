@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{agent_count, cluster, NodeSpec, TestNode, DEADLINE};
+use support::{agent_count, cluster, NodeSpec, DEADLINE};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -57,17 +57,10 @@ async fn get_json(addr: &str, path: &str) -> Value {
     answer.json()
 }
 
-/// The node's API address, from its `http_listening` event.
-async fn api_addr(node: &mut TestNode) -> String {
-    let event = node.expect(|v| v["event"] == "http_listening").await;
-    event["addr"].as_str().expect("addr").to_owned()
-}
-
 fn spec(name: &str, agent: &str) -> NodeSpec {
     NodeSpec::new(name)
         .arg("--variables=a,b,c")
-        .arg("--http=127.0.0.1:0")
-        .arg(&format!("--http-token={TOKEN}"))
+        .http(TOKEN)
         .agent(agent)
 }
 
@@ -177,7 +170,7 @@ async fn the_management_api_shows_the_cluster_and_refuses_what_it_should() {
     .await;
     let mut apis = Vec::new();
     for node in &mut nodes {
-        apis.push(api_addr(node).await);
+        apis.push(node.http_addr().await);
     }
     let a = apis[0].clone();
     nodes[0]

@@ -118,6 +118,12 @@ impl NodeSpec {
         self.agents.push(spec.into());
         self
     }
+    /// Serves the management API on a port of its own, asking for `token`
+    /// (see [`TestNode::http_addr`]).
+    pub fn http(self, token: &str) -> Self {
+        self.arg("--http=127.0.0.1:0")
+            .arg(&format!("--http-token={token}"))
+    }
     pub fn counter(mut self, name: &str) -> Self {
         self.counters.push(name.into());
         self
@@ -198,6 +204,13 @@ impl NodeSpec {
 }
 
 impl TestNode {
+    /// The management API's address, from the node's `http_listening`
+    /// event (a node started with [`NodeSpec::http`]).
+    pub async fn http_addr(&mut self) -> String {
+        let event = self.expect(|v| v["event"] == "http_listening").await;
+        event["addr"].as_str().expect("addr").to_owned()
+    }
+
     /// Waits for a line matching `pred` (lines seen earlier count too).
     pub async fn expect(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         self.try_expect(DEADLINE, &pred)

@@ -85,8 +85,11 @@ fn one_line(e: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let default = match cli.command {
-        // openraft narrates every election and shutdown at info.
-        Cmd::Node(_) => "info,openraft=warn",
+        // openraft narrates every election and shutdown at info;
+        // ractor_cluster warns of every connection that ends, hostile ones
+        // included (the node reports what matters: membership events, and
+        // refused connections counted once per interval).
+        Cmd::Node(_) => "info,openraft=warn,ractor_cluster=error",
         _ => "warn",
     };
     tracing_subscriber::fmt()

@@ -1,7 +1,7 @@
 //! The error type of actor-cluster.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,15 +192,6 @@ pub enum StartError {
         /// The listen address.
         addr: SocketAddr,
         /// Why it cannot be bound (e.g. [`io::ErrorKind::AddrInUse`]).
-        #[source]
-        source: Arc<io::Error>,
-    },
-    /// The listen address has port 0 and no port could be bound on its IP.
-    #[error("no free port for the node on {ip}: {source}")]
-    NoFreePort {
-        /// The IP to listen on.
-        ip: IpAddr,
-        /// Why no port could be bound.
         #[source]
         source: Arc<io::Error>,
     },

@@ -66,6 +66,7 @@
 //! Cargo features: `fuzzing` (off by default) exposes hidden entry points
 //! for the fuzz targets in the repository's `fuzz/`; it adds no API.
 
+mod acceptor;
 mod connector;
 mod detector;
 mod discovery;

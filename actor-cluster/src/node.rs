@@ -11,6 +11,7 @@ use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{IncomingEncryptionMode, NodeServer};
 use tokio::sync::broadcast;
 
+use crate::acceptor::{Acceptor, AcceptorArgs};
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, ConfigError, Result, StartError};
@@ -141,10 +142,7 @@ impl NodeBuilder {
     /// Where to listen for peers. Default: [`DEFAULT_LISTEN`] (loopback
     /// only), or port 7400 on all IPv4 interfaces when mDNS discovery is on
     /// and no address is given (a LAN needs to reach the node). Port 0
-    /// picks a free port (on Linux, from 10000 up to the first port of the
-    /// kernel's range for outgoing connections, so that no outgoing
-    /// connection takes it before the node binds it); [`Node::addr`]
-    /// tells which.
+    /// picks a free port; [`Node::addr`] tells which.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self
@@ -265,13 +263,21 @@ impl NodeBuilder {
         let mdns = strategies
             .iter()
             .any(|d| matches!(d, Discovery::Mdns { .. }));
-        let chosen = self.listen.is_some_and(|addr| addr.port() == 0);
         let listen = match self.listen {
-            Some(addr) if addr.port() == 0 => free_port_on(addr)?,
             Some(addr) => addr,
             None if mdns => SocketAddr::from(([0, 0, 0, 0], 7400)),
             None => DEFAULT_LISTEN.parse().expect("valid default address"),
         };
+        // The node's own listener (see `acceptor`), bound here so that a
+        // failure keeps its io::Error and port 0 tells which port it got.
+        let listener = bind(listen).map_err(|source| StartError::Bind {
+            addr: listen,
+            source: Arc::new(source),
+        })?;
+        let listen = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen,
+            source: Arc::new(source),
+        })?;
         let advertised = match self.advertise {
             Some(addr) => addr,
             None if listen.ip().is_unspecified() => SocketAddr::new(lan_ip(), listen.port()),
@@ -294,17 +300,6 @@ impl NodeBuilder {
             return Err(ConfigError::EmptyClusterName.into());
         }
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
-        // ractor_cluster binds the listener inside its actor and reports a
-        // failure only as text: binding here first keeps the io::Error. A
-        // port chosen here was just bound: binding it again at once could
-        // fail for a moment (a process forked meanwhile holds the socket
-        // until it execs).
-        if !chosen {
-            bind_once(listen).map_err(|source| StartError::Bind {
-                addr: listen,
-                source: Arc::new(source),
-            })?;
-        }
         let addr = advertised.to_string();
         // ractor names are process-wide: a process in two clusters may use
         // one node name in both.
@@ -321,14 +316,17 @@ impl NodeBuilder {
             .map_err(|e| ConfigError::InvalidJournal(e.to_string()))?;
 
         let server = {
-            let (ip, port, cookie, name) = (listen.ip(), listen.port(), cookie, name.clone());
+            let (cookie, name) = (cookie, name.clone());
             // Peers dial what this node tells them: the advertised address.
             let host = advertised.ip().to_string();
             let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
             ChildSpec::new("node_server", move || {
                 let encryption = acceptor.clone().map(IncomingEncryptionMode::Tls);
+                // Peers connect through the acceptor; ractor_cluster's own
+                // listener (it always opens one) gets a loopback port told
+                // to nobody, with the same TLS.
                 let server = NodeServer::new(
-                    port,
+                    0,
                     cookie.clone(),
                     name.clone(),
                     host.clone(),
@@ -338,10 +336,20 @@ impl NodeBuilder {
                     // connector, with TLS when it is on.
                     Some(NodeConnectionMode::Isolated),
                 )
-                .with_listen_addr(ip);
+                .with_listen_addr(IpAddr::from([127, 0, 0, 1]));
                 (server, ())
             })
             .register_as(server_name.clone())
+        };
+        let acceptor = {
+            let args = AcceptorArgs {
+                listener: Arc::new(listener),
+                server: server_name.clone(),
+                tls: tls.as_ref().map(|t| t.acceptor.clone()),
+                handshake_timeout: self.timing.handshake_timeout,
+                advertised_port: advertised.port(),
+            };
+            ChildSpec::new("acceptor", move || (Acceptor, args.clone()))
         };
         let gateway_spec = {
             let (conflicts, partitions) = (self.conflicts, self.partitions);
@@ -395,6 +403,7 @@ impl NodeBuilder {
         let mut spec = SupervisorSpec::with_strategy(Strategy::RestForOne)
             .name(format!("foundation.node@{local}"))
             .child(server)
+            .child(acceptor)
             .child(gateway_spec)
             .child(connector);
         let kinds: Vec<&str> = strategies.iter().map(Discovery::kind).collect();
@@ -462,50 +471,11 @@ const EVENT_BUFFER: usize = 4096;
 /// joining lists all of its names at once).
 const NAME_EVENT_BUFFER: usize = 16_384;
 
-/// `addr` with a port free now. ractor_cluster binds the port itself and
-/// cannot report what it bound, so the port is chosen here and released
-/// just before the node server takes it. Where the kernel's range of
-/// ports for outgoing connections is known (Linux), the port is chosen
-/// below it: a port the kernel itself chose from that range can be taken,
-/// in the moment between its release and the node server's bind, as the
-/// source port of any outgoing connection on the machine.
-fn free_port_on(addr: SocketAddr) -> Result<SocketAddr> {
-    use std::hash::{BuildHasher, Hasher};
-    if let Some(low) = ephemeral_low() {
-        let range = FIRST_CHOSEN_PORT..low.max(FIRST_CHOSEN_PORT);
-        for _ in 0..if range.is_empty() { 0 } else { 64 } {
-            // A random draw (std's hasher keys are random per process).
-            let draw = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish();
-            let port = range.start + (draw % u64::from(range.end - range.start)) as u16;
-            if let Ok(free) = bind_once(SocketAddr::new(addr.ip(), port)) {
-                return Ok(free);
-            }
-        }
-    }
-    let free = bind_once(addr).map_err(|source| StartError::NoFreePort {
-        ip: addr.ip(),
-        source: Arc::new(source),
-    })?;
-    Ok(free)
-}
-
-/// The lowest port a node listening on port 0 is given when it is chosen
-/// below the outgoing range.
-const FIRST_CHOSEN_PORT: u16 = 10_000;
-
-/// The first port of the kernel's range for outgoing connections, where
-/// the platform says (Linux: `/proc/sys/net/ipv4/ip_local_port_range`).
-fn ephemeral_low() -> Option<u16> {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    range.split_whitespace().next()?.parse().ok()
-}
-
-/// Binds `addr` and releases it at once; the address bound (with the port
-/// the kernel chose if `addr` has port 0).
-fn bind_once(addr: SocketAddr) -> std::io::Result<SocketAddr> {
-    std::net::TcpListener::bind(addr).and_then(|l| l.local_addr())
+/// A listening socket on `addr`, non-blocking for tokio.
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// A running node: this process's membership in one cluster. Cheap to

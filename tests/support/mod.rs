@@ -75,6 +75,10 @@ pub struct NodeSpec {
     /// Listen on this address instead of 127.0.0.1:`port`; `Some("")`
     /// passes no `--listen` at all (the node picks its default).
     pub listen: Option<String>,
+    /// The node's limit of open files (through `prlimit`).
+    pub nofile: Option<u32>,
+    /// Where its log goes (else the test's stderr).
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl NodeSpec {
@@ -89,7 +93,19 @@ impl NodeSpec {
             extra: Vec::new(),
             netns: None,
             listen: None,
+            nofile: None,
+            log: None,
         }
+    }
+    /// Runs the node with at most `n` open files.
+    pub fn nofile(mut self, n: u32) -> Self {
+        self.nofile = Some(n);
+        self
+    }
+    /// Writes the node's log to `path`.
+    pub fn log(mut self, path: &std::path::Path) -> Self {
+        self.log = Some(path.to_owned());
+        self
     }
     /// Runs the node inside network namespace `ns`.
     pub fn netns(mut self, ns: &str) -> Self {
@@ -144,7 +160,14 @@ impl NodeSpec {
                 cmd.args(["netns", "exec", ns, bin]);
                 cmd
             }
-            None => Command::new(bin),
+            None => match self.nofile {
+                Some(n) => {
+                    let mut cmd = Command::new("prlimit");
+                    cmd.arg(format!("--nofile={n}:{n}")).args(["--", bin]);
+                    cmd
+                }
+                None => Command::new(bin),
+            },
         };
         cmd.args([
             "node",
@@ -167,7 +190,10 @@ impl NodeSpec {
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log {
+                Some(path) => std::fs::File::create(path).expect("create the node's log").into(),
+                None => Stdio::inherit(),
+            })
             .kill_on_drop(true);
         for s in &self.seeds {
             cmd.args(["--seed", s]);

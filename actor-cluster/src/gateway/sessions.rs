@@ -452,7 +452,7 @@ impl GatewayState {
     pub(super) fn check_handshake(&mut self, id: u64) {
         if let Some(session) = self.sessions.get_mut(&id) {
             if !session.authenticated {
-                tracing::warn!(
+                tracing::debug!(
                     timeout = ?self.timing.handshake_timeout,
                     "closing a connection that did not authenticate in time"
                 );

@@ -1,0 +1,518 @@
+//! The node's own listener: it accepts peers' connections, runs the TLS
+//! handshake when TLS is on, and hands each connection to ractor_cluster's
+//! node server as an external stream, bounded until it authenticates.
+//!
+//! ractor_cluster's listener accepts one connection at a time, runs the TLS
+//! handshake inline (one silent client stops every other accept), lets each
+//! unauthenticated connection buffer frames up to the inbound frame limit
+//! (16 MiB), takes any number of them, and retries a failing `accept` (too
+//! many open files) in a tight loop with a log line each time. Here:
+//!
+//! * at most [`MAX_HANDSHAKES`] connections are unauthenticated at once;
+//!   more are closed as they arrive;
+//! * TLS handshakes run side by side, each within the handshake deadline;
+//! * until this node has acknowledged the peer's challenge reply, a
+//!   connection may only carry authentication frames of at most
+//!   [`MAX_PRE_AUTH_FRAME`] bytes, [`MAX_PRE_AUTH_BYTES`] in all, and is
+//!   closed when the handshake deadline (from its accept) passes;
+//! * `accept` errors back off (10 ms doubling to 1 s) and are logged at
+//!   most once per [`LOG_EVERY`], with a count.
+//!
+//! ractor_cluster still opens a listener of its own (it has no setting to
+//! go without one); it is bound to the loopback address on a port that is
+//! told to nobody.
+
+use std::io;
+use std::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeServerMessage};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
+
+/// The most connections that may be unauthenticated (in their TCP, TLS or
+/// cookie handshake) at once.
+pub(crate) const MAX_HANDSHAKES: usize = 256;
+/// The largest frame a connection may send before it is authenticated.
+/// ractor_cluster's handshake frames are well under 1 KiB.
+pub(crate) const MAX_PRE_AUTH_FRAME: u64 = 4 * 1024;
+/// The most bytes a connection may send before it is authenticated.
+pub(crate) const MAX_PRE_AUTH_BYTES: usize = 16 * 1024;
+/// Repeated accept errors and refusals are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What the acceptor needs to start (and to start again).
+#[derive(Clone)]
+pub(crate) struct AcceptorArgs {
+    /// The socket bound at start, kept for the node's life.
+    pub(crate) listener: Arc<std::net::TcpListener>,
+    /// The registered name of ractor_cluster's node server.
+    pub(crate) server: String,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) handshake_timeout: Duration,
+    /// The port peers are told to dial.
+    pub(crate) advertised_port: u16,
+}
+
+/// Owns the accept loop, a task it aborts when it stops; the loop ending
+/// by itself is a failure (the supervisor starts it again).
+pub(crate) struct Acceptor;
+
+/// The accept loop ended.
+#[derive(Debug)]
+pub(crate) struct Ended(String);
+
+impl ractor::Message for Ended {}
+
+impl Actor for Acceptor {
+    type Msg = Ended;
+    type State = JoinHandle<()>;
+    type Arguments = AcceptorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Ended>,
+        args: AcceptorArgs,
+    ) -> Result<JoinHandle<()>, ActorProcessingErr> {
+        let server: ActorRef<NodeServerMessage> = ractor::registry::where_is(args.server.clone())
+            .ok_or_else(|| format!("no node server named {}", args.server))?
+            .into();
+        // ractor_cluster tells peers its own listener's port in its
+        // greeting; peers must hear ours.
+        server.send_message(NodeServerMessage::PortChanged {
+            port: args.advertised_port,
+        })?;
+        let listener = tokio::net::TcpListener::from_std(args.listener.try_clone()?)?;
+        let serve = Serve {
+            listener,
+            server,
+            tls: args.tls,
+            handshake_timeout: args.handshake_timeout,
+        };
+        Ok(tokio::spawn(async move {
+            let why = serve.run().await;
+            let _ = myself.send_message(Ended(why));
+        }))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Ended>,
+        Ended(why): Ended,
+        _task: &mut JoinHandle<()>,
+    ) -> Result<(), ActorProcessingErr> {
+        Err(format!("the node's listener: {why}").into())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Ended>,
+        task: &mut JoinHandle<()>,
+    ) -> Result<(), ActorProcessingErr> {
+        task.abort();
+        Ok(())
+    }
+}
+
+struct Serve {
+    listener: tokio::net::TcpListener,
+    server: ActorRef<NodeServerMessage>,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+/// A connection accepted and holding one of the handshake places.
+struct Accepted {
+    peer: SocketAddr,
+    local: SocketAddr,
+    deadline: Instant,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Serve {
+    /// Accepts until the node server is gone; why it stopped.
+    async fn run(self) -> String {
+        let places = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let mut handshakes = JoinSet::new();
+        let mut errors = Tally::new("cannot accept connections");
+        let mut full = Tally::new("closed connections: too many handshakes under way");
+        let mut failed = Tally::new("TLS handshakes failed");
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        backoff = FIRST_BACKOFF;
+                        let Ok(permit) = Arc::clone(&places).try_acquire_owned() else {
+                            metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "handshakes_full").increment(1);
+                            full.note(&peer);
+                            continue;
+                        };
+                        let Ok(local) = tcp.local_addr() else { continue };
+                        let _ = tcp.set_nodelay(true);
+                        let accepted = Accepted {
+                            peer,
+                            local,
+                            deadline: Instant::now() + self.handshake_timeout,
+                            permit,
+                        };
+                        match &self.tls {
+                            None => {
+                                let (read, write) = tcp.into_split();
+                                if !self.hand_over(read, write, accepted) {
+                                    return "the node server stopped".to_owned();
+                                }
+                            }
+                            Some(tls) => {
+                                let tls = tls.clone();
+                                handshakes.spawn(async move {
+                                    let deadline = accepted.deadline;
+                                    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                                        Ok(Ok(stream)) => Ok((stream, accepted)),
+                                        Ok(Err(e)) => Err((accepted.peer, e.to_string())),
+                                        Err(_) => Err((accepted.peer, "no TLS handshake within the handshake timeout".to_owned())),
+                                    }
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        metrics::counter!("foundation_cluster_accept_errors_total").increment(1);
+                        errors.note(&e);
+                        // Out of descriptors (or memory): accepting again at
+                        // once only fails again.
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                },
+                Some(done) = handshakes.join_next(), if !handshakes.is_empty() => match done {
+                    Ok(Ok((stream, accepted))) => {
+                        let (read, write) = tokio::io::split(stream);
+                        if !self.hand_over(read, write, accepted) {
+                            return "the node server stopped".to_owned();
+                        }
+                    }
+                    Ok(Err((peer, why))) => {
+                        metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "tls").increment(1);
+                        tracing::debug!(%peer, %why, "TLS handshake failed");
+                        failed.note(&why);
+                    }
+                    Err(e) => tracing::warn!("a TLS handshake task ended abnormally: {e}"),
+                },
+            }
+        }
+    }
+
+    /// Gives the connection to the node server; false if it is gone.
+    fn hand_over<R, W>(&self, read: R, write: W, accepted: Accepted) -> bool
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let gate = Arc::new(Gate {
+            open: AtomicBool::new(false),
+            permit: Mutex::new(Some(accepted.permit)),
+        });
+        let stream = Inbound {
+            read: Box::new(GatedRead {
+                inner: read,
+                gate: Arc::clone(&gate),
+                frames: Frames::default(),
+                taken: 0,
+                peer: accepted.peer,
+                deadline: Box::pin(tokio::time::sleep_until(accepted.deadline)),
+            }),
+            write: Box::new(GatedWrite {
+                inner: write,
+                gate,
+                frames: Frames::default(),
+            }),
+            peer: accepted.peer,
+            local: accepted.local,
+        };
+        self.server
+            .send_message(NodeServerMessage::ConnectionOpenedExternal {
+                stream: Box::new(stream),
+                is_server: true,
+            })
+            .is_ok()
+    }
+}
+
+/// Counts a repeated condition and logs it at most once per [`LOG_EVERY`].
+struct Tally {
+    what: &'static str,
+    count: u64,
+    logged: Option<Instant>,
+}
+
+impl Tally {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            count: 0,
+            logged: None,
+        }
+    }
+
+    fn note(&mut self, last: &dyn std::fmt::Display) {
+        self.count += 1;
+        let now = Instant::now();
+        if self.logged.is_none_or(|t| now >= t + LOG_EVERY) {
+            tracing::warn!(
+                count = self.count,
+                "{} ({} since the last report; the last: {last})",
+                self.what,
+                self.count
+            );
+            self.count = 0;
+            self.logged = Some(now);
+        }
+    }
+}
+
+/// Whether a connection has authenticated, shared by its two halves; until
+/// then it holds one of the handshake places.
+struct Gate {
+    open: AtomicBool,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Gate {
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    fn open(&self) {
+        self.open.store(true, Ordering::Release);
+        self.permit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+/// The outermost protobuf field tags of ractor_cluster's frames: a
+/// `NetworkMessage` is `auth` (field 1), and in an authentication message
+/// `server_ack` (field 6) is what a server sends once the peer's reply to
+/// its challenge is right. Both are length-delimited (wire type 2).
+const AUTH_TAG: u8 = (1 << 3) | 2;
+const SERVER_ACK_TAG: u8 = (6 << 3) | 2;
+/// Enough of a payload to read both tags: a tag, a length (a varint of up
+/// to 10 bytes) and the inner tag.
+const HEAD: usize = 12;
+
+/// Follows ractor_cluster's framing (a big-endian u64 length, then that
+/// many bytes of protobuf) through a byte stream, without keeping payloads.
+#[derive(Default, Clone)]
+struct Frames {
+    header: [u8; 8],
+    header_len: usize,
+    /// The current frame's length.
+    len: u64,
+    /// Its payload bytes still to come.
+    remaining: u64,
+    head: [u8; HEAD],
+    head_len: usize,
+    /// Its head was reported.
+    reported: bool,
+}
+
+/// What [`Frames`] reports of each frame.
+enum Seen<'a> {
+    /// A frame of this many bytes begins.
+    Length(u64),
+    /// Its first bytes (all of them for a frame shorter than [`HEAD`]).
+    Head(&'a [u8]),
+}
+
+impl Frames {
+    fn feed(
+        &mut self,
+        mut bytes: &[u8],
+        mut on: impl FnMut(Seen<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.header_len < 8 {
+                let n = (8 - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+                self.header_len += n;
+                bytes = &bytes[n..];
+                if self.header_len == 8 {
+                    self.len = u64::from_be_bytes(self.header);
+                    self.remaining = self.len;
+                    self.head_len = 0;
+                    self.reported = false;
+                    on(Seen::Length(self.len))?;
+                    if self.len == 0 {
+                        on(Seen::Head(&[]))?;
+                        self.header_len = 0;
+                    }
+                }
+                continue;
+            }
+            let n = usize::try_from(self.remaining).map_or(bytes.len(), |r| r.min(bytes.len()));
+            if !self.reported {
+                let want = usize::try_from(self.len).map_or(HEAD, |len| len.min(HEAD));
+                let k = (want - self.head_len).min(n);
+                self.head[self.head_len..self.head_len + k].copy_from_slice(&bytes[..k]);
+                self.head_len += k;
+                if self.head_len == want {
+                    self.reported = true;
+                    on(Seen::Head(&self.head[..want]))?;
+                }
+            }
+            self.remaining -= n as u64;
+            bytes = &bytes[n..];
+            if self.remaining == 0 {
+                self.header_len = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a frame's head is a server's acknowledgement of the peer's
+/// challenge reply.
+fn is_server_ack(head: &[u8]) -> bool {
+    let [AUTH_TAG, rest @ ..] = head else {
+        return false;
+    };
+    // Skip the varint length of the authentication message.
+    let Some(end) = rest.iter().position(|b| b & 0x80 == 0) else {
+        return false;
+    };
+    rest.get(end + 1) == Some(&SERVER_ACK_TAG)
+}
+
+fn refused(peer: SocketAddr, why: String) -> io::Error {
+    metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "pre_auth").increment(1);
+    tracing::debug!(%peer, "closing an unauthenticated connection: {why}");
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// The reading half of an inbound connection: until the gate opens it
+/// checks every frame and the deadline.
+struct GatedRead<R> {
+    inner: R,
+    gate: Arc<Gate>,
+    frames: Frames,
+    taken: usize,
+    peer: SocketAddr,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for GatedRead<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.gate.is_open() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "handshake_timeout").increment(1);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "not authenticated within the handshake timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let (new, peer) = (&buf.filled()[before..], this.peer);
+        this.taken += new.len();
+        if this.taken > MAX_PRE_AUTH_BYTES {
+            return Poll::Ready(Err(refused(peer, format!(
+                "more than {MAX_PRE_AUTH_BYTES} bytes before authenticating"
+            ))));
+        }
+        this.frames.feed(new, |seen| match seen {
+            Seen::Length(n) if n > MAX_PRE_AUTH_FRAME => Err(refused(peer, format!(
+                "a frame of {n} bytes before authenticating (at most {MAX_PRE_AUTH_FRAME})"
+            ))),
+            Seen::Head(head) if head.first() != Some(&AUTH_TAG) => Err(refused(peer, format!(
+                "a frame other than the handshake's before authenticating (it begins {head:02x?})"
+            ))),
+            _ => Ok(()),
+        })?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The writing half of an inbound connection: it opens the gate when this
+/// node acknowledges the peer's challenge reply.
+struct GatedWrite<W> {
+    inner: W,
+    gate: Arc<Gate>,
+    frames: Frames,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for GatedWrite<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.gate.is_open() {
+            // Look before writing: once the acknowledgement is on the wire
+            // the peer may answer it before this thread runs again.
+            let mut ahead = this.frames.clone();
+            let gate = &this.gate;
+            ahead.feed(buf, |seen| {
+                if matches!(seen, Seen::Head(head) if is_server_ack(head)) {
+                    gate.open();
+                }
+                Ok(())
+            })?;
+        }
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        if !this.gate.is_open() {
+            this.frames.feed(&buf[..n], |_| Ok(()))?;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// An accepted connection, as ractor_cluster takes it.
+struct Inbound {
+    read: BoxRead,
+    write: BoxWrite,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+impl ClusterBidiStream for Inbound {
+    fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
+        (self.read, self.write)
+    }
+
+    fn peer_label(&self) -> Option<String> {
+        Some(self.peer.to_string())
+    }
+
+    fn local_label(&self) -> Option<String> {
+        Some(self.local.to_string())
+    }
+}

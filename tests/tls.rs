@@ -102,3 +102,47 @@ async fn a_late_joiner_meshes_with_every_member_through_one_seed() {
     }
     b.command_until("ask count-c get", |r| r["ok"] == 0).await;
 }
+
+#[tokio::test]
+async fn a_silent_connection_before_tls_delays_no_join_and_is_closed_by_the_deadline() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    certs(dir.path(), &["a", "b", "c"]);
+    let a = tls(NodeSpec::new("a").arg("--handshake-timeout=3s"), dir.path(), "a");
+    let a_addr = a.addr();
+    let mut a = a.start().await;
+    // Connected, and never a ClientHello.
+    let mut silent = tokio::net::TcpStream::connect(&a_addr).await.unwrap();
+    let opened = std::time::Instant::now();
+    let mut b = tls(NodeSpec::new("b").seed(&a_addr), dir.path(), "b")
+        .start()
+        .await;
+    let mut c = tls(NodeSpec::new("c").seed(&a_addr), dir.path(), "c")
+        .start()
+        .await;
+    b.expect_up(&["a", "c"]).await;
+    c.expect_up(&["a", "b"]).await;
+    a.expect_up(&["b", "c"]).await;
+    let joined = opened.elapsed();
+    assert!(
+        joined < Duration::from_secs(2),
+        "two joins behind a silent connection took {joined:?}"
+    );
+    // The silent connection is closed by the handshake deadline.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(6), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the silent connection is still open: {read:?}"
+    );
+    let closed = opened.elapsed();
+    assert!(
+        closed >= Duration::from_millis(2900) && closed < Duration::from_secs(5),
+        "closed after {closed:?}, not at the 3 s deadline"
+    );
+    eprintln!("joins behind a silent connection: {joined:?}; it was closed after {closed:?}");
+    for node in [&a, &b, &c] {
+        let wrong: Vec<_> = node.false_events();
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+}

@@ -516,3 +516,143 @@ impl ClusterBidiStream for Inbound {
         Some(self.local.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u64).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A ServerStatus, a ServerChallenge and a ServerAck, as ractor_cluster
+    /// encodes them (auth = field 1 of NetworkMessage; 2, 4 and 6 inside).
+    fn handshake() -> Vec<Vec<u8>> {
+        let mut challenge = vec![0x0a, 0x2a, 0x22, 0x28];
+        challenge.extend([0x0a; 40]);
+        let mut ack = vec![0x0a, 0x24, 0x32, 0x22, 0x0a, 0x20];
+        ack.extend([7; 32]);
+        vec![frame(&[0x0a, 0x02, 0x12, 0x00]), frame(&challenge), frame(&ack)]
+    }
+
+    fn heads(stream: &[u8], chunk: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut frames = Frames::default();
+        let (mut seen, mut len) = (Vec::new(), 0);
+        for part in stream.chunks(chunk) {
+            frames
+                .feed(part, |s| {
+                    match s {
+                        Seen::Length(n) => len = n,
+                        Seen::Head(h) => seen.push((len, h.to_vec())),
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        seen
+    }
+
+    #[test]
+    fn frames_are_followed_across_any_split() {
+        let stream: Vec<u8> = handshake().concat();
+        let whole = heads(&stream, stream.len());
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[0], (4, vec![0x0a, 0x02, 0x12, 0x00]));
+        for chunk in 1..stream.len() {
+            assert_eq!(heads(&stream, chunk), whole, "split every {chunk} bytes");
+        }
+        let acks: Vec<bool> = whole.iter().map(|(_, h)| is_server_ack(h)).collect();
+        assert_eq!(acks, [false, false, true]);
+    }
+
+    fn gated(read: tokio::io::DuplexStream, timeout: Duration) -> (GatedRead<tokio::io::DuplexStream>, Arc<Gate>) {
+        let places = Arc::new(Semaphore::new(1));
+        let gate = Arc::new(Gate {
+            open: AtomicBool::new(false),
+            permit: Mutex::new(Some(places.try_acquire_owned().unwrap())),
+        });
+        let read = GatedRead {
+            inner: read,
+            gate: Arc::clone(&gate),
+            frames: Frames::default(),
+            taken: 0,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        };
+        (read, gate)
+    }
+
+    async fn read_all(read: &mut GatedRead<tokio::io::DuplexStream>) -> io::Result<usize> {
+        let mut buf = vec![0; 64 * 1024];
+        let mut total = 0;
+        loop {
+            match read.read(&mut buf).await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn before_authentication_only_small_handshake_frames_pass() {
+        // A 16 MiB frame is refused on its header.
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        let (mut read, _gate) = gated(ours, Duration::from_secs(5));
+        peer.write_all(&(16u64 << 20).to_be_bytes()).await.unwrap();
+        let err = read_all(&mut read).await.unwrap_err();
+        assert!(err.to_string().contains("16777216 bytes"), "{err}");
+
+        // A control message (field 3) before the handshake is refused.
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        let (mut read, _gate) = gated(ours, Duration::from_secs(5));
+        peer.write_all(&frame(&[0x1a, 0x02, 0x0a, 0x00])).await.unwrap();
+        let err = read_all(&mut read).await.unwrap_err();
+        assert!(err.to_string().contains("other than the handshake"), "{err}");
+
+        // Handshake frames pass; once the gate opens, anything does.
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        let (mut read, gate) = gated(ours, Duration::from_secs(5));
+        peer.write_all(&handshake()[0]).await.unwrap();
+        let mut buf = [0; 64];
+        assert_eq!(read.read(&mut buf).await.unwrap(), 12);
+        gate.open();
+        assert!(gate.permit.lock().unwrap().is_none(), "the place is given back");
+        peer.write_all(&frame(&vec![0x1a; 100_000])).await.unwrap();
+        drop(peer);
+        assert_eq!(read_all(&mut read).await.unwrap(), 100_008);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unauthenticated_connection_ends_at_the_deadline() {
+        let (_peer, ours) = tokio::io::duplex(1024);
+        let (mut read, _gate) = gated(ours, Duration::from_secs(3));
+        let started = Instant::now();
+        let err = read_all(&mut read).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn writing_the_acknowledgement_opens_the_gate() {
+        let (ours, mut peer) = tokio::io::duplex(1 << 16);
+        let gate = Arc::new(Gate {
+            open: AtomicBool::new(false),
+            permit: Mutex::new(None),
+        });
+        let mut write = GatedWrite {
+            inner: ours,
+            gate: Arc::clone(&gate),
+            frames: Frames::default(),
+        };
+        let [status, challenge, ack] = handshake().try_into().unwrap();
+        write.write_all(&[status, challenge].concat()).await.unwrap();
+        assert!(!gate.is_open());
+        write.write_all(&ack).await.unwrap();
+        assert!(gate.is_open());
+        let mut buf = vec![0; 4096];
+        assert!(peer.read(&mut buf).await.unwrap() > 0);
+    }
+}

@@ -128,8 +128,16 @@ async fn a_thousand_unauthenticated_connections_cost_bounded_memory_and_are_clos
         closed.push(done.expect("attacker task"));
     }
     let open = closed.iter().filter(|c| c.is_none()).count();
-    assert_eq!(open, 0, "{open} of 1,000 connections still open at {until:?}");
-    let slowest = closed.iter().flatten().max().unwrap().duration_since(started);
+    assert_eq!(
+        open, 0,
+        "{open} of 1,000 connections still open at {until:?}"
+    );
+    let slowest = closed
+        .iter()
+        .flatten()
+        .max()
+        .unwrap()
+        .duration_since(started);
     let extra_mib = peak.saturating_sub(before) / 1024;
     eprintln!(
         "1,000 unauthenticated connections: a's RSS {} MiB before, peak {} MiB (+{extra_mib} MiB); all closed within {slowest:?}",
@@ -168,7 +176,10 @@ async fn a_node_out_of_descriptors_backs_off_and_accepts_again() {
     raise_own_nofile();
     let log = tempfile::NamedTempFile::new().unwrap();
     let handshake = format!("--handshake-timeout={}s", HANDSHAKE.as_secs());
-    let a = NodeSpec::new("a").arg(&handshake).nofile(64).log(log.path());
+    let a = NodeSpec::new("a")
+        .arg(&handshake)
+        .nofile(64)
+        .log(log.path());
     let addr = a.addr();
     let mut a = a.start().await;
     let pid = a.pid();
@@ -189,9 +200,16 @@ async fn a_node_out_of_descriptors_backs_off_and_accepts_again() {
         used * 100.0,
         log_text.len()
     );
-    assert!(reports >= 1, "the accept errors were not reported:\n{log_text}");
+    assert!(
+        reports >= 1,
+        "the accept errors were not reported:\n{log_text}"
+    );
     assert!(reports <= 2, "{reports} reports of accept errors");
-    assert!(used < 0.2, "the node spun at {:.0}% of a core", used * 100.0);
+    assert!(
+        used < 0.2,
+        "the node spun at {:.0}% of a core",
+        used * 100.0
+    );
 
     // Descriptors free again: the node accepts a peer.
     drop(conns);

@@ -108,7 +108,11 @@ async fn a_silent_connection_before_tls_delays_no_join_and_is_closed_by_the_dead
     use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
     certs(dir.path(), &["a", "b", "c"]);
-    let a = tls(NodeSpec::new("a").arg("--handshake-timeout=3s"), dir.path(), "a");
+    let a = tls(
+        NodeSpec::new("a").arg("--handshake-timeout=3s"),
+        dir.path(),
+        "a",
+    );
     let a_addr = a.addr();
     let mut a = a.start().await;
     // Connected, and never a ClientHello.

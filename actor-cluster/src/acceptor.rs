@@ -22,9 +22,9 @@
 //! go without one); it is bound to the loopback address on a port that is
 //! told to nobody.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -397,7 +397,8 @@ fn is_server_ack(head: &[u8]) -> bool {
 }
 
 fn refused(peer: SocketAddr, why: String) -> io::Error {
-    metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "pre_auth").increment(1);
+    metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "pre_auth")
+        .increment(1);
     tracing::debug!(%peer, "closing an unauthenticated connection: {why}");
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
@@ -435,17 +436,24 @@ impl<R: AsyncRead + Unpin> AsyncRead for GatedRead<R> {
         let (new, peer) = (&buf.filled()[before..], this.peer);
         this.taken += new.len();
         if this.taken > MAX_PRE_AUTH_BYTES {
-            return Poll::Ready(Err(refused(peer, format!(
-                "more than {MAX_PRE_AUTH_BYTES} bytes before authenticating"
-            ))));
+            return Poll::Ready(Err(refused(
+                peer,
+                format!("more than {MAX_PRE_AUTH_BYTES} bytes before authenticating"),
+            )));
         }
         this.frames.feed(new, |seen| match seen {
-            Seen::Length(n) if n > MAX_PRE_AUTH_FRAME => Err(refused(peer, format!(
-                "a frame of {n} bytes before authenticating (at most {MAX_PRE_AUTH_FRAME})"
-            ))),
-            Seen::Head(head) if head.first() != Some(&AUTH_TAG) => Err(refused(peer, format!(
+            Seen::Length(n) if n > MAX_PRE_AUTH_FRAME => Err(refused(
+                peer,
+                format!(
+                    "a frame of {n} bytes before authenticating (at most {MAX_PRE_AUTH_FRAME})"
+                ),
+            )),
+            Seen::Head(head) if head.first() != Some(&AUTH_TAG) => Err(refused(
+                peer,
+                format!(
                 "a frame other than the handshake's before authenticating (it begins {head:02x?})"
-            ))),
+            ),
+            )),
             _ => Ok(()),
         })?;
         Poll::Ready(Ok(()))
@@ -535,7 +543,11 @@ mod tests {
         challenge.extend([0x0a; 40]);
         let mut ack = vec![0x0a, 0x24, 0x32, 0x22, 0x0a, 0x20];
         ack.extend([7; 32]);
-        vec![frame(&[0x0a, 0x02, 0x12, 0x00]), frame(&challenge), frame(&ack)]
+        vec![
+            frame(&[0x0a, 0x02, 0x12, 0x00]),
+            frame(&challenge),
+            frame(&ack),
+        ]
     }
 
     fn heads(stream: &[u8], chunk: usize) -> Vec<(u64, Vec<u8>)> {
@@ -568,7 +580,10 @@ mod tests {
         assert_eq!(acks, [false, false, true]);
     }
 
-    fn gated(read: tokio::io::DuplexStream, timeout: Duration) -> (GatedRead<tokio::io::DuplexStream>, Arc<Gate>) {
+    fn gated(
+        read: tokio::io::DuplexStream,
+        timeout: Duration,
+    ) -> (GatedRead<tokio::io::DuplexStream>, Arc<Gate>) {
         let places = Arc::new(Semaphore::new(1));
         let gate = Arc::new(Gate {
             open: AtomicBool::new(false),
@@ -608,9 +623,14 @@ mod tests {
         // A control message (field 3) before the handshake is refused.
         let (mut peer, ours) = tokio::io::duplex(1 << 20);
         let (mut read, _gate) = gated(ours, Duration::from_secs(5));
-        peer.write_all(&frame(&[0x1a, 0x02, 0x0a, 0x00])).await.unwrap();
+        peer.write_all(&frame(&[0x1a, 0x02, 0x0a, 0x00]))
+            .await
+            .unwrap();
         let err = read_all(&mut read).await.unwrap_err();
-        assert!(err.to_string().contains("other than the handshake"), "{err}");
+        assert!(
+            err.to_string().contains("other than the handshake"),
+            "{err}"
+        );
 
         // Handshake frames pass; once the gate opens, anything does.
         let (mut peer, ours) = tokio::io::duplex(1 << 20);
@@ -619,7 +639,10 @@ mod tests {
         let mut buf = [0; 64];
         assert_eq!(read.read(&mut buf).await.unwrap(), 12);
         gate.open();
-        assert!(gate.permit.lock().unwrap().is_none(), "the place is given back");
+        assert!(
+            gate.permit.lock().unwrap().is_none(),
+            "the place is given back"
+        );
         peer.write_all(&frame(&vec![0x1a; 100_000])).await.unwrap();
         drop(peer);
         assert_eq!(read_all(&mut read).await.unwrap(), 100_008);
@@ -648,7 +671,10 @@ mod tests {
             frames: Frames::default(),
         };
         let [status, challenge, ack] = handshake().try_into().unwrap();
-        write.write_all(&[status, challenge].concat()).await.unwrap();
+        write
+            .write_all(&[status, challenge].concat())
+            .await
+            .unwrap();
         assert!(!gate.is_open());
         write.write_all(&ack).await.unwrap();
         assert!(gate.is_open());

@@ -207,6 +207,8 @@ pub fn samples() -> Vec<Envelope> {
             addr: "127.0.0.1:7400".into(),
             claims: vec![claim.clone()],
             started: 1_700_000_000_000,
+            part: 0,
+            parts: 1,
         },
         Body::Leaving,
         Body::PeerUp {

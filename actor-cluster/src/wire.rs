@@ -86,16 +86,47 @@ fn labels<'de, D: serde::Deserializer<'de>>(
     Ok(labels.into_iter().collect())
 }
 
+/// The most bytes of claims one hello carries: a node with more names
+/// sends them in several (each envelope is one ractor_cluster frame).
+pub(crate) const HELLO_BYTES: usize = 512 * 1024;
+
+fn one() -> u32 {
+    1
+}
+
+impl Claim {
+    /// About how many bytes the claim takes on the wire.
+    pub(crate) fn wire_size(&self) -> usize {
+        let strings = |v: &[String]| v.iter().map(|s| s.len() + 2).sum::<usize>();
+        16 + self.name.len()
+            + strings(&self.accepts)
+            + strings(&self.groups)
+            + self
+                .labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub(crate) enum Body {
     /// First words after a gateway sees a peer: who I am, where I listen,
     /// which names I hold.
+    ///
+    /// A long list of names comes in several hellos, `part` 0 to
+    /// `parts - 1`, each within [`HELLO_BYTES`] (absent in the hellos of
+    /// builds before parts, hence the defaults: one part).
     Hello {
         addr: String,
         claims: Vec<Claim>,
         /// When the sender started (Unix milliseconds), for keep-oldest.
         started: u64,
+        #[serde(default)]
+        part: u32,
+        #[serde(default = "one")]
+        parts: u32,
     },
     /// The sender is shutting down: a departure, not a failure.
     Leaving,
@@ -391,13 +422,20 @@ mod tests {
     /// checks that none is missing).
     fn body() -> impl Strategy<Value = Body> {
         prop_oneof![
-            (text(), vec(claim(), 0..3), any::<u64>()).prop_map(|(addr, claims, started)| {
-                Body::Hello {
+            (
+                text(),
+                vec(claim(), 0..3),
+                any::<u64>(),
+                any::<u32>(),
+                any::<u32>()
+            )
+                .prop_map(|(addr, claims, started, part, parts)| Body::Hello {
                     addr,
                     claims,
                     started,
-                }
-            }),
+                    part,
+                    parts,
+                }),
             Just(Body::Leaving),
             (text(), text()).prop_map(|(node, addr)| Body::PeerUp { node, addr }),
             Just(Body::Ping),

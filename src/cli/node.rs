@@ -719,6 +719,14 @@ async fn command(
                 .collect();
             json!({ "reply": "peers", "peers": peers })
         }
+        ["names", "count", rest @ ..] if rest.len() <= 1 => {
+            let names = node.names().await?;
+            let count = match rest.first() {
+                Some(holder) => names.iter().filter(|n| n.node == *holder).count(),
+                None => names.len(),
+            };
+            json!({ "reply": "names", "count": count })
+        }
         ["names"] => {
             let names: Vec<Json> = node
                 .names()
@@ -925,7 +933,7 @@ const BASIC_USAGE: &[&str] = &[
     "metrics [NAME_PREFIX] (this process's counters and gauges)",
     "config (what this node runs with, secrets hidden, and the keys it may change)",
     "config set attributes KEY=VALUE,... (this node's placement attributes, live)",
-    "names",
+    "names | names count [NODE] (how many, or how many NODE holds)",
     "label NAME KEY=VALUE ... (labels of a name this node holds)",
     "subscribe TOPIC NAME | unsubscribe TOPIC NAME (a counter of this node)",
     "publish TOPIC add|next N (to every subscriber, on every node)",

@@ -191,7 +191,9 @@ impl NodeSpec {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(match &self.log {
-                Some(path) => std::fs::File::create(path).expect("create the node's log").into(),
+                Some(path) => std::fs::File::create(path)
+                    .expect("create the node's log")
+                    .into(),
                 None => Stdio::inherit(),
             })
             .kill_on_drop(true);

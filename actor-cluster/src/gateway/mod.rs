@@ -49,7 +49,7 @@ pub(crate) use self::names::check_claim;
 use self::names::{admitted, Member};
 pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
-use self::peers::{peer_joined, peer_left, Peer};
+use self::peers::{peer_joined, peer_left, HelloPart, Peer, PendingHello};
 pub use self::peers::{PeerInfo, PeerStatus};
 use self::sessions::{Forward, Session, SessionEvent};
 
@@ -313,6 +313,8 @@ pub(crate) struct GatewayState {
     /// When a session to each peer last closed while another one was kept
     /// (see `sessions::settle`).
     churned: HashMap<String, Instant>,
+    /// The parts of peers' hellos received so far.
+    hellos: HashMap<String, PendingHello>,
     /// ractor_cluster's node server, asked for its sessions.
     server: ActorRef<NodeServerMessage>,
 }
@@ -432,7 +434,18 @@ impl GatewayState {
                 addr,
                 claims,
                 started,
-            } => self.hello_received(&from, addr, admitted(&from, claims), started),
+                part,
+                parts,
+            } => {
+                let hello = HelloPart {
+                    addr,
+                    claims: admitted(&from, claims),
+                    started,
+                    part,
+                    parts,
+                };
+                self.hello_part(&from, hello);
+            }
             Body::PeerUp { node, addr } => self.peer_up(&from, node, addr),
             Body::Registered(claim) => {
                 for claim in admitted(&from, vec![claim]) {
@@ -514,6 +527,7 @@ impl Actor for Gateway {
             ever_quorate: true,
             resumed_at: None,
             churned: HashMap::new(),
+            hellos: HashMap::new(),
             server: server.clone(),
             detector: Detector::new(
                 &node_name,

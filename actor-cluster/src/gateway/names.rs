@@ -2,7 +2,7 @@
 //! conflicts after a partition heals, and the quorum that registering a
 //! name needs (see [`PartitionPolicy`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use litemap::LiteMap;
@@ -291,10 +291,11 @@ impl GatewayState {
     pub(super) fn replace_claims(&mut self, from: &str, claims: Vec<Claim>) {
         // A hello lists every name the sender holds: forget the ones
         // it no longer does (it may have been away meanwhile).
+        let listed: HashSet<&str> = claims.iter().map(|c| c.name.as_str()).collect();
         let held: Vec<String> = self
             .claims
             .iter()
-            .filter(|(name, c)| c.contains_key(from) && !claims.iter().any(|n| &n.name == *name))
+            .filter(|(name, c)| c.contains_key(from) && !listed.contains(name.as_str()))
             .map(|(name, _)| name.clone())
             .collect();
         for name in held {
@@ -351,7 +352,14 @@ impl GatewayState {
             };
             let node = self.node.clone();
             self.add_claim(&node, claim.clone());
-            self.watch_holder(&name, target.as_ref());
+            // New here: its holder cannot list it yet (no search, which
+            // one actor holding many names would make quadratic).
+            if let Some(cell) = target.cell() {
+                self.held_by
+                    .entry(cell.get_id())
+                    .or_default()
+                    .push(name.clone());
+            }
             self.local.insert(name, target);
             self.broadcast(Body::Registered(claim));
             Ok(())

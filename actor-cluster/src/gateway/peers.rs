@@ -11,7 +11,7 @@ use super::names::Member;
 use super::{GatewayMsg, GatewayState};
 use crate::connector::ConnectorMsg;
 use crate::membership::NodeEvent;
-use crate::wire::{Body, Claim};
+use crate::wire::{Body, Claim, HELLO_BYTES};
 
 /// How long a node waits for a peer that should dial it (the larger name
 /// dials the smaller) before it dials that peer itself.
@@ -92,14 +92,84 @@ impl Peer {
     }
 }
 
+/// One hello envelope, as received.
+pub(super) struct HelloPart {
+    pub(super) addr: String,
+    pub(super) claims: Vec<Claim>,
+    pub(super) started: u64,
+    pub(super) part: u32,
+    pub(super) parts: u32,
+}
+
+/// The parts of a peer's hello received so far.
+#[derive(Default)]
+pub(super) struct PendingHello {
+    next: u32,
+    claims: Vec<Claim>,
+}
+
 impl GatewayState {
+    /// Tells `node` who this node is and the names it holds, in as many
+    /// hellos as [`HELLO_BYTES`] asks for.
     fn hello(&self, node: &str) {
-        let body = Body::Hello {
-            addr: self.addr.clone(),
-            claims: self.local_claims(),
-            started: self.started,
-        };
-        self.send_to(node, body);
+        let mut chunks: Vec<Vec<Claim>> = vec![Vec::new()];
+        let mut size = 0;
+        for claim in self.local_claims() {
+            let more = claim.wire_size();
+            if size + more > HELLO_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += more;
+            chunks.last_mut().expect("one chunk at least").push(claim);
+        }
+        let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        for (part, claims) in (0..parts).zip(chunks) {
+            let body = Body::Hello {
+                addr: self.addr.clone(),
+                claims,
+                started: self.started,
+                part,
+                parts,
+            };
+            self.send_to(node, body);
+        }
+    }
+
+    /// One part of a peer's hello: the whole of it is taken once its last
+    /// part is in. A part out of turn drops what came before (the peer
+    /// started another hello, or a session closed in the middle of one)
+    /// and waits for a hello from the start.
+    pub(super) fn hello_part(&mut self, from: &str, hello: HelloPart) {
+        let HelloPart {
+            addr,
+            claims,
+            started,
+            part,
+            parts,
+        } = hello;
+        if part == 0 {
+            self.hellos.remove(from);
+        }
+        let expected = self.hellos.get(from).map_or(0, |h| h.next);
+        if part != expected || part >= parts {
+            tracing::debug!(%from, part, parts, expected, "a hello part out of turn; waiting for the next hello");
+            self.hellos.remove(from);
+            return;
+        }
+        if part + 1 == parts {
+            let mut all = self
+                .hellos
+                .remove(from)
+                .map(|h| h.claims)
+                .unwrap_or_default();
+            all.extend(claims);
+            self.hello_received(from, addr, all, started);
+        } else {
+            let pending = self.hellos.entry(from.to_owned()).or_default();
+            pending.next = part + 1;
+            pending.claims.extend(claims);
+        }
     }
 
     /// A peer is up once we have both its gateway and its hello.

@@ -209,6 +209,7 @@ pub fn samples() -> Vec<Envelope> {
             started: 1_700_000_000_000,
             part: 0,
             parts: 1,
+            wire: wire::WIRE_VERSION,
         },
         Body::Leaving,
         Body::PeerUp {

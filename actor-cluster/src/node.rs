@@ -90,6 +90,7 @@ pub struct NodeBuilder {
     conflicts: ConflictPolicy,
     partitions: PartitionPolicy,
     journal: EventStoreConfig,
+    wire: u8,
 }
 
 impl Default for NodeBuilder {
@@ -113,6 +114,7 @@ impl Default for NodeBuilder {
             conflicts: ConflictPolicy::default(),
             partitions: PartitionPolicy::default(),
             journal: EventStoreConfig::default(),
+            wire: crate::wire::WIRE_VERSION,
         }
     }
 }
@@ -230,6 +232,14 @@ impl NodeBuilder {
     /// they first answer, however long that takes.
     pub fn forget_after(mut self, after: Duration) -> Self {
         self.timing.forget_after = after;
+        self
+    }
+
+    /// Speaks only the previous wire version, as the build before this one
+    /// does: for tests of a cluster in the middle of a rolling upgrade.
+    #[doc(hidden)]
+    pub fn previous_wire_version(mut self) -> Self {
+        self.wire = crate::wire::PREVIOUS_WIRE_VERSION;
         self
     }
 
@@ -352,7 +362,7 @@ impl NodeBuilder {
             ChildSpec::new("acceptor", move || (Acceptor, args.clone()))
         };
         let gateway_spec = {
-            let (conflicts, partitions) = (self.conflicts, self.partitions);
+            let (conflicts, partitions, wire) = (self.conflicts, self.partitions, self.wire);
             let started = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
@@ -381,6 +391,7 @@ impl NodeBuilder {
                     conflicts,
                     partitions,
                     started,
+                    wire,
                 };
                 (Gateway, args)
             })

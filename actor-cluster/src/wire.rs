@@ -8,6 +8,7 @@
 //! can address the gateway of cluster B; without B's cookie it cannot
 //! produce an envelope that gateway accepts.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use litemap::LiteMap;
@@ -18,8 +19,16 @@ use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
 
-/// The envelope format this build speaks.
-pub(crate) const WIRE_VERSION: u8 = 4;
+/// The envelope format this build speaks. A node also reads and writes
+/// [`PREVIOUS_WIRE_VERSION`], so that a cluster can be upgraded one node at
+/// a time (docs/runtime-semantics.md, *Mixed versions*).
+///
+/// 5: hellos come in parts and say which version their sender speaks.
+pub(crate) const WIRE_VERSION: u8 = 5;
+
+/// The version before [`WIRE_VERSION`], still read and, to peers that
+/// speak no newer one, written.
+pub(crate) const PREVIOUS_WIRE_VERSION: u8 = WIRE_VERSION - 1;
 
 /// Upper bound on one encoded envelope; larger user messages are refused
 /// before they reach the socket (ractor_cluster drops the whole session for
@@ -94,6 +103,10 @@ fn one() -> u32 {
     1
 }
 
+fn previous() -> u8 {
+    PREVIOUS_WIRE_VERSION
+}
+
 impl Claim {
     /// About how many bytes the claim takes on the wire.
     pub(crate) fn wire_size(&self) -> usize {
@@ -127,6 +140,10 @@ pub(crate) enum Body {
         part: u32,
         #[serde(default = "one")]
         parts: u32,
+        /// The newest envelope version the sender speaks (absent before
+        /// version 5, hence the default).
+        #[serde(default = "previous")]
+        wire: u8,
     },
     /// The sender is shutting down: a departure, not a failure.
     Leaving,
@@ -205,7 +222,7 @@ pub(crate) enum WireError {
     TooLarge(usize),
     #[error("malformed envelope: {0}")]
     Malformed(String),
-    #[error("envelope version {0} is not supported (this node speaks {WIRE_VERSION})")]
+    #[error("envelope version {0} is not supported (this node speaks {PREVIOUS_WIRE_VERSION} and {WIRE_VERSION})")]
     Version(u8),
     #[error("envelope not sealed with this cluster's cookie")]
     Forged,
@@ -242,6 +259,9 @@ struct Sealed {
 }
 
 impl Envelope {
+    /// An envelope of this build's version (the gateway seals bodies
+    /// directly with [`seal_body`](Self::seal_body)).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn new(from: &str, body: Body) -> Self {
         Self {
             version: WIRE_VERSION,
@@ -250,19 +270,50 @@ impl Envelope {
         }
     }
 
+    /// Encodes and seals an envelope of `version` from `from` carrying
+    /// `body` (as [`seal`](Self::seal) would, without owning the body).
+    pub(crate) fn seal_body(
+        version: u8,
+        from: &str,
+        body: &Body,
+        key: &WireKey,
+    ) -> Result<Vec<u8>, WireError> {
+        /// The same fields as [`Envelope`], borrowed.
+        #[derive(Serialize)]
+        struct View<'a> {
+            version: u8,
+            from: &'a str,
+            body: &'a Body,
+        }
+        let view = View {
+            version,
+            from,
+            body,
+        };
+        let envelope =
+            rmp_serde::to_vec_named(&view).map_err(|e| WireError::Malformed(e.to_string()))?;
+        Self::seal_encoded_as(version, envelope, key)
+    }
+
     /// Encodes and seals the envelope with `key`.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn seal(&self, key: &WireKey) -> Result<Vec<u8>, WireError> {
         let envelope =
             rmp_serde::to_vec_named(self).map_err(|e| WireError::Malformed(e.to_string()))?;
-        Self::seal_encoded(envelope, key)
+        Self::seal_encoded_as(self.version, envelope, key)
     }
 
     /// Seals `envelope`, an encoded envelope, with `key`. Tests and fuzz
     /// targets seal other bytes too, to reach the decoder behind the seal.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn seal_encoded(envelope: Vec<u8>, key: &WireKey) -> Result<Vec<u8>, WireError> {
+        Self::seal_encoded_as(WIRE_VERSION, envelope, key)
+    }
+
+    fn seal_encoded_as(version: u8, envelope: Vec<u8>, key: &WireKey) -> Result<Vec<u8>, WireError> {
         let seal = hmac::sign(&key.0, &envelope);
         let sealed = Sealed {
-            version: WIRE_VERSION,
+            version,
             seal: ByteBuf::from(seal.as_ref().to_vec()),
             envelope: ByteBuf::from(envelope),
         };
@@ -274,19 +325,31 @@ impl Envelope {
         Ok(bytes)
     }
 
-    /// Checks the version and the seal, then decodes the envelope.
+    /// Checks the version (this build's or the previous one) and the seal,
+    /// then decodes the envelope.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn open(bytes: &[u8], key: &WireKey) -> Result<Self, WireError> {
+        Self::open_within(bytes, key, PREVIOUS_WIRE_VERSION..=WIRE_VERSION)
+    }
+
+    /// Like [`open`](Self::open), taking the versions in `versions`.
+    pub(crate) fn open_within(
+        bytes: &[u8],
+        key: &WireKey,
+        versions: RangeInclusive<u8>,
+    ) -> Result<Self, WireError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(WireError::TooLarge(bytes.len()));
         }
         let sealed: Sealed = from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
-        if sealed.version != WIRE_VERSION {
+        if !versions.contains(&sealed.version) {
             return Err(WireError::Version(sealed.version));
         }
         hmac::verify(&key.0, &sealed.envelope, &sealed.seal).map_err(|_| WireError::Forged)?;
         let env: Envelope =
             from_slice(&sealed.envelope).map_err(|e| WireError::Malformed(e.to_string()))?;
-        if env.version != WIRE_VERSION {
+        // The seal covers the envelope, so its version is the one sealed.
+        if env.version != sealed.version {
             return Err(WireError::Version(env.version));
         }
         Ok(env)
@@ -319,6 +382,71 @@ mod tests {
         assert_eq!(
             Envelope::open(&env.seal(&key()).unwrap(), &key()).unwrap(),
             env
+        );
+    }
+
+    #[test]
+    fn this_version_and_the_previous_one_are_read_and_no_other() {
+        let body = Body::Unregistered { name: "x".into() };
+        for version in [PREVIOUS_WIRE_VERSION, WIRE_VERSION] {
+            let bytes = Envelope::seal_body(version, "a", &body, &key()).unwrap();
+            let env = Envelope::open(&bytes, &key()).unwrap();
+            assert_eq!((env.version, env.body), (version, body.clone()));
+        }
+        let older = Envelope::seal_body(PREVIOUS_WIRE_VERSION - 1, "a", &body, &key()).unwrap();
+        assert!(matches!(
+            Envelope::open(&older, &key()),
+            Err(WireError::Version(v)) if v == PREVIOUS_WIRE_VERSION - 1
+        ));
+        // A node playing the previous build reads only that version.
+        let newer = Envelope::seal_body(WIRE_VERSION, "a", &body, &key()).unwrap();
+        let previous = PREVIOUS_WIRE_VERSION..=PREVIOUS_WIRE_VERSION;
+        assert!(matches!(
+            Envelope::open_within(&newer, &key(), previous),
+            Err(WireError::Version(WIRE_VERSION))
+        ));
+    }
+
+    #[test]
+    fn a_hello_of_the_previous_version_reads_as_one_whole_part() {
+        // Version 4's hello: no part, parts or wire.
+        #[derive(Serialize)]
+        enum OldBody {
+            Hello {
+                addr: String,
+                claims: Vec<Claim>,
+                started: u64,
+            },
+        }
+        #[derive(Serialize)]
+        struct OldEnvelope {
+            version: u8,
+            from: String,
+            body: OldBody,
+        }
+        let old = OldEnvelope {
+            version: PREVIOUS_WIRE_VERSION,
+            from: "a".into(),
+            body: OldBody::Hello {
+                addr: "127.0.0.1:7400".into(),
+                claims: Vec::new(),
+                started: 7,
+            },
+        };
+        let sealed =
+            Envelope::seal_encoded_as(PREVIOUS_WIRE_VERSION, rmp_serde::to_vec_named(&old).unwrap(), &key())
+                .unwrap();
+        let env = Envelope::open(&sealed, &key()).unwrap();
+        assert_eq!(
+            env.body,
+            Body::Hello {
+                addr: "127.0.0.1:7400".into(),
+                claims: Vec::new(),
+                started: 7,
+                part: 0,
+                parts: 1,
+                wire: PREVIOUS_WIRE_VERSION,
+            }
         );
     }
 
@@ -427,14 +555,16 @@ mod tests {
                 vec(claim(), 0..3),
                 any::<u64>(),
                 any::<u32>(),
-                any::<u32>()
+                any::<u32>(),
+                any::<u8>()
             )
-                .prop_map(|(addr, claims, started, part, parts)| Body::Hello {
+                .prop_map(|(addr, claims, started, part, parts, wire)| Body::Hello {
                     addr,
                     claims,
                     started,
                     part,
                     parts,
+                    wire,
                 }),
             Just(Body::Leaving),
             (text(), text()).prop_map(|(node, addr)| Body::PeerUp { node, addr }),

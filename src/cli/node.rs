@@ -71,6 +71,10 @@ pub(crate) struct NodeArgs {
     /// Print one JSON line per membership change on stdout.
     #[arg(long, value_enum)]
     pub(crate) events: Option<EventFormat>,
+    /// Speak only the previous wire version, as the build before this one:
+    /// for tests of a rolling upgrade.
+    #[arg(long, hide = true)]
+    pub(crate) previous_wire_version: bool,
     /// Start an agent: `ID[:KEY=VALUE]...` with keys such as `vote=yes|no|abstain`,
     /// `bid=AMOUNT`, `rank=A>B>C|none`, `delay=MS`; the command `help` lists every key.
     /// Repeatable.
@@ -314,6 +318,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         }
         (None, None, None) => {}
         _ => bail!("mutual TLS needs all three of --tls-cert, --tls-key and --tls-ca"),
+    }
+    if args.previous_wire_version {
+        builder = builder.previous_wire_version();
     }
     let node = builder
         .failure_timeout(settings.failure_timeout()?)
@@ -715,7 +722,7 @@ async fn command(
                 .peers()
                 .await?
                 .into_iter()
-                .map(|p| json!({ "node": p.node, "addr": p.addr, "status": p.status }))
+                .map(|p| json!({ "node": p.node, "addr": p.addr, "status": p.status, "wire": p.wire }))
                 .collect();
             json!({ "reply": "peers", "peers": peers })
         }

@@ -316,20 +316,15 @@ impl GatewayState {
             tag: tag.to_owned(),
             payload: ByteBuf::from(payload),
         };
-        let Some(bytes) = self.envelope(body) else {
-            return count;
-        };
+        let mut out = self.sealing(body);
         for node in remote {
-            let gateway = self
+            let sent = self
                 .peers
                 .get(node)
                 .filter(|p| p.up)
-                .and_then(|p| p.gateways.last());
-            match gateway {
-                Some(gateway) => {
-                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
-                }
-                None => tracing::warn!(%topic, %node, "published message dropped: node is gone"),
+                .is_some_and(|peer| self.send_out(peer, &mut out));
+            if !sent {
+                tracing::warn!(%topic, %node, "published message dropped: node is gone");
             }
         }
         count

@@ -38,7 +38,7 @@ use crate::connector::ConnectorMsg;
 use crate::detector::Detector;
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
-use crate::wire::{Body, Claim, Envelope, WireKey};
+use crate::wire::{Body, Claim, Envelope, WireKey, PREVIOUS_WIRE_VERSION};
 
 use self::delivery::Pending;
 pub(crate) use self::delivery::{
@@ -265,9 +265,18 @@ pub(crate) struct GatewayArgs {
     pub(crate) partitions: PartitionPolicy,
     /// When this node started (Unix milliseconds).
     pub(crate) started: u64,
+    /// The newest wire version it speaks.
+    pub(crate) wire: u8,
 }
 
 pub(crate) struct Gateway;
+
+/// An envelope on its way to peers, sealed once for each wire version
+/// they speak.
+struct Sealing {
+    body: Body,
+    sealed: Vec<(u8, Vec<u8>)>,
+}
 
 pub(crate) struct GatewayState {
     id: GatewayId,
@@ -315,6 +324,9 @@ pub(crate) struct GatewayState {
     churned: HashMap<String, Instant>,
     /// The parts of peers' hellos received so far.
     hellos: HashMap<String, PendingHello>,
+    /// The newest wire version this node speaks (the previous one when it
+    /// plays an older build, see `NodeBuilder::wire_version`).
+    wire: u8,
     /// ractor_cluster's node server, asked for its sessions.
     server: ActorRef<NodeServerMessage>,
 }
@@ -344,56 +356,62 @@ impl GatewayState {
         let _ = self.events.send(event);
     }
 
-    fn envelope(&self, body: Body) -> Option<Vec<u8>> {
-        let kind = body.kind();
-        match Envelope::new(&self.node, body).seal(&self.key) {
-            Ok(bytes) => {
-                metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => kind)
-                    .increment(1);
-                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
-                    .record(bytes.len() as f64);
-                Some(bytes)
-            }
-            Err(e) => {
-                tracing::error!("could not encode envelope: {e}");
-                None
-            }
+    /// An envelope to send; see [`send_out`](Self::send_out).
+    fn sealing(&self, body: Body) -> Sealing {
+        Sealing {
+            body,
+            sealed: Vec::new(),
         }
     }
 
-    fn send_to(&self, node: &str, body: Body) -> bool {
-        let Some(gateway) = self.peers.get(node).and_then(|p| p.gateways.last()) else {
+    /// Sends `out` to `peer`'s gateway, sealed in the newest version both
+    /// speak. False if the peer has no gateway here or it cannot be sent.
+    fn send_out(&self, peer: &Peer, out: &mut Sealing) -> bool {
+        let Some(gateway) = peer.gateways.last() else {
             return false;
         };
-        match self.envelope(body) {
-            Some(bytes) => gateway.send_message(GatewayMsg::Wire(bytes)).is_ok(),
-            None => false,
-        }
+        let version = peer.wire.min(self.wire);
+        let bytes = match out.sealed.iter().find(|(v, _)| *v == version) {
+            Some((_, bytes)) => bytes.clone(),
+            None => match Envelope::seal_body(version, &self.node, &out.body, &self.key) {
+                Ok(bytes) => {
+                    out.sealed.push((version, bytes.clone()));
+                    bytes
+                }
+                Err(e) => {
+                    tracing::error!("could not encode envelope: {e}");
+                    return false;
+                }
+            },
+        };
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
+            .increment(1);
+        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+            .record(bytes.len() as f64);
+        gateway.send_message(GatewayMsg::Wire(bytes)).is_ok()
+    }
+
+    fn send_to(&self, node: &str, body: Body) -> bool {
+        let Some(peer) = self.peers.get(node) else {
+            return false;
+        };
+        self.send_out(peer, &mut self.sealing(body))
     }
 
     fn broadcast(&self, body: Body) {
         // Nobody to tell: not encoded, not sealed (a node alone registering
         // a hundred thousand agents would seal each name twice for no one).
-        if !self.peers.values().any(|peer| !peer.gateways.is_empty()) {
-            return;
-        }
-        let Some(bytes) = self.envelope(body) else {
-            return;
-        };
+        let mut out = self.sealing(body);
         for peer in self.peers.values() {
-            if let Some(gateway) = peer.gateways.last() {
-                let _ = gateway.send_message(GatewayMsg::Wire(bytes.clone()));
-            }
+            self.send_out(peer, &mut out);
         }
     }
 
-    /// Sends an encoded envelope to every peer that is up, but `except`.
-    fn send_to_up(&self, bytes: &[u8], except: &str) {
+    /// Sends `out` to every peer that is up, but `except`.
+    fn send_to_up(&self, out: &mut Sealing, except: &str) {
         for (name, peer) in &self.peers {
             if name != except && peer.up {
-                if let Some(gateway) = peer.gateways.last() {
-                    let _ = gateway.send_message(GatewayMsg::Wire(bytes.to_vec()));
-                }
+                self.send_out(peer, out);
             }
         }
     }
@@ -410,7 +428,8 @@ impl GatewayState {
     fn handle_wire(&mut self, bytes: &[u8]) -> bool {
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
             .record(bytes.len() as f64);
-        let env = match Envelope::open(bytes, &self.key) {
+        let versions = PREVIOUS_WIRE_VERSION.min(self.wire)..=self.wire;
+        let env = match Envelope::open_within(bytes, &self.key, versions) {
             Ok(env) => env,
             Err(e) => {
                 metrics::counter!("foundation_gateway_rejected_total").increment(1);
@@ -436,6 +455,7 @@ impl GatewayState {
                 started,
                 part,
                 parts,
+                wire,
             } => {
                 let hello = HelloPart {
                     addr,
@@ -443,6 +463,7 @@ impl GatewayState {
                     started,
                     part,
                     parts,
+                    wire,
                 };
                 self.hello_part(&from, hello);
             }
@@ -528,6 +549,7 @@ impl Actor for Gateway {
             resumed_at: None,
             churned: HashMap::new(),
             hellos: HashMap::new(),
+            wire: args.wire,
             server: server.clone(),
             detector: Detector::new(
                 &node_name,

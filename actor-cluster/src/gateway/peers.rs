@@ -11,7 +11,7 @@ use super::names::Member;
 use super::{GatewayMsg, GatewayState};
 use crate::connector::ConnectorMsg;
 use crate::membership::NodeEvent;
-use crate::wire::{Body, Claim, HELLO_BYTES};
+use crate::wire::{Body, Claim, HELLO_BYTES, PREVIOUS_WIRE_VERSION, WIRE_VERSION};
 
 /// How long a node waits for a peer that should dial it (the larger name
 /// dials the smaller) before it dials that peer itself.
@@ -29,6 +29,9 @@ pub struct PeerInfo {
     pub status: PeerStatus,
     /// Since when.
     pub since: SystemTime,
+    /// The envelope version this node speaks with it: the newest both
+    /// know (they differ in the middle of a rolling upgrade).
+    pub wire: u8,
 }
 
 /// The status of a peer in this node's membership view. A peer that is
@@ -66,6 +69,9 @@ pub(super) struct Peer {
     /// While detached, a session of ractor_cluster's to it that never
     /// reached us was closed and the peer redialed (once per detachment).
     pub(super) redialed: bool,
+    /// The newest wire version it speaks, from its hello (until then, the
+    /// previous version: every build since reads it).
+    pub(super) wire: u8,
 }
 
 impl Peer {
@@ -78,6 +84,7 @@ impl Peer {
             since: SystemTime::now(),
             detached: None,
             redialed: false,
+            wire: PREVIOUS_WIRE_VERSION,
             leaving: false,
             started: 0,
         }
@@ -92,6 +99,11 @@ impl Peer {
     }
 }
 
+/// The most bytes of claims sent in one hello to a peer that may speak
+/// the previous wire version (whose hellos come whole), leaving room in
+/// [`MAX_ENVELOPE_BYTES`](crate::wire::MAX_ENVELOPE_BYTES).
+const ONE_HELLO_BYTES: usize = 7 * 1024 * 1024;
+
 /// One hello envelope, as received.
 pub(super) struct HelloPart {
     pub(super) addr: String,
@@ -99,6 +111,7 @@ pub(super) struct HelloPart {
     pub(super) started: u64,
     pub(super) part: u32,
     pub(super) parts: u32,
+    pub(super) wire: u8,
 }
 
 /// The parts of a peer's hello received so far.
@@ -112,11 +125,24 @@ impl GatewayState {
     /// Tells `node` who this node is and the names it holds, in as many
     /// hellos as [`HELLO_BYTES`] asks for.
     fn hello(&self, node: &str) {
+        let Some(peer) = self.peers.get(node) else {
+            return;
+        };
+        // A peer of the previous wire version (or one whose hello has not
+        // come yet: it may be one) takes one hello only, as long as one
+        // envelope holds it; beyond that it could never take the list.
+        let claims = self.local_claims();
+        let total: usize = claims.iter().map(Claim::wire_size).sum();
+        let limit = if peer.wire.min(self.wire) >= 5 || total > ONE_HELLO_BYTES {
+            HELLO_BYTES
+        } else {
+            usize::MAX
+        };
         let mut chunks: Vec<Vec<Claim>> = vec![Vec::new()];
         let mut size = 0;
-        for claim in self.local_claims() {
+        for claim in claims {
             let more = claim.wire_size();
-            if size + more > HELLO_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+            if size + more > limit && !chunks.last().is_some_and(Vec::is_empty) {
                 chunks.push(Vec::new());
                 size = 0;
             }
@@ -131,8 +157,9 @@ impl GatewayState {
                 started: self.started,
                 part,
                 parts,
+                wire: self.wire,
             };
-            self.send_to(node, body);
+            self.send_out(peer, &mut self.sealing(body));
         }
     }
 
@@ -147,7 +174,11 @@ impl GatewayState {
             started,
             part,
             parts,
+            wire,
         } = hello;
+        if let Some(peer) = self.peers.get_mut(from) {
+            peer.wire = wire.clamp(PREVIOUS_WIRE_VERSION, WIRE_VERSION);
+        }
         if part == 0 {
             self.hellos.remove(from);
         }
@@ -209,9 +240,7 @@ impl GatewayState {
             node: node.to_owned(),
             addr,
         };
-        if let Some(bytes) = self.envelope(body) {
-            self.send_to_up(&bytes, node);
-        }
+        self.send_to_up(&mut self.sealing(body), node);
         for (name, other) in &self.peers {
             if name == node || !other.up {
                 continue;
@@ -288,9 +317,8 @@ impl GatewayState {
         for node in &actions.report {
             tracing::info!(%node, "no heartbeat from a watched peer; asking every node to check it");
             self.mark_suspect(node);
-            if let Some(bytes) = self.envelope(Body::Unreachable { node: node.clone() }) {
-                self.send_to_up(&bytes, node);
-            }
+            let body = Body::Unreachable { node: node.clone() };
+            self.send_to_up(&mut self.sealing(body), node);
         }
         for node in &actions.ping {
             self.send_to(node, Body::Ping);
@@ -418,6 +446,7 @@ impl GatewayState {
                 addr: p.addr.clone().unwrap_or_default(),
                 status: p.status(),
                 since: p.since,
+                wire: p.wire.min(self.wire),
             })
             .collect();
         list.sort_by(|a, b| a.node.cmp(&b.node));

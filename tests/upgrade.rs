@@ -34,8 +34,16 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
         .arg("--previous-wire-version");
     let (seed, a_port) = (old.addr(), old.port);
     let mut a = old.start().await;
-    let b = NodeSpec::new("b").counter("count-b").seed(&seed).start().await;
-    let c = NodeSpec::new("c").counter("count-c").seed(&seed).start().await;
+    let b = NodeSpec::new("b")
+        .counter("count-b")
+        .seed(&seed)
+        .start()
+        .await;
+    let c = NodeSpec::new("c")
+        .counter("count-c")
+        .seed(&seed)
+        .start()
+        .await;
     let mut nodes = vec![a, b, c];
     await_mesh(&mut nodes).await;
     for node in nodes.iter_mut() {
@@ -48,9 +56,16 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
     assert_eq!(nodes[2].command("ask count-a add 3").await["ok"], 5);
 
     // Each pair speaks the newest version both know.
-    let (b_peers, a_peers) = (nodes[1].command("peers").await, nodes[0].command("peers").await);
+    let (b_peers, a_peers) = (
+        nodes[1].command("peers").await,
+        nodes[0].command("peers").await,
+    );
     let (old_v, new_v) = (wire_with(&b_peers, "a"), wire_with(&b_peers, "c"));
-    assert_eq!(new_v, old_v + 1, "b speaks {old_v} with a and {new_v} with c");
+    assert_eq!(
+        new_v,
+        old_v + 1,
+        "b speaks {old_v} with a and {new_v} with c"
+    );
     assert_eq!(wire_with(&a_peers, "b"), old_v);
     assert_eq!(wire_with(&a_peers, "c"), old_v);
 

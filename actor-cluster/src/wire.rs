@@ -310,7 +310,11 @@ impl Envelope {
         Self::seal_encoded_as(WIRE_VERSION, envelope, key)
     }
 
-    fn seal_encoded_as(version: u8, envelope: Vec<u8>, key: &WireKey) -> Result<Vec<u8>, WireError> {
+    fn seal_encoded_as(
+        version: u8,
+        envelope: Vec<u8>,
+        key: &WireKey,
+    ) -> Result<Vec<u8>, WireError> {
         let seal = hmac::sign(&key.0, &envelope);
         let sealed = Sealed {
             version,
@@ -433,9 +437,12 @@ mod tests {
                 started: 7,
             },
         };
-        let sealed =
-            Envelope::seal_encoded_as(PREVIOUS_WIRE_VERSION, rmp_serde::to_vec_named(&old).unwrap(), &key())
-                .unwrap();
+        let sealed = Envelope::seal_encoded_as(
+            PREVIOUS_WIRE_VERSION,
+            rmp_serde::to_vec_named(&old).unwrap(),
+            &key(),
+        )
+        .unwrap();
         let env = Envelope::open(&sealed, &key()).unwrap();
         assert_eq!(
             env.body,

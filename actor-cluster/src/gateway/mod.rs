@@ -375,6 +375,11 @@ impl GatewayState {
             Some((_, bytes)) => bytes.clone(),
             None => match Envelope::seal_body(version, &self.node, &out.body, &self.key) {
                 Ok(bytes) => {
+                    // Counted as encoded: once however many peers get it.
+                    metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
+                        .increment(1);
+                    metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                        .record(bytes.len() as f64);
                     out.sealed.push((version, bytes.clone()));
                     bytes
                 }
@@ -384,10 +389,6 @@ impl GatewayState {
                 }
             },
         };
-        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
-            .increment(1);
-        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
-            .record(bytes.len() as f64);
         gateway.send_message(GatewayMsg::Wire(bytes)).is_ok()
     }
 

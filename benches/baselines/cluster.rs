@@ -119,7 +119,10 @@ pub async fn commits(rounds: usize, count: usize) -> Commits {
     let status = nodes[0]
         .command_until("var status", |r| r["status"]["leader"].is_string())
         .await;
-    let leader = status["status"]["leader"].as_str().expect("leader").to_owned();
+    let leader = status["status"]["leader"]
+        .as_str()
+        .expect("leader")
+        .to_owned();
     let on_leader = nodes.iter().position(|n| n.name == leader).expect("voter");
     let follower = (on_leader + 1) % nodes.len();
     let defined = nodes[on_leader]
@@ -143,9 +146,9 @@ pub async fn commits(rounds: usize, count: usize) -> Commits {
         figures
             .from_follower
             .push(p50(timed(&mut nodes[follower], count, set).await));
-        figures
-            .ask
-            .push(p50(timed(&mut nodes[on_leader], count, |_| ask.clone()).await));
+        figures.ask.push(p50(
+            timed(&mut nodes[on_leader], count, |_| ask.clone()).await
+        ));
     }
     drop(nodes);
     figures

@@ -1,231 +1,34 @@
 //! Memory and spawn time of agents against bare ractor actors, in the same
-//! run: 100,000 of each, every kind measured in a fresh process.
-//!
-//! * `bare`: ractor actors holding an id and a value, spawned one after
-//!   another from one task.
-//! * `agent`: agents with the same state, each registered cluster-wide
-//!   with its capability, under an agent supervisor.
-//! * `passivated`: the same agents with
-//!   [`AgentSpec::passivate_after`](agents::AgentSpec::passivate_after):
-//!   measured once every one of them has passivated.
-//! * `asleep`: the same agents started asleep
-//!   ([`AgentSpec::asleep`](agents::AgentSpec::asleep)): registered and
-//!   listed, no actor ever started.
-//!
-//! For each: resident memory growth per actor (`/proc/self/statm`, so
-//! Linux only), live heap growth per actor (a counting allocator: freed
-//! memory stays resident, so for passivated agents the heap is the figure
-//! that shows what they keep), and the time to spawn all of them, timed
-//! inside a spawned task. Medians of 3 rounds, with min-max.
+//! run: 100,000 of each kind (`bare`, `agent`, `passivated`, `asleep`),
+//! every kind measured in a fresh process; the kinds and the method are
+//! described in `baselines/memory.rs`, shared with the performance report
+//! (`benches/report.rs`, which gives the resident and spawn figures).
+//! This bench adds the live heap per actor, from a counting allocator:
+//! freed memory stays resident, so for passivated agents the heap is the
+//! figure that shows what they keep. Medians of 3 rounds, with min-max.
 //!
 //! `cargo bench --bench agent_memory [-- --n 10000]`.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::alloc::System;
-use std::time::{Duration, Instant};
 
-use actor_cluster::Server;
-use agents::{Agent, AgentSpec, Agents, Bidder, CallForBids, Families, Query, Status};
 use cap::Cap;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+#[path = "baselines/memory.rs"]
+mod memory;
+
+use memory::{measure_in_child, Figures};
 
 #[global_allocator]
 static HEAP: Cap<System> = Cap::new(System, usize::MAX);
 
 const ROUNDS: usize = 3;
-/// How long an idle agent runs before it passivates, in the `passivated`
-/// and `asleep` kinds.
-const IDLE: Duration = Duration::from_millis(200);
-
-/// Resident memory of this process in bytes.
-fn resident() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("resident pages");
-    pages * 4096
-}
-
-/// A bare ractor actor holding as much state as the agent below.
-struct Bare;
-
-impl Actor for Bare {
-    type Msg = ();
-    type State = (String, f64);
-    type Arguments = usize;
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        i: usize,
-    ) -> Result<(String, f64), ActorProcessingErr> {
-        Ok((format!("agent-{i}"), i as f64))
-    }
-}
-
-/// An agent with an id and a value: it bids its value.
-struct Buyer {
-    id: String,
-    value: f64,
-}
-
-impl Server for Buyer {}
-
-impl Agent for Buyer {
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-    fn capabilities(&self) -> Vec<String> {
-        vec!["bidder".into()]
-    }
-
-    fn families(families: &mut Families<Self>) {
-        families.bidder();
-    }
-}
-
-impl Bidder for Buyer {
-    async fn bid(&mut self, _: &CallForBids) -> Option<f64> {
-        Some(self.value)
-    }
-}
-
-/// What one round measured, per actor.
-struct Figures {
-    resident: f64,
-    heap: f64,
-    spawn: Duration,
-}
-
-/// Memory grown since `before` (resident, heap), per actor.
-fn grown(n: usize, before: (u64, usize)) -> (f64, f64) {
-    let resident = resident().saturating_sub(before.0) as f64 / n as f64;
-    let heap = HEAP.allocated().saturating_sub(before.1) as f64 / n as f64;
-    (resident, heap)
-}
-
-async fn bare_round(n: usize) -> Figures {
-    let before = (resident(), HEAP.allocated());
-    let (spawn, actors) = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut actors = Vec::with_capacity(n);
-        for i in 0..n {
-            actors.push(Actor::spawn(None, Bare, i).await.expect("bare").0);
-        }
-        (started.elapsed(), actors)
-    })
-    .await
-    .expect("spawning task");
-    let (resident, heap) = grown(n, before);
-    drop(actors);
-    Figures {
-        resident,
-        heap,
-        spawn,
-    }
-}
-
-/// How the agents of a round start and end up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Running.
-    Active,
-    /// Started running, then passivated when idle.
-    Passivated,
-    /// Started asleep (`AgentSpec::asleep`): never ran.
-    Asleep,
-}
-
-async fn agent_round(n: usize, round: usize, mode: Mode) -> Figures {
-    let node = actor_cluster::Node::builder()
-        .name(format!("memory-{round}"))
-        .cookie("bench")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
-    let agents = Agents::start(&node).await.expect("agents");
-    let before = (resident(), HEAP.allocated());
-    let spawning = agents.clone();
-    let spawn = tokio::spawn(async move {
-        let started = Instant::now();
-        for i in 0..n {
-            let spec = AgentSpec::new(move || Buyer {
-                id: format!("agent-{i}"),
-                value: i as f64,
-            });
-            let spec = match mode {
-                Mode::Active => spec,
-                Mode::Passivated => spec.passivate_after(IDLE),
-                Mode::Asleep => spec.asleep(IDLE),
-            };
-            spawning.spawn_with(spec).await.expect("agent");
-        }
-        started.elapsed()
-    })
-    .await
-    .expect("spawning task");
-    if mode != Mode::Active {
-        let asleep = Query::new().status(Status::Passivated);
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let count = agents.query(&asleep).await.map_or(0, |a| a.len());
-            if count == n {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{count} of {n} agents passivated"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let (resident, heap) = grown(n, before);
-    node.shutdown().await;
-    Figures {
-        resident,
-        heap,
-        spawn,
-    }
-}
 
 /// Median, min and max.
 fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
     xs.sort_by(f64::total_cmp);
     (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
-}
-
-/// Measures one kind in a fresh process (freed memory is not returned to
-/// the system, so rounds in one process would reuse it).
-fn measure_in_child(kind: &str, n: usize, round: usize) -> Figures {
-    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--bench",
-            "--measure",
-            kind,
-            &n.to_string(),
-            &round.to_string(),
-        ])
-        .output()
-        .expect("child");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let nums: Vec<f64> = text
-        .split_whitespace()
-        .map(|w| w.parse().expect("a figure"))
-        .collect();
-    Figures {
-        resident: nums[0],
-        heap: nums[1],
-        spawn: Duration::from_secs_f64(nums[2]),
-    }
 }
 
 fn report(name: &str, rounds: &[Figures], bare: &[Figures]) {
@@ -251,24 +54,7 @@ async fn main() {
         println!("agent_memory bench: run with `cargo bench --bench agent_memory`");
         return;
     }
-    if let Some(i) = args.iter().position(|a| a == "--measure") {
-        let n = args
-            .get(i + 2)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(100_000);
-        let round = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(0);
-        let figures = match args.get(i + 1).map(String::as_str) {
-            Some("bare") => bare_round(n).await,
-            Some("passivated") => agent_round(n, round, Mode::Passivated).await,
-            Some("asleep") => agent_round(n, round, Mode::Asleep).await,
-            _ => agent_round(n, round, Mode::Active).await,
-        };
-        println!(
-            "{} {} {}",
-            figures.resident,
-            figures.heap,
-            figures.spawn.as_secs_f64()
-        );
+    if memory::child(&args, || HEAP.allocated()).await {
         return;
     }
     let n = args

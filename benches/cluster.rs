@@ -6,6 +6,9 @@
 //! * detection time of a killed node (SIGKILL) and of a frozen one
 //!   (SIGSTOP, default 2 s failure timeout) — target ≤ 3 s.
 //!
+//! The seeded mesh and the detection are in `baselines/cluster.rs`, shared
+//! with the performance report (`benches/report.rs`).
+//!
 //! `cargo bench --bench cluster`. Medians over several rounds are printed
 //! next to their targets.
 
@@ -13,9 +16,12 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "baselines/cluster.rs"]
+mod cluster;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use cluster::{detection, mesh_with_seeds};
 use support::netns::Lan;
 use support::NodeSpec;
 
@@ -39,22 +45,6 @@ fn report(what: &str, samples: Vec<Duration>, target: Duration) {
     );
 }
 
-async fn mesh_with_seeds(n: usize) -> Duration {
-    let specs: Vec<NodeSpec> = (1..=n).map(|i| NodeSpec::new(&format!("s{i}"))).collect();
-    let first = specs[0].addr();
-    let started = Instant::now();
-    let mut nodes = Vec::new();
-    for (i, spec) in specs.into_iter().enumerate() {
-        nodes.push(if i == 0 {
-            spec.start().await
-        } else {
-            spec.seed(&first).start().await
-        });
-    }
-    support::await_mesh(&mut nodes).await;
-    started.elapsed()
-}
-
 async fn mesh_with_mdns(lan: &Lan, round: usize) -> Duration {
     let started = Instant::now();
     let mut nodes = Vec::new();
@@ -68,23 +58,6 @@ async fn mesh_with_mdns(lan: &Lan, round: usize) -> Duration {
     }
     support::await_mesh(&mut nodes).await;
     started.elapsed()
-}
-
-/// Three nodes; `signal` the third; time until the first sees it down.
-async fn detection(signal: &str) -> Duration {
-    let specs: Vec<NodeSpec> = (1..=3).map(|i| NodeSpec::new(&format!("d{i}"))).collect();
-    let mut nodes = support::cluster(specs).await;
-    nodes[0].forget();
-    let t = Instant::now();
-    nodes[2].signal(signal);
-    nodes[0]
-        .expect(|v| v["event"] == "node_down" && v["node"] == "d3")
-        .await;
-    let took = t.elapsed();
-    if signal == "STOP" {
-        nodes[2].signal("CONT");
-    }
-    took
 }
 
 #[tokio::main]

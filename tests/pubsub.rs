@@ -60,10 +60,9 @@ async fn topics_reach_every_subscriber_on_every_node() {
             .command_until(&format!("ask {name} get"), |r| r["ok"] == 1275)
             .await;
     }
-    // One envelope per node and message, not one per subscriber: b, with
-    // two subscribers, received 50, as a did with one; c encoded each
-    // message once for both.
-    for (node, direction) in [(0, "in"), (1, "in"), (2, "out")] {
+    // One message per node, not one per subscriber: b, with two
+    // subscribers, received 50, as a did with one; c sent 50 to each.
+    for (node, direction, count) in [(0, "in", 50), (1, "in", 50), (2, "out", 100)] {
         let metrics = nodes[node]
             .command("metrics foundation_gateway_envelopes_total")
             .await;
@@ -74,7 +73,7 @@ async fn topics_reach_every_subscriber_on_every_node() {
             .filter(|c| c["labels"]["direction"] == direction && c["labels"]["kind"] == "publish")
             .collect();
         assert_eq!(publishes.len(), 1, "{metrics}");
-        assert_eq!(publishes[0]["value"], 50, "{metrics}");
+        assert_eq!(publishes[0]["value"], count, "{metrics}");
     }
 
     // Per-publisher order: 500 numbers published back to back from c

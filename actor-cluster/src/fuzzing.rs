@@ -93,6 +93,20 @@ pub fn seal_bytes(bytes: &[u8]) -> Result<Vec<u8>, String> {
 pub fn receive(envelope: &Envelope) -> Vec<String> {
     let mut refused: Vec<String> = Vec::new();
     match &envelope.0.body {
+        Body::Batch(bodies) => {
+            for body in bodies {
+                if matches!(body, Body::Batch(_)) {
+                    refused.push("a batch inside a batch".to_owned());
+                } else {
+                    let one = Envelope(wire::Envelope {
+                        version: envelope.0.version,
+                        from: envelope.0.from.clone(),
+                        body: body.clone(),
+                    });
+                    refused.extend(receive(&one));
+                }
+            }
+        }
         Body::Hello { claims, .. } => {
             refused.extend(
                 claims

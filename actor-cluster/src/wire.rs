@@ -23,7 +23,8 @@ use crate::error::RemoteError;
 /// [`PREVIOUS_WIRE_VERSION`], so that a cluster can be upgraded one node at
 /// a time (docs/runtime-semantics.md, *Mixed versions*).
 ///
-/// 5: hellos come in parts and say which version their sender speaks.
+/// 5: hellos come in parts and say which version their sender speaks;
+/// bodies travel in batches.
 pub(crate) const WIRE_VERSION: u8 = 5;
 
 /// The version before [`WIRE_VERSION`], still read and, to peers that
@@ -105,6 +106,36 @@ fn one() -> u32 {
 
 fn previous() -> u8 {
     PREVIOUS_WIRE_VERSION
+}
+
+impl Body {
+    /// About how many bytes the body takes on the wire (for sizing
+    /// batches and hellos).
+    pub(crate) fn wire_size(&self) -> usize {
+        32 + match self {
+            Self::Hello { claims, addr, .. } => {
+                addr.len() + claims.iter().map(Claim::wire_size).sum::<usize>()
+            }
+            Self::Registered(claim) => claim.wire_size(),
+            Self::Tell {
+                to, tag, payload, ..
+            }
+            | Self::Ask {
+                to, tag, payload, ..
+            }
+            | Self::Publish {
+                topic: to,
+                tag,
+                payload,
+            } => to.len() + tag.len() + payload.len(),
+            Self::Reply { result: Ok(b), .. } => b.len(),
+            Self::Reply { result: Err(_), .. } => 256,
+            Self::PeerUp { node, addr } => node.len() + addr.len(),
+            Self::Unreachable { node } | Self::Unregistered { name: node } => node.len(),
+            Self::Batch(bodies) => bodies.iter().map(Self::wire_size).sum(),
+            Self::Leaving | Self::Ping | Self::Pong => 0,
+        }
+    }
 }
 
 impl Claim {
@@ -193,6 +224,10 @@ pub(crate) enum Body {
         #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::bytes))]
         payload: ByteBuf,
     },
+    /// Several bodies for one peer in one envelope (version 5): what a
+    /// gateway had queued for that peer when it last sent. A batch inside
+    /// a batch is refused.
+    Batch(Vec<Body>),
 }
 
 impl Body {
@@ -211,6 +246,7 @@ impl Body {
             Self::Ask { .. } => "ask",
             Self::Reply { .. } => "reply",
             Self::Publish { .. } => "publish",
+            Self::Batch(_) => "batch",
         }
     }
 }
@@ -601,6 +637,19 @@ mod tests {
                 tag,
                 payload
             }),
+            vec(
+                prop_oneof![
+                    Just(Body::Ping),
+                    text().prop_map(|name| Body::Unregistered { name }),
+                    (text(), text(), bytes()).prop_map(|(to, tag, payload)| Body::Tell {
+                        to,
+                        tag,
+                        payload
+                    }),
+                ],
+                0..4
+            )
+            .prop_map(Body::Batch),
         ]
     }
 
@@ -614,7 +663,7 @@ mod tests {
         let kinds: std::collections::BTreeSet<&str> = (0..1000)
             .map(|_| body().new_tree(&mut runner).unwrap().current().kind())
             .collect();
-        assert_eq!(kinds.len(), 12, "{kinds:?}");
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
     }
 
     #[test]

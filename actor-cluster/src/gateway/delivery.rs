@@ -322,7 +322,7 @@ impl GatewayState {
                 .peers
                 .get(node)
                 .filter(|p| p.up)
-                .is_some_and(|peer| self.send_out(peer, &mut out));
+                .is_some_and(|peer| self.send_out(node, peer, &mut out));
             if !sent {
                 tracing::warn!(%topic, %node, "published message dropped: node is gone");
             }

@@ -18,6 +18,8 @@ mod names;
 mod peers;
 mod sessions;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use litemap::LiteMap;
@@ -110,6 +112,8 @@ pub(crate) async fn call<T: Send + 'static>(
 pub(crate) enum GatewayMsg {
     /// An encoded [`Envelope`] from a peer's gateway.
     Wire(Vec<u8>),
+    /// Send what is queued for peers (see `GatewayState::send_out`).
+    Flush,
     Register {
         name: String,
         groups: Vec<String>,
@@ -184,6 +188,7 @@ impl fmt::Debug for GatewayMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
             Self::Wire(_) => "Wire",
+            Self::Flush => "Flush",
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
             Self::Rebind(_) => "Rebind",
@@ -271,6 +276,11 @@ pub(crate) struct GatewayArgs {
 
 pub(crate) struct Gateway;
 
+/// The wire version from which bodies travel in batches.
+const BATCH_WIRE: u8 = 5;
+/// A batch is sent once it holds about this many bytes.
+const BATCH_BYTES: usize = 256 * 1024;
+
 /// An envelope on its way to peers, sealed once for each wire version
 /// they speak.
 struct Sealing {
@@ -324,6 +334,13 @@ pub(crate) struct GatewayState {
     churned: HashMap<String, Instant>,
     /// The parts of peers' hellos received so far.
     hellos: HashMap<String, PendingHello>,
+    /// Bodies queued for each peer of version 5, and about how many bytes
+    /// they take (see `send_out`).
+    outbox: Mutex<HashMap<String, (Vec<Body>, usize)>>,
+    /// A [`GatewayMsg::Flush`] is on its way.
+    flush_queued: AtomicBool,
+    /// This gateway, to queue a flush.
+    me: ActorRef<GatewayMsg>,
     /// The newest wire version this node speaks (the previous one when it
     /// plays an older build, see `NodeBuilder::wire_version`).
     wire: u8,
@@ -364,13 +381,36 @@ impl GatewayState {
         }
     }
 
-    /// Sends `out` to `peer`'s gateway, sealed in the newest version both
-    /// speak. False if the peer has no gateway here or it cannot be sent.
-    fn send_out(&self, peer: &Peer, out: &mut Sealing) -> bool {
+    /// Sends `out` to `node`'s gateway (`peer`), sealed in the newest
+    /// version both speak. To a peer of version 5 it is queued, and what
+    /// is queued for a peer goes in one envelope when the gateway gets to
+    /// the [`GatewayMsg::Flush`] queued behind the messages that came
+    /// first: as many bodies per envelope as arrived meanwhile, and no
+    /// waiting when nothing else did. False if the peer has no gateway
+    /// here or the body cannot be encoded.
+    fn send_out(&self, node: &str, peer: &Peer, out: &mut Sealing) -> bool {
         let Some(gateway) = peer.gateways.last() else {
             return false;
         };
         let version = peer.wire.min(self.wire);
+        if version >= BATCH_WIRE {
+            metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
+                .increment(1);
+            let size = out.body.wire_size();
+            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            let (bodies, bytes) = outbox.entry(node.to_owned()).or_default();
+            if *bytes + size > BATCH_BYTES && !bodies.is_empty() {
+                let full = std::mem::take(bodies);
+                *bytes = 0;
+                self.send_bodies(gateway, version, full);
+            }
+            bodies.push(out.body.clone());
+            *bytes += size;
+            if !self.flush_queued.swap(true, Ordering::Relaxed) {
+                let _ = self.me.send_message(GatewayMsg::Flush);
+            }
+            return true;
+        }
         let bytes = match out.sealed.iter().find(|(v, _)| *v == version) {
             Some((_, bytes)) => bytes.clone(),
             None => match Envelope::seal_body(version, &self.node, &out.body, &self.key) {
@@ -392,19 +432,56 @@ impl GatewayState {
         gateway.send_message(GatewayMsg::Wire(bytes)).is_ok()
     }
 
+    /// Sends what is queued for every peer.
+    fn flush(&self) {
+        self.flush_queued.store(false, Ordering::Relaxed);
+        let queued = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner));
+        for (node, (bodies, _)) in queued {
+            if bodies.is_empty() {
+                continue;
+            }
+            match self.peers.get(&node) {
+                Some(peer) => match peer.gateways.last() {
+                    Some(gateway) => {
+                        self.send_bodies(gateway, peer.wire.min(self.wire), bodies);
+                    }
+                    None => tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: no session"),
+                },
+                None => tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: peer gone"),
+            }
+        }
+    }
+
+    /// Seals `bodies` in one envelope (a batch if more than one).
+    fn send_bodies(&self, gateway: &ActorRef<GatewayMsg>, version: u8, mut bodies: Vec<Body>) {
+        let body = if bodies.len() == 1 {
+            bodies.pop().expect("one body")
+        } else {
+            Body::Batch(bodies)
+        };
+        match Envelope::seal_body(version, &self.node, &body, &self.key) {
+            Ok(bytes) => {
+                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                    .record(bytes.len() as f64);
+                let _ = gateway.send_message(GatewayMsg::Wire(bytes));
+            }
+            Err(e) => tracing::error!("could not encode envelope: {e}"),
+        }
+    }
+
     fn send_to(&self, node: &str, body: Body) -> bool {
         let Some(peer) = self.peers.get(node) else {
             return false;
         };
-        self.send_out(peer, &mut self.sealing(body))
+        self.send_out(node, peer, &mut self.sealing(body))
     }
 
     fn broadcast(&self, body: Body) {
         // Nobody to tell: not encoded, not sealed (a node alone registering
         // a hundred thousand agents would seal each name twice for no one).
         let mut out = self.sealing(body);
-        for peer in self.peers.values() {
-            self.send_out(peer, &mut out);
+        for (node, peer) in &self.peers {
+            self.send_out(node, peer, &mut out);
         }
     }
 
@@ -412,7 +489,7 @@ impl GatewayState {
     fn send_to_up(&self, out: &mut Sealing, except: &str) {
         for (name, peer) in &self.peers {
             if name != except && peer.up {
-                self.send_out(peer, out);
+                self.send_out(name, peer, out);
             }
         }
     }
@@ -438,12 +515,33 @@ impl GatewayState {
                 return false;
             }
         };
-        let mut checking = false;
-        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => env.body.kind())
-            .increment(1);
         let from = env.from;
         self.heard(&from);
         match env.body {
+            Body::Batch(bodies) => {
+                let mut checking = false;
+                for body in bodies {
+                    if matches!(body, Body::Batch(_)) {
+                        metrics::counter!("foundation_gateway_rejected_total").increment(1);
+                        tracing::warn!(%from, "rejected a batch inside a batch");
+                        continue;
+                    }
+                    checking |= self.handle_body(&from, body);
+                }
+                checking
+            }
+            body => self.handle_body(&from, body),
+        }
+    }
+
+    /// Handles one body from `from`; true as for [`handle_wire`].
+    fn handle_body(&mut self, from: &str, body: Body) -> bool {
+        let from = from.to_owned();
+        let mut checking = false;
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => body.kind())
+            .increment(1);
+        match body {
+            Body::Batch(_) => {}
             Body::Ping => {
                 self.send_to(&from, Body::Pong);
             }
@@ -498,6 +596,16 @@ impl Actor for Gateway {
     type State = GatewayState;
     type Arguments = GatewayArgs;
 
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        state: &mut GatewayState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        // What was queued for peers still goes.
+        state.flush();
+        Ok(())
+    }
+
     async fn pre_start(
         &self,
         myself: ActorRef<GatewayMsg>,
@@ -550,6 +658,9 @@ impl Actor for Gateway {
             resumed_at: None,
             churned: HashMap::new(),
             hellos: HashMap::new(),
+            outbox: Mutex::new(HashMap::new()),
+            flush_queued: AtomicBool::new(false),
+            me: myself.clone(),
             wire: args.wire,
             server: server.clone(),
             detector: Detector::new(
@@ -633,6 +744,7 @@ impl Actor for Gateway {
             }
             GatewayMsg::Leave(reply) => {
                 state.broadcast(Body::Leaving);
+                state.flush();
                 let _ = reply.send(());
             }
             GatewayMsg::Peers(reply) => {
@@ -641,6 +753,7 @@ impl Actor for Gateway {
             GatewayMsg::Send(out) => state.route(&myself, out),
             GatewayMsg::Reply { node, id, result } => state.send_reply(&node, id, result),
             GatewayMsg::Expire(id) => state.expire(id),
+            GatewayMsg::Flush => state.flush(),
             GatewayMsg::Tick => {
                 if state.heartbeat() {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);

@@ -159,7 +159,7 @@ impl GatewayState {
                 parts,
                 wire: self.wire,
             };
-            self.send_out(peer, &mut self.sealing(body));
+            self.send_out(node, peer, &mut self.sealing(body));
         }
     }
 

@@ -18,9 +18,9 @@ mod names;
 mod peers;
 mod sessions;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::collections::{BTreeMap, HashMap, HashSet};
 
 use litemap::LiteMap;
 use std::fmt;
@@ -382,12 +382,13 @@ impl GatewayState {
     }
 
     /// Sends `out` to `node`'s gateway (`peer`), sealed in the newest
-    /// version both speak. To a peer of version 5 it is queued, and what
-    /// is queued for a peer goes in one envelope when the gateway gets to
-    /// the [`GatewayMsg::Flush`] queued behind the messages that came
-    /// first: as many bodies per envelope as arrived meanwhile, and no
-    /// waiting when nothing else did. False if the peer has no gateway
-    /// here or the body cannot be encoded.
+    /// version both speak. To peers of version 5, a body sent when nothing
+    /// is queued goes at once and queues a [`GatewayMsg::Flush`] behind
+    /// the messages already in the gateway's mailbox; bodies sent before
+    /// that flush is handled are queued, and go then, in one envelope per
+    /// peer. So a lone message waits for nothing, and a burst (a fan-out,
+    /// many callers) costs a few envelopes instead of one each. False if
+    /// the peer has no gateway here.
     fn send_out(&self, node: &str, peer: &Peer, out: &mut Sealing) -> bool {
         let Some(gateway) = peer.gateways.last() else {
             return false;
@@ -396,6 +397,13 @@ impl GatewayState {
         if version >= BATCH_WIRE {
             metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
                 .increment(1);
+            if !self.flush_queued.swap(true, Ordering::Relaxed) {
+                // Nothing queued: this one goes now, and what comes
+                // before the flush waits for it.
+                let _ = self.me.send_message(GatewayMsg::Flush);
+                self.send_bodies(gateway, version, vec![out.body.clone()]);
+                return true;
+            }
             let size = out.body.wire_size();
             let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
             let (bodies, bytes) = outbox.entry(node.to_owned()).or_default();
@@ -406,9 +414,6 @@ impl GatewayState {
             }
             bodies.push(out.body.clone());
             *bytes += size;
-            if !self.flush_queued.swap(true, Ordering::Relaxed) {
-                let _ = self.me.send_message(GatewayMsg::Flush);
-            }
             return true;
         }
         let bytes = match out.sealed.iter().find(|(v, _)| *v == version) {
@@ -435,7 +440,8 @@ impl GatewayState {
     /// Sends what is queued for every peer.
     fn flush(&self) {
         self.flush_queued.store(false, Ordering::Relaxed);
-        let queued = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner));
+        let queued =
+            std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner));
         for (node, (bodies, _)) in queued {
             if bodies.is_empty() {
                 continue;
@@ -445,9 +451,13 @@ impl GatewayState {
                     Some(gateway) => {
                         self.send_bodies(gateway, peer.wire.min(self.wire), bodies);
                     }
-                    None => tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: no session"),
+                    None => {
+                        tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: no session")
+                    }
                 },
-                None => tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: peer gone"),
+                None => {
+                    tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: peer gone")
+                }
             }
         }
     }

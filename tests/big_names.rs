@@ -10,21 +10,9 @@ use std::time::{Duration, Instant};
 
 use actor_cluster::{Node, Request};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use support::NodeSpec;
+use support::{CounterMsg, NodeSpec};
 
 const NAMES: usize = 100_000;
-
-/// The counter of `foundation node --counter`: same wire types.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum CounterMsg {
-    Add(u64),
-    Get,
-}
-
-impl actor_cluster::Message for CounterMsg {
-    type Reply = u64;
-    const TAG: &'static str = "foundation.counter/1";
-}
 
 /// One counter, held under every name.
 struct Counter;

@@ -13,20 +13,8 @@ use std::time::Duration;
 
 use actor_cluster::{ClusterError, Node, NodeEvent};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use support::{NodeSpec, DEADLINE};
+use support::{CounterMsg, NodeSpec, DEADLINE};
 use tokio::sync::broadcast;
-
-/// The counter of `foundation node --counter`: same wire types.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum CounterMsg {
-    Add(u64),
-    Get,
-}
-
-impl actor_cluster::Message for CounterMsg {
-    type Reply = u64;
-    const TAG: &'static str = "foundation.counter/1";
-}
 
 /// Asks a `Whoami` which cluster it serves.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -14,6 +14,19 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+/// The counter of `foundation node --counter`: the same wire type, for
+/// tests that ask one from a node of their own process.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum CounterMsg {
+    Add(u64),
+    Get,
+}
+
+impl actor_cluster::Message for CounterMsg {
+    type Reply = u64;
+    const TAG: &'static str = "foundation.counter/1";
+}
+
 /// How long any single expectation may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 

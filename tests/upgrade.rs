@@ -18,6 +18,15 @@ fn wire_with(peers: &Value, peer: &str) -> u64 {
         .unwrap_or_else(|| panic!("{peer} is not listed: {peers}"))
 }
 
+/// Whether `node` sends to `peer` on a data link, from its `peers` reply.
+fn link_to(peers: &Value, peer: &str) -> bool {
+    peers["peers"]
+        .as_array()
+        .and_then(|list| list.iter().find(|p| p["node"] == peer))
+        .and_then(|p| p["link"].as_bool())
+        .unwrap_or_else(|| panic!("{peer} is not listed: {peers}"))
+}
+
 /// Membership events `node` reported about `peer`.
 fn about(node: &support::TestNode, peer: &str) -> Vec<String> {
     node.membership()
@@ -68,6 +77,11 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
     );
     assert_eq!(wire_with(&a_peers, "b"), old_v);
     assert_eq!(wire_with(&a_peers, "c"), old_v);
+    // New nodes send to each other on data links, and through the
+    // session to the old one (which has none).
+    assert!(link_to(&b_peers, "c"), "{b_peers}");
+    assert!(!link_to(&b_peers, "a"), "{b_peers}");
+    assert!(!link_to(&a_peers, "b"), "{a_peers}");
 
     // a is upgraded in place: same name, same port.
     a = nodes.remove(0);
@@ -88,6 +102,8 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
     }
     let b_peers = nodes[1].command("peers").await;
     assert_eq!(wire_with(&b_peers, "a"), new_v);
+    assert!(link_to(&b_peers, "a"), "{b_peers}");
+    assert!(link_to(&nodes[0].command("peers").await, "b"));
     assert_eq!(wire_with(&nodes[0].command("peers").await, "c"), new_v);
     assert_eq!(nodes[2].command("ask count-a add 1").await["ok"], 1);
     assert_eq!(nodes[0].command("ask count-c get").await["ok"], 0);

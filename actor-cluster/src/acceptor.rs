@@ -33,11 +33,15 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeServerMessage};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
+
+use crate::gateway::{self, GatewayId, GatewayMsg};
+use crate::link::{self, BoxConn};
+use crate::wire::WireKey;
 
 /// The most connections that may be unauthenticated (in their TCP, TLS or
 /// cookie handshake) at once.
@@ -63,6 +67,8 @@ pub(crate) struct AcceptorArgs {
     pub(crate) handshake_timeout: Duration,
     /// The port peers are told to dial.
     pub(crate) advertised_port: u16,
+    /// Links are taken (the node speaks their version).
+    pub(crate) link: Option<LinkSide>,
 }
 
 /// Owns the accept loop, a task it aborts when it stops; the loop ending
@@ -99,6 +105,7 @@ impl Actor for Acceptor {
             server,
             tls: args.tls,
             handshake_timeout: args.handshake_timeout,
+            link: args.link,
         };
         Ok(tokio::spawn(async move {
             let why = serve.run().await;
@@ -130,6 +137,55 @@ struct Serve {
     server: ActorRef<NodeServerMessage>,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
+    link: Option<LinkSide>,
+}
+
+/// What the acceptor needs to take links (see [`crate::link`]): none when
+/// the node speaks a version without them.
+#[derive(Clone)]
+pub(crate) struct LinkSide {
+    /// The gateway links are handed to.
+    pub(crate) gateway: GatewayId,
+    /// This node's name.
+    pub(crate) node: String,
+    pub(crate) key: WireKey,
+    pub(crate) wire: u8,
+}
+
+/// A connection past its first bytes.
+enum Opened {
+    /// One for ractor_cluster: its first eight bytes, read already, and
+    /// the connection.
+    Session { prefix: [u8; 8], conn: BoxConn },
+    /// A link, authenticated as `peer`.
+    Link { peer: String, conn: BoxConn },
+}
+
+/// Runs the TLS handshake if there is one and reads the first bytes: a
+/// link's are its magic (and its handshake follows), anything else is
+/// ractor_cluster's. The error says why, with the refusal's metric reason.
+async fn open(
+    tcp: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    link: Option<LinkSide>,
+) -> Result<Opened, (String, &'static str)> {
+    let mut conn: BoxConn = match tls {
+        Some(tls) => Box::new(tls.accept(tcp).await.map_err(|e| (e.to_string(), "tls"))?),
+        None => Box::new(tcp),
+    };
+    let mut prefix = [0u8; 8];
+    conn.read_exact(&mut prefix)
+        .await
+        .map_err(|e| (format!("before its first bytes: {e}"), "closed"))?;
+    match link {
+        Some(side) if prefix == link::MAGIC => {
+            let peer = link::accept(&mut conn, &side.node, &side.key, side.wire)
+                .await
+                .map_err(|e| (format!("link handshake: {e}"), "link"))?;
+            Ok(Opened::Link { peer, conn })
+        }
+        _ => Ok(Opened::Session { prefix, conn }),
+    }
 }
 
 /// A connection accepted and holding one of the handshake places.
@@ -147,7 +203,7 @@ impl Serve {
         let mut handshakes = JoinSet::new();
         let mut errors = Tally::new("cannot accept connections");
         let mut full = Tally::new("closed connections: too many handshakes under way");
-        let mut failed = Tally::new("TLS handshakes failed");
+        let mut failed = Tally::new("connections closed before they authenticated");
         let mut backoff = FIRST_BACKOFF;
         loop {
             tokio::select! {
@@ -167,25 +223,19 @@ impl Serve {
                             deadline: Instant::now() + self.handshake_timeout,
                             permit,
                         };
-                        match &self.tls {
-                            None => {
-                                let (read, write) = tcp.into_split();
-                                if !self.hand_over(read, write, accepted) {
-                                    return "the node server stopped".to_owned();
-                                }
+                        let (tls, link) = (self.tls.clone(), self.link.clone());
+                        handshakes.spawn(async move {
+                            let deadline = accepted.deadline;
+                            match tokio::time::timeout_at(deadline, open(tcp, tls, link)).await {
+                                Ok(Ok(opened)) => Ok((opened, accepted)),
+                                Ok(Err((why, reason))) => Err((accepted.peer, why, reason)),
+                                Err(_) => Err((
+                                    accepted.peer,
+                                    "no handshake within the handshake timeout".to_owned(),
+                                    "handshake_timeout",
+                                )),
                             }
-                            Some(tls) => {
-                                let tls = tls.clone();
-                                handshakes.spawn(async move {
-                                    let deadline = accepted.deadline;
-                                    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
-                                        Ok(Ok(stream)) => Ok((stream, accepted)),
-                                        Ok(Err(e)) => Err((accepted.peer, e.to_string())),
-                                        Err(_) => Err((accepted.peer, "no TLS handshake within the handshake timeout".to_owned())),
-                                    }
-                                });
-                            }
-                        }
+                        });
                     }
                     Err(e) => {
                         metrics::counter!("foundation_cluster_accept_errors_total").increment(1);
@@ -197,18 +247,27 @@ impl Serve {
                     }
                 },
                 Some(done) = handshakes.join_next(), if !handshakes.is_empty() => match done {
-                    Ok(Ok((stream, accepted))) => {
-                        let (read, write) = tokio::io::split(stream);
+                    Ok(Ok((Opened::Session { prefix, conn }, accepted))) => {
+                        let (read, write) = tokio::io::split(conn);
+                        let read = io::Cursor::new(prefix).chain(read);
                         if !self.hand_over(read, write, accepted) {
                             return "the node server stopped".to_owned();
                         }
                     }
-                    Ok(Err((peer, why))) => {
-                        metrics::counter!("foundation_cluster_connections_refused_total", "reason" => "tls").increment(1);
-                        tracing::debug!(%peer, %why, "TLS handshake failed");
+                    Ok(Ok((Opened::Link { peer, conn }, _accepted))) => {
+                        if let Some(link) = &self.link {
+                            let msg = GatewayMsg::Inbound { peer, conn };
+                            if gateway::send(&link.gateway, msg).is_err() {
+                                tracing::debug!("a link closed at once: the gateway is not running");
+                            }
+                        }
+                    }
+                    Ok(Err((peer, why, reason))) => {
+                        metrics::counter!("foundation_cluster_connections_refused_total", "reason" => reason).increment(1);
+                        tracing::debug!(%peer, %why, "connection closed before it authenticated");
                         failed.note(&why);
                     }
-                    Err(e) => tracing::warn!("a TLS handshake task ended abnormally: {e}"),
+                    Err(e) => tracing::warn!("a handshake task ended abnormally: {e}"),
                 },
             }
         }

@@ -449,6 +449,68 @@ probe!(Value, Vec<(u8, Option<char>)>, "fuzz.value/1");
 struct Ping;
 probe!(Ping, (), "fuzz.ping/1");
 
+/// A data link dialed to a node as `me`, for tests that play a peer which
+/// forges the sender of its envelopes (tests/impostor.rs).
+pub struct Link {
+    conn: crate::link::BoxConn,
+    key: WireKey,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link(..)")
+    }
+}
+
+impl Link {
+    /// Dials node `peer` at `addr` (without TLS) as node `me` of cluster
+    /// `cluster` with cookie `cookie`.
+    pub async fn dial(
+        addr: &str,
+        cluster: &str,
+        cookie: &str,
+        me: &str,
+        peer: &str,
+    ) -> std::io::Result<Self> {
+        let key = WireKey::new(cluster, cookie);
+        let dial = crate::link::Dial {
+            addr: addr.to_owned(),
+            me: me.to_owned(),
+            peer: peer.to_owned(),
+            key: key.clone(),
+            tls: None,
+            timeout: std::time::Duration::from_secs(5),
+            wire: wire::WIRE_VERSION,
+        };
+        let (conn, _) = crate::link::dial(&dial).await?;
+        Ok(Self { conn, key })
+    }
+
+    /// Sends a tell of `message` (tagged `tag`) to the name `to`, in an
+    /// envelope that says it is from `from`.
+    pub async fn tell<M: Serialize>(
+        &mut self,
+        from: &str,
+        to: &str,
+        tag: &str,
+        message: &M,
+    ) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let payload = rmp_serde::to_vec_named(message).map_err(std::io::Error::other)?;
+        let body = Body::Tell {
+            to: to.to_owned(),
+            tag: tag.to_owned(),
+            payload: ByteBuf::from(payload),
+        };
+        let sealed = wire::Envelope::seal_body(wire::WIRE_VERSION, from, &body, &self.key)
+            .map_err(std::io::Error::other)?;
+        let mut frame = Vec::new();
+        crate::link::put_frame(&mut frame, &sealed);
+        self.conn.write_all(&frame).await?;
+        self.conn.flush().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

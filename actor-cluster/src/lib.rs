@@ -76,6 +76,7 @@ mod error;
 pub mod fuzzing;
 mod gateway;
 mod guard;
+mod link;
 mod membership;
 mod node;
 mod parcel;

@@ -11,7 +11,7 @@ use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{IncomingEncryptionMode, NodeServer};
 use tokio::sync::broadcast;
 
-use crate::acceptor::{Acceptor, AcceptorArgs};
+use crate::acceptor::{Acceptor, AcceptorArgs, LinkSide};
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, ConfigError, Result, StartError};
@@ -358,6 +358,12 @@ impl NodeBuilder {
                 tls: tls.as_ref().map(|t| t.acceptor.clone()),
                 handshake_timeout: self.timing.handshake_timeout,
                 advertised_port: advertised.port(),
+                link: (self.wire >= crate::link::LINK_WIRE).then(|| LinkSide {
+                    gateway: gateway.clone(),
+                    node: name.clone(),
+                    key: key.clone(),
+                    wire: self.wire,
+                }),
             };
             ChildSpec::new("acceptor", move || (Acceptor, args.clone()))
         };
@@ -376,6 +382,7 @@ impl NodeBuilder {
                 self.timing,
             );
             let (names, journal) = (names.clone(), journal.clone());
+            let tls = tls.as_ref().map(|t| t.connector.clone());
             ChildSpec::new("gateway", move || {
                 let args = GatewayArgs {
                     id: id.clone(),
@@ -392,6 +399,7 @@ impl NodeBuilder {
                     partitions,
                     started,
                     wire,
+                    tls: tls.clone(),
                 };
                 (Gateway, args)
             })

@@ -284,6 +284,28 @@ impl WireKey {
         material.extend_from_slice(cookie.as_bytes());
         Self(hmac::Key::new(hmac::HMAC_SHA256, &material))
     }
+
+    /// The HMAC of `parts`, each prefixed with its length (so that no two
+    /// different lists of parts sign alike).
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for part in parts {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        ctx.sign().as_ref().to_vec()
+    }
+
+    /// Whether `tag` is the HMAC of `parts` (see [`sign`](Self::sign)), in
+    /// constant time.
+    pub(crate) fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut message = Vec::new();
+        for part in parts {
+            message.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            message.extend_from_slice(part);
+        }
+        hmac::verify(&self.0, &message, tag).is_ok()
+    }
 }
 
 /// What travels: the version, the seal, and the envelope it covers.

@@ -722,7 +722,7 @@ async fn command(
                 .peers()
                 .await?
                 .into_iter()
-                .map(|p| json!({ "node": p.node, "addr": p.addr, "status": p.status, "wire": p.wire }))
+                .map(|p| json!({ "node": p.node, "addr": p.addr, "status": p.status, "wire": p.wire, "link": p.link }))
                 .collect();
             json!({ "reply": "peers", "peers": peers })
         }

@@ -255,7 +255,7 @@ pub(super) fn peers_json(peers: &[PeerInfo]) -> Vec<Value> {
     peers
         .iter()
         .map(|p| {
-            json!({ "node": p.node, "addr": p.addr, "status": p.status, "since_ms": since_ms(p.since), "wire": p.wire })
+            json!({ "node": p.node, "addr": p.addr, "status": p.status, "since_ms": since_ms(p.since), "wire": p.wire, "link": p.link })
         })
         .collect()
 }

@@ -14,6 +14,7 @@
 //! `delivery` (routing `Ref` messages, asks and replies).
 
 mod delivery;
+mod links;
 mod names;
 mod peers;
 mod sessions;
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 use crate::connector::ConnectorMsg;
 use crate::detector::Detector;
 use crate::error::{ClusterError, RemoteError, Result};
+use crate::link::BoxConn;
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::wire::{Body, Claim, Envelope, WireKey, PREVIOUS_WIRE_VERSION};
 
@@ -46,6 +48,7 @@ use self::delivery::Pending;
 pub(crate) use self::delivery::{
     encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
 };
+use self::links::Link;
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::names::check_claim;
 use self::names::{admitted, Member};
@@ -110,8 +113,36 @@ pub(crate) async fn call<T: Send + 'static>(
 
 /// Messages of the gateway actor. Only [`GatewayMsg::Wire`] crosses nodes.
 pub(crate) enum GatewayMsg {
-    /// An encoded [`Envelope`] from a peer's gateway.
+    /// An encoded [`Envelope`] from a peer's gateway, through a session.
     Wire(Vec<u8>),
+    /// An encoded [`Envelope`] on the link taken from `node`.
+    Link {
+        node: Arc<str>,
+        bytes: Vec<u8>,
+    },
+    /// A link from `peer`, authenticated by the acceptor.
+    Inbound {
+        peer: String,
+        conn: BoxConn,
+    },
+    /// The link dialed to `node` is up.
+    LinkUp {
+        node: String,
+        id: u64,
+    },
+    /// Dialing a link to `node` failed.
+    LinkFailed {
+        node: String,
+        id: u64,
+        why: String,
+    },
+    /// A link to or from `node` closed.
+    LinkClosed {
+        node: String,
+        id: u64,
+        inbound: bool,
+        why: String,
+    },
     /// Send what is queued for peers (see `GatewayState::send_out`).
     Flush,
     Register {
@@ -188,6 +219,11 @@ impl fmt::Debug for GatewayMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
             Self::Wire(_) => "Wire",
+            Self::Link { .. } => "Link",
+            Self::Inbound { .. } => "Inbound",
+            Self::LinkUp { .. } => "LinkUp",
+            Self::LinkFailed { .. } => "LinkFailed",
+            Self::LinkClosed { .. } => "LinkClosed",
             Self::Flush => "Flush",
             Self::Register { .. } => "Register",
             Self::Unregister { .. } => "Unregister",
@@ -272,6 +308,8 @@ pub(crate) struct GatewayArgs {
     pub(crate) started: u64,
     /// The newest wire version it speaks.
     pub(crate) wire: u8,
+    /// How links are dialed when the cluster uses TLS.
+    pub(crate) tls: Option<tokio_rustls::TlsConnector>,
 }
 
 pub(crate) struct Gateway;
@@ -346,6 +384,13 @@ pub(crate) struct GatewayState {
     wire: u8,
     /// ractor_cluster's node server, asked for its sessions.
     server: ActorRef<NodeServerMessage>,
+    /// How links are dialed when the cluster uses TLS.
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// The tasks that write and read links.
+    links: tokio::task::JoinSet<()>,
+    /// The link taken from each peer that has one.
+    inbound: HashMap<String, links::Inbound>,
+    next_link: u64,
 }
 
 impl GatewayState {
@@ -381,36 +426,38 @@ impl GatewayState {
         }
     }
 
-    /// Sends `out` to `node`'s gateway (`peer`), sealed in the newest
-    /// version both speak. To peers of version 5, a body sent when nothing
-    /// is queued goes at once and queues a [`GatewayMsg::Flush`] behind
-    /// the messages already in the gateway's mailbox; bodies sent before
-    /// that flush is handled are queued, and go then, in one envelope per
-    /// peer. So a lone message waits for nothing, and a burst (a fan-out,
-    /// many callers) costs a few envelopes instead of one each. False if
-    /// the peer has no gateway here.
+    /// Sends `out` to `node` (`peer`): on the link to it if there is one
+    /// (waiting while it is dialed), else through its session, sealed in
+    /// the newest version both speak. From version 5, a body sent when
+    /// nothing is queued goes at once and queues a [`GatewayMsg::Flush`]
+    /// behind the messages already in the gateway's mailbox; bodies sent
+    /// before that flush is handled are queued, and go then, in one
+    /// envelope per peer. So a lone message waits for nothing, and a
+    /// burst (a fan-out, many callers) costs a few envelopes instead of
+    /// one each. False if the peer has no session here.
     fn send_out(&self, node: &str, peer: &Peer, out: &mut Sealing) -> bool {
         let Some(gateway) = peer.gateways.last() else {
             return false;
         };
-        let version = peer.wire.min(self.wire);
+        let dialing = matches!(peer.link, Link::Dialing(..));
+        let version = self.version_for(peer);
         if version >= BATCH_WIRE {
             metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
                 .increment(1);
-            if !self.flush_queued.swap(true, Ordering::Relaxed) {
+            if !dialing && !self.flush_queued.swap(true, Ordering::Relaxed) {
                 // Nothing queued: this one goes now, and what comes
                 // before the flush waits for it.
                 let _ = self.me.send_message(GatewayMsg::Flush);
-                self.send_bodies(gateway, version, vec![out.body.clone()]);
+                self.send_bodies(peer, vec![out.body.clone()]);
                 return true;
             }
             let size = out.body.wire_size();
             let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
             let (bodies, bytes) = outbox.entry(node.to_owned()).or_default();
-            if *bytes + size > BATCH_BYTES && !bodies.is_empty() {
+            if !dialing && *bytes + size > BATCH_BYTES && !bodies.is_empty() {
                 let full = std::mem::take(bodies);
                 *bytes = 0;
-                self.send_bodies(gateway, version, full);
+                self.send_bodies(peer, full);
             }
             bodies.push(out.body.clone());
             *bytes += size;
@@ -437,24 +484,30 @@ impl GatewayState {
         gateway.send_message(GatewayMsg::Wire(bytes)).is_ok()
     }
 
-    /// Sends what is queued for every peer.
+    /// The version envelopes to `peer` are sealed in: this node's on a
+    /// link (both ends proved they speak it), else the newest both speak.
+    fn version_for(&self, peer: &Peer) -> u8 {
+        match peer.link {
+            Link::Up(..) | Link::Dialing(..) => self.wire,
+            Link::None | Link::Shared => peer.wire.min(self.wire),
+        }
+    }
+
+    /// Sends what is queued for every peer, but those whose link is being
+    /// dialed.
     fn flush(&self) {
         self.flush_queued.store(false, Ordering::Relaxed);
-        let queued =
-            std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner));
-        for (node, (bodies, _)) in queued {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = std::mem::take(&mut *outbox);
+        for (node, (bodies, bytes)) in queued {
             if bodies.is_empty() {
                 continue;
             }
             match self.peers.get(&node) {
-                Some(peer) => match peer.gateways.last() {
-                    Some(gateway) => {
-                        self.send_bodies(gateway, peer.wire.min(self.wire), bodies);
-                    }
-                    None => {
-                        tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: no session")
-                    }
-                },
+                Some(peer) if matches!(peer.link, Link::Dialing(..)) => {
+                    outbox.insert(node, (bodies, bytes));
+                }
+                Some(peer) => self.send_bodies(peer, bodies),
                 None => {
                     tracing::debug!(%node, n = bodies.len(), "queued bodies dropped: peer gone")
                 }
@@ -462,20 +515,54 @@ impl GatewayState {
         }
     }
 
-    /// Seals `bodies` in one envelope (a batch if more than one).
-    fn send_bodies(&self, gateway: &ActorRef<GatewayMsg>, version: u8, mut bodies: Vec<Body>) {
+    /// Sends what is queued for `node`.
+    fn flush_peer(&self, node: &str) {
+        let queued = self
+            .outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(node);
+        if let (Some((bodies, _)), Some(peer)) = (queued, self.peers.get(node)) {
+            if !bodies.is_empty() {
+                self.send_bodies(peer, bodies);
+            }
+        }
+    }
+
+    /// Seals `bodies` in one envelope (a batch if more than one; one
+    /// envelope each to a peer of a version without batches) and sends it
+    /// on the link to `peer`, else through its session.
+    fn send_bodies(&self, peer: &Peer, mut bodies: Vec<Body>) {
+        let version = self.version_for(peer);
+        if version < BATCH_WIRE && bodies.len() > 1 {
+            for body in bodies {
+                self.send_bodies(peer, vec![body]);
+            }
+            return;
+        }
         let body = if bodies.len() == 1 {
             bodies.pop().expect("one body")
         } else {
             Body::Batch(bodies)
         };
-        match Envelope::seal_body(version, &self.node, &body, &self.key) {
-            Ok(bytes) => {
-                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
-                    .record(bytes.len() as f64);
-                let _ = gateway.send_message(GatewayMsg::Wire(bytes));
+        let bytes = match Envelope::seal_body(version, &self.node, &body, &self.key) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!("could not encode envelope: {e}");
+                return;
             }
-            Err(e) => tracing::error!("could not encode envelope: {e}"),
+        };
+        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+            .record(bytes.len() as f64);
+        match &peer.link {
+            Link::Up(_, link) => {
+                let _ = link.send(bytes);
+            }
+            _ => {
+                if let Some(gateway) = peer.gateways.last() {
+                    let _ = gateway.send_message(GatewayMsg::Wire(bytes));
+                }
+            }
         }
     }
 
@@ -511,20 +598,40 @@ impl GatewayState {
         }
     }
 
-    /// Handles an envelope from a peer. True if it started a check of a
-    /// peer reported unreachable (the caller ticks again when it ends).
-    fn handle_wire(&mut self, bytes: &[u8]) -> bool {
+    /// Handles an envelope from a peer: on the link taken from `link`, or
+    /// through a session if `None`. An envelope whose `from` is not the
+    /// link's node is refused, and so is one through a session from a
+    /// node that has a link here (its envelopes come on that). True if it
+    /// started a check of a peer reported unreachable (the caller ticks
+    /// again when it ends).
+    fn handle_wire(&mut self, link: Option<&str>, bytes: &[u8]) -> bool {
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
             .record(bytes.len() as f64);
         let versions = PREVIOUS_WIRE_VERSION.min(self.wire)..=self.wire;
         let env = match Envelope::open_within(bytes, &self.key, versions) {
             Ok(env) => env,
             Err(e) => {
-                metrics::counter!("foundation_gateway_rejected_total").increment(1);
+                metrics::counter!("foundation_gateway_rejected_total", "reason" => "envelope")
+                    .increment(1);
                 tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
                 return false;
             }
         };
+        match link {
+            Some(node) if env.from != node => {
+                metrics::counter!("foundation_gateway_rejected_total", "reason" => "from")
+                    .increment(1);
+                tracing::warn!(link = %node, from = %env.from, "rejected an envelope on a peer's link that names another node as its sender");
+                return false;
+            }
+            None if self.linked(&env.from) => {
+                metrics::counter!("foundation_gateway_rejected_total", "reason" => "path")
+                    .increment(1);
+                tracing::warn!(from = %env.from, "rejected an envelope through a session from a node whose envelopes come on its link");
+                return false;
+            }
+            _ => {}
+        }
         let from = env.from;
         self.heard(&from);
         match env.body {
@@ -532,7 +639,8 @@ impl GatewayState {
                 let mut checking = false;
                 for body in bodies {
                     if matches!(body, Body::Batch(_)) {
-                        metrics::counter!("foundation_gateway_rejected_total").increment(1);
+                        metrics::counter!("foundation_gateway_rejected_total", "reason" => "nested_batch")
+                            .increment(1);
                         tracing::warn!(%from, "rejected a batch inside a batch");
                         continue;
                     }
@@ -613,6 +721,7 @@ impl Actor for Gateway {
     ) -> std::result::Result<(), ActorProcessingErr> {
         // What was queued for peers still goes.
         state.flush();
+        state.close_links().await;
         Ok(())
     }
 
@@ -673,6 +782,10 @@ impl Actor for Gateway {
             me: myself.clone(),
             wire: args.wire,
             server: server.clone(),
+            tls: args.tls,
+            links: tokio::task::JoinSet::new(),
+            inbound: HashMap::new(),
+            next_link: 0,
             detector: Detector::new(
                 &node_name,
                 args.timing.heartbeat,
@@ -702,10 +815,24 @@ impl Actor for Gateway {
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
             GatewayMsg::Wire(bytes) => {
-                if state.handle_wire(&bytes) {
+                if state.handle_wire(None, &bytes) {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
             }
+            GatewayMsg::Link { node, bytes } => {
+                if state.handle_wire(Some(&node), &bytes) {
+                    myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+            }
+            GatewayMsg::Inbound { peer, conn } => state.take_link(peer, conn),
+            GatewayMsg::LinkUp { node, id } => state.link_up(&node, id),
+            GatewayMsg::LinkFailed { node, id, why } => state.link_failed(&node, id, &why),
+            GatewayMsg::LinkClosed {
+                node,
+                id,
+                inbound,
+                why,
+            } => state.link_closed(&node, id, inbound, &why),
             GatewayMsg::Register {
                 name,
                 groups,

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use ractor::{ActorCell, ActorRef};
 use tokio::time::Instant;
 
+use super::links::Link;
 use super::names::Member;
 use super::{GatewayMsg, GatewayState};
 use crate::connector::ConnectorMsg;
@@ -32,6 +33,10 @@ pub struct PeerInfo {
     /// The envelope version this node speaks with it: the newest both
     /// know (they differ in the middle of a rolling upgrade).
     pub wire: u8,
+    /// Whether what this node sends it goes on a data link of their own
+    /// (else through the cluster session, as with a peer of an older
+    /// build; see docs/runtime-semantics.md, *Data links*).
+    pub link: bool,
 }
 
 /// The status of a peer in this node's membership view. A peer that is
@@ -72,6 +77,8 @@ pub(super) struct Peer {
     /// The newest wire version it speaks, from its hello (until then, the
     /// previous version: every build since reads it).
     pub(super) wire: u8,
+    /// How envelopes go to it.
+    pub(super) link: Link,
 }
 
 impl Peer {
@@ -85,6 +92,7 @@ impl Peer {
             detached: None,
             redialed: false,
             wire: PREVIOUS_WIRE_VERSION,
+            link: Link::None,
             leaving: false,
             started: 0,
         }
@@ -260,6 +268,7 @@ impl GatewayState {
             return;
         };
         self.detector.remove(node);
+        self.drop_link(node);
         let purged = self.remove_claims_of(node);
         self.fail_pending(node);
         if peer.up {
@@ -447,6 +456,7 @@ impl GatewayState {
                 status: p.status(),
                 since: p.since,
                 wire: p.wire.min(self.wire),
+                link: matches!(p.link, Link::Up(..)),
             })
             .collect();
         list.sort_by(|a, b| a.node.cmp(&b.node));
@@ -469,6 +479,8 @@ pub(super) fn peer_joined(state: &mut GatewayState, node: &str, cell: ActorCell)
     };
     peer.gateways.retain(|g| g.get_id() != cell.get_id());
     peer.gateways.push(cell.into());
+    // Before anything is sent to it: how.
+    state.open_link(&node);
     state.hello(&node);
     state.check_up(&node);
 }

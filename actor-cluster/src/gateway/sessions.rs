@@ -113,6 +113,8 @@ impl NodeEventSubscription for Forward {
 pub(super) struct Session {
     pub(super) actor: ActorRef<NodeSessionMessage>,
     pub(super) peer: Option<String>,
+    /// The peer's listen address, once authenticated.
+    addr: Option<String>,
     authenticated: bool,
     /// We closed it for not authenticating in time.
     timed_out: bool,
@@ -138,6 +140,14 @@ impl Session {
 }
 
 impl GatewayState {
+    /// Where `node` listens, as its live session says.
+    pub(super) fn session_addr(&self, node: &str) -> Option<String> {
+        self.sessions
+            .values()
+            .filter(|s| s.live_with(node))
+            .find_map(|s| s.addr.clone())
+    }
+
     /// A node-session event from ractor_cluster.
     pub(super) fn session_event(&mut self, myself: &ActorRef<GatewayMsg>, ev: SessionEvent) {
         match ev.kind {
@@ -157,6 +167,7 @@ impl GatewayState {
             Session {
                 actor: ev.session,
                 peer: None,
+                addr: None,
                 authenticated: false,
                 timed_out: false,
                 ended: None,
@@ -174,6 +185,7 @@ impl GatewayState {
         if let Some(session) = self.sessions.get_mut(&ev.id) {
             session.authenticated = true;
             session.peer.clone_from(&ev.peer);
+            session.addr = Some(ev.addr.clone());
         }
         if let Some(peer) = ev.peer {
             if !ev.is_server {

@@ -16,7 +16,11 @@
 //!   [`MAX_PRE_AUTH_FRAME`] bytes, [`MAX_PRE_AUTH_BYTES`] in all, and is
 //!   closed when the handshake deadline (from its accept) passes;
 //! * `accept` errors back off (10 ms doubling to 1 s) and are logged at
-//!   most once per [`LOG_EVERY`], with a count.
+//!   most once per [`LOG_EVERY`], with a count;
+//! * a connection whose first bytes are a data link's magic is a link
+//!   ([`crate::link`]): its handshake runs here, under the same deadline,
+//!   and the authenticated connection goes to the gateway. Any other is
+//!   ractor_cluster's, with its first bytes put back.
 //!
 //! ractor_cluster still opens a listener of its own (it has no setting to
 //! go without one); it is bound to the loopback address on a port that is

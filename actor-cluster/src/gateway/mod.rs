@@ -617,20 +617,20 @@ impl GatewayState {
                 return false;
             }
         };
-        match link {
-            Some(node) if env.from != node => {
-                metrics::counter!("foundation_gateway_rejected_total", "reason" => "from")
+        match misrouted(link, &env.from, self.linked(&env.from)) {
+            Some(reason @ "from") => {
+                metrics::counter!("foundation_gateway_rejected_total", "reason" => reason)
                     .increment(1);
-                tracing::warn!(link = %node, from = %env.from, "rejected an envelope on a peer's link that names another node as its sender");
+                tracing::warn!(link = %link.unwrap_or_default(), from = %env.from, "rejected an envelope on a peer's link that names another node as its sender");
                 return false;
             }
-            None if self.linked(&env.from) => {
-                metrics::counter!("foundation_gateway_rejected_total", "reason" => "path")
+            Some(reason) => {
+                metrics::counter!("foundation_gateway_rejected_total", "reason" => reason)
                     .increment(1);
                 tracing::warn!(from = %env.from, "rejected an envelope through a session from a node whose envelopes come on its link");
                 return false;
             }
-            _ => {}
+            None => {}
         }
         let from = env.from;
         self.heard(&from);
@@ -706,6 +706,19 @@ impl GatewayState {
             } => self.publish_received(&from, &topic, &tag, &payload),
         }
         checking
+    }
+}
+
+/// Why an envelope that says it is from `from` is refused, given the
+/// link it came on (`None`: through a session) and whether `from` has a
+/// link to this node: `"from"` on a link authenticated as another node,
+/// `"path"` through a session from a node whose envelopes come on its
+/// link. `None` if it is taken.
+fn misrouted(link: Option<&str>, from: &str, linked: bool) -> Option<&'static str> {
+    match link {
+        Some(node) if node != from => Some("from"),
+        None if linked => Some("path"),
+        _ => None,
     }
 }
 
@@ -968,6 +981,18 @@ pub(crate) async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_is_taken_only_from_where_its_sender_sends() {
+        // On a link: only as the node it authenticated as.
+        assert_eq!(misrouted(Some("a"), "a", true), None);
+        assert_eq!(misrouted(Some("m"), "a", true), Some("from"));
+        assert_eq!(misrouted(Some("m"), "a", false), Some("from"));
+        // Through a session: only from a node without a link here (an
+        // older build, or one whose dial failed).
+        assert_eq!(misrouted(None, "old", false), None);
+        assert_eq!(misrouted(None, "a", true), Some("path"));
+    }
 
     #[test]
     fn only_wire_messages_serialize() {

@@ -19,12 +19,30 @@ pub(super) enum Link {
     /// Not decided: the peer's session is not up yet.
     None,
     /// Being dialed: what is sent to the peer waits in the outbox.
-    Dialing(u64, mpsc::UnboundedSender<Vec<u8>>),
+    Dialing(Writer),
     /// Up: sealed envelopes go to its writer.
-    Up(u64, mpsc::UnboundedSender<Vec<u8>>),
+    Up(Writer),
     /// Through ractor_cluster's session: the peer's build has no links,
     /// or dialing one failed.
     Shared,
+}
+
+/// The task that dials and writes a link to a peer.
+pub(super) struct Writer {
+    id: u64,
+    /// Its queue of sealed envelopes.
+    pub(super) queue: mpsc::UnboundedSender<Vec<u8>>,
+    task: AbortHandle,
+}
+
+impl Link {
+    /// Ends the writer now, whatever it holds (its peer is down: a frozen
+    /// peer would keep it waiting on a full socket).
+    pub(super) fn abort(&self) {
+        if let Self::Dialing(w) | Self::Up(w) = self {
+            w.task.abort();
+        }
+    }
 }
 
 /// A link taken from a peer.
@@ -57,8 +75,7 @@ impl GatewayState {
         };
         self.next_link += 1;
         let id = self.next_link;
-        let (tx, rx) = mpsc::unbounded_channel();
-        peer.link = Link::Dialing(id, tx);
+        let (queue, rx) = mpsc::unbounded_channel();
         let dial = Dial {
             addr,
             me: self.node.clone(),
@@ -68,7 +85,10 @@ impl GatewayState {
             timeout: self.timing.handshake_timeout,
             wire: self.wire,
         };
-        self.links.spawn(outbound(dial, id, self.me.clone(), rx));
+        let task = self.links.spawn(outbound(dial, id, self.me.clone(), rx));
+        if let Some(peer) = self.peers.get_mut(node) {
+            peer.link = Link::Dialing(Writer { id, queue, task });
+        }
     }
 
     /// The link dialed to `node` is up: what waited goes on it.
@@ -78,9 +98,9 @@ impl GatewayState {
         };
         let link = std::mem::replace(&mut peer.link, Link::None);
         peer.link = match link {
-            Link::Dialing(current, tx) if current == id => {
+            Link::Dialing(writer) if writer.id == id => {
                 tracing::debug!(%node, "link up");
-                Link::Up(id, tx)
+                Link::Up(writer)
             }
             other => other,
         };
@@ -94,7 +114,7 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        if matches!(peer.link, Link::Dialing(current, _) if current == id) {
+        if matches!(&peer.link, Link::Dialing(w) if w.id == id) {
             tracing::info!(%node, %why, "no link to the peer: its session carries the envelopes (whose senders are then not checked)");
             metrics::counter!("foundation_cluster_link_failures_total").increment(1);
             peer.link = Link::Shared;
@@ -116,7 +136,7 @@ impl GatewayState {
         let Some(peer) = self.peers.get_mut(node) else {
             return;
         };
-        if matches!(peer.link, Link::Up(current, _) if current == id) {
+        if matches!(&peer.link, Link::Up(w) if w.id == id) {
             tracing::debug!(%node, %why, "link closed");
             peer.link = Link::None;
             if !peer.gateways.is_empty() {

@@ -540,6 +540,25 @@ impl GatewayState {
             }
             return;
         }
+        // What waited for a link (a hello of 100,000 names, say) goes in
+        // batches of about `BATCH_BYTES`, as a burst would.
+        let total: usize = bodies.iter().map(Body::wire_size).sum();
+        if total > BATCH_BYTES && bodies.len() > 1 {
+            let (mut batch, mut size) = (Vec::new(), 0);
+            for body in bodies {
+                let more = body.wire_size();
+                if size + more > BATCH_BYTES && !batch.is_empty() {
+                    self.send_bodies(peer, std::mem::take(&mut batch));
+                    size = 0;
+                }
+                size += more;
+                batch.push(body);
+            }
+            if !batch.is_empty() {
+                self.send_bodies(peer, batch);
+            }
+            return;
+        }
         let body = if bodies.len() == 1 {
             bodies.pop().expect("one body")
         } else {
@@ -555,8 +574,8 @@ impl GatewayState {
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
             .record(bytes.len() as f64);
         match &peer.link {
-            Link::Up(_, link) => {
-                let _ = link.send(bytes);
+            Link::Up(link) => {
+                let _ = link.queue.send(bytes);
             }
             _ => {
                 if let Some(gateway) = peer.gateways.last() {

@@ -268,6 +268,7 @@ impl GatewayState {
             return;
         };
         self.detector.remove(node);
+        peer.link.abort();
         self.drop_link(node);
         let purged = self.remove_claims_of(node);
         self.fail_pending(node);

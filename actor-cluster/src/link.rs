@@ -117,7 +117,7 @@ const ACCEPTOR: &str = "foundation link: acceptor";
 
 fn nonce() -> io::Result<Vec<u8>> {
     let mut nonce = vec![0; NONCE_BYTES];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| io::Error::other("no random bytes"))?;
+    getrandom::fill(&mut nonce).map_err(|e| io::Error::other(format!("no random bytes: {e}")))?;
     Ok(nonce)
 }
 

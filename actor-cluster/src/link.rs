@@ -366,6 +366,68 @@ mod tests {
         assert!(dialed.unwrap_err().to_string().contains("b answered"));
     }
 
+    /// The acceptor's half fed `bytes` (after the magic) by a dialer that
+    /// then hangs up.
+    async fn accept_from(bytes: Vec<u8>) -> io::Result<String> {
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        theirs.write_all(&bytes).await.unwrap();
+        // Done writing, still there to be written to.
+        theirs.shutdown().await.unwrap();
+        let mut conn: BoxConn = Box::new(ours);
+        let result = accept(&mut conn, "b", &key("c"), 5).await;
+        drop(theirs);
+        result
+    }
+
+    #[tokio::test]
+    async fn a_bad_handshake_is_an_error_never_a_panic() {
+        let frame = |payload: &[u8]| {
+            let mut f = Vec::new();
+            put_frame(&mut f, payload);
+            f
+        };
+        let hello = |node: &str| {
+            let hello = Hello {
+                node: node.into(),
+                nonce: ByteBuf::from(vec![1; NONCE_BYTES]),
+                wire: 5,
+            };
+            frame(&rmp_serde::to_vec_named(&hello).unwrap())
+        };
+        let mut deep = vec![0x91u8; 10_000];
+        deep.push(0xc0);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("nothing", vec![]),
+            ("a cut length", vec![0, 0]),
+            ("a huge frame", u32::MAX.to_be_bytes().to_vec()),
+            (
+                "a frame over the limit",
+                frame(&[0; MAX_HANDSHAKE_FRAME + 1]),
+            ),
+            ("garbage", frame(b"\xde\xad\xbe\xef garbage")),
+            ("nesting", frame(&deep)),
+            ("a cut frame", hello("a")[..10].to_vec()),
+            ("a hello as this node", hello("b")),
+            ("a hello and no proof", hello("a")),
+            ("a hello and a wrong proof", {
+                let mut bytes = hello("a");
+                let proof = Proof {
+                    proof: ByteBuf::from(vec![0; 32]),
+                };
+                bytes.extend(frame(&rmp_serde::to_vec_named(&proof).unwrap()));
+                bytes
+            }),
+        ];
+        for (what, bytes) in cases {
+            let result = accept_from(bytes).await;
+            assert!(result.is_err(), "{what} was accepted");
+            if what == "a hello and a wrong proof" {
+                let why = result.unwrap_err().to_string();
+                assert!(why.contains("without this cluster's key"), "{why}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn frames_have_a_bound() {
         let mut buf = Vec::new();

@@ -439,29 +439,9 @@ impl GatewayState {
         let Some(gateway) = peer.gateways.last() else {
             return false;
         };
-        let dialing = matches!(peer.link, Link::Dialing(..));
         let version = self.version_for(peer);
         if version >= BATCH_WIRE {
-            metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => out.body.kind())
-                .increment(1);
-            if !dialing && !self.flush_queued.swap(true, Ordering::Relaxed) {
-                // Nothing queued: this one goes now, and what comes
-                // before the flush waits for it.
-                let _ = self.me.send_message(GatewayMsg::Flush);
-                self.send_bodies(peer, vec![out.body.clone()]);
-                return true;
-            }
-            let size = out.body.wire_size();
-            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-            let (bodies, bytes) = outbox.entry(node.to_owned()).or_default();
-            if !dialing && *bytes + size > BATCH_BYTES && !bodies.is_empty() {
-                let full = std::mem::take(bodies);
-                *bytes = 0;
-                self.send_bodies(peer, full);
-            }
-            bodies.push(out.body.clone());
-            *bytes += size;
-            return true;
+            return self.queue_body(node, peer, out.body.clone());
         }
         let bytes = match out.sealed.iter().find(|(v, _)| *v == version) {
             Some((_, bytes)) => bytes.clone(),
@@ -482,6 +462,37 @@ impl GatewayState {
             },
         };
         gateway.send_message(GatewayMsg::Wire(bytes)).is_ok()
+    }
+
+    /// Sends or queues `body` for `node` (`peer`), of version 5 or
+    /// later (see [`send_out`](Self::send_out)).
+    fn queue_body(&self, node: &str, peer: &Peer, body: Body) -> bool {
+        let dialing = matches!(peer.link, Link::Dialing(..));
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => body.kind())
+            .increment(1);
+        if !dialing && !self.flush_queued.swap(true, Ordering::Relaxed) {
+            // Nothing queued: this one goes now, and what comes before
+            // the flush waits for it.
+            let _ = self.me.send_message(GatewayMsg::Flush);
+            self.send_bodies(peer, vec![body]);
+            return true;
+        }
+        let size = body.wire_size();
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if !outbox.contains_key(node) {
+            outbox.insert(node.to_owned(), Default::default());
+        }
+        let Some((bodies, bytes)) = outbox.get_mut(node) else {
+            return false;
+        };
+        if !dialing && *bytes + size > BATCH_BYTES && !bodies.is_empty() {
+            let full = std::mem::take(bodies);
+            *bytes = 0;
+            self.send_bodies(peer, full);
+        }
+        bodies.push(body);
+        *bytes += size;
+        true
     }
 
     /// The version envelopes to `peer` are sealed in: this node's on a
@@ -589,6 +600,13 @@ impl GatewayState {
         let Some(peer) = self.peers.get(node) else {
             return false;
         };
+        if peer.gateways.is_empty() {
+            return false;
+        }
+        // One peer: the body moves into the queue, no copy.
+        if self.version_for(peer) >= BATCH_WIRE {
+            return self.queue_body(node, peer, body);
+        }
         self.send_out(node, peer, &mut self.sealing(body))
     }
 
@@ -656,6 +674,9 @@ impl GatewayState {
         match env.body {
             Body::Batch(bodies) => {
                 let mut checking = false;
+                // Counted by kind once per batch, not once per body (a
+                // registry lookup each).
+                let mut kinds: Vec<(&'static str, u64)> = Vec::new();
                 for body in bodies {
                     if matches!(body, Body::Batch(_)) {
                         metrics::counter!("foundation_gateway_rejected_total", "reason" => "nested_batch")
@@ -663,28 +684,37 @@ impl GatewayState {
                         tracing::warn!(%from, "rejected a batch inside a batch");
                         continue;
                     }
+                    match kinds.iter_mut().find(|(k, _)| *k == body.kind()) {
+                        Some((_, n)) => *n += 1,
+                        None => kinds.push((body.kind(), 1)),
+                    }
                     checking |= self.handle_body(&from, body);
+                }
+                for (kind, n) in kinds {
+                    metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => kind)
+                        .increment(n);
                 }
                 checking
             }
-            body => self.handle_body(&from, body),
+            body => {
+                metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => body.kind())
+                    .increment(1);
+                self.handle_body(&from, body)
+            }
         }
     }
 
     /// Handles one body from `from`; true as for [`handle_wire`].
     fn handle_body(&mut self, from: &str, body: Body) -> bool {
-        let from = from.to_owned();
         let mut checking = false;
-        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => body.kind())
-            .increment(1);
         match body {
             Body::Batch(_) => {}
             Body::Ping => {
-                self.send_to(&from, Body::Pong);
+                self.send_to(from, Body::Pong);
             }
             Body::Pong => {}
-            Body::Leaving => self.peer_leaving(&from),
-            Body::Unreachable { node } => checking = self.unreachable(&node, &from),
+            Body::Leaving => self.peer_leaving(from),
+            Body::Unreachable { node } => checking = self.unreachable(&node, from),
             Body::Hello {
                 addr,
                 claims,
@@ -695,34 +725,34 @@ impl GatewayState {
             } => {
                 let hello = HelloPart {
                     addr,
-                    claims: admitted(&from, claims),
+                    claims: admitted(from, claims),
                     started,
                     part,
                     parts,
                     wire,
                 };
-                self.hello_part(&from, hello);
+                self.hello_part(from, hello);
             }
-            Body::PeerUp { node, addr } => self.peer_up(&from, node, addr),
+            Body::PeerUp { node, addr } => self.peer_up(from, node, addr),
             Body::Registered(claim) => {
-                for claim in admitted(&from, vec![claim]) {
-                    self.add_claim(&from, claim);
+                for claim in admitted(from, vec![claim]) {
+                    self.add_claim(from, claim);
                 }
             }
-            Body::Unregistered { name } => self.remove_claim(&from, &name),
-            Body::Tell { to, tag, payload } => self.tell_received(&from, &to, &tag, &payload),
+            Body::Unregistered { name } => self.remove_claim(from, &name),
+            Body::Tell { to, tag, payload } => self.tell_received(from, &to, &tag, &payload),
             Body::Ask {
                 id,
                 to,
                 tag,
                 payload,
-            } => self.ask_received(&from, id, &to, &tag, &payload),
-            Body::Reply { id, result } => self.reply_received(&from, id, result),
+            } => self.ask_received(from, id, &to, &tag, &payload),
+            Body::Reply { id, result } => self.reply_received(from, id, result),
             Body::Publish {
                 topic,
                 tag,
                 payload,
-            } => self.publish_received(&from, &topic, &tag, &payload),
+            } => self.publish_received(from, &topic, &tag, &payload),
         }
         checking
     }

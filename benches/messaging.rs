@@ -28,7 +28,8 @@ mod nodes;
 #[path = "../actor-core/benches/support/mod.rs"]
 mod support;
 
-use baselines::{start_tcp_echo, tcp_echo, Bare, BareMsg, CounterMsg, FRAME};
+use baselines::{start_tcp_echo, tcp_echo, Bare, BareMsg, FRAME};
+use nodes::CounterMsg;
 
 const ASK: Duration = Duration::from_secs(5);
 

@@ -66,7 +66,8 @@ mod protocols;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use baselines::{start_tcp_echo, tcp_echo, Bare, BareMsg, CounterMsg, FRAME};
+use baselines::{start_tcp_echo, tcp_echo, Bare, BareMsg, FRAME};
+use support::CounterMsg;
 
 const ASK: Duration = Duration::from_secs(5);
 

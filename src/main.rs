@@ -97,6 +97,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        // Colours on a terminal only: a log sent to a file or a collector
+        // stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Cmd::Node(args) => cli::node::run(args).await,

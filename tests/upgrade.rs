@@ -9,22 +9,22 @@ mod support;
 use serde_json::Value;
 use support::{await_mesh, NodeSpec};
 
-/// The wire version `node` speaks with `peer`, from its `peers` reply.
-fn wire_with(peers: &Value, peer: &str) -> u64 {
+/// `peer`'s entry in a `peers` reply.
+fn entry<'a>(peers: &'a Value, peer: &str) -> &'a Value {
     peers["peers"]
         .as_array()
         .and_then(|list| list.iter().find(|p| p["node"] == peer))
-        .and_then(|p| p["wire"].as_u64())
         .unwrap_or_else(|| panic!("{peer} is not listed: {peers}"))
+}
+
+/// The wire version `node` speaks with `peer`, from its `peers` reply.
+fn wire_with(peers: &Value, peer: &str) -> u64 {
+    entry(peers, peer)["wire"].as_u64().expect("a wire version")
 }
 
 /// Whether `node` sends to `peer` on a data link, from its `peers` reply.
 fn link_to(peers: &Value, peer: &str) -> bool {
-    peers["peers"]
-        .as_array()
-        .and_then(|list| list.iter().find(|p| p["node"] == peer))
-        .and_then(|p| p["link"].as_bool())
-        .unwrap_or_else(|| panic!("{peer} is not listed: {peers}"))
+    entry(peers, peer)["link"].as_bool().expect("a link flag")
 }
 
 /// Membership events `node` reported about `peer`.

@@ -35,11 +35,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{ActorProcessingErr, ActorRef};
 use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeServerMessage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
@@ -75,64 +75,32 @@ pub(crate) struct AcceptorArgs {
     pub(crate) link: Option<LinkSide>,
 }
 
-/// Owns the accept loop, a task it aborts when it stops; the loop ending
-/// by itself is a failure (the supervisor starts it again).
-pub(crate) struct Acceptor;
+impl actor_core::Task for AcceptorArgs {
+    const WHAT: &'static str = "the node's listener";
 
-/// The accept loop ended.
-#[derive(Debug)]
-pub(crate) struct Ended(String);
-
-impl ractor::Message for Ended {}
-
-impl Actor for Acceptor {
-    type Msg = Ended;
-    type State = JoinHandle<()>;
-    type Arguments = AcceptorArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Ended>,
-        args: AcceptorArgs,
-    ) -> Result<JoinHandle<()>, ActorProcessingErr> {
-        let server: ActorRef<NodeServerMessage> = ractor::registry::where_is(args.server.clone())
-            .ok_or_else(|| format!("no node server named {}", args.server))?
+    /// Starts the accept loop (run by an [`actor_core::TaskActor`]: the
+    /// loop ending by itself is a failure, and the supervisor starts it
+    /// again); it ends only when the node server is gone.
+    async fn start(
+        self,
+    ) -> Result<Pin<Box<dyn Future<Output = String> + Send>>, ActorProcessingErr> {
+        let server: ActorRef<NodeServerMessage> = ractor::registry::where_is(self.server.clone())
+            .ok_or_else(|| format!("no node server named {}", self.server))?
             .into();
         // ractor_cluster tells peers its own listener's port in its
         // greeting; peers must hear ours.
         server.send_message(NodeServerMessage::PortChanged {
-            port: args.advertised_port,
+            port: self.advertised_port,
         })?;
-        let listener = tokio::net::TcpListener::from_std(args.listener.try_clone()?)?;
+        let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
         let serve = Serve {
             listener,
             server,
-            tls: args.tls,
-            handshake_timeout: args.handshake_timeout,
-            link: args.link,
+            tls: self.tls,
+            handshake_timeout: self.handshake_timeout,
+            link: self.link,
         };
-        Ok(tokio::spawn(async move {
-            let why = serve.run().await;
-            let _ = myself.send_message(Ended(why));
-        }))
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Ended>,
-        Ended(why): Ended,
-        _task: &mut JoinHandle<()>,
-    ) -> Result<(), ActorProcessingErr> {
-        Err(format!("the node's listener: {why}").into())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Ended>,
-        task: &mut JoinHandle<()>,
-    ) -> Result<(), ActorProcessingErr> {
-        task.abort();
-        Ok(())
+        Ok(Box::pin(serve.run()))
     }
 }
 

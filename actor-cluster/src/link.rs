@@ -75,41 +75,20 @@ struct Proof {
 }
 
 /// What each side signs: its role, both names and both nonces.
-fn proof(
-    key: &WireKey,
-    role: &str,
-    dialer: &str,
-    acceptor: &str,
-    dialer_nonce: &[u8],
-    acceptor_nonce: &[u8],
-) -> Vec<u8> {
-    key.sign(&[
+fn signed<'a>(
+    role: &'a str,
+    dialer: &'a str,
+    acceptor: &'a str,
+    dialer_nonce: &'a [u8],
+    acceptor_nonce: &'a [u8],
+) -> [&'a [u8]; 5] {
+    [
         role.as_bytes(),
         dialer.as_bytes(),
         acceptor.as_bytes(),
         dialer_nonce,
         acceptor_nonce,
-    ])
-}
-
-fn check_proof(
-    key: &WireKey,
-    role: &str,
-    dialer: &str,
-    acceptor: &str,
-    nonces: (&[u8], &[u8]),
-    tag: &[u8],
-) -> bool {
-    key.verify(
-        &[
-            role.as_bytes(),
-            dialer.as_bytes(),
-            acceptor.as_bytes(),
-            nonces.0,
-            nonces.1,
-        ],
-        tag,
-    )
+    ]
 }
 
 const DIALER: &str = "foundation link: dialer";
@@ -230,25 +209,17 @@ pub(crate) async fn dial(dial: &Dial) -> io::Result<(BoxConn, u8)> {
                 dial.peer, dial.addr, welcome.node
             )));
         }
-        let nonces = (mine.as_slice(), welcome.nonce.as_slice());
-        if !check_proof(
-            &dial.key,
-            ACCEPTOR,
-            &dial.me,
-            &welcome.node,
-            nonces,
-            &welcome.proof,
-        ) {
+        let signed_by_acceptor = signed(ACCEPTOR, &dial.me, &welcome.node, &mine, &welcome.nonce);
+        if !dial.key.verify(&signed_by_acceptor, &welcome.proof) {
             return Err(invalid("the peer does not hold this cluster's key"));
         }
-        let tag = proof(
-            &dial.key,
+        let tag = dial.key.sign(&signed(
             DIALER,
             &dial.me,
             &welcome.node,
             &mine,
             &welcome.nonce,
-        );
+        ));
         send(
             &mut conn,
             &Proof {
@@ -282,7 +253,7 @@ pub(crate) async fn accept(
         return Err(invalid(format!("a link from node {:?}", hello.node)));
     }
     let mine = nonce()?;
-    let tag = proof(key, ACCEPTOR, &hello.node, me, &hello.nonce, &mine);
+    let tag = key.sign(&signed(ACCEPTOR, &hello.node, me, &hello.nonce, &mine));
     send(
         conn,
         &Welcome {
@@ -294,8 +265,8 @@ pub(crate) async fn accept(
     )
     .await?;
     let reply: Proof = receive(conn).await?;
-    let nonces = (hello.nonce.as_slice(), mine.as_slice());
-    if !check_proof(key, DIALER, &hello.node, me, nonces, &reply.proof) {
+    let signed_by_dialer = signed(DIALER, &hello.node, me, &hello.nonce, &mine);
+    if !key.verify(&signed_by_dialer, &reply.proof) {
         return Err(invalid(format!(
             "a link from {:?} without this cluster's key",
             hello.node

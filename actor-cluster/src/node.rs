@@ -11,7 +11,7 @@ use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{IncomingEncryptionMode, NodeServer};
 use tokio::sync::broadcast;
 
-use crate::acceptor::{Acceptor, AcceptorArgs, LinkSide};
+use crate::acceptor::{AcceptorArgs, LinkSide};
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, ConfigError, Result, StartError};
@@ -365,7 +365,9 @@ impl NodeBuilder {
                     wire: self.wire,
                 }),
             };
-            ChildSpec::new("acceptor", move || (Acceptor, args.clone()))
+            ChildSpec::new("acceptor", move || {
+                (actor_core::TaskActor::new(), args.clone())
+            })
         };
         let gateway_spec = {
             let (conflicts, partitions, wire) = (self.conflicts, self.partitions, self.wire);

@@ -299,12 +299,7 @@ impl WireKey {
     /// Whether `tag` is the HMAC of `parts` (see [`sign`](Self::sign)), in
     /// constant time.
     pub(crate) fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let mut message = Vec::new();
-        for part in parts {
-            message.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            message.extend_from_slice(part);
-        }
-        hmac::verify(&self.0, &message, tag).is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.sign(parts), tag).is_ok()
     }
 }
 

@@ -69,6 +69,7 @@ mod events;
 mod protection;
 mod registry;
 mod supervisor;
+mod task;
 mod telemetry;
 
 pub use config::{Change, ChangeKind, Config, ConfigBuilder, ConfigError};
@@ -86,6 +87,7 @@ pub use supervisor::{
     Changes, ChildInfo, ChildSpec, Intensity, Restart, Strategy, Supervisor, SupervisorMsg,
     SupervisorSpec, PASSIVATED,
 };
+pub use task::{Task, TaskActor, TaskEnded};
 pub use telemetry::{
     measure, measure_async, CounterValue, GaugeValue, HistogramValue, MetricsRegistry,
     MetricsSnapshot, TelemetryError,

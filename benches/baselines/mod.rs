@@ -1,5 +1,5 @@
-//! Baselines shared by the benches: the counter's wire messages, a bare
-//! ractor actor that counts, and a raw TCP echo in a process of its own.
+//! Baselines shared by the benches: a bare ractor actor that counts, and
+//! a raw TCP echo in a process of its own.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -8,19 +8,8 @@ use std::io::BufRead;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message as RactorMessage, RpcReplyPort};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The counter of `foundation node --counter`: the same wire types.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum CounterMsg {
-    Add(u64),
-    Get,
-}
-
-impl actor_cluster::Message for CounterMsg {
-    type Reply = u64;
-    const TAG: &'static str = "foundation.counter/1";
-}
-
-/// A bare ractor actor doing the same.
+/// A bare ractor actor doing what the counter
+/// (`support::CounterMsg`) does.
 pub enum BareMsg {
     Add(u64, RpcReplyPort<u64>),
     Inc(u64),

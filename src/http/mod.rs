@@ -51,7 +51,9 @@
 mod dashboard;
 mod routes;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -59,8 +61,7 @@ use actor_cluster::Node;
 use actor_core::{ChildSpec, CoreError, MetricsRegistry};
 use agents::variables::Variables;
 use agents::Agents;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::JoinHandle;
+use ractor::ActorProcessingErr;
 
 /// What can go wrong starting the management API.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +167,12 @@ impl HttpApi {
         let first = Arc::new(Mutex::new(Some(listener)));
         let router = self.router();
         let spec = ChildSpec::new("http-api", move || {
-            (HttpServer, (Arc::clone(&first), bound, router.clone()))
+            let server = HttpServer {
+                first: Arc::clone(&first),
+                addr: bound,
+                router: router.clone(),
+            };
+            (actor_core::TaskActor::new(), server)
         });
         self.node.supervisor().start_child(spec).await?;
         tracing::info!(node = %self.node.name(), %bound, "management API listening");
@@ -174,57 +180,37 @@ impl HttpApi {
     }
 }
 
-/// The actor that owns the server's task: it starts it, stops it when it
-/// stops, and fails (to be restarted) if the server ever ends by itself.
-struct HttpServer;
+/// The server's task, run by an [`actor_core::TaskActor`] under the
+/// node's supervisor (restarted if the server ever ends by itself): the
+/// first incarnation takes the socket bound in `serve`, a restart binds
+/// the same address again.
+struct HttpServer {
+    first: Arc<Mutex<Option<std::net::TcpListener>>>,
+    addr: SocketAddr,
+    router: axum::Router,
+}
 
-/// The server's task ended, with why.
-#[derive(Debug)]
-struct Ended(String);
+impl actor_core::Task for HttpServer {
+    const WHAT: &'static str = "management API";
 
-impl ractor::Message for Ended {}
-
-type FirstListener = Arc<Mutex<Option<std::net::TcpListener>>>;
-
-impl Actor for HttpServer {
-    type Msg = Ended;
-    type State = JoinHandle<()>;
-    type Arguments = (FirstListener, SocketAddr, axum::Router);
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Ended>,
-        (first, addr, router): Self::Arguments,
-    ) -> Result<JoinHandle<()>, ActorProcessingErr> {
-        let taken = first.lock().unwrap_or_else(PoisonError::into_inner).take();
+    async fn start(
+        self,
+    ) -> Result<Pin<Box<dyn Future<Output = String> + Send>>, ActorProcessingErr> {
+        let taken = self
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let listener = match taken {
             Some(listener) => tokio::net::TcpListener::from_std(listener)?,
-            None => tokio::net::TcpListener::bind(addr).await?,
+            None => tokio::net::TcpListener::bind(self.addr).await?,
         };
-        Ok(tokio::spawn(async move {
-            let why = match axum::serve(listener, router).await {
+        let router = self.router;
+        Ok(Box::pin(async move {
+            match axum::serve(listener, router).await {
                 Ok(()) => "the server stopped".to_owned(),
                 Err(e) => e.to_string(),
-            };
-            let _ = myself.send_message(Ended(why));
+            }
         }))
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Ended>,
-        Ended(why): Ended,
-        _task: &mut JoinHandle<()>,
-    ) -> Result<(), ActorProcessingErr> {
-        Err(format!("management API: {why}").into())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Ended>,
-        task: &mut JoinHandle<()>,
-    ) -> Result<(), ActorProcessingErr> {
-        task.abort();
-        Ok(())
     }
 }

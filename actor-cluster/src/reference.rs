@@ -3,6 +3,7 @@
 
 use std::any::TypeId;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -297,8 +298,15 @@ pub struct Ref {
     name: String,
     gateway: GatewayId,
     target: Arc<RwLock<Target>>,
+    /// The count of moved names ([`Plane::moves`](crate::gateway::Plane::moves))
+    /// when a remote target was last known to hold the name: while names
+    /// have not moved since, messages go straight to its node's link.
+    checked: Arc<AtomicU64>,
     follow: bool,
 }
+
+/// A `checked` count that never matches: ask the gateway first.
+const UNCHECKED: u64 = u64::MAX;
 
 impl fmt::Debug for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -315,15 +323,20 @@ impl fmt::Debug for Ref {
 
 /// A `Ref` to what `name` resolved to, or why it cannot be one.
 pub(crate) fn resolved(gateway: &GatewayId, name: &str, resolved: Option<Resolved>) -> Result<Ref> {
-    let target = match resolved {
+    let (target, checked) = match resolved {
         None => return Err(ClusterError::UnknownName(name.to_owned())),
-        Some(Resolved::Local(target)) => Target::Local(target),
-        Some(Resolved::Remote { node, accepts }) => Target::Remote { node, accepts },
+        Some(Resolved::Local(target)) => (Target::Local(target), UNCHECKED),
+        Some(Resolved::Remote {
+            node,
+            accepts,
+            moves,
+        }) => (Target::Remote { node, accepts }, moves),
     };
     Ok(Ref {
         name: name.to_owned(),
         gateway: gateway.clone(),
         target: Arc::new(RwLock::new(target)),
+        checked: Arc::new(AtomicU64::new(checked)),
         follow: true,
     })
 }
@@ -339,6 +352,7 @@ impl Ref {
                 node,
                 accepts: accepts.into(),
             })),
+            checked: Arc::new(AtomicU64::new(UNCHECKED)),
             follow: true,
         }
     }
@@ -383,7 +397,17 @@ impl Ref {
     }
 
     fn set(&self, target: Target) {
+        self.checked.store(UNCHECKED, Ordering::Release);
         *self.target.write().unwrap_or_else(PoisonError::into_inner) = target;
+    }
+
+    /// Whether a message for `node` may go straight to its link: the
+    /// reference is pinned, or no name has moved since `node` was known
+    /// to hold this one.
+    fn direct(&self, node: &str) -> bool {
+        node != self.gateway.node()
+            && (!self.follow
+                || self.checked.load(Ordering::Acquire) == self.gateway.plane().moves())
     }
 
     fn mismatch<M: Message>(&self, accepts: Vec<String>) -> ClusterError {
@@ -418,7 +442,7 @@ impl Ref {
                         match msg {
                             Some(msg) if self.follow => {
                                 self.set(Target::Moved);
-                                self.send_remote(None, msg, None)
+                                self.send_remote(None, msg)
                             }
                             msg => Err(undelivered(
                                 msg,
@@ -431,8 +455,8 @@ impl Ref {
             Target::Remote { accepts, .. } if !accepts.iter().any(|t| t == M::TAG) => {
                 Err(undelivered(Some(msg), self.mismatch::<M>(accepts.to_vec())))
             }
-            Target::Remote { node, .. } => self.send_remote(Some(node), msg, None),
-            Target::Moved => self.send_remote(None, msg, None),
+            Target::Remote { node, .. } => self.send_remote(Some(node), msg),
+            Target::Moved => self.send_remote(None, msg),
         }
     }
 
@@ -493,6 +517,8 @@ impl Ref {
         let fresh = resolved(&self.gateway, &self.name, found)?;
         let target = fresh.current().clone();
         self.set(target.clone());
+        self.checked
+            .store(fresh.checked.load(Ordering::Acquire), Ordering::Release);
         Ok(target)
     }
 
@@ -525,15 +551,37 @@ impl Ref {
         })
     }
 
-    /// An ask through the gateway, to `node` or to wherever the name is.
+    /// An ask to another node: to `node`, on its link if it may go
+    /// straight there, else through the gateway (to `node` or wherever
+    /// the name is).
     async fn ask_remote<M: Message>(
         &self,
         node: Option<String>,
         msg: M,
         timeout: Duration,
     ) -> Result<M::Reply> {
+        let payload = self.encode(&msg)?;
         let (tx, rx) = oneshot::channel();
-        self.send_remote(node, msg, Some((tx, timeout)))?;
+        let mut ask = (payload, tx);
+        if let Some(node) = node.as_deref().filter(|n| self.direct(n)) {
+            let plane = self.gateway.plane();
+            match plane.ask(node, &self.name, M::TAG, ask.0, (ask.1, timeout)) {
+                Ok(id) => {
+                    let bytes = match tokio::time::timeout(timeout, rx).await {
+                        Err(_) => {
+                            plane.forget(id);
+                            return Err(self.timed_out(timeout));
+                        }
+                        Ok(Err(_)) => return Err(ClusterError::NodeStopped),
+                        Ok(Ok(r)) => r?,
+                    };
+                    return decode_reply::<M>(&self.name, &bytes);
+                }
+                Err(back) => ask = back,
+            }
+        }
+        let (payload, tx) = ask;
+        self.through_gateway(node, M::TAG, payload, Some((tx, timeout)))?;
         // The gateway expires the ask itself; the extra margin only guards
         // against a gateway that died meanwhile.
         let bytes = match tokio::time::timeout(timeout + Duration::from_millis(250), rx).await {
@@ -550,49 +598,71 @@ impl Ref {
         }
     }
 
-    /// Encodes `msg` and hands it to this node's gateway for `node` (or
-    /// for whichever node holds the name, with `None`).
-    fn send_remote<M: Message>(
-        &self,
-        node: Option<String>,
-        msg: M,
-        ask: Option<(AskReply, Duration)>,
-    ) -> std::result::Result<(), Undelivered<M>> {
+    /// `msg`, encoded for the wire within the payload limit.
+    fn encode<M: Message>(&self, msg: &M) -> Result<Vec<u8>> {
         let encode = |reason: String| ClusterError::Encode {
             name: self.name.clone(),
             reason,
         };
-        let payload = match rmp_serde::to_vec_named(&msg) {
-            Ok(payload) if payload.len() > MAX_PAYLOAD_BYTES => {
-                let reason = format!(
-                    "the message of {} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
-                    payload.len()
-                );
-                return Err(Undelivered {
-                    msg: Some(msg),
-                    error: encode(reason),
-                });
-            }
+        match rmp_serde::to_vec_named(msg) {
+            Ok(payload) if payload.len() > MAX_PAYLOAD_BYTES => Err(encode(format!(
+                "the message of {} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
+                payload.len()
+            ))),
+            Ok(payload) => Ok(payload),
+            Err(e) => Err(encode(e.to_string())),
+        }
+    }
+
+    /// Encodes a tell and sends it to `node`: on its link if it may go
+    /// straight there, else through the gateway (to `node`, or to
+    /// whichever node holds the name, with `None`).
+    fn send_remote<M: Message>(
+        &self,
+        node: Option<String>,
+        msg: M,
+    ) -> std::result::Result<(), Undelivered<M>> {
+        let mut payload = match self.encode(&msg) {
             Ok(payload) => payload,
-            Err(e) => {
+            Err(error) => {
                 return Err(Undelivered {
                     msg: Some(msg),
-                    error: encode(e.to_string()),
+                    error,
                 })
             }
         };
+        if let Some(node) = node.as_deref().filter(|n| self.direct(n)) {
+            match self.gateway.plane().tell(node, &self.name, M::TAG, payload) {
+                Ok(()) => return Ok(()),
+                Err(back) => payload = back,
+            }
+        }
+        self.through_gateway(node, M::TAG, payload, None)
+            .map_err(|error| Undelivered {
+                msg: Some(msg),
+                error,
+            })
+    }
+
+    /// Hands an encoded message to this node's gateway for `node` (or for
+    /// whichever node holds the name, with `None`).
+    fn through_gateway(
+        &self,
+        node: Option<String>,
+        tag: &'static str,
+        payload: Vec<u8>,
+        ask: Option<(AskReply, Duration)>,
+    ) -> Result<()> {
         let out = Outgoing {
             node,
             name: self.name.clone(),
-            tag: M::TAG,
+            tag,
             payload,
             ask,
             follow: self.follow,
+            checked: Some(Arc::clone(&self.checked)),
         };
-        gateway::send(&self.gateway, GatewayMsg::Send(out)).map_err(|error| Undelivered {
-            msg: Some(msg),
-            error,
-        })
+        gateway::send(&self.gateway, GatewayMsg::Send(out))
     }
 }
 

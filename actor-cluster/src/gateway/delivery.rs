@@ -3,6 +3,7 @@
 //! name that moved), the asks waiting for a reply, and the replies.
 
 use std::any::TypeId;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use ractor::{ActorCell, ActorRef};
 use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
 
+use super::plane::{Pending, Plane};
 use super::{send, GatewayId, GatewayMsg, GatewayState};
 use crate::error::{ClusterError, RemoteError, Result};
 use crate::parcel::{AnyBox, NotTaken, Payload};
@@ -47,7 +49,7 @@ pub(crate) enum ReplyRoute {
     /// Back through the gateway to the asker's node.
     Remote {
         gateway: GatewayId,
-        node: String,
+        node: Arc<str>,
         id: u64,
     },
     /// To an asker on this node whose `Ref` followed its name here.
@@ -59,6 +61,14 @@ impl ReplyRoute {
     pub(crate) fn answer(self, result: std::result::Result<ByteBuf, RemoteError>) {
         match self {
             Self::Remote { gateway, node, id } => {
+                // On the link to the asker's node if it is up, else through
+                // the gateway.
+                let Err(Body::Reply { result, .. }) =
+                    gateway.plane().send(&node, Body::Reply { id, result })
+                else {
+                    return;
+                };
+                let node = node.to_string();
                 if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
                     tracing::debug!("reply dropped: the local gateway is gone");
                 }
@@ -94,6 +104,9 @@ pub(crate) enum Resolved {
     Remote {
         node: String,
         accepts: Arc<[String]>,
+        /// How many times names had moved when it was resolved (see
+        /// [`Plane::moves`]).
+        moves: u64,
     },
 }
 
@@ -109,51 +122,20 @@ pub(crate) struct Outgoing {
     pub(crate) payload: Vec<u8>,
     pub(crate) ask: Option<(AskReply, Duration)>,
     pub(crate) follow: bool,
-}
-
-pub(super) struct Pending {
-    node: String,
-    name: String,
-    timeout: Duration,
-    reply: AskReply,
+    /// Where the sender notes [`Plane::moves`] when `node` still holds
+    /// the name: until names move again, it may send there directly.
+    pub(crate) checked: Option<Arc<AtomicU64>>,
 }
 
 impl GatewayState {
     /// A peer's tell for an actor of this node.
     pub(super) fn tell_received(&self, from: &str, to: &str, tag: &str, payload: &[u8]) {
-        if let Err(e) = self.deliver(to, tag, payload, None) {
-            tracing::warn!(to = %to, from = %from, "tell not delivered: {e:?}");
-        }
+        tell_received(self.plane(), from, to, tag, payload);
     }
 
     /// A peer's ask for an actor of this node: the answer goes back to it.
     pub(super) fn ask_received(&self, from: &str, id: u64, to: &str, tag: &str, payload: &[u8]) {
-        let route = ReplyRoute::Remote {
-            gateway: self.id.clone(),
-            node: from.to_owned(),
-            id,
-        };
-        if let Err(e) = self.deliver(to, tag, payload, Some(route)) {
-            self.send_to(from, Body::Reply { id, result: Err(e) });
-        }
-    }
-
-    /// A peer's reply to an ask from this node.
-    pub(super) fn reply_received(
-        &mut self,
-        from: &str,
-        id: u64,
-        result: std::result::Result<ByteBuf, RemoteError>,
-    ) {
-        if let Some(p) = self.pending.remove(&id) {
-            let _ = p.reply.send(
-                result
-                    .map(|b| b.into_vec())
-                    .map_err(|e| e.into_cluster(&p.name)),
-            );
-        } else {
-            tracing::debug!(id, from = %from, "late reply ignored");
-        }
+        ask_received(&self.id, from, id, to, tag, payload);
     }
 
     /// Sends a local actor's reply back to the asker's node (see
@@ -171,29 +153,11 @@ impl GatewayState {
 
     /// Ask `id` was not answered in time.
     pub(super) fn expire(&mut self, id: u64) {
-        if let Some(p) = self.pending.remove(&id) {
+        if let Some(p) = self.plane().forget(id) {
             let _ = p.reply.send(Err(ClusterError::Timeout {
                 name: p.name,
                 timeout: p.timeout,
             }));
-        }
-    }
-
-    /// Fails the asks waiting for `node`, which is down.
-    pub(super) fn fail_pending(&mut self, node: &str) {
-        let failed: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.node == node)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in failed {
-            if let Some(p) = self.pending.remove(&id) {
-                let _ = p.reply.send(Err(ClusterError::NodeGone {
-                    node: node.to_owned(),
-                    name: p.name,
-                }));
-            }
         }
     }
 
@@ -206,10 +170,16 @@ impl GatewayState {
             payload,
             ask,
             follow,
+            checked,
         } = out;
         let holder = self.winner(&name).map(|(n, _)| n.clone());
         let node = match node {
-            Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => node,
+            Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => {
+                if let Some(checked) = checked.filter(|_| node != self.node) {
+                    checked.store(self.plane().moves(), Ordering::Release);
+                }
+                node
+            }
             // The name moved, or its node is gone: follow it.
             Some(node) if holder.is_none() => {
                 let gone = !self.peers.get(&node).is_some_and(|p| p.up);
@@ -232,7 +202,7 @@ impl GatewayState {
         if node == self.node {
             // The name followed here: deliver as the gateway would for a
             // peer, answering the asker on this node directly.
-            match self.target(&name, tag) {
+            match self.plane().target(&name, tag) {
                 Ok(target) => {
                     let reply = ask.map(|(reply, _)| ReplyRoute::Local {
                         name: name.clone(),
@@ -267,8 +237,7 @@ impl GatewayState {
                     let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
                     return;
                 }
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = self.plane().next_id();
                 let body = Body::Ask {
                     id,
                     to: name.clone(),
@@ -276,7 +245,7 @@ impl GatewayState {
                     payload: ByteBuf::from(payload),
                 };
                 if self.send_to(&node, body) {
-                    self.pending.insert(
+                    self.plane().wait(
                         id,
                         Pending {
                             node,
@@ -340,16 +309,6 @@ impl GatewayState {
         }
     }
 
-    /// The local actor registered as `to`, if it answers `tag`.
-    fn target(&self, to: &str, tag: &str) -> std::result::Result<&Arc<dyn Deliver>, RemoteError> {
-        let target = self.local.get(to).ok_or(RemoteError::UnknownName)?;
-        let accepts = target.accepts();
-        if !accepts.iter().any(|t| t == tag) {
-            return Err(RemoteError::mismatch(accepts.to_vec(), tag));
-        }
-        Ok(target)
-    }
-
     fn deliver(
         &self,
         to: &str,
@@ -357,7 +316,40 @@ impl GatewayState {
         payload: &[u8],
         reply: Option<ReplyRoute>,
     ) -> std::result::Result<(), RemoteError> {
-        self.target(to, tag)?.deliver(tag, payload, reply)
+        self.plane().deliver(to, tag, payload, reply)
+    }
+}
+
+/// A peer's tell for an actor of this node.
+pub(super) fn tell_received(plane: &Plane, from: &str, to: &str, tag: &str, payload: &[u8]) {
+    if let Err(e) = plane.deliver(to, tag, payload, None) {
+        tracing::warn!(to = %to, from = %from, "tell not delivered: {e:?}");
+    }
+}
+
+/// A peer's ask for an actor of this node (of gateway `id`): the answer
+/// goes back to it.
+pub(super) fn ask_received(
+    id: &GatewayId,
+    from: &str,
+    ask: u64,
+    to: &str,
+    tag: &str,
+    payload: &[u8],
+) {
+    let route = ReplyRoute::Remote {
+        gateway: id.clone(),
+        node: Arc::from(from),
+        id: ask,
+    };
+    if let Err(e) = id.plane().deliver(to, tag, payload, Some(route)) {
+        // The failure goes back the way a reply would.
+        ReplyRoute::Remote {
+            gateway: id.clone(),
+            node: Arc::from(from),
+            id: ask,
+        }
+        .answer(Err(e));
     }
 }
 

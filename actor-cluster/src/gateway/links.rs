@@ -10,9 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use super::{GatewayMsg, GatewayState};
+use super::delivery::{ask_received, tell_received};
+use super::{count_bodies, misrouted, open, GatewayId, GatewayMsg, GatewayState, BATCH_BYTES};
 use crate::link::{self, BoxConn, Dial, LINK_WIRE};
-use crate::wire::MAX_ENVELOPE_BYTES;
+use crate::wire::{Body, Envelope, WireKey, MAX_ENVELOPE_BYTES};
 
 /// How a node sends to one peer.
 pub(super) enum Link {
@@ -20,7 +21,8 @@ pub(super) enum Link {
     None,
     /// Being dialed: what is sent to the peer waits in the outbox.
     Dialing(Writer),
-    /// Up: sealed envelopes go to its writer.
+    /// Up: bodies go to its writer (directly from `Ref`s and reply
+    /// handles too, through the plane).
     Up(Writer),
     /// Through ractor_cluster's session: the peer's build has no links,
     /// or dialing one failed.
@@ -30,8 +32,8 @@ pub(super) enum Link {
 /// The task that dials and writes a link to a peer.
 pub(super) struct Writer {
     id: u64,
-    /// Its queue of sealed envelopes.
-    pub(super) queue: mpsc::UnboundedSender<Vec<u8>>,
+    /// Its queue of bodies, which it seals in batches.
+    pub(super) queue: mpsc::UnboundedSender<Body>,
     task: AbortHandle,
 }
 
@@ -51,7 +53,7 @@ pub(super) struct Inbound {
     task: AbortHandle,
 }
 
-/// The most frames a link's writer takes from its queue for one write.
+/// The most bodies a link's writer takes from its queue for one write.
 const WRITE_BATCH: usize = 256;
 
 impl GatewayState {
@@ -104,7 +106,11 @@ impl GatewayState {
             }
             other => other,
         };
+        // What waited goes first, then senders may use the link directly.
         self.flush_peer(node);
+        if let Some(Link::Up(writer)) = self.peers.get(node).map(|p| &p.link) {
+            self.plane().link_up(node, writer.queue.clone());
+        }
     }
 
     /// Dialing a link to `node` failed: the session carries what it is
@@ -139,6 +145,7 @@ impl GatewayState {
         if matches!(&peer.link, Link::Up(w) if w.id == id) {
             tracing::debug!(%node, %why, "link closed");
             peer.link = Link::None;
+            self.id.plane().link_down(node);
             if !peer.gateways.is_empty() {
                 self.open_link(node);
             }
@@ -153,8 +160,15 @@ impl GatewayState {
         if let Some(old) = self.inbound.remove(&node) {
             old.task.abort();
         }
-        let peer: Arc<str> = Arc::from(node.as_str());
-        let task = self.links.spawn(inbound(conn, peer, id, self.me.clone()));
+        let reader = Reader {
+            node: Arc::from(node.as_str()),
+            id,
+            gateway: self.me.clone(),
+            plane: self.id.clone(),
+            key: self.key.clone(),
+            wire: self.wire,
+        };
+        let task = self.links.spawn(reader.run(conn));
         tracing::debug!(%node, "link taken");
         self.inbound.insert(node, Inbound { id, task });
     }
@@ -183,7 +197,8 @@ impl GatewayState {
         for (_, link) in self.inbound.drain() {
             link.task.abort();
         }
-        for peer in self.peers.values_mut() {
+        for (node, peer) in &mut self.peers {
+            self.id.plane.link_down(node);
             peer.link = Link::None;
         }
         let drained = async { while self.links.join_next().await.is_some() {} };
@@ -192,14 +207,15 @@ impl GatewayState {
     }
 }
 
-/// A dialed link's task: dials, then writes what the gateway queues until
-/// the queue closes (the peer is gone or the gateway stopped) or the
-/// connection does.
+/// A dialed link's task: dials, then seals and writes what is queued for
+/// the peer until the queue closes (the peer is gone or the gateway
+/// stopped) or the connection does. What queued while it wrote goes in one
+/// write: one envelope of up to [`BATCH_BYTES`] of bodies each.
 async fn outbound(
     dial: Dial,
     id: u64,
     gateway: ActorRef<GatewayMsg>,
-    mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut queue: mpsc::UnboundedReceiver<Body>,
 ) {
     let node = dial.peer.clone();
     let conn = match link::dial(&dial).await {
@@ -218,19 +234,18 @@ async fn outbound(
         id,
     });
     let (mut read, mut write) = tokio::io::split(conn);
-    let (mut frames, mut buf) = (Vec::with_capacity(WRITE_BATCH), Vec::new());
+    let (mut bodies, mut buf) = (Vec::with_capacity(WRITE_BATCH), Vec::new());
     let mut probe = [0u8; 64];
     let why = loop {
         tokio::select! {
-            n = queue.recv_many(&mut frames, WRITE_BATCH) => {
+            n = queue.recv_many(&mut bodies, WRITE_BATCH) => {
                 if n == 0 {
                     let _ = write.shutdown().await;
                     break "closed by this node".to_owned();
                 }
+                count_bodies("out", &bodies);
                 buf.clear();
-                for frame in frames.drain(..) {
-                    link::put_frame(&mut buf, &frame);
-                }
+                seal_into(&mut buf, &dial, &mut bodies);
                 let sent = async {
                     write.write_all(&buf).await?;
                     write.flush().await
@@ -257,29 +272,129 @@ async fn outbound(
     });
 }
 
-/// A taken link's task: hands each frame to the gateway as `node`'s.
-async fn inbound(conn: BoxConn, node: Arc<str>, id: u64, gateway: ActorRef<GatewayMsg>) {
-    let (read, _write) = tokio::io::split(conn);
-    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
-    let why = loop {
-        match link::read_frame(&mut read, MAX_ENVELOPE_BYTES).await {
-            Ok(Some(bytes)) => {
-                let msg = GatewayMsg::Link {
-                    node: Arc::clone(&node),
-                    bytes,
-                };
-                if gateway.send_message(msg).is_err() {
-                    return;
-                }
+/// Seals `bodies` (taking them) into frames at the end of `buf`: one
+/// envelope per [`BATCH_BYTES`] of bodies, a batch if it holds more than
+/// one.
+fn seal_into(buf: &mut Vec<u8>, dial: &Dial, bodies: &mut Vec<Body>) {
+    let mut seal = |batch: Vec<Body>| {
+        let body = match <[Body; 1]>::try_from(batch) {
+            Ok([one]) => one,
+            Err(batch) => Body::Batch(batch),
+        };
+        match Envelope::seal_body(dial.wire, &dial.me, &body, &dial.key) {
+            Ok(bytes) => {
+                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                    .record(bytes.len() as f64);
+                link::put_frame(buf, &bytes);
             }
-            Ok(None) => break "closed by the peer".to_owned(),
-            Err(e) => break e.to_string(),
+            Err(e) => tracing::error!(node = %dial.peer, "could not encode envelope: {e}"),
         }
     };
-    let _ = gateway.send_message(GatewayMsg::LinkClosed {
-        node: node.to_string(),
-        id,
-        inbound: true,
-        why,
-    });
+    let total: usize = bodies.iter().map(Body::wire_size).sum();
+    if total <= BATCH_BYTES {
+        seal(std::mem::take(bodies));
+        return;
+    }
+    let (mut batch, mut size) = (Vec::new(), 0);
+    for body in bodies.drain(..) {
+        let more = body.wire_size();
+        if size + more > BATCH_BYTES && !batch.is_empty() {
+            seal(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += more;
+        batch.push(body);
+    }
+    if !batch.is_empty() {
+        seal(batch);
+    }
+}
+
+/// A taken link's reader: it opens each envelope and delivers the tells,
+/// asks and replies in it itself (to the plane's local actors and waiting
+/// asks); the other bodies go to the gateway, in order.
+struct Reader {
+    /// The node the link authenticated as.
+    node: Arc<str>,
+    id: u64,
+    gateway: ActorRef<GatewayMsg>,
+    plane: GatewayId,
+    key: WireKey,
+    wire: u8,
+}
+
+impl Reader {
+    async fn run(self, conn: BoxConn) {
+        let (read, _write) = tokio::io::split(conn);
+        let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
+        let why = loop {
+            match link::read_frame(&mut read, MAX_ENVELOPE_BYTES).await {
+                Ok(Some(bytes)) => {
+                    if !self.received(&bytes) {
+                        return;
+                    }
+                }
+                Ok(None) => break "closed by the peer".to_owned(),
+                Err(e) => break e.to_string(),
+            }
+        };
+        let _ = self.gateway.send_message(GatewayMsg::LinkClosed {
+            node: self.node.to_string(),
+            id: self.id,
+            inbound: true,
+            why,
+        });
+    }
+
+    /// Handles one envelope; false once the gateway is gone.
+    fn received(&self, bytes: &[u8]) -> bool {
+        let Some((from, bodies)) = open(&self.key, self.wire, bytes) else {
+            return true;
+        };
+        if let Some(reason) = misrouted(Some(&self.node), &from, true) {
+            metrics::counter!("foundation_gateway_rejected_total", "reason" => reason).increment(1);
+            tracing::warn!(link = %self.node, %from, "rejected an envelope on a peer's link that names another node as its sender");
+            return true;
+        }
+        let plane = self.plane.plane();
+        let mut rest = Vec::new();
+        for body in bodies {
+            if !matches!(
+                body,
+                Body::Tell { .. } | Body::Ask { .. } | Body::Reply { .. }
+            ) {
+                rest.push(body);
+                continue;
+            }
+            // What the gateway is given goes before what follows it: a
+            // reply must not overtake the claim of the name its asker is
+            // about to look up.
+            if !rest.is_empty() && !self.to_gateway(std::mem::take(&mut rest)) {
+                return false;
+            }
+            match body {
+                Body::Tell { to, tag, payload } => {
+                    tell_received(plane, &self.node, &to, &tag, &payload);
+                }
+                Body::Ask {
+                    id,
+                    to,
+                    tag,
+                    payload,
+                } => ask_received(&self.plane, &self.node, id, &to, &tag, &payload),
+                Body::Reply { id, result } => plane.complete(&self.node, id, result),
+                _ => {}
+            }
+        }
+        rest.is_empty() || self.to_gateway(rest)
+    }
+
+    /// Hands `bodies` to the gateway; false if it is gone.
+    fn to_gateway(&self, bodies: Vec<Body>) -> bool {
+        let msg = GatewayMsg::Bodies {
+            node: Arc::clone(&self.node),
+            bodies,
+        };
+        self.gateway.send_message(msg).is_ok()
+    }
 }

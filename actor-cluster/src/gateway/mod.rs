@@ -17,6 +17,7 @@ mod delivery;
 mod links;
 mod names;
 mod peers;
+mod plane;
 mod sessions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -44,7 +45,6 @@ use crate::link::BoxConn;
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::wire::{Body, Claim, Envelope, WireKey, PREVIOUS_WIRE_VERSION};
 
-use self::delivery::Pending;
 pub(crate) use self::delivery::{
     encode_reply, topic_group, AskReply, Deliver, Outgoing, ReplyRoute, Resolved,
 };
@@ -56,6 +56,7 @@ pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
 use self::peers::{peer_joined, peer_left, HelloPart, Peer, PendingHello};
 pub use self::peers::{PeerInfo, PeerStatus};
+pub(crate) use self::plane::Plane;
 use self::sessions::{Forward, Session, SessionEvent};
 
 /// The process group every gateway joins.
@@ -67,10 +68,29 @@ const GATEWAY_PREFIX: &str = "gateway@";
 /// peer briefly coexist); the group names the node instead. Each cluster
 /// has a scope of its own, so a process that is a member of several
 /// clusters keeps their gateways, and their peers, apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It also carries the node's data [`Plane`], which `Ref`s and reply
+/// handles use to send on links without the gateway actor.
+#[derive(Clone)]
 pub(crate) struct GatewayId {
     scope: String,
     group: String,
+    plane: Arc<Plane>,
+}
+
+impl PartialEq for GatewayId {
+    fn eq(&self, other: &Self) -> bool {
+        self.scope == other.scope && self.group == other.group
+    }
+}
+
+impl fmt::Debug for GatewayId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayId")
+            .field("scope", &self.scope)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayId {
@@ -79,7 +99,18 @@ impl GatewayId {
         Self {
             scope: format!("foundation/{cluster}"),
             group: format!("{GATEWAY_PREFIX}{node}"),
+            plane: Arc::default(),
         }
+    }
+
+    /// The node's data plane.
+    pub(crate) fn plane(&self) -> &Plane {
+        &self.plane
+    }
+
+    /// The node's name.
+    pub(crate) fn node(&self) -> &str {
+        self.group.strip_prefix(GATEWAY_PREFIX).unwrap_or_default()
     }
 }
 
@@ -115,10 +146,11 @@ pub(crate) async fn call<T: Send + 'static>(
 pub(crate) enum GatewayMsg {
     /// An encoded [`Envelope`] from a peer's gateway, through a session.
     Wire(Vec<u8>),
-    /// An encoded [`Envelope`] on the link taken from `node`.
-    Link {
+    /// Bodies for the gateway in an envelope that came on the link taken
+    /// from `node` (its reader delivered the tells, asks and replies).
+    Bodies {
         node: Arc<str>,
-        bytes: Vec<u8>,
+        bodies: Vec<Body>,
     },
     /// A link from `peer`, authenticated by the acceptor.
     Inbound {
@@ -219,7 +251,7 @@ impl fmt::Debug for GatewayMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
             Self::Wire(_) => "Wire",
-            Self::Link { .. } => "Link",
+            Self::Bodies { .. } => "Bodies",
             Self::Inbound { .. } => "Inbound",
             Self::LinkUp { .. } => "LinkUp",
             Self::LinkFailed { .. } => "LinkFailed",
@@ -342,12 +374,9 @@ pub(crate) struct GatewayState {
     claims: HashMap<String, LiteMap<String, Claim>>,
     /// Every list of tags a claim carries, once.
     tag_lists: HashSet<Arc<[String]>>,
-    local: HashMap<String, Arc<dyn Deliver>>,
-    /// The names of `local` each actor holds, to release them when it
+    /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.
     held_by: HashMap<ractor::ActorId, Vec<String>>,
-    pending: HashMap<u64, Pending>,
-    next_id: u64,
     timing: Timing,
     sessions: HashMap<u64, Session>,
     detector: Detector,
@@ -394,6 +423,11 @@ pub(crate) struct GatewayState {
 }
 
 impl GatewayState {
+    /// The node's data plane.
+    fn plane(&self) -> &Plane {
+        self.id.plane()
+    }
+
     fn emit(&self, event: NodeEvent) {
         tracing::info!(?event, "membership");
         metrics::counter!("foundation_cluster_membership_events_total", "event" => event.kind())
@@ -467,6 +501,10 @@ impl GatewayState {
     /// Sends or queues `body` for `node` (`peer`), of version 5 or
     /// later (see [`send_out`](Self::send_out)).
     fn queue_body(&self, node: &str, peer: &Peer, body: Body) -> bool {
+        if let Link::Up(link) = &peer.link {
+            // Its writer batches what queues while it writes.
+            return link.queue.send(body).is_ok();
+        }
         let dialing = matches!(peer.link, Link::Dialing(..));
         metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => body.kind())
             .increment(1);
@@ -544,6 +582,12 @@ impl GatewayState {
     /// envelope each to a peer of a version without batches) and sends it
     /// on the link to `peer`, else through its session.
     fn send_bodies(&self, peer: &Peer, mut bodies: Vec<Body>) {
+        if let Link::Up(link) = &peer.link {
+            for body in bodies {
+                let _ = link.queue.send(body);
+            }
+            return;
+        }
         let version = self.version_for(peer);
         if version < BATCH_WIRE && bodies.len() > 1 {
             for body in bodies {
@@ -584,15 +628,8 @@ impl GatewayState {
         };
         metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
             .record(bytes.len() as f64);
-        match &peer.link {
-            Link::Up(link) => {
-                let _ = link.queue.send(bytes);
-            }
-            _ => {
-                if let Some(gateway) = peer.gateways.last() {
-                    let _ = gateway.send_message(GatewayMsg::Wire(bytes));
-                }
-            }
+        if let Some(gateway) = peer.gateways.last() {
+            let _ = gateway.send_message(GatewayMsg::Wire(bytes));
         }
     }
 
@@ -635,73 +672,31 @@ impl GatewayState {
         }
     }
 
-    /// Handles an envelope from a peer: on the link taken from `link`, or
-    /// through a session if `None`. An envelope whose `from` is not the
-    /// link's node is refused, and so is one through a session from a
-    /// node that has a link here (its envelopes come on that). True if it
-    /// started a check of a peer reported unreachable (the caller ticks
-    /// again when it ends).
-    fn handle_wire(&mut self, link: Option<&str>, bytes: &[u8]) -> bool {
-        metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
-            .record(bytes.len() as f64);
-        let versions = PREVIOUS_WIRE_VERSION.min(self.wire)..=self.wire;
-        let env = match Envelope::open_within(bytes, &self.key, versions) {
-            Ok(env) => env,
-            Err(e) => {
-                metrics::counter!("foundation_gateway_rejected_total", "reason" => "envelope")
-                    .increment(1);
-                tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
-                return false;
-            }
+    /// Handles an envelope from a peer through a session. One from a node
+    /// that has a link here is refused (its envelopes come on that). True
+    /// if it started a check of a peer reported unreachable (the caller
+    /// ticks again when it ends).
+    fn handle_wire(&mut self, bytes: &[u8]) -> bool {
+        let Some((from, bodies)) = open(&self.key, self.wire, bytes) else {
+            return false;
         };
-        match misrouted(link, &env.from, self.linked(&env.from)) {
-            Some(reason @ "from") => {
-                metrics::counter!("foundation_gateway_rejected_total", "reason" => reason)
-                    .increment(1);
-                tracing::warn!(link = %link.unwrap_or_default(), from = %env.from, "rejected an envelope on a peer's link that names another node as its sender");
-                return false;
-            }
-            Some(reason) => {
-                metrics::counter!("foundation_gateway_rejected_total", "reason" => reason)
-                    .increment(1);
-                tracing::warn!(from = %env.from, "rejected an envelope through a session from a node whose envelopes come on its link");
-                return false;
-            }
-            None => {}
+        if let Some(reason) = misrouted(None, &from, self.linked(&from)) {
+            metrics::counter!("foundation_gateway_rejected_total", "reason" => reason).increment(1);
+            tracing::warn!(%from, "rejected an envelope through a session from a node whose envelopes come on its link");
+            return false;
         }
-        let from = env.from;
-        self.heard(&from);
-        match env.body {
-            Body::Batch(bodies) => {
-                let mut checking = false;
-                // Counted by kind once per batch, not once per body (a
-                // registry lookup each).
-                let mut kinds: Vec<(&'static str, u64)> = Vec::new();
-                for body in bodies {
-                    if matches!(body, Body::Batch(_)) {
-                        metrics::counter!("foundation_gateway_rejected_total", "reason" => "nested_batch")
-                            .increment(1);
-                        tracing::warn!(%from, "rejected a batch inside a batch");
-                        continue;
-                    }
-                    match kinds.iter_mut().find(|(k, _)| *k == body.kind()) {
-                        Some((_, n)) => *n += 1,
-                        None => kinds.push((body.kind(), 1)),
-                    }
-                    checking |= self.handle_body(&from, body);
-                }
-                for (kind, n) in kinds {
-                    metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => kind)
-                        .increment(n);
-                }
-                checking
-            }
-            body => {
-                metrics::counter!("foundation_gateway_envelopes_total", "direction" => "in", "kind" => body.kind())
-                    .increment(1);
-                self.handle_body(&from, body)
-            }
+        self.handle_bodies(&from, bodies)
+    }
+
+    /// Handles the bodies of an envelope from `from`; true as for
+    /// [`handle_wire`](Self::handle_wire).
+    fn handle_bodies(&mut self, from: &str, bodies: Vec<Body>) -> bool {
+        self.heard(from);
+        let mut checking = false;
+        for body in bodies {
+            checking |= self.handle_body(from, body);
         }
+        checking
     }
 
     /// Handles one body from `from`; true as for [`handle_wire`].
@@ -747,7 +742,7 @@ impl GatewayState {
                 tag,
                 payload,
             } => self.ask_received(from, id, &to, &tag, &payload),
-            Body::Reply { id, result } => self.reply_received(from, id, result),
+            Body::Reply { id, result } => self.plane().complete(from, id, result),
             Body::Publish {
                 topic,
                 tag,
@@ -755,6 +750,57 @@ impl GatewayState {
             } => self.publish_received(from, &topic, &tag, &payload),
         }
         checking
+    }
+}
+
+/// Opens a sealed envelope of a version between the previous one and
+/// `wire`: its sender and its bodies (a batch's, or the one it holds),
+/// counted by kind. `None` if it is refused (counted and logged); a batch
+/// inside a batch is dropped alone.
+pub(super) fn open(key: &WireKey, wire: u8, bytes: &[u8]) -> Option<(String, Vec<Body>)> {
+    metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "in")
+        .record(bytes.len() as f64);
+    let versions = PREVIOUS_WIRE_VERSION.min(wire)..=wire;
+    let env = match Envelope::open_within(bytes, key, versions) {
+        Ok(env) => env,
+        Err(e) => {
+            metrics::counter!("foundation_gateway_rejected_total", "reason" => "envelope")
+                .increment(1);
+            tracing::warn!(bytes = bytes.len(), "rejected envelope: {e}");
+            return None;
+        }
+    };
+    let from = env.from;
+    let mut bodies = match env.body {
+        Body::Batch(bodies) => bodies,
+        body => vec![body],
+    };
+    bodies.retain(|body| {
+        let nested = matches!(body, Body::Batch(_));
+        if nested {
+            metrics::counter!("foundation_gateway_rejected_total", "reason" => "nested_batch")
+                .increment(1);
+            tracing::warn!(%from, "rejected a batch inside a batch");
+        }
+        !nested
+    });
+    count_bodies("in", &bodies);
+    Some((from, bodies))
+}
+
+/// Counts `bodies`, going `direction`, by kind: once per kind, not once
+/// per body (a metrics registry lookup each).
+pub(super) fn count_bodies(direction: &'static str, bodies: &[Body]) {
+    let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+    for body in bodies {
+        match kinds.iter_mut().find(|(k, _)| *k == body.kind()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((body.kind(), 1)),
+        }
+    }
+    for (kind, n) in kinds {
+        metrics::counter!("foundation_gateway_envelopes_total", "direction" => direction, "kind" => kind)
+            .increment(n);
     }
 }
 
@@ -811,6 +857,8 @@ impl Actor for Gateway {
         );
         ractor::registry::pid_registry::monitor(myself.get_cell());
         let node_name = args.node.clone();
+        // What an earlier gateway of this node left is gone with it.
+        args.id.plane().reset();
         let mut state = GatewayState {
             id: args.id,
             key: args.key,
@@ -823,10 +871,7 @@ impl Actor for Gateway {
             peers: HashMap::new(),
             claims: HashMap::new(),
             tag_lists: HashSet::new(),
-            local: HashMap::new(),
             held_by: HashMap::new(),
-            pending: HashMap::new(),
-            next_id: 1,
             timing: args.timing,
             sessions: HashMap::new(),
             auth_strikes: HashMap::new(),
@@ -877,12 +922,12 @@ impl Actor for Gateway {
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
             GatewayMsg::Wire(bytes) => {
-                if state.handle_wire(None, &bytes) {
+                if state.handle_wire(&bytes) {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
             }
-            GatewayMsg::Link { node, bytes } => {
-                if state.handle_wire(Some(&node), &bytes) {
+            GatewayMsg::Bodies { node, bodies } => {
+                if state.handle_bodies(&node, bodies) {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
             }

@@ -192,6 +192,12 @@ impl GatewayState {
         if now == before {
             return;
         }
+        if let Some(was) = &before {
+            if now.as_ref().is_none_or(|now| now.node != was.node) {
+                // `Ref`s that found it on `was.node` must ask the gateway.
+                self.plane().moved();
+            }
+        }
         let event = match (now, before) {
             (Some(info), _) => NameEvent::NameRegistered(info),
             (None, Some(was)) => NameEvent::NameUnregistered {
@@ -242,7 +248,7 @@ impl GatewayState {
     fn revoke(&mut self, name: &str, winner: &str) {
         let node = self.node.clone();
         self.remove_claim(&node, name);
-        let Some(target) = self.local.remove(name) else {
+        let Some(target) = self.plane().remove_local(name) else {
             return;
         };
         self.broadcast(Body::Unregistered {
@@ -318,20 +324,21 @@ impl GatewayState {
         // A passivating server's target outlives its actors: registered
         // again (by an incarnation after a failure), it is already here.
         if self
-            .local
-            .get(&name)
-            .is_some_and(|held| std::ptr::addr_eq(Arc::as_ptr(held), Arc::as_ptr(&target)))
+            .plane()
+            .local(&name)
+            .is_some_and(|held| std::ptr::addr_eq(Arc::as_ptr(&held), Arc::as_ptr(&target)))
         {
             self.watch_holder(&name, target.as_ref());
             return Ok(());
         }
         // A restarted actor re-registers before the old incarnation's
         // termination reaches us: a dead holder gives way.
-        if self.local.get(&name).is_some_and(|t| {
+        let stopping = |t: &dyn Deliver| {
             t.cell()
                 .is_some_and(|c| c.get_status() >= ractor::ActorStatus::Stopping)
-        }) {
-            self.local.remove(&name);
+        };
+        if self.plane().local(&name).is_some_and(|t| stopping(&*t)) {
+            self.plane().remove_local(&name);
             let node = self.node.clone();
             self.remove_claim(&node, &name);
         }
@@ -360,7 +367,7 @@ impl GatewayState {
                     .or_default()
                     .push(name.clone());
             }
-            self.local.insert(name, target);
+            self.plane().insert_local(name, target);
             self.broadcast(Body::Registered(claim));
             Ok(())
         }
@@ -395,7 +402,7 @@ impl GatewayState {
             .claims
             .get(name)
             .and_then(|c| c.get(&self.node))
-            .filter(|_| self.local.contains_key(name))
+            .filter(|_| self.plane().is_local(name))
             .cloned();
         let Some(mut claim) = mine else {
             return Err(ClusterError::UnknownName(name.to_owned()));
@@ -430,7 +437,7 @@ impl GatewayState {
 
     /// Releases `name`, registered on this node.
     pub(super) fn unregister(&mut self, name: String) -> Result<()> {
-        if self.local.remove(&name).is_some() {
+        if self.plane().remove_local(&name).is_some() {
             let node = self.node.clone();
             self.remove_claim(&node, &name);
             self.broadcast(Body::Unregistered { name });
@@ -447,11 +454,12 @@ impl GatewayState {
             .map(|name| {
                 let (node, claim) = self.winner(name)?;
                 if *node == self.node {
-                    self.local.get(name).map(|t| Resolved::Local(Arc::clone(t)))
+                    self.plane().local(name).map(Resolved::Local)
                 } else {
                     Some(Resolved::Remote {
                         node: node.clone(),
                         accepts: claim.accepts.clone(),
+                        moves: self.plane().moves(),
                     })
                 }
             })
@@ -491,8 +499,8 @@ impl GatewayState {
         };
         for name in names {
             let held = self
-                .local
-                .get(&name)
+                .plane()
+                .local(&name)
                 .is_some_and(|t| t.cell().is_some_and(|c| c.get_id() == id));
             if held {
                 self.release_local(&name);
@@ -502,7 +510,7 @@ impl GatewayState {
 
     /// Releases `name`, held here, on every node.
     fn release_local(&mut self, name: &str) {
-        self.local.remove(name);
+        self.plane().remove_local(name);
         let node = self.node.clone();
         self.remove_claim(&node, name);
         self.broadcast(Body::Unregistered {
@@ -514,7 +522,7 @@ impl GatewayState {
     /// A passivated server registered as `name` woke: its new actor holds
     /// the name (or, already stopped again, releases it).
     pub(super) fn rebind(&mut self, name: &str) {
-        let Some(target) = self.local.get(name).cloned() else {
+        let Some(target) = self.plane().local(name) else {
             return;
         };
         match target.cell() {
@@ -531,9 +539,9 @@ impl GatewayState {
     /// if another server holds it, one whose start refused this one).
     pub(super) fn release_dormant(&mut self, name: &str, target: usize) {
         let holds = self
-            .local
-            .get(name)
-            .is_some_and(|t| t.cell().is_none() && Arc::as_ptr(t).cast::<()>() as usize == target);
+            .plane()
+            .local(name)
+            .is_some_and(|t| t.cell().is_none() && Arc::as_ptr(&t).cast::<()>() as usize == target);
         if holds {
             self.release_local(name);
         }

@@ -268,10 +268,11 @@ impl GatewayState {
             return;
         };
         self.detector.remove(node);
+        self.plane().link_down(node);
         peer.link.abort();
         self.drop_link(node);
         let purged = self.remove_claims_of(node);
-        self.fail_pending(node);
+        self.plane().fail_node(node);
         if peer.up {
             let reason = if peer.leaving {
                 "left the cluster"

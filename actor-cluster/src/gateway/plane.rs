@@ -1,0 +1,267 @@
+//! The data plane: what the gateway shares with the tasks that carry
+//! messages, so that a tell, an ask and its reply go between a `Ref`, a
+//! link and a local actor without waiting their turn in the gateway
+//! actor's mailbox.
+//!
+//! The gateway stays the only writer of what is here (the local names,
+//! the links that are up, the count of names that moved); `Ref`s, link
+//! readers and reply handles read it, and add and take the asks waiting
+//! for a reply. Everything else (names of other nodes, membership,
+//! sessions, links being dialed or through a session) stays in the
+//! gateway, and a message that needs any of it goes through the gateway as
+//! before.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde_bytes::ByteBuf;
+use tokio::sync::mpsc;
+
+use super::{AskReply, Deliver, ReplyRoute};
+use crate::error::{ClusterError, RemoteError};
+use crate::wire::Body;
+
+/// An ask of this node waiting for its reply.
+pub(crate) struct Pending {
+    pub(super) node: String,
+    pub(super) name: String,
+    pub(super) timeout: Duration,
+    pub(super) reply: AskReply,
+}
+
+/// See the module documentation. One per node, kept across restarts of
+/// its gateway (a new gateway starts it afresh).
+#[derive(Default)]
+pub(crate) struct Plane {
+    /// The actors of this node, by name.
+    local: RwLock<HashMap<String, Arc<dyn Deliver>>>,
+    /// The queue of the link to each peer whose link is up (its writer
+    /// seals and batches what it finds there).
+    links: RwLock<HashMap<String, mpsc::UnboundedSender<Body>>>,
+    /// The asks of this node waiting for a reply, by id.
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_id: AtomicU64,
+    /// How many times a name left the node it was held on (or was
+    /// released): a `Ref` that found its name on a peer at count `n` may
+    /// send there directly while the count is still `n`.
+    moves: AtomicU64,
+}
+
+impl Plane {
+    /// Forgets everything: a new gateway starts. Waiting asks fail.
+    pub(super) fn reset(&self) {
+        write(&self.local).clear();
+        write(&self.links).clear();
+        let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in pending {
+            let _ = p.reply.send(Err(ClusterError::NodeStopped));
+        }
+        self.moved();
+    }
+
+    // The local names.
+
+    /// The local actor registered as `name`.
+    pub(super) fn local(&self, name: &str) -> Option<Arc<dyn Deliver>> {
+        read(&self.local).get(name).cloned()
+    }
+
+    /// Whether `name` is registered here.
+    pub(super) fn is_local(&self, name: &str) -> bool {
+        read(&self.local).contains_key(name)
+    }
+
+    /// Registers `target` as `name`.
+    pub(super) fn insert_local(&self, name: String, target: Arc<dyn Deliver>) {
+        write(&self.local).insert(name, target);
+    }
+
+    /// Takes `name` out of the local names.
+    pub(super) fn remove_local(&self, name: &str) -> Option<Arc<dyn Deliver>> {
+        write(&self.local).remove(name)
+    }
+
+    /// The local actor registered as `to`, if it answers `tag`.
+    pub(super) fn target(&self, to: &str, tag: &str) -> Result<Arc<dyn Deliver>, RemoteError> {
+        let target = self.local(to).ok_or(RemoteError::UnknownName)?;
+        let accepts = target.accepts();
+        if !accepts.iter().any(|t| t == tag) {
+            return Err(RemoteError::mismatch(accepts.to_vec(), tag));
+        }
+        Ok(target)
+    }
+
+    /// Decodes a message for the local actor `to` and delivers it.
+    pub(super) fn deliver(
+        &self,
+        to: &str,
+        tag: &str,
+        payload: &[u8],
+        reply: Option<ReplyRoute>,
+    ) -> Result<(), RemoteError> {
+        self.target(to, tag)?.deliver(tag, payload, reply)
+    }
+
+    // The links.
+
+    /// `node`'s link is up: bodies for it may go straight to `queue`.
+    pub(super) fn link_up(&self, node: &str, queue: mpsc::UnboundedSender<Body>) {
+        write(&self.links).insert(node.to_owned(), queue);
+    }
+
+    /// `node`'s link is down, or no longer the one to use.
+    pub(super) fn link_down(&self, node: &str) {
+        write(&self.links).remove(node);
+    }
+
+    /// Queues `body` on the link to `node`; the body back if there is no
+    /// link up to it (the gateway knows what to do then).
+    pub(crate) fn send(&self, node: &str, body: Body) -> Result<(), Body> {
+        match read(&self.links).get(node) {
+            Some(queue) => queue.send(body).map_err(|e| e.0),
+            None => Err(body),
+        }
+    }
+
+    /// Sends a tell to `name` on `node` on its link; the payload back if
+    /// there is no link up to it.
+    pub(crate) fn tell(
+        &self,
+        node: &str,
+        name: &str,
+        tag: &'static str,
+        payload: Vec<u8>,
+    ) -> Result<(), Vec<u8>> {
+        let body = Body::Tell {
+            to: name.to_owned(),
+            tag: tag.to_owned(),
+            payload: ByteBuf::from(payload),
+        };
+        match self.send(node, body) {
+            Ok(()) => Ok(()),
+            Err(Body::Tell { payload, .. }) => Err(payload.into_vec()),
+            Err(_) => Err(Vec::new()),
+        }
+    }
+
+    /// Sends an ask to `name` on `node` on its link, its reply to go to
+    /// `reply`: the ask's id (see [`forget`](Self::forget)), or the
+    /// payload and `reply` back if there is no link up to it.
+    pub(crate) fn ask(
+        &self,
+        node: &str,
+        name: &str,
+        tag: &'static str,
+        payload: Vec<u8>,
+        (reply, timeout): (AskReply, Duration),
+    ) -> Result<u64, (Vec<u8>, AskReply)> {
+        let id = self.next_id();
+        // Waiting before it is sent: the node may go down meanwhile, and
+        // its asks are failed from here.
+        let pending = Pending {
+            node: node.to_owned(),
+            name: name.to_owned(),
+            timeout,
+            reply,
+        };
+        self.wait(id, pending);
+        let body = Body::Ask {
+            id,
+            to: name.to_owned(),
+            tag: tag.to_owned(),
+            payload: ByteBuf::from(payload),
+        };
+        match self.send(node, body) {
+            Ok(()) => Ok(id),
+            Err(body) => match (self.forget(id), body) {
+                (Some(p), Body::Ask { payload, .. }) => Err((payload.into_vec(), p.reply)),
+                // Failed meanwhile: the reply handle has its answer.
+                _ => Ok(id),
+            },
+        }
+    }
+
+    // The asks.
+
+    /// A fresh ask id.
+    pub(super) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Waits for the reply to ask `id`.
+    pub(super) fn wait(&self, id: u64, pending: Pending) {
+        lock(&self.pending).insert(id, pending);
+    }
+
+    /// Stops waiting for the reply to ask `id`: its entry, if it was
+    /// still waiting.
+    pub(crate) fn forget(&self, id: u64) -> Option<Pending> {
+        lock(&self.pending).remove(&id)
+    }
+
+    /// The reply to ask `id` came from `from`.
+    pub(super) fn complete(
+        &self,
+        from: &str,
+        id: u64,
+        result: std::result::Result<ByteBuf, RemoteError>,
+    ) {
+        match self.forget(id) {
+            Some(p) => {
+                let _ = p.reply.send(
+                    result
+                        .map(ByteBuf::into_vec)
+                        .map_err(|e| e.into_cluster(&p.name)),
+                );
+            }
+            None => tracing::debug!(id, %from, "late reply ignored"),
+        }
+    }
+
+    /// Fails the asks waiting for `node`, which is down.
+    pub(super) fn fail_node(&self, node: &str) {
+        let failed: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| p.node == node)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id))
+                .collect()
+        };
+        for p in failed {
+            let _ = p.reply.send(Err(ClusterError::NodeGone {
+                node: node.to_owned(),
+                name: p.name,
+            }));
+        }
+    }
+
+    // Names that move.
+
+    /// A name left the node that held it, or was released.
+    pub(super) fn moved(&self) {
+        self.moves.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times names moved so far.
+    pub(crate) fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Acquire)
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -163,7 +163,7 @@ fn main() {
         // Every loop runs in a spawned task: the figure is the ask, not a
         // hand-off to the runtime per call.
         let timed = tokio::spawn(async move {
-            let mut figures: [Vec<f64>; 4] = Default::default();
+            let mut figures: [Vec<f64>; 5] = Default::default();
             for _ in 0..rounds {
                 figures[0].push(
                     per_call(calls, || async {
@@ -180,6 +180,12 @@ fn main() {
                 figures[2].push(
                     per_call(calls, || async {
                         ractor::call!(bare, BareMsg::Add, 1).expect("call");
+                    })
+                    .await,
+                );
+                figures[4].push(
+                    per_call(calls, || async {
+                        ractor::call_t!(bare, BareMsg::Add, 5_000, 1).expect("call");
                     })
                     .await,
                 );
@@ -204,6 +210,7 @@ fn main() {
         "Ref ask, Server",
         "bare ractor call",
         "tokio mpsc+oneshot",
+        "bare ractor call, timeout",
     ];
     println!("local ask, {rounds} rounds of {calls} calls, ns per call: median (min-max)");
     let mut medians = Vec::new();

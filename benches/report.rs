@@ -26,7 +26,7 @@
 //!
 //! | figure | baseline | target |
 //! |---|---|---|
-//! | local ask, µs | bare ractor `call`; kameo `ask` | ≤ 1.05x ractor |
+//! | local ask, µs | bare ractor `call`; ractor `call_t` (with a timeout, as every ask has); kameo `ask` | ≤ 1.05x ractor `call` |
 //! | local tell, msg/s | bare ractor `cast`; kameo `tell` | ≥ kameo |
 //! | remote ask p50 / p99, µs | two-process raw TCP round trip p50 / p99 | ≤ 1.2x / ≤ 2x |
 //! | remote ask, 64 callers, asks/s | — | ≥ 100,000 |
@@ -347,6 +347,18 @@ async fn main() {
         }
     })
     .await;
+    // An ask always has a deadline; ractor's call with one arms a timer too.
+    let ractor_call_t = repeat(plan, || {
+        let bare = bare.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..ops {
+                ractor::call_t!(bare, BareMsg::Add, 5_000, 1).expect("call");
+            }
+            per_op(t.elapsed())
+        }
+    })
+    .await;
     let kameo_ask = repeat(plan, || {
         let k = kameo_ref.clone();
         async move {
@@ -365,6 +377,14 @@ async fn main() {
         Some(("ractor call", &ractor_call)),
         "<= 1.05x ractor call",
         |_, r| r.map(|r| r <= 1.05),
+    ));
+    figures.push(figure(
+        "local ask vs timed call",
+        "us",
+        ours.clone(),
+        Some(("ractor call_t", &ractor_call_t)),
+        "(comparison)",
+        |_, _| None,
     ));
     figures.push(figure(
         "local ask vs kameo",

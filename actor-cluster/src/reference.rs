@@ -86,16 +86,26 @@ impl<M: Message> Request<M> {
 
 type ReplyFn<R> = Box<dyn FnOnce(std::result::Result<R, RemoteError>) + Send>;
 
+/// Where a [`Reply`] goes.
+enum Way<R> {
+    /// Nowhere: a tell, or already answered.
+    None,
+    /// To an asker on this node, as it is.
+    Local(oneshot::Sender<std::result::Result<R, RemoteError>>),
+    /// Anywhere else (encoded for the wire).
+    Fn(ReplyFn<R>),
+}
+
 /// The way back to an asker. Sending consumes it; dropping it unsent tells
 /// the asker that no reply will come (it gets [`ClusterError::NoReply`]
 /// at once instead of waiting for its timeout).
 pub struct Reply<R> {
-    send: Option<ReplyFn<R>>,
+    way: Way<R>,
 }
 
 impl<R> fmt::Debug for Reply<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.send.is_some() {
+        f.write_str(if self.is_expected() {
             "Reply(expected)"
         } else {
             "Reply(none)"
@@ -106,34 +116,49 @@ impl<R> fmt::Debug for Reply<R> {
 impl<R> Reply<R> {
     /// No reply expected (the request was a `tell`).
     pub fn none() -> Self {
-        Self { send: None }
+        Self { way: Way::None }
     }
 
     pub(crate) fn from_fn(
         f: impl FnOnce(std::result::Result<R, RemoteError>) + Send + 'static,
     ) -> Self {
         Self {
-            send: Some(Box::new(f)),
+            way: Way::Fn(Box::new(f)),
+        }
+    }
+
+    /// The reply of an asker on this node, waiting on `tx`.
+    fn local(tx: oneshot::Sender<std::result::Result<R, RemoteError>>) -> Self {
+        Self {
+            way: Way::Local(tx),
         }
     }
 
     /// Whether the sender is waiting for an answer.
     pub fn is_expected(&self) -> bool {
-        self.send.is_some()
+        !matches!(self.way, Way::None)
     }
 
     /// Sends the answer; a no-op for a `tell`.
     pub fn send(mut self, value: R) {
-        if let Some(send) = self.send.take() {
-            send(Ok(value));
+        self.answer(Ok(value));
+    }
+
+    fn answer(&mut self, result: std::result::Result<R, RemoteError>) {
+        match std::mem::replace(&mut self.way, Way::None) {
+            Way::None => {}
+            Way::Local(tx) => {
+                let _ = tx.send(result);
+            }
+            Way::Fn(send) => send(result),
         }
     }
 }
 
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
-        if let Some(send) = self.send.take() {
-            send(Err(RemoteError::NoReply(
+        if self.is_expected() {
+            self.answer(Err(RemoteError::NoReply(
                 "the actor dropped the request without replying".into(),
             )));
         }
@@ -531,9 +556,7 @@ impl Ref {
         timeout: Duration,
     ) -> std::result::Result<Result<M::Reply>, Option<M>> {
         let (tx, rx) = oneshot::channel();
-        let reply = Reply::<M::Reply>::from_fn(move |r| {
-            let _ = tx.send(r);
-        });
+        let reply = Reply::<M::Reply>::local(tx);
         match target.send_local(TypeId::of::<M>(), Box::new((msg, reply))) {
             Ok(()) => {}
             Err(NotTaken::Refused(_)) => {

@@ -736,7 +736,9 @@ impl<S: Server> Actor for ServerActor<S> {
                 if let Some(hook) = &hosted.after_each {
                     hook(server);
                 }
-                if !envelope.quiet {
+                // Only a server that passivates looks at when it was last
+                // busy.
+                if !envelope.quiet && hosted.idle.is_some() {
                     hosted.last = Instant::now();
                 }
             }

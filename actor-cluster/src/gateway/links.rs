@@ -398,3 +398,68 @@ impl Reader {
         self.gateway.send_message(msg).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_bytes::ByteBuf;
+
+    fn dial() -> Dial {
+        Dial {
+            addr: "127.0.0.1:1".into(),
+            me: "a".into(),
+            peer: "b".into(),
+            key: WireKey::new("test", "cookie"),
+            tls: None,
+            timeout: std::time::Duration::from_secs(1),
+            wire: LINK_WIRE,
+        }
+    }
+
+    fn tell(n: usize, bytes: usize) -> Body {
+        Body::Tell {
+            to: format!("actor-{n}"),
+            tag: "t/1".into(),
+            payload: ByteBuf::from(vec![n as u8; bytes]),
+        }
+    }
+
+    /// The envelopes framed in `buf`, opened: each one's bodies.
+    async fn frames(buf: &[u8]) -> Vec<Vec<Body>> {
+        let mut read = buf;
+        let mut out = Vec::new();
+        while let Some(frame) = link::read_frame(&mut read, MAX_ENVELOPE_BYTES)
+            .await
+            .unwrap()
+        {
+            let (from, bodies) = open(&dial().key, LINK_WIRE, &frame).expect("opens");
+            assert_eq!(from, "a");
+            out.push(bodies);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_body_goes_alone_and_several_in_one_batch() {
+        let mut buf = Vec::new();
+        seal_into(&mut buf, &dial(), &mut vec![tell(1, 10)]);
+        let mut bodies = (2..=4).map(|n| tell(n, 10)).collect();
+        seal_into(&mut buf, &dial(), &mut bodies);
+        assert!(bodies.is_empty(), "the bodies were taken");
+        let opened = frames(&buf).await;
+        assert_eq!(opened.len(), 2);
+        assert_eq!(opened[0], vec![tell(1, 10)]);
+        assert_eq!(opened[1], (2..=4).map(|n| tell(n, 10)).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn what_exceeds_a_batch_goes_in_several_envelopes_in_order() {
+        // Ten bodies of 100 KiB: more than twice `BATCH_BYTES`.
+        let sent: Vec<Body> = (0..10).map(|n| tell(n, 100 * 1024)).collect();
+        let mut buf = Vec::new();
+        seal_into(&mut buf, &dial(), &mut sent.clone());
+        let opened = frames(&buf).await;
+        assert!(opened.len() >= 4, "{} envelopes", opened.len());
+        assert_eq!(opened.concat(), sent);
+    }
+}

@@ -265,3 +265,98 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    const ASK: Duration = Duration::from_secs(5);
+
+    fn linked(node: &str) -> (Plane, mpsc::UnboundedReceiver<Body>) {
+        let plane = Plane::default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        plane.link_up(node, tx);
+        (plane, rx)
+    }
+
+    #[test]
+    fn a_tell_goes_on_the_link_or_comes_back() {
+        let (plane, mut queue) = linked("b");
+        plane.tell("b", "counter", "t/1", vec![1, 2]).unwrap();
+        match queue.try_recv().unwrap() {
+            Body::Tell { to, tag, payload } => {
+                assert_eq!((to.as_str(), tag.as_str()), ("counter", "t/1"));
+                assert_eq!(payload.into_vec(), vec![1, 2]);
+            }
+            other => panic!("not a tell: {}", other.kind()),
+        }
+        assert_eq!(plane.tell("c", "counter", "t/1", vec![3]), Err(vec![3]));
+        plane.link_down("b");
+        assert_eq!(plane.tell("b", "counter", "t/1", vec![4]), Err(vec![4]));
+        assert!(queue.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_ask_waits_for_its_reply_once() {
+        let (plane, mut queue) = linked("b");
+        let (tx, rx) = oneshot::channel();
+        let id = plane
+            .ask("b", "counter", "t/1", vec![7], (tx, ASK))
+            .ok()
+            .unwrap();
+        assert!(matches!(queue.try_recv(), Ok(Body::Ask { id: sent, .. }) if sent == id));
+        plane.complete("b", id, Ok(ByteBuf::from(vec![9])));
+        assert_eq!(rx.await.unwrap().unwrap(), vec![9]);
+        // A second reply to the same ask finds nobody and is dropped.
+        plane.complete("b", id, Ok(ByteBuf::from(vec![10])));
+        assert!(plane.forget(id).is_none());
+    }
+
+    #[test]
+    fn an_ask_without_a_link_comes_back_and_waits_for_nothing() {
+        let plane = Plane::default();
+        let (tx, _rx) = oneshot::channel();
+        let Err((payload, _reply)) = plane.ask("b", "counter", "t/1", vec![5], (tx, ASK)) else {
+            panic!("sent without a link");
+        };
+        assert_eq!(payload, vec![5]);
+        assert!(lock(&plane.pending).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_node_down_fails_its_asks_only() {
+        let (plane, _b) = linked("b");
+        let (tx_c, _c) = mpsc::unbounded_channel();
+        plane.link_up("c", tx_c);
+        let (to_b, from_b) = oneshot::channel();
+        let (to_c, mut from_c) = oneshot::channel();
+        plane
+            .ask("b", "x", "t/1", vec![], (to_b, ASK))
+            .ok()
+            .unwrap();
+        let on_c = plane
+            .ask("c", "y", "t/1", vec![], (to_c, ASK))
+            .ok()
+            .unwrap();
+        plane.fail_node("b");
+        assert!(matches!(
+            from_b.await.unwrap(),
+            Err(ClusterError::NodeGone { node, name }) if node == "b" && name == "x"
+        ));
+        assert!(from_c.try_recv().is_err(), "c's ask still waits");
+        assert!(plane.forget(on_c).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_reset_fails_what_waits_and_counts_as_a_move() {
+        let (plane, _b) = linked("b");
+        let (tx, rx) = oneshot::channel();
+        plane.ask("b", "x", "t/1", vec![], (tx, ASK)).ok().unwrap();
+        let before = plane.moves();
+        plane.reset();
+        assert!(matches!(rx.await.unwrap(), Err(ClusterError::NodeStopped)));
+        assert!(plane.moves() > before);
+        assert!(plane.tell("b", "x", "t/1", vec![]).is_err());
+    }
+}

@@ -59,7 +59,11 @@ impl ScriptedAgent {
         if self.announce {
             emit(&json!({ "event": "agent_asked", "agent": self.id, "request": request }));
         }
-        tokio::time::sleep(self.delay).await;
+        // Not even a zero sleep: the timer rounds it up to its next
+        // millisecond tick, which an agent without a delay never waits.
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
     }
 
     /// How it is started: its restart policy and health interval, built

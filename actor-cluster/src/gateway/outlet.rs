@@ -158,11 +158,11 @@ impl Outlet {
                 // Full, or broken: the writer finishes it, or finds out
                 // why it cannot.
                 let written: usize = tcp.try_write(&frame).unwrap_or_default();
+                if written == frame.len() {
+                    return Ok(());
+                }
                 frame.drain(..written);
                 state.bytes = frame;
-                // Until the writer has run, what follows queues behind
-                // this: a burst goes in batches, not a write each.
-                state.busy = true;
             }
             None => state.bodies.push(body),
         }

@@ -483,10 +483,7 @@ impl Link {
             wire: wire::WIRE_VERSION,
         };
         let (conn, _) = crate::link::dial(&dial).await?;
-        Ok(Self {
-            conn: conn.into_conn(),
-            key,
-        })
+        Ok(Self { conn, key })
     }
 
     /// Sends a tell of `message` (tagged `tag`) to the name `to`, in an

@@ -168,45 +168,66 @@ pub(crate) struct Dial {
     pub(crate) wire: u8,
 }
 
-/// A dialed link's connection.
-pub(crate) enum Dialed {
-    /// Plain TCP: senders may write to it directly.
-    Tcp(tokio::net::TcpStream),
-    /// TLS over TCP.
-    Tls(BoxConn),
-}
-
-impl Dialed {
-    /// The connection as a byte stream, whichever it is.
-    #[cfg(feature = "fuzzing")]
-    pub(crate) fn into_conn(self) -> BoxConn {
-        match self {
-            Self::Tcp(tcp) => Box::new(tcp),
-            Self::Tls(conn) => conn,
-        }
-    }
-}
-
 /// Dials a link to `dial.peer` and runs the dialer's half of the
 /// handshake; the connection, ready for frames, and the version the peer
 /// speaks.
-pub(crate) async fn dial(dial: &Dial) -> io::Result<(Dialed, u8)> {
+pub(crate) async fn dial(dial: &Dial) -> io::Result<(BoxConn, u8)> {
     let attempt = async {
-        let mut tcp = tokio::net::TcpStream::connect(&dial.addr).await?;
+        let tcp = tokio::net::TcpStream::connect(&dial.addr).await?;
         let _ = tcp.set_nodelay(true);
-        match &dial.tls {
-            Some(tls) => {
-                let mut conn = tls
-                    .connect(crate::tls::TlsSetup::server_name(), tcp)
-                    .await?;
-                let wire = handshake(&mut conn, dial).await?;
-                Ok((Dialed::Tls(Box::new(conn)), wire))
+        let mut conn: BoxConn = match &dial.tls {
+            Some(tls) => Box::new(
+                tls.connect(crate::tls::TlsSetup::server_name(), tcp)
+                    .await?,
+            ),
+            None => Box::new(tcp),
+        };
+        let mine = nonce()?;
+        let mut first = MAGIC.to_vec();
+        let hello = rmp_serde::to_vec_named(&Hello {
+            node: dial.me.clone(),
+            nonce: ByteBuf::from(mine.clone()),
+            wire: dial.wire,
+        })
+        .map_err(|e| invalid(e.to_string()))?;
+        put_frame(&mut first, &hello);
+        conn.write_all(&first).await?;
+        conn.flush().await?;
+        let welcome: Welcome = receive(&mut conn).await.map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                e
+            } else {
+                // An older node closes the connection at the magic.
+                invalid(format!(
+                    "the peer has no links (it closed the connection: {e})"
+                ))
             }
-            None => {
-                let wire = handshake(&mut tcp, dial).await?;
-                Ok((Dialed::Tcp(tcp), wire))
-            }
+        })?;
+        if welcome.node != dial.peer {
+            return Err(invalid(format!(
+                "dialed {} at {} and {} answered",
+                dial.peer, dial.addr, welcome.node
+            )));
         }
+        let signed_by_acceptor = signed(ACCEPTOR, &dial.me, &welcome.node, &mine, &welcome.nonce);
+        if !dial.key.verify(&signed_by_acceptor, &welcome.proof) {
+            return Err(invalid("the peer does not hold this cluster's key"));
+        }
+        let tag = dial.key.sign(&signed(
+            DIALER,
+            &dial.me,
+            &welcome.node,
+            &mine,
+            &welcome.nonce,
+        ));
+        send(
+            &mut conn,
+            &Proof {
+                proof: ByteBuf::from(tag),
+            },
+        )
+        .await?;
+        Ok((conn, welcome.wire))
     };
     tokio::time::timeout(dial.timeout, attempt)
         .await
@@ -216,57 +237,6 @@ pub(crate) async fn dial(dial: &Dial) -> io::Result<(Dialed, u8)> {
                 "no link handshake within the handshake timeout",
             )
         })?
-}
-
-/// The dialer's half of the handshake on `conn`: the version the peer
-/// speaks.
-async fn handshake<C: AsyncRead + AsyncWrite + Unpin>(conn: &mut C, dial: &Dial) -> io::Result<u8> {
-    let mine = nonce()?;
-    let mut first = MAGIC.to_vec();
-    let hello = rmp_serde::to_vec_named(&Hello {
-        node: dial.me.clone(),
-        nonce: ByteBuf::from(mine.clone()),
-        wire: dial.wire,
-    })
-    .map_err(|e| invalid(e.to_string()))?;
-    put_frame(&mut first, &hello);
-    conn.write_all(&first).await?;
-    conn.flush().await?;
-    let welcome: Welcome = receive(conn).await.map_err(|e| {
-        if e.kind() == io::ErrorKind::InvalidData {
-            e
-        } else {
-            // An older node closes the connection at the magic.
-            invalid(format!(
-                "the peer has no links (it closed the connection: {e})"
-            ))
-        }
-    })?;
-    if welcome.node != dial.peer {
-        return Err(invalid(format!(
-            "dialed {} at {} and {} answered",
-            dial.peer, dial.addr, welcome.node
-        )));
-    }
-    let signed_by_acceptor = signed(ACCEPTOR, &dial.me, &welcome.node, &mine, &welcome.nonce);
-    if !dial.key.verify(&signed_by_acceptor, &welcome.proof) {
-        return Err(invalid("the peer does not hold this cluster's key"));
-    }
-    let tag = dial.key.sign(&signed(
-        DIALER,
-        &dial.me,
-        &welcome.node,
-        &mine,
-        &welcome.nonce,
-    ));
-    send(
-        conn,
-        &Proof {
-            proof: ByteBuf::from(tag),
-        },
-    )
-    .await?;
-    Ok(welcome.wire)
 }
 
 /// The acceptor's half of the handshake, once [`MAGIC`] has been read:

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use ractor::ActorRef;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::delivery::{ask_received, tell_received};
-use super::outlet::{Outlet, Sealer};
-use super::{misrouted, open, GatewayId, GatewayMsg, GatewayState};
+use super::{count_bodies, misrouted, open, GatewayId, GatewayMsg, GatewayState, BATCH_BYTES};
 use crate::link::{self, BoxConn, Dial, LINK_WIRE};
-use crate::wire::{Body, WireKey, MAX_ENVELOPE_BYTES};
+use crate::wire::{Body, Envelope, WireKey, MAX_ENVELOPE_BYTES};
 
 /// How a node sends to one peer.
 pub(super) enum Link {
@@ -20,7 +21,7 @@ pub(super) enum Link {
     None,
     /// Being dialed: what is sent to the peer waits in the outbox.
     Dialing(Writer),
-    /// Up: bodies go to its outlet (directly from `Ref`s and reply
+    /// Up: bodies go to its writer (directly from `Ref`s and reply
     /// handles too, through the plane).
     Up(Writer),
     /// Through ractor_cluster's session: the peer's build has no links,
@@ -28,19 +29,12 @@ pub(super) enum Link {
     Shared,
 }
 
-/// The task that dials and writes a link to a peer, and the link's
-/// outlet. Dropping it closes the link once what is queued is written.
+/// The task that dials and writes a link to a peer.
 pub(super) struct Writer {
     id: u64,
-    /// Where bodies for the peer go.
-    pub(super) outlet: Arc<Outlet>,
+    /// Its queue of bodies, which it seals in batches.
+    pub(super) queue: mpsc::UnboundedSender<Body>,
     task: AbortHandle,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.outlet.close();
-    }
 }
 
 impl Link {
@@ -48,7 +42,6 @@ impl Link {
     /// peer would keep it waiting on a full socket).
     pub(super) fn abort(&self) {
         if let Self::Dialing(w) | Self::Up(w) = self {
-            w.outlet.shut();
             w.task.abort();
         }
     }
@@ -59,6 +52,9 @@ pub(super) struct Inbound {
     id: u64,
     task: AbortHandle,
 }
+
+/// The most bodies a link's writer takes from its queue for one write.
+const WRITE_BATCH: usize = 256;
 
 impl GatewayState {
     /// Decides how to send to `node`, whose session just came up: dials a
@@ -81,13 +77,7 @@ impl GatewayState {
         };
         self.next_link += 1;
         let id = self.next_link;
-        let sealer = Sealer::new(
-            self.node.clone(),
-            node.to_owned(),
-            self.key.clone(),
-            self.wire,
-        );
-        let outlet = Arc::new(Outlet::new(sealer));
+        let (queue, rx) = mpsc::unbounded_channel();
         let dial = Dial {
             addr,
             me: self.node.clone(),
@@ -97,11 +87,9 @@ impl GatewayState {
             timeout: self.timing.handshake_timeout,
             wire: self.wire,
         };
-        let task = self
-            .links
-            .spawn(outbound(dial, id, self.me.clone(), Arc::clone(&outlet)));
+        let task = self.links.spawn(outbound(dial, id, self.me.clone(), rx));
         if let Some(peer) = self.peers.get_mut(node) {
-            peer.link = Link::Dialing(Writer { id, outlet, task });
+            peer.link = Link::Dialing(Writer { id, queue, task });
         }
     }
 
@@ -121,7 +109,7 @@ impl GatewayState {
         // What waited goes first, then senders may use the link directly.
         self.flush_peer(node);
         if let Some(Link::Up(writer)) = self.peers.get(node).map(|p| &p.link) {
-            self.plane().link_up(node, Arc::clone(&writer.outlet));
+            self.plane().link_up(node, writer.queue.clone());
         }
     }
 
@@ -219,15 +207,20 @@ impl GatewayState {
     }
 }
 
-/// A dialed link's task: dials, then writes what is sent to the peer
-/// (see [`Outlet`]) until the link is closed by this node (the peer is
-/// gone or the gateway stopped) or by the connection.
-async fn outbound(dial: Dial, id: u64, gateway: ActorRef<GatewayMsg>, outlet: Arc<Outlet>) {
+/// A dialed link's task: dials, then seals and writes what is queued for
+/// the peer until the queue closes (the peer is gone or the gateway
+/// stopped) or the connection does. What queued while it wrote goes in one
+/// write: one envelope of up to [`BATCH_BYTES`] of bodies each.
+async fn outbound(
+    dial: Dial,
+    id: u64,
+    gateway: ActorRef<GatewayMsg>,
+    mut queue: mpsc::UnboundedReceiver<Body>,
+) {
     let node = dial.peer.clone();
     let conn = match link::dial(&dial).await {
         Ok((conn, _)) => conn,
         Err(e) => {
-            outlet.shut();
             let _ = gateway.send_message(GatewayMsg::LinkFailed {
                 node,
                 id,
@@ -240,13 +233,81 @@ async fn outbound(dial: Dial, id: u64, gateway: ActorRef<GatewayMsg>, outlet: Ar
         node: node.clone(),
         id,
     });
-    let why = outlet.write(conn).await;
+    let (mut read, mut write) = tokio::io::split(conn);
+    let (mut bodies, mut buf) = (Vec::with_capacity(WRITE_BATCH), Vec::new());
+    let mut probe = [0u8; 64];
+    let why = loop {
+        tokio::select! {
+            n = queue.recv_many(&mut bodies, WRITE_BATCH) => {
+                if n == 0 {
+                    let _ = write.shutdown().await;
+                    break "closed by this node".to_owned();
+                }
+                count_bodies("out", &bodies);
+                buf.clear();
+                seal_into(&mut buf, &dial, &mut bodies);
+                let sent = async {
+                    write.write_all(&buf).await?;
+                    write.flush().await
+                };
+                if let Err(e) = sent.await {
+                    break e.to_string();
+                }
+                if buf.capacity() > 4 * 1024 * 1024 {
+                    buf = Vec::new();
+                }
+            }
+            r = read.read(&mut probe) => break match r {
+                Ok(0) => "closed by the peer".to_owned(),
+                Ok(_) => "the peer wrote on a link it only reads".to_owned(),
+                Err(e) => e.to_string(),
+            },
+        }
+    };
     let _ = gateway.send_message(GatewayMsg::LinkClosed {
         node,
         id,
         inbound: false,
         why,
     });
+}
+
+/// Seals `bodies` (taking them) into frames at the end of `buf`: one
+/// envelope per [`BATCH_BYTES`] of bodies, a batch if it holds more than
+/// one.
+fn seal_into(buf: &mut Vec<u8>, dial: &Dial, bodies: &mut Vec<Body>) {
+    let mut seal = |batch: Vec<Body>| {
+        let body = match <[Body; 1]>::try_from(batch) {
+            Ok([one]) => one,
+            Err(batch) => Body::Batch(batch),
+        };
+        match Envelope::seal_body(dial.wire, &dial.me, &body, &dial.key) {
+            Ok(bytes) => {
+                metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
+                    .record(bytes.len() as f64);
+                link::put_frame(buf, &bytes);
+            }
+            Err(e) => tracing::error!(node = %dial.peer, "could not encode envelope: {e}"),
+        }
+    };
+    let total: usize = bodies.iter().map(Body::wire_size).sum();
+    if total <= BATCH_BYTES {
+        seal(std::mem::take(bodies));
+        return;
+    }
+    let (mut batch, mut size) = (Vec::new(), 0);
+    for body in bodies.drain(..) {
+        let more = body.wire_size();
+        if size + more > BATCH_BYTES && !batch.is_empty() {
+            seal(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += more;
+        batch.push(body);
+    }
+    if !batch.is_empty() {
+        seal(batch);
+    }
 }
 
 /// A taken link's reader: it opens each envelope and delivers the tells,
@@ -343,12 +404,16 @@ mod tests {
     use super::*;
     use serde_bytes::ByteBuf;
 
-    fn key() -> WireKey {
-        WireKey::new("test", "cookie")
-    }
-
-    fn sealer() -> Sealer {
-        Sealer::new("a".into(), "b".into(), key(), LINK_WIRE)
+    fn dial() -> Dial {
+        Dial {
+            addr: "127.0.0.1:1".into(),
+            me: "a".into(),
+            peer: "b".into(),
+            key: WireKey::new("test", "cookie"),
+            tls: None,
+            timeout: std::time::Duration::from_secs(1),
+            wire: LINK_WIRE,
+        }
     }
 
     fn tell(n: usize, bytes: usize) -> Body {
@@ -367,7 +432,7 @@ mod tests {
             .await
             .unwrap()
         {
-            let (from, bodies) = open(&key(), LINK_WIRE, &frame).expect("opens");
+            let (from, bodies) = open(&dial().key, LINK_WIRE, &frame).expect("opens");
             assert_eq!(from, "a");
             out.push(bodies);
         }
@@ -377,9 +442,9 @@ mod tests {
     #[tokio::test]
     async fn one_body_goes_alone_and_several_in_one_batch() {
         let mut buf = Vec::new();
-        sealer().seal_into(&mut buf, &mut vec![tell(1, 10)]);
+        seal_into(&mut buf, &dial(), &mut vec![tell(1, 10)]);
         let mut bodies = (2..=4).map(|n| tell(n, 10)).collect();
-        sealer().seal_into(&mut buf, &mut bodies);
+        seal_into(&mut buf, &dial(), &mut bodies);
         assert!(bodies.is_empty(), "the bodies were taken");
         let opened = frames(&buf).await;
         assert_eq!(opened.len(), 2);
@@ -392,7 +457,7 @@ mod tests {
         // Ten bodies of 100 KiB: more than twice `BATCH_BYTES`.
         let sent: Vec<Body> = (0..10).map(|n| tell(n, 100 * 1024)).collect();
         let mut buf = Vec::new();
-        sealer().seal_into(&mut buf, &mut sent.clone());
+        seal_into(&mut buf, &dial(), &mut sent.clone());
         let opened = frames(&buf).await;
         assert!(opened.len() >= 4, "{} envelopes", opened.len());
         assert_eq!(opened.concat(), sent);

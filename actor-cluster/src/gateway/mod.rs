@@ -16,7 +16,6 @@
 mod delivery;
 mod links;
 mod names;
-mod outlet;
 mod peers;
 mod plane;
 mod sessions;
@@ -503,7 +502,8 @@ impl GatewayState {
     /// later (see [`send_out`](Self::send_out)).
     fn queue_body(&self, node: &str, peer: &Peer, body: Body) -> bool {
         if let Link::Up(link) = &peer.link {
-            return link.outlet.send(body).is_ok();
+            // Its writer batches what queues while it writes.
+            return link.queue.send(body).is_ok();
         }
         let dialing = matches!(peer.link, Link::Dialing(..));
         metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => body.kind())
@@ -584,7 +584,7 @@ impl GatewayState {
     fn send_bodies(&self, peer: &Peer, mut bodies: Vec<Body>) {
         if let Link::Up(link) = &peer.link {
             for body in bodies {
-                let _ = link.outlet.send(body);
+                let _ = link.queue.send(body);
             }
             return;
         }

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
+use tokio::sync::mpsc;
 
-use super::outlet::Outlet;
 use super::{AskReply, Deliver, ReplyRoute};
 use crate::error::{ClusterError, RemoteError};
 use crate::wire::Body;
@@ -37,8 +37,9 @@ pub(crate) struct Pending {
 pub(crate) struct Plane {
     /// The actors of this node, by name.
     local: RwLock<HashMap<String, Arc<dyn Deliver>>>,
-    /// The outlet of the link to each peer whose link is up.
-    links: RwLock<HashMap<String, Arc<Outlet>>>,
+    /// The queue of the link to each peer whose link is up (its writer
+    /// seals and batches what it finds there).
+    links: RwLock<HashMap<String, mpsc::UnboundedSender<Body>>>,
     /// The asks of this node waiting for a reply, by id.
     pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
@@ -105,9 +106,9 @@ impl Plane {
 
     // The links.
 
-    /// `node`'s link is up: bodies for it may go straight to `outlet`.
-    pub(super) fn link_up(&self, node: &str, outlet: Arc<Outlet>) {
-        write(&self.links).insert(node.to_owned(), outlet);
+    /// `node`'s link is up: bodies for it may go straight to `queue`.
+    pub(super) fn link_up(&self, node: &str, queue: mpsc::UnboundedSender<Body>) {
+        write(&self.links).insert(node.to_owned(), queue);
     }
 
     /// `node`'s link is down, or no longer the one to use.
@@ -118,10 +119,8 @@ impl Plane {
     /// Queues `body` on the link to `node`; the body back if there is no
     /// link up to it (the gateway knows what to do then).
     pub(crate) fn send(&self, node: &str, body: Body) -> Result<(), Body> {
-        // The outlet is taken out of the lock before it may write.
-        let outlet = read(&self.links).get(node).cloned();
-        match outlet {
-            Some(outlet) => outlet.send(body),
+        match read(&self.links).get(node) {
+            Some(queue) => queue.send(body).map_err(|e| e.0),
             None => Err(body),
         }
     }
@@ -270,31 +269,22 @@ fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::outlet::Sealer;
     use tokio::sync::oneshot;
 
     const ASK: Duration = Duration::from_secs(5);
 
-    fn outlet(node: &str) -> Arc<Outlet> {
-        let key = crate::wire::WireKey::new("test", "cookie");
-        let sealer = Sealer::new("a".into(), node.into(), key, crate::link::LINK_WIRE);
-        Arc::new(Outlet::new(sealer))
-    }
-
-    /// A plane with a link to `node` (not dialed yet: what is sent waits
-    /// in its outlet).
-    fn linked(node: &str) -> (Plane, Arc<Outlet>) {
+    fn linked(node: &str) -> (Plane, mpsc::UnboundedReceiver<Body>) {
         let plane = Plane::default();
-        let outlet = outlet(node);
-        plane.link_up(node, Arc::clone(&outlet));
-        (plane, outlet)
+        let (tx, rx) = mpsc::unbounded_channel();
+        plane.link_up(node, tx);
+        (plane, rx)
     }
 
     #[test]
     fn a_tell_goes_on_the_link_or_comes_back() {
-        let (plane, queue) = linked("b");
+        let (plane, mut queue) = linked("b");
         plane.tell("b", "counter", "t/1", vec![1, 2]).unwrap();
-        match queue.take_queued().pop().unwrap() {
+        match queue.try_recv().unwrap() {
             Body::Tell { to, tag, payload } => {
                 assert_eq!((to.as_str(), tag.as_str()), ("counter", "t/1"));
                 assert_eq!(payload.into_vec(), vec![1, 2]);
@@ -304,20 +294,18 @@ mod tests {
         assert_eq!(plane.tell("c", "counter", "t/1", vec![3]), Err(vec![3]));
         plane.link_down("b");
         assert_eq!(plane.tell("b", "counter", "t/1", vec![4]), Err(vec![4]));
-        assert!(queue.take_queued().is_empty());
+        assert!(queue.try_recv().is_err());
     }
 
     #[tokio::test]
     async fn an_ask_waits_for_its_reply_once() {
-        let (plane, queue) = linked("b");
+        let (plane, mut queue) = linked("b");
         let (tx, rx) = oneshot::channel();
         let id = plane
             .ask("b", "counter", "t/1", vec![7], (tx, ASK))
             .ok()
             .unwrap();
-        assert!(
-            matches!(queue.take_queued().pop(), Some(Body::Ask { id: sent, .. }) if sent == id)
-        );
+        assert!(matches!(queue.try_recv(), Ok(Body::Ask { id: sent, .. }) if sent == id));
         plane.complete("b", id, Ok(ByteBuf::from(vec![9])));
         assert_eq!(rx.await.unwrap().unwrap(), vec![9]);
         // A second reply to the same ask finds nobody and is dropped.
@@ -339,7 +327,8 @@ mod tests {
     #[tokio::test]
     async fn a_node_down_fails_its_asks_only() {
         let (plane, _b) = linked("b");
-        plane.link_up("c", outlet("c"));
+        let (tx_c, _c) = mpsc::unbounded_channel();
+        plane.link_up("c", tx_c);
         let (to_b, from_b) = oneshot::channel();
         let (to_c, mut from_c) = oneshot::channel();
         plane

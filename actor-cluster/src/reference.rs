@@ -685,7 +685,9 @@ impl Ref {
             follow: self.follow,
             checked: Some(Arc::clone(&self.checked)),
         };
-        gateway::send(&self.gateway, GatewayMsg::Send(out))
+        let plane = self.gateway.plane();
+        plane.to_gateway();
+        gateway::send(&self.gateway, GatewayMsg::Send(out)).inspect_err(|_| plane.routed())
     }
 }
 

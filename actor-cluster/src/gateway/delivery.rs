@@ -69,7 +69,9 @@ impl ReplyRoute {
                     return;
                 };
                 let node = node.to_string();
+                gateway.plane().to_gateway();
                 if send(&gateway, GatewayMsg::Reply { node, id, result }).is_err() {
+                    gateway.plane().routed();
                     tracing::debug!("reply dropped: the local gateway is gone");
                 }
             }

@@ -994,8 +994,14 @@ impl Actor for Gateway {
             GatewayMsg::Peers(reply) => {
                 let _ = reply.send(state.peer_list());
             }
-            GatewayMsg::Send(out) => state.route(&myself, out),
-            GatewayMsg::Reply { node, id, result } => state.send_reply(&node, id, result),
+            GatewayMsg::Send(out) => {
+                state.route(&myself, out);
+                state.plane().routed();
+            }
+            GatewayMsg::Reply { node, id, result } => {
+                state.send_reply(&node, id, result);
+                state.plane().routed();
+            }
             GatewayMsg::Expire(id) => state.expire(id),
             GatewayMsg::Flush => state.flush(),
             GatewayMsg::Tick => {

@@ -12,7 +12,7 @@
 //! before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -47,6 +47,10 @@ pub(crate) struct Plane {
     /// released): a `Ref` that found its name on a peer at count `n` may
     /// send there directly while the count is still `n`.
     moves: AtomicU64,
+    /// Messages handed to the gateway actor that it has not sent on yet.
+    /// Nothing goes straight to a link while there are any: a message
+    /// must not overtake one sent before it through the gateway.
+    routing: AtomicUsize,
 }
 
 impl Plane {
@@ -54,6 +58,7 @@ impl Plane {
     pub(super) fn reset(&self) {
         write(&self.local).clear();
         write(&self.links).clear();
+        self.routing.store(0, Ordering::Release);
         let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
         for p in pending {
             let _ = p.reply.send(Err(ClusterError::NodeStopped));
@@ -117,8 +122,12 @@ impl Plane {
     }
 
     /// Queues `body` on the link to `node`; the body back if there is no
-    /// link up to it (the gateway knows what to do then).
+    /// link up to it, or if messages handed to the gateway are still on
+    /// their way (the gateway knows what to do then).
     pub(crate) fn send(&self, node: &str, body: Body) -> Result<(), Body> {
+        if self.routing.load(Ordering::Acquire) != 0 {
+            return Err(body);
+        }
         match read(&self.links).get(node) {
             Some(queue) => queue.send(body).map_err(|e| e.0),
             None => Err(body),
@@ -181,6 +190,19 @@ impl Plane {
                 _ => Ok(id),
             },
         }
+    }
+
+    /// A message is handed to the gateway (see `routing`).
+    pub(crate) fn to_gateway(&self) {
+        self.routing.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The gateway sent on a message handed to it, or it never got there.
+    pub(crate) fn routed(&self) {
+        // Never below zero: a reset may have cleared what was counted.
+        let _ = self
+            .routing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     // The asks.
@@ -358,5 +380,18 @@ mod tests {
         assert!(matches!(rx.await.unwrap(), Err(ClusterError::NodeStopped)));
         assert!(plane.moves() > before);
         assert!(plane.tell("b", "x", "t/1", vec![]).is_err());
+    }
+
+    #[test]
+    fn nothing_overtakes_what_the_gateway_still_holds() {
+        let (plane, mut queue) = linked("b");
+        plane.to_gateway();
+        assert_eq!(plane.tell("b", "x", "t/1", vec![1]), Err(vec![1]));
+        plane.routed();
+        plane.tell("b", "x", "t/1", vec![2]).unwrap();
+        assert_eq!(queue.try_recv().ok().map(|b| b.kind()), Some("tell"));
+        // More `routed` than `to_gateway` (after a reset) stays at zero.
+        plane.routed();
+        plane.tell("b", "x", "t/1", vec![3]).unwrap();
     }
 }

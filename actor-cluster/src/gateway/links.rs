@@ -330,7 +330,7 @@ impl Reader {
         let why = loop {
             match link::read_frame(&mut read, MAX_ENVELOPE_BYTES).await {
                 Ok(Some(bytes)) => {
-                    if !self.received(&bytes) {
+                    if !self.received(&bytes).await {
                         return;
                     }
                 }
@@ -347,7 +347,7 @@ impl Reader {
     }
 
     /// Handles one envelope; false once the gateway is gone.
-    fn received(&self, bytes: &[u8]) -> bool {
+    async fn received(&self, bytes: &[u8]) -> bool {
         let Some((from, bodies)) = open(&self.key, self.wire, bytes) else {
             return true;
         };
@@ -369,7 +369,7 @@ impl Reader {
             // What the gateway is given goes before what follows it: a
             // reply must not overtake the claim of the name its asker is
             // about to look up.
-            if !rest.is_empty() && !self.to_gateway(std::mem::take(&mut rest)) {
+            if !rest.is_empty() && !self.to_gateway(std::mem::take(&mut rest)).await {
                 return false;
             }
             match body {
@@ -386,16 +386,32 @@ impl Reader {
                 _ => {}
             }
         }
-        rest.is_empty() || self.to_gateway(rest)
+        rest.is_empty() || self.to_gateway(rest).await
     }
 
-    /// Hands `bodies` to the gateway; false if it is gone.
-    fn to_gateway(&self, bodies: Vec<Body>) -> bool {
+    /// Hands `bodies` to the gateway; false if it is gone. A publish is
+    /// waited for: the gateway delivers it to the subscribers, and what
+    /// came after it on the link must not get there first.
+    async fn to_gateway(&self, bodies: Vec<Body>) -> bool {
+        let publish = bodies.iter().any(|b| matches!(b, Body::Publish { .. }));
+        let (done, handled) = if publish {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let msg = GatewayMsg::Bodies {
             node: Arc::clone(&self.node),
             bodies,
+            done,
         };
-        self.gateway.send_message(msg).is_ok()
+        if self.gateway.send_message(msg).is_err() {
+            return false;
+        }
+        match handled {
+            Some(handled) => handled.await.is_ok(),
+            None => true,
+        }
     }
 }
 

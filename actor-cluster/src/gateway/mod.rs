@@ -151,6 +151,8 @@ pub(crate) enum GatewayMsg {
     Bodies {
         node: Arc<str>,
         bodies: Vec<Body>,
+        /// Told once they are handled (the reader waits for a publish).
+        done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     /// A link from `peer`, authenticated by the acceptor.
     Inbound {
@@ -926,9 +928,12 @@ impl Actor for Gateway {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
             }
-            GatewayMsg::Bodies { node, bodies } => {
+            GatewayMsg::Bodies { node, bodies, done } => {
                 if state.handle_bodies(&node, bodies) {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
             }
             GatewayMsg::Inbound { peer, conn } => state.take_link(peer, conn),

@@ -42,10 +42,11 @@ async fn nodes_with_certificates_from_the_cluster_ca_form_a_cluster() {
     b.command_until("names", |r| support::user_names(r) == ["count-a"])
         .await;
     assert_eq!(b.command("ask count-a add 3").await["ok"], 3);
-    // Both send on data links, over TLS too.
+    // Both send on data links, over TLS too (a link is dialed when the
+    // peer's session comes up, and may still be on its way).
     for node in [&mut a, &mut b] {
-        let peers = node.command("peers").await;
-        assert_eq!(peers["peers"][0]["link"], true, "{peers}");
+        node.command_until("peers", |r| r["peers"][0]["link"] == true)
+            .await;
     }
 }
 

@@ -590,13 +590,20 @@ impl Ref {
             let plane = self.gateway.plane();
             match plane.ask(node, &self.name, M::TAG, ask.0, (ask.1, timeout)) {
                 Ok(id) => {
-                    let bytes = match tokio::time::timeout(timeout, rx).await {
-                        Err(_) => {
-                            plane.forget(id);
-                            return Err(self.timed_out(timeout));
-                        }
+                    // Stops waiting if this future is dropped or times out.
+                    let mut waiting = Waiting {
+                        plane,
+                        id: Some(id),
+                    };
+                    let answer = tokio::time::timeout(timeout, rx).await;
+                    let bytes = match answer {
+                        Err(_) => return Err(self.timed_out(timeout)),
                         Ok(Err(_)) => return Err(ClusterError::NodeStopped),
-                        Ok(Ok(r)) => r?,
+                        Ok(Ok(r)) => {
+                            // Answered: the plane no longer holds it.
+                            waiting.id = None;
+                            r?
+                        }
                     };
                     return decode_reply::<M>(&self.name, &bytes);
                 }
@@ -688,6 +695,21 @@ impl Ref {
         let plane = self.gateway.plane();
         plane.to_gateway();
         gateway::send(&self.gateway, GatewayMsg::Send(out)).inspect_err(|_| plane.routed())
+    }
+}
+
+/// An ask sent straight to a link, waiting in the plane: it is
+/// forgotten there when its asker stops waiting without an answer.
+struct Waiting<'a> {
+    plane: &'a gateway::Plane,
+    id: Option<u64>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.plane.forget(id);
+        }
     }
 }
 

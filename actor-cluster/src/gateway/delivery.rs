@@ -246,19 +246,21 @@ impl GatewayState {
                     tag: tag.to_owned(),
                     payload: ByteBuf::from(payload),
                 };
+                // Waiting before it is sent: the reply may be completed by
+                // the link's reader before this returns.
+                let pending = Pending {
+                    node: node.clone(),
+                    name,
+                    timeout,
+                    reply,
+                };
+                self.plane().wait(id, pending);
                 if self.send_to(&node, body) {
-                    self.plane().wait(
-                        id,
-                        Pending {
-                            node,
-                            name,
-                            timeout,
-                            reply,
-                        },
-                    );
                     myself.send_after(timeout, move || GatewayMsg::Expire(id));
-                } else {
-                    let _ = reply.send(Err(ClusterError::NodeGone { node, name }));
+                } else if let Some(p) = self.plane().forget(id) {
+                    let _ = p
+                        .reply
+                        .send(Err(ClusterError::NodeGone { node, name: p.name }));
                 }
             }
         }

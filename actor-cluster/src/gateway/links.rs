@@ -70,7 +70,10 @@ impl GatewayState {
         }
         let addr = match addr.or_else(|| peer.addr.clone()) {
             Some(addr) if self.wire >= LINK_WIRE => addr,
-            _ => {
+            addr => {
+                if addr.is_none() {
+                    tracing::info!(%node, "no link to the peer: its address is not known; its session carries the envelopes");
+                }
                 peer.link = Link::Shared;
                 return;
             }
@@ -357,6 +360,7 @@ impl Reader {
             return true;
         }
         let plane = self.plane.plane();
+        plane.heard(&self.node);
         let mut rest = Vec::new();
         for body in bodies {
             if !matches!(
@@ -389,12 +393,14 @@ impl Reader {
         rest.is_empty() || self.to_gateway(rest).await
     }
 
-    /// Hands `bodies` to the gateway; false if it is gone. A publish is
-    /// waited for: the gateway delivers it to the subscribers, and what
-    /// came after it on the link must not get there first.
+    /// Hands `bodies` to the gateway; false if it is gone. Anything but
+    /// pings and pongs is waited for: what came after it on the link must
+    /// not get ahead of it (a tell ahead of a publish to the same
+    /// subscriber, a reply ahead of the name change that makes its asker's
+    /// next message follow the name elsewhere).
     async fn to_gateway(&self, bodies: Vec<Body>) -> bool {
-        let publish = bodies.iter().any(|b| matches!(b, Body::Publish { .. }));
-        let (done, handled) = if publish {
+        let wait = bodies.iter().any(|b| !matches!(b, Body::Ping | Body::Pong));
+        let (done, handled) = if wait {
             let (tx, rx) = tokio::sync::oneshot::channel();
             (Some(tx), Some(rx))
         } else {

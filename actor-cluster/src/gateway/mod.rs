@@ -151,7 +151,7 @@ pub(crate) enum GatewayMsg {
     Bodies {
         node: Arc<str>,
         bodies: Vec<Body>,
-        /// Told once they are handled (the reader waits for a publish).
+        /// Told once they are handled (the reader waits for them).
         done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     /// A link from `peer`, authenticated by the acceptor.
@@ -503,13 +503,16 @@ impl GatewayState {
     /// Sends or queues `body` for `node` (`peer`), of version 5 or
     /// later (see [`send_out`](Self::send_out)).
     fn queue_body(&self, node: &str, peer: &Peer, body: Body) -> bool {
-        if let Link::Up(link) = &peer.link {
+        let (body, dialing) = match &peer.link {
             // Its writer batches what queues while it writes.
-            return link.queue.send(body).is_ok();
-        }
-        let dialing = matches!(peer.link, Link::Dialing(..));
-        metrics::counter!("foundation_gateway_envelopes_total", "direction" => "out", "kind" => body.kind())
-            .increment(1);
+            Link::Up(link) => match link.queue.send(body) {
+                Ok(()) => return true,
+                // The writer ended and its close is on its way here: the
+                // body waits for the link dialed again (or the session).
+                Err(back) => (back.0, true),
+            },
+            link => (body, matches!(link, Link::Dialing(..))),
+        };
         if !dialing && !self.flush_queued.swap(true, Ordering::Relaxed) {
             // Nothing queued: this one goes now, and what comes before
             // the flush waits for it.
@@ -616,6 +619,8 @@ impl GatewayState {
             }
             return;
         }
+        // Counted here for a session; a link's writer counts its own.
+        count_bodies("out", &bodies);
         let body = if bodies.len() == 1 {
             bodies.pop().expect("one body")
         } else {
@@ -832,6 +837,8 @@ impl Actor for Gateway {
         // What was queued for peers still goes.
         state.flush();
         state.close_links().await;
+        // Asks still waiting fail now, not at their deadlines.
+        state.plane().reset();
         Ok(())
     }
 
@@ -849,6 +856,9 @@ impl Actor for Gateway {
                 gateway: myself.clone(),
             }),
         })?;
+        // What an earlier gateway of this node left is gone with it (before
+        // this one can be found and sent to).
+        args.id.plane().reset();
         // Every group change in the cluster's scope reaches us; the gateway
         // groups of peers are among them.
         ractor::pg::monitor_scope(args.id.scope.clone(), myself.get_cell());
@@ -859,8 +869,6 @@ impl Actor for Gateway {
         );
         ractor::registry::pid_registry::monitor(myself.get_cell());
         let node_name = args.node.clone();
-        // What an earlier gateway of this node left is gone with it.
-        args.id.plane().reset();
         let mut state = GatewayState {
             id: args.id,
             key: args.key,
@@ -929,6 +937,7 @@ impl Actor for Gateway {
                 }
             }
             GatewayMsg::Bodies { node, bodies, done } => {
+                state.plane().take_heard_of(&node);
                 if state.handle_bodies(&node, bodies) {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }
@@ -1010,6 +1019,11 @@ impl Actor for Gateway {
             GatewayMsg::Expire(id) => state.expire(id),
             GatewayMsg::Flush => state.flush(),
             GatewayMsg::Tick => {
+                // Peers whose links carried data since the last tick are
+                // alive, whatever their pongs are queued behind.
+                for node in state.plane().take_heard() {
+                    state.heard(&node);
+                }
                 if state.heartbeat() {
                     myself.send_after(state.detector.verify_for(), || GatewayMsg::Tick);
                 }

@@ -11,7 +11,7 @@
 //! gateway, and a message that needs any of it goes through the gateway as
 //! before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -51,6 +51,9 @@ pub(crate) struct Plane {
     /// Nothing goes straight to a link while there are any: a message
     /// must not overtake one sent before it through the gateway.
     routing: AtomicUsize,
+    /// The peers whose links carried an envelope since the gateway last
+    /// looked: heard from, for the failure detector.
+    heard: Mutex<HashSet<Arc<str>>>,
 }
 
 impl Plane {
@@ -203,6 +206,26 @@ impl Plane {
         let _ = self
             .routing
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    // Signs of life.
+
+    /// An envelope came on `node`'s link.
+    pub(super) fn heard(&self, node: &Arc<str>) {
+        let mut heard = lock(&self.heard);
+        if !heard.contains(node) {
+            heard.insert(Arc::clone(node));
+        }
+    }
+
+    /// The peers heard from on their links since the last call.
+    pub(super) fn take_heard(&self) -> Vec<Arc<str>> {
+        lock(&self.heard).drain().collect()
+    }
+
+    /// `node` is being heard from by the gateway itself.
+    pub(super) fn take_heard_of(&self, node: &str) {
+        lock(&self.heard).remove(node);
     }
 
     // The asks.

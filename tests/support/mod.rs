@@ -407,6 +407,23 @@ pub async fn joined_to(spec: NodeSpec, name: &str) -> (actor_cluster::Node, Test
         .await
         .expect("node");
     peer.expect_up(&[name]).await;
+    // And this node has the peer's hello (its names) too.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let peers = node.peers().await.expect("peers");
+        if peers
+            .iter()
+            .any(|p| p.node == peer.name && p.status == actor_cluster::PeerStatus::Up)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never saw {} up",
+            peer.name
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     (node, peer)
 }
 

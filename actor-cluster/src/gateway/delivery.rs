@@ -341,19 +341,14 @@ pub(super) fn ask_received(
     tag: &str,
     payload: &[u8],
 ) {
-    let route = ReplyRoute::Remote {
+    let route = || ReplyRoute::Remote {
         gateway: id.clone(),
         node: Arc::from(from),
         id: ask,
     };
-    if let Err(e) = id.plane().deliver(to, tag, payload, Some(route)) {
+    if let Err(e) = id.plane().deliver(to, tag, payload, Some(route())) {
         // The failure goes back the way a reply would.
-        ReplyRoute::Remote {
-            gateway: id.clone(),
-            node: Arc::from(from),
-            id: ask,
-        }
-        .answer(Err(e));
+        route().answer(Err(e));
     }
 }
 

@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::delivery::{ask_received, tell_received};
-use super::{count_bodies, misrouted, open, GatewayId, GatewayMsg, GatewayState, BATCH_BYTES};
+use super::{
+    batches, count_bodies, misrouted, one_body, open, GatewayId, GatewayMsg, GatewayState,
+};
 use crate::link::{self, BoxConn, Dial, LINK_WIRE};
 use crate::wire::{Body, Envelope, WireKey, MAX_ENVELOPE_BYTES};
 
@@ -167,7 +169,7 @@ impl GatewayState {
             node: Arc::from(node.as_str()),
             id,
             gateway: self.me.clone(),
-            plane: self.id.clone(),
+            home: self.id.clone(),
             key: self.key.clone(),
             wire: self.wire,
         };
@@ -279,12 +281,8 @@ async fn outbound(
 /// envelope per [`BATCH_BYTES`] of bodies, a batch if it holds more than
 /// one.
 fn seal_into(buf: &mut Vec<u8>, dial: &Dial, bodies: &mut Vec<Body>) {
-    let mut seal = |batch: Vec<Body>| {
-        let body = match <[Body; 1]>::try_from(batch) {
-            Ok([one]) => one,
-            Err(batch) => Body::Batch(batch),
-        };
-        match Envelope::seal_body(dial.wire, &dial.me, &body, &dial.key) {
+    for batch in batches(std::mem::take(bodies)) {
+        match Envelope::seal_body(dial.wire, &dial.me, &one_body(batch), &dial.key) {
             Ok(bytes) => {
                 metrics::histogram!("foundation_gateway_envelope_bytes", "direction" => "out")
                     .record(bytes.len() as f64);
@@ -292,24 +290,6 @@ fn seal_into(buf: &mut Vec<u8>, dial: &Dial, bodies: &mut Vec<Body>) {
             }
             Err(e) => tracing::error!(node = %dial.peer, "could not encode envelope: {e}"),
         }
-    };
-    let total: usize = bodies.iter().map(Body::wire_size).sum();
-    if total <= BATCH_BYTES {
-        seal(std::mem::take(bodies));
-        return;
-    }
-    let (mut batch, mut size) = (Vec::new(), 0);
-    for body in bodies.drain(..) {
-        let more = body.wire_size();
-        if size + more > BATCH_BYTES && !batch.is_empty() {
-            seal(std::mem::take(&mut batch));
-            size = 0;
-        }
-        size += more;
-        batch.push(body);
-    }
-    if !batch.is_empty() {
-        seal(batch);
     }
 }
 
@@ -321,7 +301,8 @@ struct Reader {
     node: Arc<str>,
     id: u64,
     gateway: ActorRef<GatewayMsg>,
-    plane: GatewayId,
+    /// This node's gateway (and so its plane).
+    home: GatewayId,
     key: WireKey,
     wire: u8,
 }
@@ -359,7 +340,7 @@ impl Reader {
             tracing::warn!(link = %self.node, %from, "rejected an envelope on a peer's link that names another node as its sender");
             return true;
         }
-        let plane = self.plane.plane();
+        let plane = self.home.plane();
         plane.heard(&self.node);
         let mut rest = Vec::new();
         for body in bodies {
@@ -385,7 +366,7 @@ impl Reader {
                     to,
                     tag,
                     payload,
-                } => ask_received(&self.plane, &self.node, id, &to, &tag, &payload),
+                } => ask_received(&self.home, &self.node, id, &to, &tag, &payload),
                 Body::Reply { id, result } => plane.complete(&self.node, id, result),
                 _ => {}
             }

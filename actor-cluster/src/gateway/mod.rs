@@ -586,7 +586,7 @@ impl GatewayState {
     /// Seals `bodies` in one envelope (a batch if more than one; one
     /// envelope each to a peer of a version without batches) and sends it
     /// on the link to `peer`, else through its session.
-    fn send_bodies(&self, peer: &Peer, mut bodies: Vec<Body>) {
+    fn send_bodies(&self, peer: &Peer, bodies: Vec<Body>) {
         if let Link::Up(link) = &peer.link {
             for body in bodies {
                 let _ = link.queue.send(body);
@@ -600,32 +600,21 @@ impl GatewayState {
             }
             return;
         }
-        // What waited for a link (a hello of 100,000 names, say) goes in
-        // batches of about `BATCH_BYTES`, as a burst would.
-        let total: usize = bodies.iter().map(Body::wire_size).sum();
-        if total > BATCH_BYTES && bodies.len() > 1 {
-            let (mut batch, mut size) = (Vec::new(), 0);
-            for body in bodies {
-                let more = body.wire_size();
-                if size + more > BATCH_BYTES && !batch.is_empty() {
-                    self.send_bodies(peer, std::mem::take(&mut batch));
-                    size = 0;
-                }
-                size += more;
-                batch.push(body);
-            }
-            if !batch.is_empty() {
+        // What waited (a hello of 100,000 names, say) goes in batches of
+        // about `BATCH_BYTES`, as a burst would.
+        let mut batches = batches(bodies);
+        if batches.len() > 1 {
+            for batch in batches {
                 self.send_bodies(peer, batch);
             }
             return;
         }
+        let Some(bodies) = batches.pop() else {
+            return;
+        };
         // Counted here for a session; a link's writer counts its own.
         count_bodies("out", &bodies);
-        let body = if bodies.len() == 1 {
-            bodies.pop().expect("one body")
-        } else {
-            Body::Batch(bodies)
-        };
+        let body = one_body(bodies);
         let bytes = match Envelope::seal_body(version, &self.node, &body, &self.key) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -793,6 +782,35 @@ pub(super) fn open(key: &WireKey, wire: u8, bytes: &[u8]) -> Option<(String, Vec
     });
     count_bodies("in", &bodies);
     Some((from, bodies))
+}
+
+/// `bodies` in order, cut into batches of about [`BATCH_BYTES`] each (a
+/// body larger than that alone).
+pub(super) fn batches(bodies: Vec<Body>) -> Vec<Vec<Body>> {
+    let mut out = Vec::new();
+    let (mut batch, mut size) = (Vec::new(), 0);
+    for body in bodies {
+        let more = body.wire_size();
+        if size + more > BATCH_BYTES && !batch.is_empty() {
+            out.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += more;
+        batch.push(body);
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    out
+}
+
+/// The body of one envelope carrying `bodies`: the body itself if there is
+/// one, else a batch.
+pub(super) fn one_body(bodies: Vec<Body>) -> Body {
+    match <[Body; 1]>::try_from(bodies) {
+        Ok([one]) => one,
+        Err(bodies) => Body::Batch(bodies),
+    }
 }
 
 /// Counts `bodies`, going `direction`, by kind: once per kind, not once

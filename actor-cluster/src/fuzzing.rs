@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -203,7 +202,7 @@ pub fn samples() -> Vec<Envelope> {
     let claim = Claim {
         name: "svc".into(),
         accepts: vec![Count::TAG.to_owned(), Greet::TAG.to_owned()].into(),
-        groups: vec!["workers".into(), "topic/news".into()],
+        groups: vec!["workers".into(), "topic/news".into()].into(),
         labels: [("kind".to_owned(), "probe".to_owned())]
             .into_iter()
             .collect(),
@@ -335,7 +334,7 @@ pub fn sample_messages() -> Vec<(String, Vec<u8>)> {
 }
 
 /// A map of labels, as `Arbitrary` builds them for a [`Claim`].
-pub(crate) fn labels(u: &mut Unstructured<'_>) -> arbitrary::Result<LiteMap<String, String>> {
+pub(crate) fn labels(u: &mut Unstructured<'_>) -> arbitrary::Result<crate::gateway::Labels> {
     let pairs: Vec<(String, String)> = u.arbitrary()?;
     Ok(pairs.into_iter().collect())
 }

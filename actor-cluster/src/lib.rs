@@ -82,6 +82,7 @@ mod node;
 mod parcel;
 mod reference;
 mod server;
+mod shared;
 mod tls;
 mod wire;
 

@@ -601,6 +601,7 @@ impl Node {
         let target = ActorTarget {
             actor: actor.clone(),
         };
+        let groups = crate::shared::list_of(groups);
         self.register_target(name, groups, Arc::new(target), 0)
             .await
     }
@@ -610,13 +611,12 @@ impl Node {
     pub(crate) async fn register_target(
         &self,
         name: &str,
-        groups: impl IntoIterator<Item = impl Into<String>>,
+        groups: Arc<[String]>,
         target: Arc<dyn Deliver>,
         epoch: u64,
     ) -> Result<()> {
-        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         check_name(name)?;
-        for group in &groups {
+        for group in groups.iter() {
             check_name(group)?;
         }
         gateway::register(&self.inner.gateway, name, groups, target, epoch).await

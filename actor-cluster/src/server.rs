@@ -571,7 +571,7 @@ type FirstRegistration = Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>;
 pub(crate) struct Registration<S> {
     node: Node,
     name: String,
-    groups: Vec<String>,
+    groups: Arc<[String]>,
     /// Told how the first registration went (no one is, for a server
     /// started asleep).
     first: Option<FirstRegistration>,
@@ -833,7 +833,8 @@ impl<S: Server> Drop for Dormancy<S> {
 struct Incarnation<S: Server, F> {
     node: Node,
     name: String,
-    groups: Vec<String>,
+    /// One copy, shared by the servers registered in the same groups.
+    groups: Arc<[String]>,
     hosting: Hosting<S>,
     factory: F,
     first: Option<FirstRegistration>,
@@ -931,6 +932,7 @@ impl Node {
     {
         let (tx, registered) = oneshot::channel();
         let first = Arc::new(Mutex::new(Some(tx)));
+        let groups = crate::shared::list_of(groups);
         let (spec, _) = self.spec_parts(name, groups, hosting, factory, None, Some(first));
         (spec, registered)
     }
@@ -973,10 +975,16 @@ impl Node {
             })
             .into());
         };
-        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        let groups = crate::shared::list_of(groups);
         let epoch = hosting.epoch;
-        let (spec, target) =
-            self.spec_parts(name, groups.clone(), hosting, factory, Some(server), None);
+        let (spec, target) = self.spec_parts(
+            name,
+            Arc::clone(&groups),
+            hosting,
+            factory,
+            Some(server),
+            None,
+        );
         let Some(target) = target else {
             return Err(refused(CoreError::Spawn {
                 child: name.to_owned(),
@@ -1009,7 +1017,7 @@ impl Node {
     fn spec_parts<S, F>(
         &self,
         name: &str,
-        groups: impl IntoIterator<Item = impl Into<String>>,
+        groups: Arc<[String]>,
         hosting: Hosting<S>,
         factory: F,
         asleep: Option<S>,
@@ -1019,7 +1027,6 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         let live = match asleep {
             Some(server) => Live::Asleep {
                 server,
@@ -1063,7 +1070,7 @@ impl Node {
             let registration = Registration {
                 node: at.node.clone(),
                 name: at.name.clone(),
-                groups: at.groups.clone(),
+                groups: Arc::clone(&at.groups),
                 first: at.first.clone(),
                 hosting: at.hosting.clone(),
                 target,

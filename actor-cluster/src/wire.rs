@@ -11,13 +11,12 @@
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-use litemap::LiteMap;
-
 use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
+use crate::gateway::Labels;
 
 /// The envelope format this build speaks. A node also reads and writes
 /// [`PREVIOUS_WIRE_VERSION`], so that a cluster can be upgraded one node at
@@ -64,12 +63,13 @@ pub(crate) struct Claim {
     /// The wire tags of the messages its actor answers (shared by the
     /// claims of every actor of one type).
     pub(crate) accepts: Arc<[String]>,
-    pub(crate) groups: Vec<String>,
+    /// Its groups (shared by the claims of every name in the same groups).
+    pub(crate) groups: Arc<[String]>,
     /// What the holder says about it ([`crate::Node::set_labels`]); absent
     /// in the claims of builds before labels, hence the default.
     #[serde(default, deserialize_with = "labels")]
     #[cfg_attr(feature = "fuzzing", arbitrary(with = crate::fuzzing::labels))]
-    pub(crate) labels: LiteMap<String, String>,
+    pub(crate) labels: Labels,
     /// How many times the named actor has moved to another node by
     /// failover: of two claims, the higher epoch wins (absent in the claims
     /// of builds before epochs, hence the default).
@@ -89,9 +89,7 @@ pub(crate) struct Envelope {
 /// reserves the length a map declares, so that a 65-byte envelope
 /// declaring 2.7 billion labels made the node allocate 130 GB and abort
 /// (found by the `sealed_body` fuzz target).
-fn labels<'de, D: serde::Deserializer<'de>>(
-    decoder: D,
-) -> Result<LiteMap<String, String>, D::Error> {
+fn labels<'de, D: serde::Deserializer<'de>>(decoder: D) -> Result<Labels, D::Error> {
     let labels: std::collections::BTreeMap<String, String> = Deserialize::deserialize(decoder)?;
     Ok(labels.into_iter().collect())
 }
@@ -588,7 +586,7 @@ mod tests {
             .prop_map(|(name, accepts, groups, labels, epoch)| Claim {
                 name,
                 accepts: accepts.into(),
-                groups,
+                groups: groups.into(),
                 labels: labels.into_iter().collect(),
                 epoch,
             })

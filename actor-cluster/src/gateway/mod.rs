@@ -20,7 +20,7 @@ mod peers;
 mod plane;
 mod sessions;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -181,7 +181,7 @@ pub(crate) enum GatewayMsg {
     Flush,
     Register {
         name: String,
-        groups: Vec<String>,
+        groups: Arc<[String]>,
         target: Arc<dyn Deliver>,
         epoch: u64,
         reply: RpcReplyPort<Result<()>>,
@@ -374,8 +374,6 @@ pub(crate) struct GatewayState {
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
     claims: HashMap<String, LiteMap<String, Claim>>,
-    /// Every list of tags a claim carries, once.
-    tag_lists: HashSet<Arc<[String]>>,
     /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.
     held_by: HashMap<ractor::ActorId, Vec<String>>,
@@ -898,7 +896,6 @@ impl Actor for Gateway {
             journal: args.journal,
             peers: HashMap::new(),
             claims: HashMap::new(),
-            tag_lists: HashSet::new(),
             held_by: HashMap::new(),
             timing: args.timing,
             sessions: HashMap::new(),
@@ -1100,7 +1097,7 @@ impl Actor for Gateway {
 pub(crate) async fn register(
     gateway: &GatewayId,
     name: &str,
-    groups: Vec<String>,
+    groups: Arc<[String]>,
     target: Arc<dyn Deliver>,
     epoch: u64,
 ) -> Result<()> {

@@ -25,17 +25,34 @@ pub struct NameInfo {
     pub name: String,
     /// The node that holds it.
     pub node: String,
-    /// The groups it belongs to.
-    pub groups: Vec<String>,
+    /// The groups it belongs to (one copy, shared by every name in the
+    /// same groups).
+    pub groups: Arc<[String]>,
     /// What its holder says about it ([`crate::Node::set_labels`]).
     pub labels: Labels,
 }
 
 /// The labels of a name, sorted by key: a flat sorted vector, where a
 /// `BTreeMap` would take a 544-byte node for two labels in each of a
-/// hundred thousand listed names. Serialises as a map.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(LiteMap<String, String>);
+/// hundred thousand listed names, and one copy of each set of labels
+/// however many names carry it (agents of one kind in the same state).
+/// Serialises as a map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels(Arc<LiteMap<String, String>>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        std::iter::empty().collect()
+    }
+}
+
+impl FromIterator<(String, String)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(labels: I) -> Self {
+        Self(crate::shared::labels(Arc::new(
+            labels.into_iter().collect(),
+        )))
+    }
+}
 
 impl Labels {
     /// The value of label `key`.
@@ -73,8 +90,8 @@ impl NameInfo {
         Self {
             name: claim.name.clone(),
             node: node.to_owned(),
-            groups: claim.groups.clone(),
-            labels: Labels(claim.labels.clone()),
+            groups: Arc::clone(&claim.groups),
+            labels: claim.labels.clone(),
         }
     }
 }
@@ -129,7 +146,7 @@ fn check_labels<'a>(
 /// the gateway does.
 pub(crate) fn check_claim(claim: &Claim) -> Result<()> {
     check_name(&claim.name)?;
-    for group in &claim.groups {
+    for group in claim.groups.iter() {
         check_name(group)?;
     }
     check_labels(&claim.name, claim.labels.iter())
@@ -210,13 +227,11 @@ impl GatewayState {
     }
 
     pub(super) fn add_claim(&mut self, node: &str, mut claim: Claim) {
-        // One copy of each list of tags, however many actors answer it.
-        match self.tag_lists.get(&claim.accepts) {
-            Some(shared) => claim.accepts = Arc::clone(shared),
-            None => {
-                self.tag_lists.insert(Arc::clone(&claim.accepts));
-            }
-        }
+        // One copy of each list, however many names carry it (a peer's
+        // claims arrive each with its own).
+        claim.accepts = crate::shared::list(claim.accepts);
+        claim.groups = crate::shared::list(claim.groups);
+        claim.labels = Labels(crate::shared::labels(claim.labels.0));
         let before = self.held(&claim.name);
         let name = claim.name.clone();
         self.insert_claim(node, claim);
@@ -317,7 +332,7 @@ impl GatewayState {
     pub(super) fn register(
         &mut self,
         name: String,
-        groups: Vec<String>,
+        groups: Arc<[String]>,
         target: Arc<dyn Deliver>,
         epoch: u64,
     ) -> Result<()> {
@@ -354,7 +369,7 @@ impl GatewayState {
                 name: name.clone(),
                 accepts: target.accepts(),
                 groups,
-                labels: LiteMap::new(),
+                labels: Labels::default(),
                 epoch,
             };
             let node = self.node.clone();
@@ -388,10 +403,9 @@ impl GatewayState {
     /// it out, and tells every peer.
     pub(super) fn set_group(&mut self, name: &str, group: &str, join: bool) -> Result<()> {
         self.update_claim(name, |claim| {
-            claim.groups.retain(|g| g != group);
-            if join {
-                claim.groups.push(group.to_owned());
-            }
+            let others = claim.groups.iter().filter(|g| *g != group).cloned();
+            let joined = join.then(|| group.to_owned());
+            claim.groups = crate::shared::list_of(others.chain(joined));
         })
     }
 

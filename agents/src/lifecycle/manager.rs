@@ -1,6 +1,7 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -567,10 +568,30 @@ impl State {
     }
 
     /// Publishes the labels of every agent whose facts changed, in
-    /// batches of [`LABEL_BATCH`] names per gateway call.
+    /// batches of [`LABEL_BATCH`] names per gateway call, each built just
+    /// before it is sent: the labels of a hundred thousand agents started
+    /// at once are never all in memory at once.
     async fn publish(&mut self) {
+        let mut after: Option<String> = None;
+        loop {
+            let batch = self.dirty_labels(after.as_deref());
+            let Some((last, _)) = batch.last() else {
+                return;
+            };
+            after = Some(last.clone());
+            self.publish_batch(batch).await;
+        }
+    }
+
+    /// The labels of up to [`LABEL_BATCH`] agents whose facts changed,
+    /// in id order after `after`; journals their status changes.
+    fn dirty_labels(&mut self, after: Option<&str>) -> Vec<(String, BTreeMap<String, String>)> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut batch = Vec::new();
-        for (id, agent) in &mut self.agents {
+        for (id, agent) in self.agents.range_mut::<str, _>((from, Bound::Unbounded)) {
+            if batch.len() == LABEL_BATCH {
+                break;
+            }
             if !agent.dirty {
                 continue;
             }
@@ -601,11 +622,7 @@ impl State {
             }
             batch.push((id.clone(), labels));
         }
-        while !batch.is_empty() {
-            let rest = batch.split_off(batch.len().min(LABEL_BATCH));
-            self.publish_batch(std::mem::replace(&mut batch, rest))
-                .await;
-        }
+        batch
     }
 
     /// Publishes these agents' labels in one gateway call.

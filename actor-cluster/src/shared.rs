@@ -1,0 +1,103 @@
+//! One copy of each list that many names carry alike: the tags an actor
+//! type answers, the groups of an agent kind, the labels of agents in the
+//! same state. A node holding a hundred thousand names of one kind keeps
+//! one of each, not a hundred thousand.
+//!
+//! Process-wide, as the values are immutable and the same on every node
+//! of a process. A value no name holds any more is forgotten when the
+//! set has doubled since it was last swept, so lists that change (labels
+//! carrying a time) do not pile up.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use litemap::LiteMap;
+
+/// The values in use, each once.
+struct Interner<T: ?Sized> {
+    set: HashSet<Arc<T>>,
+    /// The size at which the set is next swept.
+    sweep_at: usize,
+}
+
+/// The fewest values a set holds before it is swept.
+const SWEEP_FLOOR: usize = 64;
+
+impl<T: ?Sized + Eq + Hash> Interner<T> {
+    fn new() -> Self {
+        Self {
+            set: HashSet::new(),
+            sweep_at: SWEEP_FLOOR,
+        }
+    }
+
+    /// The one copy of `value`.
+    fn share(&mut self, value: Arc<T>) -> Arc<T> {
+        if let Some(shared) = self.set.get(&value) {
+            return Arc::clone(shared);
+        }
+        self.set.insert(Arc::clone(&value));
+        if self.set.len() > self.sweep_at {
+            // Held here alone: no name carries it any more.
+            self.set.retain(|v| Arc::strong_count(v) > 1);
+            self.sweep_at = (self.set.len() * 2).max(SWEEP_FLOOR);
+        }
+        value
+    }
+}
+
+/// The one copy of `interner`'s `value`.
+fn share<T: ?Sized + Eq + Hash>(
+    interner: &'static OnceLock<Mutex<Interner<T>>>,
+    value: Arc<T>,
+) -> Arc<T> {
+    interner
+        .get_or_init(|| Mutex::new(Interner::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .share(value)
+}
+
+/// The one copy of a list of strings (tags or groups).
+pub(crate) fn list(value: Arc<[String]>) -> Arc<[String]> {
+    static LISTS: OnceLock<Mutex<Interner<[String]>>> = OnceLock::new();
+    share(&LISTS, value)
+}
+
+/// The one copy of a list of strings given item by item.
+pub(crate) fn list_of(items: impl IntoIterator<Item = impl Into<String>>) -> Arc<[String]> {
+    list(items.into_iter().map(Into::into).collect())
+}
+
+/// The one copy of a set of labels.
+pub(crate) fn labels(value: Arc<LiteMap<String, String>>) -> Arc<LiteMap<String, String>> {
+    static LABELS: OnceLock<Mutex<Interner<LiteMap<String, String>>>> = OnceLock::new();
+    share(&LABELS, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_values_share_one_copy() {
+        let a = list_of(["agents", "capability:x"]);
+        let b = list_of(["agents".to_owned(), "capability:x".to_owned()]);
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = list_of(["agents"]);
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn values_no_one_holds_are_swept() {
+        let mut interner = Interner::<str>::new();
+        let kept = interner.share(Arc::from("kept"));
+        for i in 0..10 * SWEEP_FLOOR {
+            drop(interner.share(Arc::from(format!("gone-{i}"))));
+        }
+        assert!(interner.set.len() <= 2 * SWEEP_FLOOR + 1);
+        let again = interner.share(Arc::from("kept"));
+        assert!(Arc::ptr_eq(&kept, &again));
+    }
+}

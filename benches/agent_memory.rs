@@ -5,7 +5,9 @@
 //! (`benches/report.rs`, which gives the resident and spawn figures).
 //! This bench adds the live heap per actor, from a counting allocator:
 //! freed memory stays resident, so for passivated agents the heap is the
-//! figure that shows what they keep. Medians of 3 rounds, with min-max.
+//! figure that shows what they keep; and the CPU the process burns once
+//! they are all idle (a node holding 100,000 asleep agents should not
+//! spend a core walking them). Medians of 3 rounds, with min-max.
 //!
 //! `cargo bench --bench agent_memory [-- --n 10000]`.
 
@@ -37,10 +39,12 @@ fn report(name: &str, rounds: &[Figures], bare: &[Figures]) {
     let (ms, ms_lo, ms_hi) = spread(rounds.iter().map(|f| f.spawn.as_secs_f64() * 1e3).collect());
     let (bare_rss, _, _) = spread(bare.iter().map(|f| f.resident).collect());
     let (bare_ms, _, _) = spread(bare.iter().map(|f| f.spawn.as_secs_f64() * 1e3).collect());
+    let (idle, idle_lo, idle_hi) = spread(rounds.iter().map(|f| f.idle).collect());
     println!(
         "{name:<11} resident {rss:>7.0} B/actor ({rss_lo:.0}-{rss_hi:.0}, {:.2}x bare)  \
          heap {heap:>7.0} B/actor ({heap_lo:.0}-{heap_hi:.0})  \
-         spawn {ms:>7.0} ms ({ms_lo:.0}-{ms_hi:.0}, {:.2}x bare)",
+         spawn {ms:>7.0} ms ({ms_lo:.0}-{ms_hi:.0}, {:.2}x bare)  \
+         idle CPU {idle:>5.1} ms/s ({idle_lo:.1}-{idle_hi:.1})",
         rss / bare_rss,
         ms / bare_ms,
     );
@@ -67,7 +71,7 @@ async fn main() {
     let mut figures: Vec<Vec<Figures>> = kinds.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS {
         for (k, kind) in kinds.iter().enumerate() {
-            figures[k].push(measure_in_child(kind, n, round));
+            figures[k].push(measure_in_child(kind, n, round, true));
         }
     }
     println!("{n} actors of each kind, median of {ROUNDS} rounds (min-max):");

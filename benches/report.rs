@@ -646,7 +646,7 @@ fn memory_figures(figures: &mut Vec<Figure>, plan: Plan) {
     const N: usize = 100_000;
     let measure = |kind: &str| -> Vec<memory::Figures> {
         (0..plan.memory_rounds)
-            .map(|round| memory::measure_in_child(kind, N, round))
+            .map(|round| memory::measure_in_child(kind, N, round, false))
             .collect()
     };
     let (bare, agent, asleep) = (measure("bare"), measure("agent"), measure("asleep"));

@@ -17,8 +17,9 @@
 //!
 //! For each: resident memory growth per actor (`/proc/self/statm`, so
 //! Linux only), live heap growth per actor (from the including bench's
-//! counting allocator, if it has one) and the time to spawn all of them,
-//! timed inside a spawned task.
+//! counting allocator, if it has one), the time to spawn all of them,
+//! timed inside a spawned task, and, if asked, the CPU the process burns
+//! once they are all idle (`/proc/self/stat`, over [`IDLE_WINDOW`]).
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -32,6 +33,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 /// and `asleep` kinds.
 const IDLE: Duration = Duration::from_millis(200);
 
+/// How long the idle CPU is measured.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
+
 /// Bytes of live heap, from a counting allocator (`|| 0` without one).
 pub type Heap = fn() -> usize;
 
@@ -44,6 +48,28 @@ fn resident() -> u64 {
         .and_then(|p| p.parse().ok())
         .expect("resident pages");
     pages * 4096
+}
+
+/// CPU time this process has used (user and system), from
+/// `/proc/self/stat` (in clock ticks of 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name, which is in parentheses.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|t| t.parse::<u64>().expect("cpu ticks"))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Milliseconds of CPU per second the process burns over [`IDLE_WINDOW`].
+async fn idle_cpu() -> f64 {
+    let before = cpu_time();
+    tokio::time::sleep(IDLE_WINDOW).await;
+    (cpu_time() - before).as_secs_f64() * 1e3 / IDLE_WINDOW.as_secs_f64()
 }
 
 /// A bare ractor actor holding as much state as the agent below.
@@ -97,6 +123,9 @@ pub struct Figures {
     pub heap: f64,
     /// The time to spawn all of them.
     pub spawn: Duration,
+    /// Milliseconds of CPU per second once they are all idle (0 unless
+    /// asked for).
+    pub idle: f64,
 }
 
 /// Memory grown since `before` (resident, heap), per actor.
@@ -106,7 +135,7 @@ fn grown(n: usize, heap: Heap, before: (u64, usize)) -> (f64, f64) {
     (resident, heap)
 }
 
-async fn bare_round(n: usize, heap: Heap) -> Figures {
+async fn bare_round(n: usize, heap: Heap, idle: bool) -> Figures {
     let before = (resident(), heap());
     let (spawn, actors) = tokio::spawn(async move {
         let started = Instant::now();
@@ -119,11 +148,13 @@ async fn bare_round(n: usize, heap: Heap) -> Figures {
     .await
     .expect("spawning task");
     let (resident, heap) = grown(n, heap, before);
+    let idle = if idle { idle_cpu().await } else { 0.0 };
     drop(actors);
     Figures {
         resident,
         heap,
         spawn,
+        idle,
     }
 }
 
@@ -138,7 +169,7 @@ enum Mode {
     Asleep,
 }
 
-async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap) -> Figures {
+async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap, idle: bool) -> Figures {
     let node = actor_cluster::Node::builder()
         .name(format!("memory-{round}"))
         .cookie("bench")
@@ -184,17 +215,20 @@ async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap) -> Figures 
         }
     }
     let (resident, heap) = grown(n, heap, before);
+    let idle = if idle { idle_cpu().await } else { 0.0 };
     node.shutdown().await;
     Figures {
         resident,
         heap,
         spawn,
+        idle,
     }
 }
 
 /// In a process run by [`measure_in_child`] (`--measure KIND N ROUND` among
-/// `args`): measures, prints the figures for the parent and answers
-/// `true`. Elsewhere answers `false` at once.
+/// `args`, and `--idle` to measure the idle CPU too): measures, prints the
+/// figures for the parent and answers `true`. Elsewhere answers `false`
+/// at once.
 pub async fn child(args: &[String], heap: Heap) -> bool {
     let Some(i) = args.iter().position(|a| a == "--measure") else {
         return false;
@@ -204,32 +238,33 @@ pub async fn child(args: &[String], heap: Heap) -> bool {
         .and_then(|r| r.parse().ok())
         .unwrap_or(100_000);
     let round = args.get(i + 3).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let idle = args.iter().any(|a| a == "--idle");
     let figures = match args.get(i + 1).map(String::as_str) {
-        Some("bare") => bare_round(n, heap).await,
-        Some("passivated") => agent_round(n, round, Mode::Passivated, heap).await,
-        Some("asleep") => agent_round(n, round, Mode::Asleep, heap).await,
-        _ => agent_round(n, round, Mode::Active, heap).await,
+        Some("bare") => bare_round(n, heap, idle).await,
+        Some("passivated") => agent_round(n, round, Mode::Passivated, heap, idle).await,
+        Some("asleep") => agent_round(n, round, Mode::Asleep, heap, idle).await,
+        _ => agent_round(n, round, Mode::Active, heap, idle).await,
     };
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         figures.resident,
         figures.heap,
-        figures.spawn.as_secs_f64()
+        figures.spawn.as_secs_f64(),
+        figures.idle
     );
     true
 }
 
 /// Measures `kind` (`bare`, `agent`, `passivated`, `asleep`) with `n`
-/// actors in a fresh run of this executable.
-pub fn measure_in_child(kind: &str, n: usize, round: usize) -> Figures {
+/// actors in a fresh run of this executable, and the idle CPU if `idle`.
+pub fn measure_in_child(kind: &str, n: usize, round: usize, idle: bool) -> Figures {
+    let (n, round) = (n.to_string(), round.to_string());
+    let mut args = vec!["--bench", "--measure", kind, &n, &round];
+    if idle {
+        args.push("--idle");
+    }
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--bench",
-            "--measure",
-            kind,
-            &n.to_string(),
-            &round.to_string(),
-        ])
+        .args(args)
         .output()
         .expect("child");
     assert!(
@@ -246,5 +281,6 @@ pub fn measure_in_child(kind: &str, n: usize, round: usize) -> Figures {
         resident: nums[0],
         heap: nums[1],
         spawn: Duration::from_secs_f64(nums[2]),
+        idle: nums[3],
     }
 }

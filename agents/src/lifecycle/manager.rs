@@ -1,7 +1,6 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -160,8 +159,6 @@ struct Tracked {
     /// agents of a node passivated by the thousand have none.
     health: Option<Box<(Health, u64)>>,
     due: Instant,
-    /// Its labels need publishing.
-    dirty: bool,
     /// How many times it moved by failover.
     epoch: u64,
     /// The status last kept in the node's journal.
@@ -169,18 +166,20 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn set_status(&mut self, status: Status) {
-        if self.status != status {
-            self.status = status;
-            self.dirty = true;
-        }
+    /// Sets its status; answers whether it changed.
+    fn set_status(&mut self, status: Status) -> bool {
+        let changed = self.status != status;
+        self.status = status;
+        changed
     }
 
-    fn set_health(&mut self, health: Health) {
-        if self.health.as_ref().map(|h| &h.0) != Some(&health) {
+    /// Sets its health; answers whether it changed.
+    fn set_health(&mut self, health: Health) -> bool {
+        let changed = self.health.as_ref().map(|h| &h.0) != Some(&health);
+        if changed {
             self.health = Some(Box::new((health, now_ms())));
-            self.dirty = true;
         }
+        changed
     }
 }
 
@@ -213,6 +212,16 @@ pub(crate) struct State {
     supervisor: Supervisor,
     kinds: Kinds,
     agents: BTreeMap<String, Tracked>,
+    /// The agents whose labels need publishing.
+    dirty: BTreeSet<String>,
+    /// The agents tracked since the last tick, looked at by the next.
+    fresh: Vec<String>,
+    /// The agents whose actor runs (the only ones checked): a tick looks
+    /// at these, the fresh ones and those whose child changed, not at
+    /// every agent (a hundred thousand asleep cost it nothing).
+    awake: BTreeSet<String>,
+    /// The agents' count by status needs publishing.
+    recount: bool,
     /// The supervisor's agent children, by agent id, as of generation
     /// `seen` (kept up to date from its changes, not copied each tick).
     children: HashMap<String, Child>,
@@ -263,6 +272,10 @@ impl Actor for Manager {
             supervisor,
             kinds,
             agents: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            fresh: Vec::new(),
+            awake: BTreeSet::new(),
+            recount: false,
             children: HashMap::new(),
             seen: 0,
             records: BTreeMap::new(),
@@ -374,11 +387,13 @@ impl State {
                 restarts: 0,
                 health: None,
                 due: Instant::now() + Duration::from_millis(spread),
-                dirty: true,
                 epoch,
                 journaled: None,
             },
         );
+        self.dirty.insert(id.clone());
+        self.fresh.push(id.clone());
+        self.recount = true;
         id
     }
 
@@ -429,12 +444,17 @@ impl State {
         else {
             return;
         };
+        // The agents to look at: those whose child changed, and those
+        // tracked since the last tick (all of them after a full copy).
+        let mut touched: BTreeSet<String> = std::mem::take(&mut self.fresh).into_iter().collect();
         if changes.complete {
             self.children.clear();
+            touched.extend(self.agents.keys().cloned());
         }
         for name in &changes.removed {
             if let Some(id) = name.strip_prefix(AGENT_PREFIX) {
                 self.children.remove(id);
+                touched.insert(id.to_owned());
             }
         }
         for ChildInfo {
@@ -453,25 +473,29 @@ impl State {
                     restarts,
                     dormant,
                 };
+                touched.insert(id.clone());
                 self.children.insert(id, child);
             }
         }
         self.seen = changes.generation;
         let now = Instant::now();
-        let mut due = Vec::new();
         let mut gone = Vec::new();
-        let (children, node) = (&self.children, &self.node);
-        self.agents.retain(|id, agent| {
-            let Some(child) = children.get(id) else {
+        for id in touched {
+            let Some(agent) = self.agents.get_mut(&id) else {
+                continue;
+            };
+            let Some(child) = self.children.get(&id) else {
                 // Stopped for good (its policy, or a stop): its name went
                 // with it.
-                gone.push(id.clone());
-                return false;
+                self.forget(&id);
+                gone.push(id);
+                continue;
             };
+            let mut changed = false;
             if child.restarts > agent.restarts {
                 // A new incarnation registered its name afresh.
                 journal(
-                    node,
+                    &self.node,
                     "agent.restarted",
                     json!({ "id": id, "restarts": child.restarts }),
                 );
@@ -479,35 +503,41 @@ impl State {
                     .increment(u64::from(child.restarts - agent.restarts));
                 agent.restarts = child.restarts;
                 agent.status = Status::Starting;
-                agent.dirty = true;
                 agent.due = now;
+                changed = true;
             }
-            match &child.actor {
+            changed |= match &child.actor {
                 None if child.dormant => agent.set_status(Status::Passivated),
                 None => agent.set_status(Status::Starting),
                 Some(_) if agent.status == Status::Passivated => {
                     // Woken by a message: checked at once (a check does
                     // not keep it awake).
-                    agent.set_status(Status::Ready);
                     agent.due = now;
+                    agent.set_status(Status::Ready)
                 }
-                Some(_) if agent.due <= now && due.len() < BATCH => due.push(id.clone()),
-                Some(_) => {}
+                Some(_) => false,
+            };
+            if child.actor.is_some() {
+                self.awake.insert(id.clone());
+            } else {
+                self.awake.remove(&id);
             }
-            true
-        });
+            if changed {
+                self.dirty.insert(id);
+            }
+        }
+        let mut due = Vec::new();
+        for id in &self.awake {
+            if due.len() == BATCH {
+                break;
+            }
+            if self.agents.get(id).is_some_and(|a| a.due <= now) {
+                due.push(id.clone());
+            }
+        }
         for id in gone {
             journal(&self.node, "agent.stopped", json!({ "id": id }));
             self.release(&id);
-        }
-        let mut by_status = [0u32; Status::ALL.len()];
-        for agent in self.agents.values() {
-            if let Some(i) = Status::ALL.iter().position(|s| *s == agent.status) {
-                by_status[i] += 1;
-            }
-        }
-        for (status, count) in Status::ALL.iter().zip(by_status) {
-            metrics::gauge!("foundation_agents", "status" => status.as_str()).set(f64::from(count));
         }
         self.check(&due).await;
         self.place().await;
@@ -541,28 +571,28 @@ impl State {
                 continue;
             };
             agent.due = now + agent.every;
-            match answer {
+            let changed = match answer {
                 Ok(Health::Healthy) => {
-                    agent.set_health(Health::Healthy);
-                    agent.set_status(Status::Ready);
+                    agent.set_health(Health::Healthy) | agent.set_status(Status::Ready)
                 }
                 Ok(health @ Health::Degraded(_)) => {
-                    agent.set_health(health);
-                    agent.set_status(Status::Degraded);
+                    agent.set_health(health) | agent.set_status(Status::Degraded)
                 }
                 Ok(health @ Health::Unhealthy(_)) => {
                     tracing::warn!(agent = %id, %health, "unhealthy agent: restarting it by its policy");
-                    agent.set_health(health);
-                    agent.set_status(Status::Failed);
                     if let Some(cell) = self.children.get(id).and_then(|c| c.actor.as_ref()) {
                         // A kill counts as a failure: the supervisor
                         // restarts it unless it is temporary.
                         cell.kill();
                     }
+                    agent.set_health(health) | agent.set_status(Status::Failed)
                 }
                 Err(ClusterError::Timeout { .. }) => agent.set_status(Status::Busy),
                 // Not registered (yet, or any more): between incarnations.
                 Err(_) => agent.set_status(Status::Starting),
+            };
+            if changed {
+                self.dirty.insert(id.clone());
             }
         }
     }
@@ -570,31 +600,50 @@ impl State {
     /// Publishes the labels of every agent whose facts changed, in
     /// batches of [`LABEL_BATCH`] names per gateway call, each built just
     /// before it is sent: the labels of a hundred thousand agents started
-    /// at once are never all in memory at once.
+    /// at once are never all in memory at once. Those not published (not
+    /// registered yet) are tried again by the next tick.
     async fn publish(&mut self) {
-        let mut after: Option<String> = None;
+        if self.dirty.is_empty() && !self.recount {
+            return;
+        }
+        self.count_statuses();
+        let mut pending = std::mem::take(&mut self.dirty).into_iter();
         loop {
-            let batch = self.dirty_labels(after.as_deref());
-            let Some((last, _)) = batch.last() else {
+            let ids: Vec<String> = pending.by_ref().take(LABEL_BATCH).collect();
+            if ids.is_empty() {
                 return;
-            };
-            after = Some(last.clone());
-            self.publish_batch(batch).await;
+            }
+            let batch = self.labels_of(ids);
+            if !self.publish_batch(batch).await {
+                // This node is stopping: nothing more gets through.
+                self.dirty.extend(pending);
+                return;
+            }
         }
     }
 
-    /// The labels of up to [`LABEL_BATCH`] agents whose facts changed,
-    /// in id order after `after`; journals their status changes.
-    fn dirty_labels(&mut self, after: Option<&str>) -> Vec<(String, BTreeMap<String, String>)> {
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut batch = Vec::new();
-        for (id, agent) in self.agents.range_mut::<str, _>((from, Bound::Unbounded)) {
-            if batch.len() == LABEL_BATCH {
-                break;
+    /// Sets the gauge of the agents' count by status.
+    fn count_statuses(&mut self) {
+        self.recount = false;
+        let mut by_status = [0u32; Status::ALL.len()];
+        for agent in self.agents.values() {
+            if let Some(i) = Status::ALL.iter().position(|s| *s == agent.status) {
+                by_status[i] += 1;
             }
-            if !agent.dirty {
+        }
+        for (status, count) in Status::ALL.iter().zip(by_status) {
+            metrics::gauge!("foundation_agents", "status" => status.as_str()).set(f64::from(count));
+        }
+    }
+
+    /// The labels of agents `ids` (those still tracked); journals their
+    /// status changes.
+    fn labels_of(&mut self, ids: Vec<String>) -> Vec<(String, BTreeMap<String, String>)> {
+        let mut batch = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(agent) = self.agents.get_mut(&id) else {
                 continue;
-            }
+            };
             if agent.journaled != Some(agent.status) {
                 let event = json!({
                     "id": id,
@@ -616,51 +665,63 @@ impl State {
             if agent.epoch > 0 {
                 labels.insert(label::EPOCH.to_owned(), agent.epoch.to_string());
             }
-            if let Some(record) = self.records.get(id) {
+            if let Some(record) = self.records.get(&id) {
                 labels.insert(label::STATE_VERSION.to_owned(), record.version.to_string());
                 labels.insert(label::COPIES.to_owned(), record.holders.join(","));
             }
-            batch.push((id.clone(), labels));
+            batch.push((id, labels));
         }
         batch
     }
 
-    /// Publishes these agents' labels in one gateway call.
-    async fn publish_batch(&mut self, batch: Vec<(String, BTreeMap<String, String>)>) {
-        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+    /// Publishes these agents' labels in one gateway call; those not
+    /// published wait for the next tick. Answers `false` if the call
+    /// failed (this node is stopping).
+    async fn publish_batch(&mut self, batch: Vec<(String, BTreeMap<String, String>)>) -> bool {
+        let mut ids: Vec<String> = Vec::with_capacity(batch.len());
         let named = batch
             .into_iter()
-            .map(|(id, labels)| (agent_name(&id), labels))
+            .map(|(id, labels)| {
+                let name = agent_name(&id);
+                ids.push(id);
+                (name, labels)
+            })
             .collect();
         let Ok(results) = self.node.set_labels_many(named).await else {
-            return;
+            self.dirty.extend(ids);
+            return false;
         };
-        for (id, result) in ids.iter().zip(results) {
-            match result {
-                Ok(()) => {
-                    if let Some(agent) = self.agents.get_mut(id) {
-                        agent.dirty = false;
-                    }
-                }
+        for (id, result) in ids.into_iter().zip(results) {
+            if let Err(e) = result {
                 // Not registered yet: the next tick tries again.
-                Err(e) => {
-                    tracing::debug!(agent = %id, error = %e, "agent labels not published yet")
-                }
+                tracing::debug!(agent = %id, error = %e, "agent labels not published yet");
+                self.dirty.insert(id);
             }
         }
+        true
     }
 
     async fn stop(&mut self, id: &str) -> Result<(), Refused> {
         let agent = self.agents.get_mut(id).ok_or(Refused::Unknown)?;
-        agent.set_status(Status::Stopping);
+        if agent.set_status(Status::Stopping) {
+            self.dirty.insert(id.to_owned());
+        }
         self.publish().await;
-        self.agents.remove(id);
+        self.forget(id);
         journal(&self.node, "agent.stopped", json!({ "id": id }));
         self.release(id);
         self.supervisor
             .terminate_child(&agent_name(id))
             .await
             .map_err(|e| Refused::Cannot(e.to_string()))
+    }
+
+    /// Stops following agent `id`; answers whether it was followed.
+    fn forget(&mut self, id: &str) -> bool {
+        self.awake.remove(id);
+        self.dirty.remove(id);
+        self.recount = true;
+        self.agents.remove(id).is_some()
     }
 
     async fn restart(&mut self, id: &str) -> Result<(), Refused> {
@@ -756,7 +817,7 @@ impl State {
         let Some(id) = name.strip_prefix(AGENT_PREFIX) else {
             return;
         };
-        if self.agents.remove(id).is_none() {
+        if !self.forget(id) {
             return;
         }
         self.records.remove(id);
@@ -834,10 +895,8 @@ impl State {
                 .map(str::to_owned)
                 .collect();
             let before = std::mem::replace(&mut record.holders, holders.clone());
-            if before != holders {
-                if let Some(agent) = self.agents.get_mut(&id) {
-                    agent.dirty = true;
-                }
+            if before != holders && self.agents.contains_key(&id) {
+                self.dirty.insert(id.clone());
             }
             let Some(replica) = self.replica(&id) else {
                 continue;
@@ -861,8 +920,8 @@ impl State {
         }
         record.version = version;
         record.state = Some(state);
-        if let Some(agent) = self.agents.get_mut(id) {
-            agent.dirty = true;
+        if self.agents.contains_key(id) {
+            self.dirty.insert(id.to_owned());
         }
         let holders = record.holders.clone();
         let Some(replica) = self.replica(id) else {

@@ -274,6 +274,10 @@ pub struct Changes {
 /// How many removals a supervisor remembers for [`Supervisor::changes`].
 const REMEMBERED_REMOVALS: usize = 65_536;
 
+/// How many changes of children a supervisor remembers by id: a watcher
+/// further behind is given every child ([`Changes::complete`]).
+const REMEMBERED_CHANGES: usize = 8_192;
+
 /// Messages understood by a supervisor actor. Use the methods of
 /// [`Supervisor`] rather than sending these directly.
 #[non_exhaustive]
@@ -513,7 +517,10 @@ pub(crate) struct SupervisorState {
     generation: u64,
     /// The last removals, with their generations.
     removed: VecDeque<(u64, String)>,
-    /// The generation of the last removal no longer remembered.
+    /// The last children changed or added, with their generations: a
+    /// watcher's look costs what changed, not every child.
+    touched: VecDeque<(u64, String)>,
+    /// The generation of the last change or removal no longer remembered.
     forgotten: u64,
 }
 
@@ -538,8 +545,14 @@ impl SupervisorState {
     /// Child `index` changed (or was added).
     fn touch(&mut self, index: usize) {
         self.generation += 1;
-        if let Some((_, child)) = self.children.get_index_mut(index) {
+        if let Some((id, child)) = self.children.get_index_mut(index) {
             child.changed = self.generation;
+            self.touched.push_back((self.generation, id.clone()));
+            if self.touched.len() > REMEMBERED_CHANGES {
+                if let Some((generation, _)) = self.touched.pop_front() {
+                    self.forgotten = self.forgotten.max(generation);
+                }
+            }
         }
     }
 
@@ -582,7 +595,7 @@ impl SupervisorState {
         self.removed.push_back((self.generation, id));
         if self.removed.len() > REMEMBERED_REMOVALS {
             if let Some((generation, _)) = self.removed.pop_front() {
-                self.forgotten = generation;
+                self.forgotten = self.forgotten.max(generation);
             }
         }
     }
@@ -590,12 +603,22 @@ impl SupervisorState {
     /// What changed since generation `since`.
     fn changes(&self, since: u64) -> Changes {
         let complete = since == 0 || since < self.forgotten;
-        let children = self
-            .children
-            .values()
-            .filter(|c| complete || c.changed > since)
-            .map(Child::info)
-            .collect();
+        let children = if complete {
+            self.children.values().map(Child::info).collect()
+        } else {
+            // The changes remembered since then, each child once, in the
+            // order of its last change.
+            let first = self
+                .touched
+                .partition_point(|(generation, _)| *generation <= since);
+            self.touched
+                .range(first..)
+                .filter_map(|(generation, id)| {
+                    let child = self.children.get(id)?;
+                    (child.changed == *generation).then(|| child.info())
+                })
+                .collect()
+        };
         let removed = if complete {
             Vec::new()
         } else {
@@ -816,6 +839,7 @@ impl Actor for SupervisorActor {
             // Never 0, which asks for every child.
             generation: 1,
             removed: VecDeque::new(),
+            touched: VecDeque::new(),
             forgotten: 0,
         })
     }

@@ -43,7 +43,19 @@ async fn agreement_decides_at_the_quorum_without_waiting_for_the_rest() {
         ),
         (Some(7), Some(2), Some(5))
     );
-    assert_eq!(r["not_needed"], serde_json::json!(["c2"]));
+    // c2 is never waited for; b2 (who proposes another value) may or may
+    // not have answered before the fifth agreeing answer: which of the
+    // two the quorum did not need depends on arrival order alone.
+    let not_needed: Vec<&str> = r["not_needed"]
+        .as_array()
+        .expect("not_needed")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        not_needed.contains(&"c2") && not_needed.iter().all(|a| ["b2", "c2"].contains(a)),
+        "{reply}"
+    );
     assert!(r["duration_ms"].as_u64().unwrap() < 5000, "{reply}");
 
     // Tolerating 3 faulty agents needs 10; only 7 take part.

@@ -15,9 +15,9 @@ use crate::acceptor::{AcceptorArgs, LinkSide};
 use crate::connector::{Connector, ConnectorArgs};
 use crate::discovery::{Discovery, DiscoveryActor, DiscoveryArgs};
 use crate::error::{ClusterError, ConfigError, Result, StartError};
-use crate::gateway::Deliver;
 use crate::gateway::{
-    self, Gateway, GatewayArgs, GatewayId, GatewayMsg, NameEvent, NameInfo, PeerInfo, Timing,
+    self, Deliver, Gateway, GatewayArgs, GatewayId, GatewayMsg, Listing, NameEvent, NameInfo,
+    PeerInfo, Timing,
 };
 use crate::membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 use crate::reference::{self, ActorTarget, Message, Ref, Request};
@@ -601,25 +601,24 @@ impl Node {
         let target = ActorTarget {
             actor: actor.clone(),
         };
-        let groups = crate::shared::list_of(groups);
-        self.register_target(name, groups, Arc::new(target), 0)
-            .await
+        let listing = Listing {
+            groups: crate::shared::list_of(groups),
+            ..Listing::default()
+        };
+        self.register_target(name, listing, Arc::new(target)).await
     }
 
     /// Registers a local target of either kind (a ractor actor or a
-    /// server), at `epoch` (see [`Hosting::epoch`](crate::Hosting::epoch)).
+    /// server) as `listing` says.
     pub(crate) async fn register_target(
         &self,
         name: &str,
-        groups: Arc<[String]>,
+        listing: Listing,
         target: Arc<dyn Deliver>,
-        epoch: u64,
     ) -> Result<()> {
         check_name(name)?;
-        for group in groups.iter() {
-            check_name(group)?;
-        }
-        gateway::register(&self.inner.gateway, name, groups, target, epoch).await
+        listing.check(name)?;
+        gateway::register(&self.inner.gateway, name, listing, target).await
     }
 
     /// Replaces the labels of `name`, registered on this node: small
@@ -627,7 +626,8 @@ impl Node {
     /// listed with it ([`NameInfo::labels`]), such as what kind of actor
     /// it is or its status. Every node's [`watch_names`](Self::watch_names)
     /// is told. Labels are not kept across a re-registration: an actor
-    /// restarted and registered again starts without them.
+    /// restarted and registered again starts without them (a server with
+    /// the labels of its [`Hosting`](crate::Hosting::labels)).
     ///
     /// # Errors
     /// [`ClusterError::UnknownName`] if this node holds no such name;

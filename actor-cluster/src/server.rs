@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::RemoteError;
-use crate::gateway::{Deliver, ReplyRoute};
+use crate::gateway::{Deliver, Labels, Listing, ReplyRoute};
 use crate::node::Node;
 use crate::parcel::{AnyBox, NotTaken};
 use crate::reference::{decode, routed_reply, Message, Reply};
@@ -458,6 +458,7 @@ pub struct Hosting<S> {
     stop_on_conflict: bool,
     passivate: Option<(Duration, Supervisor)>,
     metered: Option<Arc<str>>,
+    labels: Labels,
 }
 
 impl<S> std::fmt::Debug for Hosting<S> {
@@ -468,6 +469,7 @@ impl<S> std::fmt::Debug for Hosting<S> {
             .field("stop_on_conflict", &self.stop_on_conflict)
             .field("passivate_after", &self.passivate.as_ref().map(|p| p.0))
             .field("metered", &self.metered)
+            .field("labels", &self.labels)
             .finish_non_exhaustive()
     }
 }
@@ -481,6 +483,7 @@ impl<S> Clone for Hosting<S> {
             stop_on_conflict: self.stop_on_conflict,
             passivate: self.passivate.clone(),
             metered: self.metered.clone(),
+            labels: self.labels.clone(),
         }
     }
 }
@@ -496,6 +499,26 @@ impl<S: Server> Hosting<S> {
             stop_on_conflict: true,
             passivate: None,
             metered: None,
+            labels: Labels::default(),
+        }
+    }
+
+    /// Registers the name with these labels (see
+    /// [`Node::set_labels`](crate::Node::set_labels)): the name is listed
+    /// with them from its registration on, on every node, with no second
+    /// announcement. Each incarnation registers with them again; labels
+    /// set later replace them until then. None by default.
+    #[must_use]
+    pub fn labels<K: Into<String>, V: Into<String>>(
+        self,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            ..self
         }
     }
 
@@ -676,9 +699,14 @@ impl<S: Server> Actor for ServerActor<S> {
             // Its name stayed registered while it slept.
             at.node.rebind(&at.name);
         } else {
+            let listing = Listing {
+                groups: at.groups,
+                labels: at.hosting.labels.clone(),
+                epoch: at.hosting.epoch,
+            };
             let registered = at
                 .node
-                .register_target(&at.name, at.groups, registering, at.hosting.epoch)
+                .register_target(&at.name, listing, registering)
                 .await;
             let first = at
                 .first
@@ -976,7 +1004,11 @@ impl Node {
             .into());
         };
         let groups = crate::shared::list_of(groups);
-        let epoch = hosting.epoch;
+        let listing = Listing {
+            groups: Arc::clone(&groups),
+            labels: hosting.labels.clone(),
+            epoch: hosting.epoch,
+        };
         let (spec, target) = self.spec_parts(
             name,
             Arc::clone(&groups),
@@ -1002,7 +1034,7 @@ impl Node {
                 e => refused(e).into(),
             })?;
         let registered = self
-            .register_target(name, groups, target as Arc<dyn Deliver>, epoch)
+            .register_target(name, listing, target as Arc<dyn Deliver>)
             .await;
         if registered.is_err() {
             // Its spec dropped, its target releases nothing it does not hold.

@@ -51,6 +51,7 @@ pub(crate) use self::delivery::{
 use self::links::Link;
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::names::check_claim;
+pub(crate) use self::names::Listing;
 use self::names::{admitted, Member};
 pub use self::names::{Labels, NameEvent, NameInfo, MAX_LABEL_BYTES};
 pub(crate) use self::peers::MESH_FALLBACK;
@@ -181,9 +182,8 @@ pub(crate) enum GatewayMsg {
     Flush,
     Register {
         name: String,
-        groups: Arc<[String]>,
+        listing: Listing,
         target: Arc<dyn Deliver>,
-        epoch: u64,
         reply: RpcReplyPort<Result<()>>,
     },
     Unregister {
@@ -971,12 +971,11 @@ impl Actor for Gateway {
             } => state.link_closed(&node, id, inbound, &why),
             GatewayMsg::Register {
                 name,
-                groups,
+                listing,
                 target,
-                epoch,
                 reply,
             } => {
-                let _ = reply.send(state.register(name, groups, target, epoch));
+                let _ = reply.send(state.register(name, listing, target));
             }
             GatewayMsg::Unregister { name, reply } => {
                 let _ = reply.send(state.unregister(name));
@@ -1097,16 +1096,14 @@ impl Actor for Gateway {
 pub(crate) async fn register(
     gateway: &GatewayId,
     name: &str,
-    groups: Arc<[String]>,
+    listing: Listing,
     target: Arc<dyn Deliver>,
-    epoch: u64,
 ) -> Result<()> {
     let name = name.to_owned();
     call(gateway, |reply| GatewayMsg::Register {
         name,
-        groups,
+        listing,
         target,
-        epoch,
         reply,
     })
     .await?

@@ -96,6 +96,26 @@ impl NameInfo {
     }
 }
 
+/// What a name is registered with besides its target: its groups, its
+/// first labels and its epoch (see [`Hosting`](crate::Hosting)).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Listing {
+    pub(crate) groups: Arc<[String]>,
+    pub(crate) labels: Labels,
+    pub(crate) epoch: u64,
+}
+
+impl Listing {
+    /// Refuses an empty or oversized group ([`check_name`]) or labels over
+    /// [`MAX_LABEL_BYTES`], for the name `name`.
+    pub(crate) fn check(&self, name: &str) -> Result<()> {
+        for group in self.groups.iter() {
+            check_name(group)?;
+        }
+        check_labels(name, self.labels.iter())
+    }
+}
+
 /// A change in the cluster's name table, as one node applies it
 /// ([`crate::Node::watch_names`]).
 ///
@@ -332,10 +352,14 @@ impl GatewayState {
     pub(super) fn register(
         &mut self,
         name: String,
-        groups: Arc<[String]>,
+        listing: Listing,
         target: Arc<dyn Deliver>,
-        epoch: u64,
     ) -> Result<()> {
+        let Listing {
+            groups,
+            labels,
+            epoch,
+        } = listing;
         // A passivating server's target outlives its actors: registered
         // again (by an incarnation after a failure), it is already here.
         if self
@@ -369,7 +393,7 @@ impl GatewayState {
                 name: name.clone(),
                 accepts: target.accepts(),
                 groups,
-                labels: Labels::default(),
+                labels,
                 epoch,
             };
             let node = self.node.clone();

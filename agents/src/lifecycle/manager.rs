@@ -120,6 +120,14 @@ pub(crate) struct Tracking {
     pub(crate) version: u64,
     /// The state it started from, if it moved here.
     pub(crate) state: Option<ByteBuf>,
+    /// The status its name was registered with (starting, or passivated
+    /// for an agent started asleep): the manager starts from it.
+    #[serde(default = "starting")]
+    pub(crate) status: Status,
+}
+
+fn starting() -> Status {
+    Status::Starting
 }
 
 /// The answer to a [`Control`]: the id of the agent concerned.
@@ -348,6 +356,7 @@ impl State {
             epoch,
             version,
             state,
+            status,
         } = tracking;
         if let Some(origin) = origin.filter(|_| restart != Policy::Temporary) {
             self.records.insert(
@@ -383,7 +392,7 @@ impl State {
                 metadata,
                 restart,
                 every,
-                status: Status::Starting,
+                status,
                 restarts: 0,
                 health: None,
                 due: Instant::now() + Duration::from_millis(spread),

@@ -325,6 +325,18 @@ pub(crate) async fn start_agent<A: Agent>(
         )
         .collect();
     let (kind, metadata) = (first.kind(), first.metadata());
+    // Listed with its kind and status from its registration on: no second
+    // announcement of every agent once its manager first publishes it.
+    let status = if asleep {
+        Status::Passivated
+    } else {
+        Status::Starting
+    };
+    let mut first_labels = labels(&kind, &metadata, status, 0, None);
+    if epoch > 0 {
+        first_labels.insert(label::EPOCH.to_owned(), epoch.to_string());
+    }
+    hosting = hosting.labels(first_labels);
     let restored = {
         let keeper = keeper.clone();
         move || {
@@ -361,6 +373,7 @@ pub(crate) async fn start_agent<A: Agent>(
         epoch,
         version: resume.version,
         state: resume.state,
+        status,
     })
 }
 

@@ -15,7 +15,10 @@
 //!   ([`AgentSpec::asleep`](agents::AgentSpec::asleep)): registered and
 //!   listed, no actor ever started.
 //!
-//! For each: resident memory growth per actor (`/proc/self/statm`, so
+//! An agents' node is measured [`SETTLE`] after the last spawn returned
+//! (and, for the passivated and asleep kinds, once every agent is listed
+//! so), its lifecycle manager done following them. For each: resident
+//! memory growth per actor (`/proc/self/statm`, so
 //! Linux only), live heap growth per actor (from the including bench's
 //! counting allocator, if it has one), the time to spawn all of them,
 //! timed inside a spawned task, and, if asked, the CPU the process burns
@@ -35,6 +38,11 @@ const IDLE: Duration = Duration::from_millis(200);
 
 /// How long the idle CPU is measured.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
+
+/// How long the agents' node is left to settle before it is measured:
+/// its lifecycle manager follows the agents spawned (and publishes their
+/// first status) after their spawns returned.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// Bytes of live heap, from a counting allocator (`|| 0` without one).
 pub type Heap = fn() -> usize;
@@ -214,6 +222,7 @@ async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap, idle: bool)
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    tokio::time::sleep(SETTLE).await;
     let (resident, heap) = grown(n, heap, before);
     let idle = if idle { idle_cpu().await } else { 0.0 };
     node.shutdown().await;

@@ -506,8 +506,11 @@ impl<S: Server> Hosting<S> {
     /// Registers the name with these labels (see
     /// [`Node::set_labels`](crate::Node::set_labels)): the name is listed
     /// with them from its registration on, on every node, with no second
-    /// announcement. Each incarnation registers with them again; labels
-    /// set later replace them until then. None by default.
+    /// announcement. Each new incarnation registers with them again
+    /// (labels set since are not kept). None by default.
+    ///
+    /// Labels over [`MAX_LABEL_BYTES`](crate::MAX_LABEL_BYTES) make the
+    /// registration fail with [`ClusterError::InvalidName`](crate::ClusterError::InvalidName).
     #[must_use]
     pub fn labels<K: Into<String>, V: Into<String>>(
         self,
@@ -1009,14 +1012,7 @@ impl Node {
             labels: hosting.labels.clone(),
             epoch: hosting.epoch,
         };
-        let (spec, target) = self.spec_parts(
-            name,
-            Arc::clone(&groups),
-            hosting,
-            factory,
-            Some(server),
-            None,
-        );
+        let (spec, target) = self.spec_parts(name, groups, hosting, factory, Some(server), None);
         let Some(target) = target else {
             return Err(refused(CoreError::Spawn {
                 child: name.to_owned(),

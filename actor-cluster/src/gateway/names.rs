@@ -109,11 +109,18 @@ impl Listing {
     /// Refuses an empty or oversized group ([`check_name`]) or labels over
     /// [`MAX_LABEL_BYTES`], for the name `name`.
     pub(crate) fn check(&self, name: &str) -> Result<()> {
-        for group in self.groups.iter() {
-            check_name(group)?;
-        }
-        check_labels(name, self.labels.iter())
+        check_listed(name, &self.groups, &self.labels)
     }
+}
+
+/// Refuses an empty or oversized group or labels over
+/// [`MAX_LABEL_BYTES`], for the name `name`: a claim's rules besides its
+/// name.
+fn check_listed(name: &str, groups: &[String], labels: &Labels) -> Result<()> {
+    for group in groups {
+        check_name(group)?;
+    }
+    check_labels(name, labels.iter())
 }
 
 /// A change in the cluster's name table, as one node applies it
@@ -166,10 +173,7 @@ fn check_labels<'a>(
 /// the gateway does.
 pub(crate) fn check_claim(claim: &Claim) -> Result<()> {
     check_name(&claim.name)?;
-    for group in claim.groups.iter() {
-        check_name(group)?;
-    }
-    check_labels(&claim.name, claim.labels.iter())
+    check_listed(&claim.name, &claim.groups, &claim.labels)
 }
 
 /// The claims of a peer's hello or registration that this node takes:
@@ -249,9 +253,9 @@ impl GatewayState {
     pub(super) fn add_claim(&mut self, node: &str, mut claim: Claim) {
         // One copy of each list, however many names carry it (a peer's
         // claims arrive each with its own).
+        // Labels are shared as they are built (`Labels: FromIterator`).
         claim.accepts = crate::shared::list(claim.accepts);
         claim.groups = crate::shared::list(claim.groups);
-        claim.labels = Labels(crate::shared::labels(claim.labels.0));
         let before = self.held(&claim.name);
         let name = claim.name.clone();
         self.insert_claim(node, claim);
@@ -713,6 +717,24 @@ mod tests {
             claim("svc", &[], &[("k", &big)]),
         ] {
             let err = check_claim(&bad).unwrap_err();
+            assert!(matches!(err, ClusterError::InvalidName { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_registration_keeps_to_the_rules_of_a_claim() {
+        let listing = |groups: &[&str], labels: &[(&str, &str)]| {
+            let Claim { groups, labels, .. } = claim("svc", groups, labels);
+            Listing {
+                groups,
+                labels,
+                epoch: 0,
+            }
+        };
+        let big = "v".repeat(MAX_LABEL_BYTES);
+        assert!(listing(&["g"], &[("k", "v")]).check("svc").is_ok());
+        for bad in [listing(&["g", ""], &[]), listing(&[], &[("k", &big)])] {
+            let err = bad.check("svc").unwrap_err();
             assert!(matches!(err, ClusterError::InvalidName { .. }), "{err}");
         }
     }

@@ -669,11 +669,9 @@ impl State {
                 &agent.metadata,
                 agent.status,
                 agent.restarts,
+                agent.epoch,
                 agent.health.as_deref(),
             );
-            if agent.epoch > 0 {
-                labels.insert(label::EPOCH.to_owned(), agent.epoch.to_string());
-            }
             if let Some(record) = self.records.get(&id) {
                 labels.insert(label::STATE_VERSION.to_owned(), record.version.to_string());
                 labels.insert(label::COPIES.to_owned(), record.holders.join(","));

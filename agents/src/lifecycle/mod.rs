@@ -332,11 +332,7 @@ pub(crate) async fn start_agent<A: Agent>(
     } else {
         Status::Starting
     };
-    let mut first_labels = labels(&kind, &metadata, status, 0, None);
-    if epoch > 0 {
-        first_labels.insert(label::EPOCH.to_owned(), epoch.to_string());
-    }
-    hosting = hosting.labels(first_labels);
+    hosting = hosting.labels(labels(&kind, &metadata, status, 0, epoch, None));
     let restored = {
         let keeper = keeper.clone();
         move || {
@@ -514,6 +510,7 @@ pub(crate) fn labels(
     metadata: &BTreeMap<String, Value>,
     status: Status,
     restarts: u32,
+    epoch: u64,
     health: Option<&(Health, u64)>,
 ) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
@@ -523,6 +520,9 @@ pub(crate) fn labels(
     // None reads as 0: not carried by each of a hundred thousand names.
     if restarts > 0 {
         labels.insert(label::RESTARTS.to_owned(), restarts.to_string());
+    }
+    if epoch > 0 {
+        labels.insert(label::EPOCH.to_owned(), epoch.to_string());
     }
     if let Some((health, at_ms)) = health {
         labels.insert(label::HEALTH.to_owned(), health.to_string());
@@ -560,13 +560,15 @@ mod tests {
     fn labels_carry_every_fact() {
         let meta = BTreeMap::from([("zone".to_owned(), Value::Text("eu".into()))]);
         let health = (Health::Degraded("slow disk".into()), 42);
-        let l = labels("Trainer", &meta, Status::Degraded, 2, Some(&health));
+        let l = labels("Trainer", &meta, Status::Degraded, 2, 3, Some(&health));
         assert_eq!(l[label::KIND], "Trainer");
         assert_eq!(l[label::STATUS], "degraded");
         assert_eq!(l[label::RESTARTS], "2");
         assert_eq!(l[label::HEALTH], "degraded: slow disk");
+        assert_eq!(l[label::EPOCH], "3");
         assert_eq!(l["meta.zone"], "text:eu");
-        let fresh = labels("Trainer", &meta, Status::Ready, 0, None);
+        let fresh = labels("Trainer", &meta, Status::Ready, 0, 0, None);
         assert!(!fresh.contains_key(label::RESTARTS), "{fresh:?}");
+        assert!(!fresh.contains_key(label::EPOCH), "{fresh:?}");
     }
 }

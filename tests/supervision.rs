@@ -367,6 +367,68 @@ async fn restart_backoff_delays_restarts() {
     sup.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_child_waiting_for_its_restart_survives_a_siblings_failure() {
+    let (spec, fx) = spec(Strategy::OneForOne, &["a", "b"], Restart::Permanent);
+    let spec = spec.restart_backoff(Duration::from_millis(200), Duration::from_secs(1));
+    let sup = Supervisor::start(spec).await.unwrap();
+    child(&sup, "a")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    let waiting = async || {
+        let children = sup.children().await.unwrap();
+        children.iter().any(|c| c.id == "a" && c.actor.is_none())
+    };
+    wait_for(waiting).await;
+    // b fails while a waits for its delayed restart.
+    child(&sup, "b")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || {
+        fx.starts[0].load(Ordering::SeqCst) == 2 && fx.starts[1].load(Ordering::SeqCst) == 2
+    })
+    .await;
+    let children = sup.children().await.unwrap();
+    let ids: Vec<&str> = children.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(children.iter().all(|c| c.actor.is_some()));
+    sup.stop().await;
+}
+
+#[tokio::test]
+async fn start_order_outlives_removals() {
+    let (spec, fx) = spec(
+        Strategy::RestForOne,
+        &["a", "b", "c", "d"],
+        Restart::Permanent,
+    );
+    let sup = Supervisor::start(spec).await.unwrap();
+    // A removal moves no one: the order stays a, b, c, d less a.
+    sup.terminate_child("a").await.unwrap();
+    let ids = async || {
+        let children = sup.children().await.unwrap();
+        children.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids().await, ["b", "c", "d"]);
+    // Rest-for-one still means those started after c.
+    child(&sup, "c")
+        .await
+        .send_message(WorkerMsg::Panic)
+        .unwrap();
+    wait_for(async || fx.starts[3].load(Ordering::SeqCst) == 2).await;
+    assert_eq!(fx.starts[2].load(Ordering::SeqCst), 2);
+    assert_eq!(fx.starts[1].load(Ordering::SeqCst), 1, "b started before c");
+    assert_eq!(ids().await, ["b", "c", "d"]);
+    fx.log.lock().unwrap().clear();
+    sup.stop().await;
+    assert_eq!(
+        fx.log.lock().unwrap().clone(),
+        ["stop d", "stop c", "stop b"]
+    );
+}
+
 /// A child whose shutdown never finishes.
 struct Stubborn;
 impl Actor for Stubborn {

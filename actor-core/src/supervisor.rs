@@ -465,6 +465,8 @@ struct Child {
     wake_pending: bool,
     /// The generation of its last change.
     changed: u64,
+    /// Its place in the start order (set when it is added).
+    seq: u64,
 }
 
 impl Child {
@@ -486,6 +488,7 @@ impl Child {
             dormant: true,
             wake_pending: false,
             changed: 0,
+            seq: 0,
         }
     }
 
@@ -497,6 +500,7 @@ impl Child {
             dormant: false,
             wake_pending: false,
             changed: 0,
+            seq: 0,
         }
     }
 }
@@ -508,8 +512,12 @@ pub(crate) struct SupervisorState {
     intensity: Intensity,
     max_children: Option<usize>,
     backoff: Option<Backoff>,
-    /// By id, in start order.
+    /// By id; their start order is their `seq` (a removal swaps the last
+    /// child into the gap: removing one of a hundred thousand children
+    /// moves one, not all those after it).
     children: IndexMap<String, Child>,
+    /// The `seq` of the next child added.
+    next_seq: u64,
     /// Which child each running actor is.
     by_actor: HashMap<ActorId, String>,
     restarts: VecDeque<Instant>,
@@ -557,9 +565,22 @@ impl SupervisorState {
     }
 
     /// Adds `child` at the end of the order.
-    fn add(&mut self, child: Child) {
+    fn add(&mut self, mut child: Child) {
+        child.seq = self.next_seq;
+        self.next_seq += 1;
         let (index, _) = self.children.insert_full(child.spec.id.clone(), child);
         self.touch(index);
+    }
+
+    /// The children's indices in start order, from child `from` on (all
+    /// of them without).
+    fn in_order(&self, from: Option<usize>) -> Vec<usize> {
+        let first = from.map_or(0, |i| self.children[i].seq);
+        let mut order: Vec<usize> = (0..self.children.len())
+            .filter(|&i| self.children[i].seq >= first)
+            .collect();
+        order.sort_unstable_by_key(|&i| self.children[i].seq);
+        order
     }
 
     /// Child `index` runs as `actor` now.
@@ -579,9 +600,9 @@ impl SupervisorState {
         }
     }
 
-    /// Removes child `index`.
+    /// Removes child `index` (the last child takes its index).
     fn remove(&mut self, index: usize) -> Option<Child> {
-        let (_, child) = self.children.shift_remove_index(index)?;
+        let (_, child) = self.children.swap_remove_index(index)?;
         if let Some(actor) = &child.actor {
             self.by_actor.remove(&actor.get_id());
         }
@@ -636,10 +657,12 @@ impl SupervisorState {
         }
     }
 
-    /// Forgets every child (to stop them all).
+    /// Forgets every child (to stop them all), in start order.
     fn take_all(&mut self) -> Vec<Child> {
         self.by_actor.clear();
-        std::mem::take(&mut self.children).into_values().collect()
+        let mut children: Vec<Child> = std::mem::take(&mut self.children).into_values().collect();
+        children.sort_unstable_by_key(|c| c.seq);
+        children
     }
 
     /// The delay before the current restart, if backoff is configured.
@@ -654,17 +677,20 @@ impl SupervisorState {
         )
     }
 
-    /// Starts the children with these ids (those still waiting), in order.
-    /// Starts the children `ids` again. A child that does not start (its
+    /// Starts the children `ids` again (those still waiting), in the
+    /// order given. A child that does not start (its
     /// `pre_start` failed) is tried again after the backoff, or
     /// [`RETRY_AFTER`] without one, each try counting towards the restart
     /// intensity; past it, the supervisor stops its children and fails.
     async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) -> Result<()> {
         let parent = myself.get_cell();
         let mut again = Vec::new();
-        for index in 0..self.children.len() {
+        for id in ids {
+            let Some(index) = self.children.get_index_of(id) else {
+                continue;
+            };
             let child = &self.children[index];
-            if child.actor.is_some() || child.dormant || !ids.contains(&child.spec.id) {
+            if child.actor.is_some() || child.dormant {
                 continue;
             }
             match spawn_child(&child.spec, &parent).await {
@@ -811,11 +837,18 @@ impl Actor for SupervisorActor {
     ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
         let mut children: IndexMap<String, Child> = IndexMap::with_capacity(spec.children.len());
         let mut by_actor = HashMap::new();
-        for child in spec.children {
+        for (seq, child) in (0..).zip(spec.children) {
             match spawn_child(&child, &myself.get_cell()).await {
                 Ok(actor) => {
                     by_actor.insert(actor.get_id(), child.id.clone());
-                    children.insert(child.id.clone(), Child::new(child, actor));
+                    let id = child.id.clone();
+                    children.insert(
+                        id,
+                        Child {
+                            seq,
+                            ..Child::new(child, actor)
+                        },
+                    );
                 }
                 Err(e) => {
                     stop_all(children.values()).await;
@@ -833,6 +866,7 @@ impl Actor for SupervisorActor {
             intensity: spec.intensity,
             max_children: spec.max_children,
             backoff: spec.backoff,
+            next_seq: children.len() as u64,
             children,
             by_actor,
             restarts: VecDeque::new(),
@@ -849,7 +883,7 @@ impl Actor for SupervisorActor {
         _myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
-        stop_all(state.children.values()).await;
+        stop_all(state.take_all().iter()).await;
         tracing::debug!(supervisor = %state.name, "supervisor stopped");
         Ok(())
     }
@@ -894,7 +928,11 @@ impl Actor for SupervisorActor {
                 let _ = reply.send(result);
             }
             SupervisorMsg::Children(reply) => {
-                let list = state.children.values().map(Child::info).collect();
+                let list = state
+                    .in_order(None)
+                    .into_iter()
+                    .map(|i| state.children[i].info())
+                    .collect();
                 let _ = reply.send(list);
             }
             SupervisorMsg::Changes(since, reply) => {
@@ -963,11 +1001,11 @@ impl Actor for SupervisorActor {
             stop_all(children.iter()).await;
             return Err(err.into());
         }
-        // Which children go down and come back with it.
+        // Which children go down and come back with it, in start order.
         let affected: Vec<usize> = match state.strategy {
             Strategy::OneForOne => vec![index],
-            Strategy::OneForAll => (0..state.children.len()).collect(),
-            Strategy::RestForOne => (index..state.children.len()).collect(),
+            Strategy::OneForAll => state.in_order(None),
+            Strategy::RestForOne => state.in_order(Some(index)),
         };
         for &i in affected.iter().rev() {
             if i != index {
@@ -975,21 +1013,19 @@ impl Actor for SupervisorActor {
             }
             state.clear_actor(i);
         }
-        // As in OTP, temporary siblings are stopped but not restarted;
-        // dormant ones stay dormant.
+        // As in OTP, temporary siblings are stopped but not restarted (and
+        // forgotten); dormant ones stay dormant. Children of other
+        // failures waiting for their restart are left alone.
         let mut ids = Vec::with_capacity(affected.len());
+        let mut dropped = Vec::new();
         for &i in &affected {
             let child = &state.children[i];
             if i == index || (child.spec.restart != Restart::Temporary && !child.dormant) {
                 ids.push(child.spec.id.clone());
+            } else if !child.dormant {
+                dropped.push(child.spec.id.clone());
             }
         }
-        let dropped: Vec<String> = state
-            .children
-            .values()
-            .filter(|c| c.actor.is_none() && !c.dormant && !ids.contains(&c.spec.id))
-            .map(|c| c.spec.id.clone())
-            .collect();
         for id in dropped {
             if let Some(index) = state.children.get_index_of(&id) {
                 state.remove(index);

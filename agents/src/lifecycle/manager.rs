@@ -25,7 +25,8 @@ use crate::placement::{managers, owner, placed_owner, successors};
 const TICK: Duration = Duration::from_millis(200);
 /// The longest an agent is given to answer its health check.
 const MOST: Duration = Duration::from_secs(2);
-/// The most agents checked in one tick; the others wait for the next.
+/// The most agents checked in one tick (1,280 a second); the others wait
+/// for the next, the longest overdue first.
 const BATCH: usize = 256;
 
 /// How many agents' labels one gateway call publishes.
@@ -166,7 +167,10 @@ struct Tracked {
     /// Its last health and since when (Unix milliseconds); boxed, as most
     /// agents of a node passivated by the thousand have none.
     health: Option<Box<(Health, u64)>>,
+    /// When its next health check is due (while it runs).
     due: Instant,
+    /// Its actor runs: it is in the manager's queue of checks.
+    awake: bool,
     /// How many times it moved by failover.
     epoch: u64,
     /// The status last kept in the node's journal.
@@ -188,6 +192,28 @@ impl Tracked {
             self.health = Some(Box::new((health, now_ms())));
         }
         changed
+    }
+}
+
+/// Sets when agent `id` is next checked and whether its actor runs,
+/// keeping `checks` (the running agents by when they are due) in step.
+fn schedule(
+    checks: &mut BTreeSet<(Instant, String)>,
+    id: &str,
+    agent: &mut Tracked,
+    due: Instant,
+    awake: bool,
+) {
+    if agent.awake == awake && agent.due == due {
+        return;
+    }
+    if agent.awake {
+        checks.remove(&(agent.due, id.to_owned()));
+    }
+    agent.due = due;
+    agent.awake = awake;
+    if awake {
+        checks.insert((due, id.to_owned()));
     }
 }
 
@@ -224,10 +250,11 @@ pub(crate) struct State {
     dirty: BTreeSet<String>,
     /// The agents tracked since the last tick, looked at by the next.
     fresh: Vec<String>,
-    /// The agents whose actor runs (the only ones checked): a tick looks
-    /// at these, the fresh ones and those whose child changed, not at
-    /// every agent (a hundred thousand asleep cost it nothing).
-    awake: BTreeSet<String>,
+    /// The agents whose actor runs (the only ones checked), by when their
+    /// next check is due: a tick checks the most overdue, and looks at
+    /// these, the fresh ones and those whose child changed, not at every
+    /// agent (a hundred thousand asleep cost it nothing).
+    checks: BTreeSet<(Instant, String)>,
     /// The agents' count by status needs publishing.
     recount: bool,
     /// The supervisor's agent children, by agent id, as of generation
@@ -282,7 +309,7 @@ impl Actor for Manager {
             agents: BTreeMap::new(),
             dirty: BTreeSet::new(),
             fresh: Vec::new(),
-            awake: BTreeSet::new(),
+            checks: BTreeSet::new(),
             recount: false,
             children: HashMap::new(),
             seen: 0,
@@ -396,6 +423,7 @@ impl State {
                 restarts: 0,
                 health: None,
                 due: Instant::now() + Duration::from_millis(spread),
+                awake: false,
                 epoch,
                 journaled: None,
             },
@@ -501,6 +529,7 @@ impl State {
                 continue;
             };
             let mut changed = false;
+            let mut due = agent.due;
             if child.restarts > agent.restarts {
                 // A new incarnation registered its name afresh.
                 journal(
@@ -512,7 +541,7 @@ impl State {
                     .increment(u64::from(child.restarts - agent.restarts));
                 agent.restarts = child.restarts;
                 agent.status = Status::Starting;
-                agent.due = now;
+                due = now;
                 changed = true;
             }
             changed |= match &child.actor {
@@ -521,29 +550,23 @@ impl State {
                 Some(_) if agent.status == Status::Passivated => {
                     // Woken by a message: checked at once (a check does
                     // not keep it awake).
-                    agent.due = now;
+                    due = now;
                     agent.set_status(Status::Ready)
                 }
                 Some(_) => false,
             };
-            if child.actor.is_some() {
-                self.awake.insert(id.clone());
-            } else {
-                self.awake.remove(&id);
-            }
+            schedule(&mut self.checks, &id, agent, due, child.actor.is_some());
             if changed {
                 self.dirty.insert(id);
             }
         }
-        let mut due = Vec::new();
-        for id in &self.awake {
-            if due.len() == BATCH {
-                break;
-            }
-            if self.agents.get(id).is_some_and(|a| a.due <= now) {
-                due.push(id.clone());
-            }
-        }
+        let due: Vec<String> = self
+            .checks
+            .iter()
+            .take_while(|(due, _)| *due <= now)
+            .take(BATCH)
+            .map(|(_, id)| id.clone())
+            .collect();
         for id in gone {
             journal(&self.node, "agent.stopped", json!({ "id": id }));
             self.release(&id);
@@ -579,7 +602,8 @@ impl State {
             let Some(agent) = self.agents.get_mut(id) else {
                 continue;
             };
-            agent.due = now + agent.every;
+            let awake = agent.awake;
+            schedule(&mut self.checks, id, agent, now + agent.every, awake);
             let changed = match answer {
                 Ok(Health::Healthy) => {
                     agent.set_health(Health::Healthy) | agent.set_status(Status::Ready)
@@ -725,10 +749,15 @@ impl State {
 
     /// Stops following agent `id`; answers whether it was followed.
     fn forget(&mut self, id: &str) -> bool {
-        self.awake.remove(id);
         self.dirty.remove(id);
         self.recount = true;
-        self.agents.remove(id).is_some()
+        let Some(agent) = self.agents.remove(id) else {
+            return false;
+        };
+        if agent.awake {
+            self.checks.remove(&(agent.due, id.to_owned()));
+        }
+        true
     }
 
     async fn restart(&mut self, id: &str) -> Result<(), Refused> {

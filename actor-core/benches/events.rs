@@ -1,7 +1,8 @@
 //! The event store against plain `Vec`s, in one run.
 //!
-//! * `append`: storing one event into a full store of 10 000 (so the oldest
-//!   is pruned each time and every index is updated) vs pushing onto a `Vec`
+//! * `append`: storing one event into a full store of 10 000 (so one is
+//!   pruned each time, the oldest of the most numerous kind, and every index
+//!   is updated) vs pushing onto a `Vec`
 //!   (cleared whenever it reaches 10 000, so it stays the same size).
 //! * `query_correlation`: the 100 events of one correlation id among 10 000
 //!   (100 ids, interleaved) through the index vs a linear scan of a `Vec`.

@@ -13,7 +13,7 @@
 //! than `max_age` are dropped on the next call to any method. Nothing runs in
 //! the background.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -126,8 +126,9 @@ pub enum EventError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventStoreConfig {
-    /// How many events are kept; when full, the oldest is dropped for each
-    /// new one. Default 10 000. Must be at least 1.
+    /// How many events are kept; when full, each new one drops the oldest
+    /// event of the kind the store holds most of (see [`EventStore`]).
+    /// Default 10 000. Must be at least 1.
     pub capacity: usize,
     /// Events stored longer ago than this are dropped. Default: none.
     /// Must not be zero.
@@ -285,7 +286,11 @@ impl Query {
 /// ```
 ///
 /// **Pruning.** At most [`capacity`](EventStoreConfig::capacity) events are
-/// kept, the oldest dropped first. With a
+/// kept. When a new one comes to a full store, the oldest event of the kind
+/// it holds most of is dropped (of two kinds as numerous, the one with the
+/// older event): a burst of one kind (a hundred thousand agents reporting
+/// their status) replaces its own older events, not the few of the other
+/// kinds (a peer's arrival, a failure) stored before it. With a
 /// [`max_age`](EventStoreConfig::max_age), an event is dropped once it has
 /// been in the store that long; age runs on tokio's monotonic clock (so
 /// `tokio::time::pause` governs it in tests) from the moment the event was
@@ -314,8 +319,9 @@ struct Subscriber {
 #[derive(Debug)]
 struct Inner {
     config: EventStoreConfig,
-    /// Events in id order; ids are contiguous, so `events[id - first_id]`.
-    events: VecDeque<Stored>,
+    /// Events by id (not contiguous: a full store drops the oldest of its
+    /// most numerous kind, which may be anywhere).
+    events: BTreeMap<u64, Stored>,
     next_id: u64,
     /// Ids per kind and per correlation id, ascending.
     by_kind: HashMap<String, VecDeque<u64>>,
@@ -337,7 +343,7 @@ impl EventStore {
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner {
                 config,
-                events: VecDeque::new(),
+                events: BTreeMap::new(),
                 next_id: 1,
                 by_kind: HashMap::new(),
                 by_correlation: HashMap::new(),
@@ -458,7 +464,7 @@ fn push_index(index: &mut HashMap<String, VecDeque<u64>>, key: &str, id: u64) {
 
 fn pop_index(index: &mut HashMap<String, VecDeque<u64>>, key: &str, id: u64) {
     if let Some(ids) = index.get_mut(key) {
-        // Events leave in id order, so the id is at the front.
+        // Events of a kind leave in id order, so the id is mostly at the front.
         if ids.front() == Some(&id) {
             ids.pop_front();
         } else {
@@ -471,14 +477,8 @@ fn pop_index(index: &mut HashMap<String, VecDeque<u64>>, key: &str, id: u64) {
 }
 
 impl Inner {
-    fn first_id(&self) -> u64 {
-        self.next_id - self.events.len() as u64
-    }
-
     fn get(&self, id: u64) -> Option<&Event> {
-        let offset = id.checked_sub(self.first_id())?;
-        let offset = usize::try_from(offset).ok()?;
-        self.events.get(offset).map(|s| &s.event)
+        self.events.get(&id).map(|s| &s.event)
     }
 
     fn insert(&mut self, mut event: Event) -> u64 {
@@ -491,10 +491,8 @@ impl Inner {
         }
         self.by_time.insert((event.timestamp_ms, id));
         self.publish(&event);
-        self.events.push_back(Stored {
-            event,
-            stored_at: Instant::now(),
-        });
+        let stored_at = Instant::now();
+        self.events.insert(id, Stored { event, stored_at });
         id
     }
 
@@ -516,8 +514,9 @@ impl Inner {
         }
     }
 
-    fn pop_oldest(&mut self) {
-        if let Some(Stored { event, .. }) = self.events.pop_front() {
+    /// Drops event `id`.
+    fn drop(&mut self, id: u64) {
+        if let Some(Stored { event, .. }) = self.events.remove(&id) {
             pop_index(&mut self.by_kind, &event.kind, event.id);
             if let Some(c) = &event.correlation_id {
                 pop_index(&mut self.by_correlation, c, event.id);
@@ -526,20 +525,32 @@ impl Inner {
         }
     }
 
+    /// The oldest event of the kind held most (of two as numerous, the
+    /// one with the older event).
+    fn most_common_oldest(&self) -> Option<u64> {
+        self.by_kind
+            .values()
+            .filter_map(|ids| Some((ids.len(), std::cmp::Reverse(*ids.front()?))))
+            .max()
+            .map(|(_, std::cmp::Reverse(id))| id)
+    }
+
     fn prune(&mut self) {
         let mut pruned = 0u64;
         while self.events.len() > self.config.capacity {
-            self.pop_oldest();
+            let Some(id) = self.most_common_oldest() else {
+                break;
+            };
+            self.drop(id);
             pruned += 1;
         }
         if let Some(max_age) = self.config.max_age {
             let now = Instant::now();
-            while self
-                .events
-                .front()
-                .is_some_and(|s| now.saturating_duration_since(s.stored_at) >= max_age)
-            {
-                self.pop_oldest();
+            while let Some((&id, oldest)) = self.events.first_key_value() {
+                if now.saturating_duration_since(oldest.stored_at) < max_age {
+                    break;
+                }
+                self.drop(id);
                 pruned += 1;
             }
         }
@@ -602,7 +613,7 @@ impl Inner {
                 pick(&mut ids.into_iter())
             };
         }
-        let mut all = self.events.iter().map(|s| s.event.id);
+        let mut all = self.events.keys().copied();
         if q.newest_first {
             pick(&mut all.rev())
         } else {
@@ -617,7 +628,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn ids_are_contiguous_and_get_finds_them_after_pruning() {
+    fn ids_are_consecutive_and_get_finds_them_after_pruning() {
         let store = EventStore::new(EventStoreConfig::default().capacity(3)).unwrap();
         let ids: Vec<u64> = (0..5)
             .map(|i| store.store(Event::new("k", json!(i))).unwrap())
@@ -640,6 +651,56 @@ mod tests {
         assert_eq!(inner.by_kind.len(), 2);
         assert_eq!(inner.by_correlation.len(), 2);
         assert_eq!(inner.by_time.len(), 2);
+    }
+
+    #[test]
+    fn a_full_store_drops_the_oldest_of_its_most_common_kind() {
+        let store = EventStore::new(EventStoreConfig::default().capacity(4)).unwrap();
+        let joined = store
+            .store(Event::new("member.joined", json!("b")))
+            .unwrap();
+        for i in 0..100 {
+            store.store(Event::new("agent.status", json!(i))).unwrap();
+        }
+        let left = store.lock().whats_left();
+        assert_eq!(
+            left,
+            [
+                ("member.joined".to_owned(), json!("b")),
+                ("agent.status".to_owned(), json!(97)),
+                ("agent.status".to_owned(), json!(98)),
+                ("agent.status".to_owned(), json!(99)),
+            ]
+        );
+        assert!(store.get(joined).is_some());
+        store.store(Event::new("member.left", json!("c"))).unwrap();
+        store.store(Event::new("member.left", json!("d"))).unwrap();
+        // Two kinds as numerous (two statuses, two departures): the one
+        // with the older event gives way.
+        store.store(Event::new("agent.status", json!(100))).unwrap();
+        let left = store.lock().whats_left();
+        assert_eq!(
+            left,
+            [
+                ("member.joined".to_owned(), json!("b")),
+                ("member.left".to_owned(), json!("c")),
+                ("member.left".to_owned(), json!("d")),
+                ("agent.status".to_owned(), json!(100)),
+            ]
+        );
+        let inner = store.lock();
+        assert_eq!(inner.by_time.len(), 4);
+        assert_eq!(inner.by_kind["agent.status"].len(), 1);
+    }
+
+    impl Inner {
+        /// Each event's kind and payload, in id order.
+        fn whats_left(&self) -> Vec<(String, serde_json::Value)> {
+            let events = self.events.values().map(|s| &s.event);
+            events
+                .map(|e| (e.kind.clone(), e.payload.clone()))
+                .collect()
+        }
     }
 
     #[test]

@@ -75,18 +75,22 @@ async fn an_agent_is_listed_whole_when_its_spawn_returns_and_announced_once() {
     );
     assert_eq!(r1.metadata, zone, "{r1:?}");
 
-    // The manager's first publish of s1 (it journals its status then).
-    let first_publish = async {
+    // The manager follows both (it journals their first status then), and
+    // a tick of its publishes r1 ready once its first health check
+    // answers: s1 must not be announced again by that tick or any before.
+    let ticked = async {
+        let mut followed = false;
         loop {
             let event = published.recv().await.expect("journal");
-            if event.payload["id"] == "s1" {
+            followed |= event.payload["id"] == "s1";
+            if followed && event.payload["id"] == "r1" && event.payload["status"] == "ready" {
                 return;
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), first_publish)
+    tokio::time::timeout(Duration::from_secs(10), ticked)
         .await
-        .expect("s1's status published within 10 s");
+        .expect("s1 followed and r1 published ready within 10 s");
     let mut announced = 0;
     while let Ok(event) = names.try_recv() {
         if matches!(&event, NameEvent::NameRegistered(info) if info.name == "agent/s1") {

@@ -369,8 +369,10 @@ impl Actor for Manager {
 }
 
 impl State {
-    /// Follows a newly started agent; it is checked and its labels
-    /// published by the next tick. Answers its id.
+    /// Follows a newly started agent and journals its first status; the
+    /// next tick looks at it. It was registered with its labels: only an
+    /// agent that can move (whose labels say where its state is copied)
+    /// is published again. Answers its id.
     fn track(&mut self, tracking: Tracking) -> String {
         let Tracking {
             id,
@@ -385,7 +387,8 @@ impl State {
             state,
             status,
         } = tracking;
-        if let Some(origin) = origin.filter(|_| restart != Policy::Temporary) {
+        let movable = origin.is_some() && restart != Policy::Temporary;
+        if let Some(origin) = origin.filter(|_| movable) {
             self.records.insert(
                 id.clone(),
                 Record {
@@ -412,6 +415,14 @@ impl State {
                 shared
             }
         };
+        let event = json!({
+            "id": id,
+            "status": status,
+            "was": None::<Status>,
+            "kind": &*kind,
+            "epoch": epoch,
+        });
+        journal(&self.node, "agent.status", event);
         self.agents.insert(
             id.clone(),
             Tracked {
@@ -425,10 +436,12 @@ impl State {
                 due: Instant::now() + Duration::from_millis(spread),
                 awake: false,
                 epoch,
-                journaled: None,
+                journaled: Some(status),
             },
         );
-        self.dirty.insert(id.clone());
+        if movable {
+            self.dirty.insert(id.clone());
+        }
         self.fresh.push(id.clone());
         self.recount = true;
         id

@@ -123,6 +123,23 @@ impl Bidder for Buyer {
     }
 }
 
+/// Waits until the `n` agents are all listed passivated.
+async fn all_passivated(agents: &Agents, n: usize) {
+    let asleep = Query::new().status(Status::Passivated);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let count = agents.query(&asleep).await.map_or(0, |a| a.len());
+        if count == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} of {n} agents passivated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// What one round measured, per actor.
 pub struct Figures {
     /// Resident bytes grown, per actor.
@@ -207,24 +224,18 @@ async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap, idle: bool)
     })
     .await
     .expect("spawning task");
-    if mode != Mode::Active {
-        let asleep = Query::new().status(Status::Passivated);
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let count = agents.query(&asleep).await.map_or(0, |a| a.len());
-            if count == n {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{count} of {n} agents passivated"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    // Agents started asleep are checked after they are measured: the
+    // listing of all of them is the bench's, not theirs (its memory, once
+    // freed, stays resident). Those that passivate are waited for.
+    if mode == Mode::Passivated {
+        all_passivated(&agents, n).await;
     }
     tokio::time::sleep(SETTLE).await;
     let (resident, heap) = grown(n, heap, before);
     let idle = if idle { idle_cpu().await } else { 0.0 };
+    if mode == Mode::Asleep {
+        all_passivated(&agents, n).await;
+    }
     node.shutdown().await;
     Figures {
         resident,

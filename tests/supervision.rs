@@ -96,11 +96,9 @@ fn spec(strategy: Strategy, ids: &[&'static str], restart: Restart) -> (Supervis
 }
 
 async fn child(sup: &Supervisor, id: &str) -> ActorRef<WorkerMsg> {
-    sup.children()
+    sup.child(id)
         .await
         .unwrap()
-        .into_iter()
-        .find(|c| c.id == id)
         .expect("child")
         .actor
         .expect("child is running")
@@ -236,7 +234,12 @@ async fn dynamic_children_are_added_and_terminated() {
         sup.start_child(make("y")).await.is_err(),
         "max_children is 1"
     );
+    assert_eq!(
+        sup.child("x").await.unwrap().map(|c| c.id).as_deref(),
+        Some("x")
+    );
     sup.terminate_child("x").await.unwrap();
+    assert!(sup.child("x").await.unwrap().is_none());
     assert!(matches!(
         sup.terminate_child("x").await,
         Err(foundation::core::CoreError::UnknownChild(_))

@@ -306,9 +306,9 @@ enum Route<S> {
     /// Whichever incarnation is awake, or the sleeping server itself.
     Passivating {
         live: Mutex<Live<S>>,
-        /// Its supervisor and child id, to wake it.
+        /// Its supervisor and child id (its name), to wake it.
         wake: Supervisor,
-        id: String,
+        id: Arc<str>,
     },
 }
 
@@ -596,7 +596,7 @@ type FirstRegistration = Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>;
 
 pub(crate) struct Registration<S> {
     node: Node,
-    name: String,
+    name: Arc<str>,
     groups: Arc<[String]>,
     /// Told how the first registration went (no one is, for a server
     /// started asleep).
@@ -863,7 +863,8 @@ impl<S: Server> Drop for Dormancy<S> {
 /// thousand costs this once each).
 struct Incarnation<S: Server, F> {
     node: Node,
-    name: String,
+    /// Shared with its target and its child spec.
+    name: Arc<str>,
     /// One copy, shared by the servers registered in the same groups.
     groups: Arc<[String]>,
     hosting: Hosting<S>,
@@ -1055,6 +1056,9 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
+        // One copy of the name, for the target, the incarnations and the
+        // child spec (and its supervisor's table).
+        let name: Arc<str> = Arc::from(name);
         let live = match asleep {
             Some(server) => Live::Asleep {
                 server,
@@ -1070,7 +1074,7 @@ impl Node {
                 route: Route::Passivating {
                     live: Mutex::new(live),
                     wake: supervisor.clone(),
-                    id: name.to_owned(),
+                    id: Arc::clone(&name),
                 },
                 accepts: accepts_of::<S>(hosting.also),
                 stop_on_conflict: hosting.stop_on_conflict,
@@ -1079,14 +1083,14 @@ impl Node {
         let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
         let incarnation = Arc::new(Incarnation {
             node: self.clone(),
-            name: name.to_owned(),
+            name: Arc::clone(&name),
             groups,
             hosting,
             factory,
             first,
             dormancy,
         });
-        let spec = ChildSpec::new(name.to_owned(), move || {
+        let spec = ChildSpec::new(name, move || {
             let at = &*incarnation;
             let target = at.dormancy.as_ref().map(|d| Arc::clone(&d.target));
             // A sleeping server wakes with its own state; anything else
@@ -1097,7 +1101,7 @@ impl Node {
             };
             let registration = Registration {
                 node: at.node.clone(),
-                name: at.name.clone(),
+                name: Arc::clone(&at.name),
                 groups: Arc::clone(&at.groups),
                 first: at.first.clone(),
                 hosting: at.hosting.clone(),

@@ -86,7 +86,9 @@ type StartFn = Arc<dyn Fn(Option<String>, ActorCell) -> StartFuture + Send + Syn
 #[derive(Clone)]
 #[must_use]
 pub struct ChildSpec {
-    id: String,
+    /// Shared with the supervisor's table (and, from
+    /// [`new`](Self::new) with an `Arc<str>`, with the caller's copy).
+    id: Arc<str>,
     restart: Restart,
     shutdown: Duration,
     actor_name: Option<String>,
@@ -110,16 +112,15 @@ impl ChildSpec {
     /// incarnation starts from fresh arguments.
     ///
     /// Defaults: [`Restart::Permanent`], a 5 s shutdown timeout.
-    pub fn new<A, F>(id: impl Into<String>, factory: F) -> Self
+    pub fn new<A, F>(id: impl Into<Arc<str>>, factory: F) -> Self
     where
         A: Actor,
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
     {
-        let factory = Arc::new(factory);
+        // One allocation for the factory and the way to start from it.
         let start: StartFn = Arc::new(move |name: Option<String>, parent: ActorCell| {
-            let factory = Arc::clone(&factory);
+            let (actor, args) = factory();
             Box::pin(async move {
-                let (actor, args) = factory();
                 A::spawn_linked(name, actor, args, parent)
                     .await
                     .map(|(actor, _join)| actor.get_cell())
@@ -136,7 +137,7 @@ impl ChildSpec {
     }
 
     /// A nested supervisor as a child: supervision trees are built this way.
-    pub fn supervisor(id: impl Into<String>, spec: SupervisorSpec) -> Self {
+    pub fn supervisor(id: impl Into<Arc<str>>, spec: SupervisorSpec) -> Self {
         Self::new(id, move || (SupervisorActor, spec.clone()))
     }
 
@@ -288,9 +289,11 @@ pub enum SupervisorMsg {
     TerminateChild(String, RpcReplyPort<Result<()>>),
     /// List the children.
     Children(RpcReplyPort<Vec<ChildInfo>>),
+    /// One child, if there is one by this id.
+    Child(String, RpcReplyPort<Option<ChildInfo>>),
     /// A delayed restart (see [`SupervisorSpec::restart_backoff`]) is due
     /// for these children; sent by the supervisor to itself.
-    RestartDue(Vec<String>),
+    RestartDue(Vec<Arc<str>>),
     /// Start this dormant child again (see [`PASSIVATED`]).
     Wake(String),
     /// Add a child at the end of the order, dormant: started by its first
@@ -306,6 +309,7 @@ impl fmt::Debug for SupervisorMsg {
             Self::StartChild(spec, _) => write!(f, "StartChild({})", spec.id),
             Self::TerminateChild(id, _) => write!(f, "TerminateChild({id})"),
             Self::Children(_) => write!(f, "Children"),
+            Self::Child(id, _) => write!(f, "Child({id})"),
             Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
             Self::Wake(id) => write!(f, "Wake({id})"),
             Self::AddDormant(spec, _) => write!(f, "AddDormant({})", spec.id),
@@ -405,6 +409,17 @@ impl Supervisor {
         self.call(SupervisorMsg::Children).await
     }
 
+    /// Child `id`, if this supervisor has one by that id: what
+    /// [`children`](Self::children) lists of it, without listing the
+    /// others.
+    ///
+    /// # Errors
+    /// [`CoreError::NotRunning`] if the supervisor is gone.
+    pub async fn child(&self, id: &str) -> Result<Option<ChildInfo>> {
+        let id = id.to_owned();
+        self.call(|reply| SupervisorMsg::Child(id, reply)).await
+    }
+
     /// The children added, changed or removed since generation `since`
     /// (0 for all of them), and the generation to ask from next: for a
     /// watcher of many children that should not copy them all on each
@@ -472,7 +487,7 @@ struct Child {
 impl Child {
     fn info(&self) -> ChildInfo {
         ChildInfo {
-            id: self.spec.id.clone(),
+            id: self.spec.id.to_string(),
             actor: self.actor.clone(),
             restart: self.spec.restart,
             restarts: self.restarts,
@@ -515,19 +530,19 @@ pub(crate) struct SupervisorState {
     /// By id; their start order is their `seq` (a removal swaps the last
     /// child into the gap: removing one of a hundred thousand children
     /// moves one, not all those after it).
-    children: IndexMap<String, Child>,
+    children: IndexMap<Arc<str>, Child>,
     /// The `seq` of the next child added.
     next_seq: u64,
     /// Which child each running actor is.
-    by_actor: HashMap<ActorId, String>,
+    by_actor: HashMap<ActorId, Arc<str>>,
     restarts: VecDeque<Instant>,
     /// Counts the changes to the children ([`Supervisor::changes`]).
     generation: u64,
     /// The last removals, with their generations.
-    removed: VecDeque<(u64, String)>,
+    removed: VecDeque<(u64, Arc<str>)>,
     /// The last children changed or added, with their generations: a
     /// watcher's look costs what changed, not every child.
-    touched: VecDeque<(u64, String)>,
+    touched: VecDeque<(u64, Arc<str>)>,
     /// The generation of the last change or removal no longer remembered.
     forgotten: u64,
 }
@@ -611,7 +626,7 @@ impl SupervisorState {
     }
 
     /// Remembers that child `id` was removed.
-    fn note_removed(&mut self, id: String) {
+    fn note_removed(&mut self, id: Arc<str>) {
         self.generation += 1;
         self.removed.push_back((self.generation, id));
         if self.removed.len() > REMEMBERED_REMOVALS {
@@ -646,7 +661,7 @@ impl SupervisorState {
             self.removed
                 .iter()
                 .filter(|(generation, _)| *generation > since)
-                .map(|(_, id)| id.clone())
+                .map(|(_, id)| id.to_string())
                 .collect()
         };
         Changes {
@@ -682,11 +697,11 @@ impl SupervisorState {
     /// `pre_start` failed) is tried again after the backoff, or
     /// [`RETRY_AFTER`] without one, each try counting towards the restart
     /// intensity; past it, the supervisor stops its children and fails.
-    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[String]) -> Result<()> {
+    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, ids: &[Arc<str>]) -> Result<()> {
         let parent = myself.get_cell();
         let mut again = Vec::new();
         for id in ids {
-            let Some(index) = self.children.get_index_of(id) else {
+            let Some(index) = self.children.get_index_of(&**id) else {
                 continue;
             };
             let child = &self.children[index];
@@ -737,13 +752,13 @@ impl SupervisorState {
     /// within the maximum number of children.
     fn admit(&self, spec: ChildSpec) -> Result<ChildSpec> {
         if self.children.contains_key(&spec.id) {
-            Err(CoreError::DuplicateChild(spec.id))
+            Err(CoreError::DuplicateChild(spec.id.to_string()))
         } else if self
             .max_children
             .is_some_and(|max| self.children.len() >= max)
         {
             Err(CoreError::Spawn {
-                child: spec.id,
+                child: spec.id.to_string(),
                 reason: format!(
                     "supervisor `{}` already runs its maximum of {} children",
                     self.name,
@@ -776,7 +791,8 @@ impl SupervisorState {
             }
             Err(e) => {
                 tracing::warn!(supervisor = %self.name, child = %id, error = %e, "dormant child did not wake; restarting it");
-                self.restart(myself, &[id.to_owned()]).await
+                let id = Arc::clone(&self.children[index].spec.id);
+                self.restart(myself, &[id]).await
             }
         }
     }
@@ -800,7 +816,7 @@ async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> 
     (spec.start)(spec.actor_name.clone(), parent.clone())
         .await
         .map_err(|reason| CoreError::Spawn {
-            child: spec.id.clone(),
+            child: spec.id.to_string(),
             reason,
         })
 }
@@ -835,7 +851,7 @@ impl Actor for SupervisorActor {
         myself: ActorRef<SupervisorMsg>,
         spec: SupervisorSpec,
     ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
-        let mut children: IndexMap<String, Child> = IndexMap::with_capacity(spec.children.len());
+        let mut children: IndexMap<Arc<str>, Child> = IndexMap::with_capacity(spec.children.len());
         let mut by_actor = HashMap::new();
         for (seq, child) in (0..).zip(spec.children) {
             match spawn_child(&child, &myself.get_cell()).await {
@@ -916,7 +932,7 @@ impl Actor for SupervisorActor {
                 let _ = reply.send(result);
             }
             SupervisorMsg::TerminateChild(id, reply) => {
-                let result = match state.children.get_index_of(&id) {
+                let result = match state.children.get_index_of(id.as_str()) {
                     Some(i) => {
                         if let Some(child) = state.remove(i) {
                             stop_child(&child).await;
@@ -934,6 +950,9 @@ impl Actor for SupervisorActor {
                     .map(|i| state.children[i].info())
                     .collect();
                 let _ = reply.send(list);
+            }
+            SupervisorMsg::Child(id, reply) => {
+                let _ = reply.send(state.children.get(id.as_str()).map(Child::info));
             }
             SupervisorMsg::Changes(since, reply) => {
                 let _ = reply.send(state.changes(since));
@@ -992,7 +1011,7 @@ impl Actor for SupervisorActor {
         if !state.allow_restart() {
             let err = CoreError::IntensityExceeded {
                 supervisor: state.name.clone(),
-                child: id,
+                child: id.to_string(),
                 max_restarts: state.intensity.max_restarts,
                 within: state.intensity.within,
             };

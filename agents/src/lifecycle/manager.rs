@@ -175,6 +175,9 @@ struct Tracked {
     epoch: u64,
     /// The status last kept in the node's journal.
     journaled: Option<Status>,
+    /// Its child in the supervisor, as of the manager's last look (`None`
+    /// once it is gone).
+    child: Option<Child>,
 }
 
 impl Tracked {
@@ -257,9 +260,11 @@ pub(crate) struct State {
     checks: BTreeSet<(Instant, String)>,
     /// The agents' count by status needs publishing.
     recount: bool,
-    /// The supervisor's agent children, by agent id, as of generation
-    /// `seen` (kept up to date from its changes, not copied each tick).
-    children: HashMap<String, Child>,
+    /// The supervisor's agent children not tracked (yet): one can be seen
+    /// before its agent's `Track` comes. The others are in their `Tracked`,
+    /// as of generation `seen` (kept up to date from the supervisor's
+    /// changes, not copied each tick).
+    untracked: HashMap<String, Child>,
     seen: u64,
     /// The records of this node's agents that can move.
     records: BTreeMap<String, Record>,
@@ -311,7 +316,7 @@ impl Actor for Manager {
             fresh: Vec::new(),
             checks: BTreeSet::new(),
             recount: false,
-            children: HashMap::new(),
+            untracked: HashMap::new(),
             seen: 0,
             records: BTreeMap::new(),
             unplaced: BTreeSet::new(),
@@ -437,6 +442,7 @@ impl State {
                 awake: false,
                 epoch,
                 journaled: Some(status),
+                child: self.untracked.remove(&id),
             },
         );
         if movable {
@@ -498,12 +504,18 @@ impl State {
         // tracked since the last tick (all of them after a full copy).
         let mut touched: BTreeSet<String> = std::mem::take(&mut self.fresh).into_iter().collect();
         if changes.complete {
-            self.children.clear();
-            touched.extend(self.agents.keys().cloned());
+            self.untracked.clear();
+            for (id, agent) in &mut self.agents {
+                agent.child = None;
+                touched.insert(id.clone());
+            }
         }
         for name in &changes.removed {
             if let Some(id) = name.strip_prefix(AGENT_PREFIX) {
-                self.children.remove(id);
+                self.untracked.remove(id);
+                if let Some(agent) = self.agents.get_mut(id) {
+                    agent.child = None;
+                }
                 touched.insert(id.to_owned());
             }
         }
@@ -523,8 +535,15 @@ impl State {
                     restarts,
                     dormant,
                 };
-                touched.insert(id.clone());
-                self.children.insert(id, child);
+                match self.agents.get_mut(&id) {
+                    Some(agent) => {
+                        agent.child = Some(child);
+                        touched.insert(id);
+                    }
+                    None => {
+                        self.untracked.insert(id, child);
+                    }
+                }
             }
         }
         self.seen = changes.generation;
@@ -534,41 +553,47 @@ impl State {
             let Some(agent) = self.agents.get_mut(&id) else {
                 continue;
             };
-            let Some(child) = self.children.get(&id) else {
+            let Some(&Child {
+                ref actor,
+                restarts,
+                dormant,
+            }) = agent.child.as_ref()
+            else {
                 // Stopped for good (its policy, or a stop): its name went
                 // with it.
                 self.forget(&id);
                 gone.push(id);
                 continue;
             };
+            let running = actor.is_some();
             let mut changed = false;
             let mut due = agent.due;
-            if child.restarts > agent.restarts {
+            if restarts > agent.restarts {
                 // A new incarnation registered its name afresh.
                 journal(
                     &self.node,
                     "agent.restarted",
-                    json!({ "id": id, "restarts": child.restarts }),
+                    json!({ "id": id, "restarts": restarts }),
                 );
                 metrics::counter!("foundation_agent_restarts_total", "kind" => agent.kind.to_string())
-                    .increment(u64::from(child.restarts - agent.restarts));
-                agent.restarts = child.restarts;
+                    .increment(u64::from(restarts - agent.restarts));
+                agent.restarts = restarts;
                 agent.status = Status::Starting;
                 due = now;
                 changed = true;
             }
-            changed |= match &child.actor {
-                None if child.dormant => agent.set_status(Status::Passivated),
-                None => agent.set_status(Status::Starting),
-                Some(_) if agent.status == Status::Passivated => {
+            changed |= match running {
+                false if dormant => agent.set_status(Status::Passivated),
+                false => agent.set_status(Status::Starting),
+                true if agent.status == Status::Passivated => {
                     // Woken by a message: checked at once (a check does
                     // not keep it awake).
                     due = now;
                     agent.set_status(Status::Ready)
                 }
-                Some(_) => false,
+                true => false,
             };
-            schedule(&mut self.checks, &id, agent, due, child.actor.is_some());
+            schedule(&mut self.checks, &id, agent, due, running);
             if changed {
                 self.dirty.insert(id);
             }
@@ -626,7 +651,7 @@ impl State {
                 }
                 Ok(health @ Health::Unhealthy(_)) => {
                     tracing::warn!(agent = %id, %health, "unhealthy agent: restarting it by its policy");
-                    if let Some(cell) = self.children.get(id).and_then(|c| c.actor.as_ref()) {
+                    if let Some(cell) = agent.child.as_ref().and_then(|c| c.actor.as_ref()) {
                         // A kill counts as a failure: the supervisor
                         // restarts it unless it is temporary.
                         cell.kill();
@@ -785,11 +810,9 @@ impl State {
         let cell = loop {
             let child = self
                 .supervisor
-                .children()
+                .child(&name)
                 .await
                 .map_err(|e| Refused::Cannot(e.to_string()))?
-                .into_iter()
-                .find(|c| c.id == name)
                 .ok_or(Refused::Unknown)?;
             match child.actor {
                 Some(cell) => break cell,

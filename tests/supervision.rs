@@ -676,11 +676,11 @@ async fn changes_list_only_what_changed_since_a_generation() {
     assert_eq!(removed.removed, ["a"]);
     assert_eq!(ids(&sup.changes(0).await.unwrap()), ["b"]);
 
-    // A watcher further behind than the changes remembered (8,192) is
+    // A watcher further behind than the changes remembered (65,536) is
     // given every child; one just behind, only what changed.
     let before = sup.changes(0).await.unwrap().generation;
     let (fx_log, fx_starts) = (fx.log.clone(), fx.starts[0].clone());
-    for i in 0..8_200 {
+    for i in 0..65_540 {
         let (log, starts) = (fx_log.clone(), fx_starts.clone());
         let lazy = ChildSpec::new(format!("lazy-{i}"), move || {
             let worker = Worker {
@@ -694,9 +694,9 @@ async fn changes_list_only_what_changed_since_a_generation() {
     }
     let behind = sup.changes(before).await.unwrap();
     assert!(behind.complete);
-    assert_eq!(behind.children.len(), 8_201);
+    assert_eq!(behind.children.len(), 65_541);
     let last = sup.changes(behind.generation - 2).await.unwrap();
     assert!(!last.complete);
-    assert_eq!(ids(&last), ["lazy-8198", "lazy-8199"]);
+    assert_eq!(ids(&last), ["lazy-65538", "lazy-65539"]);
     sup.stop().await;
 }

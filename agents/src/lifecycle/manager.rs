@@ -138,7 +138,7 @@ impl Message for Control {
 }
 
 /// [`Restart`] as it travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Policy {
     Permanent,
     Transient,
@@ -155,13 +155,19 @@ impl From<Restart> for Policy {
     }
 }
 
-/// One agent as its manager follows it.
-struct Tracked {
-    /// Shared by the agents of one kind.
+/// What agents started alike have in common: one copy for all the agents
+/// of a kind with no metadata of their own, policy and interval alike.
+#[derive(Debug, PartialEq)]
+struct Profile {
     kind: Arc<str>,
     metadata: BTreeMap<String, Value>,
     restart: Policy,
     every: Duration,
+}
+
+/// One agent as its manager follows it.
+struct Tracked {
+    profile: Arc<Profile>,
     status: Status,
     restarts: u32,
     /// Its last health and since when (Unix milliseconds); boxed, as most
@@ -284,6 +290,9 @@ pub(crate) struct State {
     stranded: BTreeMap<String, Replica>,
     /// One copy of each agent kind's name, shared by its agents.
     kind_names: HashSet<Arc<str>>,
+    /// The profiles of agents without metadata, by kind, policy and
+    /// interval (a few, shared by all of them).
+    profiles: HashMap<(Arc<str>, Policy, Duration), Arc<Profile>>,
 }
 
 /// The lifecycle manager actor.
@@ -325,6 +334,7 @@ impl Actor for Manager {
             ring_changed: false,
             stranded: BTreeMap::new(),
             kind_names: HashSet::new(),
+            profiles: HashMap::new(),
         })
     }
 
@@ -428,13 +438,30 @@ impl State {
             "epoch": epoch,
         });
         journal(&self.node, "agent.status", event);
-        self.agents.insert(
-            id.clone(),
-            Tracked {
+        let profile = if metadata.is_empty() {
+            let key = (Arc::clone(&kind), restart, every);
+            let profile = self.profiles.entry(key).or_insert_with(|| {
+                let (metadata, kind) = (BTreeMap::new(), Arc::clone(&kind));
+                Arc::new(Profile {
+                    kind,
+                    metadata,
+                    restart,
+                    every,
+                })
+            });
+            Arc::clone(profile)
+        } else {
+            Arc::new(Profile {
                 kind,
                 metadata,
                 restart,
                 every,
+            })
+        };
+        self.agents.insert(
+            id.clone(),
+            Tracked {
+                profile,
                 status,
                 restarts: 0,
                 health: None,
@@ -575,7 +602,7 @@ impl State {
                     "agent.restarted",
                     json!({ "id": id, "restarts": restarts }),
                 );
-                metrics::counter!("foundation_agent_restarts_total", "kind" => agent.kind.to_string())
+                metrics::counter!("foundation_agent_restarts_total", "kind" => agent.profile.kind.to_string())
                     .increment(u64::from(restarts - agent.restarts));
                 agent.restarts = restarts;
                 agent.status = Status::Starting;
@@ -625,7 +652,7 @@ impl State {
         };
         let asks = due.iter().zip(refs).map(|(id, found)| {
             let within = self.agents.get(id).map_or(MOST, |a| {
-                (a.every / 2).clamp(Duration::from_millis(25), MOST)
+                (a.profile.every / 2).clamp(Duration::from_millis(25), MOST)
             });
             async move {
                 match found {
@@ -641,7 +668,13 @@ impl State {
                 continue;
             };
             let awake = agent.awake;
-            schedule(&mut self.checks, id, agent, now + agent.every, awake);
+            schedule(
+                &mut self.checks,
+                id,
+                agent,
+                now + agent.profile.every,
+                awake,
+            );
             let changed = match answer {
                 Ok(Health::Healthy) => {
                     agent.set_health(Health::Healthy) | agent.set_status(Status::Ready)
@@ -720,15 +753,15 @@ impl State {
                     "id": id,
                     "status": agent.status,
                     "was": agent.journaled,
-                    "kind": &*agent.kind,
+                    "kind": &*agent.profile.kind,
                     "epoch": agent.epoch,
                 });
                 journal(&self.node, "agent.status", event);
                 agent.journaled = Some(agent.status);
             }
             let mut labels = labels(
-                &agent.kind,
-                &agent.metadata,
+                &agent.profile.kind,
+                &agent.profile.metadata,
                 agent.status,
                 agent.restarts,
                 agent.epoch,
@@ -800,7 +833,7 @@ impl State {
 
     async fn restart(&mut self, id: &str) -> Result<(), Refused> {
         let agent = self.agents.get(id).ok_or(Refused::Unknown)?;
-        if agent.restart == Policy::Temporary {
+        if agent.profile.restart == Policy::Temporary {
             return Err(Refused::Cannot(format!(
                 "`{id}` is temporary: it is never restarted"
             )));

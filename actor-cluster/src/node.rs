@@ -605,19 +605,20 @@ impl Node {
             groups: crate::shared::list_of(groups),
             ..Listing::default()
         };
-        self.register_target(name, listing, Arc::new(target)).await
+        self.register_target(name.into(), listing, Arc::new(target))
+            .await
     }
 
     /// Registers a local target of either kind (a ractor actor or a
     /// server) as `listing` says.
     pub(crate) async fn register_target(
         &self,
-        name: &str,
+        name: Arc<str>,
         listing: Listing,
         target: Arc<dyn Deliver>,
     ) -> Result<()> {
-        check_name(name)?;
-        listing.check(name)?;
+        check_name(&name)?;
+        listing.check(&name)?;
         gateway::register(&self.inner.gateway, name, listing, target).await
     }
 

@@ -709,7 +709,7 @@ impl<S: Server> Actor for ServerActor<S> {
             };
             let registered = at
                 .node
-                .register_target(&at.name, listing, registering)
+                .register_target(Arc::clone(&at.name), listing, registering)
                 .await;
             let first = at
                 .first
@@ -965,7 +965,7 @@ impl Node {
         let (tx, registered) = oneshot::channel();
         let first = Arc::new(Mutex::new(Some(tx)));
         let groups = crate::shared::list_of(groups);
-        let (spec, _) = self.spec_parts(name, groups, hosting, factory, None, Some(first));
+        let (spec, _) = self.spec_parts(name.into(), groups, hosting, factory, None, Some(first));
         (spec, registered)
     }
 
@@ -1013,7 +1013,10 @@ impl Node {
             labels: hosting.labels.clone(),
             epoch: hosting.epoch,
         };
-        let (spec, target) = self.spec_parts(name, groups, hosting, factory, Some(server), None);
+        let shared: Arc<str> = Arc::from(name);
+        let asleep = Some(server);
+        let (spec, target) =
+            self.spec_parts(Arc::clone(&shared), groups, hosting, factory, asleep, None);
         let Some(target) = target else {
             return Err(refused(CoreError::Spawn {
                 child: name.to_owned(),
@@ -1031,7 +1034,7 @@ impl Node {
                 e => refused(e).into(),
             })?;
         let registered = self
-            .register_target(name, listing, target as Arc<dyn Deliver>)
+            .register_target(shared, listing, target as Arc<dyn Deliver>)
             .await;
         if registered.is_err() {
             // Its spec dropped, its target releases nothing it does not hold.
@@ -1045,7 +1048,7 @@ impl Node {
     /// given, is told how the first registration went.
     fn spec_parts<S, F>(
         &self,
-        name: &str,
+        name: Arc<str>,
         groups: Arc<[String]>,
         hosting: Hosting<S>,
         factory: F,
@@ -1057,8 +1060,7 @@ impl Node {
         F: Fn() -> S + Send + Sync + 'static,
     {
         // One copy of the name, for the target, the incarnations and the
-        // child spec (and its supervisor's table).
-        let name: Arc<str> = Arc::from(name);
+        // child spec (and its supervisor's table), and the gateway's tables.
         let live = match asleep {
             Some(server) => Live::Asleep {
                 server,

@@ -59,7 +59,7 @@ pub(crate) fn from_slice<'a, T: Deserialize<'a>>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub(crate) struct Claim {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     /// The wire tags of the messages its actor answers (shared by the
     /// claims of every actor of one type).
     pub(crate) accepts: Arc<[String]>,
@@ -562,7 +562,7 @@ mod tests {
         };
         let bytes = rmp_serde::to_vec_named(&old).unwrap();
         let claim: Claim = rmp_serde::from_slice(&bytes).unwrap();
-        assert_eq!(claim.name, "svc");
+        assert_eq!(&*claim.name, "svc");
         assert!(claim.labels.is_empty());
     }
 
@@ -584,7 +584,7 @@ mod tests {
             any::<u64>(),
         )
             .prop_map(|(name, accepts, groups, labels, epoch)| Claim {
-                name,
+                name: name.into(),
                 accepts: accepts.into(),
                 groups: groups.into(),
                 labels: labels.into_iter().collect(),

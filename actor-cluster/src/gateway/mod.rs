@@ -181,7 +181,7 @@ pub(crate) enum GatewayMsg {
     /// Send what is queued for peers (see `GatewayState::send_out`).
     Flush,
     Register {
-        name: String,
+        name: Arc<str>,
         listing: Listing,
         target: Arc<dyn Deliver>,
         reply: RpcReplyPort<Result<()>>,
@@ -373,10 +373,11 @@ pub(crate) struct GatewayState {
     journal: actor_core::EventStore,
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
-    claims: HashMap<String, LiteMap<String, Claim>>,
+    /// By name, each keyed by the claim's own copy of it.
+    claims: HashMap<Arc<str>, LiteMap<String, Claim>>,
     /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.
-    held_by: HashMap<ractor::ActorId, Vec<String>>,
+    held_by: HashMap<ractor::ActorId, Vec<Arc<str>>>,
     timing: Timing,
     sessions: HashMap<u64, Session>,
     detector: Detector,
@@ -1095,11 +1096,10 @@ impl Actor for Gateway {
 /// Registers `target` under `name` via the gateway `gateway`.
 pub(crate) async fn register(
     gateway: &GatewayId,
-    name: &str,
+    name: Arc<str>,
     listing: Listing,
     target: Arc<dyn Deliver>,
 ) -> Result<()> {
-    let name = name.to_owned();
     call(gateway, |reply| GatewayMsg::Register {
         name,
         listing,

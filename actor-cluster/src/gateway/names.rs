@@ -88,7 +88,7 @@ impl Serialize for Labels {
 impl NameInfo {
     fn of(node: &str, claim: &Claim) -> Self {
         Self {
-            name: claim.name.clone(),
+            name: claim.name.to_string(),
             node: node.to_owned(),
             groups: Arc::clone(&claim.groups),
             labels: claim.labels.clone(),
@@ -320,7 +320,7 @@ impl GatewayState {
 
     /// Removes every claim `node` holds; how many there were.
     pub(super) fn remove_claims_of(&mut self, node: &str) -> usize {
-        let names: Vec<String> = self
+        let names: Vec<Arc<str>> = self
             .claims
             .iter()
             .filter(|(_, c)| c.contains_key(node))
@@ -336,11 +336,11 @@ impl GatewayState {
     pub(super) fn replace_claims(&mut self, from: &str, claims: Vec<Claim>) {
         // A hello lists every name the sender holds: forget the ones
         // it no longer does (it may have been away meanwhile).
-        let listed: HashSet<&str> = claims.iter().map(|c| c.name.as_str()).collect();
-        let held: Vec<String> = self
+        let listed: HashSet<&str> = claims.iter().map(|c| &*c.name).collect();
+        let held: Vec<Arc<str>> = self
             .claims
             .iter()
-            .filter(|(name, c)| c.contains_key(from) && !listed.contains(name.as_str()))
+            .filter(|(name, c)| c.contains_key(from) && !listed.contains(&***name))
             .map(|(name, _)| name.clone())
             .collect();
         for name in held {
@@ -355,7 +355,7 @@ impl GatewayState {
     /// [`GatewayMsg::Register`](super::GatewayMsg::Register)).
     pub(super) fn register(
         &mut self,
-        name: String,
+        name: Arc<str>,
         listing: Listing,
         target: Arc<dyn Deliver>,
     ) -> Result<()> {
@@ -387,14 +387,14 @@ impl GatewayState {
         }
         if let Some((node, _)) = self.winner(&name) {
             Err(ClusterError::NameTaken {
-                name,
+                name: name.to_string(),
                 node: node.clone(),
             })
         } else if let Err(e) = self.require_quorum() {
             Err(e)
         } else {
             let claim = Claim {
-                name: name.clone(),
+                name: Arc::clone(&name),
                 accepts: target.accepts(),
                 groups,
                 labels,
@@ -408,7 +408,7 @@ impl GatewayState {
                 self.held_by
                     .entry(cell.get_id())
                     .or_default()
-                    .push(name.clone());
+                    .push(Arc::clone(&name));
             }
             self.plane().insert_local(name, target);
             self.broadcast(Body::Registered(claim));
@@ -471,7 +471,7 @@ impl GatewayState {
                 by_node
                     .entry(node.clone())
                     .or_default()
-                    .push(claim.name.clone());
+                    .push(claim.name.to_string());
             }
         }
         by_node
@@ -523,11 +523,11 @@ impl GatewayState {
     }
 
     /// Notes which actor holds `name` now.
-    fn watch_holder(&mut self, name: &str, target: &dyn Deliver) {
+    fn watch_holder(&mut self, name: &Arc<str>, target: &dyn Deliver) {
         if let Some(cell) = target.cell() {
             let names = self.held_by.entry(cell.get_id()).or_default();
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
+            if !names.contains(name) {
+                names.push(Arc::clone(name));
             }
         }
     }
@@ -571,7 +571,14 @@ impl GatewayState {
             Some(cell) if cell.get_status() == ractor::ActorStatus::Stopped => {
                 self.release_local(name);
             }
-            Some(_) => self.watch_holder(name, target.as_ref()),
+            Some(_) => {
+                // The claim's copy of the name, not a new one.
+                let name = match self.claims.get_key_value(name) {
+                    Some((shared, _)) => Arc::clone(shared),
+                    None => Arc::from(name),
+                };
+                self.watch_holder(&name, target.as_ref());
+            }
             None => {}
         }
     }
@@ -691,7 +698,7 @@ mod tests {
 
     fn claim(name: &str, groups: &[&str], labels: &[(&str, &str)]) -> Claim {
         Claim {
-            name: name.to_owned(),
+            name: name.into(),
             accepts: Arc::from([]),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             labels: labels
@@ -749,7 +756,7 @@ mod tests {
                 claim("c", &[], &[]),
             ],
         );
-        let names: Vec<&str> = kept.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = kept.iter().map(|c| &*c.name).collect();
         assert_eq!(names, ["a", "c"]);
     }
 }

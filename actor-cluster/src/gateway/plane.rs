@@ -36,7 +36,7 @@ pub(crate) struct Pending {
 #[derive(Default)]
 pub(crate) struct Plane {
     /// The actors of this node, by name.
-    local: RwLock<HashMap<String, Arc<dyn Deliver>>>,
+    local: RwLock<HashMap<Arc<str>, Arc<dyn Deliver>>>,
     /// The queue of the link to each peer whose link is up (its writer
     /// seals and batches what it finds there).
     links: RwLock<HashMap<String, mpsc::UnboundedSender<Body>>>,
@@ -82,7 +82,7 @@ impl Plane {
     }
 
     /// Registers `target` as `name`.
-    pub(super) fn insert_local(&self, name: String, target: Arc<dyn Deliver>) {
+    pub(super) fn insert_local(&self, name: Arc<str>, target: Arc<dyn Deliver>) {
         write(&self.local).insert(name, target);
     }
 

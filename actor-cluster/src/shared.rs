@@ -1,6 +1,6 @@
 //! One copy of each list that many names carry alike: the tags an actor
 //! type answers, the groups of an agent kind, the labels of agents in the
-//! same state. A node holding a hundred thousand names of one kind keeps
+//! same state, the name of the node that holds them. A node holding a hundred thousand names of one kind keeps
 //! one of each, not a hundred thousand.
 //!
 //! Process-wide, as the values are immutable and the same on every node
@@ -70,6 +70,12 @@ pub(crate) fn list_of(items: impl IntoIterator<Item = impl Into<String>>) -> Arc
     list(items.into_iter().map(Into::into).collect())
 }
 
+/// The one copy of a node's name (which every claim of its names carries).
+pub(crate) fn node(name: &str) -> Arc<str> {
+    static NODES: OnceLock<Mutex<Interner<str>>> = OnceLock::new();
+    share(&NODES, Arc::from(name))
+}
+
 /// The one copy of a set of labels.
 pub(crate) fn labels(value: Arc<LiteMap<String, String>>) -> Arc<LiteMap<String, String>> {
     static LABELS: OnceLock<Mutex<Interner<LiteMap<String, String>>>> = OnceLock::new();
@@ -87,6 +93,8 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         let c = list_of(["agents"]);
         assert!(!Arc::ptr_eq(&a, &c));
+        let (n1, n2) = (node("n1"), node(&String::from("n1")));
+        assert!(Arc::ptr_eq(&n1, &n2));
     }
 
     #[test]

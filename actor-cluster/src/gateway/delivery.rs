@@ -174,7 +174,7 @@ impl GatewayState {
             follow,
             checked,
         } = out;
-        let holder = self.winner(&name).map(|(n, _)| n.clone());
+        let holder = self.winner(&name).map(|(n, _)| n.to_string());
         let node = match node {
             Some(node) if !follow || holder.as_deref() == Some(node.as_str()) => {
                 if let Some(checked) = checked.filter(|_| node != self.node) {

@@ -374,7 +374,8 @@ pub(crate) struct GatewayState {
     peers: HashMap<String, Peer>,
     /// Every claim on every name, by node; the smallest node name wins.
     /// By name, each keyed by the claim's own copy of it.
-    claims: HashMap<Arc<str>, LiteMap<String, Claim>>,
+    /// (the node names of the claims are shared too: `shared::node`).
+    claims: HashMap<Arc<str>, LiteMap<Arc<str>, Claim>>,
     /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.
     held_by: HashMap<ractor::ActorId, Vec<Arc<str>>>,

@@ -202,21 +202,21 @@ pub(super) struct Member {
 /// Of several nodes' claims on one name, the one that holds it: the
 /// highest epoch (an actor failed over to another node outranks the
 /// instance it replaced), then the smallest node name.
-fn best(claims: &LiteMap<String, Claim>) -> Option<(&String, &Claim)> {
+fn best(claims: &LiteMap<Arc<str>, Claim>) -> Option<(&Arc<str>, &Claim)> {
     claims
         .iter()
         .max_by(|(a, ca), (b, cb)| ca.epoch.cmp(&cb.epoch).then_with(|| b.cmp(a)))
 }
 
 impl GatewayState {
-    pub(super) fn winner(&self, name: &str) -> Option<(&String, &Claim)> {
+    pub(super) fn winner(&self, name: &str) -> Option<(&Arc<str>, &Claim)> {
         self.claims.get(name).and_then(best)
     }
 
     pub(super) fn local_claims(&self) -> Vec<Claim> {
         self.claims
             .values()
-            .filter_map(|c| c.get(&self.node).cloned())
+            .filter_map(|c| c.get(self.node.as_str()).cloned())
             .collect()
     }
 
@@ -270,11 +270,11 @@ impl GatewayState {
             .claims
             .entry(name.clone())
             .or_insert_with(|| LiteMap::with_capacity(1));
-        claims.insert(node.to_owned(), claim);
+        claims.insert(crate::shared::node(node), claim);
         if claims.len() > 1 {
-            let winner = best(claims).map(|(n, _)| n.clone()).unwrap_or_default();
+            let winner = best(claims).map(|(n, _)| n.to_string()).unwrap_or_default();
             tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the highest epoch, then the smallest node name, wins");
-            let lost = winner != self.node && claims.contains_key(&self.node);
+            let lost = winner != self.node && claims.contains_key(self.node.as_str());
             if lost {
                 self.revoke(&name, &winner);
             }
@@ -388,7 +388,7 @@ impl GatewayState {
         if let Some((node, _)) = self.winner(&name) {
             Err(ClusterError::NameTaken {
                 name: name.to_string(),
-                node: node.clone(),
+                node: node.to_string(),
             })
         } else if let Err(e) = self.require_quorum() {
             Err(e)
@@ -443,7 +443,7 @@ impl GatewayState {
         let mine = self
             .claims
             .get(name)
-            .and_then(|c| c.get(&self.node))
+            .and_then(|c| c.get(self.node.as_str()))
             .filter(|_| self.plane().is_local(name))
             .cloned();
         let Some(mut claim) = mine else {
@@ -469,7 +469,7 @@ impl GatewayState {
         for (node, claim) in self.claims.values().filter_map(best) {
             if claim.groups.iter().any(|g| g == group) {
                 by_node
-                    .entry(node.clone())
+                    .entry(node.to_string())
                     .or_default()
                     .push(claim.name.to_string());
             }
@@ -495,11 +495,11 @@ impl GatewayState {
             .iter()
             .map(|name| {
                 let (node, claim) = self.winner(name)?;
-                if *node == self.node {
+                if **node == *self.node {
                     self.plane().local(name).map(Resolved::Local)
                 } else {
                     Some(Resolved::Remote {
-                        node: node.clone(),
+                        node: node.to_string(),
                         accepts: claim.accepts.clone(),
                         moves: self.plane().moves(),
                     })

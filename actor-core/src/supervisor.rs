@@ -90,8 +90,10 @@ pub struct ChildSpec {
     /// [`new`](Self::new) with an `Arc<str>`, with the caller's copy).
     id: Arc<str>,
     restart: Restart,
-    shutdown: Duration,
-    actor_name: Option<String>,
+    /// Milliseconds (a child spec per agent, by the hundred thousand: kept
+    /// small).
+    shutdown_ms: u32,
+    actor_name: Option<Box<str>>,
     start: StartFn,
 }
 
@@ -100,7 +102,7 @@ impl fmt::Debug for ChildSpec {
         f.debug_struct("ChildSpec")
             .field("id", &self.id)
             .field("restart", &self.restart)
-            .field("shutdown", &self.shutdown)
+            .field("shutdown", &self.shutdown_time())
             .field("actor_name", &self.actor_name)
             .finish_non_exhaustive()
     }
@@ -130,7 +132,7 @@ impl ChildSpec {
         Self {
             id: id.into(),
             restart: Restart::Permanent,
-            shutdown: Duration::from_secs(5),
+            shutdown_ms: 5_000,
             actor_name: None,
             start,
         }
@@ -149,7 +151,9 @@ impl ChildSpec {
 
     /// Sets how long the child may take to stop before it is killed.
     pub fn shutdown(mut self, timeout: Duration) -> Self {
-        self.shutdown = timeout;
+        // Rounded up to the millisecond; at most 49 days.
+        let ms = timeout.as_nanos().div_ceil(1_000_000);
+        self.shutdown_ms = u32::try_from(ms).unwrap_or(u32::MAX);
         self
     }
 
@@ -157,13 +161,18 @@ impl ChildSpec {
     /// (process-wide unique), so that others can find it with
     /// `ractor::registry::where_is` across restarts.
     pub fn register_as(mut self, name: impl Into<String>) -> Self {
-        self.actor_name = Some(name.into());
+        self.actor_name = Some(name.into().into_boxed_str());
         self
     }
 
     /// The child's id, unique under its supervisor.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// How long the child may take to stop.
+    fn shutdown_time(&self) -> Duration {
+        Duration::from_millis(u64::from(self.shutdown_ms))
     }
 }
 
@@ -817,7 +826,7 @@ impl SupervisorState {
 }
 
 async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> {
-    (spec.start)(spec.actor_name.clone(), parent.clone())
+    (spec.start)(spec.actor_name.as_deref().map(str::to_owned), parent.clone())
         .await
         .map_err(|reason| CoreError::Spawn {
             child: spec.id.to_string(),
@@ -830,11 +839,11 @@ async fn stop_child(child: &Child) {
         return;
     };
     if cell
-        .stop_and_wait(None, Some(child.spec.shutdown))
+        .stop_and_wait(None, Some(child.spec.shutdown_time()))
         .await
         .is_err()
     {
-        tracing::warn!(child = %child.spec.id, timeout = ?child.spec.shutdown, "child ignored shutdown; killing it");
+        tracing::warn!(child = %child.spec.id, timeout = ?child.spec.shutdown_time(), "child ignored shutdown; killing it");
         let _ = cell.kill_and_wait(Some(Duration::from_secs(1))).await;
     }
 }

@@ -826,12 +826,15 @@ impl SupervisorState {
 }
 
 async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> {
-    (spec.start)(spec.actor_name.as_deref().map(str::to_owned), parent.clone())
-        .await
-        .map_err(|reason| CoreError::Spawn {
-            child: spec.id.to_string(),
-            reason,
-        })
+    (spec.start)(
+        spec.actor_name.as_deref().map(str::to_owned),
+        parent.clone(),
+    )
+    .await
+    .map_err(|reason| CoreError::Spawn {
+        child: spec.id.to_string(),
+        reason,
+    })
 }
 
 async fn stop_child(child: &Child) {

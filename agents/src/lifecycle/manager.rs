@@ -254,7 +254,7 @@ pub(crate) struct State {
     node: Node,
     supervisor: Supervisor,
     kinds: Kinds,
-    agents: BTreeMap<String, Tracked>,
+    agents: HashMap<String, Tracked>,
     /// The agents whose labels need publishing.
     dirty: BTreeSet<String>,
     /// The agents tracked since the last tick, looked at by the next.
@@ -320,7 +320,7 @@ impl Actor for Manager {
             node,
             supervisor,
             kinds,
-            agents: BTreeMap::new(),
+            agents: HashMap::new(),
             dirty: BTreeSet::new(),
             fresh: Vec::new(),
             checks: BTreeSet::new(),

@@ -458,7 +458,7 @@ impl State {
                 every,
             })
         };
-        self.agents.insert(
+        let replaced = self.agents.insert(
             id.clone(),
             Tracked {
                 profile,
@@ -472,6 +472,11 @@ impl State {
                 child: self.untracked.remove(&id),
             },
         );
+        // Followed already (never, as a spawn of a running id is refused;
+        // but a stale entry would be checked every tick).
+        if let Some(old) = replaced.filter(|old| old.awake) {
+            self.checks.remove(&(old.due, id.clone()));
+        }
         if movable {
             self.dirty.insert(id.clone());
         }

@@ -430,14 +430,7 @@ impl State {
                 shared
             }
         };
-        let event = json!({
-            "id": id,
-            "status": status,
-            "was": None::<Status>,
-            "kind": &*kind,
-            "epoch": epoch,
-        });
-        journal(&self.node, "agent.status", event);
+        journal_status(&self.node, &id, status, None, &kind, epoch);
         let profile = if metadata.is_empty() {
             let key = (Arc::clone(&kind), restart, every);
             let profile = self.profiles.entry(key).or_insert_with(|| {
@@ -754,14 +747,15 @@ impl State {
                 continue;
             };
             if agent.journaled != Some(agent.status) {
-                let event = json!({
-                    "id": id,
-                    "status": agent.status,
-                    "was": agent.journaled,
-                    "kind": &*agent.profile.kind,
-                    "epoch": agent.epoch,
-                });
-                journal(&self.node, "agent.status", event);
+                let (status, was) = (agent.status, agent.journaled);
+                journal_status(
+                    &self.node,
+                    &id,
+                    status,
+                    was,
+                    &agent.profile.kind,
+                    agent.epoch,
+                );
                 agent.journaled = Some(agent.status);
             }
             let mut labels = labels(
@@ -1205,6 +1199,19 @@ fn now_ms() -> u64 {
 }
 
 /// Keeps `payload` in the node's journal as an event of `kind`.
+/// Journals agent `id`'s new status (and the one journaled before).
+fn journal_status(
+    node: &Node,
+    id: &str,
+    status: Status,
+    was: Option<Status>,
+    kind: &str,
+    epoch: u64,
+) {
+    let event = json!({ "id": id, "status": status, "was": was, "kind": kind, "epoch": epoch });
+    journal(node, "agent.status", event);
+}
+
 fn journal(node: &Node, kind: &str, payload: serde_json::Value) {
     let event = actor_core::Event::new(kind, payload).node(node.name());
     if let Err(e) = node.journal().store(event) {

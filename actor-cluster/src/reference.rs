@@ -282,7 +282,9 @@ impl<M: Message> Deliver for ActorTarget<M> {
 enum Target {
     Local(Arc<dyn Deliver>),
     Remote {
-        node: String,
+        /// One copy of the node's name: a reference cloned per message
+        /// copies no string.
+        node: Arc<str>,
         /// The tags the actor answers, as its node announced them.
         accepts: Arc<[String]>,
     },
@@ -374,7 +376,7 @@ impl Ref {
             name,
             gateway,
             target: Arc::new(RwLock::new(Target::Remote {
-                node,
+                node: node.into(),
                 accepts: accepts.into(),
             })),
             checked: Arc::new(AtomicU64::new(UNCHECKED)),
@@ -401,7 +403,7 @@ impl Ref {
     /// `ask` will find where).
     pub fn node(&self) -> Option<String> {
         match &*self.current() {
-            Target::Remote { node, .. } => Some(node.clone()),
+            Target::Remote { node, .. } => Some(node.to_string()),
             Target::Local(_) | Target::Moved => None,
         }
     }
@@ -451,38 +453,43 @@ impl Ref {
     /// logged by the receiving gateway; use [`ask`](Ref::ask) when you need
     /// to know.
     pub fn tell<M: Message>(&self, msg: M) -> std::result::Result<(), Undelivered<M>> {
-        let target = self.current().clone();
         let undelivered = |msg, error| Undelivered { msg, error };
-        match target {
+        // Read in place, not cloned: a tell to a local actor touches no
+        // reference count.
+        let current = self.current();
+        let node = match &*current {
             Target::Local(t) => {
                 let parcel: AnyBox = Box::new((msg, Reply::<M::Reply>::none()));
-                match t.send_local(TypeId::of::<M>(), parcel) {
-                    Ok(()) => Ok(()),
-                    Err(NotTaken::Refused(parcel)) => Err(undelivered(
-                        unpack::<M>(parcel),
-                        self.mismatch::<M>(t.accepts().to_vec()),
-                    )),
-                    Err(NotTaken::Stopped(parcel)) => {
-                        let msg = parcel.and_then(unpack::<M>);
-                        match msg {
-                            Some(msg) if self.follow => {
-                                self.set(Target::Moved);
-                                self.send_remote(None, msg)
-                            }
-                            msg => Err(undelivered(
-                                msg,
-                                ClusterError::UnknownName(self.name.clone()),
-                            )),
-                        }
+                let stopped = match t.send_local(TypeId::of::<M>(), parcel) {
+                    Ok(()) => return Ok(()),
+                    Err(NotTaken::Refused(parcel)) => {
+                        return Err(undelivered(
+                            unpack::<M>(parcel),
+                            self.mismatch::<M>(t.accepts().to_vec()),
+                        ))
                     }
-                }
+                    Err(NotTaken::Stopped(parcel)) => parcel.and_then(unpack::<M>),
+                };
+                drop(current);
+                return match stopped {
+                    Some(msg) if self.follow => {
+                        self.set(Target::Moved);
+                        self.send_remote(None, msg)
+                    }
+                    msg => Err(undelivered(
+                        msg,
+                        ClusterError::UnknownName(self.name.clone()),
+                    )),
+                };
             }
             Target::Remote { accepts, .. } if !accepts.iter().any(|t| t == M::TAG) => {
-                Err(undelivered(Some(msg), self.mismatch::<M>(accepts.to_vec())))
+                return Err(undelivered(Some(msg), self.mismatch::<M>(accepts.to_vec())));
             }
-            Target::Remote { node, .. } => self.send_remote(Some(node), msg),
-            Target::Moved => self.send_remote(None, msg),
-        }
+            Target::Remote { node, .. } => Some(Arc::clone(node)),
+            Target::Moved => None,
+        };
+        drop(current);
+        self.send_remote(node, msg)
     }
 
     /// Sends a message and waits at most `timeout` for the answer.
@@ -579,7 +586,7 @@ impl Ref {
     /// the name is).
     async fn ask_remote<M: Message>(
         &self,
-        node: Option<String>,
+        node: Option<Arc<str>>,
         msg: M,
         timeout: Duration,
     ) -> Result<M::Reply> {
@@ -649,7 +656,7 @@ impl Ref {
     /// whichever node holds the name, with `None`).
     fn send_remote<M: Message>(
         &self,
-        node: Option<String>,
+        node: Option<Arc<str>>,
         msg: M,
     ) -> std::result::Result<(), Undelivered<M>> {
         let mut payload = match self.encode(&msg) {
@@ -678,13 +685,13 @@ impl Ref {
     /// whichever node holds the name, with `None`).
     fn through_gateway(
         &self,
-        node: Option<String>,
+        node: Option<Arc<str>>,
         tag: &'static str,
         payload: Vec<u8>,
         ask: Option<(AskReply, Duration)>,
     ) -> Result<()> {
         let out = Outgoing {
-            node,
+            node: node.as_deref().map(str::to_owned),
             name: self.name.clone(),
             tag,
             payload,

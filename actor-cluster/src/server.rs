@@ -114,7 +114,7 @@ pub trait Handler<M: Message>: Server {
 }
 
 /// Answers one parcel (a boxed `(M, Reply<M::Reply>)`) on the server.
-type RunFn<S> = Arc<dyn for<'a> Fn(&'a mut S, AnyBox) -> Handling<'a, ()> + Send + Sync>;
+type RunFn<S> = Box<dyn for<'a> Fn(&'a mut S, AnyBox) -> Handling<'a, ()> + Send + Sync>;
 
 /// Unpacks a parcel of `M`, answers it with `handle` and sends the reply.
 fn answer<'a, M: Message, F>(parcel: AnyBox, handle: impl FnOnce(M) -> F) -> Handling<'a, ()>
@@ -172,7 +172,7 @@ impl<S: Server> Accepts<S> {
     where
         S: Handler<M>,
     {
-        self.list::<M>(Arc::new(|server: &mut S, parcel| {
+        self.list::<M>(Box::new(|server: &mut S, parcel| {
             answer(parcel, |msg: M| server.handle(msg))
         }))
     }
@@ -183,7 +183,7 @@ impl<S: Server> Accepts<S> {
         &mut self,
         handler: for<'a> fn(&'a mut S, M) -> Handling<'a, M::Reply>,
     ) -> &mut Self {
-        self.list::<M>(Arc::new(move |server: &mut S, parcel| {
+        self.list::<M>(Box::new(move |server: &mut S, parcel| {
             answer(parcel, |msg: M| handler(server, msg))
         }))
     }
@@ -264,14 +264,16 @@ impl<S> std::fmt::Debug for Accepts<S> {
 
 /// One message for a server, with its reply handle, and how it is
 /// answered.
-pub(crate) struct Envelope<S> {
+pub(crate) struct Envelope<S: 'static> {
     parcel: AnyBox,
-    run: RunFn<S>,
-    quiet: bool,
+    /// Its entry in the server type's table, which lives as long as the
+    /// process (see `accepts_of`): no reference count shared by every
+    /// sender and every server of the type to touch per message.
+    entry: &'static Entry<S>,
 }
 
 /// What a server's mailbox holds.
-pub(crate) enum ServerMsg<S> {
+pub(crate) enum ServerMsg<S: 'static> {
     /// A message to answer.
     Run(Envelope<S>),
     /// Time to look whether it has been idle long enough to passivate.
@@ -283,7 +285,7 @@ pub(crate) enum ServerMsg<S> {
 impl<S: Server> ractor::Message for ServerMsg<S> {}
 
 /// Where a passivating server's messages go.
-enum Live<S> {
+enum Live<S: 'static> {
     /// To its running actor.
     Active(ActorRef<ServerMsg<S>>),
     /// Nowhere yet: it is starting, or finishing its mailbox before it
@@ -300,7 +302,7 @@ enum Live<S> {
 }
 
 /// How a server's target reaches it.
-enum Route<S> {
+enum Route<S: 'static> {
     /// One actor, for its whole life.
     Fixed(ActorRef<ServerMsg<S>>),
     /// Whichever incarnation is awake, or the sleeping server itself.
@@ -313,9 +315,9 @@ enum Route<S> {
 }
 
 /// A server as the gateway sees it.
-struct ServerTarget<S> {
+struct ServerTarget<S: 'static> {
     route: Route<S>,
-    accepts: Arc<Accepts<S>>,
+    accepts: &'static Accepts<S>,
     stop_on_conflict: bool,
 }
 
@@ -380,11 +382,7 @@ impl<S: Server> Deliver for ServerTarget<S> {
         reply: Option<ReplyRoute>,
     ) -> Result<(), RemoteError> {
         let (entry, parcel) = self.accepts.decode(tag, payload, reply)?;
-        let envelope = Envelope {
-            parcel,
-            run: Arc::clone(&entry.run),
-            quiet: entry.quiet,
-        };
+        let envelope = Envelope { parcel, entry };
         self.send(envelope).map_err(|_| RemoteError::UnknownName)
     }
 
@@ -392,11 +390,7 @@ impl<S: Server> Deliver for ServerTarget<S> {
         let Some(entry) = self.accepts.entries.iter().find(|e| e.key == key) else {
             return Err(NotTaken::Refused(parcel));
         };
-        let envelope = Envelope {
-            parcel,
-            run: Arc::clone(&entry.run),
-            quiet: entry.quiet,
-        };
+        let envelope = Envelope { parcel, entry };
         self.send(envelope)
             .map_err(|back| NotTaken::Stopped(back.map(|e| e.parcel)))
     }
@@ -426,21 +420,26 @@ impl<S: Server> Deliver for ServerTarget<S> {
 
 /// The handler table of server type `S` with `also`, built once per
 /// process and shared by every server of that type: a node of 100,000
-/// agents holds one table per agent type, not one per agent.
-fn accepts_of<S: Server>(also: fn(&mut Accepts<S>)) -> Arc<Accepts<S>> {
-    type Tables = HashMap<(TypeId, usize), Arc<dyn Any + Send + Sync>>;
+/// agents holds one table per agent type, not one per agent. Tables are
+/// never freed (one per server type and host), so a message can point at
+/// its entry with a plain reference.
+fn accepts_of<S: Server>(also: fn(&mut Accepts<S>)) -> &'static Accepts<S> {
+    type Tables = HashMap<(TypeId, usize), &'static (dyn Any + Send + Sync)>;
     static TABLES: OnceLock<Mutex<Tables>> = OnceLock::new();
     let key = (TypeId::of::<S>(), also as usize);
     let mut tables = TABLES
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    let table = tables
-        .entry(key)
-        .or_insert_with(|| Arc::new(Accepts::<S>::of(also)) as Arc<dyn Any + Send + Sync>);
-    Arc::clone(table)
-        .downcast::<Accepts<S>>()
-        .unwrap_or_else(|_| Arc::new(Accepts::<S>::of(also)))
+    let table = tables.entry(key).or_insert_with(|| {
+        let table: &'static Accepts<S> = Box::leak(Box::new(Accepts::<S>::of(also)));
+        table
+    });
+    match table.downcast_ref::<Accepts<S>>() {
+        Some(table) => table,
+        // Keyed by the type's id: another type's table is never found.
+        None => Box::leak(Box::new(Accepts::<S>::of(also))),
+    }
 }
 
 /// Called after each message a hosted server handled ([`Hosting::after_each`]).
@@ -594,7 +593,7 @@ impl<S: Server> Hosting<S> {
 /// Told, once, how a server's first registration went.
 type FirstRegistration = Arc<Mutex<Option<oneshot::Sender<crate::Result<()>>>>>;
 
-pub(crate) struct Registration<S> {
+pub(crate) struct Registration<S: 'static> {
     node: Node,
     name: Arc<str>,
     groups: Arc<[String]>,
@@ -612,7 +611,7 @@ pub(crate) struct Registration<S> {
 pub(crate) struct ServerActor<S>(PhantomData<fn() -> S>);
 
 /// A running server and its host's hook.
-pub(crate) struct Hosted<S> {
+pub(crate) struct Hosted<S: 'static> {
     /// `None` once handed to its target to sleep.
     server: Option<S>,
     after_each: Option<AfterEach<S>>,
@@ -759,7 +758,7 @@ impl<S: Server> Actor for ServerActor<S> {
                     return Ok(());
                 };
                 let started = hosted.meter.as_ref().map(|_| Instant::now());
-                (envelope.run)(server, envelope.parcel).await;
+                (envelope.entry.run)(server, envelope.parcel).await;
                 if let (Some(meter), Some(started)) = (&hosted.meter, started) {
                     meter.messages.increment(1);
                     meter.seconds.record(started.elapsed().as_secs_f64());
@@ -769,7 +768,7 @@ impl<S: Server> Actor for ServerActor<S> {
                 }
                 // Only a server that passivates looks at when it was last
                 // busy.
-                if !envelope.quiet && hosted.idle.is_some() {
+                if !envelope.entry.quiet && hosted.idle.is_some() {
                     hosted.last = Instant::now();
                 }
             }

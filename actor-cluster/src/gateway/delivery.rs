@@ -104,7 +104,7 @@ pub(crate) fn encode_reply<R: Payload>(
 pub(crate) enum Resolved {
     Local(Arc<dyn Deliver>),
     Remote {
-        node: String,
+        node: Arc<str>,
         accepts: Arc<[String]>,
         /// How many times names had moved when it was resolved (see
         /// [`Plane::moves`]).

@@ -499,7 +499,7 @@ impl GatewayState {
                     self.plane().local(name).map(Resolved::Local)
                 } else {
                     Some(Resolved::Remote {
-                        node: node.to_string(),
+                        node: Arc::clone(node),
                         accepts: claim.accepts.clone(),
                         moves: self.plane().moves(),
                     })

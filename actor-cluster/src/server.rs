@@ -838,28 +838,9 @@ impl<S: Server> Hosted<S> {
     }
 }
 
-/// Held by a passivating server's child spec: when the supervisor forgets
-/// the child (terminated, or the supervisor stopped) while it sleeps, its
-/// name is released, as a stopping actor's would be.
-struct Dormancy<S: Server> {
-    node: Node,
-    target: Arc<ServerTarget<S>>,
-}
-
-impl<S: Server> Drop for Dormancy<S> {
-    fn drop(&mut self) {
-        if let Route::Passivating { id, .. } = &self.target.route {
-            if self.target.asleep() {
-                let target = Arc::as_ptr(&self.target).cast::<()>() as usize;
-                self.node.release_dormant(id, target);
-            }
-        }
-    }
-}
-
-/// What every incarnation of a server's child is started from, in one
-/// allocation shared by its child spec (a server asleep by the hundred
-/// thousand costs this once each).
+/// What every incarnation of a server's child is started from, held by
+/// its child spec's start function, in the same allocation (a server
+/// asleep by the hundred thousand costs this once each).
 struct Incarnation<S: Server, F> {
     node: Node,
     /// Shared with its target and its child spec.
@@ -869,7 +850,26 @@ struct Incarnation<S: Server, F> {
     hosting: Hosting<S>,
     factory: F,
     first: Option<FirstRegistration>,
-    dormancy: Option<Dormancy<S>>,
+    /// The target of a passivating server.
+    target: Option<Arc<ServerTarget<S>>>,
+}
+
+/// A passivating server's child spec is dropped when its supervisor
+/// forgets the child (terminated, or the supervisor stopped): if the
+/// server sleeps then, its name is released, as a stopping actor's would
+/// be.
+impl<S: Server, F> Drop for Incarnation<S, F> {
+    fn drop(&mut self) {
+        let Some(target) = &self.target else {
+            return;
+        };
+        if let Route::Passivating { id, .. } = &target.route {
+            if target.asleep() {
+                let target = Arc::as_ptr(target).cast::<()>() as usize;
+                self.node.release_dormant(id, target);
+            }
+        }
+    }
 }
 
 impl Node {
@@ -936,7 +936,7 @@ impl Node {
     /// hosts user servers adds to them ([`Hosting`]).
     pub fn server_spec_with<S, F>(
         &self,
-        name: &str,
+        name: impl Into<Arc<str>>,
         groups: impl IntoIterator<Item = impl Into<String>>,
         hosting: Hosting<S>,
         factory: F,
@@ -952,7 +952,7 @@ impl Node {
     /// went.
     pub(crate) fn spec_reporting<S, F>(
         &self,
-        name: &str,
+        name: impl Into<Arc<str>>,
         groups: impl IntoIterator<Item = impl Into<String>>,
         hosting: Hosting<S>,
         factory: F,
@@ -984,7 +984,7 @@ impl Node {
     /// (its id taken).
     pub async fn serve_asleep<S, F>(
         &self,
-        name: &str,
+        name: impl Into<Arc<str>>,
         groups: impl IntoIterator<Item = impl Into<String>>,
         hosting: Hosting<S>,
         restart: Restart,
@@ -995,6 +995,8 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
+        let shared: Arc<str> = name.into();
+        let name = &*shared;
         let refused = |source: CoreError| crate::StartError::Server {
             name: name.to_owned(),
             source: Arc::new(source),
@@ -1012,7 +1014,6 @@ impl Node {
             labels: hosting.labels.clone(),
             epoch: hosting.epoch,
         };
-        let shared: Arc<str> = Arc::from(name);
         let asleep = Some(server);
         let (spec, target) =
             self.spec_parts(Arc::clone(&shared), groups, hosting, factory, asleep, None);
@@ -1033,7 +1034,7 @@ impl Node {
                 e => refused(e).into(),
             })?;
         let registered = self
-            .register_target(shared, listing, target as Arc<dyn Deliver>)
+            .register_target(Arc::clone(&shared), listing, target as Arc<dyn Deliver>)
             .await;
         if registered.is_err() {
             // Its spec dropped, its target releases nothing it does not hold.
@@ -1069,9 +1070,8 @@ impl Node {
             },
             None => Live::Waiting(Vec::new()),
         };
-        let dormancy = hosting.passivate.as_ref().map(|(_, supervisor)| Dormancy {
-            node: self.clone(),
-            target: Arc::new(ServerTarget {
+        let target = hosting.passivate.as_ref().map(|(_, supervisor)| {
+            Arc::new(ServerTarget {
                 route: Route::Passivating {
                     live: Mutex::new(live),
                     wake: supervisor.clone(),
@@ -1079,21 +1079,20 @@ impl Node {
                 },
                 accepts: accepts_of::<S>(hosting.also),
                 stop_on_conflict: hosting.stop_on_conflict,
-            }),
+            })
         });
-        let target = dormancy.as_ref().map(|d| Arc::clone(&d.target));
-        let incarnation = Arc::new(Incarnation {
+        let incarnation = Incarnation {
             node: self.clone(),
             name: Arc::clone(&name),
             groups,
             hosting,
             factory,
             first,
-            dormancy,
-        });
+            target: target.clone(),
+        };
         let spec = ChildSpec::new(name, move || {
-            let at = &*incarnation;
-            let target = at.dormancy.as_ref().map(|d| Arc::clone(&d.target));
+            let at = &incarnation;
+            let target = at.target.clone();
             // A sleeping server wakes with its own state; anything else
             // starts from a fresh one.
             let fresh = match &target {

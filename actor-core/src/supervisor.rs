@@ -583,12 +583,14 @@ impl SupervisorState {
         self.generation += 1;
         if let Some((id, child)) = self.children.get_index_mut(index) {
             child.changed = self.generation;
-            self.touched.push_back((self.generation, id.clone()));
-            if self.touched.len() > REMEMBERED_CHANGES {
+            // Forgets before it adds: at most REMEMBERED_CHANGES, so that
+            // the ring never doubles its capacity for one entry more.
+            if self.touched.len() >= REMEMBERED_CHANGES {
                 if let Some((generation, _)) = self.touched.pop_front() {
                     self.forgotten = self.forgotten.max(generation);
                 }
             }
+            self.touched.push_back((self.generation, id.clone()));
         }
     }
 
@@ -641,12 +643,12 @@ impl SupervisorState {
     /// Remembers that child `id` was removed.
     fn note_removed(&mut self, id: Arc<str>) {
         self.generation += 1;
-        self.removed.push_back((self.generation, id));
-        if self.removed.len() > REMEMBERED_REMOVALS {
+        if self.removed.len() >= REMEMBERED_REMOVALS {
             if let Some((generation, _)) = self.removed.pop_front() {
                 self.forgotten = self.forgotten.max(generation);
             }
         }
+        self.removed.push_back((self.generation, id));
     }
 
     /// What changed since generation `since`.

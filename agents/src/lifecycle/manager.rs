@@ -107,6 +107,11 @@ pub(crate) enum Refused {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Tracking {
     pub(crate) id: String,
+    /// Its registered name (`agent/<id>`), the copy its supervisor and the
+    /// gateway hold: the manager's record shares it (absent when told
+    /// from another process).
+    #[serde(skip)]
+    pub(crate) name: Option<Arc<str>>,
     pub(crate) kind: String,
     pub(crate) metadata: BTreeMap<String, Value>,
     pub(crate) restart: Policy,
@@ -163,6 +168,52 @@ struct Profile {
     metadata: BTreeMap<String, Value>,
     restart: Policy,
     every: Duration,
+}
+
+/// An agent's id as the key of its record: its registered name
+/// (`agent/<id>`), one copy shared with its supervisor's and its gateway's
+/// tables; it hashes, compares and borrows as the id.
+#[derive(Debug, Clone)]
+struct AgentKey(Arc<str>);
+
+impl AgentKey {
+    /// The key of agent `id`, with a name of its own.
+    fn of(id: &str) -> Self {
+        Self(agent_name(id).into())
+    }
+
+    /// The key of the agent registered as `name` (`agent/<id>`).
+    fn named(name: Arc<str>) -> Self {
+        if name.starts_with(AGENT_PREFIX) {
+            Self(name)
+        } else {
+            Self::of(&name)
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.0[AGENT_PREFIX.len()..]
+    }
+}
+
+impl std::borrow::Borrow<str> for AgentKey {
+    fn borrow(&self) -> &str {
+        self.id()
+    }
+}
+
+impl PartialEq for AgentKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for AgentKey {}
+
+impl std::hash::Hash for AgentKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
 }
 
 /// One agent as its manager follows it.
@@ -254,7 +305,7 @@ pub(crate) struct State {
     node: Node,
     supervisor: Supervisor,
     kinds: Kinds,
-    agents: HashMap<String, Tracked>,
+    agents: HashMap<AgentKey, Tracked>,
     /// The agents whose labels need publishing.
     dirty: BTreeSet<String>,
     /// The agents tracked since the last tick, looked at by the next.
@@ -391,6 +442,7 @@ impl State {
     fn track(&mut self, tracking: Tracking) -> String {
         let Tracking {
             id,
+            name,
             kind,
             metadata,
             restart,
@@ -451,8 +503,9 @@ impl State {
                 every,
             })
         };
+        let key = name.map_or_else(|| AgentKey::of(&id), AgentKey::named);
         let replaced = self.agents.insert(
-            id.clone(),
+            key,
             Tracked {
                 profile,
                 status,
@@ -530,9 +583,9 @@ impl State {
         let mut touched: BTreeSet<String> = std::mem::take(&mut self.fresh).into_iter().collect();
         if changes.complete {
             self.untracked.clear();
-            for (id, agent) in &mut self.agents {
+            for (key, agent) in &mut self.agents {
                 agent.child = None;
-                touched.insert(id.clone());
+                touched.insert(key.id().to_owned());
             }
         }
         for name in &changes.removed {
@@ -560,7 +613,7 @@ impl State {
                     restarts,
                     dormant,
                 };
-                match self.agents.get_mut(&id) {
+                match self.agents.get_mut(id.as_str()) {
                     Some(agent) => {
                         agent.child = Some(child);
                         touched.insert(id);
@@ -575,7 +628,7 @@ impl State {
         let now = Instant::now();
         let mut gone = Vec::new();
         for id in touched {
-            let Some(agent) = self.agents.get_mut(&id) else {
+            let Some(agent) = self.agents.get_mut(id.as_str()) else {
                 continue;
             };
             let Some(&Child {
@@ -649,7 +702,7 @@ impl State {
             return;
         };
         let asks = due.iter().zip(refs).map(|(id, found)| {
-            let within = self.agents.get(id).map_or(MOST, |a| {
+            let within = self.agents.get(id.as_str()).map_or(MOST, |a| {
                 (a.profile.every / 2).clamp(Duration::from_millis(25), MOST)
             });
             async move {
@@ -662,7 +715,7 @@ impl State {
         let answers = join_all(asks).await;
         let now = Instant::now();
         for (id, answer) in due.iter().zip(answers) {
-            let Some(agent) = self.agents.get_mut(id) else {
+            let Some(agent) = self.agents.get_mut(id.as_str()) else {
                 continue;
             };
             let awake = agent.awake;
@@ -743,7 +796,7 @@ impl State {
     fn labels_of(&mut self, ids: Vec<String>) -> Vec<(String, BTreeMap<String, String>)> {
         let mut batch = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(agent) = self.agents.get_mut(&id) else {
+            let Some(agent) = self.agents.get_mut(id.as_str()) else {
                 continue;
             };
             if agent.journaled != Some(agent.status) {
@@ -999,7 +1052,7 @@ impl State {
                 .map(str::to_owned)
                 .collect();
             let before = std::mem::replace(&mut record.holders, holders.clone());
-            if before != holders && self.agents.contains_key(&id) {
+            if before != holders && self.agents.contains_key(id.as_str()) {
                 self.dirty.insert(id.clone());
             }
             let Some(replica) = self.replica(&id) else {

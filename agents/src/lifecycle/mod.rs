@@ -343,16 +343,18 @@ pub(crate) async fn start_agent<A: Agent>(
             agent
         }
     };
+    // One copy of the name for the supervisor, the gateway and the manager.
+    let name: Arc<str> = agent_name(&id).into();
     if asleep {
         if let Some(keeper) = &keeper {
             keeper.restore(&mut first);
         }
-        node.serve_asleep(&agent_name(&id), groups, hosting, restart, first, restored)
+        node.serve_asleep(Arc::clone(&name), groups, hosting, restart, first, restored)
             .await?;
         tracing::debug!(agent = %id, node = %node.name(), epoch, "agent started asleep");
     } else {
         let child = node
-            .server_spec_with(&agent_name(&id), groups, hosting, restored)
+            .server_spec_with(Arc::clone(&name), groups, hosting, restored)
             .restart(restart);
         supervisor.start_child(child).await?;
         tracing::info!(agent = %id, node = %node.name(), epoch, "agent started");
@@ -360,6 +362,7 @@ pub(crate) async fn start_agent<A: Agent>(
     let resume = resume.unwrap_or_default();
     Ok(Tracking {
         id,
+        name: Some(name),
         kind,
         metadata,
         restart: restart.into(),

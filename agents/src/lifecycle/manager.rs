@@ -191,12 +191,14 @@ impl AgentKey {
         }
     }
 
+    #[inline]
     fn id(&self) -> &str {
         &self.0[AGENT_PREFIX.len()..]
     }
 }
 
 impl std::borrow::Borrow<str> for AgentKey {
+    #[inline]
     fn borrow(&self) -> &str {
         self.id()
     }

@@ -2,6 +2,8 @@
 //! message, its rule is the caller's, and `Agents::run` starts it like any
 //! built-in family.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -132,14 +134,7 @@ impl Protocol for Poll {
 
 /// A node of its own for each test: ractor's registry is process-wide.
 async fn node(name: &str) -> (Node, Agents) {
-    let node = Node::builder()
-        .name(name)
-        .cookie("poll-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
+    let node = support::lone_node(name).await;
     let agents = Agents::start(&node).await.expect("agents");
     (node, agents)
 }

@@ -3,10 +3,12 @@
 //! announced once: its lifecycle manager's first publish of the same
 //! facts announces nothing more.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actor_cluster::{NameEvent, Node, Server};
+use actor_cluster::{NameEvent, Server};
 use agents::{Agent, AgentSpec, Agents, Status, Value};
 
 /// An agent with a capability and metadata, and nothing to answer.
@@ -35,14 +37,7 @@ fn sleeper(id: &str) -> impl Fn() -> Sleeper + Send + Sync + 'static {
 
 #[tokio::test]
 async fn an_agent_is_listed_whole_when_its_spawn_returns_and_announced_once() {
-    let node = Node::builder()
-        .name("directory")
-        .cookie("directory-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
+    let node = support::lone_node("directory").await;
     let agents = Agents::start(&node).await.expect("agents");
     let mut names = node.watch_names();
     let mut published = node

@@ -2,9 +2,11 @@
 //! first, also when more are due than one round of checks takes: none is
 //! left unchecked behind agents checked again and again.
 
+mod support;
+
 use std::time::Duration;
 
-use actor_cluster::{Node, Server};
+use actor_cluster::Server;
 use agents::{Agent, AgentSpec, Agents, Status};
 
 /// An agent that is healthy and does nothing else.
@@ -22,14 +24,7 @@ impl Agent for Idle {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_running_agent_is_checked_when_more_are_due_than_a_round_takes() {
-    let node = Node::builder()
-        .name("health")
-        .cookie("health-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
+    let node = support::lone_node("health").await;
     let agents = Agents::start(&node).await.expect("agents");
     // Checked every 50 ms each: 12,000 checks a second asked for, more
     // than the manager makes (256 every 200 ms). An agent is `starting`

@@ -2,6 +2,8 @@
 //! one test across two nodes in this process): exact outcomes of the rules,
 //! late agents missing, invalid orders rejected and told, fills told.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -128,14 +130,7 @@ impl Desk {
 }
 
 async fn node(name: &str) -> Node {
-    Node::builder()
-        .name(name)
-        .cookie("market-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node")
+    support::lone_node(name).await
 }
 
 /// A node named `name` running `traders`, all writing to one inbox.
@@ -454,7 +449,7 @@ async fn a_market_on_another_node_answers_the_same_calls() {
     let host = node("market-host").await;
     let client = Node::builder()
         .name("market-client")
-        .cookie("market-test")
+        .cookie(support::COOKIE)
         .listen("127.0.0.1:0".parse().expect("addr"))
         .no_discovery()
         .seed(host.addr().to_string())

@@ -8,9 +8,11 @@
 //!
 //! One test, one node: ractor's registry is global to the process.
 
+mod support;
+
 use std::time::Duration;
 
-use actor_cluster::{Node, Server};
+use actor_cluster::Server;
 use agents::variables::{
     BanditPolicy, Change, Definition, Ended, Evaluation, Kind, Objective, Sampler, StudySpec,
     TrialState, TrialStep, VariableError, Variables,
@@ -96,13 +98,7 @@ fn spec(name: &str, capability: &str) -> StudySpec {
 async fn studies_on_one_node() -> anyhow::Result<()> {
     let metrics = actor_core::MetricsRegistry::new();
     metrics.install()?;
-    let node = Node::builder()
-        .name("solo")
-        .cookie("study-test")
-        .listen("127.0.0.1:0".parse()?)
-        .no_discovery()
-        .start()
-        .await?;
+    let node = support::lone_node("solo").await;
     let agents = Agents::start(&node).await?;
     for id in ["s1", "s2"] {
         let s = scorer(id, "scorer");

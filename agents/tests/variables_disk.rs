@@ -10,10 +10,11 @@
 //! Each node is this test binary run again with [`ROLE`] set, driven
 //! through `variables_node` (one JSON line per operation on its stdin).
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use actor_cluster::Node;
 use agents::variables::{Committed, Definition, Kind, VariableError, Variables, VariablesBuilder};
 use agents::{AgentError, Value};
 
@@ -212,14 +213,7 @@ async fn assert_kept(node: &mut NodeProcess, kept: &[(String, Vec<Committed>)]) 
 /// dir; a node that can keeps its table across a restart in the process.
 #[tokio::test]
 async fn a_data_dir_is_used_or_refused_by_its_path() {
-    let node = Node::builder()
-        .name("solo")
-        .cookie("variables-disk-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
+    let node = support::lone_node("solo").await;
     let data = tempfile::tempdir().expect("a temp dir");
     let solo = || Variables::builder(&node, &["solo"]);
     let refused = |started: Result<Variables, AgentError>, path: &Path| match started {

@@ -9,9 +9,10 @@
 //! through `variables_node` (one JSON line per operation on its stdin).
 //! The commit latency is measured by `cargo bench --bench variables`.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use actor_cluster::Node;
 use agents::variables::{Definition, Kind, VariableError, Variables};
 use agents::{AgentError, Value};
 
@@ -240,14 +241,7 @@ async fn variables_replicate_survive_a_minority_and_refuse_without_quorum() {
 
 #[tokio::test]
 async fn a_group_of_one_serves_and_bad_voters_are_refused() {
-    let node = Node::builder()
-        .name("solo")
-        .cookie("variables-raft-test")
-        .listen("127.0.0.1:0".parse().expect("addr"))
-        .no_discovery()
-        .start()
-        .await
-        .expect("node");
+    let node = support::lone_node("solo").await;
     let refused = Variables::start(&node, &["n1", "n2"]).await;
     assert!(
         matches!(

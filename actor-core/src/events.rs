@@ -367,6 +367,10 @@ struct Inner {
     by_correlation: HashMap<Arc<str>, VecDeque<u64>>,
     /// The node of the last event stored that had one.
     last_node: Option<Arc<str>>,
+    /// Where a payload is encoded before it is copied to its own
+    /// allocation of the exact size (one allocation an event, not a
+    /// growing vector's several).
+    scratch: Vec<u8>,
     /// (timestamp_ms, id) of every stored event.
     by_time: BTreeSet<(u64, u64)>,
     subscribers: Vec<Subscriber>,
@@ -389,6 +393,7 @@ impl EventStore {
                 by_kind: HashMap::new(),
                 by_correlation: HashMap::new(),
                 last_node: None,
+                scratch: Vec::new(),
                 by_time: BTreeSet::new(),
                 subscribers: Vec::new(),
             })),
@@ -542,12 +547,12 @@ impl Inner {
         });
         self.by_time.insert((event.timestamp_ms, id));
         self.publish(&event);
+        self.scratch.clear();
+        // A `Value` always encodes (into a Vec, nothing can fail).
+        let _ = rmp_serde::encode::write(&mut self.scratch, &event.payload);
         let stored = Stored {
             kind,
-            // A `Value` always encodes (into a Vec, nothing can fail).
-            payload: rmp_serde::to_vec(&event.payload)
-                .unwrap_or_default()
-                .into_boxed_slice(),
+            payload: self.scratch.as_slice().into(),
             correlation_id,
             parent_id: event.parent_id,
             timestamp_ms: event.timestamp_ms,

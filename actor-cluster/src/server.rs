@@ -435,11 +435,14 @@ fn accepts_of<S: Server>(also: fn(&mut Accepts<S>)) -> &'static Accepts<S> {
         let table: &'static Accepts<S> = Box::leak(Box::new(Accepts::<S>::of(also)));
         table
     });
-    match table.downcast_ref::<Accepts<S>>() {
-        Some(table) => table,
-        // Keyed by the type's id: another type's table is never found.
-        None => Box::leak(Box::new(Accepts::<S>::of(also))),
+    if let Some(table) = table.downcast_ref::<Accepts<S>>() {
+        return table;
     }
+    // Keyed by the type's id, another type's table is never found; were
+    // it, this one would take its place (leaked once, not per call).
+    let fresh: &'static Accepts<S> = Box::leak(Box::new(Accepts::<S>::of(also)));
+    *table = fresh;
+    fresh
 }
 
 /// Called after each message a hosted server handled ([`Hosting::after_each`]).

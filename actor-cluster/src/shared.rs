@@ -1,7 +1,8 @@
 //! One copy of each list that many names carry alike: the tags an actor
 //! type answers, the groups of an agent kind, the labels of agents in the
-//! same state, the name of the node that holds them. A node holding a hundred thousand names of one kind keeps
-//! one of each, not a hundred thousand.
+//! same state, the name of the node that holds them. A node holding a
+//! hundred thousand names of one kind keeps one of each, not a hundred
+//! thousand.
 //!
 //! Process-wide, as the values are immutable and the same on every node
 //! of a process. A value no name holds any more is forgotten when the

@@ -149,9 +149,10 @@ impl ChildSpec {
         self
     }
 
-    /// Sets how long the child may take to stop before it is killed.
+    /// Sets how long the child may take to stop before it is killed,
+    /// rounded up to the millisecond (at most about 49 days: a longer
+    /// timeout is kept as that).
     pub fn shutdown(mut self, timeout: Duration) -> Self {
-        // Rounded up to the millisecond; at most 49 days.
         let ms = timeout.as_nanos().div_ceil(1_000_000);
         self.shutdown_ms = u32::try_from(ms).unwrap_or(u32::MAX);
         self
@@ -583,14 +584,13 @@ impl SupervisorState {
         self.generation += 1;
         if let Some((id, child)) = self.children.get_index_mut(index) {
             child.changed = self.generation;
-            // Forgets before it adds: at most REMEMBERED_CHANGES, so that
-            // the ring never doubles its capacity for one entry more.
-            if self.touched.len() >= REMEMBERED_CHANGES {
-                if let Some((generation, _)) = self.touched.pop_front() {
-                    self.forgotten = self.forgotten.max(generation);
-                }
-            }
-            self.touched.push_back((self.generation, id.clone()));
+            let change = (self.generation, id.clone());
+            remember(
+                &mut self.touched,
+                REMEMBERED_CHANGES,
+                change,
+                &mut self.forgotten,
+            );
         }
     }
 
@@ -643,12 +643,13 @@ impl SupervisorState {
     /// Remembers that child `id` was removed.
     fn note_removed(&mut self, id: Arc<str>) {
         self.generation += 1;
-        if self.removed.len() >= REMEMBERED_REMOVALS {
-            if let Some((generation, _)) = self.removed.pop_front() {
-                self.forgotten = self.forgotten.max(generation);
-            }
-        }
-        self.removed.push_back((self.generation, id));
+        let removal = (self.generation, id);
+        remember(
+            &mut self.removed,
+            REMEMBERED_REMOVALS,
+            removal,
+            &mut self.forgotten,
+        );
     }
 
     /// What changed since generation `since`.
@@ -825,6 +826,24 @@ impl SupervisorState {
         self.restarts.push_back(now);
         self.restarts.len() <= self.intensity.max_restarts as usize
     }
+}
+
+/// Adds `entry` to `ring`, which keeps the last `most`; what it forgets
+/// raises `forgotten` (a watcher behind it is given every child). It
+/// forgets before it adds, so that the ring never doubles its capacity
+/// for one entry more.
+fn remember(
+    ring: &mut VecDeque<(u64, Arc<str>)>,
+    most: usize,
+    entry: (u64, Arc<str>),
+    forgotten: &mut u64,
+) {
+    if ring.len() >= most {
+        if let Some((generation, _)) = ring.pop_front() {
+            *forgotten = (*forgotten).max(generation);
+        }
+    }
+    ring.push_back(entry);
 }
 
 async fn spawn_child(spec: &ChildSpec, parent: &ActorCell) -> Result<ActorCell> {

@@ -372,9 +372,9 @@ pub(crate) struct GatewayState {
     /// The node's event store: membership events are kept there too.
     journal: actor_core::EventStore,
     peers: HashMap<String, Peer>,
-    /// Every claim on every name, by node; the smallest node name wins.
-    /// By name, each keyed by the claim's own copy of it.
-    /// (the node names of the claims are shared too: `shared::node`).
+    /// Every claim on every name, by name (the claims' own copy of it),
+    /// then by node (one copy of each node's name: `shared::node`); the
+    /// highest epoch, then the smallest node name, wins.
     claims: HashMap<Arc<str>, LiteMap<Arc<str>, Claim>>,
     /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.

@@ -1253,7 +1253,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Keeps `payload` in the node's journal as an event of `kind`.
 /// Journals agent `id`'s new status (and the one journaled before).
 fn journal_status(
     node: &Node,
@@ -1267,6 +1266,7 @@ fn journal_status(
     journal(node, "agent.status", event);
 }
 
+/// Keeps `payload` in the node's journal as an event of `kind`.
 fn journal(node: &Node, kind: &str, payload: serde_json::Value) {
     let event = actor_core::Event::new(kind, payload).node(node.name());
     if let Err(e) = node.journal().store(event) {

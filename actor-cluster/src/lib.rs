@@ -94,5 +94,5 @@ pub use membership::{ConflictPolicy, NodeEvent, PartitionPolicy};
 pub use node::{Node, NodeBuilder, DEFAULT_CLUSTER, DEFAULT_LISTEN, MAX_NAME_BYTES};
 pub use parcel::Payload;
 pub use reference::{Message, Ref, Reply, Request, Undelivered};
-pub use server::{Accepts, AfterEach, Handler, Handling, Hosting, Server};
+pub use server::{Accepts, AfterEach, Asleep, Handler, Handling, Hosting, Server};
 pub use tls::{Tls, TLS_SERVER_NAME};

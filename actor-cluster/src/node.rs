@@ -617,9 +617,45 @@ impl Node {
         listing: Listing,
         target: Arc<dyn Deliver>,
     ) -> Result<()> {
-        check_name(&name)?;
-        listing.check(&name)?;
-        gateway::register(&self.inner.gateway, name, listing, target).await
+        let mut registered = self.register_targets(vec![(name, listing, target)]).await?;
+        registered.pop().unwrap_or(Ok(()))
+    }
+
+    /// Registers many local targets in one message to the gateway; one
+    /// result per target, in order (one refused does not stop the others).
+    ///
+    /// # Errors
+    /// [`ClusterError::NodeStopped`] if the gateway is gone (then none was
+    /// registered).
+    pub(crate) async fn register_targets(
+        &self,
+        targets: Vec<(Arc<str>, Listing, Arc<dyn Deliver>)>,
+    ) -> Result<Vec<Result<()>>> {
+        // Checked here, not in the gateway's turn; only the valid ones go.
+        let mut checked = Vec::with_capacity(targets.len());
+        let mut valid = Vec::with_capacity(targets.len());
+        for (name, listing, target) in targets {
+            match check_name(&name).and_then(|()| listing.check(&name)) {
+                Ok(()) => {
+                    checked.push(None);
+                    valid.push((name, listing, target));
+                }
+                Err(e) => checked.push(Some(e)),
+            }
+        }
+        let mut registered = if valid.is_empty() {
+            Vec::new()
+        } else {
+            gateway::register(&self.inner.gateway, valid).await?
+        }
+        .into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|refused| match refused {
+                Some(e) => Err(e),
+                None => registered.next().unwrap_or(Err(ClusterError::NodeStopped)),
+            })
+            .collect())
     }
 
     /// Replaces the labels of `name`, registered on this node: small

@@ -979,7 +979,8 @@ impl Node {
     /// child (id `name`, restarted by `restart`, from `factory` after a
     /// failure) is added dormant to that supervisor. For servers that are
     /// to exist by the thousand and run only when used: one costs its
-    /// state and its entries, no task and no mailbox.
+    /// state and its entries, no task and no mailbox. To start many at
+    /// once, see [`serve_asleep_many`](Self::serve_asleep_many).
     ///
     /// # Errors
     /// As [`serve`](Node::serve); [`StartError::Server`](crate::StartError::Server)
@@ -998,52 +999,90 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        let shared: Arc<str> = name.into();
-        let name = &*shared;
-        let refused = |source: CoreError| crate::StartError::Server {
-            name: name.to_owned(),
-            source: Arc::new(source),
-        };
-        let Some((_, supervisor)) = hosting.passivate.clone() else {
-            return Err(refused(CoreError::Spawn {
-                child: name.to_owned(),
-                reason: "a server served asleep must passivate (Hosting::passivate_after)".into(),
-            })
-            .into());
-        };
-        let groups = crate::shared::list_of(groups);
-        let listing = Listing {
-            groups: Arc::clone(&groups),
-            labels: hosting.labels.clone(),
-            epoch: hosting.epoch,
-        };
-        let asleep = Some(server);
-        let (spec, target) =
-            self.spec_parts(Arc::clone(&shared), groups, hosting, factory, asleep, None);
-        let Some(target) = target else {
-            return Err(refused(CoreError::Spawn {
-                child: name.to_owned(),
-                reason: "a passivating server has a target".into(),
-            })
-            .into());
-        };
-        // Added before the name is registered: no message can wake it
-        // before its supervisor knows it.
-        supervisor
-            .add_dormant(spec.restart(restart))
-            .await
-            .map_err(|e| match e {
-                CoreError::NotRunning { .. } => crate::ClusterError::NodeStopped,
-                e => refused(e).into(),
-            })?;
-        let registered = self
-            .register_target(Arc::clone(&shared), listing, target as Arc<dyn Deliver>)
-            .await;
-        if registered.is_err() {
-            // Its spec dropped, its target releases nothing it does not hold.
-            let _ = supervisor.terminate_child(name).await;
+        let asleep = Asleep::new(self, name, groups, hosting, restart, server, factory)?;
+        let mut served = self.serve_asleep_many(vec![asleep]).await;
+        served
+            .pop()
+            .unwrap_or(Err(crate::ClusterError::NodeStopped))
+    }
+
+    /// Serves many servers asleep, each as [`serve_asleep`](Self::serve_asleep)
+    /// serves one, with one message to their supervisor and one to the
+    /// gateway for all of them (where one at a time costs two round trips
+    /// between threads each): for a node that starts thousands at once.
+    /// Answers, in order, how each went; one refused (its name or its
+    /// child id taken) does not stop the others.
+    pub async fn serve_asleep_many(&self, servers: Vec<Asleep>) -> Vec<crate::Result<()>> {
+        let mut served = Vec::with_capacity(servers.len());
+        let mut servers = servers.into_iter().peekable();
+        while let Some(first) = servers.next() {
+            // Those under one supervisor (all of them, mostly) go together.
+            let supervisor = first.supervisor.clone();
+            let mut run = vec![first];
+            while let Some(next) =
+                servers.next_if(|s| s.supervisor.actor().get_id() == supervisor.actor().get_id())
+            {
+                run.push(next);
+            }
+            served.extend(self.serve_run(&supervisor, run).await);
         }
-        registered
+        served
+    }
+
+    /// Serves `run`, all under `supervisor`, asleep.
+    async fn serve_run(&self, supervisor: &Supervisor, run: Vec<Asleep>) -> Vec<crate::Result<()>> {
+        let refused = |name: &str, source: CoreError| -> crate::ClusterError {
+            match source {
+                CoreError::NotRunning { .. } => crate::ClusterError::NodeStopped,
+                source => crate::StartError::Server {
+                    name: name.to_owned(),
+                    source: Arc::new(source),
+                }
+                .into(),
+            }
+        };
+        let (specs, rest): (Vec<_>, Vec<_>) = run
+            .into_iter()
+            .map(|a| (a.spec, (a.name, a.listing, a.target)))
+            .unzip();
+        // Added before their names are registered: no message can wake one
+        // before its supervisor knows it.
+        let added = match supervisor.add_dormant_many(specs).await {
+            Ok(added) => added,
+            Err(e) => {
+                let e = refused("", e);
+                return rest.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        let mut results: Vec<crate::Result<()>> = Vec::with_capacity(rest.len());
+        let mut to_register = Vec::with_capacity(rest.len());
+        for (added, (name, listing, target)) in added.into_iter().zip(rest) {
+            match added {
+                Ok(()) => {
+                    results.push(Ok(()));
+                    to_register.push((name, listing, target));
+                }
+                Err(e) => results.push(Err(refused(&name, e))),
+            }
+        }
+        let names: Vec<Arc<str>> = to_register.iter().map(|(n, ..)| Arc::clone(n)).collect();
+        let registered = match self.register_targets(to_register).await {
+            Ok(registered) => registered,
+            Err(e) => names.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut registered = names.into_iter().zip(registered);
+        for result in results.iter_mut().filter(|r| r.is_ok()) {
+            let Some((name, outcome)) = registered.next() else {
+                break;
+            };
+            if let Err(e) = outcome {
+                // Its spec dropped, its target releases nothing it does
+                // not hold.
+                let _ = supervisor.terminate_child(&name).await;
+                *result = Err(e);
+            }
+        }
+        results
     }
 
     /// The parts of a server's child spec: the spec, and the target of a
@@ -1114,6 +1153,90 @@ impl Node {
         })
         .restart(Restart::Permanent);
         (spec, target)
+    }
+}
+
+/// A server made ready to start asleep, for
+/// [`Node::serve_asleep_many`]: what [`Node::serve_asleep`] takes, checked.
+pub struct Asleep {
+    name: Arc<str>,
+    supervisor: Supervisor,
+    spec: ChildSpec,
+    listing: Listing,
+    target: Arc<dyn Deliver>,
+}
+
+impl Asleep {
+    /// `server`, to be registered as `name` on `node` and served asleep as
+    /// [`Node::serve_asleep`] says of its arguments.
+    ///
+    /// # Errors
+    /// [`StartError::Server`](crate::StartError::Server) if `hosting` does
+    /// not passivate.
+    pub fn new<S, F>(
+        node: &Node,
+        name: impl Into<Arc<str>>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+        hosting: Hosting<S>,
+        restart: Restart,
+        server: S,
+        factory: F,
+    ) -> crate::Result<Self>
+    where
+        S: Server,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        let name: Arc<str> = name.into();
+        let refused = |reason: &str| crate::StartError::Server {
+            name: name.to_string(),
+            source: Arc::new(CoreError::Spawn {
+                child: name.to_string(),
+                reason: reason.into(),
+            }),
+        };
+        let Some((_, supervisor)) = hosting.passivate.clone() else {
+            return Err(refused(
+                "a server served asleep must passivate (Hosting::passivate_after)",
+            )
+            .into());
+        };
+        let groups = crate::shared::list_of(groups);
+        let listing = Listing {
+            groups: Arc::clone(&groups),
+            labels: hosting.labels.clone(),
+            epoch: hosting.epoch,
+        };
+        let (spec, target) = node.spec_parts(
+            Arc::clone(&name),
+            groups,
+            hosting,
+            factory,
+            Some(server),
+            None,
+        );
+        let Some(target) = target else {
+            return Err(refused("a passivating server has a target").into());
+        };
+        Ok(Self {
+            name,
+            supervisor,
+            spec: spec.restart(restart),
+            listing,
+            target,
+        })
+    }
+
+    /// The name it is to be registered as.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for Asleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Asleep")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

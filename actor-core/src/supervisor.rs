@@ -310,9 +310,9 @@ pub enum SupervisorMsg {
     RestartDue(Vec<Arc<str>>),
     /// Start this dormant child again (see [`PASSIVATED`]).
     Wake(String),
-    /// Add a child at the end of the order, dormant: started by its first
-    /// [`Wake`](Self::Wake).
-    AddDormant(ChildSpec, RpcReplyPort<Result<()>>),
+    /// Add children at the end of the order, dormant: each started by its
+    /// first [`Wake`](Self::Wake). Answered for each, in order.
+    AddDormant(Vec<ChildSpec>, RpcReplyPort<Vec<Result<()>>>),
     /// What changed among the children since this generation.
     Changes(u64, RpcReplyPort<Changes>),
 }
@@ -326,7 +326,10 @@ impl fmt::Debug for SupervisorMsg {
             Self::Child(id, _) => write!(f, "Child({id})"),
             Self::RestartDue(ids) => write!(f, "RestartDue({ids:?})"),
             Self::Wake(id) => write!(f, "Wake({id})"),
-            Self::AddDormant(spec, _) => write!(f, "AddDormant({})", spec.id),
+            Self::AddDormant(specs, _) => match specs.as_slice() {
+                [spec] => write!(f, "AddDormant({})", spec.id),
+                specs => write!(f, "AddDormant({} children)", specs.len()),
+            },
             Self::Changes(since, _) => write!(f, "Changes({since})"),
         }
     }
@@ -401,8 +404,20 @@ impl Supervisor {
     /// [`CoreError::DuplicateChild`], [`CoreError::Spawn`] past the
     /// maximum number of children, or [`CoreError::NotRunning`].
     pub async fn add_dormant(&self, spec: ChildSpec) -> Result<()> {
-        self.call(|reply| SupervisorMsg::AddDormant(spec, reply))
-            .await?
+        let mut added = self.add_dormant_many(vec![spec]).await?;
+        added.pop().unwrap_or(Ok(()))
+    }
+
+    /// Adds many children at once as [`add_dormant`](Self::add_dormant)
+    /// adds one, in one message to the supervisor: answers, in order,
+    /// how each went (one refused does not stop the others).
+    ///
+    /// # Errors
+    /// [`CoreError::NotRunning`] if the supervisor is gone (then none was
+    /// added).
+    pub async fn add_dormant_many(&self, specs: Vec<ChildSpec>) -> Result<Vec<Result<()>>> {
+        self.call(|reply| SupervisorMsg::AddDormant(specs, reply))
+            .await
     }
 
     /// Stops a child within its shutdown timeout and removes it.
@@ -948,11 +963,16 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::AddDormant(spec, reply) => {
-                let result = state
-                    .admit(spec)
-                    .map(|spec| state.add(Child::dormant(spec)));
-                let _ = reply.send(result);
+            SupervisorMsg::AddDormant(specs, reply) => {
+                let results = specs
+                    .into_iter()
+                    .map(|spec| {
+                        state
+                            .admit(spec)
+                            .map(|spec| state.add(Child::dormant(spec)))
+                    })
+                    .collect();
+                let _ = reply.send(results);
             }
             SupervisorMsg::StartChild(spec, reply) => {
                 let result = match state.admit(spec) {

@@ -7,7 +7,10 @@
 //! * `bare`: ractor actors holding an id and a value, spawned one after
 //!   another from one task.
 //! * `agent`: agents with the same state, each registered cluster-wide
-//!   with its capability, under an agent supervisor.
+//!   with its capability, under an agent supervisor, all started by one
+//!   call to [`Agents::spawn_many`](agents::Agents::spawn_many) from one
+//!   task (running agents start one after another in it; asleep ones are
+//!   registered 256 at a time).
 //! * `passivated`: the same agents with
 //!   [`AgentSpec::passivate_after`](agents::AgentSpec::passivate_after):
 //!   measured once every one of them has passivated.
@@ -208,17 +211,19 @@ async fn agent_round(n: usize, round: usize, mode: Mode, heap: Heap, idle: bool)
     let spawning = agents.clone();
     let spawn = tokio::spawn(async move {
         let started = Instant::now();
-        for i in 0..n {
+        let specs = (0..n).map(|i| {
             let spec = AgentSpec::new(move || Buyer {
                 id: format!("agent-{i}"),
                 value: i as f64,
             });
-            let spec = match mode {
+            match mode {
                 Mode::Active => spec,
                 Mode::Passivated => spec.passivate_after(IDLE),
                 Mode::Asleep => spec.asleep(IDLE),
-            };
-            spawning.spawn_with(spec).await.expect("agent");
+            }
+        });
+        for spawned in spawning.spawn_many(specs).await {
+            spawned.expect("agent");
         }
         started.elapsed()
     })

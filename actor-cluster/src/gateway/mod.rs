@@ -180,11 +180,11 @@ pub(crate) enum GatewayMsg {
     },
     /// Send what is queued for peers (see `GatewayState::send_out`).
     Flush,
+    /// Registers names of this node, each with its listing and target;
+    /// one result per name, in order.
     Register {
-        name: Arc<str>,
-        listing: Listing,
-        target: Arc<dyn Deliver>,
-        reply: RpcReplyPort<Result<()>>,
+        names: Vec<(Arc<str>, Listing, Arc<dyn Deliver>)>,
+        reply: RpcReplyPort<Vec<Result<()>>>,
     },
     Unregister {
         name: String,
@@ -971,13 +971,12 @@ impl Actor for Gateway {
                 inbound,
                 why,
             } => state.link_closed(&node, id, inbound, &why),
-            GatewayMsg::Register {
-                name,
-                listing,
-                target,
-                reply,
-            } => {
-                let _ = reply.send(state.register(name, listing, target));
+            GatewayMsg::Register { names, reply } => {
+                let results = names
+                    .into_iter()
+                    .map(|(name, listing, target)| state.register(name, listing, target))
+                    .collect();
+                let _ = reply.send(results);
             }
             GatewayMsg::Unregister { name, reply } => {
                 let _ = reply.send(state.unregister(name));
@@ -1097,17 +1096,9 @@ impl Actor for Gateway {
 /// Registers `target` under `name` via the gateway `gateway`.
 pub(crate) async fn register(
     gateway: &GatewayId,
-    name: Arc<str>,
-    listing: Listing,
-    target: Arc<dyn Deliver>,
-) -> Result<()> {
-    call(gateway, |reply| GatewayMsg::Register {
-        name,
-        listing,
-        target,
-        reply,
-    })
-    .await?
+    names: Vec<(Arc<str>, Listing, Arc<dyn Deliver>)>,
+) -> Result<Vec<Result<()>>> {
+    call(gateway, |reply| GatewayMsg::Register { names, reply }).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The lifecycle manager of one node: `agents@<node>`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,8 +54,10 @@ pub(crate) fn is_manager(name: &str, node: &str) -> bool {
 /// any node (stop or restart one), by its own timer (tick).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
-    /// Follow a newly started agent of this node.
-    Track(Tracking),
+    /// Follow newly started agents of this node (told only by this
+    /// node's own handles: never sent between nodes).
+    #[serde(skip)]
+    Track(Vec<Tracking>),
     /// Start an agent of a kind registered on this node
     /// ([`Agents::register_kind`](crate::Agents::register_kind)) from its
     /// encoded arguments.
@@ -104,15 +106,13 @@ pub(crate) enum Refused {
 }
 
 /// What the manager is told of an agent it is to follow.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Tracking {
-    pub(crate) id: String,
     /// Its registered name (`agent/<id>`), the copy its supervisor and the
-    /// gateway hold: the manager's record shares it (absent when told
-    /// from another process).
-    #[serde(skip)]
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) kind: String,
+    /// gateway hold: the manager's record shares it.
+    pub(crate) name: Arc<str>,
+    /// Its kind, the process's one copy of it.
+    pub(crate) kind: Arc<str>,
     pub(crate) metadata: BTreeMap<String, Value>,
     pub(crate) restart: Policy,
     pub(crate) every_ms: u64,
@@ -128,12 +128,24 @@ pub(crate) struct Tracking {
     pub(crate) state: Option<ByteBuf>,
     /// The status its name was registered with (starting, or passivated
     /// for an agent started asleep): the manager starts from it.
-    #[serde(default = "starting")]
     pub(crate) status: Status,
 }
 
-fn starting() -> Status {
-    Status::Starting
+impl Tracking {
+    /// The id of the agent it follows.
+    pub(crate) fn id(&self) -> &str {
+        self.name.strip_prefix(AGENT_PREFIX).unwrap_or(&self.name)
+    }
+
+    /// Logs that the agent it follows started on `node`.
+    pub(crate) fn started(&self, node: &Node) {
+        let (id, node, epoch) = (self.id(), node.name(), self.epoch);
+        if self.status == Status::Passivated {
+            tracing::debug!(agent = %id, node = %node, epoch, "agent started asleep");
+        } else {
+            tracing::info!(agent = %id, node = %node, epoch, "agent started");
+        }
+    }
 }
 
 /// The answer to a [`Control`]: the id of the agent concerned.
@@ -212,6 +224,18 @@ impl PartialEq for AgentKey {
 
 impl Eq for AgentKey {}
 
+impl Ord for AgentKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id().cmp(other.id())
+    }
+}
+
+impl PartialOrd for AgentKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl std::hash::Hash for AgentKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.id().hash(state);
@@ -260,8 +284,8 @@ impl Tracked {
 /// Sets when agent `id` is next checked and whether its actor runs,
 /// keeping `checks` (the running agents by when they are due) in step.
 fn schedule(
-    checks: &mut BTreeSet<(Instant, String)>,
-    id: &str,
+    checks: &mut BTreeSet<(Instant, AgentKey)>,
+    id: &AgentKey,
     agent: &mut Tracked,
     due: Instant,
     awake: bool,
@@ -270,12 +294,12 @@ fn schedule(
         return;
     }
     if agent.awake {
-        checks.remove(&(agent.due, id.to_owned()));
+        checks.remove(&(agent.due, id.clone()));
     }
     agent.due = due;
     agent.awake = awake;
     if awake {
-        checks.insert((due, id.to_owned()));
+        checks.insert((due, id.clone()));
     }
 }
 
@@ -311,12 +335,12 @@ pub(crate) struct State {
     /// The agents whose labels need publishing.
     dirty: BTreeSet<String>,
     /// The agents tracked since the last tick, looked at by the next.
-    fresh: Vec<String>,
+    fresh: Vec<AgentKey>,
     /// The agents whose actor runs (the only ones checked), by when their
     /// next check is due: a tick checks the most overdue, and looks at
     /// these, the fresh ones and those whose child changed, not at every
     /// agent (a hundred thousand asleep cost it nothing).
-    checks: BTreeSet<(Instant, String)>,
+    checks: BTreeSet<(Instant, AgentKey)>,
     /// The agents' count by status needs publishing.
     recount: bool,
     /// The supervisor's agent children not tracked (yet): one can be seen
@@ -341,8 +365,6 @@ pub(crate) struct State {
     /// member meets: placed when the ring's members or their attributes
     /// change.
     stranded: BTreeMap<String, Replica>,
-    /// One copy of each agent kind's name, shared by its agents.
-    kind_names: HashSet<Arc<str>>,
     /// The profiles of agents without metadata, by kind, policy and
     /// interval (a few, shared by all of them).
     profiles: HashMap<(Arc<str>, Policy, Duration), Arc<Profile>>,
@@ -386,7 +408,6 @@ impl Actor for Manager {
             managers: BTreeMap::new(),
             ring_changed: false,
             stranded: BTreeMap::new(),
-            kind_names: HashSet::new(),
             profiles: HashMap::new(),
         })
     }
@@ -399,7 +420,12 @@ impl Actor for Manager {
     ) -> Result<(), ActorProcessingErr> {
         let (control, reply) = request.into_parts();
         let answer = match control {
-            Control::Track(tracking) => Ok(state.track(tracking)),
+            Control::Track(trackings) => {
+                for tracking in trackings {
+                    state.track(tracking);
+                }
+                Ok(String::new())
+            }
             Control::Spawn {
                 kind,
                 args,
@@ -441,9 +467,8 @@ impl State {
     /// next tick looks at it. It was registered with its labels: only an
     /// agent that can move (whose labels say where its state is copied)
     /// is published again. Answers its id.
-    fn track(&mut self, tracking: Tracking) -> String {
+    fn track(&mut self, tracking: Tracking) {
         let Tracking {
-            id,
             name,
             kind,
             metadata,
@@ -456,10 +481,12 @@ impl State {
             state,
             status,
         } = tracking;
+        let key = AgentKey::named(name);
+        let id = key.id();
         let movable = origin.is_some() && restart != Policy::Temporary;
         if let Some(origin) = origin.filter(|_| movable) {
             self.records.insert(
-                id.clone(),
+                id.to_owned(),
                 Record {
                     origin,
                     restart,
@@ -470,21 +497,13 @@ impl State {
                     holders: Vec::new(),
                 },
             );
-            self.unplaced.insert(id.clone());
+            self.unplaced.insert(id.to_owned());
         }
         // First checks spread over the interval: a thousand agents started
         // at once are not all asked at once.
         let every = Duration::from_millis(every_ms);
         let spread = crate::hash::fnv1a(id.as_bytes()) % every_ms.max(1);
-        let kind = match self.kind_names.get(kind.as_str()) {
-            Some(shared) => Arc::clone(shared),
-            None => {
-                let shared: Arc<str> = kind.into();
-                self.kind_names.insert(Arc::clone(&shared));
-                shared
-            }
-        };
-        journal_status(&self.node, &id, status, None, &kind, epoch);
+        journal_status(&self.node, id, status, None, &kind, epoch);
         let profile = if metadata.is_empty() {
             let key = (Arc::clone(&kind), restart, every);
             let profile = self.profiles.entry(key).or_insert_with(|| {
@@ -505,9 +524,9 @@ impl State {
                 every,
             })
         };
-        let key = name.map_or_else(|| AgentKey::of(&id), AgentKey::named);
+        let child = self.untracked.remove(id);
         let replaced = self.agents.insert(
-            key,
+            key.clone(),
             Tracked {
                 profile,
                 status,
@@ -517,20 +536,19 @@ impl State {
                 awake: false,
                 epoch,
                 journaled: Some(status),
-                child: self.untracked.remove(&id),
+                child,
             },
         );
         // Followed already (never, as a spawn of a running id is refused;
         // but a stale entry would be checked every tick).
         if let Some(old) = replaced.filter(|old| old.awake) {
-            self.checks.remove(&(old.due, id.clone()));
+            self.checks.remove(&(old.due, key.clone()));
         }
         if movable {
-            self.dirty.insert(id.clone());
+            self.dirty.insert(id.to_owned());
         }
-        self.fresh.push(id.clone());
+        self.fresh.push(key);
         self.recount = true;
-        id
     }
 
     /// Starts an agent (or, with `actor`, an actor) of registered kind
@@ -566,7 +584,11 @@ impl State {
             .await
             .map_err(|e| Refused::Cannot(e.to_string()))?;
         Ok(match started {
-            Started::Agent(tracking) => self.track(*tracking),
+            Started::Agent(tracking) => {
+                let id = tracking.id().to_owned();
+                self.track(*tracking);
+                id
+            }
             Started::Actor(name) => name,
         })
     }
@@ -582,21 +604,22 @@ impl State {
         };
         // The agents to look at: those whose child changed, and those
         // tracked since the last tick (all of them after a full copy).
-        let mut touched: BTreeSet<String> = std::mem::take(&mut self.fresh).into_iter().collect();
+        // Keys shared with the records: no copy of an id each.
+        let mut touched: BTreeSet<AgentKey> = std::mem::take(&mut self.fresh).into_iter().collect();
         if changes.complete {
             self.untracked.clear();
             for (key, agent) in &mut self.agents {
                 agent.child = None;
-                touched.insert(key.id().to_owned());
+                touched.insert(key.clone());
             }
         }
         for name in &changes.removed {
             if let Some(id) = name.strip_prefix(AGENT_PREFIX) {
                 self.untracked.remove(id);
-                if let Some(agent) = self.agents.get_mut(id) {
+                if let Some((key, agent)) = self.tracked_mut(id) {
                     agent.child = None;
+                    touched.insert(key);
                 }
-                touched.insert(id.to_owned());
             }
         }
         for ChildInfo {
@@ -615,10 +638,10 @@ impl State {
                     restarts,
                     dormant,
                 };
-                match self.agents.get_mut(id.as_str()) {
-                    Some(agent) => {
+                match self.tracked_mut(&id) {
+                    Some((key, agent)) => {
                         agent.child = Some(child);
-                        touched.insert(id);
+                        touched.insert(key);
                     }
                     None => {
                         self.untracked.insert(id, child);
@@ -630,7 +653,7 @@ impl State {
         let now = Instant::now();
         let mut gone = Vec::new();
         for id in touched {
-            let Some(agent) = self.agents.get_mut(id.as_str()) else {
+            let Some(agent) = self.agents.get_mut(id.id()) else {
                 continue;
             };
             let Some(&Child {
@@ -641,7 +664,7 @@ impl State {
             else {
                 // Stopped for good (its policy, or a stop): its name went
                 // with it.
-                self.forget(&id);
+                self.forget(id.id());
                 gone.push(id);
                 continue;
             };
@@ -653,7 +676,7 @@ impl State {
                 journal(
                     &self.node,
                     "agent.restarted",
-                    json!({ "id": id, "restarts": restarts }),
+                    json!({ "id": id.id(), "restarts": restarts }),
                 );
                 metrics::counter!("foundation_agent_restarts_total", "kind" => agent.profile.kind.to_string())
                     .increment(u64::from(restarts - agent.restarts));
@@ -675,10 +698,10 @@ impl State {
             };
             schedule(&mut self.checks, &id, agent, due, running);
             if changed {
-                self.dirty.insert(id);
+                self.dirty.insert(id.id().to_owned());
             }
         }
-        let due: Vec<String> = self
+        let due: Vec<AgentKey> = self
             .checks
             .iter()
             .take_while(|(due, _)| *due <= now)
@@ -686,8 +709,8 @@ impl State {
             .map(|(_, id)| id.clone())
             .collect();
         for id in gone {
-            journal(&self.node, "agent.stopped", json!({ "id": id }));
-            self.release(&id);
+            journal(&self.node, "agent.stopped", json!({ "id": id.id() }));
+            self.release(id.id());
         }
         self.check(&due).await;
         self.place().await;
@@ -695,16 +718,16 @@ impl State {
     }
 
     /// Asks the agents `due` for their health, all at once.
-    async fn check(&mut self, due: &[String]) {
+    async fn check(&mut self, due: &[AgentKey]) {
         if due.is_empty() {
             return;
         }
-        let names: Vec<String> = due.iter().map(|id| agent_name(id)).collect();
+        let names: Vec<String> = due.iter().map(|key| key.0.to_string()).collect();
         let Ok(refs) = self.node.lookup_many(&names).await else {
             return;
         };
         let asks = due.iter().zip(refs).map(|(id, found)| {
-            let within = self.agents.get(id.as_str()).map_or(MOST, |a| {
+            let within = self.agents.get(id.id()).map_or(MOST, |a| {
                 (a.profile.every / 2).clamp(Duration::from_millis(25), MOST)
             });
             async move {
@@ -717,7 +740,7 @@ impl State {
         let answers = join_all(asks).await;
         let now = Instant::now();
         for (id, answer) in due.iter().zip(answers) {
-            let Some(agent) = self.agents.get_mut(id.as_str()) else {
+            let Some(agent) = self.agents.get_mut(id.id()) else {
                 continue;
             };
             let awake = agent.awake;
@@ -736,7 +759,7 @@ impl State {
                     agent.set_health(health) | agent.set_status(Status::Degraded)
                 }
                 Ok(health @ Health::Unhealthy(_)) => {
-                    tracing::warn!(agent = %id, %health, "unhealthy agent: restarting it by its policy");
+                    tracing::warn!(agent = %id.id(), %health, "unhealthy agent: restarting it by its policy");
                     if let Some(cell) = agent.child.as_ref().and_then(|c| c.actor.as_ref()) {
                         // A kill counts as a failure: the supervisor
                         // restarts it unless it is temporary.
@@ -749,7 +772,7 @@ impl State {
                 Err(_) => agent.set_status(Status::Starting),
             };
             if changed {
-                self.dirty.insert(id.clone());
+                self.dirty.insert(id.id().to_owned());
             }
         }
     }
@@ -872,15 +895,21 @@ impl State {
             .map_err(|e| Refused::Cannot(e.to_string()))
     }
 
+    /// The record of agent `id` and its key, if it is followed.
+    fn tracked_mut(&mut self, id: &str) -> Option<(AgentKey, &mut Tracked)> {
+        let key = self.agents.get_key_value(id)?.0.clone();
+        Some((key, self.agents.get_mut(id)?))
+    }
+
     /// Stops following agent `id`; answers whether it was followed.
     fn forget(&mut self, id: &str) -> bool {
         self.dirty.remove(id);
         self.recount = true;
-        let Some(agent) = self.agents.remove(id) else {
+        let Some((key, agent)) = self.agents.remove_entry(id) else {
             return false;
         };
         if agent.awake {
-            self.checks.remove(&(agent.due, id.to_owned()));
+            self.checks.remove(&(agent.due, key));
         }
         true
     }

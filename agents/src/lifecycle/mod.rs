@@ -21,8 +21,8 @@ pub(crate) mod replica;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use actor_cluster::{Hosting, Node};
-use actor_core::Supervisor;
+use actor_cluster::{Asleep, ClusterError, Hosting, Node};
+use actor_core::{ChildSpec, Supervisor};
 use futures::future::BoxFuture;
 
 use crate::agent::{agent_name, answer_protocols, AGENTS_GROUP, CAPABILITY_PREFIX};
@@ -285,6 +285,45 @@ pub(crate) async fn start_agent<A: Agent>(
     supervisor: &Supervisor,
     spec: AgentSpec<A>,
 ) -> Result<Tracking> {
+    let Prepared { start, tracking } = prepare_agent(node, supervisor, spec).await?;
+    match start {
+        Starting::Asleep(asleep) => {
+            let mut served = node.serve_asleep_many(vec![asleep]).await;
+            served.pop().unwrap_or(Err(ClusterError::NodeStopped))?;
+        }
+        Starting::Running(child) => {
+            supervisor.start_child(child).await?;
+        }
+    }
+    tracking.started(node);
+    Ok(tracking)
+}
+
+/// An agent ready to start: how, and what its manager is to follow then.
+pub(crate) struct Prepared {
+    pub(crate) start: Starting,
+    pub(crate) tracking: Tracking,
+}
+
+/// How a prepared agent starts.
+pub(crate) enum Starting {
+    /// Asleep: registered with no actor until its first message.
+    Asleep(Asleep),
+    /// In an actor, started as this child of its supervisor.
+    Running(ChildSpec),
+}
+
+/// Makes the agent `spec` describes ready to start under `supervisor` on
+/// `node`, without starting it.
+///
+/// # Errors
+/// [`AgentError::InvalidId`]; [`AgentError::Cluster`] if it is replicated
+/// and this node's manager cannot be found.
+pub(crate) async fn prepare_agent<A: Agent>(
+    node: &Node,
+    supervisor: &Supervisor,
+    spec: AgentSpec<A>,
+) -> Result<Prepared> {
     let AgentSpec {
         factory,
         restart,
@@ -302,12 +341,13 @@ pub(crate) async fn start_agent<A: Agent>(
     }
     let copies = replicated.as_ref().map_or(1, |r| r.how.copies);
     let epoch = resume.as_ref().map_or(0, |r| r.epoch);
+    let kind = kind_name(first.kind());
     // The manager stops an agent that lost its id to another node's claim
     // (see `manager`), so that its supervisor does not start it again.
     let mut hosting = Hosting::new(answer_protocols::<A>)
         .epoch(epoch)
         .stop_on_conflict(false)
-        .metered(kind_name(first.kind()));
+        .metered(Arc::clone(&kind));
     if let Some(idle) = passivate_after {
         hosting = hosting.passivate_after(idle, supervisor.clone());
     }
@@ -324,7 +364,7 @@ pub(crate) async fn start_agent<A: Agent>(
                 .map(|c| format!("{CAPABILITY_PREFIX}{c}")),
         )
         .collect();
-    let (kind, metadata) = (first.kind(), first.metadata());
+    let metadata = first.metadata();
     // Listed with its kind and status from its registration on: no second
     // announcement of every agent once its manager first publishes it.
     let status = if asleep {
@@ -345,24 +385,23 @@ pub(crate) async fn start_agent<A: Agent>(
     };
     // One copy of the name for the supervisor, the gateway and the manager.
     let name: Arc<str> = agent_name(&id).into();
-    if asleep {
+    let start = if asleep {
         if let Some(keeper) = &keeper {
             keeper.restore(&mut first);
         }
-        node.serve_asleep(Arc::clone(&name), groups, hosting, restart, first, restored)
-            .await?;
-        tracing::debug!(agent = %id, node = %node.name(), epoch, "agent started asleep");
+        let (name, restart) = (Arc::clone(&name), restart);
+        Starting::Asleep(Asleep::new(
+            node, name, groups, hosting, restart, first, restored,
+        )?)
     } else {
         let child = node
             .server_spec_with(Arc::clone(&name), groups, hosting, restored)
             .restart(restart);
-        supervisor.start_child(child).await?;
-        tracing::info!(agent = %id, node = %node.name(), epoch, "agent started");
-    }
+        Starting::Running(child)
+    };
     let resume = resume.unwrap_or_default();
-    Ok(Tracking {
-        id,
-        name: Some(name),
+    let tracking = Tracking {
+        name,
         kind,
         metadata,
         restart: restart.into(),
@@ -373,7 +412,8 @@ pub(crate) async fn start_agent<A: Agent>(
         version: resume.version,
         state: resume.state,
         status,
-    })
+    };
+    Ok(Prepared { start, tracking })
 }
 
 /// The process's one copy of the kind name `kind`: agents by the hundred

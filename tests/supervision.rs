@@ -337,7 +337,7 @@ async fn one_for_all_does_not_restart_temporary_siblings() {
         children.len() == 1 && children[0].actor.is_some() && children[0].restarts == 1
     })
     .await;
-    assert_eq!(sup.children().await.unwrap()[0].id, "p");
+    assert_eq!(&*sup.children().await.unwrap()[0].id, "p");
     assert!(log.lock().unwrap().contains(&"stop t".to_owned()));
     sup.stop().await;
 }
@@ -381,7 +381,7 @@ async fn a_child_waiting_for_its_restart_survives_a_siblings_failure() {
         .unwrap();
     let waiting = async || {
         let children = sup.children().await.unwrap();
-        children.iter().any(|c| c.id == "a" && c.actor.is_none())
+        children.iter().any(|c| &*c.id == "a" && c.actor.is_none())
     };
     wait_for(waiting).await;
     // b fails while a waits for its delayed restart.
@@ -394,7 +394,7 @@ async fn a_child_waiting_for_its_restart_survives_a_siblings_failure() {
     })
     .await;
     let children = sup.children().await.unwrap();
-    let ids: Vec<&str> = children.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = children.iter().map(|c| &*c.id).collect();
     assert_eq!(ids, ["a", "b"]);
     assert!(children.iter().all(|c| c.actor.is_some()));
     sup.stop().await;
@@ -412,7 +412,10 @@ async fn start_order_outlives_removals() {
     sup.terminate_child("a").await.unwrap();
     let ids = async || {
         let children = sup.children().await.unwrap();
-        children.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        children
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect::<Vec<_>>()
     };
     assert_eq!(ids().await, ["b", "c", "d"]);
     // Rest-for-one still means those started after c.
@@ -607,7 +610,7 @@ async fn a_passivated_child_stays_dormant_until_woken() {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.to_string())
         .collect();
     assert_eq!(ids, ["x"]);
 
@@ -629,7 +632,7 @@ async fn a_passivated_child_stays_dormant_until_woken() {
     assert_eq!(
         listed
             .iter()
-            .map(|c| (c.id.as_str(), c.dormant, c.actor.is_some()))
+            .map(|c| (&*c.id, c.dormant, c.actor.is_some()))
             .collect::<Vec<_>>(),
         [("x", false, true), ("lazy", true, false)]
     );
@@ -651,8 +654,12 @@ async fn changes_list_only_what_changed_since_a_generation() {
     let sup = Supervisor::start(spec).await.unwrap();
     let all = sup.changes(0).await.unwrap();
     assert!(all.complete);
-    let ids =
-        |c: &foundation::core::Changes| c.children.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let ids = |c: &foundation::core::Changes| {
+        c.children
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&all), ["a", "b"]);
 
     // Nothing changed: nothing listed.

@@ -50,7 +50,7 @@ async fn dormant(node: &Node, id: &str) -> bool {
         .await
         .expect("children")
         .iter()
-        .any(|c| c.id == id && c.dormant && c.actor.is_none())
+        .any(|c| *c.id == *id && c.dormant && c.actor.is_none())
 }
 
 #[tokio::test]

@@ -252,8 +252,9 @@ impl SupervisorSpec {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ChildInfo {
-    /// The child's id.
-    pub id: String,
+    /// The child's id (the supervisor's own copy: listing children
+    /// copies no id).
+    pub id: Arc<str>,
     /// Its current actor; `None` while a delayed restart is pending.
     pub actor: Option<ActorCell>,
     /// Its restart policy.
@@ -516,7 +517,7 @@ struct Child {
 impl Child {
     fn info(&self) -> ChildInfo {
         ChildInfo {
-            id: self.spec.id.to_string(),
+            id: Arc::clone(&self.spec.id),
             actor: self.actor.clone(),
             restart: self.spec.restart,
             restarts: self.restarts,

@@ -623,28 +623,26 @@ impl State {
             }
         }
         for ChildInfo {
-            mut id,
+            id: name,
             actor,
             restarts,
             dormant,
             ..
         } in changes.children
         {
-            if id.starts_with(AGENT_PREFIX) {
-                // The agent's id, in the child id's own allocation.
-                id.drain(..AGENT_PREFIX.len());
+            if let Some(id) = name.strip_prefix(AGENT_PREFIX) {
                 let child = Child {
                     actor,
                     restarts,
                     dormant,
                 };
-                match self.tracked_mut(&id) {
+                match self.tracked_mut(id) {
                     Some((key, agent)) => {
                         agent.child = Some(child);
                         touched.insert(key);
                     }
                     None => {
-                        self.untracked.insert(id, child);
+                        self.untracked.insert(id.to_owned(), child);
                     }
                 }
             }

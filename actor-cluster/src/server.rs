@@ -454,13 +454,83 @@ pub type AfterEach<S> = Arc<dyn Fn(&mut S) + Send + Sync>;
 /// agents crate answers protocol requests and replicates agents' state
 /// this way.
 pub struct Hosting<S> {
-    also: fn(&mut Accepts<S>),
+    /// What servers hosted alike have in common: one copy for all of them
+    /// once served (see [`Common::shared`]).
+    common: Arc<Common<S>>,
     after_each: Option<AfterEach<S>>,
     epoch: u64,
+    labels: Labels,
+}
+
+/// The part of a [`Hosting`] that is the same for every server of a kind
+/// a host starts alike (where each one's epoch, hook and labels are its
+/// own): kept once for all of them, not in each one's child spec.
+struct Common<S> {
+    also: fn(&mut Accepts<S>),
     stop_on_conflict: bool,
     passivate: Option<(Duration, Supervisor)>,
     metered: Option<Arc<str>>,
-    labels: Labels,
+}
+
+impl<S> Clone for Common<S> {
+    fn clone(&self) -> Self {
+        Self {
+            also: self.also,
+            stop_on_conflict: self.stop_on_conflict,
+            passivate: self.passivate.clone(),
+            metered: self.metered.clone(),
+        }
+    }
+}
+
+/// What tells two [`Common`]s apart.
+#[derive(PartialEq, Eq, Hash)]
+struct CommonKey {
+    server: TypeId,
+    also: usize,
+    stop_on_conflict: bool,
+    passivate: Option<(Duration, ractor::ActorId)>,
+    metered: Option<Arc<str>>,
+}
+
+impl<S: Server> Common<S> {
+    /// The process's copy of `common`, if a live one is equal to it; else
+    /// `common`, kept as that copy while it lives.
+    fn shared(common: Arc<Self>) -> Arc<Self> {
+        type Table = HashMap<CommonKey, std::sync::Weak<dyn Any + Send + Sync>>;
+        static COMMONS: OnceLock<Mutex<(Table, usize)>> = OnceLock::new();
+        let key = CommonKey {
+            server: TypeId::of::<S>(),
+            also: common.also as usize,
+            stop_on_conflict: common.stop_on_conflict,
+            passivate: common
+                .passivate
+                .as_ref()
+                .map(|(idle, supervisor)| (*idle, supervisor.actor().get_id())),
+            metered: common.metered.clone(),
+        };
+        let mut commons = COMMONS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (table, pruned_at) = &mut *commons;
+        let found = table
+            .get(&key)
+            .and_then(std::sync::Weak::upgrade)
+            .and_then(|any| any.downcast::<Self>().ok());
+        if let Some(found) = found {
+            return found;
+        }
+        // Those of servers all gone (a supervisor stopped) are dropped
+        // whenever the table has doubled since.
+        if table.len() >= 2 * (*pruned_at).max(16) {
+            table.retain(|_, common| common.strong_count() > 0);
+            *pruned_at = table.len();
+        }
+        let any: Arc<dyn Any + Send + Sync> = common.clone();
+        table.insert(key, Arc::downgrade(&any));
+        common
+    }
 }
 
 impl<S> std::fmt::Debug for Hosting<S> {
@@ -468,9 +538,12 @@ impl<S> std::fmt::Debug for Hosting<S> {
         f.debug_struct("Hosting")
             .field("after_each", &self.after_each.is_some())
             .field("epoch", &self.epoch)
-            .field("stop_on_conflict", &self.stop_on_conflict)
-            .field("passivate_after", &self.passivate.as_ref().map(|p| p.0))
-            .field("metered", &self.metered)
+            .field("stop_on_conflict", &self.common.stop_on_conflict)
+            .field(
+                "passivate_after",
+                &self.common.passivate.as_ref().map(|p| p.0),
+            )
+            .field("metered", &self.common.metered)
             .field("labels", &self.labels)
             .finish_non_exhaustive()
     }
@@ -479,12 +552,9 @@ impl<S> std::fmt::Debug for Hosting<S> {
 impl<S> Clone for Hosting<S> {
     fn clone(&self) -> Self {
         Self {
-            also: self.also,
+            common: Arc::clone(&self.common),
             after_each: self.after_each.clone(),
             epoch: self.epoch,
-            stop_on_conflict: self.stop_on_conflict,
-            passivate: self.passivate.clone(),
-            metered: self.metered.clone(),
             labels: self.labels.clone(),
         }
     }
@@ -495,12 +565,14 @@ impl<S: Server> Hosting<S> {
     /// [`Server::accepts`].
     pub fn new(also: fn(&mut Accepts<S>)) -> Self {
         Self {
-            also,
+            common: Arc::new(Common {
+                also,
+                stop_on_conflict: true,
+                passivate: None,
+                metered: None,
+            }),
             after_each: None,
             epoch: 0,
-            stop_on_conflict: true,
-            passivate: None,
-            metered: None,
             labels: Labels::default(),
         }
     }
@@ -534,11 +606,9 @@ impl<S: Server> Hosting<S> {
     /// has one series per kind. Off by default (it costs two clock reads
     /// a message).
     #[must_use]
-    pub fn metered(self, kind: impl Into<Arc<str>>) -> Self {
-        Self {
-            metered: Some(kind.into()),
-            ..self
-        }
+    pub fn metered(mut self, kind: impl Into<Arc<str>>) -> Self {
+        Arc::make_mut(&mut self.common).metered = Some(kind.into());
+        self
     }
 
     /// Calls `hook` with the server after each message it handled, in its
@@ -568,11 +638,9 @@ impl<S: Server> Hosting<S> {
     /// again under a name now held elsewhere) turns this off. The default
     /// is on.
     #[must_use]
-    pub fn stop_on_conflict(self, stop: bool) -> Self {
-        Self {
-            stop_on_conflict: stop,
-            ..self
-        }
+    pub fn stop_on_conflict(mut self, stop: bool) -> Self {
+        Arc::make_mut(&mut self.common).stop_on_conflict = stop;
+        self
     }
 
     /// Passivates the server after `idle` without a message: it finishes
@@ -584,11 +652,14 @@ impl<S: Server> Hosting<S> {
     /// state, without calling [`Server::started`], and the messages that
     /// came meanwhile are answered in order.
     #[must_use]
-    pub fn passivate_after(self, idle: Duration, supervisor: Supervisor) -> Self {
-        Self {
-            passivate: Some((idle, supervisor)),
-            ..self
-        }
+    pub fn passivate_after(mut self, idle: Duration, supervisor: Supervisor) -> Self {
+        Arc::make_mut(&mut self.common).passivate = Some((idle, supervisor));
+        self
+    }
+
+    /// The supervisor and idle time of [`passivate_after`](Self::passivate_after).
+    fn passivate(&self) -> Option<&(Duration, Supervisor)> {
+        self.common.passivate.as_ref()
     }
 }
 
@@ -654,7 +725,7 @@ impl<S: Server> Actor for ServerActor<S> {
         myself: ActorRef<ServerMsg<S>>,
         (fresh, at): (Option<S>, Registration<S>),
     ) -> Result<Hosted<S>, ActorProcessingErr> {
-        let idle = at.hosting.passivate.as_ref().map(|p| p.0);
+        let idle = at.hosting.passivate().map(|p| p.0);
         let (server, woke, unstarted, registering) = match &at.target {
             // A passivating server: this incarnation routes its messages,
             // and takes back the sleeping server if there is one.
@@ -693,8 +764,8 @@ impl<S: Server> Actor for ServerActor<S> {
             None => {
                 let target = ServerTarget {
                     route: Route::Fixed(myself.clone()),
-                    accepts: accepts_of::<S>(at.hosting.also),
-                    stop_on_conflict: at.hosting.stop_on_conflict,
+                    accepts: accepts_of::<S>(at.hosting.common.also),
+                    stop_on_conflict: at.hosting.common.stop_on_conflict,
                 };
                 let server = fresh.ok_or("a server started without its state")?;
                 (server, false, true, Arc::new(target) as Arc<dyn Deliver>)
@@ -723,7 +794,7 @@ impl<S: Server> Actor for ServerActor<S> {
             registered?;
         }
         Ok(Hosted {
-            meter: at.hosting.metered.as_deref().map(Meter::of),
+            meter: at.hosting.common.metered.as_deref().map(Meter::of),
             server: Some(server),
             after_each: at.hosting.after_each,
             target: at.target,
@@ -1112,15 +1183,20 @@ impl Node {
             },
             None => Live::Waiting(Vec::new()),
         };
-        let target = hosting.passivate.as_ref().map(|(_, supervisor)| {
+        // One copy of what this server shares with those hosted alike.
+        let hosting = Hosting {
+            common: Common::shared(hosting.common),
+            ..hosting
+        };
+        let target = hosting.passivate().map(|(_, supervisor)| {
             Arc::new(ServerTarget {
                 route: Route::Passivating {
                     live: Mutex::new(live),
                     wake: supervisor.clone(),
                     id: Arc::clone(&name),
                 },
-                accepts: accepts_of::<S>(hosting.also),
-                stop_on_conflict: hosting.stop_on_conflict,
+                accepts: accepts_of::<S>(hosting.common.also),
+                stop_on_conflict: hosting.common.stop_on_conflict,
             })
         });
         let incarnation = Incarnation {
@@ -1194,7 +1270,7 @@ impl Asleep {
                 reason: reason.into(),
             }),
         };
-        let Some((_, supervisor)) = hosting.passivate.clone() else {
+        let Some((_, supervisor)) = hosting.passivate().cloned() else {
             return Err(refused(
                 "a server served asleep must passivate (Hosting::passivate_after)",
             )
@@ -1277,6 +1353,26 @@ mod tests {
     }
     impl Handler<Op> for Two {
         async fn handle(&mut self, _: Op) {}
+    }
+
+    #[test]
+    fn servers_hosted_alike_share_one_copy_of_what_they_have_in_common() {
+        let alike = || Hosting::<Two>::new(|_| {}).metered("two").epoch(3);
+        let (a, b) = (alike(), alike().epoch(4));
+        assert!(!Arc::ptr_eq(&a.common, &b.common), "built apart");
+        let a = Common::shared(a.common);
+        let b = Common::shared(b.common);
+        assert!(Arc::ptr_eq(&a, &b), "one copy once served");
+        // Anything that tells them apart keeps them apart.
+        let other = Common::shared(alike().metered("three").common);
+        assert!(!Arc::ptr_eq(&a, &other));
+        let loud = Common::shared(alike().stop_on_conflict(false).common);
+        assert!(!Arc::ptr_eq(&a, &loud));
+        // The table does not keep a copy alive: once every server that
+        // shared it is gone, the next one served is kept instead.
+        drop((a, b));
+        let again = Common::shared(alike().common);
+        assert_eq!(Arc::strong_count(&again), 1, "not the dropped copy");
     }
 
     fn decode(tag: &str, payload: &[u8]) -> Result<(), RemoteError> {

@@ -1300,3 +1300,31 @@ fn journal(node: &Node, kind: &str, payload: serde_json::Value) {
         tracing::debug!(error = %e, "an agent event was not journaled");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_key_shares_its_name_and_acts_as_the_id() {
+        let name: Arc<str> = agent_name("a-1").into();
+        let key = AgentKey::named(Arc::clone(&name));
+        assert!(Arc::ptr_eq(&key.0, &name), "the name's own allocation");
+        assert_eq!(key.id(), "a-1");
+        // A name without the prefix (none is given one) gets a key of its
+        // own rather than a wrong id.
+        let bare = AgentKey::named("b-2".into());
+        assert_eq!(bare.id(), "b-2");
+        assert_eq!(&*bare.0, agent_name("b-2"));
+        // Looked up, ordered and equal by the id alone.
+        let mut agents = HashMap::new();
+        agents.insert(key.clone(), 1);
+        assert_eq!(agents.get("a-1"), Some(&1));
+        let set: BTreeSet<AgentKey> = [bare.clone(), key.clone()].into_iter().collect();
+        assert_eq!(
+            set.iter().map(AgentKey::id).collect::<Vec<_>>(),
+            ["a-1", "b-2"]
+        );
+        assert_eq!(AgentKey::named(agent_name("a-1").into()), key);
+    }
+}

@@ -64,11 +64,12 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
     assert_eq!(nodes[1].command("ask count-a add 2").await["ok"], 2);
     assert_eq!(nodes[2].command("ask count-a add 3").await["ok"], 5);
 
-    // Each pair speaks the newest version both know.
-    let (b_peers, a_peers) = (
-        nodes[1].command("peers").await,
-        nodes[0].command("peers").await,
-    );
+    // Each pair speaks the newest version both know, once each has told
+    // the other which it knows (until then a pair speaks the oldest).
+    let b_peers = nodes[1]
+        .command_until("peers", |r| wire_with(r, "c") > wire_with(r, "a"))
+        .await;
+    let a_peers = nodes[0].command("peers").await;
     let (old_v, new_v) = (wire_with(&b_peers, "a"), wire_with(&b_peers, "c"));
     assert_eq!(
         new_v,
@@ -102,11 +103,16 @@ async fn a_cluster_upgrades_one_node_at_a_time() {
         node.command_until("names", |r| support::user_names(r).len() == 3)
             .await;
     }
-    let b_peers = nodes[1].command("peers").await;
+    let b_peers = nodes[1]
+        .command_until("peers", |r| wire_with(r, "a") >= new_v)
+        .await;
     assert_eq!(wire_with(&b_peers, "a"), new_v);
     nodes[1].command_until("peers", |r| link_to(r, "a")).await;
     nodes[0].command_until("peers", |r| link_to(r, "b")).await;
-    assert_eq!(wire_with(&nodes[0].command("peers").await, "c"), new_v);
+    let a_peers = nodes[0]
+        .command_until("peers", |r| wire_with(r, "c") >= new_v)
+        .await;
+    assert_eq!(wire_with(&a_peers, "c"), new_v);
     assert_eq!(nodes[2].command("ask count-a add 1").await["ok"], 1);
     assert_eq!(nodes[0].command("ask count-c get").await["ok"], 0);
 

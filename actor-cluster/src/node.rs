@@ -531,6 +531,11 @@ impl Node {
         NodeBuilder::default()
     }
 
+    /// Whether `other` is a handle to this same node.
+    pub(crate) fn is(&self, other: &Node) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// This node's name.
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -618,7 +623,7 @@ impl Node {
         target: Arc<dyn Deliver>,
     ) -> Result<()> {
         let mut registered = self.register_targets(vec![(name, listing, target)]).await?;
-        registered.pop().unwrap_or(Ok(()))
+        registered.pop().unwrap_or(Err(ClusterError::NodeStopped))
     }
 
     /// Registers many local targets in one message to the gateway; one

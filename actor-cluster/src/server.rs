@@ -464,7 +464,10 @@ pub struct Hosting<S> {
 
 /// The part of a [`Hosting`] that is the same for every server of a kind
 /// a host starts alike (where each one's epoch, hook and labels are its
-/// own): kept once for all of them, not in each one's child spec.
+/// own): kept once for all of them, not in each one's child spec. The
+/// sharing is best effort: it compares the extra handlers by function
+/// address, and one function may have two addresses (two codegen units);
+/// then two copies are kept, which costs memory, not correctness.
 struct Common<S> {
     also: fn(&mut Accepts<S>),
     stop_on_conflict: bool,
@@ -1078,21 +1081,39 @@ impl Node {
     }
 
     /// Serves many servers asleep, each as [`serve_asleep`](Self::serve_asleep)
-    /// serves one, with one message to their supervisor and one to the
-    /// gateway for all of them (where one at a time costs two round trips
-    /// between threads each): for a node that starts thousands at once.
-    /// Answers, in order, how each went; one refused (its name or its
-    /// child id taken) does not stop the others.
+    /// serves one: for a node that starts thousands at once. Each run of
+    /// servers next to each other under the same supervisor costs one
+    /// message to that supervisor and one to the gateway (where one at a
+    /// time costs two round trips between threads each); a name the
+    /// gateway refuses costs one more, to take its child back. Answers, in
+    /// order, how each went; one refused (its name or its child id taken,
+    /// or made ready for another node) does not stop the others.
     pub async fn serve_asleep_many(&self, servers: Vec<Asleep>) -> Vec<crate::Result<()>> {
         let mut served = Vec::with_capacity(servers.len());
         let mut servers = servers.into_iter().peekable();
+        let here = |s: &Asleep| s.node.is(self);
         while let Some(first) = servers.next() {
+            if !here(&first) {
+                served.push(Err(crate::StartError::Server {
+                    name: first.name.to_string(),
+                    source: Arc::new(CoreError::Spawn {
+                        child: first.name.to_string(),
+                        reason: format!(
+                            "made ready to serve on node `{}`, not on `{}`",
+                            first.node.name(),
+                            self.name()
+                        ),
+                    }),
+                }
+                .into()));
+                continue;
+            }
             // Those under one supervisor (all of them, mostly) go together.
             let supervisor = first.supervisor.clone();
             let mut run = vec![first];
-            while let Some(next) =
-                servers.next_if(|s| s.supervisor.actor().get_id() == supervisor.actor().get_id())
-            {
+            while let Some(next) = servers.next_if(|s| {
+                here(s) && s.supervisor.actor().get_id() == supervisor.actor().get_id()
+            }) {
                 run.push(next);
             }
             served.extend(self.serve_run(&supervisor, run).await);
@@ -1235,6 +1256,8 @@ impl Node {
 /// A server made ready to start asleep, for
 /// [`Node::serve_asleep_many`]: what [`Node::serve_asleep`] takes, checked.
 pub struct Asleep {
+    /// The node it was made ready for (its incarnations register there).
+    node: Node,
     name: Arc<str>,
     supervisor: Supervisor,
     spec: ChildSpec,
@@ -1244,7 +1267,9 @@ pub struct Asleep {
 
 impl Asleep {
     /// `server`, to be registered as `name` on `node` and served asleep as
-    /// [`Node::serve_asleep`] says of its arguments.
+    /// [`Node::serve_asleep`] says of its arguments, by `node`'s
+    /// [`serve_asleep_many`](Node::serve_asleep_many) (another node
+    /// refuses it).
     ///
     /// # Errors
     /// [`StartError::Server`](crate::StartError::Server) if `hosting` does
@@ -1294,6 +1319,7 @@ impl Asleep {
             return Err(refused("a passivating server has a target").into());
         };
         Ok(Self {
+            node: node.clone(),
             name,
             supervisor,
             spec: spec.restart(restart),

@@ -1,7 +1,8 @@
 //! A server served asleep (`Node::serve_asleep`): registered at once with
 //! no actor, its child dormant; its first message wakes it, `started` runs
 //! once, on that wake; idle, it passivates again and keeps its state; a
-//! second start under its name is refused and leaves it alone.
+//! second start under its name is refused and leaves it alone. Served
+//! many at once, each is answered in its place.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -135,4 +136,71 @@ async fn a_server_served_asleep_runs_from_its_first_message() {
     assert!(matches!(awake, Err(ClusterError::Start(_))), "{awake:?}");
     assert!(node.lookup("awake").await.is_err());
     node.shutdown().await;
+}
+
+async fn lone(name: &str) -> Node {
+    Node::builder()
+        .name(name)
+        .cookie("asleep-test")
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .no_discovery()
+        .start()
+        .await
+        .expect("node")
+}
+
+#[tokio::test]
+async fn servers_served_asleep_together_are_answered_each_in_its_place() {
+    let (a, b) = (lone("asleep-a").await, lone("asleep-b").await);
+    let count = Count {
+        n: 0,
+        started: Arc::new(AtomicUsize::new(0)),
+    };
+    let ready = |node: &Node, name: &str| {
+        let fresh = count.clone();
+        let hosting = Hosting::new(|_| {})
+            .passivate_after(Duration::from_secs(60), node.supervisor().clone());
+        actor_cluster::Asleep::new(
+            node,
+            name,
+            ["together"],
+            hosting,
+            Restart::Permanent,
+            count.clone(),
+            move || fresh.clone(),
+        )
+        .expect("made ready")
+    };
+    // One made ready for another node, and a name given twice, among
+    // those served.
+    let served = a
+        .serve_asleep_many(vec![
+            ready(&a, "one"),
+            ready(&b, "stray"),
+            ready(&a, "two"),
+            ready(&a, "one"),
+        ])
+        .await;
+    assert_eq!(served.len(), 4);
+    assert!(served[0].is_ok(), "{:?}", served[0]);
+    assert!(
+        matches!(&served[1], Err(ClusterError::Start(_))),
+        "{:?}",
+        served[1]
+    );
+    assert!(served[2].is_ok(), "{:?}", served[2]);
+    assert!(served[3].is_err(), "the second `one` was served");
+
+    // The two served are registered, dormant and answer; the stray one is
+    // nowhere.
+    assert_eq!(a.members("together").await.expect("members").len(), 2);
+    assert!(dormant(&a, "one").await && dormant(&a, "two").await);
+    for node in [&a, &b] {
+        assert!(node.lookup("stray").await.is_err());
+        assert!(!dormant(node, "stray").await);
+    }
+    let two = a.lookup("two").await.expect("registered");
+    assert_eq!(two.ask(Add(5), ASK).await.expect("woken"), 5);
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -406,7 +406,12 @@ impl Supervisor {
     /// maximum number of children, or [`CoreError::NotRunning`].
     pub async fn add_dormant(&self, spec: ChildSpec) -> Result<()> {
         let mut added = self.add_dormant_many(vec![spec]).await?;
-        added.pop().unwrap_or(Ok(()))
+        added.pop().unwrap_or_else(|| {
+            Err(CoreError::NotRunning {
+                actor: "supervisor".into(),
+                reason: "no answer for the child".into(),
+            })
+        })
     }
 
     /// Adds many children at once as [`add_dormant`](Self::add_dormant)

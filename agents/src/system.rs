@@ -267,10 +267,7 @@ impl Agents {
     pub async fn spawn_with<A: Agent>(&self, spec: AgentSpec<A>) -> Result<String> {
         let tracking = start_agent(&self.node, &self.supervisor, spec).await?;
         let id = tracking.id().to_owned();
-        match self.track(vec![tracking]) {
-            Ok(()) => Ok(id),
-            Err(mut refused) => Err(refused.remove(0)),
-        }
+        self.track_one(tracking).map(|()| id)
     }
 
     /// Starts many agents of one type, each as
@@ -278,10 +275,11 @@ impl Agents {
     /// whether each started (its id is its own [`Agent::id`]; one refused
     /// does not stop the others). Those started asleep
     /// ([`AgentSpec::asleep`]) go to their supervisor and to the registry
-    /// 256 at a time, in one message each, where one at a time
+    /// up to 256 at a time, in one message each, where one at a time
     /// costs two round trips between threads each: for a node that starts
     /// its agents by the hundred thousand. Those that run start one after
-    /// another.
+    /// another, each after the asleep ones given before it: of two specs
+    /// with one id, the first given starts, as with `spawn_with` in turn.
     pub async fn spawn_many<A: Agent>(
         &self,
         specs: impl IntoIterator<Item = AgentSpec<A>>,
@@ -308,14 +306,19 @@ impl Agents {
                 Ok(Prepared {
                     start: Starting::Running(child),
                     tracking,
-                }) => results.push(match self.supervisor.start_child(child).await {
-                    Ok(_) => {
-                        tracking.started(&self.node);
-                        self.track(vec![tracking])
-                            .map_err(|mut refused| refused.remove(0))
+                }) => {
+                    if !asleep.is_empty() {
+                        let batch = std::mem::replace(&mut asleep, Vec::with_capacity(SPAWN_BATCH));
+                        self.serve_asleep(batch, &mut results).await;
                     }
-                    Err(e) => Err(e.into()),
-                }),
+                    results.push(match self.supervisor.start_child(child).await {
+                        Ok(_) => {
+                            tracking.started(&self.node);
+                            self.track_one(tracking)
+                        }
+                        Err(e) => Err(e.into()),
+                    });
+                }
             }
         }
         if !asleep.is_empty() {
@@ -352,11 +355,25 @@ impl Agents {
                 Err(e) => results[place] = Err(e.into()),
             }
         }
+        if started.is_empty() {
+            return;
+        }
         if let Err(refused) = self.track(started) {
             for (place, refused) in started_places.into_iter().zip(refused) {
                 results[place] = Err(refused);
             }
         }
+    }
+
+    /// [`track`](Self::track) of one agent.
+    fn track_one(&self, tracking: Tracking) -> Result<()> {
+        let id = tracking.id().to_owned();
+        self.track(vec![tracking]).map_err(|refused| {
+            refused.into_iter().next().unwrap_or(AgentError::Lifecycle {
+                agent: id,
+                reason: "this node's lifecycle manager is gone".into(),
+            })
+        })
     }
 
     /// Gives the agents of `trackings`, started, to this node's manager

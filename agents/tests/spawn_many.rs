@@ -151,3 +151,22 @@ async fn a_spawn_of_many_on_a_stopped_node_refuses_each() {
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(Result::is_err), "{results:?}");
 }
+
+#[tokio::test]
+async fn of_two_specs_with_one_id_the_first_given_starts() {
+    let node = support::lone_node("spawn-many-order").await;
+    let agents = Agents::start(&node).await.expect("agents");
+    let idle = Duration::from_secs(60);
+
+    // Asleep first, running second: the asleep one, though it waits for
+    // its batch, is served before the running one starts.
+    let results = agents
+        .spawn_many(vec![member("twin").asleep(idle), member("twin")])
+        .await;
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(results[1].is_err(), "the second twin started");
+    let listed = agents.list().await.expect("list");
+    let twin = listed.iter().find(|e| e.id == "twin").expect("listed");
+    assert_eq!(twin.status, Status::Passivated, "{twin:?}");
+    node.shutdown().await;
+}

@@ -1073,11 +1073,9 @@ impl Node {
         S: Server,
         F: Fn() -> S + Send + Sync + 'static,
     {
-        let asleep = Asleep::new(self, name, groups, hosting, restart, server, factory)?;
-        let mut served = self.serve_asleep_many(vec![asleep]).await;
-        served
-            .pop()
-            .unwrap_or(Err(crate::ClusterError::NodeStopped))
+        Asleep::new(self, name, groups, hosting, restart, server, factory)?
+            .serve()
+            .await
     }
 
     /// Serves many servers asleep, each as [`serve_asleep`](Self::serve_asleep)
@@ -1094,18 +1092,12 @@ impl Node {
         let here = |s: &Asleep| s.node.is(self);
         while let Some(first) = servers.next() {
             if !here(&first) {
-                served.push(Err(crate::StartError::Server {
-                    name: first.name.to_string(),
-                    source: Arc::new(CoreError::Spawn {
-                        child: first.name.to_string(),
-                        reason: format!(
-                            "made ready to serve on node `{}`, not on `{}`",
-                            first.node.name(),
-                            self.name()
-                        ),
-                    }),
-                }
-                .into()));
+                let reason = format!(
+                    "made ready to serve on node `{}`, not on `{}`",
+                    first.node.name(),
+                    self.name()
+                );
+                served.push(Err(not_started(&first.name, reason)));
                 continue;
             }
             // Those under one supervisor (all of them, mostly) go together.
@@ -1123,16 +1115,6 @@ impl Node {
 
     /// Serves `run`, all under `supervisor`, asleep.
     async fn serve_run(&self, supervisor: &Supervisor, run: Vec<Asleep>) -> Vec<crate::Result<()>> {
-        let refused = |name: &str, source: CoreError| -> crate::ClusterError {
-            match source {
-                CoreError::NotRunning { .. } => crate::ClusterError::NodeStopped,
-                source => crate::StartError::Server {
-                    name: name.to_owned(),
-                    source: Arc::new(source),
-                }
-                .into(),
-            }
-        };
         let (specs, rest): (Vec<_>, Vec<_>) = run
             .into_iter()
             .map(|a| (a.spec, (a.name, a.listing, a.target)))
@@ -1141,9 +1123,13 @@ impl Node {
         // before its supervisor knows it.
         let added = match supervisor.add_dormant_many(specs).await {
             Ok(added) => added,
-            Err(e) => {
-                let e = refused("", e);
-                return rest.iter().map(|_| Err(e.clone())).collect();
+            // Its one failure: the supervisor is gone, answered as the
+            // node stopping (as `serve_asleep` always has).
+            Err(_) => {
+                return rest
+                    .iter()
+                    .map(|_| Err(crate::ClusterError::NodeStopped))
+                    .collect();
             }
         };
         let mut results: Vec<crate::Result<()>> = Vec::with_capacity(rest.len());
@@ -1253,6 +1239,25 @@ impl Node {
     }
 }
 
+/// Why server `name` was not started: `source`, or, if its supervisor is
+/// gone, its node stopping.
+fn refused(name: &str, source: CoreError) -> crate::ClusterError {
+    match source {
+        CoreError::NotRunning { .. } => crate::ClusterError::NodeStopped,
+        source => crate::StartError::Server {
+            name: name.to_owned(),
+            source: Arc::new(source),
+        }
+        .into(),
+    }
+}
+
+/// Server `name` was not started, for `reason`.
+fn not_started(name: &str, reason: String) -> crate::ClusterError {
+    let child = name.to_owned();
+    refused(name, CoreError::Spawn { child, reason })
+}
+
 /// A server made ready to start asleep, for
 /// [`Node::serve_asleep_many`]: what [`Node::serve_asleep`] takes, checked.
 pub struct Asleep {
@@ -1288,18 +1293,9 @@ impl Asleep {
         F: Fn() -> S + Send + Sync + 'static,
     {
         let name: Arc<str> = name.into();
-        let refused = |reason: &str| crate::StartError::Server {
-            name: name.to_string(),
-            source: Arc::new(CoreError::Spawn {
-                child: name.to_string(),
-                reason: reason.into(),
-            }),
-        };
         let Some((_, supervisor)) = hosting.passivate().cloned() else {
-            return Err(refused(
-                "a server served asleep must passivate (Hosting::passivate_after)",
-            )
-            .into());
+            let reason = "a server served asleep must passivate (Hosting::passivate_after)";
+            return Err(not_started(&name, reason.into()));
         };
         let groups = crate::shared::list_of(groups);
         let listing = Listing {
@@ -1316,7 +1312,10 @@ impl Asleep {
             None,
         );
         let Some(target) = target else {
-            return Err(refused("a passivating server has a target").into());
+            return Err(not_started(
+                &name,
+                "a passivating server has a target".into(),
+            ));
         };
         Ok(Self {
             node: node.clone(),
@@ -1331,6 +1330,19 @@ impl Asleep {
     /// The name it is to be registered as.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Serves it on the node it was made ready for, as
+    /// [`Node::serve_asleep`] does.
+    ///
+    /// # Errors
+    /// As [`Node::serve_asleep`].
+    pub async fn serve(self) -> crate::Result<()> {
+        let node = self.node.clone();
+        let mut served = node.serve_asleep_many(vec![self]).await;
+        served
+            .pop()
+            .unwrap_or(Err(crate::ClusterError::NodeStopped))
     }
 }
 

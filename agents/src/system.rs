@@ -299,18 +299,14 @@ impl Agents {
                     asleep.push((results.len(), start, tracking));
                     results.push(Ok(()));
                     if asleep.len() == SPAWN_BATCH {
-                        let batch = std::mem::replace(&mut asleep, Vec::with_capacity(SPAWN_BATCH));
-                        self.serve_asleep(batch, &mut results).await;
+                        self.serve_asleep(&mut asleep, &mut results).await;
                     }
                 }
                 Ok(Prepared {
                     start: Starting::Running(child),
                     tracking,
                 }) => {
-                    if !asleep.is_empty() {
-                        let batch = std::mem::replace(&mut asleep, Vec::with_capacity(SPAWN_BATCH));
-                        self.serve_asleep(batch, &mut results).await;
-                    }
+                    self.serve_asleep(&mut asleep, &mut results).await;
                     results.push(match self.supervisor.start_child(child).await {
                         Ok(_) => {
                             tracking.started(&self.node);
@@ -321,31 +317,28 @@ impl Agents {
                 }
             }
         }
-        if !asleep.is_empty() {
-            self.serve_asleep(asleep, &mut results).await;
-        }
+        self.serve_asleep(&mut asleep, &mut results).await;
         results
     }
 
-    /// Serves `batch` asleep, and writes how each went at its place in
-    /// `results`.
+    /// Serves the agents of `batch` asleep, if any, leaving it empty, and
+    /// writes how each went at its place in `results`.
     async fn serve_asleep(
         &self,
-        batch: Vec<(usize, Asleep, Tracking)>,
+        batch: &mut Vec<(usize, Asleep, Tracking)>,
         results: &mut [Result<()>],
     ) {
-        let mut places = Vec::with_capacity(batch.len());
-        let mut starts = Vec::with_capacity(batch.len());
-        let mut trackings = Vec::with_capacity(batch.len());
-        for (place, start, tracking) in batch {
-            places.push(place);
-            starts.push(start);
-            trackings.push(tracking);
+        if batch.is_empty() {
+            return;
         }
+        let (starts, rest): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|(place, start, tracking)| (start, (place, tracking)))
+            .unzip();
         let served = self.node.serve_asleep_many(starts).await;
-        let mut started = Vec::with_capacity(trackings.len());
-        let mut started_places = Vec::with_capacity(trackings.len());
-        for ((place, served), tracking) in places.into_iter().zip(served).zip(trackings) {
+        let mut started = Vec::with_capacity(rest.len());
+        let mut started_places = Vec::with_capacity(rest.len());
+        for (served, (place, tracking)) in served.into_iter().zip(rest) {
             match served {
                 Ok(()) => {
                     tracking.started(&self.node);
@@ -367,12 +360,15 @@ impl Agents {
 
     /// [`track`](Self::track) of one agent.
     fn track_one(&self, tracking: Tracking) -> Result<()> {
-        let id = tracking.id().to_owned();
         self.track(vec![tracking]).map_err(|refused| {
-            refused.into_iter().next().unwrap_or(AgentError::Lifecycle {
-                agent: id,
-                reason: "this node's lifecycle manager is gone".into(),
-            })
+            // `track` answers one error per agent: this is never built.
+            refused
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| AgentError::Lifecycle {
+                    agent: "(the agent started)".into(),
+                    reason: "this node's lifecycle manager is gone".into(),
+                })
         })
     }
 

@@ -21,7 +21,7 @@ pub(crate) mod replica;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use actor_cluster::{Asleep, ClusterError, Hosting, Node};
+use actor_cluster::{Asleep, Hosting, Node};
 use actor_core::{ChildSpec, Supervisor};
 use futures::future::BoxFuture;
 
@@ -287,10 +287,7 @@ pub(crate) async fn start_agent<A: Agent>(
 ) -> Result<Tracking> {
     let Prepared { start, tracking } = prepare_agent(node, supervisor, spec).await?;
     match start {
-        Starting::Asleep(asleep) => {
-            let mut served = node.serve_asleep_many(vec![asleep]).await;
-            served.pop().unwrap_or(Err(ClusterError::NodeStopped))?;
-        }
+        Starting::Asleep(asleep) => asleep.serve().await?,
         Starting::Running(child) => {
             supervisor.start_child(child).await?;
         }

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use litemap::LiteMap;
 
@@ -20,6 +20,9 @@ struct Interner<T: ?Sized> {
     set: HashSet<Arc<T>>,
     /// The size at which the set is next swept.
     sweep_at: usize,
+    /// The value last asked for: names registered in a batch mostly carry
+    /// the same lists, already shared, and the same node.
+    last: Option<Arc<T>>,
 }
 
 /// The fewest values a set holds before it is swept.
@@ -30,14 +33,29 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
         Self {
             set: HashSet::new(),
             sweep_at: SWEEP_FLOOR,
+            last: None,
         }
+    }
+
+    /// The one copy of `value`, if there is one.
+    fn find(&mut self, value: &T) -> Option<Arc<T>> {
+        if let Some(last) = self.last.as_ref().filter(|last| {
+            // Compared by address first: the one copy itself, given back.
+            std::ptr::eq(Arc::as_ptr(last), value) || ***last == *value
+        }) {
+            return Some(Arc::clone(last));
+        }
+        let shared = Arc::clone(self.set.get(value)?);
+        self.last = Some(Arc::clone(&shared));
+        Some(shared)
     }
 
     /// The one copy of `value`.
     fn share(&mut self, value: Arc<T>) -> Arc<T> {
-        if let Some(shared) = self.set.get(&value) {
-            return Arc::clone(shared);
+        if let Some(shared) = self.find(&value) {
+            return shared;
         }
+        self.last = Some(Arc::clone(&value));
         self.set.insert(Arc::clone(&value));
         if self.set.len() > self.sweep_at {
             // Held here alone: no name carries it any more.
@@ -48,16 +66,22 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
     }
 }
 
+/// `interner`, locked.
+fn lock<T: ?Sized + Eq + Hash>(
+    interner: &'static OnceLock<Mutex<Interner<T>>>,
+) -> MutexGuard<'static, Interner<T>> {
+    interner
+        .get_or_init(|| Mutex::new(Interner::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The one copy of `interner`'s `value`.
 fn share<T: ?Sized + Eq + Hash>(
     interner: &'static OnceLock<Mutex<Interner<T>>>,
     value: Arc<T>,
 ) -> Arc<T> {
-    interner
-        .get_or_init(|| Mutex::new(Interner::new()))
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .share(value)
+    lock(interner).share(value)
 }
 
 /// The one copy of a list of strings (tags or groups).
@@ -74,7 +98,11 @@ pub(crate) fn list_of(items: impl IntoIterator<Item = impl Into<String>>) -> Arc
 /// The one copy of a node's name (which every claim of its names carries).
 pub(crate) fn node(name: &str) -> Arc<str> {
     static NODES: OnceLock<Mutex<Interner<str>>> = OnceLock::new();
-    share(&NODES, Arc::from(name))
+    let mut nodes = lock(&NODES);
+    // Allocated only the first time: every claim a node receives asks.
+    nodes
+        .find(name)
+        .unwrap_or_else(|| nodes.share(Arc::from(name)))
 }
 
 /// The one copy of a set of labels.
@@ -96,6 +124,13 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &c));
         let (n1, n2) = (node("n1"), node(&String::from("n1")));
         assert!(Arc::ptr_eq(&n1, &n2));
+        // The last asked for, given back or equal, and an older one.
+        assert!(Arc::ptr_eq(&list(Arc::clone(&c)), &c));
+        assert!(Arc::ptr_eq(&list_of(["agents"]), &c));
+        assert!(Arc::ptr_eq(&list_of(["agents", "capability:x"]), &a));
+        let other = node("n-other");
+        assert!(!Arc::ptr_eq(&other, &n1));
+        assert!(Arc::ptr_eq(&node("n1"), &n1));
     }
 
     #[test]

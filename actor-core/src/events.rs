@@ -96,6 +96,89 @@ impl Event {
     }
 }
 
+/// A JSON object built field by field, for [`EventStore::store_fields`]:
+/// written as it is built into the compact form the store keeps, so an
+/// event that carries a few strings and numbers costs no
+/// `serde_json::Value` (a map node, a string per key) to store.
+///
+/// It holds only what JSON holds (strings, integers, nulls), so it reads
+/// back exactly as the object [`serde_json::json!`] would make of the same
+/// fields. A key given twice keeps its last value, as in a `Value`.
+///
+/// ```
+/// use actor_core::{EventStore, EventStoreConfig, Fields};
+/// use serde_json::json;
+///
+/// # fn main() -> Result<(), actor_core::EventError> {
+/// let store = EventStore::new(EventStoreConfig::default())?;
+/// let fields = Fields::new().str("id", "a-1").u64("epoch", 2).opt_str("was", None);
+/// let id = store.store_fields("agent.status", Some("n1"), fields)?;
+/// let event = store.get(id).expect("stored");
+/// assert_eq!(event.payload, json!({"id": "a-1", "epoch": 2, "was": null}));
+/// assert_eq!(event.node.as_deref(), Some("n1"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fields {
+    /// A map header of fixed size (its count written at the end), then
+    /// each key and value in MessagePack.
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+/// MessagePack's map32 marker: the header whose count `Fields` patches.
+const MAP32: u8 = 0xdf;
+
+impl Default for Fields {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fields {
+    /// An empty object.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut bytes = Vec::with_capacity(96);
+        bytes.extend_from_slice(&[MAP32, 0, 0, 0, 0]);
+        Self { bytes, count: 0 }
+    }
+
+    /// Adds `key` with a string value.
+    #[must_use]
+    pub fn str(self, key: &str, value: &str) -> Self {
+        self.field(key, &value)
+    }
+
+    /// Adds `key` with an integer value.
+    #[must_use]
+    pub fn u64(self, key: &str, value: u64) -> Self {
+        self.field(key, &value)
+    }
+
+    /// Adds `key` with a string value, or `null` for `None`.
+    #[must_use]
+    pub fn opt_str(self, key: &str, value: Option<&str>) -> Self {
+        self.field(key, &value)
+    }
+
+    fn field<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Self {
+        // Strings, integers and options of them always encode (into a Vec,
+        // nothing can fail).
+        let _ = rmp_serde::encode::write(&mut self.bytes, key);
+        let _ = rmp_serde::encode::write(&mut self.bytes, value);
+        self.count += 1;
+        self
+    }
+
+    /// The object in MessagePack, its count written.
+    fn finish(&mut self) -> &[u8] {
+        self.bytes[1..5].copy_from_slice(&self.count.to_be_bytes());
+        &self.bytes
+    }
+}
+
 fn to_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -338,12 +421,41 @@ impl Stored {
         Event {
             id,
             kind: self.kind.to_string(),
-            // Encoded by `insert` from a `Value`: it decodes to the same.
-            payload: rmp_serde::from_slice(&self.payload).unwrap_or(serde_json::Value::Null),
+            payload: decode(&self.payload),
             correlation_id: self.correlation_id.as_deref().map(str::to_owned),
             parent_id: self.parent_id,
             timestamp_ms: self.timestamp_ms,
             node: self.node.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+/// A stored payload as JSON. Written by `insert` from a `Value` or by
+/// [`Fields`], it decodes to the same.
+fn decode(payload: &[u8]) -> serde_json::Value {
+    rmp_serde::from_slice(payload).unwrap_or(serde_json::Value::Null)
+}
+
+/// An event's parts besides its id and payload, borrowed.
+struct Parts<'a> {
+    kind: &'a str,
+    correlation_id: Option<&'a str>,
+    parent_id: Option<u64>,
+    timestamp_ms: u64,
+    node: Option<&'a str>,
+}
+
+impl Parts<'_> {
+    /// The event these parts and `payload` make, numbered `id`.
+    fn event(&self, id: u64, payload: serde_json::Value) -> Event {
+        Event {
+            id,
+            kind: self.kind.to_owned(),
+            payload,
+            correlation_id: self.correlation_id.map(str::to_owned),
+            parent_id: self.parent_id,
+            timestamp_ms: self.timestamp_ms,
+            node: self.node.map(str::to_owned),
         }
     }
 }
@@ -410,6 +522,41 @@ impl EventStore {
         check(&event)?;
         let mut inner = self.lock();
         let id = inner.insert(event);
+        inner.prune();
+        metrics::counter!("foundation_events_stored_total").increment(1);
+        Ok(id)
+    }
+
+    /// Stores an event of `kind` from `node`, timestamped now, carrying
+    /// the object `fields`, without building a `serde_json::Value` for it
+    /// (one is made only for a subscriber it goes to). It reads back as
+    /// any stored event. For a correlation id, a parent or another time,
+    /// use [`store`](Self::store).
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::EmptyKind`] if `kind` is empty; nothing is stored.
+    pub fn store_fields(
+        &self,
+        kind: &str,
+        node: Option<&str>,
+        mut fields: Fields,
+    ) -> Result<u64, EventError> {
+        let payload = fields.finish();
+        if kind.is_empty() {
+            return Err(EventError::EmptyKind {
+                payload: decode(payload).to_string(),
+            });
+        }
+        let parts = Parts {
+            kind,
+            correlation_id: None,
+            parent_id: None,
+            timestamp_ms: to_ms(SystemTime::now()),
+            node,
+        };
+        let mut inner = self.lock();
+        let id = inner.insert_parts(&parts, payload, None);
         inner.prune();
         metrics::counter!("foundation_events_stored_total").increment(1);
         Ok(id)
@@ -529,15 +676,33 @@ fn pop_index(index: &mut HashMap<Arc<str>, VecDeque<u64>>, key: &str, id: u64) {
 
 impl Inner {
     fn insert(&mut self, mut event: Event) -> u64 {
+        event.id = self.next_id;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        // A `Value` always encodes (into a Vec, nothing can fail).
+        let _ = rmp_serde::encode::write(&mut scratch, &event.payload);
+        let parts = Parts {
+            kind: &event.kind,
+            correlation_id: event.correlation_id.as_deref(),
+            parent_id: event.parent_id,
+            timestamp_ms: event.timestamp_ms,
+            node: event.node.as_deref(),
+        };
+        let id = self.insert_parts(&parts, &scratch, Some(&event));
+        self.scratch = scratch;
+        id
+    }
+
+    /// Stores the event of `parts` and `payload` (in MessagePack) as the
+    /// next id; `event` is the same as an [`Event`], if the caller has it.
+    fn insert_parts(&mut self, parts: &Parts<'_>, payload: &[u8], event: Option<&Event>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        event.id = id;
-        let kind = push_index(&mut self.by_kind, &event.kind, id);
-        let correlation_id = event
+        let kind = push_index(&mut self.by_kind, parts.kind, id);
+        let correlation_id = parts
             .correlation_id
-            .as_deref()
             .map(|c| push_index(&mut self.by_correlation, c, id));
-        let node = event.node.as_deref().map(|node| match &self.last_node {
+        let node = parts.node.map(|node| match &self.last_node {
             Some(last) if **last == *node => Arc::clone(last),
             _ => {
                 let node: Arc<str> = node.into();
@@ -545,17 +710,14 @@ impl Inner {
                 node
             }
         });
-        self.by_time.insert((event.timestamp_ms, id));
-        self.publish(&event);
-        self.scratch.clear();
-        // A `Value` always encodes (into a Vec, nothing can fail).
-        let _ = rmp_serde::encode::write(&mut self.scratch, &event.payload);
+        self.by_time.insert((parts.timestamp_ms, id));
+        self.publish(parts, id, payload, event);
         let stored = Stored {
             kind,
-            payload: self.scratch.as_slice().into(),
+            payload: payload.into(),
             correlation_id,
-            parent_id: event.parent_id,
-            timestamp_ms: event.timestamp_ms,
+            parent_id: parts.parent_id,
+            timestamp_ms: parts.timestamp_ms,
             node,
             stored_at: Instant::now(),
         };
@@ -563,15 +725,25 @@ impl Inner {
         id
     }
 
-    fn publish(&mut self, event: &Event) {
+    /// Sends event `id` to the subscribers it matches, made from `parts`
+    /// and `payload` (once, for the first) unless the caller gave it.
+    fn publish(&mut self, parts: &Parts<'_>, id: u64, payload: &[u8], event: Option<&Event>) {
         if self.subscribers.is_empty() {
             return;
         }
+        let mut made = None;
         let before = self.subscribers.len();
         self.subscribers.retain(|s| {
-            if !s.filter.matches(event) {
+            if !s
+                .filter
+                .matches_parts(parts.kind, parts.correlation_id, parts.timestamp_ms)
+            {
                 return s.tx.receiver_count() > 0;
             }
+            let event = match event {
+                Some(event) => event,
+                None => made.get_or_insert_with(|| parts.event(id, decode(payload))),
+            };
             // `send` fails only when the receiver is gone; it never waits.
             s.tx.send(event.clone()).is_ok()
         });
@@ -827,6 +999,57 @@ mod tests {
             nodes.windows(2).all(|w| Arc::ptr_eq(w[0], w[1])),
             "one copy of the node's name"
         );
+    }
+
+    #[tokio::test]
+    async fn fields_read_back_as_the_object_json_would_make() {
+        let store = EventStore::new(EventStoreConfig::default()).unwrap();
+        let mut all = store.subscribe(Query::new());
+        let mut others = store.subscribe(Query::new().kind("other"));
+        let first = store
+            .store(Event::new("agent.status", json!(1)).node("n1"))
+            .unwrap();
+        let fields = Fields::new()
+            .str("id", "ünï-1")
+            .str("status", "ready")
+            .opt_str("was", None)
+            .opt_str("then", Some("x"))
+            .u64("epoch", u64::MAX)
+            .u64("zero", 0)
+            .str("id", "last");
+        let id = store
+            .store_fields("agent.status", Some("n1"), fields)
+            .unwrap();
+        let want = json!({"id": "last", "status": "ready", "was": null, "then": "x",
+            "epoch": u64::MAX, "zero": 0});
+        let event = store.get(id).unwrap();
+        assert_eq!(
+            (event.id, &event.kind, &event.payload),
+            (first + 1, &"agent.status".to_owned(), &want)
+        );
+        assert_eq!(event.node.as_deref(), Some("n1"));
+        assert_eq!((event.correlation_id, event.parent_id), (None, None));
+        // Indexed with the others, and sent to the subscribers it matches.
+        assert_eq!(store.query(&Query::new().kind("agent.status")).len(), 2);
+        assert_eq!(all.recv().await.unwrap().id, first);
+        assert_eq!(all.recv().await.unwrap(), store.get(id).unwrap());
+        assert!(others.try_recv().is_err());
+        assert_eq!(
+            store
+                .get(store.store_fields("e", None, Fields::new()).unwrap())
+                .unwrap()
+                .payload,
+            json!({})
+        );
+        // A kind is required, as for `store`.
+        let refused = store.store_fields("", None, Fields::new().u64("n", 1));
+        assert_eq!(
+            refused,
+            Err(EventError::EmptyKind {
+                payload: r#"{"n":1}"#.into()
+            })
+        );
+        assert_eq!(store.len(), 3);
     }
 
     #[test]

@@ -74,7 +74,7 @@ mod telemetry;
 
 pub use config::{Change, ChangeKind, Config, ConfigBuilder, ConfigError};
 pub use error::{CoreError, Result};
-pub use events::{Event, EventError, EventStore, EventStoreConfig, Query};
+pub use events::{Event, EventError, EventStore, EventStoreConfig, Fields, Query};
 pub use protection::{
     execute_protected, Bulkhead, BulkheadPermit, BulkheadRejection, CircuitBreaker, CircuitPermit,
     CircuitState, Jitter, KeyedRateLimiter, ProtectionError, ProtectionPolicy, Quota, RateLimiter,

@@ -611,9 +611,10 @@ impl GatewayState {
 
     /// Whether this node is on the side that keeps working.
     pub(super) fn quorum(&self) -> Result<()> {
-        let visible = self.visible();
+        // Counted, not listed: every registration asks.
+        let seen = 1 + self.peers.values().filter(|p| p.up).count();
         let known = self.members.len() + 1;
-        let sees = |node: &str| visible.iter().any(|v| v == node);
+        let sees = |node: &str| node == self.node || self.peers.get(node).is_some_and(|p| p.up);
         let ok = match self.partitions {
             PartitionPolicy::KeepMajority => {
                 let smallest = self
@@ -621,9 +622,9 @@ impl GatewayState {
                     .keys()
                     .next()
                     .map_or(self.node.as_str(), |m| m.as_str().min(self.node.as_str()));
-                2 * visible.len() > known || (2 * visible.len() == known && sees(smallest))
+                2 * seen > known || (2 * seen == known && sees(smallest))
             }
-            PartitionPolicy::StaticQuorum(n) => visible.len() >= n,
+            PartitionPolicy::StaticQuorum(n) => seen >= n,
             PartitionPolicy::KeepOldest => {
                 let oldest = self
                     .members
@@ -640,7 +641,7 @@ impl GatewayState {
         } else {
             Err(ClusterError::NoQuorum {
                 policy: self.partitions.to_string(),
-                visible,
+                visible: self.visible(),
                 known,
             })
         }

@@ -7,12 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actor_cluster::{
     ClusterError, Message, NameEvent, Node, NodeEvent, PeerStatus, Ref, Reply, Request,
 };
-use actor_core::{ChildInfo, Restart, Supervisor};
+use actor_core::{ChildInfo, Fields, Restart, Supervisor};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use serde_json::json;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -671,11 +670,10 @@ impl State {
             let mut due = agent.due;
             if restarts > agent.restarts {
                 // A new incarnation registered its name afresh.
-                journal(
-                    &self.node,
-                    "agent.restarted",
-                    json!({ "id": id.id(), "restarts": restarts }),
-                );
+                let fields = Fields::new()
+                    .str("id", id.id())
+                    .u64("restarts", u64::from(restarts));
+                journal(&self.node, "agent.restarted", fields);
                 metrics::counter!("foundation_agent_restarts_total", "kind" => agent.profile.kind.to_string())
                     .increment(u64::from(restarts - agent.restarts));
                 agent.restarts = restarts;
@@ -707,7 +705,11 @@ impl State {
             .map(|(_, id)| id.clone())
             .collect();
         for id in gone {
-            journal(&self.node, "agent.stopped", json!({ "id": id.id() }));
+            journal(
+                &self.node,
+                "agent.stopped",
+                Fields::new().str("id", id.id()),
+            );
             self.release(id.id());
         }
         self.check(&due).await;
@@ -885,7 +887,7 @@ impl State {
         }
         self.publish().await;
         self.forget(id);
-        journal(&self.node, "agent.stopped", json!({ "id": id }));
+        journal(&self.node, "agent.stopped", Fields::new().str("id", id));
         self.release(id);
         self.supervisor
             .terminate_child(&agent_name(id))
@@ -1289,14 +1291,23 @@ fn journal_status(
     kind: &str,
     epoch: u64,
 ) {
-    let event = json!({ "id": id, "status": status, "was": was, "kind": kind, "epoch": epoch });
-    journal(node, "agent.status", event);
+    let fields = Fields::new()
+        .str("id", id)
+        .str("status", status.as_str())
+        .opt_str("was", was.map(Status::as_str))
+        .str("kind", kind)
+        .u64("epoch", epoch);
+    journal(node, "agent.status", fields);
 }
 
-/// Keeps `payload` in the node's journal as an event of `kind`.
-fn journal(node: &Node, kind: &str, payload: serde_json::Value) {
-    let event = actor_core::Event::new(kind, payload).node(node.name());
-    if let Err(e) = node.journal().store(event) {
+/// Keeps `payload` in the node's journal as an event of `kind`. Written
+/// straight to the journal's form: at a hundred thousand agents a second,
+/// a `serde_json::Value` per status event was a tenth of a spawn's CPU.
+fn journal(node: &Node, kind: &str, payload: Fields) {
+    if let Err(e) = node
+        .journal()
+        .store_fields(kind, Some(node.name()), payload)
+    {
         tracing::debug!(error = %e, "an agent event was not journaled");
     }
 }

@@ -592,6 +592,8 @@ mod tests {
         assert_eq!(decode_value("int:x"), None);
         for status in Status::ALL {
             assert_eq!(status.as_str().parse::<Status>(), Ok(status));
+            // The journal writes the name where serde would.
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
         assert!("asleep".parse::<Status>().unwrap_err().contains("ready"));
     }

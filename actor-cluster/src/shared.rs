@@ -20,10 +20,16 @@ struct Interner<T: ?Sized> {
     set: HashSet<Arc<T>>,
     /// The size at which the set is next swept.
     sweep_at: usize,
-    /// The value last asked for: names registered in a batch mostly carry
-    /// the same lists, already shared, and the same node.
-    last: Option<Arc<T>>,
+    /// The values last asked for: names registered in a batch mostly carry
+    /// the same few lists (the tags their actor answers, its groups),
+    /// already shared.
+    recent: [Option<Arc<T>>; RECENT],
+    /// The slot of `recent` a new value takes.
+    next: usize,
 }
+
+/// How many values an interner answers without hashing.
+const RECENT: usize = 4;
 
 /// The fewest values a set holds before it is swept.
 const SWEEP_FLOOR: usize = 64;
@@ -33,21 +39,31 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
         Self {
             set: HashSet::new(),
             sweep_at: SWEEP_FLOOR,
-            last: None,
+            recent: Default::default(),
+            next: 0,
         }
     }
 
     /// The one copy of `value`, if there is one.
     fn find(&mut self, value: &T) -> Option<Arc<T>> {
-        if let Some(last) = self.last.as_ref().filter(|last| {
-            // Compared by address first: the one copy itself, given back.
-            std::ptr::eq(Arc::as_ptr(last), value) || ***last == *value
-        }) {
-            return Some(Arc::clone(last));
+        // By address first: mostly the one copy itself, given back.
+        let recent = self.recent.iter().flatten();
+        if let Some(shared) = recent
+            .clone()
+            .find(|r| std::ptr::eq(Arc::as_ptr(r), value))
+            .or_else(|| recent.clone().find(|r| ***r == *value))
+        {
+            return Some(Arc::clone(shared));
         }
         let shared = Arc::clone(self.set.get(value)?);
-        self.last = Some(Arc::clone(&shared));
+        self.remember(&shared);
         Some(shared)
+    }
+
+    /// Keeps `value` among the recent ones, in place of the oldest.
+    fn remember(&mut self, value: &Arc<T>) {
+        self.recent[self.next] = Some(Arc::clone(value));
+        self.next = (self.next + 1) % RECENT;
     }
 
     /// The one copy of `value`.
@@ -55,7 +71,7 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
         if let Some(shared) = self.find(&value) {
             return shared;
         }
-        self.last = Some(Arc::clone(&value));
+        self.remember(&value);
         self.set.insert(Arc::clone(&value));
         if self.set.len() > self.sweep_at {
             // Held here alone: no name carries it any more.

@@ -7,7 +7,7 @@
 //! *its* parent sees a failure) when restarts exceed its [`Intensity`], and
 //! stops children in reverse order, each within its shutdown timeout.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -565,11 +565,11 @@ pub(crate) struct SupervisorState {
     /// By id; their start order is their `seq` (a removal swaps the last
     /// child into the gap: removing one of a hundred thousand children
     /// moves one, not all those after it).
-    children: IndexMap<Arc<str>, Child>,
+    children: IndexMap<Arc<str>, Child, foldhash::fast::RandomState>,
     /// The `seq` of the next child added.
     next_seq: u64,
     /// Which child each running actor is.
-    by_actor: HashMap<ActorId, Arc<str>>,
+    by_actor: foldhash::HashMap<ActorId, Arc<str>>,
     restarts: VecDeque<Instant>,
     /// Counts the changes to the children ([`Supervisor::changes`]).
     generation: u64,
@@ -909,8 +909,9 @@ impl Actor for SupervisorActor {
         myself: ActorRef<SupervisorMsg>,
         spec: SupervisorSpec,
     ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
-        let mut children: IndexMap<Arc<str>, Child> = IndexMap::with_capacity(spec.children.len());
-        let mut by_actor = HashMap::new();
+        let mut children: IndexMap<Arc<str>, Child, _> =
+            IndexMap::with_capacity_and_hasher(spec.children.len(), Default::default());
+        let mut by_actor = foldhash::HashMap::default();
         for (seq, child) in (0..).zip(spec.children) {
             match spawn_child(&child, &myself.get_cell()).await {
                 Ok(actor) => {

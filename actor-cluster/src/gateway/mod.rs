@@ -364,6 +364,8 @@ pub(crate) struct GatewayState {
     id: GatewayId,
     key: WireKey,
     node: String,
+    /// `node`, the one copy this node's claims share.
+    node_shared: Arc<str>,
     addr: String,
     connector: String,
     events: broadcast::Sender<NodeEvent>,
@@ -375,7 +377,7 @@ pub(crate) struct GatewayState {
     /// Every claim on every name, by name (the claims' own copy of it),
     /// then by node (one copy of each node's name: `shared::node`); the
     /// highest epoch, then the smallest node name, wins.
-    claims: HashMap<Arc<str>, LiteMap<Arc<str>, Claim>>,
+    claims: foldhash::HashMap<Arc<str>, LiteMap<Arc<str>, Claim>>,
     /// The names of this node's actors (in the plane) each actor holds, to release them when it
     /// stops without looking at every name.
     held_by: HashMap<ractor::ActorId, Vec<Arc<str>>>,
@@ -890,6 +892,7 @@ impl Actor for Gateway {
         let mut state = GatewayState {
             id: args.id,
             key: args.key,
+            node_shared: crate::shared::node(&args.node),
             node: args.node,
             addr: args.addr,
             connector: args.connector,
@@ -897,7 +900,7 @@ impl Actor for Gateway {
             names: args.names,
             journal: args.journal,
             peers: HashMap::new(),
-            claims: HashMap::new(),
+            claims: foldhash::HashMap::default(),
             held_by: HashMap::new(),
             timing: args.timing,
             sessions: HashMap::new(),

@@ -270,7 +270,12 @@ impl GatewayState {
             .claims
             .entry(name.clone())
             .or_insert_with(|| LiteMap::with_capacity(1));
-        claims.insert(crate::shared::node(node), claim);
+        let holder = if node == self.node {
+            Arc::clone(&self.node_shared)
+        } else {
+            crate::shared::node(node)
+        };
+        claims.insert(holder, claim);
         if claims.len() > 1 {
             let winner = best(claims).map(|(n, _)| n.to_string()).unwrap_or_default();
             tracing::warn!(%name, %winner, contenders = ?claims.keys().collect::<Vec<_>>(), "name claimed by several nodes; the highest epoch, then the smallest node name, wins");

@@ -330,7 +330,7 @@ pub(crate) struct State {
     node: Node,
     supervisor: Supervisor,
     kinds: Kinds,
-    agents: HashMap<AgentKey, Tracked>,
+    agents: foldhash::HashMap<AgentKey, Tracked>,
     /// The agents whose labels need publishing.
     dirty: BTreeSet<String>,
     /// The agents tracked since the last tick, looked at by the next.
@@ -394,7 +394,7 @@ impl Actor for Manager {
             node,
             supervisor,
             kinds,
-            agents: HashMap::new(),
+            agents: foldhash::HashMap::default(),
             dirty: BTreeSet::new(),
             fresh: Vec::new(),
             checks: BTreeSet::new(),

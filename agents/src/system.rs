@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use actor_cluster::{Asleep, NameEvent, NameInfo, Node, Ref};
 use actor_core::{ChildSpec, Supervisor, SupervisorSpec};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 
 use crate::agent::Value;
 use crate::agent::{agent_name, Agent, AGENTS_GROUP, AGENT_PREFIX, CAPABILITY_PREFIX};
@@ -187,6 +188,10 @@ pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// `cargo bench --bench agent_memory`), for a spawn barely faster.
 const SPAWN_BATCH: usize = 256;
 
+/// How many agents spawned in batches may wait to be tracked by the
+/// manager ([`Agents::backlog`]): two batches.
+const TRACK_BACKLOG: usize = 16 * SPAWN_BATCH;
+
 /// A reference to an agent, wherever it runs.
 pub type AgentRef = Ref;
 
@@ -197,6 +202,11 @@ pub struct Agents {
     supervisor: Supervisor,
     /// This node's lifecycle manager.
     manager: Ref,
+    /// The agents this handle's batched spawns may have given the manager
+    /// that it has not tracked yet (each `Track` holds permits until it
+    /// is handled): a spawn that outruns the manager waits for it rather
+    /// than queue trackings without bound.
+    backlog: Arc<Semaphore>,
     /// The agent kinds registered on this node.
     pub(crate) kinds: Kinds,
     /// The protocol runs this node coordinated lately.
@@ -231,6 +241,7 @@ impl Agents {
             node: node.clone(),
             supervisor,
             manager,
+            backlog: Arc::new(Semaphore::new(TRACK_BACKLOG)),
             kinds,
             runs: RunLog::default(),
         })
@@ -280,6 +291,10 @@ impl Agents {
     /// its agents by the hundred thousand. Those that run start one after
     /// another, each after the asleep ones given before it: of two specs
     /// with one id, the first given starts, as with `spawn_with` in turn.
+    /// It keeps pace with this node's lifecycle manager: at most 16
+    /// batches of agents started here wait to be followed by it (listed
+    /// with their status, checked), so a spawn of millions holds bounded
+    /// memory in between.
     pub async fn spawn_many<A: Agent>(
         &self,
         specs: impl IntoIterator<Item = AgentSpec<A>>,
@@ -351,7 +366,15 @@ impl Agents {
         if started.is_empty() {
             return;
         }
-        if let Err(refused) = self.track(started) {
+        // Never closed; the batch is at most the backlog.
+        let permit = u32::try_from(started.len())
+            .ok()
+            .map(|n| Arc::clone(&self.backlog).acquire_many_owned(n));
+        let permit = match permit {
+            Some(acquiring) => acquiring.await.ok(),
+            None => None,
+        };
+        if let Err(refused) = self.track(started, permit) {
             for (place, refused) in started_places.into_iter().zip(refused) {
                 results[place] = Err(refused);
             }
@@ -360,7 +383,7 @@ impl Agents {
 
     /// [`track`](Self::track) of one agent.
     fn track_one(&self, tracking: Tracking) -> Result<()> {
-        self.track(vec![tracking]).map_err(|refused| {
+        self.track(vec![tracking], None).map_err(|refused| {
             // `track` answers one error per agent: this is never built.
             refused
                 .into_iter()
@@ -380,9 +403,13 @@ impl Agents {
     /// # Errors
     /// One [`AgentError::Lifecycle`] per agent, in order, if the manager
     /// is gone.
-    fn track(&self, trackings: Vec<Tracking>) -> std::result::Result<(), Vec<AgentError>> {
+    fn track(
+        &self,
+        trackings: Vec<Tracking>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> std::result::Result<(), Vec<AgentError>> {
         let n = trackings.len();
-        let Err(undelivered) = self.manager.tell(Control::Track(trackings)) else {
+        let Err(undelivered) = self.manager.tell(Control::Track(trackings, permit)) else {
             return Ok(());
         };
         let gone = |agent| AgentError::Lifecycle {
@@ -393,7 +420,7 @@ impl Agents {
             ),
         };
         Err(match &undelivered.msg {
-            Some(Control::Track(trackings)) => {
+            Some(Control::Track(trackings, _)) => {
                 trackings.iter().map(|t| gone(t.id().to_owned())).collect()
             }
             _ => (0..n)

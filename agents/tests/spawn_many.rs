@@ -170,3 +170,27 @@ async fn of_two_specs_with_one_id_the_first_given_starts() {
     assert_eq!(twin.status, Status::Passivated, "{twin:?}");
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn spawns_larger_than_the_managers_backlog_are_tracked_in_full() {
+    let node = support::lone_node("spawn-many-backlog").await;
+    let agents = Agents::start(&node).await.expect("agents");
+    let idle = Duration::from_secs(60);
+    // Twenty batches each: more than the manager may have untracked (16
+    // batches), so each spawn waits for it on the way and gets every
+    // permit back, or the second would never finish.
+    const MANY: usize = 20 * 256;
+    for round in 0..2 {
+        let specs = (0..MANY).map(|i| member(&format!("r{round}-{i}")).asleep(idle));
+        let results = tokio::time::timeout(Duration::from_secs(60), agents.spawn_many(specs))
+            .await
+            .expect("spawned within 60 s");
+        assert!(results.iter().all(Result::is_ok), "round {round}");
+    }
+    assert_eq!(agents.list().await.expect("list").len(), 2 * MANY);
+    // The last of each round is followed by the manager.
+    for last in [format!("r0-{}", MANY - 1), format!("r1-{}", MANY - 1)] {
+        agents.stop(&last).await.expect("followed by the manager");
+    }
+    node.shutdown().await;
+}

@@ -7,7 +7,8 @@
 //! Process-wide, as the values are immutable and the same on every node
 //! of a process. A value no name holds any more is forgotten when the
 //! set has doubled since it was last swept, so lists that change (labels
-//! carrying a time) do not pile up.
+//! carrying a time) do not pile up; the four an interner found or took
+//! last stay until others take their place.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -20,9 +21,10 @@ struct Interner<T: ?Sized> {
     set: HashSet<Arc<T>>,
     /// The size at which the set is next swept.
     sweep_at: usize,
-    /// The values last asked for: names registered in a batch mostly carry
-    /// the same few lists (the tags their actor answers, its groups),
-    /// already shared.
+    /// The four values last found in the set or taken into it, first in
+    /// first out: names registered in a batch mostly carry the same few
+    /// lists (the tags their actor answers, its groups), already shared.
+    /// They stay alive until replaced.
     recent: [Option<Arc<T>>; RECENT],
     /// The slot of `recent` a new value takes.
     next: usize,

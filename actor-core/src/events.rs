@@ -13,7 +13,7 @@
 //! than `max_age` are dropped on the next call to any method. Nothing runs in
 //! the background.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -121,13 +121,15 @@ impl Event {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Fields {
-    /// A map header of fixed size (its count written at the end), then
-    /// each key and value in MessagePack.
+    /// Room for the longest map header (written once the count is
+    /// known, by `finish`), then each key and value in MessagePack.
     bytes: Vec<u8>,
     count: u32,
 }
 
-/// MessagePack's map32 marker: the header whose count `Fields` patches.
+/// MessagePack's map16 and map32 markers: the longer headers `Fields`
+/// writes once it knows its count.
+const MAP16: u8 = 0xde;
 const MAP32: u8 = 0xdf;
 
 impl Default for Fields {
@@ -141,7 +143,7 @@ impl Fields {
     #[must_use]
     pub fn new() -> Self {
         let mut bytes = Vec::with_capacity(96);
-        bytes.extend_from_slice(&[MAP32, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0; 5]);
         Self { bytes, count: 0 }
     }
 
@@ -172,10 +174,24 @@ impl Fields {
         self
     }
 
-    /// The object in MessagePack, its count written.
+    /// The object in MessagePack, its count written in the shortest
+    /// header that holds it (the room left before it unused).
     fn finish(&mut self) -> &[u8] {
-        self.bytes[1..5].copy_from_slice(&self.count.to_be_bytes());
-        &self.bytes
+        let count = self.count;
+        let start = if let Ok(small @ 0..=15) = u8::try_from(count) {
+            // A fixmap: the count in the marker itself.
+            self.bytes[4] = 0x80 | small;
+            4
+        } else if let Ok(count) = u16::try_from(count) {
+            self.bytes[2] = MAP16;
+            self.bytes[3..5].copy_from_slice(&count.to_be_bytes());
+            2
+        } else {
+            self.bytes[0] = MAP32;
+            self.bytes[1..5].copy_from_slice(&count.to_be_bytes());
+            0
+        };
+        &self.bytes[start..]
     }
 }
 
@@ -475,8 +491,8 @@ struct Inner {
     next_id: u64,
     /// Ids per kind and per correlation id, ascending (the keys shared by
     /// the stored events).
-    by_kind: HashMap<Arc<str>, VecDeque<u64>>,
-    by_correlation: HashMap<Arc<str>, VecDeque<u64>>,
+    by_kind: Index,
+    by_correlation: Index,
     /// The node of the last event stored that had one.
     last_node: Option<Arc<str>>,
     /// Where a payload is encoded before it is copied to its own
@@ -502,8 +518,8 @@ impl EventStore {
                 config,
                 events: BTreeMap::new(),
                 next_id: 1,
-                by_kind: HashMap::new(),
-                by_correlation: HashMap::new(),
+                by_kind: Index::default(),
+                by_correlation: Index::default(),
                 last_node: None,
                 scratch: Vec::new(),
                 by_time: BTreeSet::new(),
@@ -647,20 +663,23 @@ fn check(event: &Event) -> Result<(), EventError> {
     Ok(())
 }
 
+/// Event ids by a key (a kind, a correlation id), ascending; the keys
+/// shared with the stored events. One lookup finds a key's copy and its
+/// ids (hashbrown's `get_key_value_mut`).
+type Index = hashbrown::HashMap<Arc<str>, VecDeque<u64>>;
+
 /// Adds `id` under `key`; answers the index's copy of the key.
-fn push_index(index: &mut HashMap<Arc<str>, VecDeque<u64>>, key: &str, id: u64) -> Arc<str> {
-    if let Some(ids) = index.get_mut(key) {
+fn push_index(index: &mut Index, key: &str, id: u64) -> Arc<str> {
+    if let Some((key, ids)) = index.get_key_value_mut(key) {
         ids.push_back(id);
-        if let Some((key, _)) = index.get_key_value(key) {
-            return Arc::clone(key);
-        }
+        return Arc::clone(key);
     }
     let key: Arc<str> = key.into();
     index.insert(Arc::clone(&key), VecDeque::from([id]));
     key
 }
 
-fn pop_index(index: &mut HashMap<Arc<str>, VecDeque<u64>>, key: &str, id: u64) {
+fn pop_index(index: &mut Index, key: &str, id: u64) {
     if let Some(ids) = index.get_mut(key) {
         // Events of a kind leave in id order, so the id is mostly at the front.
         if ids.front() == Some(&id) {
@@ -1041,6 +1060,21 @@ mod tests {
                 .payload,
             json!({})
         );
+        // Sixteen fields and more take a longer header.
+        let (mut many, mut want) = (Fields::new(), serde_json::Map::new());
+        for i in 0..40u64 {
+            many = many.u64(&format!("f{i}"), i);
+            want.insert(format!("f{i}"), json!(i));
+            if i == 14 || i == 15 || i == 39 {
+                let id = store.store_fields("many", None, many.clone()).unwrap();
+                assert_eq!(
+                    store.get(id).unwrap().payload,
+                    json!(want),
+                    "{} fields",
+                    i + 1
+                );
+            }
+        }
         // A kind is required, as for `store`.
         let refused = store.store_fields("", None, Fields::new().u64("n", 1));
         assert_eq!(
@@ -1049,7 +1083,7 @@ mod tests {
                 payload: r#"{"n":1}"#.into()
             })
         );
-        assert_eq!(store.len(), 3);
+        assert_eq!(store.len(), 6);
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub(crate) const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 const SPAWN_BATCH: usize = 256;
 
 /// How many agents spawned in batches may wait to be tracked by the
-/// manager ([`Agents::backlog`]): two batches.
+/// manager ([`Agents::backlog`]): sixteen batches.
 const TRACK_BACKLOG: usize = 16 * SPAWN_BATCH;
 
 /// A reference to an agent, wherever it runs.
@@ -292,9 +292,9 @@ impl Agents {
     /// another, each after the asleep ones given before it: of two specs
     /// with one id, the first given starts, as with `spawn_with` in turn.
     /// It keeps pace with this node's lifecycle manager: at most 16
-    /// batches of agents started here wait to be followed by it (listed
-    /// with their status, checked), so a spawn of millions holds bounded
-    /// memory in between.
+    /// batches of agents started through this handle (and its clones)
+    /// wait to be followed by it (their status kept, their health
+    /// checked), so a spawn of millions holds bounded memory in between.
     pub async fn spawn_many<A: Agent>(
         &self,
         specs: impl IntoIterator<Item = AgentSpec<A>>,
@@ -346,6 +346,13 @@ impl Agents {
         if batch.is_empty() {
             return;
         }
+        // Taken before any is served: a spawn dropped while it waits for
+        // the manager leaves none of these started and not followed. The
+        // semaphore is never closed, and a batch is under the backlog.
+        let permit = match u32::try_from(batch.len()) {
+            Ok(n) => Arc::clone(&self.backlog).acquire_many_owned(n).await.ok(),
+            Err(_) => None,
+        };
         let (starts, rest): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|(place, start, tracking)| (start, (place, tracking)))
@@ -366,14 +373,6 @@ impl Agents {
         if started.is_empty() {
             return;
         }
-        // Never closed; the batch is at most the backlog.
-        let permit = u32::try_from(started.len())
-            .ok()
-            .map(|n| Arc::clone(&self.backlog).acquire_many_owned(n));
-        let permit = match permit {
-            Some(acquiring) => acquiring.await.ok(),
-            None => None,
-        };
         if let Err(refused) = self.track(started, permit) {
             for (place, refused) in started_places.into_iter().zip(refused) {
                 results[place] = Err(refused);

@@ -7,9 +7,9 @@
 //! registered under a name, reachable by a [`Ref`](crate::Ref) from every
 //! node.
 
+use foldhash::HashMap;
 use std::any::Any;
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;

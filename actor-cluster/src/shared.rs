@@ -10,7 +10,7 @@
 //! carrying a time) do not pile up; the four an interner found or took
 //! last stay until others take their place.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -39,7 +39,7 @@ const SWEEP_FLOOR: usize = 64;
 impl<T: ?Sized + Eq + Hash> Interner<T> {
     fn new() -> Self {
         Self {
-            set: HashSet::new(),
+            set: HashSet::default(),
             sweep_at: SWEEP_FLOOR,
             recent: Default::default(),
             next: 0,

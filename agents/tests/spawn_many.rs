@@ -176,10 +176,10 @@ async fn spawns_larger_than_the_managers_backlog_are_tracked_in_full() {
     let node = support::lone_node("spawn-many-backlog").await;
     let agents = Agents::start(&node).await.expect("agents");
     let idle = Duration::from_secs(60);
-    // Twenty batches each: more than the manager may have untracked (16
+    // Seventy batches each: more than the manager may have untracked (64
     // batches), so each spawn waits for it on the way and gets every
     // permit back, or the second would never finish.
-    const MANY: usize = 20 * 256;
+    const MANY: usize = 70 * 256;
     for round in 0..2 {
         let specs = (0..MANY).map(|i| member(&format!("r{round}-{i}")).asleep(idle));
         let results = tokio::time::timeout(Duration::from_secs(60), agents.spawn_many(specs))

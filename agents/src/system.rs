@@ -309,30 +309,30 @@ impl Agents {
         // place in `results`, and each one's start and tracking.
         let mut asleep = Vec::with_capacity(SPAWN_BATCH);
         for spec in specs {
-            match prepare_agent(&self.node, &self.supervisor, spec).await {
-                Err(e) => results.push(Err(e)),
-                Ok(Prepared {
-                    start: Starting::Asleep(start),
-                    tracking,
-                }) => {
+            let Prepared { start, tracking } =
+                match prepare_agent(&self.node, &self.supervisor, spec).await {
+                    Ok(prepared) => prepared,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                };
+            match start {
+                Starting::Asleep(start) => {
                     asleep.push((results.len(), start, tracking));
                     results.push(Ok(()));
                     if asleep.len() == SPAWN_BATCH {
                         self.serve_asleep(&mut asleep, &mut results).await;
                     }
                 }
-                Ok(Prepared {
-                    start: Starting::Running(child),
-                    tracking,
-                }) => {
+                running @ Starting::Running(_) => {
                     self.serve_asleep(&mut asleep, &mut results).await;
-                    results.push(match self.supervisor.start_child(child).await {
-                        Ok(_) => {
-                            tracking.started(&self.node);
-                            self.track_one(tracking)
-                        }
-                        Err(e) => Err(e.into()),
-                    });
+                    let prepared = Prepared {
+                        start: running,
+                        tracking,
+                    };
+                    let started = prepared.start(&self.node, &self.supervisor).await;
+                    results.push(started.and_then(|tracking| self.track_one(tracking)));
                 }
             }
         }

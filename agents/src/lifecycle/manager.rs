@@ -54,9 +54,8 @@ pub(crate) fn is_manager(name: &str, node: &str) -> bool {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
     /// Follow newly started agents of this node (told only by this
-    /// node's own handles: never sent between nodes).
-    /// With the permits of a batched spawn's backlog, given back once
-    /// they are tracked.
+    /// node's own handles: never sent between nodes), with the permits of
+    /// a batched spawn's backlog, given back once they are tracked.
     #[serde(skip)]
     Track(Vec<Tracking>, Option<OwnedSemaphorePermit>),
     /// Start an agent of a kind registered on this node
@@ -468,7 +467,7 @@ impl State {
     /// Follows a newly started agent and journals its first status; the
     /// next tick looks at it. It was registered with its labels: only an
     /// agent that can move (whose labels say where its state is copied)
-    /// is published again. Answers its id.
+    /// is published again.
     fn track(&mut self, tracking: Tracking) {
         let Tracking {
             name,

@@ -285,21 +285,34 @@ pub(crate) async fn start_agent<A: Agent>(
     supervisor: &Supervisor,
     spec: AgentSpec<A>,
 ) -> Result<Tracking> {
-    let Prepared { start, tracking } = prepare_agent(node, supervisor, spec).await?;
-    match start {
-        Starting::Asleep(asleep) => asleep.serve().await?,
-        Starting::Running(child) => {
-            supervisor.start_child(child).await?;
-        }
-    }
-    tracking.started(node);
-    Ok(tracking)
+    prepare_agent(node, supervisor, spec)
+        .await?
+        .start(node, supervisor)
+        .await
 }
 
 /// An agent ready to start: how, and what its manager is to follow then.
 pub(crate) struct Prepared {
     pub(crate) start: Starting,
     pub(crate) tracking: Tracking,
+}
+
+impl Prepared {
+    /// Starts it alone on `node` (asleep, or as a child of `supervisor`)
+    /// and answers what its manager is to follow.
+    ///
+    /// # Errors
+    /// As [`start_agent`].
+    pub(crate) async fn start(self, node: &Node, supervisor: &Supervisor) -> Result<Tracking> {
+        match self.start {
+            Starting::Asleep(asleep) => asleep.serve().await?,
+            Starting::Running(child) => {
+                supervisor.start_child(child).await?;
+            }
+        }
+        self.tracking.started(node);
+        Ok(self.tracking)
+    }
 }
 
 /// How a prepared agent starts.
